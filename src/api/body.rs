@@ -1,0 +1,315 @@
+//! Request bodies: JSON → typed structs, validated once (no I/O).
+//!
+//! Every body is parsed as JSON whatever its Content-Type says; an empty body
+//! is `{}`. Unknown properties are refused, and every message names the field
+//! and the rule it broke.
+
+use crate::error::ApiError;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+type Object = Map<String, Value>;
+
+/// Parse a body into a JSON object.
+pub fn object(body: &[u8]) -> Result<Object, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Object::new());
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad("Request body is not valid UTF-8"))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(other) => Err(ApiError::bad(format!("Request body must be a JSON object, not {}", kind(&other)))),
+        Err(e) => Err(ApiError::bad(format!("Request body is not valid JSON: {e}"))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Refuse properties not in `allowed`.
+pub fn only(o: &Object, allowed: &[&str]) -> Result<(), ApiError> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad(format!(
+            "Unknown property '{k}' (additional properties are not allowed; expected {})",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Optional string; null counts as absent.
+pub fn opt_str(o: &Object, field: &str) -> Result<Option<String>, ApiError> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be a string, not {}", kind(v)))),
+    }
+}
+
+/// Required non-empty string.
+pub fn req_str(o: &Object, field: &str) -> Result<String, ApiError> {
+    match opt_str(o, field)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        Some(_) => Err(ApiError::bad(format!("Field '{field}' must not be empty"))),
+        None => Err(ApiError::bad(format!("Field '{field}' is required"))),
+    }
+}
+
+/// Optional boolean.
+pub fn opt_bool(o: &Object, field: &str) -> Result<Option<bool>, ApiError> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be a boolean, not {}", kind(v)))),
+    }
+}
+
+/// Optional integer in `min..=max`.
+pub fn opt_int(o: &Object, field: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
+            _ => Err(ApiError::bad(format!("Field '{field}' must be an integer between {min} and {max}, not {n}"))),
+        },
+        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be an integer, not {}", kind(v)))),
+    }
+}
+
+/// Required port number 1..=65535.
+pub fn req_port(o: &Object, field: &str) -> Result<u16, ApiError> {
+    opt_port(o, field)?.ok_or_else(|| ApiError::bad(format!("Field '{field}' is required")))
+}
+
+/// Optional port number 1..=65535.
+pub fn opt_port(o: &Object, field: &str) -> Result<Option<u16>, ApiError> {
+    Ok(opt_int(o, field, 1, 65535)?.map(|p| p as u16))
+}
+
+/// Optional UUID.
+pub fn opt_uuid(o: &Object, field: &str) -> Result<Option<Uuid>, ApiError> {
+    opt_str(o, field)?.map(|s| parse_uuid(field, &s)).transpose()
+}
+
+/// Parse an id from a path or body.
+pub fn parse_uuid(field: &str, s: &str) -> Result<Uuid, ApiError> {
+    // Only the hyphenated 36-character form, as GNS3's schema required.
+    match Uuid::try_parse(s) {
+        Ok(id) if s.len() == 36 => Ok(id),
+        _ => Err(ApiError::bad(format!("'{s}' is not a valid UUID for {field}"))),
+    }
+}
+
+/// `POST /v1/version`
+#[derive(Debug, PartialEq, Eq)]
+pub struct VersionCheck {
+    /// The client's version.
+    pub version: String,
+}
+
+impl VersionCheck {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["version"])?;
+        Ok(VersionCheck { version: req_str(&o, "version")? })
+    }
+}
+
+/// `POST /v1/projects`
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ProjectCreate {
+    /// Name.
+    pub name: Option<String>,
+    /// Id asked for.
+    pub project_id: Option<Uuid>,
+    /// Directory asked for (needs `--local`).
+    pub path: Option<String>,
+    /// Temporary flag.
+    pub temporary: Option<bool>,
+}
+
+impl ProjectCreate {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "project_id", "path", "temporary"])?;
+        Ok(ProjectCreate {
+            name: opt_str(&o, "name")?,
+            project_id: opt_uuid(&o, "project_id")?,
+            path: opt_str(&o, "path")?,
+            temporary: opt_bool(&o, "temporary")?,
+        })
+    }
+}
+
+/// `PUT /v1/projects/{id}`
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ProjectUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New directory (needs `--local`).
+    pub path: Option<String>,
+    /// New temporary flag.
+    pub temporary: Option<bool>,
+}
+
+impl ProjectUpdate {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "path", "temporary"])?;
+        Ok(ProjectUpdate { name: opt_str(&o, "name")?, path: opt_str(&o, "path")?, temporary: opt_bool(&o, "temporary")? })
+    }
+}
+
+/// A body that must be empty or `{}`.
+pub fn empty(body: &[u8]) -> Result<(), ApiError> {
+    only(&object(body)?, &[])
+}
+
+/// `POST .../vpcs/vms`
+#[derive(Debug, PartialEq, Eq)]
+pub struct VmCreate {
+    /// Name.
+    pub name: String,
+    /// Id asked for.
+    pub vm_id: Option<Uuid>,
+    /// Console port asked for.
+    pub console: Option<u16>,
+    /// Startup script.
+    pub startup_script: Option<String>,
+}
+
+impl VmCreate {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "vm_id", "console", "startup_script", "startup_script_path"])?;
+        Ok(VmCreate {
+            name: req_str(&o, "name")?,
+            vm_id: opt_uuid(&o, "vm_id")?,
+            console: opt_port(&o, "console")?,
+            startup_script: opt_str(&o, "startup_script")?,
+        })
+    }
+}
+
+/// `PUT .../vpcs/vms/{vm_id}`
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VmUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New console port.
+    pub console: Option<u16>,
+    /// New startup script (empty string removes it).
+    pub startup_script: Option<String>,
+}
+
+impl VmUpdate {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "console", "startup_script", "startup_script_path"])?;
+        let name = opt_str(&o, "name")?;
+        if name.as_deref() == Some("") {
+            return Err(ApiError::bad("Field 'name' must not be empty"));
+        }
+        Ok(VmUpdate { name, console: opt_port(&o, "console")?, startup_script: opt_str(&o, "startup_script")? })
+    }
+}
+
+/// `POST .../nio`
+#[derive(Debug, PartialEq, Eq)]
+pub struct NioCreate {
+    /// Local port.
+    pub lport: u16,
+    /// Peer host as given.
+    pub rhost: String,
+    /// Peer address.
+    pub raddr: std::net::IpAddr,
+    /// Peer port.
+    pub rport: u16,
+}
+
+impl NioCreate {
+    /// Decode; the accepted properties depend on `type`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        let ty = req_str(&o, "type")?;
+        if ty != "nio_udp" {
+            return Err(ApiError::conflict(format!(
+                "NIO type '{ty}' is not supported by VPCS (only nio_udp is)"
+            )));
+        }
+        only(&o, &["type", "lport", "rhost", "rport"])?;
+        let rhost = req_str(&o, "rhost")?;
+        let raddr = match rhost.as_str() {
+            "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+            s => s.parse().map_err(|_| ApiError::bad(format!("Field 'rhost' must be an IP address, not '{s}'")))?,
+        };
+        Ok(NioCreate { lport: req_port(&o, "lport")?, rhost, raddr, rport: req_port(&o, "rport")? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg<T: std::fmt::Debug>(r: Result<T, ApiError>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.status(), 400, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn empty_body_is_an_empty_object() {
+        assert_eq!(ProjectCreate::parse(b"").unwrap(), ProjectCreate::default());
+        assert!(empty(b" {} ").is_ok());
+    }
+
+    #[test]
+    fn bad_bodies_name_what_is_wrong() {
+        assert!(msg(ProjectCreate::parse(b"{")).contains("not valid JSON"));
+        assert!(msg(ProjectCreate::parse(b"[1]")).contains("JSON object"));
+        assert!(msg(ProjectCreate::parse(b"\xff")).contains("UTF-8"));
+        assert!(msg(ProjectCreate::parse(br#"{"nope": 1}"#)).contains("'nope'"));
+        assert!(msg(ProjectCreate::parse(br#"{"name": 1}"#)).contains("'name' must be a string"));
+        assert!(msg(ProjectCreate::parse(br#"{"project_id": "x"}"#)).contains("not a valid UUID"));
+        assert!(msg(ProjectCreate::parse(br#"{"temporary": "yes"}"#)).contains("boolean"));
+        assert!(msg(VmCreate::parse(b"{}")).contains("'name' is required"));
+        assert!(msg(VmCreate::parse(br#"{"name": "a", "console": 70000}"#)).contains("between 1 and 65535"));
+        assert!(msg(VmCreate::parse(br#"{"name": "a", "console": "x"}"#)).contains("integer"));
+        assert!(msg(empty(br#"{"a": 1}"#)).contains("'a'"));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_clean_error() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(msg(ProjectCreate::parse(deep.as_bytes())).contains("not valid JSON"));
+    }
+
+    #[test]
+    fn nio_is_validated_per_type() {
+        let n = NioCreate::parse(br#"{"type": "nio_udp", "lport": 10000, "rhost": "127.0.0.1", "rport": 10001}"#).unwrap();
+        assert_eq!((n.lport, n.rport), (10000, 10001));
+        let e = NioCreate::parse(br#"{"type": "nio_tap", "tap_device": "tap0"}"#).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(msg(NioCreate::parse(br#"{"type": "nio_udp", "lport": 1, "rhost": "h", "rport": 2}"#)).contains("rhost"));
+        assert!(msg(NioCreate::parse(br#"{"type": "nio_udp", "lport": 1, "rhost": "::1"}"#)).contains("rport"));
+    }
+
+    #[test]
+    fn uuid_must_be_hyphenated() {
+        assert!(parse_uuid("x", "42f9feee-3217-4104-981e-85d5f0a806ec").is_ok());
+        assert!(parse_uuid("x", "42f9feee32174104981e85d5f0a806ec").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Route templates and matching (no I/O, no allocation per request).
+//!
+//! A path is split on `/` and compared with each template's segments;
+//! `{...}` segments capture. A matched template with a method it does not
+//! serve is a 405, which a router keyed on "METHOD /path" could not tell.
+
+use crate::http::parse::Method;
+
+/// Every route of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/v1/version`
+    Version,
+    /// `/v1/interfaces`
+    Interfaces,
+    /// `/v1/config/reload`
+    ConfigReload,
+    /// `/v1/server/shutdown`
+    Shutdown,
+    /// `/v1/projects`
+    Projects,
+    /// `/v1/projects/{project_id}`
+    Project,
+    /// `/v1/projects/{project_id}/commit`
+    ProjectCommit,
+    /// `/v1/projects/{project_id}/close`
+    ProjectClose,
+    /// `/v1/projects/{project_id}/ports/udp`
+    UdpPort,
+    /// `/v1/projects/{project_id}/vpcs/vms`
+    Vms,
+    /// `/v1/projects/{project_id}/vpcs/vms/{vm_id}`
+    Vm,
+    /// `.../start`
+    VmStart,
+    /// `.../stop`
+    VmStop,
+    /// `.../reload`
+    VmReload,
+    /// `.../adapters/{adapter_number}/ports/{port_number}/nio`
+    VmNio,
+}
+
+use Method::{Delete, Get, Post, Put};
+
+/// (route, template, methods served)
+const TABLE: &[(Route, &str, &[Method])] = &[
+    (Route::Version, "/v1/version", &[Get, Post]),
+    (Route::Interfaces, "/v1/interfaces", &[Get]),
+    (Route::ConfigReload, "/v1/config/reload", &[Post]),
+    (Route::Shutdown, "/v1/server/shutdown", &[Post]),
+    (Route::Projects, "/v1/projects", &[Post]),
+    (Route::Project, "/v1/projects/{project_id}", &[Get, Put, Delete]),
+    (Route::ProjectCommit, "/v1/projects/{project_id}/commit", &[Post]),
+    (Route::ProjectClose, "/v1/projects/{project_id}/close", &[Post]),
+    (Route::UdpPort, "/v1/projects/{project_id}/ports/udp", &[Post]),
+    (Route::Vms, "/v1/projects/{project_id}/vpcs/vms", &[Post]),
+    (Route::Vm, "/v1/projects/{project_id}/vpcs/vms/{vm_id}", &[Get, Put, Delete]),
+    (Route::VmStart, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/start", &[Post]),
+    (Route::VmStop, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/stop", &[Post]),
+    (Route::VmReload, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/reload", &[Post]),
+    (
+        Route::VmNio,
+        "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio",
+        &[Post, Delete],
+    ),
+];
+
+/// A matched path: the route and up to four captured segments, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// The route.
+    pub route: Route,
+    /// The route template, for `X-Route`.
+    pub template: &'static str,
+    /// Captured `{...}` segments in template order.
+    pub params: [&'a str; 4],
+    /// Whether the template serves the request's method.
+    pub method_allowed: bool,
+}
+
+impl<'a> Matched<'a> {
+    /// `{project_id}`
+    pub fn project(&self) -> &'a str {
+        self.params[0]
+    }
+    /// `{vm_id}`
+    pub fn vm(&self) -> &'a str {
+        self.params[1]
+    }
+    /// `{adapter_number}`
+    pub fn adapter(&self) -> &'a str {
+        self.params[2]
+    }
+    /// `{port_number}`
+    pub fn port(&self) -> &'a str {
+        self.params[3]
+    }
+}
+
+/// Find the route for `path` (a trailing slash is tolerated).
+pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    TABLE.iter().find_map(|(route, template, methods)| {
+        let params = match_template(template, path)?;
+        Some(Matched { route: *route, template, params, method_allowed: methods.contains(method) })
+    })
+}
+
+fn match_template<'a>(template: &str, path: &'a str) -> Option<[&'a str; 4]> {
+    let mut params = [""; 4];
+    let mut n = 0;
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() || n == params.len() {
+                    return None;
+                }
+                params[n] = ps;
+                n += 1;
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! routes {
+        ($($method:expr, $path:expr => $route:expr, $allowed:expr;)*) => {$(
+            let m = route(&$method, $path).unwrap_or_else(|| panic!("{} did not match", $path));
+            assert_eq!((m.route, m.method_allowed), ($route, $allowed), "{}", $path);
+        )*};
+    }
+
+    #[test]
+    fn table() {
+        routes! {
+            Get, "/v1/version" => Route::Version, true;
+            Post, "/v1/version/" => Route::Version, true;
+            Delete, "/v1/version" => Route::Version, false;
+            Post, "/v1/projects" => Route::Projects, true;
+            Get, "/v1/projects" => Route::Projects, false;
+            Get, "/v1/projects/abc" => Route::Project, true;
+            Post, "/v1/projects/abc/ports/udp" => Route::UdpPort, true;
+            Post, "/v1/projects/p/vpcs/vms/v/start" => Route::VmStart, true;
+            Delete, "/v1/projects/p/vpcs/vms/v/adapters/0/ports/0/nio" => Route::VmNio, true;
+        }
+    }
+
+    #[test]
+    fn captures_in_order() {
+        let m = route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/1/ports/2/nio").unwrap();
+        assert_eq!((m.project(), m.vm(), m.adapter(), m.port()), ("p", "v", "1", "2"));
+        assert_eq!(m.template, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio");
+    }
+
+    #[test]
+    fn unknown_paths_do_not_match() {
+        for p in ["/", "/v1", "/v2/version", "/v1/projects//commit", "/v1/projects/a/b", "/v1/versionx"] {
+            assert!(route(&Get, p).is_none(), "{p}");
+        }
+    }
+}

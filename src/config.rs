@@ -1,0 +1,323 @@
+//! Command line and GNS3-style INI config file → [`Config`] (no I/O except
+//! reading the config file named on the command line).
+//!
+//! Precedence: built-in defaults, then the config file, then flags.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Verbosity of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Warnings and errors only.
+    Quiet,
+    /// Lifecycle events.
+    Normal,
+    /// Every request.
+    Debug,
+}
+
+/// Everything the server needs to know to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address the API (and by default the consoles) bind.
+    pub host: IpAddr,
+    /// API port; 0 picks a free one.
+    pub port: u16,
+    /// Allow operations reserved to a local server (paths, shutdown, reload).
+    pub local: bool,
+    /// Bind consoles on every address instead of `host`.
+    pub allow_remote_console: bool,
+    /// Directory holding one directory per project.
+    pub projects_dir: PathBuf,
+    /// The VPCS program; `None` means `vpcs` from `PATH`.
+    pub vpcs: Option<PathBuf>,
+    /// Console TCP port range, inclusive.
+    pub console_ports: (u16, u16),
+    /// UDP tunnel port range, inclusive.
+    pub udp_ports: (u16, u16),
+    /// Config file read at start and on reload.
+    pub config_file: Option<PathBuf>,
+    /// Log verbosity.
+    pub verbosity: Verbosity,
+    /// Log file instead of standard error.
+    pub log_file: Option<PathBuf>,
+    /// Append one curl command per API request to this file.
+    pub record: Option<PathBuf>,
+    /// Confine VPCS children so that the console shell escape cannot run programs.
+    pub console_sandbox: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server.
+    Run(Box<Config>),
+    /// Print the version and exit.
+    Version,
+    /// Print usage and exit.
+    Help,
+}
+
+/// Usage text for `--help` and bad flags.
+pub const USAGE: &str = "\
+usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
+               [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
+               [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
+               [--no-console-sandbox] [--version] [--help]
+
+  --host ADDR             address to listen on (default 127.0.0.1)
+  --port N                API port, 0 picks a free one (default 8000)
+  --local                 allow local-only operations (project paths, reload, shutdown)
+  --allow-remote-console  bind consoles on every address, not only --host
+  --projects-dir DIR      where projects live (default $XDG_DATA_HOME/nanolab/projects
+                          or ~/nanolab/projects)
+  --vpcs PATH             the VPCS program (default: vpcs from PATH)
+  --console-ports A-B     console TCP port range (default 2000-5000)
+  --udp-ports A-B         UDP tunnel port range (default 10000-20000)
+  --config FILE           GNS3-style INI file ([Server], [VPCS]); flags override it
+  --debug | --quiet       log every request | only warnings and errors
+  --log FILE              log to FILE instead of standard error
+  --record FILE           append one curl command per API request to FILE
+  --no-console-sandbox    let VPCS run host commands typed after '!' (needed when
+                          --vpcs is a script); logged as a warning
+  --version               print the version and exit
+  --help                  print this help and exit
+";
+
+/// Flags given on the command line, kept apart so that a reload can re-apply them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    host: Option<IpAddr>,
+    port: Option<u16>,
+    local: bool,
+    allow_remote_console: bool,
+    projects_dir: Option<PathBuf>,
+    vpcs: Option<PathBuf>,
+    console_ports: Option<(u16, u16)>,
+    udp_ports: Option<(u16, u16)>,
+    /// Config file to read.
+    pub config_file: Option<PathBuf>,
+    verbosity: Option<Verbosity>,
+    log_file: Option<PathBuf>,
+    record: Option<PathBuf>,
+    no_sandbox: bool,
+}
+
+/// Parse the arguments (without the program name).
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, Flags), String> {
+    let mut f = Flags::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs {what}"))
+        };
+        match name.as_str() {
+            "--host" => f.host = Some(parse_host(&value("an address")?)?),
+            "--port" => f.port = Some(parse_port(&value("a port")?)?),
+            "--local" => f.local = true,
+            "--allow-remote-console" => f.allow_remote_console = true,
+            "--projects-dir" => f.projects_dir = Some(value("a directory")?.into()),
+            "--vpcs" => f.vpcs = Some(value("a path")?.into()),
+            "--console-ports" => f.console_ports = Some(parse_range(&value("a range A-B")?)?),
+            "--udp-ports" => f.udp_ports = Some(parse_range(&value("a range A-B")?)?),
+            "--config" => f.config_file = Some(value("a file")?.into()),
+            "--debug" => f.verbosity = Some(Verbosity::Debug),
+            "--quiet" => f.verbosity = Some(Verbosity::Quiet),
+            "--log" => f.log_file = Some(value("a file")?.into()),
+            "--record" => f.record = Some(value("a file")?.into()),
+            "--no-console-sandbox" => f.no_sandbox = true,
+            "--version" | "-v" => return Ok((Command::Version, f)),
+            "--help" | "-h" => return Ok((Command::Help, f)),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    let cfg = build(&f)?;
+    Ok((Command::Run(Box::new(cfg)), f))
+}
+
+/// Defaults, then the config file (if any), then the flags.
+pub fn build(f: &Flags) -> Result<Config, String> {
+    let mut c = defaults();
+    if let Some(path) = &f.config_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        apply_ini(&mut c, &text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+        c.config_file = Some(path.clone());
+    }
+    c.host = f.host.unwrap_or(c.host);
+    c.port = f.port.unwrap_or(c.port);
+    c.local |= f.local;
+    c.allow_remote_console |= f.allow_remote_console;
+    c.projects_dir = f.projects_dir.clone().unwrap_or(c.projects_dir);
+    c.vpcs = f.vpcs.clone().or(c.vpcs);
+    c.console_ports = f.console_ports.unwrap_or(c.console_ports);
+    c.udp_ports = f.udp_ports.unwrap_or(c.udp_ports);
+    c.verbosity = f.verbosity.unwrap_or(c.verbosity);
+    c.log_file = f.log_file.clone();
+    c.record = f.record.clone();
+    c.console_sandbox = !f.no_sandbox;
+    Ok(c)
+}
+
+fn defaults() -> Config {
+    Config {
+        host: IpAddr::from([127, 0, 0, 1]),
+        port: 8000,
+        local: false,
+        allow_remote_console: false,
+        projects_dir: default_projects_dir(),
+        vpcs: None,
+        console_ports: (2000, 5000),
+        udp_ports: (10000, 20000),
+        config_file: None,
+        verbosity: Verbosity::Normal,
+        log_file: None,
+        record: None,
+        console_sandbox: true,
+    }
+}
+
+fn default_projects_dir() -> PathBuf {
+    let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(xdg) => PathBuf::from(xdg),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+            return home.join("nanolab").join("projects");
+        }
+    };
+    base.join("nanolab").join("projects")
+}
+
+/// Apply the `[Server]` and `[VPCS]` sections of a GNS3 server INI file.
+pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
+    let mut section = String::new();
+    let (mut cs, mut ce, mut us, mut ue) = (None, None, None, None);
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            return Err(format!("line {}: expected 'key = value', found '{line}'", n + 1));
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        let at = |e: String| format!("line {}: {key}: {e}", n + 1);
+        match (section.as_str(), key.as_str()) {
+            ("Server", "host") => c.host = parse_host(value).map_err(at)?,
+            ("Server", "port") => c.port = parse_port(value).map_err(at)?,
+            ("Server", "local") => c.local = parse_bool(value).map_err(at)?,
+            ("Server", "allow_remote_console") => c.allow_remote_console = parse_bool(value).map_err(at)?,
+            ("Server", "projects_path") => c.projects_dir = expand_home(value),
+            ("Server", "console_start_port_range") => cs = Some(parse_port(value).map_err(at)?),
+            ("Server", "console_end_port_range") => ce = Some(parse_port(value).map_err(at)?),
+            ("Server", "udp_start_port_range") => us = Some(parse_port(value).map_err(at)?),
+            ("Server", "udp_end_port_range") => ue = Some(parse_port(value).map_err(at)?),
+            ("VPCS", "vpcs_path") => c.vpcs = (!value.is_empty()).then(|| expand_home(value)),
+            // Other GNS3 keys (images_path, auth, report_errors...) are not ours to refuse.
+            _ => {}
+        }
+    }
+    c.console_ports = check_range(cs.unwrap_or(c.console_ports.0), ce.unwrap_or(c.console_ports.1))?;
+    c.udp_ports = check_range(us.unwrap_or(c.udp_ports.0), ue.unwrap_or(c.udp_ports.1))?;
+    Ok(())
+}
+
+fn expand_home(value: &str) -> PathBuf {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(value),
+    }
+}
+
+fn parse_host(s: &str) -> Result<IpAddr, String> {
+    if s == "localhost" {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    s.parse().map_err(|_| format!("'{s}' is not an IP address"))
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    s.parse().map_err(|_| format!("'{s}' is not a port number (0-65535)"))
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not a boolean (True or False)")),
+    }
+}
+
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("'{s}' is not a range A-B"))?;
+    check_range(parse_port(a.trim())?, parse_port(b.trim())?)
+}
+
+fn check_range(a: u16, b: u16) -> Result<(u16, u16), String> {
+    if a == 0 || a > b {
+        return Err(format!("port range {a}-{b} is empty or starts at 0"));
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse_args(args.iter().map(|s| s.to_string()))?.0 {
+            Command::Run(c) => Ok(*c),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!((c.port, c.console_ports, c.udp_ports), (8000, (2000, 5000), (10000, 20000)));
+        assert!(!c.local && c.console_sandbox);
+    }
+
+    #[test]
+    fn flags_are_parsed() {
+        let c = run(&["--host", "0.0.0.0", "--port=0", "--local", "--udp-ports", "20000-20010", "--quiet"])
+            .unwrap();
+        assert_eq!((c.host.to_string().as_str(), c.port, c.local), ("0.0.0.0", 0, true));
+        assert_eq!((c.udp_ports, c.verbosity), ((20000, 20010), Verbosity::Quiet));
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        for bad in [&["--bogus"][..], &["--port", "x"], &["--port"], &["--udp-ports", "5-1"], &["--host", "nope"]] {
+            assert!(run(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ini_sections_apply() {
+        let mut c = defaults();
+        let ini = "[Server]\nhost = 127.0.0.2\nport = 3080\nlocal = True\nconsole_start_port_range = 5000\n\
+                   console_end_port_range = 5010\n; comment\n[VPCS]\nvpcs_path = /opt/vpcs\n[Other]\nx = y\n";
+        apply_ini(&mut c, ini).unwrap();
+        assert_eq!((c.port, c.local, c.console_ports), (3080, true, (5000, 5010)));
+        assert_eq!(c.vpcs, Some(PathBuf::from("/opt/vpcs")));
+    }
+
+    #[test]
+    fn malformed_ini_names_the_line() {
+        let mut c = defaults();
+        let err = apply_ini(&mut c, "[Server]\nport = many\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("port"), "{err}");
+        assert!(apply_ini(&mut c, "[Server]\njunk\n").is_err());
+    }
+}

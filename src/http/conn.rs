@@ -1,0 +1,273 @@
+//! One HTTP connection's buffers and its ordered response slots (sans-IO).
+//!
+//! Requests may be answered out of order (a VM request can wait for a stop
+//! while a later `GET /v1/version` is answered at once), but responses must
+//! leave in request order. Each parsed request takes a slot at the back of
+//! `slots`; an answer fills its slot; only ready slots at the front are
+//! serialized into the output buffer.
+
+use super::parse::{Request, RequestParser};
+use super::response::Response;
+use crate::error::ApiError;
+use crate::limits::{MAX_CONN_OUTPUT, MAX_PIPELINED};
+use std::collections::VecDeque;
+
+/// Identifies one request's place in the answer order of its connection.
+pub type SlotId = u64;
+
+#[derive(Debug)]
+struct Slot {
+    id: SlotId,
+    ready: Option<(Response, bool)>,
+}
+
+/// State of one HTTP connection, without the socket.
+#[derive(Debug, Default)]
+pub struct Conn {
+    inbuf: Vec<u8>,
+    in_start: usize,
+    parser: RequestParser,
+    out: Vec<u8>,
+    out_start: usize,
+    slots: VecDeque<Slot>,
+    next_id: SlotId,
+    /// No more requests are read; the connection closes once output is flushed.
+    closing: bool,
+    continue_due: bool,
+}
+
+impl Conn {
+    /// A new, empty connection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append bytes read from the socket.
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.in_start > 0 && self.in_start == self.inbuf.len() {
+            self.inbuf.clear();
+            self.in_start = 0;
+        }
+        self.inbuf.extend_from_slice(data);
+    }
+
+    /// The peer closed its side: answer what is pending, read nothing more.
+    pub fn peer_closed(&mut self) {
+        self.closing = true;
+    }
+
+    /// Next complete request, with the slot its answer must fill.
+    ///
+    /// A framing error queues its own error answer, stops reading and returns `None`.
+    pub fn next_request(&mut self) -> Option<(SlotId, Request)> {
+        if self.closing || self.slots.len() >= MAX_PIPELINED {
+            return None;
+        }
+        let parsed = match self.parser.feed(&self.inbuf[self.in_start..]) {
+            Ok(p) => p,
+            Err(err) => {
+                self.fail(&err);
+                return None;
+            }
+        };
+        self.in_start += parsed.consumed;
+        self.compact();
+        if parsed.send_continue {
+            self.continue_due = true;
+            self.flush_ready();
+        }
+        let req = parsed.request?;
+        self.continue_due = false;
+        if !req.keep_alive {
+            self.closing = true;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slots.push_back(Slot { id, ready: None });
+        Some((id, req))
+    }
+
+    /// Answer with an error and close: used for framing errors and timeouts.
+    pub fn fail(&mut self, err: &ApiError) {
+        self.closing = true;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slots.push_back(Slot { id, ready: Some((Response::error(err), true)) });
+        self.flush_ready();
+    }
+
+    /// Fill the slot `id`. `close` asks for the connection to close after it.
+    pub fn complete(&mut self, id: SlotId, resp: Response, close: bool) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.id == id) {
+            slot.ready = Some((resp, close));
+        }
+        self.flush_ready();
+    }
+
+    fn flush_ready(&mut self) {
+        while let Some(Slot { ready: Some(_), .. }) = self.slots.front() {
+            let Some(Slot { ready: Some((resp, close)), .. }) = self.slots.pop_front() else {
+                break;
+            };
+            // The last answer on a closing connection says so.
+            let last = close || (self.closing && self.slots.is_empty());
+            resp.write_to(&mut self.out, last);
+            if close {
+                self.closing = true;
+                self.slots.clear();
+            }
+        }
+        if self.continue_due && self.slots.is_empty() {
+            self.continue_due = false;
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.in_start == self.inbuf.len() {
+            self.inbuf.clear();
+            self.in_start = 0;
+        } else if self.in_start > 4096 && self.in_start * 2 > self.inbuf.len() {
+            self.inbuf.drain(..self.in_start);
+            self.in_start = 0;
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.out_start..]
+    }
+
+    /// `n` bytes of output were written.
+    pub fn consumed_output(&mut self, n: usize) {
+        self.out_start += n;
+        if self.out_start == self.out.len() {
+            self.out.clear();
+            self.out_start = 0;
+            if self.out.capacity() > 64 * 1024 {
+                self.out.shrink_to(4096);
+            }
+        }
+    }
+
+    /// Whether reading more from the socket is useful now. A client that
+    /// pipelines without reading its answers is not read from until it does.
+    pub fn wants_read(&self) -> bool {
+        !self.closing && self.output().len() < MAX_CONN_OUTPUT && self.slots.len() < MAX_PIPELINED
+    }
+
+    /// Whether there are bytes buffered that may hold another request.
+    pub fn has_input(&self) -> bool {
+        self.in_start < self.inbuf.len()
+    }
+
+    /// Everything answered and written, and the connection is to close.
+    pub fn finished(&self) -> bool {
+        self.closing && self.slots.is_empty() && self.output().is_empty()
+    }
+
+    /// No request in progress and nothing to send: only the idle timeout applies.
+    pub fn is_idle(&self) -> bool {
+        self.slots.is_empty() && !self.has_input() && self.parser.is_idle() && self.output().is_empty()
+    }
+
+    /// Requests are waiting for an answer (so timeouts must not cut them).
+    pub fn awaiting_answers(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// Memory held by the buffers (for limits and diagnostics).
+    pub fn buffered(&self) -> usize {
+        self.inbuf.capacity() + self.out.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(c: &Conn) -> String {
+        String::from_utf8_lossy(c.output()).into_owned()
+    }
+
+    #[test]
+    fn answers_leave_in_request_order() {
+        let mut c = Conn::new();
+        c.receive(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        let (a, _) = c.next_request().unwrap();
+        let (b, _) = c.next_request().unwrap();
+        assert!(c.next_request().is_none());
+        c.complete(b, Response::json(200, &serde_json::json!({"n": "b"})), false);
+        assert!(c.output().is_empty(), "b must wait for a");
+        c.complete(a, Response::json(200, &serde_json::json!({"n": "a"})), false);
+        let t = text(&c);
+        assert!(t.find("\"a\"").unwrap() < t.find("\"b\"").unwrap());
+        assert!(!t.contains("Connection: close"));
+    }
+
+    #[test]
+    fn framing_error_answers_then_closes() {
+        let mut c = Conn::new();
+        c.receive(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+        assert!(c.next_request().is_none());
+        assert!(text(&c).starts_with("HTTP/1.1 400"));
+        assert!(text(&c).contains("Connection: close"));
+        let n = c.output().len();
+        c.consumed_output(n);
+        assert!(c.finished());
+    }
+
+    #[test]
+    fn error_after_pending_request_waits_its_turn() {
+        let mut c = Conn::new();
+        c.receive(b"GET /a HTTP/1.1\r\n\r\nBROKEN\r\n\r\n");
+        let (a, _) = c.next_request().unwrap();
+        assert!(c.next_request().is_none());
+        assert!(c.output().is_empty());
+        c.complete(a, Response::no_content(), false);
+        let t = text(&c);
+        assert!(t.starts_with("HTTP/1.1 204") && t.contains("HTTP/1.1 400"));
+    }
+
+    #[test]
+    fn http10_request_closes_after_answer() {
+        let mut c = Conn::new();
+        c.receive(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+        let (a, _) = c.next_request().unwrap();
+        assert!(c.next_request().is_none(), "nothing is read after a closing request");
+        c.complete(a, Response::no_content(), false);
+        assert!(text(&c).contains("Connection: close"));
+        let n = c.output().len();
+        c.consumed_output(n);
+        assert!(c.finished());
+    }
+
+    #[test]
+    fn continue_is_sent_only_when_earlier_answers_are_out() {
+        let mut c = Conn::new();
+        c.receive(b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+        let (a, _) = c.next_request().unwrap();
+        assert!(c.next_request().is_none());
+        assert!(c.output().is_empty());
+        c.complete(a, Response::no_content(), false);
+        assert!(text(&c).ends_with("HTTP/1.1 100 Continue\r\n\r\n"));
+        c.receive(b"{}");
+        assert_eq!(c.next_request().unwrap().1.body, b"{}");
+    }
+
+    #[test]
+    fn a_client_that_never_reads_is_not_read_from() {
+        let mut c = Conn::new();
+        let mut pending = Vec::new();
+        for _ in 0..MAX_PIPELINED {
+            c.receive(b"GET / HTTP/1.1\r\n\r\n");
+            pending.push(c.next_request().unwrap().0);
+        }
+        assert!(!c.wants_read());
+        c.receive(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(c.next_request().is_none());
+        let big = Response::json(200, &serde_json::json!({"x": "y".repeat(MAX_CONN_OUTPUT)}));
+        c.complete(pending[0], big, false);
+        assert!(!c.wants_read(), "output over the limit");
+    }
+}

@@ -1,0 +1,528 @@
+//! Incremental HTTP/1.x request parser on top of `httparse` (sans-IO: no
+//! socket, no clock, no logging).
+//!
+//! The connection owns the bytes; [`RequestParser::feed`] looks at what has
+//! arrived so far and either says how many bytes it consumed and whether a
+//! whole request is ready, or returns an error after which the connection
+//! must answer and close. "Need more bytes" is the normal `request: None`.
+
+use crate::error::ApiError;
+use crate::limits::{MAX_BODY_BYTES, MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS};
+
+/// Request methods the API knows; anything else is kept for the 405 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// Any other token.
+    Other(String),
+}
+
+impl Method {
+    fn from_token(s: &str) -> Self {
+        match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    /// The method as it appears on the request line.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+/// One complete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Request method.
+    pub method: Method,
+    /// Path part of the target, without the query string.
+    pub path: String,
+    /// Whether the connection stays open after the answer.
+    pub keep_alive: bool,
+    /// Whether the request came as HTTP/1.0.
+    pub http10: bool,
+    /// Value of the `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+/// What one call to [`RequestParser::feed`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// Bytes of the input that were used; the caller drops them.
+    pub consumed: usize,
+    /// A whole request, when one completed.
+    pub request: Option<Request>,
+    /// The client sent `Expect: 100-continue` and waits for the go-ahead.
+    pub send_continue: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for a complete head; `scanned` bytes are known to hold no end of head.
+    Head { scanned: usize },
+    /// Reading `remaining` bytes of a Content-Length body.
+    Body { req: Request, remaining: usize },
+    /// Reading a chunked body.
+    Chunked { req: Request, step: Chunk },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Chunk {
+    Size,
+    Data(usize),
+    DataEnd,
+    Trailer,
+}
+
+/// Push parser for a stream of pipelined requests.
+#[derive(Debug)]
+pub struct RequestParser {
+    state: State,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        RequestParser { state: State::Head { scanned: 0 } }
+    }
+}
+
+/// How the body of a request is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+impl RequestParser {
+    /// A parser waiting for the first request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when no part of a request has been consumed yet.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Head { scanned: 0 })
+    }
+
+    /// Parse as much of `input` as possible. Errors are fatal for the connection.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Parsed, ApiError> {
+        let mut consumed = 0;
+        let mut send_continue = false;
+        loop {
+            let rest = &input[consumed..];
+            match &mut self.state {
+                State::Head { scanned } => {
+                    let Some(head_len) = find_head_end(rest, scanned)? else {
+                        return Ok(Parsed { consumed, request: None, send_continue });
+                    };
+                    let (req, framing, expect) = parse_head(&rest[..head_len])?;
+                    consumed += head_len;
+                    let has_body = !matches!(framing, Framing::Length(0));
+                    let body_here = consumed < input.len();
+                    send_continue = expect && has_body && !body_here;
+                    self.state = match framing {
+                        Framing::Length(0) => {
+                            self.state = State::Head { scanned: 0 };
+                            return Ok(Parsed { consumed, request: Some(req), send_continue });
+                        }
+                        Framing::Length(n) => State::Body { req, remaining: n },
+                        Framing::Chunked => State::Chunked { req, step: Chunk::Size },
+                    };
+                }
+                State::Body { req, remaining } => {
+                    let take = rest.len().min(*remaining);
+                    req.body.extend_from_slice(&rest[..take]);
+                    consumed += take;
+                    *remaining -= take;
+                    if *remaining > 0 {
+                        return Ok(Parsed { consumed, request: None, send_continue });
+                    }
+                    return Ok(Parsed { consumed, request: Some(self.finish()), send_continue });
+                }
+                State::Chunked { req, step } => {
+                    let (used, done) = chunked_step(req, step, rest)?;
+                    consumed += used;
+                    if done {
+                        return Ok(Parsed { consumed, request: Some(self.finish()), send_continue });
+                    }
+                    if used == 0 {
+                        return Ok(Parsed { consumed, request: None, send_continue });
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Request {
+        match std::mem::replace(&mut self.state, State::Head { scanned: 0 }) {
+            State::Body { req, .. } | State::Chunked { req, .. } => req,
+            State::Head { .. } => unreachable!("finish is only called with a request in progress"),
+        }
+    }
+}
+
+/// Length of the head (through the blank line) if it is all in `buf`.
+fn find_head_end(buf: &[u8], scanned: &mut usize) -> Result<Option<usize>, ApiError> {
+    // Leading blank lines between pipelined requests are allowed (RFC 9112 2.2).
+    let from = scanned.saturating_sub(3);
+    let found = buf[from..]
+        .windows(2)
+        .enumerate()
+        .find_map(|(i, w)| match w {
+            b"\n\n" => Some(from + i + 2),
+            [b'\n', b'\r'] if buf.get(from + i + 2) == Some(&b'\n') => Some(from + i + 3),
+            _ => None,
+        });
+    match found {
+        Some(end) if end > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES }),
+        Some(end) => Ok(Some(end)),
+        None if buf.len() > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES }),
+        None => {
+            *scanned = buf.len();
+            Ok(None)
+        }
+    }
+}
+
+fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(ApiError::bad("Malformed HTTP request head")),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES });
+        }
+        Err(e) => return Err(ApiError::bad(format!("Malformed HTTP request: {e}"))),
+    }
+    let http10 = parsed.version == Some(0);
+    let target = parsed.path.unwrap_or("/");
+    let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
+    let mut req = Request {
+        method: Method::from_token(parsed.method.unwrap_or("")),
+        path,
+        keep_alive: !http10,
+        http10,
+        authorization: None,
+        body: Vec::new(),
+    };
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let mut expect = false;
+    for h in parsed.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| ApiError::bad(format!("Header {} is not valid UTF-8", h.name)))?
+            .trim();
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(value)?;
+            if length.is_some_and(|old| old != n) {
+                return Err(ApiError::bad("Conflicting Content-Length headers"));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = value.rsplit(',').next().unwrap_or("").trim();
+            if !last.eq_ignore_ascii_case("chunked") {
+                return Err(ApiError::bad(format!("Transfer-Encoding '{value}' is not supported")));
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    req.keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") && http10 {
+                    req.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if !value.eq_ignore_ascii_case("100-continue") {
+                return Err(ApiError::bad(format!("Expect '{value}' is not supported")));
+            }
+            expect = !http10;
+        } else if name.eq_ignore_ascii_case("authorization") {
+            req.authorization = Some(value.to_string());
+        }
+    }
+    let framing = match (chunked, length) {
+        (true, Some(_)) => {
+            return Err(ApiError::bad("Both Content-Length and Transfer-Encoding were sent"));
+        }
+        (true, None) => Framing::Chunked,
+        (false, Some(n)) if n > MAX_BODY_BYTES => {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES, size: n });
+        }
+        (false, n) => Framing::Length(n.unwrap_or(0)),
+    };
+    Ok((req, framing, expect))
+}
+
+fn parse_content_length(value: &str) -> Result<usize, ApiError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad(format!("Invalid Content-Length '{value}'")));
+    }
+    // Too many digits to fit is still a well-formed, too-large length.
+    Ok(value.parse::<usize>().unwrap_or(usize::MAX))
+}
+
+/// Advance a chunked body. Returns bytes used and whether the body is complete.
+fn chunked_step(req: &mut Request, step: &mut Chunk, buf: &[u8]) -> Result<(usize, bool), ApiError> {
+    match *step {
+        Chunk::Size => {
+            let Some(line_end) = find_line(buf, MAX_CHUNK_LINE, "chunk size line")? else {
+                return Ok((0, false));
+            };
+            let size = parse_chunk_size(&buf[..line_end.0])?;
+            if req.body.len().saturating_add(size) > MAX_BODY_BYTES {
+                let size = req.body.len().saturating_add(size);
+                return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES, size });
+            }
+            *step = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
+            Ok((line_end.1, false))
+        }
+        Chunk::Data(left) => {
+            let take = buf.len().min(left);
+            req.body.extend_from_slice(&buf[..take]);
+            *step = if take == left { Chunk::DataEnd } else { Chunk::Data(left - take) };
+            Ok((take, false))
+        }
+        Chunk::DataEnd => match buf {
+            [b'\r', b'\n', ..] => {
+                *step = Chunk::Size;
+                Ok((2, false))
+            }
+            [b'\n', ..] => {
+                *step = Chunk::Size;
+                Ok((1, false))
+            }
+            [] | [b'\r'] => Ok((0, false)),
+            _ => Err(ApiError::bad("Chunk data is not followed by CRLF")),
+        },
+        Chunk::Trailer => {
+            let Some((content_end, used)) = find_line(buf, MAX_HEAD_BYTES, "trailer")? else {
+                return Ok((0, false));
+            };
+            Ok((used, content_end == 0))
+        }
+    }
+}
+
+/// Find the end of one line: (length without the line ending, length with it).
+fn find_line(buf: &[u8], limit: usize, what: &str) -> Result<Option<(usize, usize)>, ApiError> {
+    match buf.iter().position(|&b| b == b'\n') {
+        Some(nl) if nl > limit => Err(ApiError::bad(format!("The {what} is too long"))),
+        Some(nl) => {
+            let content = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            Ok(Some((content, nl + 1)))
+        }
+        None if buf.len() > limit => Err(ApiError::bad(format!("The {what} is too long"))),
+        None => Ok(None),
+    }
+}
+
+fn parse_chunk_size(line: &[u8]) -> Result<usize, ApiError> {
+    let hex_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
+    let hex = std::str::from_utf8(&line[..hex_end])
+        .map_err(|_| ApiError::bad("Invalid chunk size"))?
+        .trim();
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad(format!("Invalid chunk size '{hex}'")));
+    }
+    usize::from_str_radix(hex, 16).map_err(|_| ApiError::bad(format!("Chunk size '{hex}' is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed `input` in pieces cut at `cuts`, collecting requests (and the first error).
+    fn feed_split(input: &[u8], cuts: &[usize]) -> Result<Vec<Request>, ApiError> {
+        let mut parser = RequestParser::new();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut bounds: Vec<usize> = cuts.to_vec();
+        bounds.push(input.len());
+        let mut start = 0;
+        for end in bounds {
+            buf.extend_from_slice(&input[start..end]);
+            start = end;
+            loop {
+                let p = parser.feed(&buf)?;
+                buf.drain(..p.consumed);
+                match p.request {
+                    Some(r) => out.push(r),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn one(input: &[u8]) -> Result<Request, ApiError> {
+        let mut v = feed_split(input, &[])?;
+        assert_eq!(v.len(), 1, "expected exactly one request");
+        Ok(v.remove(0))
+    }
+
+    static GET: &[u8] = b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n";
+    static POST: &[u8] = b"POST /v1/projects?x=1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n{\"name\": \"test\"}";
+    static CHUNKED: &[u8] =
+        b"POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{\"nam\r\nB\r\ne\": \"test\"}\r\n0\r\nX-T: 1\r\n\r\n";
+
+    #[test]
+    fn simple_get() {
+        let r = one(GET).unwrap();
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(r.path, "/v1/version");
+        assert!(r.keep_alive && !r.http10 && r.body.is_empty());
+    }
+
+    #[test]
+    fn post_with_length_and_query() {
+        let r = one(POST).unwrap();
+        assert_eq!(r.path, "/v1/projects");
+        assert_eq!(r.body, b"{\"name\": \"test\"}");
+    }
+
+    #[test]
+    fn chunked_body_with_extension_and_trailer() {
+        let r = one(CHUNKED).unwrap();
+        assert_eq!(r.body, b"{\"name\": \"test\"}");
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_requests() {
+        for input in [GET, POST, CHUNKED] {
+            let whole = feed_split(input, &[]).unwrap();
+            for cut in 0..=input.len() {
+                assert_eq!(feed_split(input, &[cut]).unwrap(), whole, "cut at {cut}");
+            }
+            let every: Vec<usize> = (1..input.len()).collect();
+            assert_eq!(feed_split(input, &every).unwrap(), whole, "byte by byte");
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_come_out_in_order() {
+        let mut input = Vec::new();
+        for _ in 0..3 {
+            input.extend_from_slice(GET);
+            input.extend_from_slice(POST);
+            input.extend_from_slice(CHUNKED);
+        }
+        let reqs = feed_split(&input, &[]).unwrap();
+        assert_eq!(reqs.len(), 9);
+        assert_eq!(reqs[1].path, "/v1/projects");
+        assert_eq!(reqs[2].body, b"{\"name\": \"test\"}");
+        for cut in (0..input.len()).step_by(7) {
+            assert_eq!(feed_split(&input, &[cut]).unwrap(), reqs);
+        }
+    }
+
+    #[test]
+    fn http10_closes_unless_keep_alive() {
+        assert!(!one(b"GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
+        assert!(one(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().keep_alive);
+        assert!(!one(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().keep_alive);
+    }
+
+    #[test]
+    fn expect_continue_is_signalled_once_when_body_is_missing() {
+        let mut p = RequestParser::new();
+        let head = b"POST /v1/projects HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        let r = p.feed(head).unwrap();
+        assert!(r.send_continue && r.request.is_none());
+        let r = p.feed(b"{}").unwrap();
+        assert!(!r.send_continue);
+        assert_eq!(r.request.unwrap().body, b"{}");
+        // Body already there: no 100 Continue needed.
+        let mut all = head.to_vec();
+        all.extend_from_slice(b"{}");
+        let r = RequestParser::new().feed(&all).unwrap();
+        assert!(!r.send_continue && r.request.is_some());
+    }
+
+    #[test]
+    fn authorization_header_is_kept() {
+        let r = one(b"GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n").unwrap();
+        assert_eq!(r.authorization.as_deref(), Some("Basic YTpi"));
+    }
+
+    fn status(input: &[u8]) -> u16 {
+        feed_split(input, &[]).unwrap_err().status()
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD_BYTES + 10, b'a');
+        assert_eq!(status(&big), 431, "endless head");
+        big.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(status(&big), 431, "complete but too large head");
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(status(&many), 431, "too many headers");
+        let huge = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY_BYTES + 1);
+        assert_eq!(status(huge.as_bytes()), 413, "413 from the head alone");
+        let enormous = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n";
+        assert_eq!(status(enormous), 413);
+        let chunk = format!("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n", MAX_BODY_BYTES + 1);
+        assert_eq!(status(chunk.as_bytes()), 413, "chunk larger than the body limit");
+    }
+
+    #[test]
+    fn malformed_requests_are_400() {
+        let cases: &[&[u8]] = &[
+            b"GARBAGE\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"GET / HTTP/1.1\r\nExpect: teapot\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffff\r\n",
+            b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        ];
+        for case in cases {
+            let s = status(case);
+            assert!(s == 400 || s == 413, "{:?} gave {s}", String::from_utf8_lossy(case));
+        }
+    }
+
+    #[test]
+    fn equal_duplicate_content_length_is_accepted() {
+        let r = one(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        assert_eq!(r.body, b"{}");
+    }
+
+    #[test]
+    fn incomplete_is_not_an_error() {
+        let mut p = RequestParser::new();
+        let r = p.feed(b"GET / HTTP/1.1\r\nHost").unwrap();
+        assert_eq!((r.consumed, r.request.is_none()), (0, true));
+        assert!(!p.is_idle(), "a partial head is work in progress");
+    }
+}

@@ -1,0 +1,50 @@
+//! Every bound the server enforces, in one place (no I/O, no logic).
+//!
+//! Each limit is a named constant so that the error that enforces it can name
+//! it, and so that the "Security and limits" section of the README has one
+//! place to be checked against.
+
+use std::time::Duration;
+
+/// Largest request head (request line plus headers) accepted; past it: 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most headers in one request; past it: 431.
+pub const MAX_HEADERS: usize = 64;
+/// Largest request body accepted; a bigger `Content-Length` is a 413 at once.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest chunk-size line (hex digits and extensions) in a chunked body.
+pub const MAX_CHUNK_LINE: usize = 1024;
+/// Open HTTP connections; further ones are accepted and closed at once.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// Unsent response bytes on one connection past which we stop reading from it.
+pub const MAX_CONN_OUTPUT: usize = 1024 * 1024;
+/// Requests parsed but not yet answered on one connection (pipelining depth).
+pub const MAX_PIPELINED: usize = 256;
+/// Bytes read from one socket per readiness event before yielding to others.
+pub const READ_BUDGET: usize = 256 * 1024;
+/// A request whose head or body is still incomplete after this is a 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A keep-alive connection with nothing to do is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Grace given to a VPCS process between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a starting VPCS may take before its console must answer.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Console output kept per VM and replayed to a newly attached client.
+pub const CONSOLE_HISTORY: usize = 4 * 1024;
+/// Unsent console bytes per client; a client past this is dropped.
+pub const MAX_CONSOLE_CLIENT_OUTPUT: usize = 256 * 1024;
+/// Console clients attached to one VM at once.
+pub const MAX_CONSOLE_CLIENTS: usize = 64;
+/// Longest input line tracked per console client (longer lines are not inspected further).
+pub const MAX_CONSOLE_LINE: usize = 1024;
+
+/// Datagrams relayed per readiness event before yielding to other sources.
+pub const DATAGRAMS_PER_WAKEUP: usize = 64;
+/// Largest frame relayed through a tunnel.
+pub const MAX_FRAME: usize = 65_535;
+/// MAC offsets per project (vpcs sets the last MAC byte from `-m`).
+pub const MAC_OFFSETS: usize = 255;
+/// Lines of `vpcs.log` and console output quoted in a failed-start error.
+pub const START_ERROR_BYTES: usize = 2048;

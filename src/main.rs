@@ -1,0 +1,110 @@
+//! The `nanolab` binary: flags and config, logger, bind, print the address,
+//! run the reactor.
+
+use nanolab::config::{self, Command, Verbosity};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+/// Writes log lines with a UTC timestamp to standard error or a file.
+struct Logger {
+    out: Mutex<Box<dyn Write + Send>>,
+    level: log::LevelFilter,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.level() <= self.level && meta.target().starts_with("nanolab")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (secs, ms) = (now.as_secs(), now.subsec_millis());
+        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "{h:02}:{m:02}:{s:02}.{ms:03} {:5} {}", record.level(), record.args());
+        }
+    }
+
+    fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
+    }
+}
+
+fn init_logger(cfg: &config::Config) -> std::io::Result<()> {
+    let out: Box<dyn Write + Send> = match &cfg.log_file {
+        Some(p) => Box::new(std::fs::File::options().create(true).append(true).open(p)?),
+        None => Box::new(std::io::stderr()),
+    };
+    let level = match cfg.verbosity {
+        Verbosity::Quiet => log::LevelFilter::Warn,
+        Verbosity::Normal => log::LevelFilter::Info,
+        Verbosity::Debug => log::LevelFilter::Debug,
+    };
+    let logger = Box::leak(Box::new(Logger { out: Mutex::new(out), level }));
+    let _ = log::set_logger(logger);
+    log::set_max_level(level);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let (command, flags) = match config::parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nanolab: {e}\n\n{}", config::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match command {
+        Command::Version => {
+            println!("nanolab {} (GNS3 compute API {})", env!("CARGO_PKG_VERSION"), nanolab::api::API_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Command::Help => {
+            print!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Run(cfg) => *cfg,
+    };
+    if let Err(e) = init_logger(&cfg) {
+        eprintln!("nanolab: cannot open log file: {e}");
+        return ExitCode::FAILURE;
+    }
+    match nanolab::sys::raise_nofile_limit() {
+        Ok(n) => log::debug!("open-file limit raised to {n}"),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
+    if !cfg.host.is_loopback() {
+        log::warn!(
+            "API listening on {} without authentication: anyone who can reach it can run programs here",
+            cfg.host
+        );
+    }
+    let mut server = match nanolab::reactor::Server::new(cfg, flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nanolab: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("nanolab listening on http://{addr}"),
+        Err(e) => {
+            eprintln!("nanolab: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let _ = std::io::stdout().flush();
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("poll loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Project and VM directories on disk (small, synchronous file operations:
+//! the one kind of blocking work the reactor tolerates).
+
+use crate::error::ApiError;
+use std::io::Write;
+use std::path::Path;
+
+/// Create `dir` and its parents.
+pub fn create_dir(dir: &Path) -> Result<(), ApiError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ApiError::conflict(format!("Cannot create directory {}: {e}", dir.display())))
+}
+
+/// Remove `dir` and everything below it; a missing directory is fine.
+pub fn remove_dir(dir: &Path) -> Result<(), ApiError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ApiError::conflict(format!("Cannot remove directory {}: {e}", dir.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Write `contents` to `path` atomically: a temporary file beside it, synced,
+/// then renamed over, so a failure never leaves half a file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ApiError> {
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| ApiError::conflict(format!("Cannot write {}: {e}", path.display()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(fail)
+}
+
+/// Remove a file; a missing one is fine.
+pub fn remove_file(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// Move a directory (rename, or copy and delete across file systems).
+pub fn move_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
+    if to.exists() && std::fs::read_dir(to).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(ApiError::conflict(format!("Destination {} already exists and is not empty", to.display())));
+    }
+    if let Some(parent) = to.parent() {
+        create_dir(parent)?;
+    }
+    let _ = std::fs::remove_dir(to);
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    copy_tree(from, to).map_err(|e| ApiError::conflict(format!("Cannot move {} to {}: {e}", from.display(), to.display())))?;
+    remove_dir(from)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("nanolab-fs-{}", std::process::id()));
+        create_dir(&dir).unwrap();
+        let f = dir.join("startup.vpc");
+        write_atomic(&f, b"one").unwrap();
+        write_atomic(&f, b"two").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"two");
+        assert!(!f.with_extension("tmp").exists());
+        let missing = dir.join("nope").join("startup.vpc");
+        assert_eq!(write_atomic(&missing, b"x").unwrap_err().status(), 409);
+        remove_dir(&dir).unwrap();
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,289 @@
+//! The only unsafe code of the crate: pseudo-terminals, pidfds, process
+//! groups, signals, resource limits and Landlock, as thin safe wrappers.
+//!
+//! Each `unsafe` block has a `// SAFETY:` line. Code that runs in a forked
+//! child before `exec` (`pre_exec`) only makes async-signal-safe system calls
+//! and allocates nothing.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Raise the soft open-file limit to the hard limit; returns the new limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: `lim` is a valid rlimit.
+    check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    Ok(lim.rlim_cur)
+}
+
+/// A pseudo-terminal pair: the master stays with the server (non-blocking,
+/// close-on-exec), the slave becomes the child's terminal.
+pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: both out-pointers are valid; name, termios and winsize may be null.
+    check(unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    })?;
+    // SAFETY: openpty returned two fresh descriptors that nothing else owns.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    set_nonblocking_cloexec(master.as_raw_fd())?;
+    // SAFETY: plain fcntl on a descriptor we own.
+    check(unsafe { libc::fcntl(slave.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    Ok((master, slave))
+}
+
+fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a valid descriptor with integer arguments.
+    unsafe {
+        let flags = check(libc::fcntl(fd, libc::F_GETFL))?;
+        check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+        check(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
+    }
+    Ok(())
+}
+
+/// How a child is confined before it runs.
+pub struct ChildSetup {
+    /// The slave side of the pty, made the controlling terminal.
+    pub tty: RawFd,
+    /// A Landlock ruleset to enforce, if any.
+    pub landlock: Option<RawFd>,
+}
+
+/// Make `cmd` start in a new session (so a new process group) with `tty` as
+/// its controlling terminal, with no blocked signals, killed if the server
+/// dies, and confined by the Landlock ruleset when one is given.
+pub fn prepare_child(cmd: &mut Command, setup: ChildSetup) {
+    let ChildSetup { tty, landlock } = setup;
+    // SAFETY: the closure only makes async-signal-safe system calls on values
+    // copied in (integers), and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::ioctl(tty, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            if let Some(ruleset) = landlock {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Open a pidfd for `pid`: readable once the process has exited.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    set_nonblocking_cloexec(fd.as_raw_fd())?;
+    Ok(fd)
+}
+
+/// Send `sig` to every process of group `pgid`. A group that is gone is fine.
+pub fn kill_group(pgid: u32, sig: libc::c_int) {
+    // SAFETY: kill with a negative pid signals a process group; no memory involved.
+    unsafe { libc::kill(-(pgid as libc::pid_t), sig) };
+}
+
+/// Send `sig` to one process.
+pub fn kill_pid(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill takes integers only.
+    unsafe { libc::kill(pid as libc::pid_t, sig) };
+}
+
+/// Reap `pid` if it has exited; returns its wait status.
+pub fn try_reap(pid: u32) -> Option<libc::c_int> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+    (r == pid as libc::pid_t || r < 0).then_some(status)
+}
+
+/// Reap `pid`, waiting for it. Only used right after SIGKILL.
+pub fn reap_blocking(pid: u32) {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+}
+
+/// Describe a wait status for logs and errors.
+pub fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit code {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("status {status}")
+    }
+}
+
+/// SIGTERM and SIGINT delivered as readable events on a descriptor.
+pub struct SignalFd {
+    fd: OwnedFd,
+}
+
+impl SignalFd {
+    /// Block SIGTERM and SIGINT for this (only) thread and read them from a signalfd.
+    /// Children get an empty signal mask back in [`prepare_child`].
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: sigset operations on a local, zero-initialised set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            check(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()))?;
+            let fd = check(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))?;
+            Ok(SignalFd { fd: OwnedFd::from_raw_fd(fd) })
+        }
+    }
+
+    /// The next pending signal number, if any.
+    pub fn read(&self) -> Option<u32> {
+        // SAFETY: signalfd_siginfo is plain data; we read at most its size into it.
+        unsafe {
+            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            let n = libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+            (n as usize == size).then_some(info.ssi_signo)
+        }
+    }
+}
+
+impl AsRawFd for SignalFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+const LANDLOCK_ACCESS_FS_EXECUTE: u64 = 1;
+const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+
+#[repr(C)]
+struct RulesetAttr {
+    handled_access_fs: u64,
+}
+
+#[repr(C, packed)]
+struct PathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+/// The Landlock ABI version of the running kernel, or `None` when it has none.
+pub fn landlock_abi() -> Option<i64> {
+    // SAFETY: with the VERSION flag the attribute pointer must be null and size 0.
+    let v = unsafe {
+        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<RulesetAttr>(), 0, LANDLOCK_CREATE_RULESET_VERSION)
+    };
+    (v > 0).then_some(v)
+}
+
+/// A Landlock ruleset that forbids executing any file except `allowed`.
+/// Only execution is handled: reading and writing files stay allowed.
+pub fn exec_only_ruleset(allowed: &[&Path]) -> io::Result<OwnedFd> {
+    let attr = RulesetAttr { handled_access_fs: LANDLOCK_ACCESS_FS_EXECUTE };
+    // SAFETY: `attr` is valid for its size; the kernel copies it.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_landlock_create_ruleset, &attr, std::mem::size_of::<RulesetAttr>(), 0)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor from the kernel.
+    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    for path in allowed {
+        let file = std::fs::File::open(path)?;
+        let rule = PathBeneathAttr { allowed_access: LANDLOCK_ACCESS_FS_EXECUTE, parent_fd: file.as_raw_fd() };
+        // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
+        let r = unsafe {
+            libc::syscall(libc::SYS_landlock_add_rule, ruleset.as_raw_fd(), LANDLOCK_RULE_PATH_BENEATH, &rule, 0)
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(ruleset)
+}
+
+/// Names of the host's network interfaces.
+pub fn interface_names() -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Resident memory of this process in bytes (for diagnostics and benches).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pty_pair_opens() {
+        let (m, s) = open_pty().unwrap();
+        assert!(m.as_raw_fd() >= 0 && s.as_raw_fd() >= 0);
+    }
+
+    #[test]
+    fn landlock_blocks_exec_outside_allowed() {
+        if landlock_abi().is_none() {
+            eprintln!("kernel without Landlock: nothing to check");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("nanolab-ll-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("touched");
+        // Allow only `true`: `sh` itself must then fail to start.
+        let truth = std::fs::canonicalize("/bin/true").unwrap();
+        let interp = std::fs::canonicalize(crate::vpcs::elf_interpreter(&truth).unwrap().unwrap()).unwrap();
+        let ruleset = exec_only_ruleset(&[&truth, &interp]).unwrap();
+        let (_m, slave) = open_pty().unwrap();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(format!("touch {}", marker.display()));
+        prepare_child(&mut cmd, ChildSetup { tty: slave.as_raw_fd(), landlock: Some(ruleset.as_raw_fd()) });
+        let res = cmd.status();
+        assert!(res.is_err() || !res.unwrap().success());
+        assert!(!marker.exists(), "the shell ran despite the ruleset");
+        let mut ok = Command::new(&truth);
+        prepare_child(&mut ok, ChildSetup { tty: slave.as_raw_fd(), landlock: Some(ruleset.as_raw_fd()) });
+        assert!(ok.status().unwrap().success(), "the allowed program must run");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

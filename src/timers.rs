@@ -1,0 +1,75 @@
+//! Deadline heap (sans-IO: the caller passes `now`).
+//!
+//! Timers are never cancelled: the owner of a key re-checks its own state when
+//! the key fires, so an outdated deadline costs one pop and nothing else.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// A min-heap of `(deadline, key)`.
+#[derive(Debug)]
+pub struct Timers<K: Ord> {
+    heap: BinaryHeap<Reverse<(Instant, K)>>,
+}
+
+impl<K: Ord> Default for Timers<K> {
+    fn default() -> Self {
+        Timers { heap: BinaryHeap::new() }
+    }
+}
+
+impl<K: Ord> Timers<K> {
+    /// An empty heap.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fire `key` at `at`.
+    pub fn schedule(&mut self, at: Instant, key: K) {
+        self.heap.push(Reverse((at, key)));
+    }
+
+    /// The next key whose deadline is not after `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<K> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, k))| k),
+            _ => None,
+        }
+    }
+
+    /// How long the poll may sleep: `None` means until an event comes.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.heap.peek().map(|Reverse((at, _))| at.saturating_duration_since(now))
+    }
+
+    /// Number of scheduled timers (outdated ones included).
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether nothing is scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_in_deadline_order_and_only_when_due() {
+        let now = Instant::now();
+        let mut t = Timers::new();
+        t.schedule(now + Duration::from_secs(3), "kill");
+        t.schedule(now + Duration::from_secs(1), "idle");
+        assert_eq!(t.timeout(now), Some(Duration::from_secs(1)));
+        assert_eq!(t.pop_expired(now), None);
+        let later = now + Duration::from_secs(3);
+        assert_eq!(t.pop_expired(later), Some("idle"));
+        assert_eq!(t.pop_expired(later), Some("kill"));
+        assert_eq!(t.pop_expired(later), None);
+        assert_eq!(t.timeout(later), None, "an empty heap sleeps until an event");
+    }
+}
