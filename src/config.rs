@@ -114,7 +114,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, F
             _ => (arg.clone(), None),
         };
         let mut value = |what: &str| -> Result<String, String> {
-            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs {what}"))
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs {what}"))
         };
         match name.as_str() {
             "--host" => f.host = Some(parse_host(&value("an address")?)?),
@@ -186,7 +189,9 @@ fn default_projects_dir() -> PathBuf {
     let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         Some(xdg) => PathBuf::from(xdg),
         None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/tmp".into());
             return home.join("nanolab").join("projects");
         }
     };
@@ -207,7 +212,10 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             continue;
         }
         let Some((key, value)) = line.split_once('=').or_else(|| line.split_once(':')) else {
-            return Err(format!("line {}: expected 'key = value', found '{line}'", n + 1));
+            return Err(format!(
+                "line {}: expected 'key = value', found '{line}'",
+                n + 1
+            ));
         };
         let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
         let at = |e: String| format!("line {}: {key}: {e}", n + 1);
@@ -215,7 +223,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "host") => c.host = parse_host(value).map_err(at)?,
             ("Server", "port") => c.port = parse_port(value).map_err(at)?,
             ("Server", "local") => c.local = parse_bool(value).map_err(at)?,
-            ("Server", "allow_remote_console") => c.allow_remote_console = parse_bool(value).map_err(at)?,
+            ("Server", "allow_remote_console") => {
+                c.allow_remote_console = parse_bool(value).map_err(at)?
+            }
             ("Server", "projects_path") => c.projects_dir = expand_home(value),
             ("Server", "console_start_port_range") => cs = Some(parse_port(value).map_err(at)?),
             ("Server", "console_end_port_range") => ce = Some(parse_port(value).map_err(at)?),
@@ -226,7 +236,10 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             _ => {}
         }
     }
-    c.console_ports = check_range(cs.unwrap_or(c.console_ports.0), ce.unwrap_or(c.console_ports.1))?;
+    c.console_ports = check_range(
+        cs.unwrap_or(c.console_ports.0),
+        ce.unwrap_or(c.console_ports.1),
+    )?;
     c.udp_ports = check_range(us.unwrap_or(c.udp_ports.0), ue.unwrap_or(c.udp_ports.1))?;
     Ok(())
 }
@@ -246,7 +259,8 @@ fn parse_host(s: &str) -> Result<IpAddr, String> {
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
-    s.parse().map_err(|_| format!("'{s}' is not a port number (0-65535)"))
+    s.parse()
+        .map_err(|_| format!("'{s}' is not a port number (0-65535)"))
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {
@@ -258,7 +272,9 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 }
 
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("'{s}' is not a range A-B"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("'{s}' is not a range A-B"))?;
     check_range(parse_port(a.trim())?, parse_port(b.trim())?)
 }
 
@@ -284,21 +300,44 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = run(&[]).unwrap();
         assert_eq!(c.host.to_string(), "127.0.0.1");
-        assert_eq!((c.port, c.console_ports, c.udp_ports), (8000, (2000, 5000), (10000, 20000)));
+        assert_eq!(
+            (c.port, c.console_ports, c.udp_ports),
+            (8000, (2000, 5000), (10000, 20000))
+        );
         assert!(!c.local && c.console_sandbox);
     }
 
     #[test]
     fn flags_are_parsed() {
-        let c = run(&["--host", "0.0.0.0", "--port=0", "--local", "--udp-ports", "20000-20010", "--quiet"])
-            .unwrap();
-        assert_eq!((c.host.to_string().as_str(), c.port, c.local), ("0.0.0.0", 0, true));
-        assert_eq!((c.udp_ports, c.verbosity), ((20000, 20010), Verbosity::Quiet));
+        let c = run(&[
+            "--host",
+            "0.0.0.0",
+            "--port=0",
+            "--local",
+            "--udp-ports",
+            "20000-20010",
+            "--quiet",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.host.to_string().as_str(), c.port, c.local),
+            ("0.0.0.0", 0, true)
+        );
+        assert_eq!(
+            (c.udp_ports, c.verbosity),
+            ((20000, 20010), Verbosity::Quiet)
+        );
     }
 
     #[test]
     fn bad_flags_are_errors() {
-        for bad in [&["--bogus"][..], &["--port", "x"], &["--port"], &["--udp-ports", "5-1"], &["--host", "nope"]] {
+        for bad in [
+            &["--bogus"][..],
+            &["--port", "x"],
+            &["--port"],
+            &["--udp-ports", "5-1"],
+            &["--host", "nope"],
+        ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }
     }
@@ -309,7 +348,10 @@ mod tests {
         let ini = "[Server]\nhost = 127.0.0.2\nport = 3080\nlocal = True\nconsole_start_port_range = 5000\n\
                    console_end_port_range = 5010\n; comment\n[VPCS]\nvpcs_path = /opt/vpcs\n[Other]\nx = y\n";
         apply_ini(&mut c, ini).unwrap();
-        assert_eq!((c.port, c.local, c.console_ports), (3080, true, (5000, 5010)));
+        assert_eq!(
+            (c.port, c.local, c.console_ports),
+            (3080, true, (5000, 5010))
+        );
         assert_eq!(c.vpcs, Some(PathBuf::from("/opt/vpcs")));
     }
 

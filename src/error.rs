@@ -96,7 +96,10 @@ impl fmt::Display for ApiError {
             }
             ApiError::Timeout => f.write_str("Request not received in time"),
             ApiError::PayloadTooLarge { limit, size } => {
-                write!(f, "Request body of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "Request body of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
             ApiError::HeadersTooLarge { limit } => {
                 write!(f, "Request header block exceeds the limit of {limit} bytes")
@@ -120,7 +123,10 @@ mod tests {
 
     #[test]
     fn size_errors_carry_limit_and_size() {
-        let e = ApiError::PayloadTooLarge { limit: 10, size: 20 };
+        let e = ApiError::PayloadTooLarge {
+            limit: 10,
+            size: 20,
+        };
         assert_eq!(e.status(), 413);
         assert!(e.to_string().contains("20") && e.to_string().contains("10"));
     }

@@ -21,11 +21,18 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let (secs, ms) = (now.as_secs(), now.subsec_millis());
         let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
         if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{h:02}:{m:02}:{s:02}.{ms:03} {:5} {}", record.level(), record.args());
+            let _ = writeln!(
+                out,
+                "{h:02}:{m:02}:{s:02}.{ms:03} {:5} {}",
+                record.level(),
+                record.args()
+            );
         }
     }
 
@@ -46,7 +53,10 @@ fn init_logger(cfg: &config::Config) -> std::io::Result<()> {
         Verbosity::Normal => log::LevelFilter::Info,
         Verbosity::Debug => log::LevelFilter::Debug,
     };
-    let logger = Box::leak(Box::new(Logger { out: Mutex::new(out), level }));
+    let logger = Box::leak(Box::new(Logger {
+        out: Mutex::new(out),
+        level,
+    }));
     let _ = log::set_logger(logger);
     log::set_max_level(level);
     Ok(())
@@ -62,7 +72,11 @@ fn main() -> ExitCode {
     };
     let cfg = match command {
         Command::Version => {
-            println!("nanolab {} (GNS3 compute API {})", env!("CARGO_PKG_VERSION"), nanolab::api::API_VERSION);
+            println!(
+                "nanolab {} (GNS3 compute API {})",
+                env!("CARGO_PKG_VERSION"),
+                nanolab::api::API_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Command::Help => {

@@ -12,12 +12,19 @@ use std::path::Path;
 use std::process::Command;
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// Raise the soft open-file limit to the hard limit; returns the new limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid, writable rlimit.
     check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
     lim.rlim_cur = lim.rlim_max;
@@ -32,7 +39,13 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     let (mut master, mut slave) = (-1, -1);
     // SAFETY: both out-pointers are valid; name, termios and winsize may be null.
     check(unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     })?;
     // SAFETY: openpty returned two fresh descriptors that nothing else owns.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -78,7 +91,13 @@ pub fn prepare_child(cmd: &mut Command, setup: ChildSetup) {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             if let Some(ruleset) = landlock {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) < 0 {
                     return Err(io::Error::last_os_error());
@@ -158,9 +177,19 @@ impl SignalFd {
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGTERM);
             libc::sigaddset(&mut set, libc::SIGINT);
-            check(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()))?;
-            let fd = check(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))?;
-            Ok(SignalFd { fd: OwnedFd::from_raw_fd(fd) })
+            check(libc::sigprocmask(
+                libc::SIG_BLOCK,
+                &set,
+                std::ptr::null_mut(),
+            ))?;
+            let fd = check(libc::signalfd(
+                -1,
+                &set,
+                libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
+            ))?;
+            Ok(SignalFd {
+                fd: OwnedFd::from_raw_fd(fd),
+            })
         }
     }
 
@@ -170,7 +199,11 @@ impl SignalFd {
         unsafe {
             let mut info: libc::signalfd_siginfo = std::mem::zeroed();
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            let n = libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+            let n = libc::read(
+                self.fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            );
             (n as usize == size).then_some(info.ssi_signo)
         }
     }
@@ -201,7 +234,12 @@ struct PathBeneathAttr {
 pub fn landlock_abi() -> Option<i64> {
     // SAFETY: with the VERSION flag the attribute pointer must be null and size 0.
     let v = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<RulesetAttr>(), 0, LANDLOCK_CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<RulesetAttr>(),
+            0,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
     };
     (v > 0).then_some(v)
 }
@@ -209,10 +247,17 @@ pub fn landlock_abi() -> Option<i64> {
 /// A Landlock ruleset that forbids executing any file except `allowed`.
 /// Only execution is handled: reading and writing files stay allowed.
 pub fn exec_only_ruleset(allowed: &[&Path]) -> io::Result<OwnedFd> {
-    let attr = RulesetAttr { handled_access_fs: LANDLOCK_ACCESS_FS_EXECUTE };
+    let attr = RulesetAttr {
+        handled_access_fs: LANDLOCK_ACCESS_FS_EXECUTE,
+    };
     // SAFETY: `attr` is valid for its size; the kernel copies it.
     let fd = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, &attr, std::mem::size_of::<RulesetAttr>(), 0)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &attr,
+            std::mem::size_of::<RulesetAttr>(),
+            0,
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -221,10 +266,19 @@ pub fn exec_only_ruleset(allowed: &[&Path]) -> io::Result<OwnedFd> {
     let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
     for path in allowed {
         let file = std::fs::File::open(path)?;
-        let rule = PathBeneathAttr { allowed_access: LANDLOCK_ACCESS_FS_EXECUTE, parent_fd: file.as_raw_fd() };
+        let rule = PathBeneathAttr {
+            allowed_access: LANDLOCK_ACCESS_FS_EXECUTE,
+            parent_fd: file.as_raw_fd(),
+        };
         // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
         let r = unsafe {
-            libc::syscall(libc::SYS_landlock_add_rule, ruleset.as_raw_fd(), LANDLOCK_RULE_PATH_BENEATH, &rule, 0)
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset.as_raw_fd(),
+                LANDLOCK_RULE_PATH_BENEATH,
+                &rule,
+                0,
+            )
         };
         if r < 0 {
             return Err(io::Error::last_os_error());
@@ -272,18 +326,34 @@ mod tests {
         let marker = dir.join("touched");
         // Allow only `true`: `sh` itself must then fail to start.
         let truth = std::fs::canonicalize("/bin/true").unwrap();
-        let interp = std::fs::canonicalize(crate::vpcs::elf_interpreter(&truth).unwrap().unwrap()).unwrap();
+        let interp =
+            std::fs::canonicalize(crate::vpcs::elf_interpreter(&truth).unwrap().unwrap()).unwrap();
         let ruleset = exec_only_ruleset(&[&truth, &interp]).unwrap();
         let (_m, slave) = open_pty().unwrap();
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(format!("touch {}", marker.display()));
-        prepare_child(&mut cmd, ChildSetup { tty: slave.as_raw_fd(), landlock: Some(ruleset.as_raw_fd()) });
+        prepare_child(
+            &mut cmd,
+            ChildSetup {
+                tty: slave.as_raw_fd(),
+                landlock: Some(ruleset.as_raw_fd()),
+            },
+        );
         let res = cmd.status();
         assert!(res.is_err() || !res.unwrap().success());
         assert!(!marker.exists(), "the shell ran despite the ruleset");
         let mut ok = Command::new(&truth);
-        prepare_child(&mut ok, ChildSetup { tty: slave.as_raw_fd(), landlock: Some(ruleset.as_raw_fd()) });
-        assert!(ok.status().unwrap().success(), "the allowed program must run");
+        prepare_child(
+            &mut ok,
+            ChildSetup {
+                tty: slave.as_raw_fd(),
+                landlock: Some(ruleset.as_raw_fd()),
+            },
+        );
+        assert!(
+            ok.status().unwrap().success(),
+            "the allowed program must run"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

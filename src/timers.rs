@@ -15,7 +15,9 @@ pub struct Timers<K: Ord> {
 
 impl<K: Ord> Default for Timers<K> {
     fn default() -> Self {
-        Timers { heap: BinaryHeap::new() }
+        Timers {
+            heap: BinaryHeap::new(),
+        }
     }
 }
 
@@ -40,7 +42,9 @@ impl<K: Ord> Timers<K> {
 
     /// How long the poll may sleep: `None` means until an event comes.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        self.heap.peek().map(|Reverse((at, _))| at.saturating_duration_since(now))
+        self.heap
+            .peek()
+            .map(|Reverse((at, _))| at.saturating_duration_since(now))
     }
 
     /// Number of scheduled timers (outdated ones included).
@@ -70,6 +74,10 @@ mod tests {
         assert_eq!(t.pop_expired(later), Some("idle"));
         assert_eq!(t.pop_expired(later), Some("kill"));
         assert_eq!(t.pop_expired(later), None);
-        assert_eq!(t.timeout(later), None, "an empty heap sleeps until an event");
+        assert_eq!(
+            t.timeout(later),
+            None,
+            "an empty heap sleeps until an event"
+        );
     }
 }

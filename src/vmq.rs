@@ -16,7 +16,10 @@ pub struct VmQueue<T> {
 
 impl<T> Default for VmQueue<T> {
     fn default() -> Self {
-        VmQueue { busy: false, waiting: VecDeque::new() }
+        VmQueue {
+            busy: false,
+            waiting: VecDeque::new(),
+        }
     }
 }
 

@@ -15,11 +15,17 @@ pub fn object(body: &[u8]) -> Result<Object, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Object::new());
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad("Request body is not valid UTF-8"))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad("Request body is not valid UTF-8"))?;
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(o)) => Ok(o),
-        Ok(other) => Err(ApiError::bad(format!("Request body must be a JSON object, not {}", kind(&other)))),
-        Err(e) => Err(ApiError::bad(format!("Request body is not valid JSON: {e}"))),
+        Ok(other) => Err(ApiError::bad(format!(
+            "Request body must be a JSON object, not {}",
+            kind(&other)
+        ))),
+        Err(e) => Err(ApiError::bad(format!(
+            "Request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -50,7 +56,10 @@ pub fn opt_str(o: &Object, field: &str) -> Result<Option<String>, ApiError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be a string, not {}", kind(v)))),
+        Some(v) => Err(ApiError::bad(format!(
+            "Field '{field}' must be a string, not {}",
+            kind(v)
+        ))),
     }
 }
 
@@ -68,7 +77,10 @@ pub fn opt_bool(o: &Object, field: &str) -> Result<Option<bool>, ApiError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be a boolean, not {}", kind(v)))),
+        Some(v) => Err(ApiError::bad(format!(
+            "Field '{field}' must be a boolean, not {}",
+            kind(v)
+        ))),
     }
 }
 
@@ -78,9 +90,14 @@ pub fn opt_int(o: &Object, field: &str, min: i64, max: i64) -> Result<Option<i64
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {
             Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
-            _ => Err(ApiError::bad(format!("Field '{field}' must be an integer between {min} and {max}, not {n}"))),
+            _ => Err(ApiError::bad(format!(
+                "Field '{field}' must be an integer between {min} and {max}, not {n}"
+            ))),
         },
-        Some(v) => Err(ApiError::bad(format!("Field '{field}' must be an integer, not {}", kind(v)))),
+        Some(v) => Err(ApiError::bad(format!(
+            "Field '{field}' must be an integer, not {}",
+            kind(v)
+        ))),
     }
 }
 
@@ -96,7 +113,9 @@ pub fn opt_port(o: &Object, field: &str) -> Result<Option<u16>, ApiError> {
 
 /// Optional UUID.
 pub fn opt_uuid(o: &Object, field: &str) -> Result<Option<Uuid>, ApiError> {
-    opt_str(o, field)?.map(|s| parse_uuid(field, &s)).transpose()
+    opt_str(o, field)?
+        .map(|s| parse_uuid(field, &s))
+        .transpose()
 }
 
 /// Parse an id from a path or body.
@@ -104,7 +123,9 @@ pub fn parse_uuid(field: &str, s: &str) -> Result<Uuid, ApiError> {
     // Only the hyphenated 36-character form, as GNS3's schema required.
     match Uuid::try_parse(s) {
         Ok(id) if s.len() == 36 => Ok(id),
-        _ => Err(ApiError::bad(format!("'{s}' is not a valid UUID for {field}"))),
+        _ => Err(ApiError::bad(format!(
+            "'{s}' is not a valid UUID for {field}"
+        ))),
     }
 }
 
@@ -120,7 +141,9 @@ impl VersionCheck {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
         only(&o, &["version"])?;
-        Ok(VersionCheck { version: req_str(&o, "version")? })
+        Ok(VersionCheck {
+            version: req_str(&o, "version")?,
+        })
     }
 }
 
@@ -167,7 +190,11 @@ impl ProjectUpdate {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
         only(&o, &["name", "path", "temporary"])?;
-        Ok(ProjectUpdate { name: opt_str(&o, "name")?, path: opt_str(&o, "path")?, temporary: opt_bool(&o, "temporary")? })
+        Ok(ProjectUpdate {
+            name: opt_str(&o, "name")?,
+            path: opt_str(&o, "path")?,
+            temporary: opt_bool(&o, "temporary")?,
+        })
     }
 }
 
@@ -193,7 +220,16 @@ impl VmCreate {
     /// Decode.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
-        only(&o, &["name", "vm_id", "console", "startup_script", "startup_script_path"])?;
+        only(
+            &o,
+            &[
+                "name",
+                "vm_id",
+                "console",
+                "startup_script",
+                "startup_script_path",
+            ],
+        )?;
         Ok(VmCreate {
             name: req_str(&o, "name")?,
             vm_id: opt_uuid(&o, "vm_id")?,
@@ -218,12 +254,19 @@ impl VmUpdate {
     /// Decode.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
-        only(&o, &["name", "console", "startup_script", "startup_script_path"])?;
+        only(
+            &o,
+            &["name", "console", "startup_script", "startup_script_path"],
+        )?;
         let name = opt_str(&o, "name")?;
         if name.as_deref() == Some("") {
             return Err(ApiError::bad("Field 'name' must not be empty"));
         }
-        Ok(VmUpdate { name, console: opt_port(&o, "console")?, startup_script: opt_str(&o, "startup_script")? })
+        Ok(VmUpdate {
+            name,
+            console: opt_port(&o, "console")?,
+            startup_script: opt_str(&o, "startup_script")?,
+        })
     }
 }
 
@@ -254,9 +297,16 @@ impl NioCreate {
         let rhost = req_str(&o, "rhost")?;
         let raddr = match rhost.as_str() {
             "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
-            s => s.parse().map_err(|_| ApiError::bad(format!("Field 'rhost' must be an IP address, not '{s}'")))?,
+            s => s.parse().map_err(|_| {
+                ApiError::bad(format!("Field 'rhost' must be an IP address, not '{s}'"))
+            })?,
         };
-        Ok(NioCreate { lport: req_port(&o, "lport")?, rhost, raddr, rport: req_port(&o, "rport")? })
+        Ok(NioCreate {
+            lport: req_port(&o, "lport")?,
+            rhost,
+            raddr,
+            rport: req_port(&o, "rport")?,
+        })
     }
 }
 
@@ -286,7 +336,10 @@ mod tests {
         assert!(msg(ProjectCreate::parse(br#"{"project_id": "x"}"#)).contains("not a valid UUID"));
         assert!(msg(ProjectCreate::parse(br#"{"temporary": "yes"}"#)).contains("boolean"));
         assert!(msg(VmCreate::parse(b"{}")).contains("'name' is required"));
-        assert!(msg(VmCreate::parse(br#"{"name": "a", "console": 70000}"#)).contains("between 1 and 65535"));
+        assert!(
+            msg(VmCreate::parse(br#"{"name": "a", "console": 70000}"#))
+                .contains("between 1 and 65535")
+        );
         assert!(msg(VmCreate::parse(br#"{"name": "a", "console": "x"}"#)).contains("integer"));
         assert!(msg(empty(br#"{"a": 1}"#)).contains("'a'"));
     }
@@ -299,12 +352,25 @@ mod tests {
 
     #[test]
     fn nio_is_validated_per_type() {
-        let n = NioCreate::parse(br#"{"type": "nio_udp", "lport": 10000, "rhost": "127.0.0.1", "rport": 10001}"#).unwrap();
+        let n = NioCreate::parse(
+            br#"{"type": "nio_udp", "lport": 10000, "rhost": "127.0.0.1", "rport": 10001}"#,
+        )
+        .unwrap();
         assert_eq!((n.lport, n.rport), (10000, 10001));
         let e = NioCreate::parse(br#"{"type": "nio_tap", "tap_device": "tap0"}"#).unwrap_err();
         assert_eq!(e.status(), 409);
-        assert!(msg(NioCreate::parse(br#"{"type": "nio_udp", "lport": 1, "rhost": "h", "rport": 2}"#)).contains("rhost"));
-        assert!(msg(NioCreate::parse(br#"{"type": "nio_udp", "lport": 1, "rhost": "::1"}"#)).contains("rport"));
+        assert!(
+            msg(NioCreate::parse(
+                br#"{"type": "nio_udp", "lport": 1, "rhost": "h", "rport": 2}"#
+            ))
+            .contains("rhost")
+        );
+        assert!(
+            msg(NioCreate::parse(
+                br#"{"type": "nio_udp", "lport": 1, "rhost": "::1"}"#
+            ))
+            .contains("rport")
+        );
     }
 
     #[test]

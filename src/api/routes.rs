@@ -50,15 +50,47 @@ const TABLE: &[(Route, &str, &[Method])] = &[
     (Route::ConfigReload, "/v1/config/reload", &[Post]),
     (Route::Shutdown, "/v1/server/shutdown", &[Post]),
     (Route::Projects, "/v1/projects", &[Post]),
-    (Route::Project, "/v1/projects/{project_id}", &[Get, Put, Delete]),
-    (Route::ProjectCommit, "/v1/projects/{project_id}/commit", &[Post]),
-    (Route::ProjectClose, "/v1/projects/{project_id}/close", &[Post]),
-    (Route::UdpPort, "/v1/projects/{project_id}/ports/udp", &[Post]),
+    (
+        Route::Project,
+        "/v1/projects/{project_id}",
+        &[Get, Put, Delete],
+    ),
+    (
+        Route::ProjectCommit,
+        "/v1/projects/{project_id}/commit",
+        &[Post],
+    ),
+    (
+        Route::ProjectClose,
+        "/v1/projects/{project_id}/close",
+        &[Post],
+    ),
+    (
+        Route::UdpPort,
+        "/v1/projects/{project_id}/ports/udp",
+        &[Post],
+    ),
     (Route::Vms, "/v1/projects/{project_id}/vpcs/vms", &[Post]),
-    (Route::Vm, "/v1/projects/{project_id}/vpcs/vms/{vm_id}", &[Get, Put, Delete]),
-    (Route::VmStart, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/start", &[Post]),
-    (Route::VmStop, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/stop", &[Post]),
-    (Route::VmReload, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/reload", &[Post]),
+    (
+        Route::Vm,
+        "/v1/projects/{project_id}/vpcs/vms/{vm_id}",
+        &[Get, Put, Delete],
+    ),
+    (
+        Route::VmStart,
+        "/v1/projects/{project_id}/vpcs/vms/{vm_id}/start",
+        &[Post],
+    ),
+    (
+        Route::VmStop,
+        "/v1/projects/{project_id}/vpcs/vms/{vm_id}/stop",
+        &[Post],
+    ),
+    (
+        Route::VmReload,
+        "/v1/projects/{project_id}/vpcs/vms/{vm_id}/reload",
+        &[Post],
+    ),
     (
         Route::VmNio,
         "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio",
@@ -100,10 +132,18 @@ impl<'a> Matched<'a> {
 
 /// Find the route for `path` (a trailing slash is tolerated).
 pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     TABLE.iter().find_map(|(route, template, methods)| {
         let params = match_template(template, path)?;
-        Some(Matched { route: *route, template, params, method_allowed: methods.contains(method) })
+        Some(Matched {
+            route: *route,
+            template,
+            params,
+            method_allowed: methods.contains(method),
+        })
     })
 }
 
@@ -157,13 +197,26 @@ mod tests {
     #[test]
     fn captures_in_order() {
         let m = route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/1/ports/2/nio").unwrap();
-        assert_eq!((m.project(), m.vm(), m.adapter(), m.port()), ("p", "v", "1", "2"));
-        assert_eq!(m.template, "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio");
+        assert_eq!(
+            (m.project(), m.vm(), m.adapter(), m.port()),
+            ("p", "v", "1", "2")
+        );
+        assert_eq!(
+            m.template,
+            "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio"
+        );
     }
 
     #[test]
     fn unknown_paths_do_not_match() {
-        for p in ["/", "/v1", "/v2/version", "/v1/projects//commit", "/v1/projects/a/b", "/v1/versionx"] {
+        for p in [
+            "/",
+            "/v1",
+            "/v2/version",
+            "/v1/projects//commit",
+            "/v1/projects/a/b",
+            "/v1/versionx",
+        ] {
             assert!(route(&Get, p).is_none(), "{p}");
         }
     }

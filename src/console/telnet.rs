@@ -25,8 +25,29 @@ pub const SGA: u8 = 3;
 /// which puts a real telnet into character mode like a VPCS daemon would.
 pub const GREETING: &[u8] = &[IAC, WILL, ECHO, IAC, WILL, SGA, IAC, DO, SGA];
 
-/// Erase the current input line in VPCS's line editor (Ctrl-U).
-pub const KILL_LINE: u8 = 0x15;
+/// Ctrl-U: clears the line we track for a client. VPCS's own editor ignores
+/// it, so lines are erased with backspaces (see [`erase_line`]).
+const KILL_LINE: u8 = 0x15;
+/// Backspace, which VPCS's line editor honours (and ignores on an empty line).
+const BACKSPACE: u8 = 0x08;
+/// Cursor right, as VPCS's editor understands it.
+const RIGHT: &[u8] = b"\x1b[C";
+
+/// Bytes that erase a line of `len` characters in VPCS's editor. When the
+/// line was edited in ways we could not follow (`len` is `None`), move to its
+/// end and erase as much as a line can hold.
+pub fn erase_line(len: Option<usize>, out: &mut Vec<u8>) {
+    let n = match len {
+        Some(n) => n,
+        None => {
+            for _ in 0..MAX_CONSOLE_LINE {
+                out.extend_from_slice(RIGHT);
+            }
+            MAX_CONSOLE_LINE
+        }
+    };
+    out.resize(out.len() + n, BACKSPACE);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
@@ -146,14 +167,16 @@ impl Session {
         let known = !std::mem::replace(&mut self.line_unknown, false);
         let text = String::from_utf8_lossy(&line);
         let cmd = text.trim();
+        let len = known.then_some(line.len());
         if known && cmd == "disconnect" {
-            out.to_vpcs.push(KILL_LINE);
+            erase_line(len, &mut out.to_vpcs);
             out.to_client.extend_from_slice(b"\r\n\r\nGood-bye\r\n");
             out.disconnect = true;
         } else if block_shell && (cmd.starts_with('!') || !known) {
-            out.to_vpcs.push(KILL_LINE);
-            out.to_client
-                .extend_from_slice(b"\r\nHost shell commands are disabled on this server (line not run).\r\n");
+            erase_line(len, &mut out.to_vpcs);
+            out.to_client.extend_from_slice(
+                b"\r\nHost shell commands are disabled on this server (line not run).\r\n",
+            );
             out.to_vpcs.push(b'\r');
         } else {
             out.to_vpcs.push(b'\r');
@@ -178,7 +201,12 @@ mod tests {
 
     #[test]
     fn line_endings_become_one_cr() {
-        for input in [&b"ip 1.2.3.4\r\n"[..], b"ip 1.2.3.4\r\0", b"ip 1.2.3.4\n", b"ip 1.2.3.4\r"] {
+        for input in [
+            &b"ip 1.2.3.4\r\n"[..],
+            b"ip 1.2.3.4\r\0",
+            b"ip 1.2.3.4\n",
+            b"ip 1.2.3.4\r",
+        ] {
             let mut s = Session::new();
             assert_eq!(s.feed(input, false).to_vpcs, b"ip 1.2.3.4\r", "{input:?}");
         }
@@ -189,10 +217,18 @@ mod tests {
     #[test]
     fn options_are_stripped_and_answered_once() {
         let mut s = Session::new();
-        let i = s.feed(&[IAC, DO, ECHO, IAC, WILL, 31, b'a', IAC, SB, 24, 0, b'x', IAC, SE, b'b'], false);
+        let i = s.feed(
+            &[
+                IAC, DO, ECHO, IAC, WILL, 31, b'a', IAC, SB, 24, 0, b'x', IAC, SE, b'b',
+            ],
+            false,
+        );
         assert_eq!(i.to_vpcs, b"ab");
         assert_eq!(i.to_client, vec![IAC, DONT, 31]);
-        assert!(s.feed(&[IAC, WILL, 31], false).to_client.is_empty(), "no reply loop");
+        assert!(
+            s.feed(&[IAC, WILL, 31], false).to_client.is_empty(),
+            "no reply loop"
+        );
         assert_eq!(s.feed(&[IAC, DO, 24], false).to_client, vec![IAC, WONT, 24]);
         assert_eq!(s.feed(&[IAC, IAC], false).to_vpcs, vec![IAC]);
     }
@@ -206,7 +242,10 @@ mod tests {
             all.to_vpcs.extend(i.to_vpcs);
             all.to_client.extend(i.to_client);
         }
-        assert_eq!((all.to_vpcs, all.to_client), (b"x\r".to_vec(), vec![IAC, DONT, 31]));
+        assert_eq!(
+            (all.to_vpcs, all.to_client),
+            (b"x\r".to_vec(), vec![IAC, DONT, 31])
+        );
     }
 
     #[test]
@@ -214,10 +253,16 @@ mod tests {
         let mut s = Session::new();
         let i = s.feed(b"disconnect\r\nip 1.1.1.1\r", false);
         assert!(i.disconnect);
-        assert_eq!(i.to_vpcs, b"disconnect\x15");
+        assert_eq!(
+            i.to_vpcs,
+            b"disconnect\x08\x08\x08\x08\x08\x08\x08\x08\x08\x08"
+        );
         assert!(String::from_utf8_lossy(&i.to_client).contains("Good-bye"));
         let mut s = Session::new();
-        assert!(s.feed(b"disconnectx\x08\r", false).disconnect, "backspace is followed");
+        assert!(
+            s.feed(b"disconnectx\x08\r", false).disconnect,
+            "backspace is followed"
+        );
         assert!(!Session::new().feed(b"echo disconnect\r", false).disconnect);
     }
 
@@ -225,12 +270,19 @@ mod tests {
     fn shell_lines_are_erased_when_blocked() {
         let mut s = Session::new();
         let i = s.feed(b"! touch /tmp/x\r", true);
-        assert_eq!(i.to_vpcs, b"! touch /tmp/x\x15\r");
+        let mut want = b"! touch /tmp/x".to_vec();
+        want.extend_from_slice(&[BACKSPACE; 14]);
+        want.push(b'\r');
+        assert_eq!(i.to_vpcs, want);
         let i = s.feed(b"! touch /tmp/x\r", false);
         assert_eq!(i.to_vpcs, b"! touch /tmp/x\r");
         // History recall (escape sequences) cannot be followed: refused when blocking.
         let i = s.feed(b"\x1b[A\r", true);
-        assert!(i.to_vpcs.ends_with(b"\x15\r"));
+        assert!(i.to_vpcs.ends_with(&[BACKSPACE, BACKSPACE, b'\r']));
+        assert!(
+            i.to_vpcs.windows(3).any(|w| w == RIGHT),
+            "moves to the end first"
+        );
     }
 
     #[test]

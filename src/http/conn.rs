@@ -92,7 +92,10 @@ impl Conn {
         self.closing = true;
         let id = self.next_id;
         self.next_id += 1;
-        self.slots.push_back(Slot { id, ready: Some((Response::error(err), true)) });
+        self.slots.push_back(Slot {
+            id,
+            ready: Some((Response::error(err), true)),
+        });
         self.flush_ready();
     }
 
@@ -106,7 +109,11 @@ impl Conn {
 
     fn flush_ready(&mut self) {
         while let Some(Slot { ready: Some(_), .. }) = self.slots.front() {
-            let Some(Slot { ready: Some((resp, close)), .. }) = self.slots.pop_front() else {
+            let Some(Slot {
+                ready: Some((resp, close)),
+                ..
+            }) = self.slots.pop_front()
+            else {
                 break;
             };
             // The last answer on a closing connection says so.
@@ -168,7 +175,10 @@ impl Conn {
 
     /// No request in progress and nothing to send: only the idle timeout applies.
     pub fn is_idle(&self) -> bool {
-        self.slots.is_empty() && !self.has_input() && self.parser.is_idle() && self.output().is_empty()
+        self.slots.is_empty()
+            && !self.has_input()
+            && self.parser.is_idle()
+            && self.output().is_empty()
     }
 
     /// Requests are waiting for an answer (so timeouts must not cut them).
@@ -197,9 +207,17 @@ mod tests {
         let (a, _) = c.next_request().unwrap();
         let (b, _) = c.next_request().unwrap();
         assert!(c.next_request().is_none());
-        c.complete(b, Response::json(200, &serde_json::json!({"n": "b"})), false);
+        c.complete(
+            b,
+            Response::json(200, &serde_json::json!({"n": "b"})),
+            false,
+        );
         assert!(c.output().is_empty(), "b must wait for a");
-        c.complete(a, Response::json(200, &serde_json::json!({"n": "a"})), false);
+        c.complete(
+            a,
+            Response::json(200, &serde_json::json!({"n": "a"})),
+            false,
+        );
         let t = text(&c);
         assert!(t.find("\"a\"").unwrap() < t.find("\"b\"").unwrap());
         assert!(!t.contains("Connection: close"));
@@ -234,7 +252,10 @@ mod tests {
         let mut c = Conn::new();
         c.receive(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
         let (a, _) = c.next_request().unwrap();
-        assert!(c.next_request().is_none(), "nothing is read after a closing request");
+        assert!(
+            c.next_request().is_none(),
+            "nothing is read after a closing request"
+        );
         c.complete(a, Response::no_content(), false);
         assert!(text(&c).contains("Connection: close"));
         let n = c.output().len();

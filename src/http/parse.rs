@@ -101,7 +101,9 @@ pub struct RequestParser {
 
 impl Default for RequestParser {
     fn default() -> Self {
-        RequestParser { state: State::Head { scanned: 0 } }
+        RequestParser {
+            state: State::Head { scanned: 0 },
+        }
     }
 }
 
@@ -131,7 +133,11 @@ impl RequestParser {
             match &mut self.state {
                 State::Head { scanned } => {
                     let Some(head_len) = find_head_end(rest, scanned)? else {
-                        return Ok(Parsed { consumed, request: None, send_continue });
+                        return Ok(Parsed {
+                            consumed,
+                            request: None,
+                            send_continue,
+                        });
                     };
                     let (req, framing, expect) = parse_head(&rest[..head_len])?;
                     consumed += head_len;
@@ -141,10 +147,17 @@ impl RequestParser {
                     self.state = match framing {
                         Framing::Length(0) => {
                             self.state = State::Head { scanned: 0 };
-                            return Ok(Parsed { consumed, request: Some(req), send_continue });
+                            return Ok(Parsed {
+                                consumed,
+                                request: Some(req),
+                                send_continue,
+                            });
                         }
                         Framing::Length(n) => State::Body { req, remaining: n },
-                        Framing::Chunked => State::Chunked { req, step: Chunk::Size },
+                        Framing::Chunked => State::Chunked {
+                            req,
+                            step: Chunk::Size,
+                        },
                     };
                 }
                 State::Body { req, remaining } => {
@@ -153,18 +166,34 @@ impl RequestParser {
                     consumed += take;
                     *remaining -= take;
                     if *remaining > 0 {
-                        return Ok(Parsed { consumed, request: None, send_continue });
+                        return Ok(Parsed {
+                            consumed,
+                            request: None,
+                            send_continue,
+                        });
                     }
-                    return Ok(Parsed { consumed, request: Some(self.finish()), send_continue });
+                    return Ok(Parsed {
+                        consumed,
+                        request: Some(self.finish()),
+                        send_continue,
+                    });
                 }
                 State::Chunked { req, step } => {
                     let (used, done) = chunked_step(req, step, rest)?;
                     consumed += used;
                     if done {
-                        return Ok(Parsed { consumed, request: Some(self.finish()), send_continue });
+                        return Ok(Parsed {
+                            consumed,
+                            request: Some(self.finish()),
+                            send_continue,
+                        });
                     }
                     if used == 0 {
-                        return Ok(Parsed { consumed, request: None, send_continue });
+                        return Ok(Parsed {
+                            consumed,
+                            request: None,
+                            send_continue,
+                        });
                     }
                 }
             }
@@ -192,9 +221,13 @@ fn find_head_end(buf: &[u8], scanned: &mut usize) -> Result<Option<usize>, ApiEr
             _ => None,
         });
     match found {
-        Some(end) if end > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES }),
+        Some(end) if end > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge {
+            limit: MAX_HEAD_BYTES,
+        }),
         Some(end) => Ok(Some(end)),
-        None if buf.len() > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES }),
+        None if buf.len() > MAX_HEAD_BYTES => Err(ApiError::HeadersTooLarge {
+            limit: MAX_HEAD_BYTES,
+        }),
         None => {
             *scanned = buf.len();
             Ok(None)
@@ -209,7 +242,9 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(ApiError::bad("Malformed HTTP request head")),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(ApiError::HeadersTooLarge { limit: MAX_HEAD_BYTES });
+            return Err(ApiError::HeadersTooLarge {
+                limit: MAX_HEAD_BYTES,
+            });
         }
         Err(e) => return Err(ApiError::bad(format!("Malformed HTTP request: {e}"))),
     }
@@ -241,7 +276,9 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             let last = value.rsplit(',').next().unwrap_or("").trim();
             if !last.eq_ignore_ascii_case("chunked") {
-                return Err(ApiError::bad(format!("Transfer-Encoding '{value}' is not supported")));
+                return Err(ApiError::bad(format!(
+                    "Transfer-Encoding '{value}' is not supported"
+                )));
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case("connection") {
@@ -263,11 +300,16 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
     }
     let framing = match (chunked, length) {
         (true, Some(_)) => {
-            return Err(ApiError::bad("Both Content-Length and Transfer-Encoding were sent"));
+            return Err(ApiError::bad(
+                "Both Content-Length and Transfer-Encoding were sent",
+            ));
         }
         (true, None) => Framing::Chunked,
         (false, Some(n)) if n > MAX_BODY_BYTES => {
-            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES, size: n });
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+                size: n,
+            });
         }
         (false, n) => Framing::Length(n.unwrap_or(0)),
     };
@@ -283,7 +325,11 @@ fn parse_content_length(value: &str) -> Result<usize, ApiError> {
 }
 
 /// Advance a chunked body. Returns bytes used and whether the body is complete.
-fn chunked_step(req: &mut Request, step: &mut Chunk, buf: &[u8]) -> Result<(usize, bool), ApiError> {
+fn chunked_step(
+    req: &mut Request,
+    step: &mut Chunk,
+    buf: &[u8],
+) -> Result<(usize, bool), ApiError> {
     match *step {
         Chunk::Size => {
             let Some(line_end) = find_line(buf, MAX_CHUNK_LINE, "chunk size line")? else {
@@ -292,15 +338,26 @@ fn chunked_step(req: &mut Request, step: &mut Chunk, buf: &[u8]) -> Result<(usiz
             let size = parse_chunk_size(&buf[..line_end.0])?;
             if req.body.len().saturating_add(size) > MAX_BODY_BYTES {
                 let size = req.body.len().saturating_add(size);
-                return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES, size });
+                return Err(ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                    size,
+                });
             }
-            *step = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
+            *step = if size == 0 {
+                Chunk::Trailer
+            } else {
+                Chunk::Data(size)
+            };
             Ok((line_end.1, false))
         }
         Chunk::Data(left) => {
             let take = buf.len().min(left);
             req.body.extend_from_slice(&buf[..take]);
-            *step = if take == left { Chunk::DataEnd } else { Chunk::Data(left - take) };
+            *step = if take == left {
+                Chunk::DataEnd
+            } else {
+                Chunk::Data(left - take)
+            };
             Ok((take, false))
         }
         Chunk::DataEnd => match buf {
@@ -329,7 +386,11 @@ fn find_line(buf: &[u8], limit: usize, what: &str) -> Result<Option<(usize, usiz
     match buf.iter().position(|&b| b == b'\n') {
         Some(nl) if nl > limit => Err(ApiError::bad(format!("The {what} is too long"))),
         Some(nl) => {
-            let content = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let content = if nl > 0 && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             Ok(Some((content, nl + 1)))
         }
         None if buf.len() > limit => Err(ApiError::bad(format!("The {what} is too long"))),
@@ -345,7 +406,8 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, ApiError> {
     if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad(format!("Invalid chunk size '{hex}'")));
     }
-    usize::from_str_radix(hex, 16).map_err(|_| ApiError::bad(format!("Chunk size '{hex}' is too large")))
+    usize::from_str_radix(hex, 16)
+        .map_err(|_| ApiError::bad(format!("Chunk size '{hex}' is too large")))
 }
 
 #[cfg(test)]
@@ -382,7 +444,8 @@ mod tests {
     }
 
     static GET: &[u8] = b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n";
-    static POST: &[u8] = b"POST /v1/projects?x=1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n{\"name\": \"test\"}";
+    static POST: &[u8] =
+        b"POST /v1/projects?x=1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n{\"name\": \"test\"}";
     static CHUNKED: &[u8] =
         b"POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{\"nam\r\nB\r\ne\": \"test\"}\r\n0\r\nX-T: 1\r\n\r\n";
 
@@ -439,14 +502,23 @@ mod tests {
     #[test]
     fn http10_closes_unless_keep_alive() {
         assert!(!one(b"GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
-        assert!(one(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().keep_alive);
-        assert!(!one(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().keep_alive);
+        assert!(
+            one(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            !one(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
     }
 
     #[test]
     fn expect_continue_is_signalled_once_when_body_is_missing() {
         let mut p = RequestParser::new();
-        let head = b"POST /v1/projects HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        let head =
+            b"POST /v1/projects HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
         let r = p.feed(head).unwrap();
         assert!(r.send_continue && r.request.is_none());
         let r = p.feed(b"{}").unwrap();
@@ -482,12 +554,22 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert_eq!(status(&many), 431, "too many headers");
-        let huge = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY_BYTES + 1);
+        let huge = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
         assert_eq!(status(huge.as_bytes()), 413, "413 from the head alone");
         let enormous = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n";
         assert_eq!(status(enormous), 413);
-        let chunk = format!("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n", MAX_BODY_BYTES + 1);
-        assert_eq!(status(chunk.as_bytes()), 413, "chunk larger than the body limit");
+        let chunk = format!(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert_eq!(
+            status(chunk.as_bytes()),
+            413,
+            "chunk larger than the body limit"
+        );
     }
 
     #[test]
@@ -508,13 +590,18 @@ mod tests {
         ];
         for case in cases {
             let s = status(case);
-            assert!(s == 400 || s == 413, "{:?} gave {s}", String::from_utf8_lossy(case));
+            assert!(
+                s == 400 || s == 413,
+                "{:?} gave {s}",
+                String::from_utf8_lossy(case)
+            );
         }
     }
 
     #[test]
     fn equal_duplicate_content_length_is_accepted() {
-        let r = one(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        let r =
+            one(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}").unwrap();
         assert_eq!(r.body, b"{}");
     }
 

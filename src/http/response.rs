@@ -25,19 +25,30 @@ impl Response {
     /// (the `preserve_order` feature is off), so the output is key-sorted.
     pub fn json(status: u16, value: &Value) -> Self {
         let body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"{}".to_vec());
-        Response { status, body, route: None, extra: Vec::new() }
+        Response {
+            status,
+            body,
+            route: None,
+            extra: Vec::new(),
+        }
     }
 
     /// A 204 No Content.
     pub fn no_content() -> Self {
-        Response { status: 204, body: Vec::new(), route: None, extra: Vec::new() }
+        Response {
+            status: 204,
+            body: Vec::new(),
+            route: None,
+            extra: Vec::new(),
+        }
     }
 
     /// The JSON answer for an error.
     pub fn error(err: &ApiError) -> Self {
         let mut r = Response::json(err.status(), &err.body());
         if matches!(err, ApiError::Unauthorized) {
-            r.extra.push("WWW-Authenticate: Basic realm=\"nanolab\"".into());
+            r.extra
+                .push("WWW-Authenticate: Basic realm=\"nanolab\"".into());
         }
         r
     }
@@ -51,9 +62,18 @@ impl Response {
     /// Append the wire form to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>, close: bool) {
         use std::io::Write;
-        let _ = write!(out, "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\n", self.status, reason(self.status));
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\n",
+            self.status,
+            reason(self.status)
+        );
         if self.status != 204 {
-            let _ = write!(out, "Content-Type: application/json\r\nContent-Length: {}\r\n", self.body.len());
+            let _ = write!(
+                out,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                self.body.len()
+            );
         }
         if let Some(route) = self.route {
             let _ = write!(out, "X-Route: {route}\r\n");
@@ -100,7 +120,11 @@ mod tests {
         let v = serde_json::json!({"zeta": 1, "alpha": {"b": 2, "a": 1}, "mid": [3]});
         let r = Response::json(200, &v);
         let text = String::from_utf8(r.body).unwrap();
-        let (a, m, z) = (text.find("alpha").unwrap(), text.find("mid").unwrap(), text.find("zeta").unwrap());
+        let (a, m, z) = (
+            text.find("alpha").unwrap(),
+            text.find("mid").unwrap(),
+            text.find("zeta").unwrap(),
+        );
         assert!(a < m && m < z, "{text}");
         assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
     }
@@ -133,6 +157,10 @@ mod tests {
     fn unauthorized_carries_the_challenge() {
         let mut out = Vec::new();
         Response::error(&ApiError::Unauthorized).write_to(&mut out, false);
-        assert!(String::from_utf8(out).unwrap().contains("WWW-Authenticate: Basic realm=\"nanolab\""));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("WWW-Authenticate: Basic realm=\"nanolab\"")
+        );
     }
 }

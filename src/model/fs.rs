@@ -14,9 +14,10 @@ pub fn create_dir(dir: &Path) -> Result<(), ApiError> {
 /// Remove `dir` and everything below it; a missing directory is fine.
 pub fn remove_dir(dir: &Path) -> Result<(), ApiError> {
     match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(ApiError::conflict(format!("Cannot remove directory {}: {e}", dir.display())))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ApiError::conflict(format!(
+            "Cannot remove directory {}: {e}",
+            dir.display()
+        ))),
         _ => Ok(()),
     }
 }
@@ -25,7 +26,8 @@ pub fn remove_dir(dir: &Path) -> Result<(), ApiError> {
 /// then renamed over, so a failure never leaves half a file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ApiError> {
     let tmp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| ApiError::conflict(format!("Cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| ApiError::conflict(format!("Cannot write {}: {e}", path.display()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;
@@ -45,8 +47,15 @@ pub fn remove_file(path: &Path) {
 
 /// Move a directory (rename, or copy and delete across file systems).
 pub fn move_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
-    if to.exists() && std::fs::read_dir(to).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(ApiError::conflict(format!("Destination {} already exists and is not empty", to.display())));
+    if to.exists()
+        && std::fs::read_dir(to)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(ApiError::conflict(format!(
+            "Destination {} already exists and is not empty",
+            to.display()
+        )));
     }
     if let Some(parent) = to.parent() {
         create_dir(parent)?;
@@ -55,7 +64,13 @@ pub fn move_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }
-    copy_tree(from, to).map_err(|e| ApiError::conflict(format!("Cannot move {} to {}: {e}", from.display(), to.display())))?;
+    copy_tree(from, to).map_err(|e| {
+        ApiError::conflict(format!(
+            "Cannot move {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })?;
     remove_dir(from)
 }
 

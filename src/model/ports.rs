@@ -19,7 +19,11 @@ pub struct PortPool {
 impl PortPool {
     /// A pool over the inclusive `range`; `kind` names it in messages.
     pub fn new(kind: &'static str, range: (u16, u16)) -> Self {
-        PortPool { kind, range, reserved: BTreeMap::new() }
+        PortPool {
+            kind,
+            range,
+            reserved: BTreeMap::new(),
+        }
     }
 
     /// Change the range (config reload); reservations are kept.
@@ -78,7 +82,10 @@ impl PortPool {
 
     fn exhausted(&self) -> ApiError {
         let (lo, hi) = self.range;
-        ApiError::conflict(format!("No free {} port left in the range {lo}-{hi}", self.kind))
+        ApiError::conflict(format!(
+            "No free {} port left in the range {lo}-{hi}",
+            self.kind
+        ))
     }
 
     /// Reserve `port` for `owner`; a port already held by `owner` is fine.
@@ -128,7 +135,9 @@ impl PortPool {
 
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -141,7 +150,12 @@ mod tests {
         let mut p = PortPool::new("UDP", (10000, 10003));
         assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, 10000);
         // 10001 is bound by someone outside the server.
-        assert_eq!(p.reserve_lowest(a, |port| (port != 10001).then_some(())).unwrap().0, 10002);
+        assert_eq!(
+            p.reserve_lowest(a, |port| (port != 10001).then_some(()))
+                .unwrap()
+                .0,
+            10002
+        );
         p.release(10000);
         assert_eq!(p.reserve_lowest(b, |_| Some(())).unwrap().0, 10000);
         assert_eq!(p.reserve_lowest(b, |_| Some(())).unwrap().0, 10001);

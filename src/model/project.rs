@@ -31,7 +31,15 @@ pub struct Project {
 impl Project {
     /// A project living in `path`.
     pub fn new(id: Uuid, name: Option<String>, path: PathBuf, temporary: bool) -> Self {
-        Project { id, name, path, temporary, vms: BTreeSet::new(), deleted_vm_dirs: Vec::new(), macs: [0; 4] }
+        Project {
+            id,
+            name,
+            path,
+            temporary,
+            vms: BTreeSet::new(),
+            deleted_vm_dirs: Vec::new(),
+            macs: [0; 4],
+        }
     }
 
     /// The API object; `location` is the directory holding the projects.
@@ -47,7 +55,10 @@ impl Project {
 
     /// Working directory of a VPCS VM of this project.
     pub fn vm_dir(&self, vm: Uuid) -> PathBuf {
-        self.path.join("project-files").join("vpcs").join(vm.to_string())
+        self.path
+            .join("project-files")
+            .join("vpcs")
+            .join(vm.to_string())
     }
 
     /// Take the lowest free MAC offset (vpcs `-m`), 0..255.

@@ -113,9 +113,15 @@ mod tests {
     #[test]
     fn rename_rewrites_the_script() {
         let mut v = vm();
-        assert_eq!(v.startup_script.as_deref(), Some("set pcname PC1\nip 10.0.0.1\n"));
+        assert_eq!(
+            v.startup_script.as_deref(),
+            Some("set pcname PC1\nip 10.0.0.1\n")
+        );
         v.rename("Web");
-        assert_eq!(v.startup_script.as_deref(), Some("set pcname Web\nip 10.0.0.1\n"));
+        assert_eq!(
+            v.startup_script.as_deref(),
+            Some("set pcname Web\nip 10.0.0.1\n")
+        );
         assert_eq!(v.to_json()["startup_script_path"], "startup.vpc");
     }
 

@@ -22,7 +22,10 @@ pub(super) struct Client {
 impl Server {
     pub(super) fn accept_console(&mut self, key: usize) {
         loop {
-            let Some((_, listener)) = self.vms.get(key).and_then(|s| s.console_listener.as_ref()) else { return };
+            let Some((_, listener)) = self.vms.get(key).and_then(|s| s.console_listener.as_ref())
+            else {
+                return;
+            };
             let (stream, peer) = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if would_block(&e) => return,
@@ -32,7 +35,10 @@ impl Server {
                 }
             };
             if self.vms[key].clients.len() >= MAX_CONSOLE_CLIENTS {
-                log::warn!("vm {}: console client {peer} refused: {MAX_CONSOLE_CLIENTS} attached", self.vms[key].vm.id);
+                log::warn!(
+                    "vm {}: console client {peer} refused: {MAX_CONSOLE_CLIENTS} attached",
+                    self.vms[key].vm.id
+                );
                 continue;
             }
             self.attach(key, stream);
@@ -45,21 +51,42 @@ impl Server {
         outbox.push_raw(GREETING);
         let slot = &self.vms[key];
         if slot.proc.is_none() {
-            let note = format!("VPCS {} is not running; the console will show it once it starts.\r\n", slot.vm.name);
+            let note = format!(
+                "VPCS {} is not running; the console will show it once it starts.\r\n",
+                slot.vm.name
+            );
             outbox.push_output(note.as_bytes());
         }
         outbox.push_output(&slot.history.contents());
-        let client = Client { stream, vm: key, session: Session::new(), outbox, closing: false };
+        let client = Client {
+            stream,
+            vm: key,
+            session: Session::new(),
+            outbox,
+            closing: false,
+        };
         let token = self.entries.insert(Entry::ConsoleClient(Box::new(client)));
-        let Some(Entry::ConsoleClient(c)) = self.entries.get_mut(token) else { unreachable!() };
+        let Some(Entry::ConsoleClient(c)) = self.entries.get_mut(token) else {
+            unreachable!()
+        };
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut c.stream, mio::Token(token), interest) {
-            log::warn!("vm {}: cannot register console client: {e}", self.vms[key].vm.id);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut c.stream, mio::Token(token), interest)
+        {
+            log::warn!(
+                "vm {}: cannot register console client: {e}",
+                self.vms[key].vm.id
+            );
             self.entries.remove(token);
             return;
         }
         self.vms[key].clients.push(token);
-        log::debug!("vm {}: console client {token} attached", self.vms[key].vm.id);
+        log::debug!(
+            "vm {}: console client {token} attached",
+            self.vms[key].vm.id
+        );
         self.flush_console_client(token);
     }
 
@@ -127,7 +154,9 @@ impl Server {
     }
 
     pub(super) fn close_console_client(&mut self, token: usize) {
-        let Some(Entry::ConsoleClient(mut c)) = self.entries.try_remove(token) else { return };
+        let Some(Entry::ConsoleClient(mut c)) = self.entries.try_remove(token) else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut c.stream);
         if let Some(slot) = self.vms.get_mut(c.vm) {
             slot.clients.retain(|&t| t != token);
@@ -139,11 +168,16 @@ impl Server {
     /// behind is dropped so that it cannot hold the others back.
     pub(super) fn broadcast(&mut self, key: usize, data: &[u8]) {
         for token in self.vms[key].clients.clone() {
-            let Some(c) = self.client(token) else { continue };
+            let Some(c) = self.client(token) else {
+                continue;
+            };
             if c.outbox.push_output(data) {
                 self.flush_console_client(token);
             } else {
-                log::warn!("vm {}: console client {token} is not reading: dropped", self.vms[key].vm.id);
+                log::warn!(
+                    "vm {}: console client {token} is not reading: dropped",
+                    self.vms[key].vm.id
+                );
                 self.close_console_client(token);
             }
         }

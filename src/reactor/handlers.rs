@@ -6,7 +6,9 @@
 
 use super::{AfterStop, Pending, Queued, ReplyTo, Server, VmSlot};
 use crate::api::API_VERSION;
-use crate::api::body::{self, NioCreate, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate};
+use crate::api::body::{
+    self, NioCreate, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate,
+};
 use crate::api::routes::{self, Matched, Route};
 use crate::error::ApiError;
 use crate::http::parse::Request;
@@ -53,11 +55,16 @@ fn answer(result: Result<Response, ApiError>, template: Option<&'static str>) ->
 
 /// Remove project directories marked temporary (left by an earlier run).
 pub fn remove_stale_temporary_projects(location: &Path) {
-    let Ok(dir) = std::fs::read_dir(location) else { return };
+    let Ok(dir) = std::fs::read_dir(location) else {
+        return;
+    };
     for entry in dir.flatten() {
         let path = entry.path();
         if path.join(TEMPORARY_MARKER).exists() {
-            log::info!("removing temporary project left by an earlier run: {}", path.display());
+            log::info!(
+                "removing temporary project left by an earlier run: {}",
+                path.display()
+            );
             let _ = fs::remove_dir(&path);
         }
     }
@@ -73,10 +80,16 @@ impl Server {
             return self.reply(to, answer(Err(e), None));
         };
         if !m.method_allowed {
-            let e = ApiError::MethodNotAllowed { method: req.method.as_str().to_string(), route: m.template };
+            let e = ApiError::MethodNotAllowed {
+                method: req.method.as_str().to_string(),
+                route: m.template,
+            };
             return self.reply(to, answer(Err(e), Some(m.template)));
         }
-        if matches!(m.route, Route::Vm | Route::VmStart | Route::VmStop | Route::VmReload | Route::VmNio) {
+        if matches!(
+            m.route,
+            Route::Vm | Route::VmStart | Route::VmStop | Route::VmReload | Route::VmNio
+        ) {
             return self.enqueue_vm(to, &m, req.clone());
         }
         let result = self.handle_plain(&m, &req);
@@ -92,7 +105,9 @@ impl Server {
             (Route::ConfigReload, _) => self.reload_config(),
             (Route::Shutdown, _) => self.request_shutdown(),
             (Route::Projects, _) => self.create_project(&req.body),
-            (Route::Project, Get) => self.project_json(m.project()).map(|v| Response::json(200, &v)),
+            (Route::Project, Get) => self
+                .project_json(m.project())
+                .map(|v| Response::json(200, &v)),
             (Route::Project, Put) => self.update_project(m.project(), &req.body),
             (Route::Project, _) => self.delete_project(m.project()),
             (Route::ProjectCommit, _) => self.commit_project(m.project(), &req.body),
@@ -128,7 +143,9 @@ impl Server {
         if self.config.local {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("{what} is only allowed on a server started with --local")))
+            Err(ApiError::Forbidden(format!(
+                "{what} is only allowed on a server started with --local"
+            )))
         }
     }
 
@@ -194,12 +211,17 @@ impl Server {
     fn update_project(&mut self, raw_id: &str, raw: &[u8]) -> Result<Response, ApiError> {
         let id = self.project_id(raw_id)?;
         let b = ProjectUpdate::parse(raw)?;
-        let new_path = b.path.map(PathBuf::from).filter(|p| *p != self.projects[&id].path);
+        let new_path = b
+            .path
+            .map(PathBuf::from)
+            .filter(|p| *p != self.projects[&id].path);
         if new_path.is_some() {
             self.require_local("Changing a project path")?;
         }
         if new_path.is_some() && self.projects[&id].vms.iter().any(|vm| self.is_running(*vm)) {
-            return Err(ApiError::conflict("Stop the project's VMs before moving it"));
+            return Err(ApiError::conflict(
+                "Stop the project's VMs before moving it",
+            ));
         }
         let location = self.config.projects_dir.clone();
         let p = self.projects.get_mut(&id).expect("checked above");
@@ -212,7 +234,11 @@ impl Server {
                     self.vms[k].vm.dir = dir;
                 }
             }
-            log::info!("project {id} moved from {} to {}", old.display(), p.path.display());
+            log::info!(
+                "project {id} moved from {} to {}",
+                old.display(),
+                p.path.display()
+            );
         }
         if let Some(name) = b.name {
             p.name = Some(name);
@@ -250,7 +276,9 @@ impl Server {
     /// Stop and forget every VM of the project, free its ports, and remove
     /// its directory when asked or when it is temporary.
     pub(super) fn forget_project(&mut self, id: Uuid, delete_dir: bool) -> Result<(), ApiError> {
-        let Some(p) = self.projects.get(&id) else { return Ok(()) };
+        let Some(p) = self.projects.get(&id) else {
+            return Ok(());
+        };
         for vm in p.vms.clone() {
             if let Some(&key) = self.vm_index.get(&vm) {
                 self.kill_now(key);
@@ -269,7 +297,9 @@ impl Server {
     fn allocate_udp(&mut self, raw_id: &str, raw: &[u8]) -> Result<Response, ApiError> {
         let id = self.project_id(raw_id)?;
         body::empty(raw)?;
-        let (port, ()) = self.udp_ports.reserve_lowest(id, |p| udp_bindable(p).then_some(()))?;
+        let (port, ()) = self
+            .udp_ports
+            .reserve_lowest(id, |p| udp_bindable(p).then_some(()))?;
         log::debug!("project {id}: UDP port {port} reserved");
         ok(201, json!({"udp_port": port}))
     }
@@ -277,7 +307,11 @@ impl Server {
     // ---- VMs -----------------------------------------------------------------
 
     fn console_host(&self) -> IpAddr {
-        if self.config.allow_remote_console { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { self.config.host }
+        if self.config.allow_remote_console {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            self.config.host
+        }
     }
 
     fn bind_console(&self, port: u16) -> Option<TcpListener> {
@@ -290,7 +324,10 @@ impl Server {
         if let Some(&key) = b.vm_id.and_then(|id| self.vm_index.get(&id)) {
             let vm = &self.vms[key].vm;
             if vm.project_id != pid {
-                return Err(ApiError::conflict(format!("VM {} belongs to another project", vm.id)));
+                return Err(ApiError::conflict(format!(
+                    "VM {} belongs to another project",
+                    vm.id
+                )));
             }
             return ok(201, vm.to_json());
         }
@@ -302,13 +339,16 @@ impl Server {
                     Some(l) => (port, l),
                     None => {
                         self.console_ports.release(port);
-                        return Err(ApiError::conflict(format!("Console port {port} is already in use")));
+                        return Err(ApiError::conflict(format!(
+                            "Console port {port} is already in use"
+                        )));
                     }
                 }
             }
             None => {
                 let host = self.console_host();
-                self.console_ports.reserve_lowest(id, |p| TcpListener::bind(SocketAddr::new(host, p)).ok())?
+                self.console_ports
+                    .reserve_lowest(id, |p| TcpListener::bind(SocketAddr::new(host, p)).ok())?
             }
         };
         match self.insert_vm(pid, id, b, console, listener) {
@@ -338,7 +378,16 @@ impl Server {
         let mac = project.take_mac()?;
         project.vms.insert(id);
         project.deleted_vm_dirs.retain(|d| *d != dir);
-        let vm = Vm { id, project_id: pid, name: b.name, console, startup_script: script, mac, dir, nio: None };
+        let vm = Vm {
+            id,
+            project_id: pid,
+            name: b.name,
+            console,
+            startup_script: script,
+            mac,
+            dir,
+            nio: None,
+        };
         let json = vm.to_json();
         let key = self.vms.insert(VmSlot {
             vm,
@@ -353,7 +402,11 @@ impl Server {
         });
         self.vm_index.insert(id, key);
         let token = self
-            .register(&mut listener, Interest::READABLE, super::Entry::ConsoleListener(key))
+            .register(
+                &mut listener,
+                Interest::READABLE,
+                super::Entry::ConsoleListener(key),
+            )
             .map_err(|e| ApiError::io("registering the console listener", &e))?;
         self.vms[key].console_listener = Some((token, listener));
         log::info!("vm {id}: created in project {pid}, console {console}");
@@ -367,7 +420,9 @@ impl Server {
         let vid = body::parse_uuid("vm_id", raw_vid)?;
         match self.vm_index.get(&vid) {
             Some(&k) if self.vms[k].vm.project_id == pid => Ok(k),
-            _ => Err(ApiError::NotFound(format!("VPCS VM ID {vid} doesn't exist in project {pid}"))),
+            _ => Err(ApiError::NotFound(format!(
+                "VPCS VM ID {vid} doesn't exist in project {pid}"
+            ))),
         }
     }
 
@@ -386,7 +441,9 @@ impl Server {
     pub(super) fn run_vm_requests(&mut self, key: usize, q: Queued) {
         let mut next = Some(q);
         while let Some(q) = next.take() {
-            let Some(m) = routes::route(&q.req.method, &q.req.path) else { return };
+            let Some(m) = routes::route(&q.req.method, &q.req.path) else {
+                return;
+            };
             let template = m.template;
             match self.exec_vm(key, &m, &q) {
                 Outcome::Parked => return,
@@ -399,7 +456,13 @@ impl Server {
     }
 
     /// A parked operation finished: answer it and serve the VM's next request.
-    pub(super) fn finish_parked(&mut self, key: usize, to: ReplyTo, result: Result<Response, ApiError>, route: &'static str) {
+    pub(super) fn finish_parked(
+        &mut self,
+        key: usize,
+        to: ReplyTo,
+        result: Result<Response, ApiError>,
+        route: &'static str,
+    ) {
         self.reply(to, answer(result, Some(route)));
         if let Some(next) = self.vms.get_mut(key).and_then(|s| s.queue.finish()) {
             self.run_vm_requests(key, next);
@@ -423,18 +486,25 @@ impl Server {
                 Err(e) => done(Err(e)),
             },
             (Route::VmReload, _) => match body::empty(body) {
-                Ok(()) if self.is_running(self.vms[key].vm.id) => self.stop_vm(key, q.to, AfterStop::Start),
+                Ok(()) if self.is_running(self.vms[key].vm.id) => {
+                    self.stop_vm(key, q.to, AfterStop::Start)
+                }
                 Ok(()) => self.start_vm(key, q.to),
                 Err(e) => done(Err(e)),
             },
             (Route::VmNio, Post) => done(self.add_nio(key, m, body)),
             (Route::VmNio, _) => done(self.remove_nio(key, m)),
-            _ => done(Err(ApiError::Internal(format!("no VM handler for {}", m.template)))),
+            _ => done(Err(ApiError::Internal(format!(
+                "no VM handler for {}",
+                m.template
+            )))),
         }
     }
 
     pub(super) fn is_running(&self, vm: Uuid) -> bool {
-        self.vm_index.get(&vm).is_some_and(|&k| self.vms[k].proc.is_some())
+        self.vm_index
+            .get(&vm)
+            .is_some_and(|&k| self.vms[k].proc.is_some())
     }
 
     fn update_vm(&mut self, key: usize, raw: &[u8]) -> Result<Response, ApiError> {
@@ -444,7 +514,8 @@ impl Server {
         }
         let slot = &mut self.vms[key];
         if let Some(script) = b.startup_script {
-            slot.vm.startup_script = (!script.is_empty()).then(|| expand_script(&script, &slot.vm.name));
+            slot.vm.startup_script =
+                (!script.is_empty()).then(|| expand_script(&script, &slot.vm.name));
         }
         if let Some(name) = b.name {
             slot.vm.rename(&name);
@@ -464,16 +535,24 @@ impl Server {
         self.console_ports.reserve(port, id)?;
         let Some(mut listener) = self.bind_console(port) else {
             self.console_ports.release(port);
-            return Err(ApiError::conflict(format!("Console port {port} is already in use")));
+            return Err(ApiError::conflict(format!(
+                "Console port {port} is already in use"
+            )));
         };
-        let token = match self.register(&mut listener, Interest::READABLE, super::Entry::ConsoleListener(key)) {
+        let token = match self.register(
+            &mut listener,
+            Interest::READABLE,
+            super::Entry::ConsoleListener(key),
+        ) {
             Ok(t) => t,
             Err(e) => {
                 self.console_ports.release(port);
                 return Err(ApiError::io("registering the console listener", &e));
             }
         };
-        if let Some((old_token, mut old)) = self.vms[key].console_listener.replace((token, listener)) {
+        if let Some((old_token, mut old)) =
+            self.vms[key].console_listener.replace((token, listener))
+        {
             self.unregister(&mut old, old_token);
         }
         let old_port = std::mem::replace(&mut self.vms[key].vm.console, port);
@@ -512,17 +591,26 @@ impl Server {
     fn check_adapter(&self, key: usize, m: &Matched<'_>) -> Result<(), ApiError> {
         let id = self.vms[key].vm.id;
         let adapter: u32 = m.adapter().parse().map_err(|_| {
-            ApiError::bad(format!("Adapter number '{}' is not a non-negative integer", m.adapter()))
+            ApiError::bad(format!(
+                "Adapter number '{}' is not a non-negative integer",
+                m.adapter()
+            ))
         })?;
-        let port: u32 = m
-            .port()
-            .parse()
-            .map_err(|_| ApiError::bad(format!("Port number '{}' is not a non-negative integer", m.port())))?;
+        let port: u32 = m.port().parse().map_err(|_| {
+            ApiError::bad(format!(
+                "Port number '{}' is not a non-negative integer",
+                m.port()
+            ))
+        })?;
         if adapter != 0 {
-            return Err(ApiError::NotFound(format!("Adapter {adapter} doesn't exist on VPCS VM {id} (it has adapter 0 only)")));
+            return Err(ApiError::NotFound(format!(
+                "Adapter {adapter} doesn't exist on VPCS VM {id} (it has adapter 0 only)"
+            )));
         }
         if port != 0 {
-            return Err(ApiError::NotFound(format!("Port {port} doesn't exist on adapter 0 of VPCS VM {id} (it has port 0 only)")));
+            return Err(ApiError::NotFound(format!(
+                "Port {port} doesn't exist on adapter 0 of VPCS VM {id} (it has port 0 only)"
+            )));
         }
         Ok(())
     }
@@ -531,7 +619,11 @@ impl Server {
         self.check_adapter(key, m)?;
         let b = NioCreate::parse(raw)?;
         let pid = self.vms[key].vm.project_id;
-        let replacing_same_port = self.vms[key].vm.nio.as_ref().is_some_and(|n| n.lport == b.lport);
+        let replacing_same_port = self.vms[key]
+            .vm
+            .nio
+            .as_ref()
+            .is_some_and(|n| n.lport == b.lport);
         if replacing_same_port {
             self.drop_nio(key);
         }
@@ -548,22 +640,45 @@ impl Server {
 
     fn open_nio_socket(&self, b: &NioCreate) -> Result<UdpSocket, ApiError> {
         let local = SocketAddr::new(nio_bind_addr(b.raddr), b.lport);
-        let socket = UdpSocket::bind(local)
-            .map_err(|e| ApiError::conflict(format!("UDP port {} is already in use: {e}", b.lport)))?;
+        let socket = UdpSocket::bind(local).map_err(|e| {
+            ApiError::conflict(format!("UDP port {} is already in use: {e}", b.lport))
+        })?;
         socket
             .connect(SocketAddr::new(b.raddr, b.rport))
-            .map_err(|e| ApiError::conflict(format!("Cannot reach {}:{}: {e}", b.rhost, b.rport)))?;
+            .map_err(|e| {
+                ApiError::conflict(format!("Cannot reach {}:{}: {e}", b.rhost, b.rport))
+            })?;
         Ok(socket)
     }
 
-    fn install_nio(&mut self, key: usize, b: NioCreate, mut socket: UdpSocket) -> Result<Response, ApiError> {
+    fn install_nio(
+        &mut self,
+        key: usize,
+        b: NioCreate,
+        mut socket: UdpSocket,
+    ) -> Result<Response, ApiError> {
         let token = self
-            .register(&mut socket, Interest::READABLE, super::Entry::NioSocket(key))
+            .register(
+                &mut socket,
+                Interest::READABLE,
+                super::Entry::NioSocket(key),
+            )
             .map_err(|e| ApiError::io("registering the NIO socket", &e))?;
-        let nio = Nio { lport: b.lport, rhost: b.rhost, raddr: b.raddr, rport: b.rport };
+        let nio = Nio {
+            lport: b.lport,
+            rhost: b.rhost,
+            raddr: b.raddr,
+            rport: b.rport,
+        };
         let v = nio.to_json();
         let slot = &mut self.vms[key];
-        log::info!("vm {}: NIO udp {} -> {}:{}", slot.vm.id, nio.lport, nio.rhost, nio.rport);
+        log::info!(
+            "vm {}: NIO udp {} -> {}:{}",
+            slot.vm.id,
+            nio.lport,
+            nio.rhost,
+            nio.rport
+        );
         slot.vm.nio = Some(nio);
         slot.nio = Some((token, socket));
         slot.stats = TunnelStats::default();
@@ -574,7 +689,9 @@ impl Server {
         self.check_adapter(key, m)?;
         if self.vms[key].vm.nio.is_none() {
             let id = self.vms[key].vm.id;
-            return Err(ApiError::NotFound(format!("VPCS VM {id} has no NIO on adapter 0 port 0")));
+            return Err(ApiError::NotFound(format!(
+                "VPCS VM {id} has no NIO on adapter 0 port 0"
+            )));
         }
         self.drop_nio(key);
         no_content()
@@ -587,7 +704,11 @@ impl Server {
         }
         if let Some(nio) = self.vms[key].vm.nio.take() {
             let stats = self.vms[key].stats;
-            log::info!("vm {}: NIO {} removed ({stats:?})", self.vms[key].vm.id, nio.lport);
+            log::info!(
+                "vm {}: NIO {} removed ({stats:?})",
+                self.vms[key].vm.id,
+                nio.lport
+            );
             self.udp_ports.release(nio.lport);
         }
     }
@@ -611,8 +732,12 @@ impl Server {
 }
 
 fn interfaces() -> Result<Response, ApiError> {
-    let names = crate::sys::interface_names().map_err(|e| ApiError::io("listing interfaces", &e))?;
-    let list: Vec<Value> = names.into_iter().map(|n| json!({"id": n, "name": n})).collect();
+    let names =
+        crate::sys::interface_names().map_err(|e| ApiError::io("listing interfaces", &e))?;
+    let list: Vec<Value> = names
+        .into_iter()
+        .map(|n| json!({"id": n, "name": n}))
+        .collect();
     ok(200, Value::Array(list))
 }
 

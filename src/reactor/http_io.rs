@@ -40,9 +40,15 @@ impl Server {
                 peer_gone: false,
             };
             let token = self.entries.insert(Entry::Http(Box::new(conn)));
-            let Some(Entry::Http(c)) = self.entries.get_mut(token) else { unreachable!() };
+            let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
+                unreachable!()
+            };
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) = self.poll.registry().register(&mut c.stream, mio::Token(token), interest) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut c.stream, mio::Token(token), interest)
+            {
                 log::warn!("cannot register connection from {peer}: {e}");
                 self.entries.remove(token);
                 continue;
@@ -77,7 +83,14 @@ impl Server {
             }
             let progressed = !requests.is_empty();
             for (slot, req) in requests {
-                self.handle_request(ReplyTo { token, serial, slot }, req);
+                self.handle_request(
+                    ReplyTo {
+                        token,
+                        serial,
+                        slot,
+                    },
+                    req,
+                );
             }
             if !self.flush_http(token) {
                 return self.close_http(token);
@@ -102,7 +115,9 @@ impl Server {
     /// Read until WouldBlock, EOF or the budget. Returns true when the budget
     /// stopped it (more may be waiting).
     fn read_http(&mut self, token: usize) -> bool {
-        let Some(Entry::Http(c)) = self.entries.get_mut(token) else { return false };
+        let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
+            return false;
+        };
         let mut total = 0;
         while c.conn.wants_read() && total < READ_BUDGET {
             match c.stream.read(&mut self.scratch[..READ_BUDGET - total]) {
@@ -134,7 +149,9 @@ impl Server {
 
     /// Write pending output. Returns false when the connection is broken.
     fn flush_http(&mut self, token: usize) -> bool {
-        let Some(c) = self.http(token) else { return true };
+        let Some(c) = self.http(token) else {
+            return true;
+        };
         while !c.conn.output().is_empty() {
             match c.stream.write(c.conn.output()) {
                 Ok(0) => return false,
@@ -176,13 +193,16 @@ impl Server {
     /// Keep one timer in the heap per connection, at its earliest deadline.
     fn arm_conn_timer(&mut self, token: usize, now: Instant) {
         let Some(c) = self.http(token) else { return };
-        let Some(deadline) = conn_deadline(c, now) else { return };
+        let Some(deadline) = conn_deadline(c, now) else {
+            return;
+        };
         if c.timer_at.is_some_and(|t| t <= deadline) {
             return;
         }
         c.timer_at = Some(deadline);
         let serial = c.serial;
-        self.timers.schedule(deadline, TimerKey::Conn(token, serial));
+        self.timers
+            .schedule(deadline, TimerKey::Conn(token, serial));
     }
 
     pub(super) fn on_conn_timer(&mut self, token: usize, serial: u64, now: Instant) {

@@ -185,10 +185,15 @@ impl Server {
         let mut listener = TcpListener::bind(SocketAddr::new(config.host, config.port))?;
         let signals = SignalFd::new()?;
         let lt = entries.insert(Entry::HttpListener);
-        poll.registry().register(&mut listener, Token(lt), Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, Token(lt), Interest::READABLE)?;
         let st = entries.insert(Entry::Signals);
         let sfd = std::os::fd::AsRawFd::as_raw_fd(&signals);
-        poll.registry().register(&mut mio::unix::SourceFd(&sfd), Token(st), Interest::READABLE)?;
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&sfd),
+            Token(st),
+            Interest::READABLE,
+        )?;
         let record = match &config.record {
             Some(p) => Some(File::options().create(true).append(true).open(p)?),
             None => None,
@@ -197,7 +202,9 @@ impl Server {
         handlers::remove_stale_temporary_projects(&config.projects_dir);
         let landlock = crate::sys::landlock_abi().is_some();
         if !config.console_sandbox {
-            log::warn!("console sandbox disabled: '!' in a VPCS console runs host commands as this user");
+            log::warn!(
+                "console sandbox disabled: '!' in a VPCS console runs host commands as this user"
+            );
         } else if !landlock {
             log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
         }
@@ -234,7 +241,11 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.shutdown {
-            let timeout = if self.again.is_empty() { self.timers.timeout(Instant::now()) } else { Some(Duration::ZERO) };
+            let timeout = if self.again.is_empty() {
+                self.timers.timeout(Instant::now())
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -257,7 +268,9 @@ impl Server {
 
     /// One line per token kind: each arm hands the event to its owner.
     fn dispatch(&mut self, token: usize, readable: bool, writable: bool) {
-        let Some(entry) = self.entries.get(token) else { return };
+        let Some(entry) = self.entries.get(token) else {
+            return;
+        };
         match entry {
             Entry::HttpListener => self.accept_http(),
             Entry::Signals => self.on_signal(),
@@ -296,7 +309,11 @@ impl Server {
         entry: Entry,
     ) -> io::Result<usize> {
         let token = self.entries.insert(entry);
-        if let Err(e) = self.poll.registry().register(source, Token(token), interest) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(source, Token(token), interest)
+        {
             self.entries.remove(token);
             return Err(e);
         }
@@ -314,7 +331,9 @@ impl Server {
     /// Append the request as a replayable curl command to the record file.
     fn record(&mut self, req: &Request) {
         let Some(file) = &mut self.record else { return };
-        let Ok(addr) = self.listener.local_addr() else { return };
+        let Ok(addr) = self.listener.local_addr() else {
+            return;
+        };
         let body = String::from_utf8_lossy(&req.body).replace('\'', "'\\''");
         let line = format!(
             "curl -X {} \"http://{addr}{}\" -d '{}'\n",

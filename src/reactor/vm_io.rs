@@ -37,7 +37,10 @@ impl Server {
             Ok(()) => {
                 self.vms[key].pending = Some(Pending::Start(to));
                 let generation = self.vms[key].proc.as_ref().map_or(0, |p| p.generation);
-                self.timers.schedule(Instant::now() + START_TIMEOUT, TimerKey::StartTimeout(key, generation));
+                self.timers.schedule(
+                    Instant::now() + START_TIMEOUT,
+                    TimerKey::StartTimeout(key, generation),
+                );
                 Outcome::Parked
             }
             Err(e) => Outcome::Done(Err(e)),
@@ -46,11 +49,15 @@ impl Server {
 
     /// The program and, when the kernel sandbox applies, its Landlock ruleset.
     fn program_and_sandbox(&self) -> Result<(PathBuf, Option<OwnedFd>), ApiError> {
-        let program = vpcs::resolve(self.config.vpcs.as_deref(), std::env::var_os("PATH").as_deref())?;
+        let program = vpcs::resolve(
+            self.config.vpcs.as_deref(),
+            std::env::var_os("PATH").as_deref(),
+        )?;
         if !(self.config.console_sandbox && self.landlock) {
             return Ok((program, None));
         }
-        let real = std::fs::canonicalize(&program).map_err(|e| ApiError::io("resolving the VPCS program", &e))?;
+        let real = std::fs::canonicalize(&program)
+            .map_err(|e| ApiError::io("resolving the VPCS program", &e))?;
         let interp = vpcs::elf_interpreter(&real).map_err(|why| {
             ApiError::conflict(format!(
                 "VPCS program {} cannot be sandboxed ({why}); point --vpcs at the vpcs binary, or run \
@@ -63,7 +70,8 @@ impl Server {
             allowed.push(std::fs::canonicalize(&i).unwrap_or(i));
         }
         let refs: Vec<&std::path::Path> = allowed.iter().map(|p| p.as_path()).collect();
-        let ruleset = sys::exec_only_ruleset(&refs).map_err(|e| ApiError::io("building the Landlock ruleset", &e))?;
+        let ruleset = sys::exec_only_ruleset(&refs)
+            .map_err(|e| ApiError::io("building the Landlock ruleset", &e))?;
         Ok((program, Some(ruleset)))
     }
 
@@ -72,7 +80,10 @@ impl Server {
         let vm = self.vms[key].vm.clone();
         let internal = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .map_err(|e| ApiError::io("binding the VM's internal socket", &e))?;
-        let server_port = internal.local_addr().map_err(|e| ApiError::io("internal socket", &e))?.port();
+        let server_port = internal
+            .local_addr()
+            .map_err(|e| ApiError::io("internal socket", &e))?
+            .port();
         let (vpcs_port, ()) = self.udp_ports.reserve_pair(vm.project_id, 9, |p| {
             (super::handlers::udp_bindable(p) && super::handlers::udp_bindable(p + 9)).then_some(())
         })?;
@@ -80,7 +91,13 @@ impl Server {
             s.udp_ports.release(vpcs_port);
             s.udp_ports.release(vpcs_port + 9);
         };
-        let launch = Launch { program, mac: vm.mac, vpcs_port, server_port, startup_script: vm.startup_script.is_some() };
+        let launch = Launch {
+            program,
+            mac: vm.mac,
+            vpcs_port,
+            server_port,
+            startup_script: vm.startup_script.is_some(),
+        };
         match self.spawn_process(key, &launch, internal, ruleset) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -107,9 +124,12 @@ impl Server {
             .create(true)
             .append(true)
             .open(dir.join("vpcs.log"))
-            .map_err(|e| ApiError::conflict(format!("Cannot write vpcs.log in {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                ApiError::conflict(format!("Cannot write vpcs.log in {}: {e}", dir.display()))
+            })?;
         let _ = writeln!(log, "--- nanolab starting: {argv:?}");
-        let (master, slave) = sys::open_pty().map_err(|e| ApiError::io("opening a pseudo-terminal", &e))?;
+        let (master, slave) =
+            sys::open_pty().map_err(|e| ApiError::io("opening a pseudo-terminal", &e))?;
         let io_err = |e: std::io::Error| ApiError::io("preparing the VPCS process", &e);
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
@@ -119,10 +139,16 @@ impl Server {
             .stderr(Stdio::from(log.try_clone().map_err(io_err)?));
         sys::prepare_child(
             &mut cmd,
-            sys::ChildSetup { tty: slave.as_raw_fd(), landlock: ruleset.as_ref().map(|r| r.as_raw_fd()) },
+            sys::ChildSetup {
+                tty: slave.as_raw_fd(),
+                landlock: ruleset.as_ref().map(|r| r.as_raw_fd()),
+            },
         );
         let child = cmd.spawn().map_err(|e| {
-            ApiError::conflict(format!("VPCS program {} could not be started: {e}", argv[0].to_string_lossy()))
+            ApiError::conflict(format!(
+                "VPCS program {} could not be started: {e}",
+                argv[0].to_string_lossy()
+            ))
         })?;
         drop(slave);
         let pid = child.id();
@@ -137,10 +163,24 @@ impl Server {
         let pty = File::from(master);
         let raw_pid = pidfd.as_raw_fd();
         let raw_pty = pty.as_raw_fd();
-        let exit_token = self.register(&mut SourceFd(&raw_pid), Interest::READABLE, Entry::ChildExit(key)).map_err(io_err)?;
-        let pty_token = self.register(&mut SourceFd(&raw_pty), Interest::READABLE, Entry::Pty(key)).map_err(io_err)?;
-        let internal_token = self.register(&mut internal, Interest::READABLE, Entry::VmSocket(key)).map_err(io_err)?;
-        log::info!("vm {id}: vpcs started, pid {pid}, udp {} <-> {}", launch.vpcs_port, launch.server_port);
+        let exit_token = self
+            .register(
+                &mut SourceFd(&raw_pid),
+                Interest::READABLE,
+                Entry::ChildExit(key),
+            )
+            .map_err(io_err)?;
+        let pty_token = self
+            .register(&mut SourceFd(&raw_pty), Interest::READABLE, Entry::Pty(key))
+            .map_err(io_err)?;
+        let internal_token = self
+            .register(&mut internal, Interest::READABLE, Entry::VmSocket(key))
+            .map_err(io_err)?;
+        log::info!(
+            "vm {id}: vpcs started, pid {pid}, udp {} <-> {}",
+            launch.vpcs_port,
+            launch.server_port
+        );
         self.vms[key].history.clear();
         self.vms[key].proc = Some(Proc {
             pid,
@@ -163,25 +203,39 @@ impl Server {
 
     /// SIGTERM the VM's process group; SIGKILL follows after the grace period.
     pub(super) fn terminate(&mut self, key: usize) {
-        let Some(p) = self.vms[key].proc.as_ref() else { return };
+        let Some(p) = self.vms[key].proc.as_ref() else {
+            return;
+        };
         log::info!("vm {}: stopping pid {}", self.vms[key].vm.id, p.pid);
         sys::kill_group(p.pid, libc::SIGTERM);
         let generation = p.generation;
-        self.timers.schedule(Instant::now() + STOP_GRACE, TimerKey::Kill(key, generation));
+        self.timers
+            .schedule(Instant::now() + STOP_GRACE, TimerKey::Kill(key, generation));
     }
 
     pub(super) fn on_kill_timer(&mut self, key: usize, generation: u64) {
-        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else { return };
+        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else {
+            return;
+        };
         if p.generation == generation {
-            log::warn!("vm {}: pid {} ignored SIGTERM for {STOP_GRACE:?}: killing it", self.vms[key].vm.id, p.pid);
+            log::warn!(
+                "vm {}: pid {} ignored SIGTERM for {STOP_GRACE:?}: killing it",
+                self.vms[key].vm.id,
+                p.pid
+            );
             sys::kill_group(p.pid, libc::SIGKILL);
         }
     }
 
     pub(super) fn on_start_timeout(&mut self, key: usize, generation: u64) {
-        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else { return };
+        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else {
+            return;
+        };
         if p.generation == generation && !p.ready {
-            log::warn!("vm {}: console did not answer within {START_TIMEOUT:?}", self.vms[key].vm.id);
+            log::warn!(
+                "vm {}: console did not answer within {START_TIMEOUT:?}",
+                self.vms[key].vm.id
+            );
             sys::kill_group(p.pid, libc::SIGKILL);
         }
     }
@@ -189,7 +243,9 @@ impl Server {
     /// Kill the process at once and reap it (project close, server shutdown).
     /// SIGKILL cannot be ignored, so the blocking wait is short.
     pub(super) fn kill_now(&mut self, key: usize) {
-        let Some(p) = self.vms[key].proc.as_ref() else { return };
+        let Some(p) = self.vms[key].proc.as_ref() else {
+            return;
+        };
         let pid = p.pid;
         sys::kill_group(pid, libc::SIGKILL);
         sys::reap_blocking(pid);
@@ -205,15 +261,20 @@ impl Server {
 
     /// The pidfd is readable: the process has exited.
     pub(super) fn on_child_exit(&mut self, key: usize) {
-        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else { return };
-        let Some(status) = sys::try_reap(p.pid) else { return };
+        let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else {
+            return;
+        };
+        let Some(status) = sys::try_reap(p.pid) else {
+            return;
+        };
         let how = sys::describe_status(status);
         self.drain_pty(key);
         let output = self.process_gone(key, &how);
         match self.vms[key].pending.take() {
             Some(Pending::Start(to)) => {
                 let text = String::from_utf8_lossy(&output);
-                let e = ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
+                let e =
+                    ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
                 self.finish_parked(key, to, Err(e), START_ROUTE);
             }
             Some(Pending::Stop(to, then)) => self.after_stop(key, to, then),
@@ -242,7 +303,9 @@ impl Server {
     /// Release everything the process held. Returns what it printed at boot
     /// (with the tail of `vpcs.log`) for error messages.
     fn process_gone(&mut self, key: usize, how: &str) -> Vec<u8> {
-        let Some(mut p) = self.vms[key].proc.take() else { return Vec::new() };
+        let Some(mut p) = self.vms[key].proc.take() else {
+            return Vec::new();
+        };
         log::info!("vm {}: pid {} gone ({how})", self.vms[key].vm.id, p.pid);
         let raw = p.pidfd.as_raw_fd();
         self.unregister(&mut SourceFd(&raw), p.exit_token);
@@ -256,9 +319,15 @@ impl Server {
         // vpcs.log holds, after our header line, both stderr and the boot
         // output copied from the console.
         let log = std::fs::read(self.vms[key].vm.dir.join("vpcs.log")).unwrap_or_default();
-        let start = log.windows(4).rposition(|w| w == b"--- ").map_or(log.len(), |i| {
-            log[i..].iter().position(|&b| b == b'\n').map_or(log.len(), |nl| i + nl + 1)
-        });
+        let start = log
+            .windows(4)
+            .rposition(|w| w == b"--- ")
+            .map_or(log.len(), |i| {
+                log[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(log.len(), |nl| i + nl + 1)
+            });
         let since = &log[start..];
         match since.is_empty() {
             true => p.boot_output,
@@ -278,7 +347,9 @@ impl Server {
     pub(super) fn on_pty(&mut self, key: usize, token: usize) {
         let mut buf = [0u8; 4096];
         loop {
-            let Some(p) = self.vms.get_mut(key).and_then(|s| s.proc.as_mut()) else { return };
+            let Some(p) = self.vms.get_mut(key).and_then(|s| s.proc.as_mut()) else {
+                return;
+            };
             match (&p.pty).read(&mut buf) {
                 Ok(0) => return self.close_pty(key, token),
                 Ok(n) => self.console_output(key, &buf[..n]),
@@ -291,7 +362,9 @@ impl Server {
     }
 
     fn close_pty(&mut self, key: usize, token: usize) {
-        let Some(p) = self.vms[key].proc.as_mut() else { return };
+        let Some(p) = self.vms[key].proc.as_mut() else {
+            return;
+        };
         if p.pty_token.take().is_some() {
             let raw = p.pty.as_raw_fd();
             self.unregister(&mut SourceFd(&raw), token);
@@ -333,12 +406,17 @@ impl Server {
 
     /// Whether '!' lines must be filtered by the proxy for this VM.
     pub(super) fn shell_filtered(&self, key: usize) -> bool {
-        self.vms.get(key).and_then(|s| s.proc.as_ref()).is_some_and(|p| p.shell_filtered)
+        self.vms
+            .get(key)
+            .and_then(|s| s.proc.as_ref())
+            .is_some_and(|p| p.shell_filtered)
     }
 
     /// Frames from VPCS leave through the NIO socket.
     pub(super) fn relay_from_vm(&mut self, key: usize, token: usize) {
-        let Some(slot) = self.vms.get_mut(key) else { return };
+        let Some(slot) = self.vms.get_mut(key) else {
+            return;
+        };
         let Some(p) = slot.proc.as_ref() else { return };
         for _ in 0..DATAGRAMS_PER_WAKEUP {
             let n = match p.internal.recv(&mut self.scratch) {
@@ -367,7 +445,9 @@ impl Server {
 
     /// Frames from the peer go to VPCS (or are dropped while it is stopped).
     pub(super) fn relay_from_peer(&mut self, key: usize, token: usize) {
-        let Some(slot) = self.vms.get_mut(key) else { return };
+        let Some(slot) = self.vms.get_mut(key) else {
+            return;
+        };
         let Some((_, nio)) = &slot.nio else { return };
         for _ in 0..DATAGRAMS_PER_WAKEUP {
             let n = match nio.recv(&mut self.scratch) {
@@ -376,7 +456,10 @@ impl Server {
                 // A peer that is not up yet answers with ICMP port unreachable.
                 Err(_) => continue,
             };
-            let sent = slot.proc.as_ref().map(|p| p.internal.send(&self.scratch[..n]));
+            let sent = slot
+                .proc
+                .as_ref()
+                .map(|p| p.internal.send(&self.scratch[..n]));
             match sent {
                 Some(Ok(_)) => {
                     slot.stats.in_frames += 1;

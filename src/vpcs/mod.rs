@@ -49,14 +49,19 @@ pub fn relay_port(vpcs_port: u16) -> Option<u16> {
 
 /// Find the program: the configured path, else `vpcs` on `PATH`. Missing or
 /// not executable is a 409 naming the path and the fix.
-pub fn resolve(configured: Option<&Path>, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, ApiError> {
+pub fn resolve(
+    configured: Option<&Path>,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, ApiError> {
     let candidate = match configured {
         Some(p) => Some(p.to_path_buf()),
         None => path_var
             .map(std::env::split_paths)
             .and_then(|mut dirs| dirs.find_map(|d| Some(d.join("vpcs")).filter(|p| p.is_file()))),
     };
-    let shown = candidate.as_ref().map_or("vpcs (on PATH)".into(), |p| p.display().to_string());
+    let shown = candidate
+        .as_ref()
+        .map_or("vpcs (on PATH)".into(), |p| p.display().to_string());
     let executable = candidate
         .as_ref()
         .and_then(|p| std::fs::metadata(p).ok())
@@ -73,7 +78,8 @@ pub fn resolve(configured: Option<&Path>, path_var: Option<&std::ffi::OsStr>) ->
 /// The ELF interpreter (dynamic loader) a program needs, `None` for a static
 /// binary. Errors when the file is not an ELF program (a script, say).
 pub fn elf_interpreter(program: &Path) -> Result<Option<PathBuf>, String> {
-    let bytes = std::fs::read(program).map_err(|e| format!("cannot read {}: {e}", program.display()))?;
+    let bytes =
+        std::fs::read(program).map_err(|e| format!("cannot read {}: {e}", program.display()))?;
     parse_interp(&bytes).map(|o| o.map(PathBuf::from))
 }
 
@@ -95,9 +101,17 @@ pub fn parse_interp(b: &[u8]) -> Result<Option<String>, String> {
     };
     let bad = || "truncated ELF header".to_string();
     let (phoff, phentsize, phnum) = if wide {
-        (num(0x20, 8).ok_or_else(bad)?, num(0x36, 2).ok_or_else(bad)?, num(0x38, 2).ok_or_else(bad)?)
+        (
+            num(0x20, 8).ok_or_else(bad)?,
+            num(0x36, 2).ok_or_else(bad)?,
+            num(0x38, 2).ok_or_else(bad)?,
+        )
     } else {
-        (num(0x1c, 4).ok_or_else(bad)?, num(0x2a, 2).ok_or_else(bad)?, num(0x2c, 2).ok_or_else(bad)?)
+        (
+            num(0x1c, 4).ok_or_else(bad)?,
+            num(0x2a, 2).ok_or_else(bad)?,
+            num(0x2c, 2).ok_or_else(bad)?,
+        )
     };
     for i in 0..phnum {
         let ph = (phoff + i * phentsize) as usize;
@@ -105,9 +119,15 @@ pub fn parse_interp(b: &[u8]) -> Result<Option<String>, String> {
             continue;
         }
         let (off, size) = if wide {
-            (num(ph + 8, 8).ok_or_else(bad)?, num(ph + 32, 8).ok_or_else(bad)?)
+            (
+                num(ph + 8, 8).ok_or_else(bad)?,
+                num(ph + 32, 8).ok_or_else(bad)?,
+            )
         } else {
-            (num(ph + 4, 4).ok_or_else(bad)?, num(ph + 16, 4).ok_or_else(bad)?)
+            (
+                num(ph + 4, 4).ok_or_else(bad)?,
+                num(ph + 16, 4).ok_or_else(bad)?,
+            )
         };
         let raw = b.get(off as usize..(off + size) as usize).ok_or_else(bad)?;
         let text = raw.split(|&c| c == 0).next().unwrap_or_default();
@@ -122,13 +142,38 @@ mod tests {
 
     #[test]
     fn argv_is_exact() {
-        let l = Launch { program: "/usr/bin/vpcs".into(), mac: 3, vpcs_port: 20000, server_port: 41000, startup_script: true };
-        let argv: Vec<String> = command_line(&l).into_iter().map(|s| s.into_string().unwrap()).collect();
+        let l = Launch {
+            program: "/usr/bin/vpcs".into(),
+            mac: 3,
+            vpcs_port: 20000,
+            server_port: 41000,
+            startup_script: true,
+        };
+        let argv: Vec<String> = command_line(&l)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
         assert_eq!(
             argv,
-            ["/usr/bin/vpcs", "-i", "1", "-m", "3", "-s", "20000", "-c", "41000", "-t", "127.0.0.1", "startup.vpc"]
+            [
+                "/usr/bin/vpcs",
+                "-i",
+                "1",
+                "-m",
+                "3",
+                "-s",
+                "20000",
+                "-c",
+                "41000",
+                "-t",
+                "127.0.0.1",
+                "startup.vpc"
+            ]
         );
-        let l = Launch { startup_script: false, ..l };
+        let l = Launch {
+            startup_script: false,
+            ..l
+        };
         assert_eq!(command_line(&l).len(), 11);
     }
 
@@ -136,7 +181,10 @@ mod tests {
     fn missing_program_is_a_409_with_the_fix() {
         let e = resolve(Some(Path::new("/nonexistent/vpcs")), None).unwrap_err();
         assert_eq!(e.status(), 409);
-        assert!(e.to_string().contains("/nonexistent/vpcs") && e.to_string().contains("apt-get install vpcs"));
+        assert!(
+            e.to_string().contains("/nonexistent/vpcs")
+                && e.to_string().contains("apt-get install vpcs")
+        );
         assert!(resolve(None, Some(std::ffi::OsStr::new("/nonexistent"))).is_err());
         let plain = std::env::temp_dir().join(format!("nanolab-noexec-{}", std::process::id()));
         std::fs::write(&plain, b"").unwrap();

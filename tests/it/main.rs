@@ -1,0 +1,9 @@
+//! Integration tests: the real `nanolab` binary, real sockets, real `vpcs`.
+
+mod api;
+mod cli;
+mod console;
+mod http;
+mod seed;
+mod util;
+mod vms;

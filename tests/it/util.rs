@@ -1,0 +1,372 @@
+//! Shared helpers: start the real `nanolab` binary on a free loopback port
+//! with its own projects directory and port ranges, talk HTTP to it over real
+//! sockets, and kill it on drop.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT_SLICE: AtomicU16 = AtomicU16::new(0);
+
+/// A running server.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub console: (u16, u16),
+    pub udp: (u16, u16),
+}
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = NEXT_SLICE.fetch_add(0, Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!(
+        "nanolab-it-{}-{tag}-{n}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// Port ranges of their own for each server, so that tests running in
+/// parallel never compete for a port (all below the ephemeral range).
+pub fn port_slice() -> ((u16, u16), (u16, u16)) {
+    let n = NEXT_SLICE.fetch_add(1, Ordering::SeqCst);
+    let console = 2000 + n * 40;
+    let udp = 10000 + n * 120;
+    ((console, console + 39), (udp, udp + 119))
+}
+
+impl Server {
+    /// Start with default test settings plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = temp_dir("srv");
+        Self::start_in(&dir.join("projects"), extra, dir.clone())
+    }
+
+    /// Start with a given projects directory.
+    pub fn start_in(projects: &Path, extra: &[&str], dir: PathBuf) -> Server {
+        let (console, udp) = port_slice();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            "0".into(),
+            "--projects-dir".into(),
+            projects.display().to_string(),
+            "--console-ports".into(),
+            format!("{}-{}", console.0, console.1),
+            "--udp-ports".into(),
+            format!("{}-{}", udp.0, udp.1),
+            "--log".into(),
+            dir.join("server.log").display().to_string(),
+            "--debug".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nanolab"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nanolab");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("nanolab listening on http://")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; log: {}",
+                    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+                )
+            });
+        let addr = url.parse().unwrap();
+        Server {
+            child,
+            addr,
+            dir,
+            console,
+            udp,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// One request on a fresh connection.
+    pub fn req(&self, method: &str, path: &str, body: &str) -> Resp {
+        let mut s = self.connect();
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(raw.as_bytes()).unwrap();
+        read_response(&mut BufReader::new(s)).expect("a response")
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, "")
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Resp {
+        self.req("POST", path, body)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// Create a project and return its id.
+    pub fn project(&self) -> String {
+        let r = self.post("/v1/projects", r#"{"name": "test"}"#);
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["project_id"].as_str().unwrap().to_string()
+    }
+
+    /// Create a VM and return (id, console port).
+    pub fn vm(&self, project: &str, name: &str) -> (String, u16) {
+        let r = self.post(
+            &format!("/v1/projects/{project}/vpcs/vms"),
+            &format!(r#"{{"name": "{name}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        (
+            r.json["vm_id"].as_str().unwrap().to_string(),
+            r.json["console"].as_u64().unwrap() as u16,
+        )
+    }
+
+    /// Send SIGTERM and wait for the exit (SIGKILL after 10 s).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        unsafe_kill(self.child.id(), "TERM");
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Send a signal with the `kill` program (keeps tests free of unsafe code).
+pub fn unsafe_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every 4xx/5xx must carry {"status", "message"}.
+    pub fn assert_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.json["status"].as_u64(),
+            Some(status as u64),
+            "{}",
+            self.text
+        );
+        let msg = self.json["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message in {}", self.text));
+        assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}");
+        assert_eq!(self.header("Content-Type"), Some("application/json"));
+    }
+}
+
+/// Read one response (Content-Length framed, or no body for 1xx/204).
+pub fn read_response<R: BufRead>(r: &mut R) -> Option<Resp> {
+    let mut status_line = String::new();
+    if r.read_line(&mut status_line).ok()? == 0 {
+        return None;
+    }
+    let status: u16 = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (n, v) = line.split_once(':')?;
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Some(Resp {
+        status,
+        headers,
+        text,
+        json,
+    })
+}
+
+/// Wait until `cond` holds or `secs` pass; returns whether it held.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    cond()
+}
+
+/// Process ids whose parent is `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.get(1).and_then(|f| f.parse::<u32>().ok()) == Some(pid) && fields[0] != "Z" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
+}
+
+/// The vpcs child of `server` working in the directory of `vm`.
+pub fn vpcs_pid(server: &Server, vm: &str) -> Option<u32> {
+    children(server.pid()).into_iter().find(|p| {
+        std::fs::read_link(format!("/proc/{p}/cwd"))
+            .map(|c| c.to_string_lossy().contains(vm))
+            .unwrap_or(false)
+    })
+}
+
+/// A telnet-ish console client over a raw socket.
+pub struct Console {
+    pub s: TcpStream,
+    pub seen: Vec<u8>,
+}
+
+impl Console {
+    pub fn open(port: u16) -> Console {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        Console {
+            s,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.s.write_all(line.as_bytes()).unwrap();
+    }
+
+    /// Read until `needle` appears in what arrived after `from`, or `secs` pass.
+    pub fn expect_after(&mut self, from: usize, needle: &str, secs: u64) -> bool {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut buf = [0u8; 4096];
+        loop {
+            if String::from_utf8_lossy(&self.seen[from.min(self.seen.len())..]).contains(needle) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            match self.s.read(&mut buf) {
+                Ok(0) => return String::from_utf8_lossy(&self.seen[from..]).contains(needle),
+                Ok(n) => self.seen.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    pub fn expect(&mut self, needle: &str, secs: u64) -> bool {
+        self.expect_after(0, needle, secs)
+    }
+
+    /// Whether the server closed this session within `secs`.
+    pub fn closed_within(&mut self, secs: u64) -> bool {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < end {
+            match self.s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => self.seen.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+}
