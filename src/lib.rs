@@ -11,6 +11,7 @@
 //! | [`vmq`], [`timers`] | per-VM request queue, deadline heap | no |
 //! | [`model`] | projects, VMs, NIOs, port pools as plain data | only [`model::fs`] (project directories) |
 //! | [`vpcs`] | the VPCS command line (pure) and program lookup | reads the program file |
+//! | [`fuzzing`] | fuzz entry points, replayed by unit tests | no |
 //! | [`sys`] | every `unsafe`: pty, pidfd, process groups, signals, Landlock | yes |
 //! | [`reactor`] | the one `mio::Poll` loop and the handlers that act on it | yes |
 //!
@@ -23,6 +24,7 @@ pub mod api;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod limits;
 pub mod model;

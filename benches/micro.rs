@@ -1,0 +1,91 @@
+//! Micro benchmarks of the sans-IO hot paths: request parsing, routing plus
+//! body validation, JSON response building.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nanolab::api::{body, routes};
+use nanolab::http::parse::{Method, RequestParser};
+use nanolab::http::response::Response;
+use std::hint::black_box;
+
+const GET: &[u8] = b"GET /v1/version HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
+
+fn post_1k() -> Vec<u8> {
+    let script = "x".repeat(1000);
+    let body = format!(r#"{{"name": "VPCS 1", "startup_script": "{script}"}}"#);
+    let mut req = format!(
+        "POST /v1/projects/42f9feee-3217-4104-981e-85d5f0a806ec/vpcs/vms HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+fn parse_every(input: &[u8]) -> usize {
+    let mut parser = RequestParser::new();
+    let mut at = 0;
+    let mut n = 0;
+    while at < input.len() {
+        let p = parser.feed(&input[at..]).unwrap();
+        at += p.consumed;
+        match p.request {
+            Some(r) => n += r.body.len() + 1,
+            None => break,
+        }
+    }
+    n
+}
+
+fn parsing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Bytes(GET.len() as u64));
+    g.bench_function("small_get", |b| b.iter(|| parse_every(black_box(GET))));
+    let post = post_1k();
+    g.throughput(Throughput::Bytes(post.len() as u64));
+    g.bench_function("post_1k_body", |b| b.iter(|| parse_every(black_box(&post))));
+    let batch: Vec<u8> = GET.repeat(32);
+    g.throughput(Throughput::Elements(32));
+    g.bench_function("pipelined_32", |b| {
+        b.iter(|| parse_every(black_box(&batch)))
+    });
+    g.finish();
+}
+
+fn routing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("route");
+    g.throughput(Throughput::Elements(1));
+    let path = "/v1/projects/42f9feee-3217-4104-981e-85d5f0a806ec/vpcs/vms/24d2e16b-fbef-4259-ae34-7bc21a41ee28/adapters/0/ports/0/nio";
+    let nio = br#"{"lport": 10000, "rhost": "127.0.0.1", "rport": 10001, "type": "nio_udp"}"#;
+    g.bench_function("nio_route_and_body", |b| {
+        b.iter(|| {
+            let m = routes::route(&Method::Post, black_box(path)).unwrap();
+            let n = body::NioCreate::parse(black_box(nio)).unwrap();
+            (m.route, n.lport)
+        })
+    });
+    g.finish();
+}
+
+fn responses(c: &mut Criterion) {
+    let mut g = c.benchmark_group("respond");
+    g.throughput(Throughput::Elements(1));
+    let vm = serde_json::json!({
+        "vm_id": "24d2e16b-fbef-4259-ae34-7bc21a41ee28",
+        "project_id": "42f9feee-3217-4104-981e-85d5f0a806ec",
+        "name": "VPCS 1", "console": 2000, "startup_script": null, "startup_script_path": null,
+    });
+    let mut out = Vec::with_capacity(1024);
+    g.bench_function("vm_json", |b| {
+        b.iter(|| {
+            out.clear();
+            Response::json(200, black_box(&vm))
+                .with_route(Some("/v1/projects/{project_id}/vpcs/vms/{vm_id}"))
+                .write_to(&mut out, false);
+            out.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parsing, routing, responses);
+criterion_main!(benches);
