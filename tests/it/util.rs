@@ -39,12 +39,15 @@ fn rand_suffix() -> String {
 }
 
 /// Port ranges of their own for each server, so that tests running in
-/// parallel never compete for a port (all below the ephemeral range).
+/// parallel never compete for a port. They stay clear of the default ranges
+/// (so a nanolab running on this machine does not disturb the tests) and
+/// below the kernel's ephemeral ports (32768 and up).
 pub fn port_slice() -> ((u16, u16), (u16, u16)) {
     let n = NEXT_SLICE.fetch_add(1, Ordering::SeqCst);
-    let console = 2000 + n * 40;
-    let udp = 10000 + n * 120;
-    ((console, console + 39), (udp, udp + 119))
+    assert!(n < 85, "too many servers for the port plan");
+    let console = 20000 + n * 40;
+    let udp = 24000 + n * 100;
+    ((console, console + 39), (udp, udp + 99))
 }
 
 impl Server {
