@@ -89,6 +89,8 @@ fn main() -> ExitCode {
         eprintln!("nanolab: cannot open log file: {e}");
         return ExitCode::FAILURE;
     }
+    // A panic in a handler is caught and answered with a 500; say so in the log.
+    std::panic::set_hook(Box::new(|info| log::error!("bug: {info}")));
     match nanolab::sys::raise_nofile_limit() {
         Ok(n) => log::debug!("open-file limit raised to {n}"),
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),

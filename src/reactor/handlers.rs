@@ -22,6 +22,7 @@ use mio::Interest;
 use mio::net::{TcpListener, UdpSocket};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -51,6 +52,32 @@ fn answer(result: Result<Response, ApiError>, template: Option<&'static str>) ->
         }
     }
     .with_route(template)
+}
+
+/// Run a handler; a panic becomes a 500 answer instead of taking the loop down.
+fn guarded(f: impl FnOnce() -> Result<Response, ApiError>) -> Result<Response, ApiError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(panic_error(panic)))
+}
+
+fn panic_error(panic: Box<dyn std::any::Any + Send>) -> ApiError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into());
+    ApiError::Internal(format!(
+        "Internal error while handling the request (a bug: {what}); the server carries on"
+    ))
+}
+
+/// Fault injection for the tests, in debug builds only: a request for the
+/// path in `NANOLAB_TEST_PANIC_PATH` panics inside its handler.
+fn inject_panic(path: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("NANOLAB_TEST_PANIC_PATH").is_some_and(|p| p == path) {
+        panic!("injected panic for {path}");
+    }
+    let _ = path;
 }
 
 /// Remove project directories marked temporary (left by an earlier run).
@@ -90,14 +117,19 @@ impl Server {
             m.route,
             Route::Vm | Route::VmStart | Route::VmStop | Route::VmReload | Route::VmNio
         ) {
-            return self.enqueue_vm(to, &m, req.clone());
+            let (template, found) = (m.template, self.find_vm(m.project(), m.vm()));
+            return match found {
+                Ok(key) => self.enqueue_vm(key, Queued { to, req }),
+                Err(e) => self.reply(to, answer(Err(e), Some(template))),
+            };
         }
-        let result = self.handle_plain(&m, &req);
+        let result = guarded(|| self.handle_plain(&m, &req));
         self.reply(to, answer(result, Some(m.template)));
     }
 
     fn handle_plain(&mut self, m: &Matched<'_>, req: &Request) -> Result<Response, ApiError> {
         use crate::http::parse::Method::*;
+        inject_panic(&req.path);
         match (m.route, &req.method) {
             (Route::Version, Get) => ok(200, self.version_json()),
             (Route::Version, _) => self.check_version(&req.body),
@@ -426,13 +458,8 @@ impl Server {
         }
     }
 
-    fn enqueue_vm(&mut self, to: ReplyTo, m: &Matched<'_>, req: Request) {
-        let template = m.template;
-        let key = match self.find_vm(m.project(), m.vm()) {
-            Ok(k) => k,
-            Err(e) => return self.reply(to, answer(Err(e), Some(template))),
-        };
-        if let Some(q) = self.vms[key].queue.submit(Queued { to, req }) {
+    fn enqueue_vm(&mut self, key: usize, q: Queued) {
+        if let Some(q) = self.vms[key].queue.submit(q) {
             self.run_vm_requests(key, q);
         }
     }
@@ -445,7 +472,9 @@ impl Server {
                 return;
             };
             let template = m.template;
-            match self.exec_vm(key, &m, &q) {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.exec_vm(key, &m, &q)))
+                .unwrap_or_else(|panic| Outcome::Done(Err(panic_error(panic))));
+            match outcome {
                 Outcome::Parked => return,
                 Outcome::Done(result) => {
                     self.reply(q.to, answer(result, Some(template)));

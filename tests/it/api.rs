@@ -270,3 +270,13 @@ fn stale_temporary_projects_are_removed_at_start() {
     let _srv = Server::start_in(&projects, &[], dir.clone());
     assert!(!stale.exists() && kept.exists());
 }
+
+#[test]
+fn a_panicking_handler_is_a_500_and_the_server_lives_on() {
+    let srv = Server::start_env(&[], &[("NANOLAB_TEST_PANIC_PATH", "/v1/interfaces")]);
+    let r = srv.get("/v1/interfaces");
+    r.assert_error(500, "injected panic");
+    assert_eq!(srv.get("/v1/version").status, 200);
+    let p = srv.project();
+    assert_eq!(srv.get(&format!("/v1/projects/{p}")).status, 200);
+}

@@ -247,6 +247,51 @@ fn a_frozen_vpcs_is_killed_and_only_its_vm_waits() {
 }
 
 #[test]
+fn nothing_is_left_running_after_sigint_or_api_shutdown() {
+    for how in ["INT", "api"] {
+        let mut lab = Lab::new(&["--local"]);
+        let (v, _) = lab.started_vm("A");
+        let pid = vpcs_pid(&lab.srv, &v).unwrap();
+        if how == "api" {
+            assert_eq!(lab.srv.post("/v1/server/shutdown", "").status, 201);
+        } else {
+            unsafe_kill(lab.srv.pid(), how);
+        }
+        assert!(
+            wait_for(10, || matches!(lab.srv.child.try_wait(), Ok(Some(_)))),
+            "{how}: server must exit"
+        );
+        assert!(!alive(pid), "{how}: vpcs left behind");
+    }
+}
+
+#[test]
+fn a_peer_that_is_not_up_yet_does_not_break_the_tunnel() {
+    let lab = Lab::new(&[]);
+    let (v1, c1) = lab.started_vm("A");
+    let (v2, c2) = lab.started_vm("B");
+    let (l1, l2) = (lab.udp(), lab.udp());
+    // A's frames go to l2, where nobody listens yet: ICMP port unreachable.
+    lab.nio(&v1, l1, l2);
+    let mut a = Console::open(c1);
+    a.send("ip 10.0.0.1/24\r\n");
+    assert!(a.expect("10.0.0.1 255.255.255.0", 10));
+    let mark = a.seen.len();
+    a.send("ping 10.0.0.2 -c 2\r\n");
+    assert!(a.expect_after(mark, "VPCS>", 10));
+    assert!(!a.text()[mark..].contains("ttl=64"));
+    lab.nio(&v2, l2, l1);
+    let mut b = Console::open(c2);
+    b.send("ip 10.0.0.2/24\r\n");
+    assert!(b.expect("10.0.0.2 255.255.255.0", 10));
+    assert!(
+        ping_ok(&mut b),
+        "the tunnel works once the peer is up: {}",
+        b.text()
+    );
+}
+
+#[test]
 fn nothing_is_left_running_after_sigterm_or_delete() {
     let mut lab = Lab::new(&[]);
     let (v1, _) = lab.started_vm("A");

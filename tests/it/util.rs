@@ -54,11 +54,21 @@ impl Server {
     /// Start with default test settings plus `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
         let dir = temp_dir("srv");
-        Self::start_in(&dir.join("projects"), extra, dir.clone())
+        Self::start_full(&dir.join("projects"), extra, &[], dir.clone())
+    }
+
+    /// Start with extra environment variables.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = temp_dir("srv");
+        Self::start_full(&dir.join("projects"), extra, env, dir.clone())
     }
 
     /// Start with a given projects directory.
     pub fn start_in(projects: &Path, extra: &[&str], dir: PathBuf) -> Server {
+        Self::start_full(projects, extra, &[], dir)
+    }
+
+    fn start_full(projects: &Path, extra: &[&str], env: &[(&str, &str)], dir: PathBuf) -> Server {
         let (console, udp) = port_slice();
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -76,6 +86,7 @@ impl Server {
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_nanolab"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
