@@ -46,6 +46,8 @@ pub struct Config {
     pub record: Option<PathBuf>,
     /// Confine VPCS children so that the console shell escape cannot run programs.
     pub console_sandbox: bool,
+    /// HTTP Basic credentials every API request must carry, when set.
+    pub auth: Option<crate::http::auth::Credentials>,
 }
 
 /// What the command line asks for.
@@ -81,6 +83,9 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --record FILE           append one curl command per API request to FILE
   --no-console-sandbox    let VPCS run host commands typed after '!' (needed when
                           --vpcs is a script); logged as a warning
+  --auth-user USER        require HTTP Basic authentication as USER; the password
+                          comes from --auth-password-file FILE or the
+                          NANOLAB_AUTH_PASSWORD environment variable
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -102,6 +107,8 @@ pub struct Flags {
     log_file: Option<PathBuf>,
     record: Option<PathBuf>,
     no_sandbox: bool,
+    auth_user: Option<String>,
+    auth_password_file: Option<PathBuf>,
 }
 
 /// Parse the arguments (without the program name).
@@ -134,6 +141,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, F
             "--log" => f.log_file = Some(value("a file")?.into()),
             "--record" => f.record = Some(value("a file")?.into()),
             "--no-console-sandbox" => f.no_sandbox = true,
+            "--auth-user" => f.auth_user = Some(value("a user name")?),
+            "--auth-password-file" => f.auth_password_file = Some(value("a file")?.into()),
             "--version" | "-v" => return Ok((Command::Version, f)),
             "--help" | "-h" => return Ok((Command::Help, f)),
             other => return Err(format!("unknown argument '{other}'")),
@@ -164,7 +173,28 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.log_file = f.log_file.clone();
     c.record = f.record.clone();
     c.console_sandbox = !f.no_sandbox;
+    if let Some(user) = &f.auth_user {
+        c.auth = Some(crate::http::auth::Credentials::new(
+            user,
+            &flag_password(f)?,
+        ));
+    } else if f.auth_password_file.is_some() {
+        return Err("--auth-password-file needs --auth-user".into());
+    }
     Ok(c)
+}
+
+/// The password for `--auth-user`: from a file (first line) or the
+/// environment, never from the command line where `ps` would show it.
+fn flag_password(f: &Flags) -> Result<String, String> {
+    if let Some(path) = &f.auth_password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_string());
+    }
+    std::env::var("NANOLAB_AUTH_PASSWORD").map_err(|_| {
+        "--auth-user needs --auth-password-file FILE or NANOLAB_AUTH_PASSWORD".to_string()
+    })
 }
 
 fn defaults() -> Config {
@@ -182,6 +212,7 @@ fn defaults() -> Config {
         log_file: None,
         record: None,
         console_sandbox: true,
+        auth: None,
     }
 }
 
@@ -202,6 +233,7 @@ fn default_projects_dir() -> PathBuf {
 pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
     let mut section = String::new();
     let (mut cs, mut ce, mut us, mut ue) = (None, None, None, None);
+    let (mut auth, mut user, mut password) = (false, None, None);
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -231,6 +263,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "console_end_port_range") => ce = Some(parse_port(value).map_err(at)?),
             ("Server", "udp_start_port_range") => us = Some(parse_port(value).map_err(at)?),
             ("Server", "udp_end_port_range") => ue = Some(parse_port(value).map_err(at)?),
+            ("Server", "auth") => auth = parse_bool(value).map_err(at)?,
+            ("Server", "user") => user = Some(value.to_string()),
+            ("Server", "password") => password = Some(value.to_string()),
             ("VPCS", "vpcs_path") => c.vpcs = (!value.is_empty()).then(|| expand_home(value)),
             // Other GNS3 keys (images_path, auth, report_errors...) are not ours to refuse.
             _ => {}
@@ -241,6 +276,15 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
         ce.unwrap_or(c.console_ports.1),
     )?;
     c.udp_ports = check_range(us.unwrap_or(c.udp_ports.0), ue.unwrap_or(c.udp_ports.1))?;
+    if auth {
+        let user = user
+            .filter(|u| !u.is_empty())
+            .ok_or("auth = True needs a non-empty 'user' in [Server]")?;
+        c.auth = Some(crate::http::auth::Credentials::new(
+            &user,
+            password.as_deref().unwrap_or(""),
+        ));
+    }
     Ok(())
 }
 
@@ -353,6 +397,34 @@ mod tests {
             (3080, true, (5000, 5010))
         );
         assert_eq!(c.vpcs, Some(PathBuf::from("/opt/vpcs")));
+    }
+
+    #[test]
+    fn auth_comes_from_the_file_or_from_flags_with_a_hidden_password() {
+        let mut c = defaults();
+        apply_ini(
+            &mut c,
+            "[Server]\nauth = True\nuser = admin\npassword = s3cret\n",
+        )
+        .unwrap();
+        assert!(c.auth.unwrap().accepts(Some("Basic YWRtaW46czNjcmV0")));
+        let mut c = defaults();
+        assert!(
+            apply_ini(&mut c, "[Server]\nauth = True\n").is_err(),
+            "no user"
+        );
+        let file = std::env::temp_dir().join(format!("nanolab-pw-{}", std::process::id()));
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let c = run(&[
+            "--auth-user",
+            "admin",
+            "--auth-password-file",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert!(c.auth.unwrap().accepts(Some("Basic YWRtaW46czNjcmV0")));
+        assert!(run(&["--auth-password-file", file.to_str().unwrap()]).is_err());
+        let _ = std::fs::remove_file(file);
     }
 
     #[test]

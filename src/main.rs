@@ -95,9 +95,10 @@ fn main() -> ExitCode {
         Ok(n) => log::debug!("open-file limit raised to {n}"),
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }
-    if !cfg.host.is_loopback() {
+    if !cfg.host.is_loopback() && cfg.auth.is_none() {
         log::warn!(
-            "API listening on {} without authentication: anyone who can reach it can run programs here",
+            "API listening on {} without authentication: anyone who can reach it can start programs \
+             here; set [Server] auth or --auth-user",
             cfg.host
         );
     }

@@ -101,6 +101,12 @@ impl Server {
     /// Entry point for every parsed request.
     pub(super) fn handle_request(&mut self, to: ReplyTo, req: Request) {
         log::debug!("{} {}", req.method.as_str(), req.path);
+        if let Some(creds) = &self.config.auth
+            && !creds.accepts(req.authorization.as_deref())
+        {
+            log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
+            return self.reply(to, answer(Err(ApiError::Unauthorized), None));
+        }
         self.record(&req);
         let Some(m) = routes::route(&req.method, &req.path) else {
             let e = ApiError::NotFound(format!("Route {} doesn't exist", req.path));
@@ -189,6 +195,7 @@ impl Server {
         self.config.vpcs = fresh.vpcs;
         self.config.console_sandbox = fresh.console_sandbox;
         self.config.allow_remote_console = fresh.allow_remote_console;
+        self.config.auth = fresh.auth;
         log::info!("configuration reloaded");
         ok(201, json!({}))
     }

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod console;
 mod http;
+mod security;
 mod seed;
 mod util;
 mod vms;
