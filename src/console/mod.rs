@@ -69,6 +69,10 @@ impl Outbox {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+        } else if self.start > 16 * 1024 && self.start * 2 > self.buf.len() {
+            // Keep a slow reader's written prefix from piling up.
+            self.buf.drain(..self.start);
+            self.start = 0;
         }
     }
 }
@@ -88,6 +92,16 @@ mod tests {
         assert!(c.ends_with(b"xVPCS> "));
         h.push(&vec![b'y'; CONSOLE_HISTORY * 2]);
         assert!(h.contents().iter().all(|&b| b == b'y'));
+    }
+
+    #[test]
+    fn a_slow_reader_does_not_pile_up_written_bytes() {
+        let mut o = Outbox::default();
+        for _ in 0..10_000 {
+            assert!(o.push_output(&[b'x'; 100]));
+            o.consumed(o.pending().len() - 1);
+        }
+        assert!(o.buf.capacity() < 64 * 1024, "{}", o.buf.capacity());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Conn {
     next_id: SlotId,
     /// No more requests are read; the connection closes once output is flushed.
     closing: bool,
+    /// The peer has finished sending (FIN): what is buffered is still served.
+    eof: bool,
     continue_due: bool,
 }
 
@@ -51,9 +53,10 @@ impl Conn {
         self.inbuf.extend_from_slice(data);
     }
 
-    /// The peer closed its side: answer what is pending, read nothing more.
+    /// The peer closed its sending side: requests already received are
+    /// still answered (`printf ... | nc` does this), nothing more is read.
     pub fn peer_closed(&mut self) {
-        self.closing = true;
+        self.eof = true;
     }
 
     /// Next complete request, with the slot its answer must fill.
@@ -76,7 +79,11 @@ impl Conn {
             self.continue_due = true;
             self.flush_ready();
         }
-        let req = parsed.request?;
+        let Some(req) = parsed.request else {
+            // Nothing more will come to complete a partial request.
+            self.closing |= self.eof;
+            return None;
+        };
         self.continue_due = false;
         if !req.keep_alive {
             self.closing = true;
@@ -154,13 +161,21 @@ impl Conn {
             if self.out.capacity() > 64 * 1024 {
                 self.out.shrink_to(4096);
             }
+        } else if self.out_start > 64 * 1024 && self.out_start * 2 > self.out.len() {
+            // A client that reads slowly but never catches up must not make
+            // the written prefix pile up.
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
         }
     }
 
     /// Whether reading more from the socket is useful now. A client that
     /// pipelines without reading its answers is not read from until it does.
     pub fn wants_read(&self) -> bool {
-        !self.closing && self.output().len() < MAX_CONN_OUTPUT && self.slots.len() < MAX_PIPELINED
+        !self.closing
+            && !self.eof
+            && self.output().len() < MAX_CONN_OUTPUT
+            && self.slots.len() < MAX_PIPELINED
     }
 
     /// Whether there are bytes buffered that may hold another request.
@@ -248,6 +263,28 @@ mod tests {
     }
 
     #[test]
+    fn requests_before_a_half_close_are_answered() {
+        let mut c = Conn::new();
+        c.receive(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTT");
+        c.peer_closed();
+        assert!(!c.wants_read());
+        let (a, _) = c.next_request().unwrap();
+        let (b, _) = c.next_request().unwrap();
+        assert!(c.next_request().is_none(), "the partial third is dropped");
+        assert!(!c.finished(), "answers are still due");
+        c.complete(a, Response::no_content(), false);
+        c.complete(b, Response::no_content(), false);
+        assert_eq!(text(&c).matches("HTTP/1.1 204").count(), 2);
+        assert!(
+            text(&c).ends_with("Connection: close\r\n\r\n"),
+            "the last answer says close"
+        );
+        let n = c.output().len();
+        c.consumed_output(n);
+        assert!(c.finished());
+    }
+
+    #[test]
     fn http10_request_closes_after_answer() {
         let mut c = Conn::new();
         c.receive(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
@@ -274,6 +311,28 @@ mod tests {
         assert!(text(&c).ends_with("HTTP/1.1 100 Continue\r\n\r\n"));
         c.receive(b"{}");
         assert_eq!(c.next_request().unwrap().1.body, b"{}");
+    }
+
+    #[test]
+    fn written_output_does_not_pile_up_behind_a_slow_reader() {
+        let mut c = Conn::new();
+        for _ in 0..10_000 {
+            c.receive(b"GET / HTTP/1.1\r\n\r\n");
+            let (id, _) = c.next_request().unwrap();
+            c.complete(
+                id,
+                Response::json(200, &serde_json::json!({"version": "1.3.13"})),
+                false,
+            );
+            // The socket takes all but the last few bytes every time.
+            let n = c.output().len().saturating_sub(10);
+            c.consumed_output(n);
+        }
+        assert!(
+            c.buffered() < 512 * 1024,
+            "buffers hold {} bytes",
+            c.buffered()
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Server {
                 request_started: None,
                 last_activity: now,
                 timer_at: None,
-                peer_gone: false,
+                queued: false,
             };
             let token = self.entries.insert(Entry::Http(Box::new(conn)));
             let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
@@ -66,32 +66,24 @@ impl Server {
         }
     }
 
-    /// Write what is ready, read what is there, dispatch complete requests;
-    /// repeat while something moves. Closes the connection when it is done.
+    /// Write what is ready, read what is there, serve complete requests;
+    /// repeat while something moves, up to [`READ_BUDGET`] bytes read per
+    /// call (then the connection goes on `again`, so others get their turn).
+    /// Closes the connection when it is done.
     pub(super) fn pump_http(&mut self, token: usize, readable: bool) {
+        if let Some(c) = self.http(token) {
+            c.queued = false;
+        }
         let mut try_read = readable;
+        let mut read_total = 0;
         loop {
             if !self.flush_http(token) {
                 return self.close_http(token);
             }
-            let hit_budget = try_read && self.read_http(token);
-            let Some(c) = self.http(token) else { return };
-            let serial = c.serial;
-            let mut requests = Vec::new();
-            while let Some(r) = c.conn.next_request() {
-                requests.push(r);
+            if try_read {
+                read_total += self.read_http(token, READ_BUDGET - read_total);
             }
-            let progressed = !requests.is_empty();
-            for (slot, req) in requests {
-                self.handle_request(
-                    ReplyTo {
-                        token,
-                        serial,
-                        slot,
-                    },
-                    req,
-                );
-            }
+            let served = self.serve_parsed(token);
             if !self.flush_http(token) {
                 return self.close_http(token);
             }
@@ -99,12 +91,13 @@ impl Server {
             if c.conn.finished() {
                 return self.close_http(token);
             }
-            // Answers written above may have made room to read again.
-            let more = progressed && c.conn.wants_read();
-            if hit_budget {
+            if read_total >= READ_BUDGET {
+                c.queued = true;
                 self.again.push(token);
+                break;
             }
-            if !more {
+            // Answers went out: there may be room, and data, to read again.
+            if served == 0 || !c.conn.wants_read() {
                 break;
             }
             try_read = true;
@@ -112,19 +105,43 @@ impl Server {
         self.arm_conn_timer(token, Instant::now());
     }
 
-    /// Read until WouldBlock, EOF or the budget. Returns true when the budget
-    /// stopped it (more may be waiting).
-    fn read_http(&mut self, token: usize) -> bool {
+    /// Hand every complete request in the buffer to the handlers, one at a
+    /// time and in order. Answers produced meanwhile are written by the
+    /// caller in one go rather than one write per answer.
+    fn serve_parsed(&mut self, token: usize) -> usize {
+        let mut served = 0;
+        self.pumping = Some(token);
+        loop {
+            let Some(c) = self.http(token) else { break };
+            let serial = c.serial;
+            let Some((slot, req)) = c.conn.next_request() else {
+                break;
+            };
+            self.handle_request(
+                ReplyTo {
+                    token,
+                    serial,
+                    slot,
+                },
+                req,
+            );
+            served += 1;
+        }
+        self.pumping = None;
+        served
+    }
+
+    /// Read until WouldBlock, EOF or `budget` bytes; returns the bytes read.
+    fn read_http(&mut self, token: usize, budget: usize) -> usize {
         let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
-            return false;
+            return 0;
         };
         let mut total = 0;
-        while c.conn.wants_read() && total < READ_BUDGET {
-            match c.stream.read(&mut self.scratch[..READ_BUDGET - total]) {
+        while c.conn.wants_read() && total < budget {
+            match c.stream.read(&mut self.scratch[..budget - total]) {
                 Ok(0) => {
-                    c.peer_gone = true;
                     c.conn.peer_closed();
-                    return false;
+                    break;
                 }
                 Ok(n) => {
                     let now = Instant::now();
@@ -135,16 +152,15 @@ impl Server {
                     c.conn.receive(&self.scratch[..n]);
                     total += n;
                 }
-                Err(e) if would_block(&e) => return false,
+                Err(e) if would_block(&e) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    c.peer_gone = true;
                     c.conn.peer_closed();
-                    return false;
+                    break;
                 }
             }
         }
-        total >= READ_BUDGET
+        total
     }
 
     /// Write pending output. Returns false when the connection is broken.
@@ -182,12 +198,20 @@ impl Server {
             return;
         }
         c.conn.complete(to.slot, resp, false);
+        if self.pumping == Some(to.token) {
+            return; // the pump in progress writes it
+        }
         // Not pump_http: that could dispatch requests parsed later ahead of
         // ones the caller is still handing out. Write now, parse next turn.
         if !self.flush_http(to.token) {
             return self.close_http(to.token);
         }
-        self.again.push(to.token);
+        if let Some(c) = self.http(to.token)
+            && !c.queued
+        {
+            c.queued = true;
+            self.again.push(to.token);
+        }
     }
 
     /// Keep one timer in the heap per connection, at its earliest deadline.

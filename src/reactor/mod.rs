@@ -72,7 +72,8 @@ struct HttpConn {
     last_activity: Instant,
     /// Deadline of the timer currently in the heap for this connection.
     timer_at: Option<Instant>,
-    peer_gone: bool,
+    /// Already on `again` (answers completed outside a pump of this connection).
+    queued: bool,
 }
 
 /// Where an answer must go: a connection (token and serial) and its slot.
@@ -159,6 +160,8 @@ pub struct Server {
     timers: Timers<TimerKey>,
     /// Sources that hit their per-wakeup budget and must be served again.
     again: Vec<usize>,
+    /// The connection whose requests are being served right now.
+    pumping: Option<usize>,
     config: Config,
     flags: Flags,
     projects: HashMap<Uuid, Project>,
@@ -215,6 +218,7 @@ impl Server {
             signals,
             timers: Timers::new(),
             again: Vec::new(),
+            pumping: None,
             udp_ports: PortPool::new("UDP", config.udp_ports),
             console_ports: PortPool::new("console", config.console_ports),
             config,

@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod console;
+mod hostile;
 mod http;
 mod security;
 mod seed;

@@ -1,0 +1,293 @@
+//! Hostile clients. After each wave the server must answer at once and its
+//! memory must come back near where it started.
+
+use crate::util::{Server, read_response};
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Memory may grow by this much over a wave and stay (allocator caches,
+/// slab capacity); anything unbounded would blow far past it.
+const RSS_MARGIN_KIB: u64 = 16 * 1024;
+
+fn answers_at_once(srv: &Server) {
+    let t = Instant::now();
+    assert_eq!(srv.get("/v1/version").status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the server was held up"
+    );
+}
+
+fn baseline(srv: &Server) -> u64 {
+    for _ in 0..50 {
+        srv.get("/v1/version");
+    }
+    srv.rss_kib()
+}
+
+fn assert_near_baseline(srv: &Server, base: u64, wave: &str) {
+    let ok = crate::util::wait_for(5, || srv.rss_kib() < base + RSS_MARGIN_KIB);
+    let now = srv.rss_kib();
+    eprintln!("{wave}: VmRSS {base} KiB before, {now} KiB after");
+    assert!(ok, "{wave}: VmRSS {now} KiB, baseline {base} KiB");
+}
+
+#[test]
+fn a_thousand_idle_connections() {
+    nanolab::sys::raise_nofile_limit().unwrap();
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    let idle: Vec<TcpStream> = (0..1000).map(|_| srv.connect()).collect();
+    answers_at_once(&srv);
+    assert!(
+        crate::util::wait_for(5, || srv.fds() > 1000),
+        "the server holds them"
+    );
+    let peak = srv.rss_kib();
+    eprintln!("1000 idle connections: VmRSS {peak} KiB");
+    drop(idle);
+    assert!(
+        crate::util::wait_for(5, || srv.fds() < 100),
+        "closed connections are released"
+    );
+    answers_at_once(&srv);
+    assert_near_baseline(&srv, base, "idle connections");
+}
+
+#[test]
+fn two_hundred_half_sent_requests_time_out() {
+    nanolab::sys::raise_nofile_limit().unwrap();
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    let slow: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let mut s = srv.connect();
+            let partial: &[u8] = if i % 2 == 0 {
+                b"GET /v1/version HTTP/1.1\r\nHo"
+            } else {
+                b"POST /v1/projects HTTP/1.1\r\nContent-Length: 10\r\n\r\n{"
+            };
+            s.write_all(partial).unwrap();
+            s
+        })
+        .collect();
+    for _ in 0..20 {
+        answers_at_once(&srv);
+    }
+    for s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = read_response(&mut BufReader::new(s)).expect("a 408");
+        assert_eq!(r.status, 408);
+    }
+    answers_at_once(&srv);
+    assert_near_baseline(&srv, base, "half-sent requests");
+}
+
+#[test]
+fn a_pipelining_client_that_never_reads_is_bounded() {
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    let flood = srv.connect();
+    flood
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let one = b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n";
+    let batch: Vec<u8> = one.repeat(1000);
+    let mut sent = 0;
+    // The server stops reading once its answers pile up: writes then block
+    // once the kernel's socket buffers (tens of MB on loopback) are full.
+    for _ in 0..2000 {
+        match (&flood).write(&batch) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    eprintln!(
+        "flooder got {} requests out before being throttled",
+        sent / one.len()
+    );
+    assert!(
+        sent < batch.len() * 2000,
+        "the server kept reading a client that never reads"
+    );
+    answers_at_once(&srv);
+    let during = srv.rss_kib();
+    assert!(
+        during < base + RSS_MARGIN_KIB,
+        "memory grew to {during} KiB while flooded (base {base})"
+    );
+    drop(flood);
+    answers_at_once(&srv);
+    assert_near_baseline(&srv, base, "pipeline flood");
+}
+
+#[test]
+fn resets_and_abandoned_requests() {
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    for i in 0..300 {
+        let mut s = srv.connect();
+        match i % 3 {
+            // Half a request, then a normal close.
+            0 => {
+                s.write_all(b"POST /v1/projects HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"na")
+                    .unwrap();
+            }
+            // A request whose answer is never read: closing with unread data sends RST.
+            1 => {
+                s.write_all(b"GET /v1/version HTTP/1.1\r\n\r\nGET /v1/version HTTP/1.1\r\n\r\n")
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Half a head, shut down writing, read the (empty) end.
+            _ => {
+                s.write_all(b"GET /v1/ver").unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest);
+            }
+        }
+    }
+    answers_at_once(&srv);
+    assert!(
+        crate::util::wait_for(5, || srv.fds() < 100),
+        "connections leaked: {}",
+        srv.fds()
+    );
+    assert_near_baseline(&srv, base, "resets");
+}
+
+#[test]
+fn hostile_bodies_and_framing() {
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    let nested = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    srv.post("/v1/projects", &nested)
+        .assert_error(400, "not valid JSON");
+    let deep_obj = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    srv.post("/v1/projects", &deep_obj)
+        .assert_error(400, "not valid JSON");
+    let mut s = srv.connect();
+    s.write_all(
+        b"POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{}{}XX0\r\n\r\n",
+    )
+    .unwrap();
+    read_response(&mut BufReader::new(s))
+        .unwrap()
+        .assert_error(400, "CRLF");
+    let mut s = srv.connect();
+    s.write_all(b"POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n")
+        .unwrap();
+    read_response(&mut BufReader::new(s))
+        .unwrap()
+        .assert_error(400, "chunk size");
+    let big = "x".repeat(2 * 1024 * 1024);
+    let mut s = srv.connect();
+    let _ = write!(
+        s,
+        "POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}",
+        big.len()
+    );
+    read_response(&mut BufReader::new(s))
+        .unwrap()
+        .assert_error(413, "1048576");
+    answers_at_once(&srv);
+    assert_near_baseline(&srv, base, "hostile bodies");
+}
+
+/// A small xorshift generator: the mutations are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
+    let mut m = base.to_vec();
+    for _ in 0..1 + rng.below(6) {
+        let at = rng.below(m.len());
+        match rng.below(5) {
+            0 => m[at] = rng.next() as u8,
+            1 => {
+                m.remove(at);
+            }
+            2 => m.insert(at, b"\r\n:{}\"\x00\xff0-"[rng.below(10)]),
+            3 => m.truncate(at),
+            _ => {
+                let piece = m[at..(at + rng.below(20)).min(m.len())].to_vec();
+                m.splice(at..at, piece);
+            }
+        }
+        if m.is_empty() {
+            m.push(b'G');
+        }
+    }
+    m
+}
+
+#[test]
+fn thousands_of_mutated_requests() {
+    let srv = Server::start(&[]);
+    let p = srv.project();
+    let base = baseline(&srv);
+    let valid: Vec<Vec<u8>> = vec![
+        b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"POST /v1/version HTTP/1.1\r\nContent-Length: 22\r\n\r\n{\"version\": \"1.3.13\"}".to_vec(),
+        format!("POST /v1/projects/{p}/ports/udp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}").into_bytes(),
+        format!("POST /v1/projects/{p}/vpcs/vms HTTP/1.1\r\nContent-Length: 16\r\n\r\n{{\"name\": \"pc\"}}").into_bytes(),
+        b"POST /v1/projects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"name\": \"test\"}\r\n0\r\n\r\n".to_vec(),
+        format!("PUT /v1/projects/{p} HTTP/1.1\r\nContent-Length: 17\r\n\r\n{{\"temporary\": 1}}").into_bytes(),
+    ];
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let valid = valid.clone();
+            let addr = srv.addr;
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+                let mut statuses = std::collections::BTreeMap::new();
+                for _ in 0..750 {
+                    let pick = rng.below(valid.len());
+                    let m = mutate(&mut rng, &valid[pick]);
+                    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+                    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+                    let _ = s.write_all(&m);
+                    let _ = s.shutdown(Shutdown::Write);
+                    let mut reader = BufReader::new(s);
+                    while let Some(r) = read_response(&mut reader) {
+                        if r.status >= 400 {
+                            assert!(
+                                r.json["message"].is_string(),
+                                "error without JSON: {}",
+                                r.text
+                            );
+                        }
+                        assert_ne!(
+                            r.status,
+                            500,
+                            "a mutation hit a bug: {:?} -> {}",
+                            String::from_utf8_lossy(&m),
+                            r.text
+                        );
+                        *statuses.entry(r.status).or_insert(0) += 1;
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    for t in threads {
+        eprintln!("statuses: {:?}", t.join().unwrap());
+    }
+    answers_at_once(&srv);
+    assert_near_baseline(&srv, base, "mutations");
+}
