@@ -2,7 +2,8 @@
 
 use super::{Entry, HttpConn, ReplyTo, Server, TimerKey, would_block};
 use crate::error::ApiError;
-use crate::http::conn::Conn;
+use crate::http::conn::{Conn, SlotId};
+use crate::http::parse::Request;
 use crate::http::response::Response;
 use crate::limits::{IDLE_TIMEOUT, MAX_CONNECTIONS, READ_BUDGET, REQUEST_TIMEOUT};
 use mio::Interest;
@@ -111,12 +112,7 @@ impl Server {
     fn serve_parsed(&mut self, token: usize) -> usize {
         let mut served = 0;
         self.pumping = Some(token);
-        loop {
-            let Some(c) = self.http(token) else { break };
-            let serial = c.serial;
-            let Some((slot, req)) = c.conn.next_request() else {
-                break;
-            };
+        while let Some((serial, slot, req)) = self.next_parsed(token) {
             self.handle_request(
                 ReplyTo {
                     token,
@@ -129,6 +125,12 @@ impl Server {
         }
         self.pumping = None;
         served
+    }
+
+    fn next_parsed(&mut self, token: usize) -> Option<(u64, SlotId, Request)> {
+        let c = self.http(token)?;
+        let (slot, req) = c.conn.next_request()?;
+        Some((c.serial, slot, req))
     }
 
     /// Read until WouldBlock, EOF or `budget` bytes; returns the bytes read.
