@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod console;
+mod faults;
 mod hostile;
 mod http;
 mod security;
