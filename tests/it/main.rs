@@ -8,5 +8,6 @@ mod hostile;
 mod http;
 mod security;
 mod seed;
+mod soak;
 mod util;
 mod vms;
