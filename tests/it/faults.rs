@@ -1,21 +1,11 @@
 //! Faults: processes that die, programs that vanish, directories that fail,
 //! pools that run dry, signals in the middle of an operation.
 
-use crate::util::{Console, Server, alive, children, temp_dir, unsafe_kill, vpcs_pid, wait_for};
+use crate::util::{
+    Console, Server, alive, children, script, temp_dir, unsafe_kill, vm_url, vpcs_pid, wait_for,
+};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
-
-fn script(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
-}
-
-fn vm_url(p: &str, v: &str, tail: &str) -> String {
-    format!("/v1/projects/{p}/vpcs/vms/{v}{tail}")
-}
 
 #[test]
 fn vpcs_killed_while_consoles_are_attached_and_traffic_flows() {
@@ -205,7 +195,7 @@ fn sigterm_while_a_start_is_pending_stops_everything() {
         "slow-vpcs",
         "#!/bin/sh\nsleep 3\nexec /usr/bin/vpcs \"$@\"\n",
     );
-    let mut srv = Server::start(&["--vpcs", &slow, "--no-console-sandbox"]);
+    let mut srv = Server::start(&["--vpcs", slow.to_str().unwrap(), "--no-console-sandbox"]);
     let p = srv.project();
     let (v, _) = srv.vm(&p, "PC");
     let addr = srv.addr;

@@ -210,6 +210,20 @@ impl Drop for Server {
     }
 }
 
+/// An executable script (a wrapper around vpcs, or a program that fails).
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The API path of a VM, with `tail` ("", "/start", ...) appended.
+pub fn vm_url(p: &str, v: &str, tail: &str) -> String {
+    format!("/v1/projects/{p}/vpcs/vms/{v}{tail}")
+}
+
 /// Send a signal with the `kill` program (keeps tests free of unsafe code).
 pub fn unsafe_kill(pid: u32, sig: &str) {
     let _ = Command::new("kill")

@@ -1,13 +1,7 @@
 //! The VPCS VM model: create, update, delete, NIOs, errors. Starts here use
 //! programs that fail; the consoles module runs the real vpcs.
 
-use crate::util::{Server, temp_dir};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-fn vm_url(p: &str, v: &str) -> String {
-    format!("/v1/projects/{p}/vpcs/vms/{v}")
-}
+use crate::util::{Server, script, temp_dir, vm_url};
 
 #[test]
 fn create_get_update_delete() {
@@ -37,27 +31,31 @@ fn create_get_update_delete() {
         "set pcname PC1\nip 10.0.0.1\n"
     );
 
-    let g = srv.get(&vm_url(&p, &v));
+    let g = srv.get(&vm_url(&p, &v, ""));
     assert_eq!((g.status, g.json["name"].as_str()), (200, Some("PC1")));
     assert_eq!(
         g.header("X-Route"),
         Some("/v1/projects/{project_id}/vpcs/vms/{vm_id}")
     );
 
-    let u = srv.req("PUT", &vm_url(&p, &v), r#"{"name": "Web"}"#);
+    let u = srv.req("PUT", &vm_url(&p, &v, ""), r#"{"name": "Web"}"#);
     assert_eq!(u.json["startup_script"], "set pcname Web\nip 10.0.0.1\n");
     assert_eq!(
         std::fs::read_to_string(dir.join("startup.vpc")).unwrap(),
         "set pcname Web\nip 10.0.0.1\n"
     );
     let free = srv.console.0 + 10;
-    let u = srv.req("PUT", &vm_url(&p, &v), &format!(r#"{{"console": {free}}}"#));
+    let u = srv.req(
+        "PUT",
+        &vm_url(&p, &v, ""),
+        &format!(r#"{{"console": {free}}}"#),
+    );
     assert_eq!(u.json["console"], free);
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", free)).is_ok(),
         "console listens on the new port"
     );
-    let u = srv.req("PUT", &vm_url(&p, &v), r#"{"startup_script": ""}"#);
+    let u = srv.req("PUT", &vm_url(&p, &v, ""), r#"{"startup_script": ""}"#);
     assert!(u.json["startup_script_path"].is_null());
     assert!(!dir.join("startup.vpc").exists());
 
@@ -71,8 +69,8 @@ fn create_get_update_delete() {
         (201, Some("Web"))
     );
 
-    assert_eq!(srv.req("DELETE", &vm_url(&p, &v), "").status, 204);
-    srv.get(&vm_url(&p, &v)).assert_error(404, &v);
+    assert_eq!(srv.req("DELETE", &vm_url(&p, &v, ""), "").status, 204);
+    srv.get(&vm_url(&p, &v, "")).assert_error(404, &v);
     assert!(dir.exists(), "the directory goes at the next commit");
     assert_eq!(
         srv.post(&format!("/v1/projects/{p}/commit"), "").status,
@@ -131,15 +129,15 @@ fn vm_errors_name_what_is_wrong() {
         r#"{"name": "a", "ram": 1}"#,
     )
     .assert_error(400, "'ram'");
-    srv.get(&vm_url(&p, "nope")).assert_error(400, "nope");
-    srv.get(&vm_url(&q, &v)).assert_error(404, &v);
-    srv.req("PUT", &vm_url(&p, &v), r#"{"name": 5}"#)
+    srv.get(&vm_url(&p, "nope", "")).assert_error(400, "nope");
+    srv.get(&vm_url(&q, &v, "")).assert_error(404, &v);
+    srv.req("PUT", &vm_url(&p, &v, ""), r#"{"name": 5}"#)
         .assert_error(400, "'name'");
-    srv.post(&format!("{}/start", vm_url(&p, &v)), r#"{"x": 1}"#)
+    srv.post(&format!("{}/start", vm_url(&p, &v, "")), r#"{"x": 1}"#)
         .assert_error(400, "'x'");
     let nio = |a: &str, port: &str, body: &str| {
         srv.post(
-            &format!("{}/adapters/{a}/ports/{port}/nio", vm_url(&p, &v)),
+            &format!("{}/adapters/{a}/ports/{port}/nio", vm_url(&p, &v, "")),
             body,
         )
     };
@@ -167,7 +165,7 @@ fn vm_errors_name_what_is_wrong() {
     assert_eq!(
         srv.req(
             "DELETE",
-            &format!("{}/adapters/0/ports/0/nio", vm_url(&p, &v)),
+            &format!("{}/adapters/0/ports/0/nio", vm_url(&p, &v, "")),
             ""
         )
         .status,
@@ -175,7 +173,7 @@ fn vm_errors_name_what_is_wrong() {
     );
     srv.req(
         "DELETE",
-        &format!("{}/adapters/0/ports/0/nio", vm_url(&p, &v)),
+        &format!("{}/adapters/0/ports/0/nio", vm_url(&p, &v, "")),
         "",
     )
     .assert_error(404, "no NIO");
@@ -197,13 +195,6 @@ fn mac_offsets_run_out_per_project() {
     srv.vm(&other, "fine");
 }
 
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 #[test]
 fn start_errors_carry_the_cause() {
     let dir = temp_dir("progs");
@@ -211,7 +202,7 @@ fn start_errors_carry_the_cause() {
     let srv = Server::start(&["--vpcs", missing.to_str().unwrap()]);
     let p = srv.project();
     let (v, _) = srv.vm(&p, "PC");
-    let r = srv.post(&format!("{}/start", vm_url(&p, &v)), "");
+    let r = srv.post(&format!("{}/start", vm_url(&p, &v, "")), "");
     r.assert_error(409, "apt-get install vpcs");
     assert!(
         r.json["message"]
@@ -228,11 +219,11 @@ fn start_errors_carry_the_cause() {
     let srv = Server::start(&["--vpcs", failing.to_str().unwrap(), "--no-console-sandbox"]);
     let p = srv.project();
     let (v, _) = srv.vm(&p, "PC");
-    let r = srv.post(&format!("{}/start", vm_url(&p, &v)), "");
+    let r = srv.post(&format!("{}/start", vm_url(&p, &v, "")), "");
     r.assert_error(409, "boom: no such adapter");
     assert!(r.json["message"].as_str().unwrap().contains("exit code 3"));
     assert_eq!(
-        srv.post(&format!("{}/stop", vm_url(&p, &v)), "").status,
+        srv.post(&format!("{}/stop", vm_url(&p, &v, "")), "").status,
         204,
         "stopping a stopped VM"
     );
@@ -244,6 +235,6 @@ fn start_errors_carry_the_cause() {
     }
     let p = srv.project();
     let (v, _) = srv.vm(&p, "PC");
-    srv.post(&format!("{}/start", vm_url(&p, &v)), "")
+    srv.post(&format!("{}/start", vm_url(&p, &v, "")), "")
         .assert_error(409, "--no-console-sandbox");
 }

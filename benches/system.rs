@@ -1,0 +1,723 @@
+//! System benchmarks against the real server: API load, VM scale, tunnel
+//! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
+//! `cargo bench --bench system -- load|scale|relay|idle`.
+//!
+//! Figures are printed; nothing is asserted. Every loop is bounded in time and
+//! count, and all traffic stays on loopback.
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// When the bench binary is started as a stand-in for VPCS (relay section),
+/// it answers the console with a prompt and echoes every frame it gets.
+const ECHO_ENV: &str = "NANOLAB_BENCH_ECHO";
+
+fn main() {
+    if std::env::var_os(ECHO_ENV).is_some() {
+        return echo_vpcs();
+    }
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |s: &str| args.is_empty() || args.iter().any(|a| a == s);
+    let _ = nanolab::sys::raise_nofile_limit();
+    println!("machine: {} cores, {}", cores(), cpu_model());
+    if want("idle") {
+        idle();
+    }
+    if want("load") {
+        load();
+    }
+    if want("scale") {
+        scale();
+    }
+    if want("relay") {
+        relay();
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+// ---- the server under test ---------------------------------------------------
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let dir = std::env::temp_dir().join(format!(
+            "nanolab-bench-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nanolab"))
+            .args(["--port", "0", "--quiet", "--projects-dir"])
+            .arg(dir.join("projects"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start nanolab");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Server { child, addr, dir }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        status_field(self.child.id(), "VmRSS:")
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// One request on a fresh connection; returns (status, body).
+    fn call(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        let json = text
+            .split("\r\n\r\n")
+            .nth(1)
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        (status, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+// ---- idle cost -----------------------------------------------------------------
+
+fn idle() {
+    let srv = Server::start(&[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss, ticks) = (srv.rss_kib(), srv.cpu_ticks());
+    std::thread::sleep(Duration::from_secs(10));
+    let used = srv.cpu_ticks() - ticks;
+    println!(
+        "idle: VmRSS {rss} KiB after start; CPU over 10 s idle: {used} ticks ({} ms)",
+        used * 10
+    );
+}
+
+// ---- API load --------------------------------------------------------------------
+
+/// Closed-loop load: `conns` keep-alive connections, each with one request in
+/// flight, driven from one thread with mio, for `dur` or `limit` answers.
+/// Returns (answers, elapsed, latencies).
+fn drive(
+    addr: SocketAddr,
+    conns: usize,
+    dur: Duration,
+    limit: u64,
+    mut next: impl FnMut(usize) -> Vec<u8>,
+) -> (u64, Duration, Vec<Duration>) {
+    let mut poll = Poll::new().unwrap();
+    let mut streams: Vec<(TcpStream, Vec<u8>, Instant)> = Vec::new();
+    for i in 0..conns {
+        let mut s = TcpStream::from_std({
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        });
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE)
+            .unwrap();
+        let req = next(i);
+        s.write_all(&req).unwrap();
+        streams.push((s, Vec::new(), Instant::now()));
+    }
+    let mut lat = Vec::with_capacity(1 << 20);
+    let mut events = Events::with_capacity(1024);
+    let started = Instant::now();
+    let end = started + dur;
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < end && (lat.len() as u64) < limit.min(50_000_000) {
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        for ev in events.iter() {
+            let i = ev.token().0;
+            loop {
+                let (s, acc, sent) = &mut streams[i];
+                match s.read(&mut buf) {
+                    Ok(0) => panic!("server closed a load connection"),
+                    Ok(n) => {
+                        acc.extend_from_slice(&buf[..n]);
+                        while let Some(len) = response_len(acc) {
+                            acc.drain(..len);
+                            lat.push(sent.elapsed());
+                            *sent = Instant::now();
+                            let req = next(i);
+                            s.write_all(&req).unwrap();
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+    (lat.len() as u64, started.elapsed(), lat)
+}
+
+/// Length of the first complete response in `buf`, if there is one.
+fn response_len(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    (buf.len() >= head_end + len).then_some(head_end + len)
+}
+
+fn report(name: &str, conns: usize, (n, dur, mut lat): (u64, Duration, Vec<Duration>)) {
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "load: {name:<14} conns {conns:>2}: {:>8.0} req/s  p50 {:>7.1?}  p99 {:>7.1?}  p99.9 {:>7.1?}",
+        n as f64 / dur.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(0.999)
+    );
+}
+
+fn load() {
+    let srv = Server::start(&["--console-ports", "40000-60000"]);
+    let (_, p) = srv.call("POST", "/v1/projects", r#"{"name": "load"}"#);
+    let pid = p["project_id"].as_str().unwrap().to_string();
+    let (_, vm) = srv.call(
+        "POST",
+        &format!("/v1/projects/{pid}/vpcs/vms"),
+        r#"{"name": "PC"}"#,
+    );
+    let vid = vm["vm_id"].as_str().unwrap().to_string();
+    let dur = Duration::from_secs(5);
+    let version = b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let get_vm =
+        format!("GET /v1/projects/{pid}/vpcs/vms/{vid} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    for conns in [1, 64] {
+        report(
+            "GET version",
+            conns,
+            drive(srv.addr, conns, dur, u64::MAX, |_| version.clone()),
+        );
+        report(
+            "GET vm",
+            conns,
+            drive(srv.addr, conns, dur, u64::MAX, |_| get_vm.clone()),
+        );
+    }
+    // VM creation: bounded by console ports and MAC offsets (255 per project),
+    // so each connection fills projects of its own, up to 10,000 VMs in all.
+    for conns in [1, 64] {
+        let per_conn = 10_000 / conns as u64;
+        let mut made = vec![0u64; conns];
+        let projects: Vec<Vec<String>> = (0..conns)
+            .map(|_| {
+                (0..per_conn.div_ceil(250))
+                    .map(|_| {
+                        srv.call("POST", "/v1/projects", "{}").1["project_id"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .collect();
+        let total = per_conn * conns as u64;
+        let run = drive(srv.addr, conns, Duration::from_secs(60), total, |i| {
+            let k = made[i].min(per_conn - 1);
+            made[i] += 1;
+            let p = &projects[i][(k / 250) as usize];
+            let body = format!(r#"{{"name": "pc{k}"}}"#);
+            format!(
+                "POST /v1/projects/{p}/vpcs/vms HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        });
+        println!(
+            "load: create vm conns {conns:>2}: {} VMs in {:.2?}",
+            run.0, run.1
+        );
+        report("create vm", conns, run);
+        for ps in projects {
+            for p in ps {
+                srv.call("DELETE", &format!("/v1/projects/{p}"), "");
+            }
+        }
+    }
+    if which("wrk") {
+        let out = Command::new("wrk")
+            .args([
+                "-t2",
+                "-c64",
+                "-d5s",
+                "--latency",
+                &format!("http://{}/v1/version", srv.addr),
+            ])
+            .output()
+            .unwrap();
+        println!(
+            "load: wrk GET /v1/version, 64 connections:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+fn which(prog: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+// ---- scale -----------------------------------------------------------------------
+
+fn scale() {
+    let srv = Server::start(&[
+        "--console-ports",
+        "40000-60000",
+        "--udp-ports",
+        "10000-20000",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = srv.rss_kib();
+    let started = Instant::now();
+    let mut conn = Keepalive::new(srv.addr);
+    let mut n = 0;
+    let mut projects = Vec::new();
+    while n < 10_000 {
+        let p = conn.call("POST", "/v1/projects", "{}").1["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for _ in 0..250 {
+            if n == 10_000 {
+                break;
+            }
+            let (st, _) = conn.call(
+                "POST",
+                &format!("/v1/projects/{p}/vpcs/vms"),
+                &format!(r#"{{"name": "pc{n}"}}"#),
+            );
+            assert_eq!(st, 201);
+            n += 1;
+        }
+        projects.push(p);
+    }
+    let t = started.elapsed();
+    let after = srv.rss_kib();
+    println!(
+        "scale: created {n} VMs in {t:.2?} ({:.0}/s); VmRSS {before} -> {after} KiB ({} bytes per VM)",
+        n as f64 / t.as_secs_f64(),
+        (after.saturating_sub(before)) * 1024 / n as u64
+    );
+    for p in projects {
+        conn.call("DELETE", &format!("/v1/projects/{p}"), "");
+    }
+    drop(conn);
+
+    // 200 real VPCS processes with NIOs: time until every console answers.
+    let p = srv.call("POST", "/v1/projects", "{}").1["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut vms = Vec::new();
+    for i in 0..200 {
+        let (_, vm) = srv.call(
+            "POST",
+            &format!("/v1/projects/{p}/vpcs/vms"),
+            &format!(r#"{{"name": "pc{i}"}}"#),
+        );
+        let id = vm["vm_id"].as_str().unwrap().to_string();
+        let l = srv
+            .call("POST", &format!("/v1/projects/{p}/ports/udp"), "")
+            .1["udp_port"]
+            .as_u64()
+            .unwrap();
+        let nio = format!(
+            r#"{{"type": "nio_udp", "lport": {l}, "rhost": "127.0.0.1", "rport": {}}}"#,
+            l + 1
+        );
+        srv.call(
+            "POST",
+            &format!("/v1/projects/{p}/vpcs/vms/{id}/adapters/0/ports/0/nio"),
+            &nio,
+        );
+        vms.push((id, vm["console"].as_u64().unwrap() as u16));
+    }
+    // All starts pipelined on one connection: each parks on its own VM, so
+    // they run concurrently and the answers come back in order.
+    let started = Instant::now();
+    let mut conn = Keepalive::new(srv.addr);
+    for (id, _) in &vms {
+        write!(
+            conn.s,
+            "POST /v1/projects/{p}/vpcs/vms/{id}/start HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+    }
+    let ok = (0..vms.len()).filter(|_| conn.read().0 == 204).count();
+    let answered = started.elapsed();
+    let mut prompts = 0;
+    for (_, console) in &vms {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", *console)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("VPCS>") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => seen.extend_from_slice(&buf[..k]),
+            }
+        }
+        prompts += String::from_utf8_lossy(&seen).contains("VPCS>") as usize;
+    }
+    let running = children(srv.child.id());
+    println!(
+        "scale: 200 VPCS with NIOs: {ok} starts answered 204 in {answered:.2?}; {prompts} consoles show a prompt; {running} vpcs running"
+    );
+    let started = Instant::now();
+    srv.call("POST", &format!("/v1/projects/{p}/close"), "");
+    println!(
+        "scale: project closed in {:.2?}; {} vpcs left",
+        started.elapsed(),
+        children(srv.child.id())
+    );
+}
+
+fn children(pid: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| {
+                    s[s.rfind(')').unwrap() + 2..].split_whitespace().nth(1)
+                        == Some(&pid.to_string())
+                })
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// A blocking keep-alive client for sequential calls.
+struct Keepalive {
+    s: std::net::TcpStream,
+    r: BufReader<std::net::TcpStream>,
+}
+
+impl Keepalive {
+    fn new(addr: SocketAddr) -> Self {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        Keepalive { s, r }
+    }
+
+    fn call(&mut self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        write!(
+            self.s,
+            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        self.read()
+    }
+
+    fn read(&mut self) -> (u16, serde_json::Value) {
+        let mut line = String::new();
+        self.r.read_line(&mut line).unwrap();
+        let status = line[9..12].parse().unwrap();
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            self.r.read_line(&mut h).unwrap();
+            if h == "\r\n" {
+                break;
+            }
+            if let Some(v) = h.strip_prefix("Content-Length: ") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        self.r.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+}
+
+// ---- relay -----------------------------------------------------------------------
+
+/// Stand-in for VPCS in the relay bench: prints a prompt on its tty, then
+/// sends every frame it receives on `-s PORT` back to `-t IP` `-c PORT`.
+fn echo_vpcs() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+            .unwrap()
+    };
+    let sock = UdpSocket::bind(("0.0.0.0", arg("-s").parse::<u16>().unwrap())).unwrap();
+    sock.connect((arg("-t").as_str(), arg("-c").parse::<u16>().unwrap()))
+        .unwrap();
+    print!("bench echo\r\nVPCS> ");
+    std::io::stdout().flush().unwrap();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        let _ = sock.send(&buf[..n]);
+    }
+}
+
+/// Blast `size`-byte frames at `to` for `dur` from one socket and count what
+/// comes back on the same socket. Returns (frames/s received, median RTT at low rate).
+fn blast(sock: &UdpSocket, to: SocketAddr, size: usize, dur: Duration) -> (f64, Duration) {
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let frame = vec![0x5au8; size];
+    // Latency first: one frame at a time.
+    let mut rtts = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..2000 {
+        let t = Instant::now();
+        sock.send_to(&frame, to).unwrap();
+        if sock.recv(&mut buf).is_ok() {
+            rtts.push(t.elapsed());
+        }
+    }
+    rtts.sort_unstable();
+    let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
+    // Throughput: keep a window of frames in flight.
+    sock.set_nonblocking(true).unwrap();
+    let (mut sent, mut got) = (0u64, 0u64);
+    let end = Instant::now() + dur;
+    while Instant::now() < end {
+        while sent - got < 256 {
+            match sock.send_to(&frame, to) {
+                Ok(_) => sent += 1,
+                Err(_) => break,
+            }
+        }
+        while sock.recv(&mut buf).is_ok() {
+            got += 1;
+        }
+        if sent - got >= 256 {
+            // Lost frames would stall the window: let it slide.
+            std::thread::sleep(Duration::from_micros(50));
+            got = got.max(sent.saturating_sub(200));
+        }
+    }
+    sock.set_nonblocking(false).unwrap();
+    while sock.recv(&mut buf).is_ok() {}
+    (got as f64 / dur.as_secs_f64(), rtt)
+}
+
+/// The baseline: a bare blocking forwarder between a client-facing socket
+/// and the echo, one thread per direction.
+fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAddr) {
+    let (f2, b2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = f2.recv(&mut buf) {
+            let _ = b2.send(&buf[..n]);
+        }
+    });
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf) {
+            let _ = front.send_to(&buf[..n], client);
+        }
+    });
+}
+
+fn relay() {
+    let me = std::env::current_exe().unwrap();
+    let dir = std::env::temp_dir().join(format!("nanolab-bench-echo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrapper = dir.join("echo-vpcs");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\n{ECHO_ENV}=1 exec {} \"$@\"\n", me.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let srv = Server::start(&[
+        "--vpcs",
+        wrapper.to_str().unwrap(),
+        "--no-console-sandbox",
+        "--udp-ports",
+        "15000-15100",
+    ]);
+    let p = srv.call("POST", "/v1/projects", "{}").1["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vm = srv
+        .call(
+            "POST",
+            &format!("/v1/projects/{p}/vpcs/vms"),
+            r#"{"name": "echo"}"#,
+        )
+        .1;
+    let id = vm["vm_id"].as_str().unwrap().to_string();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let lport = srv
+        .call("POST", &format!("/v1/projects/{p}/ports/udp"), "")
+        .1["udp_port"]
+        .as_u64()
+        .unwrap() as u16;
+    let nio = format!(
+        r#"{{"type": "nio_udp", "lport": {lport}, "rhost": "127.0.0.1", "rport": {}}}"#,
+        client.local_addr().unwrap().port()
+    );
+    assert_eq!(
+        srv.call(
+            "POST",
+            &format!("/v1/projects/{p}/vpcs/vms/{id}/adapters/0/ports/0/nio"),
+            &nio
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        srv.call("POST", &format!("/v1/projects/{p}/vpcs/vms/{id}/start"), "")
+            .0,
+        204
+    );
+    let to: SocketAddr = format!("127.0.0.1:{lport}").parse().unwrap();
+
+    // The same echo program behind a bare forwarder.
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_port = 16000;
+    let mut echo = Command::new(&me)
+        .env(ECHO_ENV, "1")
+        .args([
+            "-s",
+            &echo_port.to_string(),
+            "-c",
+            &back.local_addr().unwrap().port().to_string(),
+            "-t",
+            "127.0.0.1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    back.connect(("127.0.0.1", echo_port)).unwrap();
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client2 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    bare_forwarder(
+        front.try_clone().unwrap(),
+        back,
+        client2.local_addr().unwrap(),
+    );
+    let front_addr = front.local_addr().unwrap();
+
+    let dur = Duration::from_secs(5);
+    for size in [64, 1500] {
+        let (bare, bare_rtt) = blast(&client2, front_addr, size, dur);
+        let (ours, our_rtt) = blast(&client, to, size, dur);
+        println!(
+            "relay: {size:>4}-byte frames: nanolab {ours:>8.0} frames/s (RTT {our_rtt:.1?}), bare forwarder {bare:>8.0} frames/s (RTT {bare_rtt:.1?}): ratio {:.2}",
+            ours / bare.max(1.0)
+        );
+    }
+    // API latency while the relay is saturated.
+    let sat = client.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let flood = std::thread::spawn(move || {
+        sat.set_nonblocking(true).unwrap();
+        let frame = [0u8; 64];
+        let mut buf = [0u8; 2048];
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..64 {
+                let _ = sat.send_to(&frame, to);
+            }
+            while sat.recv(&mut buf).is_ok() {}
+        }
+    });
+    let version = b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let run = drive(srv.addr, 1, Duration::from_secs(5), u64::MAX, |_| {
+        version.clone()
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+    report("GET version, relay saturated", 1, run);
+    let _ = echo.kill();
+    let _ = echo.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
