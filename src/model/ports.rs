@@ -14,6 +14,9 @@ pub struct PortPool {
     kind: &'static str,
     range: (u16, u16),
     reserved: BTreeMap<u16, Uuid>,
+    /// Every port of the range below this one is reserved: the search for
+    /// the lowest free port starts here, so allocating N ports is not O(N²).
+    floor: u16,
 }
 
 impl PortPool {
@@ -23,12 +26,26 @@ impl PortPool {
             kind,
             range,
             reserved: BTreeMap::new(),
+            floor: range.0,
         }
     }
 
     /// Change the range (config reload); reservations are kept.
     pub fn set_range(&mut self, range: (u16, u16)) {
         self.range = range;
+        self.floor = range.0;
+    }
+
+    /// The first port at or above the floor that is not reserved; moves the
+    /// floor over the reserved ports it passes.
+    fn first_unreserved(&mut self) -> u32 {
+        let (lo, hi) = (self.range.0 as u32, self.range.1 as u32);
+        let mut p = (self.floor as u32).max(lo);
+        while p <= hi && self.reserved.contains_key(&(p as u16)) {
+            p += 1;
+        }
+        self.floor = p.min(u16::MAX as u32) as u16;
+        p
     }
 
     /// The inclusive range.
@@ -43,8 +60,9 @@ impl PortPool {
         owner: Uuid,
         mut bind: impl FnMut(u16) -> Option<T>,
     ) -> Result<(u16, T), ApiError> {
-        let (lo, hi) = self.range;
-        for port in lo..=hi {
+        let hi = self.range.1;
+        let start = self.first_unreserved();
+        for port in (start..=hi as u32).map(|p| p as u16) {
             if self.reserved.contains_key(&port) {
                 continue;
             }
@@ -65,8 +83,9 @@ impl PortPool {
         offset: u16,
         mut bind: impl FnMut(u16) -> Option<T>,
     ) -> Result<(u16, T), ApiError> {
-        let (lo, hi) = self.range;
-        for port in lo..=hi.saturating_sub(offset) {
+        let hi = self.range.1;
+        let start = self.first_unreserved();
+        for port in (start..=hi.saturating_sub(offset) as u32).map(|p| p as u16) {
             let other = port + offset;
             if self.reserved.contains_key(&port) || self.reserved.contains_key(&other) {
                 continue;
@@ -114,12 +133,21 @@ impl PortPool {
 
     /// Give `port` back.
     pub fn release(&mut self, port: u16) {
-        self.reserved.remove(&port);
+        if self.reserved.remove(&port).is_some() {
+            self.floor = self.floor.min(port);
+        }
     }
 
     /// Give back every port held by `owner`.
     pub fn release_owner(&mut self, owner: Uuid) {
-        self.reserved.retain(|_, o| *o != owner);
+        let floor = &mut self.floor;
+        self.reserved.retain(|port, o| {
+            let keep = *o != owner;
+            if !keep {
+                *floor = (*floor).min(*port);
+            }
+            keep
+        });
     }
 
     /// Number of reserved ports.
@@ -165,6 +193,36 @@ mod tests {
         assert!(err.to_string().contains("10000-10003"), "{err}");
         p.release_owner(a);
         assert!(!p.is_reserved(10002));
+    }
+
+    #[test]
+    fn the_floor_never_hides_a_free_port() {
+        let a = Uuid::new_v4();
+        let mut p = PortPool::new("console", (1, 1000));
+        for want in 1..=500 {
+            assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, want);
+        }
+        p.release(7);
+        p.release(300);
+        assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, 7);
+        assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, 300);
+        // A port someone else holds is skipped but not forgotten.
+        assert_eq!(
+            p.reserve_lowest(a, |port| (port != 501).then_some(()))
+                .unwrap()
+                .0,
+            502
+        );
+        assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, 501);
+        p.release_owner(a);
+        assert_eq!(p.reserve_lowest(a, |_| Some(())).unwrap().0, 1);
+        let mut top = PortPool::new("UDP", (65534, 65535));
+        top.reserve_lowest(a, |_| Some(())).unwrap();
+        top.reserve_lowest(a, |_| Some(())).unwrap();
+        assert!(
+            top.reserve_lowest(a, |_| Some(())).is_err(),
+            "no overflow at the top of the port space"
+        );
     }
 
     #[test]

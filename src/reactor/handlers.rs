@@ -514,7 +514,7 @@ impl Server {
             (Route::Vm, Put) => done(self.update_vm(key, body)),
             (Route::Vm, _) => self.stop_vm(key, q.to, AfterStop::Delete),
             (Route::VmStart, _) => match body::empty(body) {
-                Ok(()) => self.start_vm(key, q.to),
+                Ok(()) => self.start_vm(key, q.to, m.template),
                 Err(e) => done(Err(e)),
             },
             (Route::VmStop, _) => match body::empty(body) {
@@ -525,7 +525,7 @@ impl Server {
                 Ok(()) if self.is_running(self.vms[key].vm.id) => {
                     self.stop_vm(key, q.to, AfterStop::Start)
                 }
-                Ok(()) => self.start_vm(key, q.to),
+                Ok(()) => self.start_vm(key, q.to, m.template),
                 Err(e) => done(Err(e)),
             },
             (Route::VmNio, Post) => done(self.add_nio(key, m, body)),
@@ -754,7 +754,7 @@ impl Server {
         if self.vms[key].proc.is_none() {
             return match then {
                 AfterStop::Reply => Outcome::Done(no_content()),
-                AfterStop::Start => self.start_vm(key, to),
+                AfterStop::Start => self.start_vm(key, to, super::vm_io::RELOAD_ROUTE),
                 AfterStop::Delete => {
                     self.remove_vm(key);
                     Outcome::Done(no_content())

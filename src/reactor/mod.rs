@@ -103,7 +103,9 @@ enum TimerKey {
 
 /// An operation parked on a VM until a later event finishes it.
 enum Pending {
-    Start(ReplyTo),
+    /// Waiting for the spawn queue, then for the console; with the route
+    /// template the answer carries (start or reload).
+    Start(ReplyTo, &'static str),
     Stop(ReplyTo, AfterStop),
 }
 
@@ -162,6 +164,8 @@ pub struct Server {
     again: Vec<usize>,
     /// The connection whose requests are being served right now.
     pumping: Option<usize>,
+    /// VMs waiting to be spawned, one per loop turn (VM key and id).
+    spawns: std::collections::VecDeque<(usize, Uuid)>,
     config: Config,
     flags: Flags,
     projects: HashMap<Uuid, Project>,
@@ -219,6 +223,7 @@ impl Server {
             timers: Timers::new(),
             again: Vec::new(),
             pumping: None,
+            spawns: Default::default(),
             udp_ports: PortPool::new("UDP", config.udp_ports),
             console_ports: PortPool::new("console", config.console_ports),
             config,
@@ -245,7 +250,7 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.shutdown {
-            let timeout = if self.again.is_empty() {
+            let timeout = if self.again.is_empty() && self.spawns.is_empty() {
                 self.timers.timeout(Instant::now())
             } else {
                 Some(Duration::ZERO)
@@ -265,6 +270,7 @@ impl Server {
                 self.dispatch(ev.token().0, readable, writable);
             }
             self.fire_timers(Instant::now());
+            self.spawn_next();
         }
         self.stop_everything();
         Ok(())

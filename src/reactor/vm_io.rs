@@ -19,31 +19,55 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const START_ROUTE: &str = "/v1/projects/{project_id}/vpcs/vms/{vm_id}/start";
 const STOP_ROUTE: &str = "/v1/projects/{project_id}/vpcs/vms/{vm_id}/stop";
 const VM_ROUTE: &str = "/v1/projects/{project_id}/vpcs/vms/{vm_id}";
-const RELOAD_ROUTE: &str = "/v1/projects/{project_id}/vpcs/vms/{vm_id}/reload";
+pub(super) const RELOAD_ROUTE: &str = "/v1/projects/{project_id}/vpcs/vms/{vm_id}/reload";
 
 /// The prompt VPCS prints when its console is ready for commands.
 const PROMPT: &[u8] = b"> ";
 
 impl Server {
     /// Spawn VPCS and park until its console shows a prompt (or it dies).
-    pub(super) fn start_vm(&mut self, key: usize, to: ReplyTo) -> Outcome {
+    ///
+    /// The spawn itself waits on the loop's spawn queue: forking and waiting
+    /// for `exec` blocks, and takes tens of milliseconds when the CPU is busy
+    /// (VPCS polls with short sleeps, about 4% of a core each), so a burst of
+    /// starts is spread over loop turns and never holds up other requests.
+    pub(super) fn start_vm(&mut self, key: usize, to: ReplyTo, route: &'static str) -> Outcome {
         if self.vms[key].proc.is_some() {
             return Outcome::Done(Ok(Response::no_content()));
         }
+        self.vms[key].pending = Some(Pending::Start(to, route));
+        self.spawns.push_back((key, self.vms[key].vm.id));
+        Outcome::Parked
+    }
+
+    /// Spawn the next VM waiting on the spawn queue (one per loop turn).
+    pub(super) fn spawn_next(&mut self) {
+        let Some((key, id)) = self.spawns.pop_front() else {
+            return;
+        };
+        let Some(slot) = self
+            .vms
+            .get(key)
+            .filter(|s| s.vm.id == id && s.proc.is_none())
+        else {
+            return;
+        };
+        let Some(Pending::Start(to, route)) = slot.pending else {
+            return;
+        };
         match self.spawn(key) {
             Ok(()) => {
-                self.vms[key].pending = Some(Pending::Start(to));
                 let generation = self.vms[key].proc.as_ref().map_or(0, |p| p.generation);
-                self.timers.schedule(
-                    Instant::now() + START_TIMEOUT,
-                    TimerKey::StartTimeout(key, generation),
-                );
-                Outcome::Parked
+                let at = Instant::now() + START_TIMEOUT;
+                self.timers
+                    .schedule(at, TimerKey::StartTimeout(key, generation));
             }
-            Err(e) => Outcome::Done(Err(e)),
+            Err(e) => {
+                self.vms[key].pending = None;
+                self.finish_parked(key, to, Err(e), route);
+            }
         }
     }
 
@@ -228,6 +252,9 @@ impl Server {
     }
 
     pub(super) fn on_start_timeout(&mut self, key: usize, generation: u64) {
+        // The prompt may be waiting in the pty while the loop was busy: read
+        // it before judging.
+        self.drain_pty(key);
         let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else {
             return;
         };
@@ -243,16 +270,15 @@ impl Server {
     /// Kill the process at once and reap it (project close, server shutdown).
     /// SIGKILL cannot be ignored, so the blocking wait is short.
     pub(super) fn kill_now(&mut self, key: usize) {
-        let Some(p) = self.vms[key].proc.as_ref() else {
-            return;
-        };
-        let pid = p.pid;
-        sys::kill_group(pid, libc::SIGKILL);
-        sys::reap_blocking(pid);
-        self.process_gone(key, "killed");
+        if let Some(pid) = self.vms[key].proc.as_ref().map(|p| p.pid) {
+            sys::kill_group(pid, libc::SIGKILL);
+            sys::reap_blocking(pid);
+            self.process_gone(key, "killed");
+        }
+        // A start may still wait on the spawn queue (no process yet).
         if let Some(pending) = self.vms[key].pending.take() {
             let to = match pending {
-                Pending::Start(to) | Pending::Stop(to, _) => to,
+                Pending::Start(to, _) | Pending::Stop(to, _) => to,
             };
             let e = ApiError::conflict("The VM was stopped because its project closed");
             self.reply(to, Response::error(&e));
@@ -271,11 +297,11 @@ impl Server {
         self.drain_pty(key);
         let output = self.process_gone(key, &how);
         match self.vms[key].pending.take() {
-            Some(Pending::Start(to)) => {
+            Some(Pending::Start(to, route)) => {
                 let text = String::from_utf8_lossy(&output);
                 let e =
                     ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
-                self.finish_parked(key, to, Err(e), START_ROUTE);
+                self.finish_parked(key, to, Err(e), route);
             }
             Some(Pending::Stop(to, then)) => self.after_stop(key, to, then),
             None => {
@@ -293,7 +319,7 @@ impl Server {
                 self.remove_vm(key);
                 self.reply(to, Response::no_content().with_route(Some(VM_ROUTE)));
             }
-            AfterStop::Start => match self.start_vm(key, to) {
+            AfterStop::Start => match self.start_vm(key, to, RELOAD_ROUTE) {
                 Outcome::Parked => {}
                 Outcome::Done(r) => self.finish_parked(key, to, r, RELOAD_ROUTE),
             },
@@ -387,8 +413,8 @@ impl Server {
                 p.log = None;
                 p.boot_output = Vec::new();
                 log::info!("vm {}: console ready", slot.vm.id);
-                if let Some(Pending::Start(to)) = slot.pending.take() {
-                    self.finish_parked(key, to, Ok(Response::no_content()), START_ROUTE);
+                if let Some(Pending::Start(to, route)) = slot.pending.take() {
+                    self.finish_parked(key, to, Ok(Response::no_content()), route);
                 }
             }
         }
