@@ -33,6 +33,12 @@ fn main() {
     if want("load") {
         load();
     }
+    if args.iter().any(|a| a == "create") {
+        let srv = Server::start_tmpfs(&["--console-ports", "40000-60000"]);
+        println!("create: server pid {}", srv.child.id());
+        std::thread::sleep(Duration::from_secs(2));
+        load_on(&srv, false);
+    }
     if want("scale") {
         scale();
     }

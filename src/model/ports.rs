@@ -5,7 +5,7 @@
 //! is passed in, so the pool is tested without sockets).
 
 use crate::error::ApiError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// Reserved ports of one kind (TCP consoles or UDP tunnels), each with its owner.
@@ -14,8 +14,12 @@ pub struct PortPool {
     kind: &'static str,
     range: (u16, u16),
     reserved: BTreeMap<u16, Uuid>,
-    /// Every port of the range below this one is reserved: the search for
-    /// the lowest free port starts here, so allocating N ports is not O(N²).
+    /// Ports another program held when we last tried them.
+    foreign: BTreeSet<u16>,
+    /// Every port of the range below this one is reserved or foreign, so the
+    /// search for a new port starts here and allocating N ports is not
+    /// O(N²). Foreign ports below it are tried again on every allocation:
+    /// the one that answers is the lowest free port.
     floor: u16,
 }
 
@@ -26,6 +30,7 @@ impl PortPool {
             kind,
             range,
             reserved: BTreeMap::new(),
+            foreign: BTreeSet::new(),
             floor: range.0,
         }
     }
@@ -34,18 +39,7 @@ impl PortPool {
     pub fn set_range(&mut self, range: (u16, u16)) {
         self.range = range;
         self.floor = range.0;
-    }
-
-    /// The first port at or above the floor that is not reserved; moves the
-    /// floor over the reserved ports it passes.
-    fn first_unreserved(&mut self) -> u32 {
-        let (lo, hi) = (self.range.0 as u32, self.range.1 as u32);
-        let mut p = (self.floor as u32).max(lo);
-        while p <= hi && self.reserved.contains_key(&(p as u16)) {
-            p += 1;
-        }
-        self.floor = p.min(u16::MAX as u32) as u16;
-        p
+        self.foreign.clear();
     }
 
     /// The inclusive range.
@@ -60,32 +54,53 @@ impl PortPool {
         owner: Uuid,
         mut bind: impl FnMut(u16) -> Option<T>,
     ) -> Result<(u16, T), ApiError> {
-        let hi = self.range.1;
-        let start = self.first_unreserved();
-        for port in (start..=hi as u32).map(|p| p as u16) {
-            if self.reserved.contains_key(&port) {
-                continue;
-            }
+        let (lo, hi) = (self.range.0 as u32, self.range.1 as u32);
+        let floor = (self.floor as u32).max(lo);
+        let below: Vec<u16> = self
+            .foreign
+            .range(self.range.0..floor.min(hi + 1) as u16)
+            .copied()
+            .collect();
+        for port in below {
             if let Some(bound) = bind(port) {
+                self.foreign.remove(&port);
                 self.reserved.insert(port, owner);
                 return Ok((port, bound));
             }
+        }
+        let mut at_floor = true;
+        for port in (floor..=hi).map(|p| p as u16) {
+            if self.reserved.contains_key(&port) {
+            } else if let Some(bound) = bind(port) {
+                self.foreign.remove(&port);
+                self.reserved.insert(port, owner);
+                if at_floor {
+                    self.floor = port.saturating_add(1);
+                }
+                return Ok((port, bound));
+            } else {
+                self.foreign.insert(port);
+            }
+            if at_floor {
+                self.floor = port.saturating_add(1);
+            }
+            at_floor &= port < u16::MAX;
         }
         Err(self.exhausted())
     }
 
     /// Reserve the lowest `port` such that `port` and `port + offset` are both
     /// free, in range, and `bind(port)` succeeds (VPCS binds a port and a relay
-    /// 9 above it).
+    /// 9 above it). Scans the whole range: it runs once per VM start, next to
+    /// a process spawn that costs far more.
     pub fn reserve_pair<T>(
         &mut self,
         owner: Uuid,
         offset: u16,
         mut bind: impl FnMut(u16) -> Option<T>,
     ) -> Result<(u16, T), ApiError> {
-        let hi = self.range.1;
-        let start = self.first_unreserved();
-        for port in (start..=hi.saturating_sub(offset) as u32).map(|p| p as u16) {
+        let (lo, hi) = self.range;
+        for port in lo..=hi.saturating_sub(offset) {
             let other = port + offset;
             if self.reserved.contains_key(&port) || self.reserved.contains_key(&other) {
                 continue;
