@@ -568,8 +568,10 @@ fn echo_vpcs() {
     print!("bench echo\r\nVPCS> ");
     std::io::stdout().flush().unwrap();
     let mut buf = [0u8; 2048];
-    while let Ok(n) = sock.recv(&mut buf) {
-        let _ = sock.send(&buf[..n]);
+    loop {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let _ = sock.send(&buf[..n]);
+        }
     }
 }
 
@@ -591,28 +593,33 @@ fn blast(sock: &UdpSocket, to: SocketAddr, size: usize, dur: Duration) -> (f64, 
     }
     rtts.sort_unstable();
     let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
-    // Throughput: keep a window of frames in flight.
+    // Throughput: keep a window of frames in flight; when nothing comes
+    // back for a while, count the window as lost and open it again.
     sock.set_nonblocking(true).unwrap();
-    let (mut sent, mut got) = (0u64, 0u64);
+    let (mut sent, mut got, mut lost, mut dry) = (0u64, 0u64, 0u64, 0u32);
     let end = Instant::now() + dur;
     while Instant::now() < end {
-        while sent - got < 256 {
-            match sock.send_to(&frame, to) {
-                Ok(_) => sent += 1,
-                Err(_) => break,
-            }
+        while sent - got - lost < 256 && sock.send_to(&frame, to).is_ok() {
+            sent += 1;
         }
+        let before = got;
         while sock.recv(&mut buf).is_ok() {
             got += 1;
         }
-        if sent - got >= 256 {
-            // Lost frames would stall the window: let it slide.
-            std::thread::sleep(Duration::from_micros(50));
-            got = got.max(sent.saturating_sub(200));
+        if got == before {
+            dry += 1;
+            if dry > 1000 {
+                lost = sent - got;
+                dry = 0;
+            }
+            std::hint::spin_loop();
+        } else {
+            dry = 0;
         }
     }
     sock.set_nonblocking(false).unwrap();
     while sock.recv(&mut buf).is_ok() {}
+    let _ = lost;
     (got as f64 / dur.as_secs_f64(), rtt)
 }
 
@@ -622,14 +629,19 @@ fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAddr) {
     let (f2, b2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
     std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
-        while let Ok(n) = f2.recv(&mut buf) {
-            let _ = b2.send(&buf[..n]);
+        loop {
+            // Errors (ICMP port unreachable) are not the end of the link.
+            if let Ok(n) = f2.recv(&mut buf) {
+                let _ = b2.send(&buf[..n]);
+            }
         }
     });
     std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
-        while let Ok(n) = back.recv(&mut buf) {
-            let _ = front.send_to(&buf[..n], client);
+        loop {
+            if let Ok(n) = back.recv(&mut buf) {
+                let _ = front.send_to(&buf[..n], client);
+            }
         }
     });
 }
@@ -709,6 +721,7 @@ fn relay() {
         .spawn()
         .unwrap();
     back.connect(("127.0.0.1", echo_port)).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // let the echo bind
     let front = UdpSocket::bind("127.0.0.1:0").unwrap();
     let client2 = UdpSocket::bind("127.0.0.1:0").unwrap();
     bare_forwarder(
