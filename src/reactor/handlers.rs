@@ -318,11 +318,17 @@ impl Server {
         let Some(p) = self.projects.get(&id) else {
             return Ok(());
         };
-        for vm in p.vms.clone() {
-            if let Some(&key) = self.vm_index.get(&vm) {
-                self.kill_now(key);
-                self.remove_vm(key);
-            }
+        let keys: Vec<usize> = p
+            .vms
+            .iter()
+            .filter_map(|vm| self.vm_index.get(vm).copied())
+            .collect();
+        // Kill them all first so that they die in parallel; each reap below
+        // then finds its process (nearly) gone instead of waiting in turn.
+        self.kill_all(&keys);
+        for key in keys {
+            self.kill_now(key);
+            self.remove_vm(key);
         }
         self.udp_ports.release_owner(id);
         let p = self.projects.remove(&id).expect("checked above");

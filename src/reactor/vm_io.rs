@@ -285,6 +285,16 @@ impl Server {
         }
     }
 
+    /// SIGKILL the process groups of these VMs without waiting.
+    pub(super) fn kill_all(&self, keys: &[usize]) {
+        for p in keys
+            .iter()
+            .filter_map(|&k| self.vms.get(k).and_then(|s| s.proc.as_ref()))
+        {
+            sys::kill_group(p.pid, libc::SIGKILL);
+        }
+    }
+
     /// The pidfd is readable: the process has exited.
     pub(super) fn on_child_exit(&mut self, key: usize) {
         let Some(p) = self.vms.get(key).and_then(|s| s.proc.as_ref()) else {
@@ -500,6 +510,8 @@ impl Server {
     /// Shutdown: kill every VPCS and close every project (temporary ones are
     /// deleted). Nothing is left running.
     pub(super) fn stop_everything(&mut self) {
+        let keys: Vec<usize> = self.vms.iter().map(|(k, _)| k).collect();
+        self.kill_all(&keys);
         let ids: Vec<_> = self.projects.keys().copied().collect();
         for id in ids {
             if let Err(e) = self.forget_project(id, false) {
