@@ -74,3 +74,18 @@ fn listening_beyond_loopback_without_auth_is_warned_about() {
     let quiet = Server::start(&[]);
     assert!(!quiet.log().contains("without authentication"));
 }
+
+#[test]
+fn consoles_bind_loopback_unless_remote_consoles_are_allowed() {
+    // 127.0.0.2 is another local address: a console bound to 127.0.0.1 only
+    // refuses it, one bound to every address accepts it.
+    let srv = Server::start(&[]);
+    let p = srv.project();
+    let (_, port) = srv.vm(&p, "PC");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert!(std::net::TcpStream::connect(("127.0.0.2", port)).is_err());
+    let open = Server::start(&["--allow-remote-console"]);
+    let p = open.project();
+    let (_, port) = open.vm(&p, "PC");
+    assert!(std::net::TcpStream::connect(("127.0.0.2", port)).is_ok());
+}
