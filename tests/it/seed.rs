@@ -18,6 +18,11 @@ fn curl(args: &[&str]) -> Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `curl -X POST URL -d BODY`, as the seed types it.
+fn curl_post(url: &str, body: &str) -> Value {
+    curl(&["-X", "POST", url, "-d", body])
+}
+
 #[test]
 fn seed_first_commands_with_curl() {
     let srv = Server::start(&[]);
@@ -25,13 +30,7 @@ fn seed_first_commands_with_curl() {
         curl(&[&srv.url("/v1/version")]),
         serde_json::json!({"version": "1.3.13"})
     );
-    let p = curl(&[
-        "-X",
-        "POST",
-        &srv.url("/v1/projects"),
-        "-d",
-        r#"{"name": "test"}"#,
-    ]);
+    let p = curl_post(&srv.url("/v1/projects"), r#"{"name": "test"}"#);
     assert_eq!(
         (p["name"].as_str(), p["temporary"].as_bool()),
         (Some("test"), Some(false))
@@ -39,11 +38,11 @@ fn seed_first_commands_with_curl() {
     let pid = p["project_id"].as_str().unwrap();
     let ports = srv.url(&format!("/v1/projects/{pid}/ports/udp"));
     assert_eq!(
-        curl(&["-X", "POST", &ports, "-d", "{}"]),
+        curl_post(&ports, "{}"),
         serde_json::json!({"udp_port": srv.udp.0})
     );
     assert_eq!(
-        curl(&["-X", "POST", &ports, "-d", "{}"]),
+        curl_post(&ports, "{}"),
         serde_json::json!({"udp_port": srv.udp.0 + 1})
     );
 }
@@ -52,17 +51,11 @@ fn seed_first_commands_with_curl() {
 #[test]
 fn seed_session_pings_across_the_tunnel() {
     let srv = Server::start(&[]);
-    let p = curl(&[
-        "-X",
-        "POST",
-        &srv.url("/v1/projects"),
-        "-d",
-        r#"{"name": "test"}"#,
-    ]);
+    let p = curl_post(&srv.url("/v1/projects"), r#"{"name": "test"}"#);
     let pid = p["project_id"].as_str().unwrap().to_string();
     let vms = srv.url(&format!("/v1/projects/{pid}/vpcs/vms"));
-    let v1 = curl(&["-X", "POST", &vms, "-d", r#"{"name": "VPCS 1"}"#]);
-    let v2 = curl(&["-X", "POST", &vms, "-d", r#"{"name": "VPCS 2"}"#]);
+    let v1 = curl_post(&vms, r#"{"name": "VPCS 1"}"#);
+    let v2 = curl_post(&vms, r#"{"name": "VPCS 2"}"#);
     assert_eq!(
         (v1["console"].as_u64(), v2["console"].as_u64()),
         (Some(srv.console.0 as u64), Some(srv.console.0 as u64 + 1))
@@ -70,12 +63,8 @@ fn seed_session_pings_across_the_tunnel() {
     assert_eq!(v1["name"], "VPCS 1");
     assert_eq!(v1["project_id"].as_str(), Some(pid.as_str()));
     let ports = srv.url(&format!("/v1/projects/{pid}/ports/udp"));
-    let l1 = curl(&["-X", "POST", &ports, "-d", "{}"])["udp_port"]
-        .as_u64()
-        .unwrap();
-    let l2 = curl(&["-X", "POST", &ports, "-d", "{}"])["udp_port"]
-        .as_u64()
-        .unwrap();
+    let l1 = curl_post(&ports, "{}")["udp_port"].as_u64().unwrap();
+    let l2 = curl_post(&ports, "{}")["udp_port"].as_u64().unwrap();
     let nio = |vm: &Value, l: u64, r: u64| {
         let url = format!(
             "{vms}/{}/adapters/0/ports/0/nio",
@@ -83,7 +72,7 @@ fn seed_session_pings_across_the_tunnel() {
         );
         let body =
             format!(r#"{{"lport": {l}, "rhost": "127.0.0.1", "rport": {r}, "type": "nio_udp"}}"#);
-        let echoed = curl(&["-X", "POST", &url, "-d", &body]);
+        let echoed = curl_post(&url, &body);
         assert_eq!(
             echoed,
             serde_json::json!({"lport": l, "rhost": "127.0.0.1", "rport": r, "type": "nio_udp"})
@@ -93,11 +82,7 @@ fn seed_session_pings_across_the_tunnel() {
     nio(&v2, l2, l1);
     for vm in [&v1, &v2] {
         let url = format!("{vms}/{}/start", vm["vm_id"].as_str().unwrap());
-        assert_eq!(
-            curl(&["-X", "POST", &url, "-d", "{}"]),
-            Value::Null,
-            "start answers 204"
-        );
+        assert_eq!(curl_post(&url, "{}"), Value::Null, "start answers 204");
     }
     let mut c1 = Console::open(v1["console"].as_u64().unwrap() as u16);
     assert!(c1.expect("VPCS>", 5), "banner and prompt: {}", c1.text());
