@@ -40,6 +40,18 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ApiError> {
     result.map_err(fail)
 }
 
+/// The last `n` bytes of a file (empty when it cannot be read).
+pub fn read_tail(path: &Path, n: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut out = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(n as u64)));
+        let _ = f.take(n as u64).read_to_end(&mut out);
+    }
+    out
+}
+
 /// Remove a file; a missing one is fine.
 pub fn remove_file(path: &Path) {
     let _ = std::fs::remove_file(path);
@@ -100,6 +112,9 @@ mod tests {
         write_atomic(&f, b"one").unwrap();
         write_atomic(&f, b"two").unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"two");
+        assert_eq!(read_tail(&f, 2), b"wo");
+        assert_eq!(read_tail(&f, 10), b"two");
+        assert!(read_tail(&dir.join("missing"), 10).is_empty());
         assert!(!f.with_extension("tmp").exists());
         let missing = dir.join("nope").join("startup.vpc");
         assert_eq!(write_atomic(&missing, b"x").unwrap_err().status(), 409);

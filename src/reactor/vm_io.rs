@@ -6,6 +6,7 @@ use super::{AfterStop, Entry, Pending, Proc, ReplyTo, Server, TimerKey, would_bl
 use crate::error::ApiError;
 use crate::http::response::Response;
 use crate::limits::{DATAGRAMS_PER_WAKEUP, START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
+use crate::model::fs;
 use crate::sys;
 use crate::vpcs::{self, Launch};
 use mio::Interest;
@@ -151,7 +152,7 @@ impl Server {
             .map_err(|e| {
                 ApiError::conflict(format!("Cannot write vpcs.log in {}: {e}", dir.display()))
             })?;
-        let _ = writeln!(log, "--- nanolab starting: {argv:?}");
+        let _ = writeln!(log, "{}{argv:?}", vpcs::LOG_HEADER);
         let (master, slave) =
             sys::open_pty().map_err(|e| ApiError::io("opening a pseudo-terminal", &e))?;
         let io_err = |e: std::io::Error| ApiError::io("preparing the VPCS process", &e);
@@ -305,10 +306,19 @@ impl Server {
         };
         let how = sys::describe_status(status);
         self.drain_pty(key);
-        let output = self.process_gone(key, &how);
+        let console = self.process_gone(key, &how);
         match self.vms[key].pending.take() {
             Some(Pending::Start(to, route)) => {
-                let text = String::from_utf8_lossy(&output);
+                // vpcs.log has stderr as well as the console's boot output.
+                let log = fs::read_tail(
+                    &self.vms[key].vm.dir.join("vpcs.log"),
+                    4 * START_ERROR_BYTES,
+                );
+                let output = vpcs::last_run(&log)
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or(&console);
+                let output = &output[output.len().saturating_sub(START_ERROR_BYTES)..];
+                let text = String::from_utf8_lossy(output);
                 let e =
                     ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
                 self.finish_parked(key, to, Err(e), route);
@@ -336,8 +346,8 @@ impl Server {
         }
     }
 
-    /// Release everything the process held. Returns what it printed at boot
-    /// (with the tail of `vpcs.log`) for error messages.
+    /// Release everything the process held. Returns what it printed on its
+    /// console before its prompt.
     fn process_gone(&mut self, key: usize, how: &str) -> Vec<u8> {
         let Some(mut p) = self.vms[key].proc.take() else {
             return Vec::new();
@@ -352,23 +362,7 @@ impl Server {
         self.unregister(&mut p.internal, p.internal_token);
         self.udp_ports.release(p.vpcs_port);
         self.udp_ports.release(p.vpcs_port + 9);
-        // vpcs.log holds, after our header line, both stderr and the boot
-        // output copied from the console.
-        let log = std::fs::read(self.vms[key].vm.dir.join("vpcs.log")).unwrap_or_default();
-        let start = log
-            .windows(4)
-            .rposition(|w| w == b"--- ")
-            .map_or(log.len(), |i| {
-                log[i..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(log.len(), |nl| i + nl + 1)
-            });
-        let since = &log[start..];
-        match since.is_empty() {
-            true => p.boot_output,
-            false => since[since.len().saturating_sub(START_ERROR_BYTES)..].to_vec(),
-        }
+        p.boot_output
     }
 
     /// Read whatever the pty holds before it is closed.

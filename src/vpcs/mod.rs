@@ -42,6 +42,18 @@ pub fn command_line(l: &Launch) -> Vec<OsString> {
     argv
 }
 
+/// The line nanolab writes to `vpcs.log` before each start.
+pub const LOG_HEADER: &str = "--- nanolab starting: ";
+
+/// What the last run wrote to `vpcs.log`: everything after the last header
+/// line, or `None` when the header is not in `log` (a tail of the file).
+pub fn last_run(log: &[u8]) -> Option<&[u8]> {
+    let header = LOG_HEADER.as_bytes();
+    let at = log.windows(header.len()).rposition(|w| w == header)?;
+    let nl = log[at..].iter().position(|&b| b == b'\n')?;
+    Some(&log[at + nl + 1..])
+}
+
 /// The VPCS relay port: vpcs binds its `-s` port and this one too.
 pub fn relay_port(vpcs_port: u16) -> Option<u16> {
     vpcs_port.checked_add(9)
@@ -175,6 +187,14 @@ mod tests {
             ..l
         };
         assert_eq!(command_line(&l).len(), 11);
+    }
+
+    #[test]
+    fn last_run_is_what_follows_the_last_header() {
+        let log = b"--- nanolab starting: [\"a\"]\nold\n--- nanolab starting: [\"b\"]\nboom\n";
+        assert_eq!(last_run(log), Some(&b"boom\n"[..]));
+        assert_eq!(last_run(b"no header here"), None);
+        assert_eq!(last_run(b"--- nanolab starting: cut"), None);
     }
 
     #[test]
