@@ -19,6 +19,7 @@
 mod console_io;
 pub mod handlers;
 mod http_io;
+mod vm_handlers;
 mod vm_io;
 
 use crate::config::{Config, Flags};
