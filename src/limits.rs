@@ -24,6 +24,8 @@ pub const MAX_PIPELINED: usize = 256;
 pub const READ_BUDGET: usize = 256 * 1024;
 /// A request whose head or body is still incomplete after this is a 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// After `accept` fails (out of descriptors), try again after this.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// A keep-alive connection with nothing to do is closed after this.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::http::conn::{Conn, SlotId};
 use crate::http::parse::Request;
 use crate::http::response::Response;
-use crate::limits::{IDLE_TIMEOUT, MAX_CONNECTIONS, READ_BUDGET, REQUEST_TIMEOUT};
+use crate::limits::{ACCEPT_RETRY, IDLE_TIMEOUT, MAX_CONNECTIONS, READ_BUDGET, REQUEST_TIMEOUT};
 use mio::Interest;
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -18,8 +18,12 @@ impl Server {
                 Ok(s) => s,
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
-                    // EMFILE and friends: log and wait for the next readiness.
-                    log::warn!("accept failed: {e}");
+                    // EMFILE and friends. Readiness is edge-triggered: the
+                    // connections still queued would wait for a new one to
+                    // arrive, so try again shortly instead.
+                    log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    self.timers
+                        .schedule(Instant::now() + ACCEPT_RETRY, TimerKey::Accept);
                     return;
                 }
             };

@@ -100,6 +100,8 @@ enum TimerKey {
     Kill(usize, u64),
     /// The VM's start did not finish in time.
     StartTimeout(usize, u64),
+    /// Accept again after the listener failed (out of descriptors).
+    Accept,
 }
 
 /// An operation parked on a VM until a later event finishes it.
@@ -308,6 +310,7 @@ impl Server {
                 TimerKey::Conn(token, serial) => self.on_conn_timer(token, serial, now),
                 TimerKey::Kill(vm, generation) => self.on_kill_timer(vm, generation),
                 TimerKey::StartTimeout(vm, generation) => self.on_start_timeout(vm, generation),
+                TimerKey::Accept => self.accept_http(),
             }
         }
     }

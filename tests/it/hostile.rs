@@ -56,6 +56,27 @@ fn a_thousand_idle_connections() {
 }
 
 #[test]
+fn out_of_descriptors_the_server_recovers_on_its_own() {
+    // 64 descriptors: a few dozen connections, then accept fails (EMFILE)
+    // and the rest wait in the listen queue.
+    let srv = Server::start_limited(64);
+    let held: Vec<TcpStream> = (0..100).map(|_| srv.connect()).collect();
+    assert!(
+        crate::util::wait_for(5, || srv.log().contains("accept failed")),
+        "{}",
+        srv.log()
+    );
+    let mut waiting = srv.connect();
+    waiting
+        .write_all(b"GET /v1/version HTTP/1.1\r\n\r\n")
+        .unwrap();
+    drop(held);
+    // No new connection arrives: the queued one is accepted by the retry.
+    let r = read_response(&mut BufReader::new(waiting)).expect("served after the retry");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
 fn two_hundred_half_sent_requests_time_out() {
     nanolab::sys::raise_nofile_limit().unwrap();
     let srv = Server::start(&[]);

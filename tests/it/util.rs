@@ -68,7 +68,30 @@ impl Server {
         Self::start_full(projects, extra, &[], dir)
     }
 
+    /// Start with a hard limit of `nofile` open files (through `prlimit`).
+    pub fn start_limited(nofile: u32) -> Server {
+        let dir = temp_dir("srv");
+        let limit = format!("--nofile={nofile}:{nofile}");
+        Self::start_cmd(
+            &["prlimit", &limit, "--"],
+            &dir.join("projects"),
+            &[],
+            &[],
+            dir.clone(),
+        )
+    }
+
     fn start_full(projects: &Path, extra: &[&str], env: &[(&str, &str)], dir: PathBuf) -> Server {
+        Self::start_cmd(&[], projects, extra, env, dir)
+    }
+
+    fn start_cmd(
+        prefix: &[&str],
+        projects: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        dir: PathBuf,
+    ) -> Server {
         let (console, udp) = port_slice();
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -84,7 +107,13 @@ impl Server {
             "--debug".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nanolab"))
+        let bin = env!("CARGO_BIN_EXE_nanolab");
+        let (program, before) = match prefix.split_first() {
+            Some((p, rest)) => (*p, [rest, &[bin]].concat()),
+            None => (bin, Vec::new()),
+        };
+        let mut child = Command::new(program)
+            .args(&before)
             .args(&args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
