@@ -30,7 +30,11 @@ impl Server {
                 Ok(s) => s,
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
+                    // Out of descriptors: retry soon (see accept_http).
                     log::warn!("vm {}: console accept failed: {e}", self.vms[key].vm.id);
+                    let at = std::time::Instant::now() + crate::limits::ACCEPT_RETRY;
+                    self.timers
+                        .schedule(at, super::TimerKey::ConsoleAccept(key));
                     return;
                 }
             };

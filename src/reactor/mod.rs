@@ -102,6 +102,8 @@ enum TimerKey {
     StartTimeout(usize, u64),
     /// Accept again after the listener failed (out of descriptors).
     Accept,
+    /// The same for a VM's console listener (VM key).
+    ConsoleAccept(usize),
 }
 
 /// An operation parked on a VM until a later event finishes it.
@@ -311,6 +313,7 @@ impl Server {
                 TimerKey::Kill(vm, generation) => self.on_kill_timer(vm, generation),
                 TimerKey::StartTimeout(vm, generation) => self.on_start_timeout(vm, generation),
                 TimerKey::Accept => self.accept_http(),
+                TimerKey::ConsoleAccept(vm) => self.accept_console(vm),
             }
         }
     }
