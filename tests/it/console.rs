@@ -346,3 +346,37 @@ fn reload_restarts_the_process() {
     assert_eq!(lab.srv.post(&lab.url(&v, "/stop"), "{}").status, 204);
     assert!(!alive(after));
 }
+
+#[test]
+fn moving_the_console_of_a_running_vm_keeps_its_sessions() {
+    let lab = Lab::new(&[]);
+    let (v, old) = lab.started_vm("PC");
+    let mut attached = Console::open(old);
+    assert!(attached.expect("VPCS>", 5));
+    let new = lab.srv.console.1;
+    let r = lab
+        .srv
+        .req("PUT", &lab.url(&v, ""), &format!(r#"{{"console": {new}}}"#));
+    assert_eq!(
+        (r.status, r.json["console"].as_u64()),
+        (200, Some(new as u64)),
+        "{}",
+        r.text
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", old)).is_err(),
+        "old port closed"
+    );
+    let mut fresh = Console::open(new);
+    assert!(
+        fresh.expect("VPCS>", 5),
+        "the new port serves the same console"
+    );
+    let (ma, mf) = (attached.seen.len(), fresh.seen.len());
+    attached.send("show ip\r\n");
+    assert!(
+        attached.expect_after(ma, "IP/MASK", 5),
+        "the attached session lives on"
+    );
+    assert!(fresh.expect_after(mf, "IP/MASK", 5));
+}
