@@ -8,7 +8,7 @@
 //! | [`http`] | HTTP/1.1 request parser, responses, per-connection ordered slots | no |
 //! | [`api`] | route templates, request body decoding | no |
 //! | [`console`] | telnet option filter, line tracking, fan-out buffers | no |
-//! | [`vmq`], [`timers`] | per-VM request queue, deadline heap | no |
+//! | [`vmq`], [`timers`], [`bytes`] | per-VM request queue, deadline heap, socket byte queue | no |
 //! | [`model`] | projects, VMs, NIOs, port pools as plain data | only [`model::fs`] (project directories) |
 //! | [`vpcs`] | the VPCS command line (pure) and program lookup | reads the program file |
 //! | [`fuzzing`] | fuzz entry points, replayed by unit tests | no |
@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bytes;
 pub mod config;
 pub mod console;
 pub mod error;

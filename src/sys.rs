@@ -130,12 +130,6 @@ pub fn kill_group(pgid: u32, sig: libc::c_int) {
     unsafe { libc::kill(-(pgid as libc::pid_t), sig) };
 }
 
-/// Send `sig` to one process.
-pub fn kill_pid(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill takes integers only.
-    unsafe { libc::kill(pid as libc::pid_t, sig) };
-}
-
 /// Reap `pid` if it has exited; returns its wait status.
 pub fn try_reap(pid: u32) -> Option<libc::c_int> {
     let mut status = 0;
@@ -295,14 +289,6 @@ pub fn interface_names() -> io::Result<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
-}
-
-/// Resident memory of this process in bytes (for diagnostics and benches).
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]

@@ -46,16 +46,6 @@ impl<K: Ord> Timers<K> {
             .peek()
             .map(|Reverse((at, _))| at.saturating_duration_since(now))
     }
-
-    /// Number of scheduled timers (outdated ones included).
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is scheduled.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 #[cfg(test)]

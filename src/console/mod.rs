@@ -8,6 +8,7 @@
 
 pub mod telnet;
 
+use crate::bytes::ByteQueue;
 use crate::limits::{CONSOLE_HISTORY, MAX_CONSOLE_CLIENT_OUTPUT};
 use std::collections::VecDeque;
 
@@ -40,40 +41,31 @@ impl History {
 /// Bytes waiting to be written to one client.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    buf: Vec<u8>,
-    start: usize,
+    queue: ByteQueue,
 }
 
 impl Outbox {
     /// Queue raw bytes (already telnet-escaped). Returns false when the client
     /// is too far behind and must be dropped.
     pub fn push_raw(&mut self, data: &[u8]) -> bool {
-        self.buf.extend_from_slice(data);
-        self.pending().len() <= MAX_CONSOLE_CLIENT_OUTPUT
+        self.queue.push(data);
+        self.queue.len() <= MAX_CONSOLE_CLIENT_OUTPUT
     }
 
     /// Queue console output, escaping it for telnet.
     pub fn push_output(&mut self, data: &[u8]) -> bool {
-        telnet::escape_into(data, &mut self.buf);
-        self.pending().len() <= MAX_CONSOLE_CLIENT_OUTPUT
+        telnet::escape_into(data, self.queue.tail());
+        self.queue.len() <= MAX_CONSOLE_CLIENT_OUTPUT
     }
 
     /// Bytes not yet written.
     pub fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.queue.pending()
     }
 
     /// `n` bytes were written.
     pub fn consumed(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > 16 * 1024 && self.start * 2 > self.buf.len() {
-            // Keep a slow reader's written prefix from piling up.
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
+        self.queue.consume(n);
     }
 }
 
@@ -101,7 +93,7 @@ mod tests {
             assert!(o.push_output(&[b'x'; 100]));
             o.consumed(o.pending().len() - 1);
         }
-        assert!(o.buf.capacity() < 64 * 1024, "{}", o.buf.capacity());
+        assert!(o.queue.capacity() < 64 * 1024, "{}", o.queue.capacity());
     }
 
     #[test]

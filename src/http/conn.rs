@@ -8,6 +8,7 @@
 
 use super::parse::{Request, RequestParser};
 use super::response::Response;
+use crate::bytes::ByteQueue;
 use crate::error::ApiError;
 use crate::limits::{MAX_CONN_OUTPUT, MAX_PIPELINED};
 use std::collections::VecDeque;
@@ -24,11 +25,9 @@ struct Slot {
 /// State of one HTTP connection, without the socket.
 #[derive(Debug, Default)]
 pub struct Conn {
-    inbuf: Vec<u8>,
-    in_start: usize,
+    input: ByteQueue,
     parser: RequestParser,
-    out: Vec<u8>,
-    out_start: usize,
+    out: ByteQueue,
     slots: VecDeque<Slot>,
     next_id: SlotId,
     /// No more requests are read; the connection closes once output is flushed.
@@ -46,11 +45,7 @@ impl Conn {
 
     /// Append bytes read from the socket.
     pub fn receive(&mut self, data: &[u8]) {
-        if self.in_start > 0 && self.in_start == self.inbuf.len() {
-            self.inbuf.clear();
-            self.in_start = 0;
-        }
-        self.inbuf.extend_from_slice(data);
+        self.input.push(data);
     }
 
     /// The peer closed its sending side: requests already received are
@@ -66,15 +61,14 @@ impl Conn {
         if self.closing || self.slots.len() >= MAX_PIPELINED {
             return None;
         }
-        let parsed = match self.parser.feed(&self.inbuf[self.in_start..]) {
+        let parsed = match self.parser.feed(self.input.pending()) {
             Ok(p) => p,
             Err(err) => {
                 self.fail(&err);
                 return None;
             }
         };
-        self.in_start += parsed.consumed;
-        self.compact();
+        self.input.consume(parsed.consumed);
         if parsed.send_continue {
             self.continue_due = true;
             self.flush_ready();
@@ -125,7 +119,7 @@ impl Conn {
             };
             // The last answer on a closing connection says so.
             let last = close || (self.closing && self.slots.is_empty());
-            resp.write_to(&mut self.out, last);
+            resp.write_to(self.out.tail(), last);
             if close {
                 self.closing = true;
                 self.slots.clear();
@@ -133,40 +127,18 @@ impl Conn {
         }
         if self.continue_due && self.slots.is_empty() {
             self.continue_due = false;
-            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-    }
-
-    fn compact(&mut self) {
-        if self.in_start == self.inbuf.len() {
-            self.inbuf.clear();
-            self.in_start = 0;
-        } else if self.in_start > 4096 && self.in_start * 2 > self.inbuf.len() {
-            self.inbuf.drain(..self.in_start);
-            self.in_start = 0;
+            self.out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
     }
 
     /// Bytes waiting to be written.
     pub fn output(&self) -> &[u8] {
-        &self.out[self.out_start..]
+        self.out.pending()
     }
 
     /// `n` bytes of output were written.
     pub fn consumed_output(&mut self, n: usize) {
-        self.out_start += n;
-        if self.out_start == self.out.len() {
-            self.out.clear();
-            self.out_start = 0;
-            if self.out.capacity() > 64 * 1024 {
-                self.out.shrink_to(4096);
-            }
-        } else if self.out_start > 64 * 1024 && self.out_start * 2 > self.out.len() {
-            // A client that reads slowly but never catches up must not make
-            // the written prefix pile up.
-            self.out.drain(..self.out_start);
-            self.out_start = 0;
-        }
+        self.out.consume(n);
     }
 
     /// Whether reading more from the socket is useful now. A client that
@@ -180,7 +152,7 @@ impl Conn {
 
     /// Whether there are bytes buffered that may hold another request.
     pub fn has_input(&self) -> bool {
-        self.in_start < self.inbuf.len()
+        !self.input.is_empty()
     }
 
     /// Everything answered and written, and the connection is to close.
@@ -203,7 +175,7 @@ impl Conn {
 
     /// Memory held by the buffers (for limits and diagnostics).
     pub fn buffered(&self) -> usize {
-        self.inbuf.capacity() + self.out.capacity()
+        self.input.capacity() + self.out.capacity()
     }
 }
 

@@ -42,11 +42,6 @@ impl PortPool {
         self.foreign.clear();
     }
 
-    /// The inclusive range.
-    pub fn range(&self) -> (u16, u16) {
-        self.range
-    }
-
     /// Reserve the lowest free port for which `bind` succeeds, returning what
     /// `bind` produced (a socket, or `()` when it only probed).
     pub fn reserve_lowest<T>(
@@ -141,11 +136,6 @@ impl PortPool {
         self.reserved.contains_key(&port)
     }
 
-    /// Owner of `port`, if reserved.
-    pub fn owner(&self, port: u16) -> Option<Uuid> {
-        self.reserved.get(&port).copied()
-    }
-
     /// Give `port` back.
     pub fn release(&mut self, port: u16) {
         if self.reserved.remove(&port).is_some() {
@@ -163,16 +153,6 @@ impl PortPool {
             }
             keep
         });
-    }
-
-    /// Number of reserved ports.
-    pub fn len(&self) -> usize {
-        self.reserved.len()
-    }
-
-    /// Whether no port is reserved.
-    pub fn is_empty(&self) -> bool {
-        self.reserved.is_empty()
     }
 }
 
