@@ -3,8 +3,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanolab::api::{body, routes};
-use nanolab::http::parse::{Method, RequestParser};
-use nanolab::http::response::Response;
+use nanolab::proto::http::parse::{Method, RequestParser};
+use nanolab::proto::http::response::Response;
 use std::hint::black_box;
 
 const GET: &[u8] = b"GET /v1/version HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";

@@ -47,7 +47,7 @@ pub struct Config {
     /// Confine VPCS children so that the console shell escape cannot run programs.
     pub console_sandbox: bool,
     /// HTTP Basic credentials every API request must carry, when set.
-    pub auth: Option<crate::http::auth::Credentials>,
+    pub auth: Option<crate::proto::http::auth::Credentials>,
 }
 
 /// What the command line asks for.
@@ -174,7 +174,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.record = f.record.clone();
     c.console_sandbox = !f.no_sandbox;
     if let Some(user) = &f.auth_user {
-        c.auth = Some(crate::http::auth::Credentials::new(
+        c.auth = Some(crate::proto::http::auth::Credentials::new(
             user,
             &flag_password(f)?,
         ));
@@ -280,7 +280,7 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
         let user = user
             .filter(|u| !u.is_empty())
             .ok_or("auth = True needs a non-empty 'user' in [Server]")?;
-        c.auth = Some(crate::http::auth::Credentials::new(
+        c.auth = Some(crate::proto::http::auth::Credentials::new(
             &user,
             password.as_deref().unwrap_or(""),
         ));

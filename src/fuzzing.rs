@@ -5,9 +5,9 @@
 //! panics only when an invariant is broken.
 
 use crate::api::body;
-use crate::console::telnet::Session;
-use crate::http::parse::{Request, RequestParser};
-use crate::vmq::VmQueue;
+use crate::lab::queue::Queue;
+use crate::proto::http::parse::{Request, RequestParser};
+use crate::proto::telnet::Session;
 use std::collections::VecDeque;
 
 /// Cut points derived from the data itself, so a corpus entry is replayable.
@@ -102,7 +102,7 @@ pub fn telnet(data: &[u8]) {
 /// The per-VM queue against a model: each request runs exactly once, in
 /// arrival order, one at a time.
 pub fn vm_queue(data: &[u8]) {
-    let mut q = VmQueue::new();
+    let mut q = Queue::new();
     let mut model: VecDeque<u32> = VecDeque::new();
     let mut running: Option<u32> = None;
     let mut next = 0u32;

@@ -1,36 +1,33 @@
 //! nanolab: a small, fast compute server for network labs, speaking the GNS3
 //! 1.3 compute API (`/v1`) over HTTP/JSON.
 //!
-//! # Layers
+//! # Three rings
 //!
-//! | module | what it is | may do I/O |
-//! | --- | --- | --- |
-//! | [`http`] | HTTP/1.1 request parser, responses, per-connection ordered slots | no |
-//! | [`api`] | route templates, request body decoding | no |
-//! | [`console`] | telnet option filter, line tracking, fan-out buffers | no |
-//! | [`vmq`], [`timers`], [`bytes`] | per-VM request queue, deadline heap, socket byte queue | no |
-//! | [`model`] | projects, VMs, NIOs, port pools as plain data | only [`model::fs`] (project directories) |
-//! | [`vpcs`] | the VPCS command line (pure) and program lookup | reads the program file |
-//! | [`fuzzing`] | fuzz entry points, replayed by unit tests | no |
-//! | [`sys`] | every `unsafe`: pty, pidfd, process groups, signals, Landlock | yes |
-//! | [`reactor`] | the one `mio::Poll` loop and the handlers that act on it | yes |
+//! | module | ring | what it is | may do I/O |
+//! | --- | --- | --- | --- |
+//! | [`proto`] | proto | HTTP/1.1 (parser, ordered answer slots, connection deadlines), telnet, byte queues | no |
+//! | [`api`] | front-ends | request → typed [`api::Command`]; lab answer → `/v1` JSON | no |
+//! | [`lab`] | lab | the application: projects, nodes, ports, pools, queues, lifecycle, deadlines, console policy, events; the [`lab::Host`] trait and a fake host | no (only through `Host`) |
+//! | [`reactor`] | reactor | the one `mio::Poll` loop and the host over the real OS | yes |
+//! | [`os`] | reactor | safe OS helpers: project files, the VPCS program on disk | yes |
+//! | [`sys`] | reactor | every `unsafe` and every `libc` call: pty, pidfd, process groups, signals, Landlock | yes |
+//! | [`config`], [`limits`], [`error`] | shared | flags and INI, every bound, the one error enum | config reads its file |
+//! | [`fuzzing`] | tests | fuzz entry points, replayed by unit tests | no |
 //!
-//! Dependencies point one way: the reactor uses everything; nothing below it
-//! knows about sockets, processes or the clock.
+//! Dependencies point inwards: the reactor drives the lab and the
+//! front-ends; the lab knows nothing of sockets, processes or the clock
+//! (`now` is an argument); `proto` knows nothing of the lab.
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod api;
-pub mod bytes;
 pub mod config;
-pub mod console;
 pub mod error;
 pub mod fuzzing;
-pub mod http;
+pub mod lab;
 pub mod limits;
-pub mod model;
+pub mod os;
+pub mod proto;
 pub mod reactor;
 pub mod sys;
-pub mod timers;
-pub mod vmq;
-pub mod vpcs;

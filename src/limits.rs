@@ -42,6 +42,10 @@ pub const MAX_CONSOLE_CLIENTS: usize = 64;
 /// Longest input line tracked per console client (longer lines are not inspected further).
 pub const MAX_CONSOLE_LINE: usize = 1024;
 
+/// Lab events kept for the log and notification streams before the oldest
+/// is forgotten (the loop drains them every turn).
+pub const MAX_EVENTS: usize = 4096;
+
 /// Datagrams relayed per readiness event before yielding to other sources.
 pub const DATAGRAMS_PER_WAKEUP: usize = 64;
 /// Largest frame relayed through a tunnel.

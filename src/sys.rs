@@ -4,6 +4,11 @@
 //! Each `unsafe` block has a `// SAFETY:` line. Code that runs in a forked
 //! child before `exec` (`pre_exec`) only makes async-signal-safe system calls
 //! and allocates nothing.
+//!
+//! This is the one module allowed `unsafe` (the crate denies it), and the
+//! only user of `libc`.
+
+#![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -124,29 +129,67 @@ pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Send `sig` to every process of group `pgid`. A group that is gone is fine.
-pub fn kill_group(pgid: u32, sig: libc::c_int) {
+/// Send SIGTERM to every process of group `pgid`. A group that is gone is fine.
+pub fn terminate_group(pgid: u32) {
+    signal_group(pgid, libc::SIGTERM);
+}
+
+/// Send SIGKILL to every process of group `pgid`. A group that is gone is fine.
+pub fn kill_group(pgid: u32) {
+    signal_group(pgid, libc::SIGKILL);
+}
+
+fn signal_group(pgid: u32, sig: libc::c_int) {
     // SAFETY: kill with a negative pid signals a process group; no memory involved.
     unsafe { libc::kill(-(pgid as libc::pid_t), sig) };
 }
 
-/// Reap `pid` if it has exited; returns its wait status.
-pub fn try_reap(pid: u32) -> Option<libc::c_int> {
+/// What `waitpid` said about a child.
+#[derive(Debug)]
+pub enum Reaped {
+    /// Still running.
+    Running,
+    /// Gone, with this wait status (see [`describe_status`]).
+    Ended(libc::c_int),
+    /// `waitpid` failed (the child was reaped elsewhere, say): gone, but how
+    /// is unknown.
+    Lost(io::Error),
+}
+
+impl Reaped {
+    /// Describe how the child ended, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Reaped::Running => "still running".into(),
+            Reaped::Ended(status) => describe_status(*status),
+            Reaped::Lost(e) => format!("exit status unknown: {e}"),
+        }
+    }
+}
+
+fn waitpid(pid: u32, flags: libc::c_int) -> Reaped {
     let mut status = 0;
     // SAFETY: `status` is a valid out-pointer.
-    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-    (r == pid as libc::pid_t || r < 0).then_some(status)
+    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, flags) };
+    match r {
+        0 => Reaped::Running,
+        r if r == pid as libc::pid_t => Reaped::Ended(status),
+        _ => Reaped::Lost(io::Error::last_os_error()),
+    }
+}
+
+/// Reap `pid` if it has exited.
+pub fn try_reap(pid: u32) -> Reaped {
+    waitpid(pid, libc::WNOHANG)
 }
 
 /// Reap `pid`, waiting for it. Only used right after SIGKILL.
-pub fn reap_blocking(pid: u32) {
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer.
-    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+pub fn reap_blocking(pid: u32) -> Reaped {
+    waitpid(pid, 0)
 }
 
 /// Describe a wait status for logs and errors.
-pub fn describe_status(status: libc::c_int) -> String {
+fn describe_status(status: libc::c_int) -> String {
     if libc::WIFEXITED(status) {
         format!("exit code {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
@@ -302,6 +345,21 @@ mod tests {
     }
 
     #[test]
+    fn reaping_a_child_that_is_not_ours_is_lost_not_exit_code_0() {
+        let r = try_reap(u32::MAX >> 2);
+        assert!(matches!(r, Reaped::Lost(_)), "{r:?}");
+        assert!(r.describe().contains("unknown"), "{}", r.describe());
+        // Reaped below, by pid, which is what is tested.
+        #[allow(clippy::zombie_processes)]
+        let child = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .unwrap();
+        let r = reap_blocking(child.id());
+        assert_eq!(r.describe(), "exit code 3");
+    }
+
+    #[test]
     fn landlock_blocks_exec_outside_allowed() {
         if landlock_abi().is_none() {
             eprintln!("kernel without Landlock: nothing to check");
@@ -312,8 +370,12 @@ mod tests {
         let marker = dir.join("touched");
         // Allow only `true`: `sh` itself must then fail to start.
         let truth = std::fs::canonicalize("/bin/true").unwrap();
-        let interp =
-            std::fs::canonicalize(crate::vpcs::elf_interpreter(&truth).unwrap().unwrap()).unwrap();
+        let interp = std::fs::canonicalize(
+            crate::os::program::elf_interpreter(&truth)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
         let ruleset = exec_only_ruleset(&[&truth, &interp]).unwrap();
         let (_m, slave) = open_pty().unwrap();
         let mut cmd = Command::new("/bin/sh");

@@ -130,7 +130,7 @@ pub fn parse_uuid(field: &str, s: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /v1/version`
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionCheck {
     /// The client's version.
     pub version: String,
@@ -148,7 +148,7 @@ impl VersionCheck {
 }
 
 /// `POST /v1/projects`
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectCreate {
     /// Name.
     pub name: Option<String>,
@@ -175,7 +175,7 @@ impl ProjectCreate {
 }
 
 /// `PUT /v1/projects/{id}`
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectUpdate {
     /// New name.
     pub name: Option<String>,
@@ -204,7 +204,7 @@ pub fn empty(body: &[u8]) -> Result<(), ApiError> {
 }
 
 /// `POST .../vpcs/vms`
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmCreate {
     /// Name.
     pub name: String,
@@ -240,7 +240,7 @@ impl VmCreate {
 }
 
 /// `PUT .../vpcs/vms/{vm_id}`
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VmUpdate {
     /// New name.
     pub name: Option<String>,
@@ -271,7 +271,7 @@ impl VmUpdate {
 }
 
 /// `POST .../nio`
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NioCreate {
     /// Local port.
     pub lport: u16,

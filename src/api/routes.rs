@@ -4,7 +4,7 @@
 //! `{...}` segments capture. A matched template with a method it does not
 //! serve is a 405, which a router keyed on "METHOD /path" could not tell.
 
-use crate::http::parse::Method;
+use crate::proto::http::parse::Method;
 
 /// Every route of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

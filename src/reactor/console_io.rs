@@ -1,28 +1,26 @@
-//! Console proxy on the loop: the public telnet listener of each VM, its
-//! clients, and the fan-out of what VPCS prints.
+//! Console sockets on the loop: each node's public telnet listener and its
+//! clients. What a client is greeted with, what reaches the node and who
+//! gets dropped is the lab's business; this file moves the bytes.
 
-use super::{Entry, Server, would_block};
-use crate::console::Outbox;
-use crate::console::telnet::{GREETING, Session};
-use crate::limits::{MAX_CONSOLE_CLIENTS, READ_BUDGET};
+use super::{Entry, Io, IoTimer, Server, would_block};
+use crate::lab::{ClientId, NodeKey};
+use crate::limits::{ACCEPT_RETRY, READ_BUDGET};
 use mio::Interest;
 use mio::net::TcpStream;
 use std::io::{Read, Write};
+use std::time::Instant;
 
-/// One telnet client of a VM console.
+/// One telnet client of a node's console.
 pub(super) struct Client {
     stream: TcpStream,
-    vm: usize,
-    session: Session,
-    outbox: Outbox,
-    /// Close once the outbox is written (the client typed `disconnect`).
-    closing: bool,
+    node: NodeKey,
+    id: ClientId,
 }
 
 impl Server {
-    pub(super) fn accept_console(&mut self, key: usize) {
+    pub(super) fn accept_console(&mut self, now: Instant, node: NodeKey) {
         loop {
-            let Some((_, listener)) = self.vms.get(key).and_then(|s| s.console_listener.as_ref())
+            let Some((_, listener)) = self.io.nodes.get(&node).and_then(|n| n.console.as_ref())
             else {
                 return;
             };
@@ -31,74 +29,49 @@ impl Server {
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
                     // Out of descriptors: retry soon (see accept_http).
-                    log::warn!("vm {}: console accept failed: {e}", self.vms[key].vm.id);
-                    let at = std::time::Instant::now() + crate::limits::ACCEPT_RETRY;
-                    self.timers
-                        .schedule(at, super::TimerKey::ConsoleAccept(key));
+                    log::warn!("console accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    self.io
+                        .timers
+                        .schedule(now + ACCEPT_RETRY, IoTimer::ConsoleAccept(node));
                     return;
                 }
             };
-            if self.vms[key].clients.len() >= MAX_CONSOLE_CLIENTS {
-                log::warn!(
-                    "vm {}: console client {peer} refused: {MAX_CONSOLE_CLIENTS} attached",
-                    self.vms[key].vm.id
-                );
-                continue;
-            }
-            self.attach(key, stream);
+            self.attach(node, stream, peer);
         }
     }
 
-    fn attach(&mut self, key: usize, stream: TcpStream) {
+    fn attach(&mut self, node: NodeKey, stream: TcpStream, peer: std::net::SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let mut outbox = Outbox::default();
-        outbox.push_raw(GREETING);
-        let slot = &self.vms[key];
-        if slot.proc.is_none() {
-            let note = format!(
-                "VPCS {} is not running; the console will show it once it starts.\r\n",
-                slot.vm.name
-            );
-            outbox.push_output(note.as_bytes());
-        }
-        outbox.push_output(&slot.history.contents());
-        let client = Client {
-            stream,
-            vm: key,
-            session: Session::new(),
-            outbox,
-            closing: false,
+        self.io.next_serial += 1;
+        let token = self.io.entries.vacant_key();
+        let id = ClientId {
+            handle: token,
+            serial: self.io.next_serial,
         };
-        let token = self.entries.insert(Entry::ConsoleClient(Box::new(client)));
-        let Some(Entry::ConsoleClient(c)) = self.entries.get_mut(token) else {
+        if !self.lab.console_attach(node, id) {
+            log::debug!("console client {peer} refused");
+            return;
+        }
+        let client = Client { stream, node, id };
+        self.io
+            .entries
+            .insert(Entry::ConsoleClient(Box::new(client)));
+        let Some(Entry::ConsoleClient(c)) = self.io.entries.get_mut(token) else {
             unreachable!()
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
-            .poll
-            .registry()
+            .io
+            .registry
             .register(&mut c.stream, mio::Token(token), interest)
         {
-            log::warn!(
-                "vm {}: cannot register console client: {e}",
-                self.vms[key].vm.id
-            );
-            self.entries.remove(token);
+            log::warn!("cannot register console client {peer}: {e}");
+            self.io.entries.remove(token);
+            self.lab.console_detach(node, id);
             return;
         }
-        self.vms[key].clients.push(token);
-        log::debug!(
-            "vm {}: console client {token} attached",
-            self.vms[key].vm.id
-        );
+        log::debug!("console client {token} attached from {peer}");
         self.flush_console_client(token);
-    }
-
-    fn client(&mut self, token: usize) -> Option<&mut Client> {
-        match self.entries.get_mut(token) {
-            Some(Entry::ConsoleClient(c)) => Some(c),
-            _ => None,
-        }
     }
 
     pub(super) fn on_console_client(&mut self, token: usize, readable: bool, writable: bool) {
@@ -114,10 +87,10 @@ impl Server {
         let mut buf = [0u8; 4096];
         let mut total = 0;
         while total < READ_BUDGET {
-            let Some(c) = self.client(token) else { return };
-            if c.closing {
+            let Some(c) = self.io.client(token) else {
                 return;
-            }
+            };
+            let (node, id) = (c.node, c.id);
             let n = match c.stream.read(&mut buf) {
                 Ok(0) => return self.close_console_client(token),
                 Ok(n) => n,
@@ -126,64 +99,74 @@ impl Server {
                 Err(_) => return self.close_console_client(token),
             };
             total += n;
-            let vm = c.vm;
-            let block_shell = self.shell_filtered(vm);
-            let Some(c) = self.client(token) else { return };
-            let input = c.session.feed(&buf[..n], block_shell);
-            c.outbox.push_raw(&input.to_client);
-            c.closing = input.disconnect;
-            if !input.to_vpcs.is_empty() {
-                self.console_input(vm, &input.to_vpcs);
-            }
+            self.lab.console_input(node, id, &buf[..n], &mut self.io);
             self.flush_console_client(token);
         }
-        self.again.push(token);
+        self.io.again.push(token);
     }
 
-    /// Write the client's outbox; close it when it asked to leave and all is written.
-    fn flush_console_client(&mut self, token: usize) {
-        let Some(c) = self.client(token) else { return };
-        while !c.outbox.pending().is_empty() {
-            match c.stream.write(c.outbox.pending()) {
+    /// Write what the lab holds for the client; close it once it asked to
+    /// leave and everything is written, or when the lab forgot it.
+    pub(super) fn flush_console_client(&mut self, token: usize) {
+        let Some(c) = self.io.client(token) else {
+            return;
+        };
+        let (node, id) = (c.node, c.id);
+        loop {
+            let Some((pending, closing)) = self.lab.console_pending(node, id) else {
+                return self.close_console_client(token);
+            };
+            if pending.is_empty() {
+                if closing {
+                    self.close_console_client(token);
+                }
+                return;
+            }
+            let Some(c) = self.io.client(token) else {
+                return;
+            };
+            match c.stream.write(pending) {
                 Ok(0) => return self.close_console_client(token),
-                Ok(n) => c.outbox.consumed(n),
+                Ok(n) => self.lab.console_written(node, id, n),
                 Err(e) if would_block(&e) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return self.close_console_client(token),
             }
         }
-        if c.closing {
-            self.close_console_client(token);
+    }
+
+    fn close_console_client(&mut self, token: usize) {
+        if let Some((node, id)) = self.io.drop_client(token) {
+            self.lab.console_detach(node, id);
+        }
+    }
+}
+
+impl Io {
+    fn client(&mut self, token: usize) -> Option<&mut Client> {
+        match self.entries.get_mut(token) {
+            Some(Entry::ConsoleClient(c)) => Some(c),
+            _ => None,
         }
     }
 
-    pub(super) fn close_console_client(&mut self, token: usize) {
-        let Some(Entry::ConsoleClient(mut c)) = self.entries.try_remove(token) else {
-            return;
+    /// Close a client's socket; returns who it was.
+    pub(super) fn drop_client(&mut self, token: usize) -> Option<(NodeKey, ClientId)> {
+        if !matches!(self.entries.get(token), Some(Entry::ConsoleClient(_))) {
+            return None;
+        }
+        let Entry::ConsoleClient(mut c) = self.entries.remove(token) else {
+            return None;
         };
-        let _ = self.poll.registry().deregister(&mut c.stream);
-        if let Some(slot) = self.vms.get_mut(c.vm) {
-            slot.clients.retain(|&t| t != token);
-            log::debug!("vm {}: console client {token} detached", slot.vm.id);
-        }
+        let _ = self.registry.deregister(&mut c.stream);
+        log::debug!("console client {token} detached");
+        Some((c.node, c.id))
     }
 
-    /// Send console output to every client; one that has fallen too far
-    /// behind is dropped so that it cannot hold the others back.
-    pub(super) fn broadcast(&mut self, key: usize, data: &[u8]) {
-        for token in self.vms[key].clients.clone() {
-            let Some(c) = self.client(token) else {
-                continue;
-            };
-            if c.outbox.push_output(data) {
-                self.flush_console_client(token);
-            } else {
-                log::warn!(
-                    "vm {}: console client {token} is not reading: dropped",
-                    self.vms[key].vm.id
-                );
-                self.close_console_client(token);
-            }
-        }
+    /// The client `id`, if its token still holds it.
+    pub(super) fn client_token(&mut self, id: ClientId) -> Option<usize> {
+        self.client(id.handle)
+            .filter(|c| c.id == id)
+            .map(|_| id.handle)
     }
 }

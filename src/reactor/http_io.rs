@@ -1,20 +1,35 @@
-//! API connections on the loop: accept, read, parse, dispatch, write, time out.
+//! API connections on the loop: accept, read, parse, hand to the front-end
+//! and the lab, write, and act on the deadlines `Conn` decides.
 
-use super::{Entry, HttpConn, ReplyTo, Server, TimerKey, would_block};
+use super::{Entry, Io, IoTimer, Server, guarded, would_block};
+use crate::api::{Ticket, v1};
 use crate::error::ApiError;
-use crate::http::conn::{Conn, SlotId};
-use crate::http::parse::Request;
-use crate::http::response::Response;
-use crate::limits::{ACCEPT_RETRY, IDLE_TIMEOUT, MAX_CONNECTIONS, READ_BUDGET, REQUEST_TIMEOUT};
+use crate::lab::Reply;
+use crate::limits::{ACCEPT_RETRY, MAX_CONNECTIONS, READ_BUDGET};
+use crate::proto::http::conn::{Conn, Expiry, SlotId};
+use crate::proto::http::parse::Request;
 use mio::Interest;
+use mio::net::TcpStream;
 use std::io::{Read, Write};
 use std::time::Instant;
 
+/// One API connection: socket, protocol state and timer bookkeeping.
+pub(super) struct HttpConn {
+    stream: TcpStream,
+    conn: Conn,
+    /// Distinguishes this connection from a later one that reuses the token.
+    serial: u64,
+    /// Deadline of the timer currently in the heap for this connection.
+    timer_at: Option<Instant>,
+    /// Already on `again` (answers completed outside a pump of this connection).
+    queued: bool,
+}
+
 impl Server {
     /// Accept every pending connection; past the limit, close them at once.
-    pub(super) fn accept_http(&mut self) {
+    pub(super) fn accept_http(&mut self, now: Instant) {
         loop {
-            let (stream, peer) = match self.listener.accept() {
+            let (stream, peer) = match self.io.listener.accept() {
                 Ok(s) => s,
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
@@ -22,52 +37,40 @@ impl Server {
                     // connections still queued would wait for a new one to
                     // arrive, so try again shortly instead.
                     log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    self.timers
-                        .schedule(Instant::now() + ACCEPT_RETRY, TimerKey::Accept);
+                    self.io.timers.schedule(now + ACCEPT_RETRY, IoTimer::Accept);
                     return;
                 }
             };
-            if self.http_conns >= MAX_CONNECTIONS {
+            if self.io.http_conns >= MAX_CONNECTIONS {
                 log::warn!("connection from {peer} refused: {MAX_CONNECTIONS} connections open");
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let now = Instant::now();
-            self.next_serial += 1;
-            let serial = self.next_serial;
+            self.io.next_serial += 1;
             let conn = HttpConn {
                 stream,
-                conn: Conn::new(),
-                serial,
-                request_started: None,
-                last_activity: now,
+                conn: Conn::new(now),
+                serial: self.io.next_serial,
                 timer_at: None,
                 queued: false,
             };
-            let token = self.entries.insert(Entry::Http(Box::new(conn)));
-            let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
+            let token = self.io.entries.insert(Entry::Http(Box::new(conn)));
+            let Some(Entry::Http(c)) = self.io.entries.get_mut(token) else {
                 unreachable!()
             };
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .register(&mut c.stream, mio::Token(token), interest)
+            if let Err(e) = self
+                .io
+                .registry
+                .register(&mut c.stream, mio::Token(token), interest)
             {
                 log::warn!("cannot register connection from {peer}: {e}");
-                self.entries.remove(token);
+                self.io.entries.remove(token);
                 continue;
             }
-            self.http_conns += 1;
+            self.io.http_conns += 1;
             log::trace!("http[{token}] connected from {peer}");
-            self.arm_conn_timer(token, now);
-        }
-    }
-
-    fn http(&mut self, token: usize) -> Option<&mut HttpConn> {
-        match self.entries.get_mut(token) {
-            Some(Entry::Http(c)) => Some(c),
-            _ => None,
+            self.io.arm_conn_timer(token);
         }
     }
 
@@ -75,30 +78,30 @@ impl Server {
     /// repeat while something moves, up to [`READ_BUDGET`] bytes read per
     /// call (then the connection goes on `again`, so others get their turn).
     /// Closes the connection when it is done.
-    pub(super) fn pump_http(&mut self, token: usize, readable: bool) {
-        if let Some(c) = self.http(token) {
+    pub(super) fn pump_http(&mut self, now: Instant, token: usize, readable: bool) {
+        if let Some(c) = self.io.http(token) {
             c.queued = false;
         }
         let mut try_read = readable;
         let mut read_total = 0;
         loop {
-            if !self.flush_http(token) {
-                return self.close_http(token);
+            if !self.io.flush_http(now, token) {
+                return self.io.close_http(token);
             }
             if try_read {
-                read_total += self.read_http(token, READ_BUDGET - read_total);
+                read_total += self.io.read_http(now, token, READ_BUDGET - read_total);
             }
-            let served = self.serve_parsed(token);
-            if !self.flush_http(token) {
-                return self.close_http(token);
+            let served = self.serve_parsed(now, token);
+            if !self.io.flush_http(now, token) {
+                return self.io.close_http(token);
             }
-            let Some(c) = self.http(token) else { return };
+            let Some(c) = self.io.http(token) else { return };
             if c.conn.finished() {
-                return self.close_http(token);
+                return self.io.close_http(token);
             }
             if read_total >= READ_BUDGET {
                 c.queued = true;
-                self.again.push(token);
+                self.io.again.push(token);
                 break;
             }
             // Answers went out: there may be room, and data, to read again.
@@ -107,28 +110,100 @@ impl Server {
             }
             try_read = true;
         }
-        self.arm_conn_timer(token, Instant::now());
+        self.io.arm_conn_timer(token);
     }
 
-    /// Hand every complete request in the buffer to the handlers, one at a
-    /// time and in order. Answers produced meanwhile are written by the
-    /// caller in one go rather than one write per answer.
-    fn serve_parsed(&mut self, token: usize) -> usize {
+    /// Hand every complete request in the buffer to the lab, one at a time
+    /// and in order. Answers produced meanwhile are written by the caller in
+    /// one go rather than one write per answer.
+    fn serve_parsed(&mut self, now: Instant, token: usize) -> usize {
         let mut served = 0;
-        self.pumping = Some(token);
-        while let Some((serial, slot, req)) = self.next_parsed(token) {
-            self.handle_request(
-                ReplyTo {
-                    token,
-                    serial,
-                    slot,
-                },
-                req,
-            );
+        self.io.pumping = Some(token);
+        while let Some((serial, slot, req)) = self.io.next_parsed(token) {
+            self.handle_request(now, token, serial, slot, req);
             served += 1;
         }
-        self.pumping = None;
+        self.io.pumping = None;
         served
+    }
+
+    /// One request: the front-end decodes it, the lab acts on it. A panic
+    /// in either is answered with a 500 and the loop carries on.
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        conn: usize,
+        serial: u64,
+        slot: SlotId,
+        req: Request,
+    ) {
+        log::debug!("{} {}", req.method.as_str(), req.path);
+        let auth = self.io.config.auth.clone();
+        let mut decoded = None;
+        let guard = guarded("a request", || {
+            decoded = Some(v1::decode(&req, auth.as_ref()))
+        });
+        let (route, command) = match (decoded, guard) {
+            (Some(d), _) => (d.route, d.command),
+            (None, Err(cause)) => (None, Err(panic_error(&cause))),
+            (None, Ok(())) => (None, Err(panic_error("no answer"))),
+        };
+        let ticket = Ticket {
+            conn,
+            serial,
+            slot,
+            route,
+        };
+        match command {
+            Err(ApiError::Unauthorized) => {
+                log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
+                self.io.answer(ticket, Err(ApiError::Unauthorized));
+            }
+            Err(e) => {
+                self.io.record(&req);
+                self.io.answer(ticket, Err(e));
+            }
+            Ok(cmd) => {
+                self.io.record(&req);
+                let (lab, io) = (&mut self.lab, &mut self.io);
+                if let Err(cause) = guarded("a request", || lab.handle(now, ticket, cmd, io)) {
+                    self.io.answer(ticket, Err(panic_error(&cause)));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_conn_timer(&mut self, now: Instant, token: usize, serial: u64) {
+        let Some(c) = self.io.http(token).filter(|c| c.serial == serial) else {
+            return;
+        };
+        c.timer_at = None;
+        match c.conn.on_timeout(now) {
+            Expiry::Close => {
+                log::debug!("http[{token}] idle or not reading: closed");
+                self.io.close_http(token)
+            }
+            Expiry::Answer408 => {
+                log::debug!("http[{token}] request not received in time");
+                self.pump_http(now, token, false);
+            }
+            Expiry::Wait => self.io.arm_conn_timer(token),
+        }
+    }
+}
+
+fn panic_error(cause: &str) -> ApiError {
+    ApiError::Internal(format!(
+        "Internal error while handling the request (a bug: {cause}); the server carries on"
+    ))
+}
+
+impl Io {
+    fn http(&mut self, token: usize) -> Option<&mut HttpConn> {
+        match self.entries.get_mut(token) {
+            Some(Entry::Http(c)) => Some(c),
+            _ => None,
+        }
     }
 
     fn next_parsed(&mut self, token: usize) -> Option<(u64, SlotId, Request)> {
@@ -138,7 +213,7 @@ impl Server {
     }
 
     /// Read until WouldBlock, EOF or `budget` bytes; returns the bytes read.
-    fn read_http(&mut self, token: usize, budget: usize) -> usize {
+    fn read_http(&mut self, now: Instant, token: usize, budget: usize) -> usize {
         let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
             return 0;
         };
@@ -150,12 +225,7 @@ impl Server {
                     break;
                 }
                 Ok(n) => {
-                    let now = Instant::now();
-                    if c.conn.is_idle() {
-                        c.request_started = Some(now);
-                    }
-                    c.last_activity = now;
-                    c.conn.receive(&self.scratch[..n]);
+                    c.conn.receive(now, &self.scratch[..n]);
                     total += n;
                 }
                 Err(e) if would_block(&e) => break,
@@ -170,17 +240,14 @@ impl Server {
     }
 
     /// Write pending output. Returns false when the connection is broken.
-    fn flush_http(&mut self, token: usize) -> bool {
+    fn flush_http(&mut self, now: Instant, token: usize) -> bool {
         let Some(c) = self.http(token) else {
             return true;
         };
         while !c.conn.output().is_empty() {
             match c.stream.write(c.conn.output()) {
                 Ok(0) => return false,
-                Ok(n) => {
-                    c.conn.consumed_output(n);
-                    c.last_activity = Instant::now();
-                }
+                Ok(n) => c.conn.consumed_output(now, n),
                 Err(e) if would_block(&e) => return true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
@@ -189,41 +256,44 @@ impl Server {
         true
     }
 
-    pub(super) fn close_http(&mut self, token: usize) {
+    fn close_http(&mut self, token: usize) {
         if let Some(Entry::Http(mut c)) = self.entries.try_remove(token) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+            let _ = self.registry.deregister(&mut c.stream);
             self.http_conns -= 1;
             log::trace!("http[{token}] closed");
         }
     }
 
     /// Deliver an answer to its slot; the connection may have gone meanwhile.
-    pub(super) fn reply(&mut self, to: ReplyTo, resp: Response) {
-        let Some(c) = self.http(to.token) else { return };
-        if c.serial != to.serial {
-            return;
+    pub(super) fn answer(&mut self, ticket: Ticket, reply: Reply) {
+        if let Err(e) = &reply
+            && e.status() >= 500
+        {
+            log::error!("{e}");
         }
-        c.conn.complete(to.slot, resp, false);
-        if self.pumping == Some(to.token) {
+        let resp = v1::render(ticket.route, reply);
+        let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
+            return;
+        };
+        c.conn.complete(ticket.slot, resp, false);
+        if self.pumping == Some(ticket.conn) {
             return; // the pump in progress writes it
         }
-        // Not pump_http: that could dispatch requests parsed later ahead of
-        // ones the caller is still handing out. Write now, parse next turn.
-        if !self.flush_http(to.token) {
-            return self.close_http(to.token);
-        }
-        if let Some(c) = self.http(to.token)
+        // Not pump_http now: that could dispatch requests parsed later ahead
+        // of ones the lab is still handing out. The next turn (at once: it
+        // is on `again`) writes it and reads on.
+        if let Some(c) = self.http(ticket.conn)
             && !c.queued
         {
             c.queued = true;
-            self.again.push(to.token);
+            self.again.push(ticket.conn);
         }
     }
 
     /// Keep one timer in the heap per connection, at its earliest deadline.
-    fn arm_conn_timer(&mut self, token: usize, now: Instant) {
+    fn arm_conn_timer(&mut self, token: usize) {
         let Some(c) = self.http(token) else { return };
-        let Some(deadline) = conn_deadline(c, now) else {
+        let Some(deadline) = c.conn.deadline() else {
             return;
         };
         if c.timer_at.is_some_and(|t| t <= deadline) {
@@ -231,40 +301,24 @@ impl Server {
         }
         c.timer_at = Some(deadline);
         let serial = c.serial;
-        self.timers
-            .schedule(deadline, TimerKey::Conn(token, serial));
+        self.timers.schedule(deadline, IoTimer::Conn(token, serial));
     }
 
-    pub(super) fn on_conn_timer(&mut self, token: usize, serial: u64, now: Instant) {
-        let Some(c) = self.http(token) else { return };
-        if c.serial != serial {
+    /// Append the request as a replayable curl command to the record file.
+    fn record(&mut self, req: &Request) {
+        let Some(file) = &mut self.record else { return };
+        let Ok(addr) = self.listener.local_addr() else {
             return;
+        };
+        let body = String::from_utf8_lossy(&req.body).replace('\'', "'\\''");
+        let line = format!(
+            "curl -X {} \"http://{addr}{}\" -d '{}'\n",
+            req.method.as_str(),
+            req.path,
+            if body.is_empty() { "{}" } else { &body }
+        );
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            log::warn!("cannot write to the record file: {e}");
         }
-        c.timer_at = None;
-        match conn_deadline(c, now) {
-            Some(d) if d <= now && (c.conn.is_idle() || !c.conn.output().is_empty()) => {
-                log::debug!("http[{token}] idle or not reading: closed");
-                self.close_http(token)
-            }
-            Some(d) if d <= now => {
-                log::debug!("http[{token}] request not received in time");
-                c.conn.fail(&ApiError::Timeout);
-                self.pump_http(token, false);
-            }
-            _ => self.arm_conn_timer(token, now),
-        }
-    }
-}
-
-/// When this connection must be acted on: idle ones close, half-sent requests
-/// get a 408, a client that stops reading its answers is dropped;
-/// connections waiting for an answer have no deadline.
-fn conn_deadline(c: &HttpConn, now: Instant) -> Option<Instant> {
-    if c.conn.is_idle() || !c.conn.output().is_empty() {
-        Some(c.last_activity + IDLE_TIMEOUT)
-    } else if c.conn.awaiting_answers() {
-        None
-    } else {
-        Some(c.request_started.unwrap_or(now) + REQUEST_TIMEOUT)
     }
 }

@@ -1,29 +1,29 @@
-//! Per-VM request queue (sans-IO).
+//! Per-node request queue (sans-IO).
 //!
-//! The seed's concurrency rule: a VM serves one request at a time, in arrival
-//! order, while other VMs and endpoints carry on. A request either runs at once
+//! The seed's concurrency rule: a node serves one request at a time, in arrival
+//! order, while other nodes and endpoints carry on. A request either runs at once
 //! (the queue was idle) or waits; when the running one finishes, possibly after
 //! waiting for a process, the next one is handed back to the caller to run.
 
 use std::collections::VecDeque;
 
-/// Requests for one VM: at most one running, the rest waiting in order.
+/// Requests for one node: at most one running, the rest waiting in order.
 #[derive(Debug)]
-pub struct VmQueue<T> {
+pub struct Queue<T> {
     busy: bool,
     waiting: VecDeque<T>,
 }
 
-impl<T> Default for VmQueue<T> {
+impl<T> Default for Queue<T> {
     fn default() -> Self {
-        VmQueue {
+        Queue {
             busy: false,
             waiting: VecDeque::new(),
         }
     }
 }
 
-impl<T> VmQueue<T> {
+impl<T> Queue<T> {
     /// An idle queue.
     pub fn new() -> Self {
         Self::default()
@@ -61,7 +61,7 @@ impl<T> VmQueue<T> {
         self.waiting.len()
     }
 
-    /// Take every waiting request (the VM is going away); the queue goes idle.
+    /// Take every waiting request (the node is going away); the queue goes idle.
     pub fn drain(&mut self) -> Vec<T> {
         self.busy = false;
         self.waiting.drain(..).collect()
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn serves_one_at_a_time_in_order() {
-        let mut q = VmQueue::new();
+        let mut q = Queue::new();
         assert_eq!(q.submit(1), Some(1));
         assert_eq!(q.submit(2), None);
         assert_eq!(q.submit(3), None);
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn drain_returns_waiting_and_goes_idle() {
-        let mut q = VmQueue::new();
+        let mut q = Queue::new();
         let _ = q.submit('a');
         let _ = q.submit('b');
         assert_eq!(q.drain(), vec!['b']);

@@ -131,6 +131,11 @@ impl PortPool {
         }
     }
 
+    /// Every reservation, lowest port first.
+    pub fn reservations(&self) -> impl Iterator<Item = (u16, Uuid)> + '_ {
+        self.reserved.iter().map(|(p, o)| (*p, *o))
+    }
+
     /// Whether `port` is reserved by anyone.
     pub fn is_reserved(&self, port: u16) -> bool {
         self.reserved.contains_key(&port)

@@ -5,13 +5,20 @@
 //! leave in request order. Each parsed request takes a slot at the back of
 //! `slots`; an answer fills its slot; only ready slots at the front are
 //! serialized into the output buffer.
+//!
+//! The connection's deadlines are decided here too ([`Conn::deadline`],
+//! [`Conn::on_timeout`]): an idle keep-alive connection or one whose client
+//! stopped reading is closed, a request still half-sent after
+//! [`REQUEST_TIMEOUT`] gets a 408, and a connection waiting for an answer
+//! (a VM start, say) has no deadline. The caller passes `now`.
 
 use super::parse::{Request, RequestParser};
 use super::response::Response;
-use crate::bytes::ByteQueue;
 use crate::error::ApiError;
-use crate::limits::{MAX_CONN_OUTPUT, MAX_PIPELINED};
+use crate::limits::{IDLE_TIMEOUT, MAX_CONN_OUTPUT, MAX_PIPELINED, REQUEST_TIMEOUT};
+use crate::proto::bytes::ByteQueue;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// Identifies one request's place in the answer order of its connection.
 pub type SlotId = u64;
@@ -22,8 +29,19 @@ struct Slot {
     ready: Option<(Response, bool)>,
 }
 
+/// What a connection's deadline asks for, once reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Not due yet (or nothing to time out): keep waiting.
+    Wait,
+    /// Idle too long, or the client stopped reading: close without a word.
+    Close,
+    /// A request did not arrive in time: a 408 is queued; write it, then close.
+    Answer408,
+}
+
 /// State of one HTTP connection, without the socket.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Conn {
     input: ByteQueue,
     parser: RequestParser,
@@ -35,17 +53,62 @@ pub struct Conn {
     /// The peer has finished sending (FIN): what is buffered is still served.
     eof: bool,
     continue_due: bool,
+    /// Last byte read or written.
+    last_activity: Instant,
+    /// When the request now arriving began (for the 408).
+    request_started: Instant,
 }
 
 impl Conn {
-    /// A new, empty connection.
-    pub fn new() -> Self {
-        Self::default()
+    /// A new, empty connection accepted at `now`.
+    pub fn new(now: Instant) -> Self {
+        Conn {
+            input: ByteQueue::default(),
+            parser: RequestParser::default(),
+            out: ByteQueue::default(),
+            slots: VecDeque::new(),
+            next_id: 0,
+            closing: false,
+            eof: false,
+            continue_due: false,
+            last_activity: now,
+            request_started: now,
+        }
     }
 
-    /// Append bytes read from the socket.
-    pub fn receive(&mut self, data: &[u8]) {
+    /// Append bytes read from the socket at `now`.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) {
+        if self.is_idle() {
+            self.request_started = now;
+        }
+        self.last_activity = now;
         self.input.push(data);
+    }
+
+    /// When this connection must be looked at again: idle ones (and ones
+    /// whose client does not read its answers) close after [`IDLE_TIMEOUT`],
+    /// a half-sent request gets a 408 after [`REQUEST_TIMEOUT`], and a
+    /// connection waiting for an answer has no deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.is_idle() || !self.output().is_empty() {
+            Some(self.last_activity + IDLE_TIMEOUT)
+        } else if self.awaiting_answers() {
+            None
+        } else {
+            Some(self.request_started + REQUEST_TIMEOUT)
+        }
+    }
+
+    /// The deadline may have passed: say what to do about it.
+    pub fn on_timeout(&mut self, now: Instant) -> Expiry {
+        match self.deadline() {
+            Some(d) if d <= now && (self.is_idle() || !self.output().is_empty()) => Expiry::Close,
+            Some(d) if d <= now => {
+                self.fail(&ApiError::Timeout);
+                Expiry::Answer408
+            }
+            _ => Expiry::Wait,
+        }
     }
 
     /// The peer closed its sending side: requests already received are
@@ -136,8 +199,9 @@ impl Conn {
         self.out.pending()
     }
 
-    /// `n` bytes of output were written.
-    pub fn consumed_output(&mut self, n: usize) {
+    /// `n` bytes of output were written at `now`.
+    pub fn consumed_output(&mut self, now: Instant, n: usize) {
+        self.last_activity = now;
         self.out.consume(n);
     }
 
@@ -182,15 +246,96 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
 
     fn text(c: &Conn) -> String {
         String::from_utf8_lossy(c.output()).into_owned()
     }
 
     #[test]
+    fn an_idle_connection_closes_after_the_idle_timeout() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        assert_eq!(c.deadline(), Some(now + IDLE_TIMEOUT));
+        assert_eq!(
+            c.on_timeout(now + IDLE_TIMEOUT - Duration::from_millis(1)),
+            Expiry::Wait
+        );
+        assert_eq!(c.on_timeout(now + IDLE_TIMEOUT), Expiry::Close);
+        // Activity pushes the deadline back.
+        let later = now + Duration::from_secs(100);
+        c.receive(later, b"GET / HTTP/1.1\r\n\r\n");
+        let (id, _) = c.next_request().unwrap();
+        c.complete(id, Response::no_content(), false);
+        let n = c.output().len();
+        c.consumed_output(later, n);
+        assert_eq!(c.deadline(), Some(later + IDLE_TIMEOUT));
+    }
+
+    #[test]
+    fn a_half_sent_request_gets_a_408_then_closes() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        let start = now + Duration::from_secs(5);
+        c.receive(
+            start,
+            b"POST /v1/projects HTTP/1.1\r\nContent-Length: 10\r\n\r\n{",
+        );
+        assert!(c.next_request().is_none());
+        // More bytes of the same request do not move its deadline.
+        c.receive(start + Duration::from_secs(9), b"\"");
+        assert!(c.next_request().is_none());
+        assert_eq!(c.deadline(), Some(start + REQUEST_TIMEOUT));
+        assert_eq!(c.on_timeout(start + Duration::from_secs(9)), Expiry::Wait);
+        assert_eq!(c.on_timeout(start + REQUEST_TIMEOUT), Expiry::Answer408);
+        assert!(text(&c).starts_with("HTTP/1.1 408"));
+        assert!(text(&c).contains("Connection: close"));
+        let n = c.output().len();
+        c.consumed_output(start + REQUEST_TIMEOUT, n);
+        assert!(c.finished());
+    }
+
+    #[test]
+    fn a_request_waiting_for_its_answer_has_no_deadline() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        c.receive(
+            now,
+            b"POST /v1/projects/p/vpcs/vms/v/start HTTP/1.1\r\n\r\n",
+        );
+        let (id, _) = c.next_request().unwrap();
+        assert_eq!(c.deadline(), None);
+        let much_later = now + IDLE_TIMEOUT * 10;
+        assert_eq!(c.on_timeout(much_later), Expiry::Wait);
+        c.complete(id, Response::no_content(), false);
+        assert_eq!(
+            c.deadline(),
+            Some(now + IDLE_TIMEOUT),
+            "unsent output: the idle rule"
+        );
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_closed_after_the_idle_timeout() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        c.receive(now, b"GET / HTTP/1.1\r\n\r\n");
+        let (id, _) = c.next_request().unwrap();
+        c.complete(id, Response::no_content(), false);
+        c.consumed_output(now + Duration::from_secs(1), 3);
+        assert!(!c.output().is_empty());
+        let due = now + Duration::from_secs(1) + IDLE_TIMEOUT;
+        assert_eq!(c.on_timeout(due), Expiry::Close);
+    }
+
+    #[test]
     fn answers_leave_in_request_order() {
-        let mut c = Conn::new();
-        c.receive(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        let mut c = Conn::new(t0());
+        c.receive(t0(), b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
         let (a, _) = c.next_request().unwrap();
         let (b, _) = c.next_request().unwrap();
         assert!(c.next_request().is_none());
@@ -212,20 +357,20 @@ mod tests {
 
     #[test]
     fn framing_error_answers_then_closes() {
-        let mut c = Conn::new();
-        c.receive(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+        let mut c = Conn::new(t0());
+        c.receive(t0(), b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
         assert!(c.next_request().is_none());
         assert!(text(&c).starts_with("HTTP/1.1 400"));
         assert!(text(&c).contains("Connection: close"));
         let n = c.output().len();
-        c.consumed_output(n);
+        c.consumed_output(t0(), n);
         assert!(c.finished());
     }
 
     #[test]
     fn error_after_pending_request_waits_its_turn() {
-        let mut c = Conn::new();
-        c.receive(b"GET /a HTTP/1.1\r\n\r\nBROKEN\r\n\r\n");
+        let mut c = Conn::new(t0());
+        c.receive(t0(), b"GET /a HTTP/1.1\r\n\r\nBROKEN\r\n\r\n");
         let (a, _) = c.next_request().unwrap();
         assert!(c.next_request().is_none());
         assert!(c.output().is_empty());
@@ -236,8 +381,11 @@ mod tests {
 
     #[test]
     fn requests_before_a_half_close_are_answered() {
-        let mut c = Conn::new();
-        c.receive(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTT");
+        let mut c = Conn::new(t0());
+        c.receive(
+            t0(),
+            b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTT",
+        );
         c.peer_closed();
         assert!(!c.wants_read());
         let (a, _) = c.next_request().unwrap();
@@ -252,14 +400,14 @@ mod tests {
             "the last answer says close"
         );
         let n = c.output().len();
-        c.consumed_output(n);
+        c.consumed_output(t0(), n);
         assert!(c.finished());
     }
 
     #[test]
     fn http10_request_closes_after_answer() {
-        let mut c = Conn::new();
-        c.receive(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+        let mut c = Conn::new(t0());
+        c.receive(t0(), b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
         let (a, _) = c.next_request().unwrap();
         assert!(
             c.next_request().is_none(),
@@ -268,28 +416,28 @@ mod tests {
         c.complete(a, Response::no_content(), false);
         assert!(text(&c).contains("Connection: close"));
         let n = c.output().len();
-        c.consumed_output(n);
+        c.consumed_output(t0(), n);
         assert!(c.finished());
     }
 
     #[test]
     fn continue_is_sent_only_when_earlier_answers_are_out() {
-        let mut c = Conn::new();
-        c.receive(b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+        let mut c = Conn::new(t0());
+        c.receive(t0(), b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
         let (a, _) = c.next_request().unwrap();
         assert!(c.next_request().is_none());
         assert!(c.output().is_empty());
         c.complete(a, Response::no_content(), false);
         assert!(text(&c).ends_with("HTTP/1.1 100 Continue\r\n\r\n"));
-        c.receive(b"{}");
+        c.receive(t0(), b"{}");
         assert_eq!(c.next_request().unwrap().1.body, b"{}");
     }
 
     #[test]
     fn written_output_does_not_pile_up_behind_a_slow_reader() {
-        let mut c = Conn::new();
+        let mut c = Conn::new(t0());
         for _ in 0..10_000 {
-            c.receive(b"GET / HTTP/1.1\r\n\r\n");
+            c.receive(t0(), b"GET / HTTP/1.1\r\n\r\n");
             let (id, _) = c.next_request().unwrap();
             c.complete(
                 id,
@@ -298,7 +446,7 @@ mod tests {
             );
             // The socket takes all but the last few bytes every time.
             let n = c.output().len().saturating_sub(10);
-            c.consumed_output(n);
+            c.consumed_output(t0(), n);
         }
         assert!(
             c.buffered() < 512 * 1024,
@@ -309,14 +457,14 @@ mod tests {
 
     #[test]
     fn a_client_that_never_reads_is_not_read_from() {
-        let mut c = Conn::new();
+        let mut c = Conn::new(t0());
         let mut pending = Vec::new();
         for _ in 0..MAX_PIPELINED {
-            c.receive(b"GET / HTTP/1.1\r\n\r\n");
+            c.receive(t0(), b"GET / HTTP/1.1\r\n\r\n");
             pending.push(c.next_request().unwrap().0);
         }
         assert!(!c.wants_read());
-        c.receive(b"GET / HTTP/1.1\r\n\r\n");
+        c.receive(t0(), b"GET / HTTP/1.1\r\n\r\n");
         assert!(c.next_request().is_none());
         let big = Response::json(200, &serde_json::json!({"x": "y".repeat(MAX_CONN_OUTPUT)}));
         c.complete(pending[0], big, false);

@@ -52,6 +52,21 @@ pub fn read_tail(path: &Path, n: usize) -> Vec<u8> {
     out
 }
 
+/// Remove project directories marked temporary (left by an earlier run).
+pub fn remove_stale_temporary_projects(location: &Path, marker: &str) -> Vec<std::path::PathBuf> {
+    let Ok(dir) = std::fs::read_dir(location) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.join(marker).exists() && remove_dir(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// Remove a file; a missing one is fine.
 pub fn remove_file(path: &Path) {
     let _ = std::fs::remove_file(path);

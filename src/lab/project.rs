@@ -2,15 +2,14 @@
 
 use crate::error::ApiError;
 use crate::limits::MAC_OFFSETS;
-use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use uuid::Uuid;
 
 /// Name of the marker file that makes a project directory temporary.
 pub const TEMPORARY_MARKER: &str = ".gns3_temporary";
 
-/// One project: a name, a directory and the VMs in it.
+/// One project: a name, a directory and the nodes in it.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// Project id.
@@ -21,10 +20,10 @@ pub struct Project {
     pub path: PathBuf,
     /// Whether the directory goes away when the project closes.
     pub temporary: bool,
-    /// VMs of this project.
-    pub vms: BTreeSet<Uuid>,
-    /// Directories of VMs deleted since the last commit.
-    pub deleted_vm_dirs: Vec<PathBuf>,
+    /// Nodes of this project.
+    pub nodes: BTreeSet<Uuid>,
+    /// Directories of nodes deleted since the last commit.
+    pub deleted_node_dirs: Vec<PathBuf>,
     macs: [u64; 4],
 }
 
@@ -36,29 +35,15 @@ impl Project {
             name,
             path,
             temporary,
-            vms: BTreeSet::new(),
-            deleted_vm_dirs: Vec::new(),
+            nodes: BTreeSet::new(),
+            deleted_node_dirs: Vec::new(),
             macs: [0; 4],
         }
     }
 
-    /// The API object; `location` is the directory holding the projects.
-    pub fn to_json(&self, location: &Path) -> Value {
-        json!({
-            "project_id": self.id.to_string(),
-            "name": self.name,
-            "location": location.to_string_lossy(),
-            "path": self.path.to_string_lossy(),
-            "temporary": self.temporary,
-        })
-    }
-
-    /// Working directory of a VPCS VM of this project.
-    pub fn vm_dir(&self, vm: Uuid) -> PathBuf {
-        self.path
-            .join("project-files")
-            .join("vpcs")
-            .join(vm.to_string())
+    /// Working directory of a node of this project.
+    pub fn node_dir(&self, node: Uuid) -> PathBuf {
+        super::nodes::vpcs::node_dir(&self.path, node)
     }
 
     /// Take the lowest free MAC offset (vpcs `-m`), 0..255.
@@ -74,6 +59,11 @@ impl Project {
             "Project {} has used all {MAC_OFFSETS} VPCS MAC addresses; create the VM in another project",
             self.id
         )))
+    }
+
+    /// How many MAC offsets are taken.
+    pub fn macs_taken(&self) -> usize {
+        self.macs.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// Give a MAC offset back.
@@ -92,17 +82,9 @@ mod tests {
         let mut p = Project::new(Uuid::new_v4(), None, "/x".into(), false);
         let taken: BTreeSet<u8> = (0..MAC_OFFSETS).map(|_| p.take_mac().unwrap()).collect();
         assert_eq!(taken.len(), MAC_OFFSETS);
+        assert_eq!(p.macs_taken(), MAC_OFFSETS);
         assert_eq!(p.take_mac().unwrap_err().status(), 409);
         p.release_mac(17);
         assert_eq!(p.take_mac().unwrap(), 17);
-    }
-
-    #[test]
-    fn json_has_every_field() {
-        let p = Project::new(Uuid::nil(), Some("t".into()), "/base/p".into(), true);
-        let v = p.to_json(Path::new("/base"));
-        for k in ["project_id", "name", "location", "path", "temporary"] {
-            assert!(v.get(k).is_some(), "{k}");
-        }
     }
 }

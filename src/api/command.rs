@@ -1,0 +1,104 @@
+//! The typed command every front-end produces and the lab consumes (no I/O).
+//!
+//! A request is parsed once, by the front-end of its API version, into a
+//! [`Command`]: ids are UUIDs, adapter and port numbers are integers, bodies
+//! are decoded and validated. The lab never sees a path, a method or a JSON
+//! body, and does not know which API version asked.
+
+use super::body::{NioCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use crate::proto::http::conn::SlotId;
+use uuid::Uuid;
+
+/// Everything a client can ask of the lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The server's version.
+    Version,
+    /// Check that the client speaks our version.
+    CheckVersion(String),
+    /// The host's network interfaces.
+    Interfaces,
+    /// Re-read the configuration file (`--local` only).
+    ReloadConfig,
+    /// Stop the server (`--local` only).
+    Shutdown,
+    /// Create (or reopen) a project.
+    CreateProject(ProjectCreate),
+    /// A project's description.
+    GetProject(Uuid),
+    /// Rename, move or (un)mark a project temporary.
+    UpdateProject(Uuid, ProjectUpdate),
+    /// Remove the directories of nodes deleted since the last commit.
+    CommitProject(Uuid),
+    /// Forget a project, keeping its files (unless temporary).
+    CloseProject(Uuid),
+    /// Forget a project and delete its files.
+    DeleteProject(Uuid),
+    /// Reserve a free UDP port for a tunnel.
+    AllocateUdp(Uuid),
+    /// Create a node in a project.
+    CreateNode(Uuid, NodeCreate),
+    /// An operation on one node: it goes through that node's queue.
+    Node(NodeRef, NodeCommand),
+}
+
+/// How to create a node, per kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeCreate {
+    /// A VPCS virtual PC (the external `vpcs` program).
+    Vpcs(VmCreate),
+}
+
+/// Names a node: its project and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRef {
+    /// Owning project.
+    pub project: Uuid,
+    /// The node.
+    pub node: Uuid,
+}
+
+/// A port of a node, as GNS3 numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortAddr {
+    /// Adapter number.
+    pub adapter: u32,
+    /// Port number on the adapter.
+    pub port: u32,
+}
+
+/// What to do to a node; served one at a time, in arrival order, per node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeCommand {
+    /// Its description.
+    Get,
+    /// Rename it, move its console, change its startup script.
+    Update(VmUpdate),
+    /// Stop it if running, then forget it.
+    Delete,
+    /// Start it; answered once its console is ready.
+    Start,
+    /// Stop it; answered once its process is gone.
+    Stop,
+    /// Stop it if running, then start it.
+    Reload,
+    /// Attach a NIO to a port (replacing any).
+    AddNio(PortAddr, NioCreate),
+    /// Detach the NIO of a port.
+    RemoveNio(PortAddr),
+}
+
+/// Where an answer must go: opaque to the lab, which hands it back with the
+/// answer. The connection is named by its token and a serial (a later
+/// connection may reuse the token), the request by its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    /// The connection's token in the reactor.
+    pub conn: usize,
+    /// The connection's serial number.
+    pub serial: u64,
+    /// The request's place in the connection's answer order.
+    pub slot: SlotId,
+    /// The matched route template, for `X-Route`.
+    pub route: Option<&'static str>,
+}

@@ -1,0 +1,287 @@
+//! The GNS3 1.3 front-end (`/v1`): request → [`Command`], lab answer → JSON
+//! in 1.3's shapes (no I/O).
+//!
+//! Everything version-specific lives here: route templates (`X-Route`),
+//! `vm_id` for a node's id, status codes per answer. A later `/v2/compute`
+//! front-end produces the same commands from its own shapes.
+
+use super::body::{
+    self, NioCreate, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate,
+};
+use super::command::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr};
+use super::routes::{self, Matched, Route};
+use crate::error::ApiError;
+use crate::lab::{Answer, Body, ProjectView, Reply, VpcsView};
+use crate::proto::http::auth::Credentials;
+use crate::proto::http::parse::{Method, Request};
+use crate::proto::http::response::Response;
+use serde_json::{Value, json};
+
+/// A request decoded: the route template it matched (for `X-Route`) and the
+/// command, or the error to answer with.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The matched route template, if any route matched.
+    pub route: Option<&'static str>,
+    /// The command to run, or why there is none.
+    pub command: Result<Command, ApiError>,
+}
+
+/// Decode a request: credentials, route, method, ids, body.
+pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
+    if auth.is_some_and(|c| !c.accepts(req.authorization.as_deref())) {
+        return Decoded {
+            route: None,
+            command: Err(ApiError::Unauthorized),
+        };
+    }
+    let Some(m) = routes::route(&req.method, &req.path) else {
+        let e = ApiError::NotFound(format!("Route {} doesn't exist", req.path));
+        return Decoded {
+            route: None,
+            command: Err(e),
+        };
+    };
+    let command = if m.method_allowed {
+        inject_panic(&req.path);
+        command(&m, &req.method, &req.body)
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            method: req.method.as_str().to_string(),
+            route: m.template,
+        })
+    };
+    Decoded {
+        route: Some(m.template),
+        command,
+    }
+}
+
+/// Fault injection for the tests, in debug builds only: a request for the
+/// path in `NANOLAB_TEST_PANIC_PATH` panics while it is handled.
+fn inject_panic(path: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("NANOLAB_TEST_PANIC_PATH").is_some_and(|p| p == path) {
+        panic!("injected panic for {path}");
+    }
+    let _ = path;
+}
+
+fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiError> {
+    use Method::{Get, Put};
+    let project = || body::parse_uuid("project_id", m.project());
+    Ok(match (m.route, method) {
+        (Route::Version, Get) => Command::Version,
+        (Route::Version, _) => Command::CheckVersion(VersionCheck::parse(raw)?.version),
+        (Route::Interfaces, _) => Command::Interfaces,
+        (Route::ConfigReload, _) => Command::ReloadConfig,
+        (Route::Shutdown, _) => Command::Shutdown,
+        (Route::Projects, _) => Command::CreateProject(ProjectCreate::parse(raw)?),
+        (Route::Project, Get) => Command::GetProject(project()?),
+        (Route::Project, Put) => Command::UpdateProject(project()?, ProjectUpdate::parse(raw)?),
+        (Route::Project, _) => Command::DeleteProject(project()?),
+        (Route::ProjectCommit, _) => empty_then(raw, Command::CommitProject(project()?))?,
+        (Route::ProjectClose, _) => empty_then(raw, Command::CloseProject(project()?))?,
+        (Route::UdpPort, _) => empty_then(raw, Command::AllocateUdp(project()?))?,
+        (Route::Vms, _) => Command::CreateNode(project()?, NodeCreate::Vpcs(VmCreate::parse(raw)?)),
+        (Route::Vm, Get) => node(m, NodeCommand::Get)?,
+        (Route::Vm, Put) => node(m, NodeCommand::Update(VmUpdate::parse(raw)?))?,
+        (Route::Vm, _) => node(m, NodeCommand::Delete)?,
+        (Route::VmStart, _) => node(m, empty_then(raw, NodeCommand::Start)?)?,
+        (Route::VmStop, _) => node(m, empty_then(raw, NodeCommand::Stop)?)?,
+        (Route::VmReload, _) => node(m, empty_then(raw, NodeCommand::Reload)?)?,
+        (Route::VmNio, Method::Post) => {
+            let at = port_addr(m)?;
+            node(m, NodeCommand::AddNio(at, NioCreate::parse(raw)?))?
+        }
+        (Route::VmNio, _) => node(m, NodeCommand::RemoveNio(port_addr(m)?))?,
+    })
+}
+
+/// A command whose body must be empty or `{}`.
+fn empty_then<T>(raw: &[u8], then: T) -> Result<T, ApiError> {
+    body::empty(raw)?;
+    Ok(then)
+}
+
+fn node(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
+    let r = NodeRef {
+        project: body::parse_uuid("project_id", m.project())?,
+        node: body::parse_uuid("vm_id", m.vm())?,
+    };
+    Ok(Command::Node(r, cmd))
+}
+
+fn port_addr(m: &Matched<'_>) -> Result<PortAddr, ApiError> {
+    let number = |what: &str, raw: &str| {
+        raw.parse::<u32>().map_err(|_| {
+            ApiError::bad(format!(
+                "{what} number '{raw}' is not a non-negative integer"
+            ))
+        })
+    };
+    Ok(PortAddr {
+        adapter: number("Adapter", m.adapter())?,
+        port: number("Port", m.port())?,
+    })
+}
+
+/// The HTTP answer for a lab reply, in 1.3's shapes, with its `X-Route`.
+pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
+    match reply {
+        Ok(Answer::Ok(b)) => Response::json(200, &body_json(b)),
+        Ok(Answer::Created(b)) => Response::json(201, &body_json(b)),
+        Ok(Answer::NoContent) => Response::no_content(),
+        Err(e) => Response::error(&e),
+    }
+    .with_route(route)
+}
+
+fn body_json(b: Body) -> Value {
+    match b {
+        Body::Empty => json!({}),
+        Body::Version { local } => version_json(local),
+        Body::Interfaces(names) => names
+            .into_iter()
+            .map(|n| json!({"id": n, "name": n}))
+            .collect(),
+        Body::Project(p) => project_json(&p),
+        Body::Vpcs(v) => vpcs_json(&v),
+        Body::Nio(n) => {
+            json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
+        }
+        Body::UdpPort(port) => json!({"udp_port": port}),
+    }
+}
+
+fn version_json(local: bool) -> Value {
+    let mut v = json!({"version": super::API_VERSION});
+    if local {
+        v["local"] = json!(true);
+    }
+    v
+}
+
+fn project_json(p: &ProjectView) -> Value {
+    json!({
+        "project_id": p.id.to_string(),
+        "name": p.name,
+        "location": p.location.to_string_lossy(),
+        "path": p.path.to_string_lossy(),
+        "temporary": p.temporary,
+    })
+}
+
+fn vpcs_json(v: &VpcsView) -> Value {
+    json!({
+        "vm_id": v.id.to_string(),
+        "project_id": v.project.to_string(),
+        "name": v.name,
+        "console": v.console,
+        "startup_script": v.startup_script,
+        "startup_script_path": v.startup_script.as_ref().map(|_| crate::lab::nodes::vpcs::STARTUP_SCRIPT),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::http::parse::RequestParser;
+
+    fn req(method: &str, path: &str, body: &str) -> Request {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        RequestParser::new()
+            .feed(raw.as_bytes())
+            .unwrap()
+            .request
+            .unwrap()
+    }
+
+    const P: &str = "42f9feee-3217-4104-981e-85d5f0a806ec";
+    const V: &str = "1b29e1b6-8d3a-4a4b-9d2c-5a6f7e8d9c0b";
+
+    #[test]
+    fn node_routes_become_node_commands() {
+        let d = decode(
+            &req("POST", &format!("/v1/projects/{P}/vpcs/vms/{V}/start"), ""),
+            None,
+        );
+        let Ok(Command::Node(r, NodeCommand::Start)) = d.command else {
+            panic!("{:?}", d.command)
+        };
+        assert_eq!(
+            (r.project.to_string(), r.node.to_string()),
+            (P.into(), V.into())
+        );
+        assert_eq!(
+            d.route,
+            Some("/v1/projects/{project_id}/vpcs/vms/{vm_id}/start")
+        );
+        let path = format!("/v1/projects/{P}/vpcs/vms/{V}/adapters/0/ports/1/nio");
+        let d = decode(&req("DELETE", &path, ""), None);
+        assert!(matches!(
+            d.command,
+            Ok(Command::Node(
+                _,
+                NodeCommand::RemoveNio(PortAddr {
+                    adapter: 0,
+                    port: 1
+                })
+            ))
+        ));
+    }
+
+    #[test]
+    fn bad_ids_numbers_and_bodies_are_400_before_any_lookup() {
+        let cases = [
+            ("GET", "/v1/projects/nope".to_string(), "", "project_id"),
+            ("GET", format!("/v1/projects/{P}/vpcs/vms/x"), "", "vm_id"),
+            (
+                "POST",
+                format!("/v1/projects/{P}/vpcs/vms/{V}/start"),
+                r#"{"a":1}"#,
+                "'a'",
+            ),
+            (
+                "POST",
+                format!("/v1/projects/{P}/vpcs/vms/{V}/adapters/x/ports/0/nio"),
+                "",
+                "Adapter number 'x'",
+            ),
+        ];
+        for (method, path, body, needle) in cases {
+            let e = decode(&req(method, &path, body), None).command.unwrap_err();
+            assert_eq!(e.status(), 400, "{path}");
+            assert!(e.to_string().contains(needle), "{path}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_route_wrong_method_and_credentials() {
+        let d = decode(&req("GET", "/v1/nothing", ""), None);
+        assert_eq!((d.route, d.command.unwrap_err().status()), (None, 404));
+        let d = decode(&req("DELETE", "/v1/version", ""), None);
+        assert_eq!(d.route, Some("/v1/version"));
+        assert_eq!(d.command.unwrap_err().status(), 405);
+        let creds = Credentials::new("u", "p");
+        let d = decode(&req("GET", "/v1/version", ""), Some(&creds));
+        assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
+    }
+
+    #[test]
+    fn answers_render_in_1_3_shapes() {
+        let r = render(Some("/x"), Ok(Answer::Created(Body::UdpPort(10000))));
+        assert_eq!((r.status, r.route), (201, Some("/x")));
+        assert_eq!(
+            r.body,
+            serde_json::to_vec_pretty(&json!({"udp_port": 10000})).unwrap()
+        );
+        let r = render(None, Ok(Answer::Ok(Body::Version { local: false })));
+        assert!(!String::from_utf8_lossy(&r.body).contains("local"));
+        assert_eq!(render(None, Ok(Answer::NoContent)).status, 204);
+        assert_eq!(render(None, Err(ApiError::Timeout)).status, 408);
+    }
+}

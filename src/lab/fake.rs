@@ -1,0 +1,261 @@
+//! A [`Host`] made of plain data, for the lab's unit tests and the fuzz
+//! target: it records every effect and lets a test decide what fails.
+//! Processes do not run; a test says when one prints or exits.
+
+use super::host::{ClientId, Host, Signal, Spawn, Spawned};
+use super::node::{NioUdp, NodeKey};
+use super::{Reply, Settings};
+use crate::api::Ticket;
+use crate::error::ApiError;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A pretend process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeProc {
+    /// Its pid.
+    pub pid: u32,
+    /// Signals it received, in order.
+    pub signals: Vec<Signal>,
+}
+
+/// The fake host's state; every field is for tests to read or set.
+#[derive(Debug, Default)]
+pub struct FakeHost {
+    /// Every answer, in the order given.
+    pub replies: Vec<(Ticket, Reply)>,
+    /// Console listeners: node → port.
+    pub consoles: HashMap<NodeKey, u16>,
+    /// Console ports "another program" holds: binding them fails.
+    pub foreign_consoles: HashSet<u16>,
+    /// Clients told to write.
+    pub ready_clients: Vec<ClientId>,
+    /// Clients disconnected by the lab.
+    pub dropped_clients: Vec<ClientId>,
+    /// UDP ports "another program" holds.
+    pub foreign_udp: HashSet<u16>,
+    /// Open tunnels: (node, port index) → NIO.
+    pub nios: HashMap<(NodeKey, usize), NioUdp>,
+    /// Opening a tunnel to this peer port fails.
+    pub unreachable_rports: HashSet<u16>,
+    /// Live processes.
+    pub procs: HashMap<NodeKey, FakeProc>,
+    /// Processes the lab released (node, pid).
+    pub released: Vec<(NodeKey, u32)>,
+    /// Spawning fails with this error.
+    pub spawn_error: Option<ApiError>,
+    /// The last spawn asked for.
+    pub last_spawn: Option<Spawn>,
+    /// Console output written but not yet handed to the lab.
+    pub unread: HashMap<NodeKey, Vec<u8>>,
+    /// What clients typed into each node's console.
+    pub typed: HashMap<NodeKey, Vec<u8>>,
+    /// Boot output logged per node.
+    pub logged: HashMap<NodeKey, Vec<u8>>,
+    /// Directories.
+    pub dirs: BTreeSet<PathBuf>,
+    /// Files and their contents.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Settings returned by a reload.
+    pub settings: Option<Settings>,
+    next_pid: u32,
+}
+
+impl FakeHost {
+    /// A host where everything succeeds.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The reply for `ticket`, if any (the last one given).
+    pub fn reply_for(&self, ticket: Ticket) -> Option<&Reply> {
+        self.replies
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == ticket)
+            .map(|(_, r)| r)
+    }
+
+    /// How many times `ticket` was answered.
+    pub fn answers_for(&self, ticket: Ticket) -> usize {
+        self.replies.iter().filter(|(t, _)| *t == ticket).count()
+    }
+
+    /// The process of `node` ends (the test then calls `Lab::on_exit`).
+    pub fn exit(&mut self, node: NodeKey) -> Option<FakeProc> {
+        self.procs.remove(&node)
+    }
+}
+
+impl Host for FakeHost {
+    fn reply(&mut self, ticket: Ticket, reply: Reply) {
+        self.replies.push((ticket, reply));
+    }
+
+    fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
+        let taken = self.consoles.iter().any(|(n, p)| *p == port && *n != node);
+        if taken || self.foreign_consoles.contains(&port) {
+            return Err(ApiError::conflict(format!(
+                "Console port {port} is already in use"
+            )));
+        }
+        self.consoles.insert(node, port);
+        Ok(())
+    }
+
+    fn close_console(&mut self, node: NodeKey) {
+        self.consoles.remove(&node);
+    }
+
+    fn console_ready(&mut self, client: ClientId) {
+        self.ready_clients.push(client);
+    }
+
+    fn console_drop(&mut self, client: ClientId) {
+        self.dropped_clients.push(client);
+    }
+
+    fn udp_free(&mut self, port: u16) -> bool {
+        !self.foreign_udp.contains(&port) && !self.nios.values().any(|n| n.lport == port)
+    }
+
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
+        let clash = self
+            .nios
+            .iter()
+            .any(|(k, n)| n.lport == nio.lport && *k != (node, port));
+        if clash || self.foreign_udp.contains(&nio.lport) {
+            return Err(ApiError::conflict(format!(
+                "UDP port {} is already in use",
+                nio.lport
+            )));
+        }
+        if self.unreachable_rports.contains(&nio.rport) {
+            return Err(ApiError::conflict(format!(
+                "Cannot reach {}:{}",
+                nio.rhost, nio.rport
+            )));
+        }
+        self.nios.insert((node, port), nio.clone());
+        Ok(())
+    }
+
+    fn close_nio(&mut self, node: NodeKey, port: usize) {
+        self.nios.remove(&(node, port));
+    }
+
+    fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError> {
+        self.last_spawn = Some(spawn.clone());
+        if let Some(e) = &self.spawn_error {
+            return Err(e.clone());
+        }
+        assert!(
+            !self.procs.contains_key(&node),
+            "two processes for one node"
+        );
+        self.next_pid += 1;
+        let pid = 1000 + self.next_pid;
+        let proc = FakeProc {
+            pid,
+            signals: Vec::new(),
+        };
+        self.procs.insert(node, proc);
+        Ok(Spawned {
+            pid,
+            filter_shell: !spawn.sandbox,
+        })
+    }
+
+    fn signal(&mut self, node: NodeKey, signal: Signal) {
+        if let Some(p) = self.procs.get_mut(&node) {
+            p.signals.push(signal);
+        }
+    }
+
+    fn reap(&mut self, node: NodeKey) -> String {
+        match self.procs.remove(&node) {
+            Some(p) if p.signals.contains(&Signal::Kill) => "signal 9".into(),
+            Some(_) => panic!("reaped a process that was not killed"),
+            None => "already gone".into(),
+        }
+    }
+
+    fn release_process(&mut self, node: NodeKey) {
+        assert!(!self.procs.contains_key(&node), "released a live process");
+        self.released.push((node, 0));
+        self.unread.remove(&node);
+    }
+
+    fn pending_output(&mut self, node: NodeKey) -> Vec<u8> {
+        self.unread.remove(&node).unwrap_or_default()
+    }
+
+    fn console_input(&mut self, node: NodeKey, data: &[u8]) {
+        self.typed.entry(node).or_default().extend_from_slice(data);
+    }
+
+    fn log_output(&mut self, node: NodeKey, data: &[u8]) {
+        self.logged.entry(node).or_default().extend_from_slice(data);
+    }
+
+    fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        self.dirs.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        self.dirs.retain(|d| !d.starts_with(dir));
+        self.files.retain(|f, _| !f.starts_with(dir));
+        Ok(())
+    }
+
+    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
+        let moved = |p: &Path| to.join(p.strip_prefix(from).unwrap_or(p));
+        self.dirs = self
+            .dirs
+            .iter()
+            .map(|d| {
+                if d.starts_with(from) {
+                    moved(d)
+                } else {
+                    d.clone()
+                }
+            })
+            .collect();
+        self.files = std::mem::take(&mut self.files)
+            .into_iter()
+            .map(|(f, c)| {
+                if f.starts_with(from) {
+                    (moved(&f), c)
+                } else {
+                    (f, c)
+                }
+            })
+            .collect();
+        Ok(())
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        self.files.insert(path.to_path_buf(), data.to_vec());
+        Ok(())
+    }
+
+    fn remove_file(&mut self, path: &Path) {
+        self.files.remove(path);
+    }
+
+    fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
+        let f = self.files.get(path).cloned().unwrap_or_default();
+        f[f.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
+        Ok(vec!["lo".into()])
+    }
+
+    fn reload_settings(&mut self) -> Result<Settings, ApiError> {
+        self.settings
+            .clone()
+            .ok_or_else(|| ApiError::conflict("no configuration to reload"))
+    }
+}

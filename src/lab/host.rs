@@ -1,0 +1,117 @@
+//! The lab's one door to the outside world (the trait only; no I/O here).
+//!
+//! The reactor implements [`Host`] over real sockets, processes and files;
+//! the tests and the fuzz target implement it with [`super::fake::FakeHost`].
+//! Every method is an effect the lab decided on. Calls never re-enter the
+//! lab: what the world says back comes later, as a lab call of its own
+//! (`on_output`, `on_exit`, `on_frame`).
+
+use super::node::{NioUdp, NodeKey};
+use super::{Reply, Settings};
+use crate::api::Ticket;
+use crate::error::ApiError;
+use std::path::{Path, PathBuf};
+
+/// Identifies one console client: chosen by the host when it accepts the
+/// connection, opaque to the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId {
+    /// The host's handle for the connection (the reactor's token).
+    pub handle: usize,
+    /// Distinguishes clients that reuse a handle.
+    pub serial: u64,
+}
+
+/// A signal the lab may send to a node's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ask politely (stop).
+    Term,
+    /// No appeal (grace period over, start timed out, project closed).
+    Kill,
+}
+
+/// What the host needs to start a VPCS process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spawn {
+    /// The program configured, or `None` for `vpcs` on `PATH`.
+    pub program: Option<PathBuf>,
+    /// Confine the process so that it cannot run host commands.
+    pub sandbox: bool,
+    /// The node's working directory.
+    pub dir: PathBuf,
+    /// MAC offset (`-m`).
+    pub mac: u8,
+    /// UDP port VPCS binds (`-s`); it binds its relay port too.
+    pub vpcs_port: u16,
+    /// Pass `startup.vpc`.
+    pub startup_script: bool,
+}
+
+/// A process the host started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spawned {
+    /// Its process id (also its process group).
+    pub pid: u32,
+    /// No kernel sandbox could be applied: the console proxy must refuse
+    /// host commands (`!` lines) itself.
+    pub filter_shell: bool,
+}
+
+/// Effects the lab asks for.
+pub trait Host {
+    /// Deliver the answer to a request.
+    fn reply(&mut self, ticket: Ticket, reply: Reply);
+
+    /// Listen for console clients of `node` on `port`, replacing the node's
+    /// listener if it has one (its clients stay attached).
+    fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError>;
+    /// Stop listening for console clients of `node`.
+    fn close_console(&mut self, node: NodeKey);
+    /// A console client has output waiting (see `Lab::console_pending`).
+    fn console_ready(&mut self, client: ClientId);
+    /// Disconnect a console client; the lab has already forgotten it.
+    fn console_drop(&mut self, client: ClientId);
+
+    /// Whether nobody holds UDP `port` on any address.
+    fn udp_free(&mut self, port: u16) -> bool;
+    /// Bind `nio.lport`, connect it to the peer and relay it for port
+    /// `port` of `node`, replacing the socket that port had, if any. On
+    /// failure the previous socket is kept.
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError>;
+    /// Close the socket of port `port` of `node`.
+    fn close_nio(&mut self, node: NodeKey, port: usize);
+
+    /// Start the node's program on a console the host reads from.
+    fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError>;
+    /// Signal the node's process group.
+    fn signal(&mut self, node: NodeKey, signal: Signal);
+    /// Wait for the node's process, just killed, to be gone; returns how it ended.
+    fn reap(&mut self, node: NodeKey) -> String;
+    /// Close what the host held for the node's process (console, sockets).
+    fn release_process(&mut self, node: NodeKey);
+    /// Console output the process wrote that has not been handed over yet.
+    fn pending_output(&mut self, node: NodeKey) -> Vec<u8>;
+    /// Type `data` into the node's console.
+    fn console_input(&mut self, node: NodeKey, data: &[u8]);
+    /// Keep what a starting process prints in its log.
+    fn log_output(&mut self, node: NodeKey, data: &[u8]);
+
+    /// Create `dir` and its parents.
+    fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
+    /// Remove `dir` and everything in it (a missing one is fine).
+    fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
+    /// Move a directory to a place that is absent or empty.
+    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError>;
+    /// Replace `path` with `data`, atomically.
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
+    /// Remove a file (a missing one is fine).
+    fn remove_file(&mut self, path: &Path);
+    /// The last `n` bytes of a file (empty when unreadable).
+    fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8>;
+
+    /// The host's network interfaces.
+    fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
+    /// Read the configuration again.
+    fn reload_settings(&mut self) -> Result<Settings, ApiError>;
+}

@@ -1,0 +1,873 @@
+//! The application, sans-IO: projects, nodes, ports, links, reservations,
+//! per-node request queues, pending operations with their deadlines, and
+//! the events that notifications are made of.
+//!
+//! The lab decides everything and does nothing itself: it is driven by calls
+//! that take `now` ([`Lab::handle`] for a client's command,
+//! [`Lab::on_output`], [`Lab::on_exit`], [`Lab::on_frame`] for what the
+//! world did, [`Lab::poll`] when the loop turns) and asks for effects through
+//! the [`Host`] trait. No socket, no process, no clock, no logging: the
+//! tests drive it with [`fake::FakeHost`] and a made-up `now`.
+
+pub mod console;
+pub mod fake;
+pub mod host;
+pub mod node;
+pub mod nodes;
+pub mod ports;
+pub mod project;
+pub mod queue;
+#[cfg(test)]
+mod tests;
+pub mod timers;
+
+pub use host::{ClientId, Host, Signal, Spawn, Spawned};
+pub use node::{Endpoint, NioUdp, Node, NodeKey, PortStats, State};
+
+use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, Ticket};
+use crate::error::ApiError;
+use crate::limits::MAX_EVENTS;
+use node::{Job, Pending};
+use ports::PortPool;
+use project::{Project, TEMPORARY_MARKER};
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use timers::Timers;
+use uuid::Uuid;
+
+/// What the lab needs to know of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The server runs beside its only user (GNS3's `local`).
+    pub local: bool,
+    /// Where projects live by default.
+    pub projects_dir: PathBuf,
+    /// The VPCS program, or `None` for `vpcs` on `PATH`.
+    pub vpcs: Option<PathBuf>,
+    /// Confine VPCS so that `!` cannot run host commands.
+    pub console_sandbox: bool,
+    /// UDP ports for tunnels (and VPCS's own).
+    pub udp_ports: (u16, u16),
+    /// TCP ports for consoles.
+    pub console_ports: (u16, u16),
+}
+
+/// The lab's answer to a command.
+pub type Reply = Result<Answer, ApiError>;
+
+/// A successful answer; each front-end renders it in its own shapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Here it is.
+    Ok(Body),
+    /// Created (or already there).
+    Created(Body),
+    /// Done, nothing to say.
+    NoContent,
+}
+
+/// What an answer carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing (`{}`).
+    Empty,
+    /// The server's version.
+    Version {
+        /// Started with `--local`.
+        local: bool,
+    },
+    /// Host interface names.
+    Interfaces(Vec<String>),
+    /// A project.
+    Project(ProjectView),
+    /// A VPCS node.
+    Vpcs(VpcsView),
+    /// A UDP tunnel.
+    Nio(NioUdp),
+    /// A reserved UDP port.
+    UdpPort(u16),
+}
+
+/// A project as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its directory.
+    pub path: PathBuf,
+    /// The directory holding projects.
+    pub location: PathBuf,
+    /// Deleted when closed.
+    pub temporary: bool,
+}
+
+/// A VPCS node as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcsView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its console port.
+    pub console: u16,
+    /// Its startup script.
+    pub startup_script: Option<String>,
+}
+
+/// Something that happened, for the log now and for notification streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A project was created or reopened.
+    ProjectOpened {
+        /// The project.
+        project: Uuid,
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// A project's directory moved.
+    ProjectMoved {
+        /// The project.
+        project: Uuid,
+        /// Old directory.
+        from: PathBuf,
+        /// New directory.
+        to: PathBuf,
+    },
+    /// A project was closed (or deleted).
+    ProjectClosed {
+        /// The project.
+        project: Uuid,
+    },
+    /// A node was created.
+    NodeCreated {
+        /// The node.
+        node: Uuid,
+        /// Its project.
+        project: Uuid,
+        /// Its console port.
+        console: u16,
+    },
+    /// A node's console moved.
+    ConsoleMoved {
+        /// The node.
+        node: Uuid,
+        /// Old port.
+        from: u16,
+        /// New port.
+        to: u16,
+    },
+    /// A node's process was started.
+    ProcessStarted {
+        /// The node.
+        node: Uuid,
+        /// The process.
+        pid: u32,
+        /// The UDP port it binds.
+        vpcs_port: u16,
+    },
+    /// A node's process was asked to stop.
+    Stopping {
+        /// The node.
+        node: Uuid,
+        /// The process.
+        pid: u32,
+    },
+    /// A node's console answered: it is started.
+    ConsoleReady {
+        /// The node.
+        node: Uuid,
+    },
+    /// A node's process is gone.
+    ProcessGone {
+        /// The node.
+        node: Uuid,
+        /// The process.
+        pid: u32,
+        /// How it ended.
+        how: String,
+    },
+    /// A node was deleted.
+    NodeDeleted {
+        /// The node.
+        node: Uuid,
+    },
+    /// A tunnel was attached to a port.
+    NioAdded {
+        /// The node.
+        node: Uuid,
+        /// The port's index.
+        port: usize,
+        /// The tunnel.
+        nio: NioUdp,
+    },
+    /// A tunnel was removed from a port.
+    NioRemoved {
+        /// The node.
+        node: Uuid,
+        /// The port's index.
+        port: usize,
+        /// Its local port.
+        lport: u16,
+        /// What crossed it.
+        stats: PortStats,
+    },
+    /// Something went wrong that no client is waiting to hear about.
+    Warning {
+        /// The node concerned, if any.
+        node: Option<Uuid>,
+        /// What.
+        text: String,
+    },
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::ProjectOpened { project, path } => {
+                write!(f, "project {project} opened in {}", path.display())
+            }
+            Event::ProjectMoved { project, from, to } => write!(
+                f,
+                "project {project} moved from {} to {}",
+                from.display(),
+                to.display()
+            ),
+            Event::ProjectClosed { project } => write!(f, "project {project} closed"),
+            Event::NodeCreated {
+                node,
+                project,
+                console,
+            } => {
+                write!(
+                    f,
+                    "vm {node}: created in project {project}, console {console}"
+                )
+            }
+            Event::ConsoleMoved { node, from, to } => {
+                write!(f, "vm {node}: console moved from {from} to {to}")
+            }
+            Event::ProcessStarted {
+                node,
+                pid,
+                vpcs_port,
+            } => {
+                write!(f, "vm {node}: vpcs started, pid {pid}, udp {vpcs_port}")
+            }
+            Event::Stopping { node, pid } => write!(f, "vm {node}: stopping pid {pid}"),
+            Event::ConsoleReady { node } => write!(f, "vm {node}: console ready"),
+            Event::ProcessGone { node, pid, how } => write!(f, "vm {node}: pid {pid} gone ({how})"),
+            Event::NodeDeleted { node } => write!(f, "vm {node}: deleted"),
+            Event::NioAdded { node, port, nio } => write!(
+                f,
+                "vm {node}: port {port}: NIO udp {} -> {}:{}",
+                nio.lport, nio.rhost, nio.rport
+            ),
+            Event::NioRemoved {
+                node,
+                port,
+                lport,
+                stats,
+            } => {
+                write!(f, "vm {node}: port {port}: NIO {lport} removed ({stats:?})")
+            }
+            Event::Warning {
+                node: Some(n),
+                text,
+            } => write!(f, "vm {n}: {text}"),
+            Event::Warning { node: None, text } => f.write_str(text),
+        }
+    }
+}
+
+/// A deadline the lab set; each names the process it was set for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Deadline {
+    /// SIGKILL the process if it ignored SIGTERM.
+    Kill(NodeKey, u64),
+    /// The process's console must have answered by now.
+    StartTimeout(NodeKey, u64),
+}
+
+/// The outcome of running a command: an answer now, or later.
+#[derive(Debug)]
+pub enum Step {
+    /// Answered.
+    Done(Reply),
+    /// Parked on the node; a later event answers it.
+    Parked,
+}
+
+/// The whole application state.
+#[derive(Debug)]
+pub struct Lab {
+    settings: Settings,
+    projects: HashMap<Uuid, Project>,
+    nodes: Slab<Node>,
+    index: HashMap<Uuid, NodeKey>,
+    udp_ports: PortPool,
+    console_ports: PortPool,
+    timers: Timers<Deadline>,
+    /// Nodes waiting to be spawned, one per loop turn.
+    spawns: VecDeque<NodeKey>,
+    next_generation: u64,
+    next_proc_serial: u64,
+    events: VecDeque<Event>,
+    shutdown: bool,
+}
+
+fn no_project(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Project ID {id} doesn't exist"))
+}
+
+impl Lab {
+    /// An empty lab.
+    pub fn new(settings: Settings) -> Self {
+        Lab {
+            udp_ports: PortPool::new("UDP", settings.udp_ports),
+            console_ports: PortPool::new("console", settings.console_ports),
+            settings,
+            projects: HashMap::new(),
+            nodes: Slab::new(),
+            index: HashMap::new(),
+            timers: Timers::new(),
+            spawns: VecDeque::new(),
+            next_generation: 0,
+            next_proc_serial: 0,
+            events: VecDeque::new(),
+            shutdown: false,
+        }
+    }
+
+    // ---- entry points ------------------------------------------------------
+
+    /// A client's command. The answer goes to `host.reply(ticket, ..)`, now
+    /// or, for an operation that waits, later.
+    pub fn handle(&mut self, now: Instant, ticket: Ticket, cmd: Command, host: &mut dyn Host) {
+        let reply = match cmd {
+            Command::Node(r, c) => return self.submit(now, ticket, r, c, host),
+            Command::Version => Ok(Answer::Ok(Body::Version {
+                local: self.settings.local,
+            })),
+            Command::CheckVersion(v) => self.check_version(&v),
+            Command::Interfaces => host.interfaces().map(|n| Answer::Ok(Body::Interfaces(n))),
+            Command::ReloadConfig => self.reload(host),
+            Command::Shutdown => self.request_shutdown(),
+            Command::CreateProject(b) => self.create_project(b, host),
+            Command::GetProject(id) => self.project_view(id).map(Answer::Ok),
+            Command::UpdateProject(id, b) => self.update_project(id, b, host),
+            Command::CommitProject(id) => self.commit_project(id, host),
+            Command::CloseProject(id) => self.forget_project(id, false, host),
+            Command::DeleteProject(id) => self.forget_project(id, true, host),
+            Command::AllocateUdp(id) => self.allocate_udp(id, host),
+            Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_vpcs(p, b, host),
+        };
+        host.reply(ticket, reply);
+    }
+
+    /// The loop turned: fire the deadlines that are due, then start one
+    /// queued spawn (spawning blocks for a moment, so one per turn).
+    pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
+        while let Some(d) = self.timers.pop_expired(now) {
+            self.on_deadline(now, d, host);
+        }
+        self.spawn_next(now, host);
+    }
+
+    /// How long the loop may sleep before [`Lab::poll`] has work.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        if self.spawns.is_empty() {
+            self.timers.timeout(now)
+        } else {
+            Some(Duration::ZERO)
+        }
+    }
+
+    /// A frame arrived from `from`; `send` delivers it and says whether it
+    /// could. Counted per port; a frame with nowhere to go is dropped, as
+    /// on a wire.
+    pub fn on_frame(
+        &mut self,
+        from: Endpoint,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) {
+        let (key, index, outbound) = match from {
+            Endpoint::Node(key) => (key, 0, true),
+            Endpoint::Nio(key, index) => (key, index, false),
+        };
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let running = node.running();
+        let Some(port) = node.ports.get_mut(index) else {
+            return;
+        };
+        let to = match (outbound, port.nio.is_some()) {
+            (true, true) => Some(Endpoint::Nio(key, index)),
+            (false, _) if running => Some(Endpoint::Node(key)),
+            _ => None,
+        };
+        let n = frame.len() as u64;
+        let s = &mut port.stats;
+        match to {
+            Some(to) if send(to, frame) => {
+                if outbound {
+                    s.out_frames += 1;
+                    s.out_bytes += n;
+                } else {
+                    s.in_frames += 1;
+                    s.in_bytes += n;
+                }
+            }
+            _ => s.dropped += 1,
+        }
+    }
+
+    /// Stop everything: kill every process, close every project (temporary
+    /// ones are deleted). Nothing is left running.
+    pub fn shutdown(&mut self, host: &mut dyn Host) {
+        let keys: Vec<NodeKey> = self.nodes.iter().map(|(_, n)| n.key).collect();
+        // Kill them all first so that they die in parallel.
+        for &key in &keys {
+            if self.node(key).is_some_and(|n| n.running()) {
+                host.signal(key, Signal::Kill);
+            }
+        }
+        let ids: Vec<Uuid> = self.projects.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.forget_project(id, false, host) {
+                self.emit(Event::Warning {
+                    node: None,
+                    text: format!("closing project {id}: {e}"),
+                });
+            }
+        }
+        self.shutdown = true;
+    }
+
+    /// Whether a client asked the server to stop.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- nodes -------------------------------------------------------------
+
+    /// The node under `key`, if it is still the node the key was made for.
+    /// Every lookup by key goes through here (or [`Lab::node_mut`]).
+    pub fn node(&self, key: NodeKey) -> Option<&Node> {
+        self.nodes
+            .get(key.index)
+            .filter(|n| n.key.generation == key.generation)
+    }
+
+    /// Mutable [`Lab::node`].
+    pub fn node_mut(&mut self, key: NodeKey) -> Option<&mut Node> {
+        self.nodes
+            .get_mut(key.index)
+            .filter(|n| n.key.generation == key.generation)
+    }
+
+    /// Every node, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().map(|(_, n)| n)
+    }
+
+    /// The key the next inserted node will have.
+    fn vacant_key(&self) -> NodeKey {
+        NodeKey {
+            index: self.nodes.vacant_key(),
+            generation: self.next_generation + 1,
+        }
+    }
+
+    fn insert_node(&mut self, node: Node) {
+        debug_assert_eq!(node.key, self.vacant_key());
+        self.next_generation = node.key.generation;
+        self.index.insert(node.id, node.key);
+        self.nodes.insert(node);
+    }
+
+    fn take_node(&mut self, key: NodeKey) -> Option<Node> {
+        self.node(key)?;
+        let node = self.nodes.remove(key.index);
+        self.index.remove(&node.id);
+        Some(node)
+    }
+
+    fn find_node(&self, r: &NodeRef) -> Result<NodeKey, ApiError> {
+        self.project(r.project)?;
+        match self.index.get(&r.node) {
+            Some(&key) if self.node(key).is_some_and(|n| n.project == r.project) => Ok(key),
+            _ => Err(ApiError::NotFound(format!(
+                "VPCS VM ID {} doesn't exist in project {}",
+                r.node, r.project
+            ))),
+        }
+    }
+
+    /// Queue a node command; it runs at once if the node is idle.
+    fn submit(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        r: NodeRef,
+        command: NodeCommand,
+        host: &mut dyn Host,
+    ) {
+        let key = match self.find_node(&r) {
+            Ok(k) => k,
+            Err(e) => return host.reply(ticket, Err(e)),
+        };
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        if let Some(job) = node.queue.submit(Job { ticket, command }) {
+            self.run_jobs(now, key, job, host);
+        }
+    }
+
+    /// Run `job` and whatever waits behind it, until one parks.
+    fn run_jobs(&mut self, now: Instant, key: NodeKey, job: Job, host: &mut dyn Host) {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            match self.exec_node(now, key, job.ticket, job.command, host) {
+                Step::Parked => return,
+                Step::Done(reply) => {
+                    host.reply(job.ticket, reply);
+                    next = self.node_mut(key).and_then(|n| n.queue.finish());
+                }
+            }
+        }
+    }
+
+    /// A parked operation finished: answer it and serve the node's next request.
+    fn finish_parked(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        reply: Reply,
+        host: &mut dyn Host,
+    ) {
+        host.reply(ticket, reply);
+        if let Some(next) = self.node_mut(key).and_then(|n| n.queue.finish()) {
+            self.run_jobs(now, key, next, host);
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    // ---- server --------------------------------------------------------------
+
+    fn check_version(&self, version: &str) -> Reply {
+        if version != crate::api::API_VERSION {
+            return Err(ApiError::conflict(format!(
+                "Client version {version} differs with server version {}",
+                crate::api::API_VERSION
+            )));
+        }
+        Ok(Answer::Ok(Body::Version {
+            local: self.settings.local,
+        }))
+    }
+
+    fn require_local(&self, what: &str) -> Result<(), ApiError> {
+        if self.settings.local {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{what} is only allowed on a server started with --local"
+            )))
+        }
+    }
+
+    fn reload(&mut self, host: &mut dyn Host) -> Reply {
+        self.require_local("Reloading the configuration")?;
+        let fresh = host.reload_settings()?;
+        self.udp_ports.set_range(fresh.udp_ports);
+        self.console_ports.set_range(fresh.console_ports);
+        self.settings.vpcs = fresh.vpcs;
+        self.settings.console_sandbox = fresh.console_sandbox;
+        Ok(Answer::Created(Body::Empty))
+    }
+
+    fn request_shutdown(&mut self) -> Reply {
+        self.require_local("Shutting the server down")?;
+        self.shutdown = true;
+        Ok(Answer::Created(Body::Empty))
+    }
+
+    // ---- projects ------------------------------------------------------------
+
+    fn project(&self, id: Uuid) -> Result<&Project, ApiError> {
+        self.projects.get(&id).ok_or_else(|| no_project(id))
+    }
+
+    fn project_view(&self, id: Uuid) -> Result<Body, ApiError> {
+        let p = self.project(id)?;
+        Ok(Body::Project(ProjectView {
+            id: p.id,
+            name: p.name.clone(),
+            path: p.path.clone(),
+            location: self.settings.projects_dir.clone(),
+            temporary: p.temporary,
+        }))
+    }
+
+    fn create_project(&mut self, b: crate::api::body::ProjectCreate, host: &mut dyn Host) -> Reply {
+        if let Some(id) = b.project_id.filter(|id| self.projects.contains_key(id)) {
+            return self.project_view(id).map(Answer::Created);
+        }
+        let id = b.project_id.unwrap_or_else(Uuid::new_v4);
+        let default = self.settings.projects_dir.join(id.to_string());
+        let path = match b.path.map(PathBuf::from) {
+            Some(p) if p != default => {
+                self.require_local("Choosing a project path")?;
+                p
+            }
+            _ => default,
+        };
+        host.create_dir(&path)?;
+        let project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
+        set_marker(&project, host)?;
+        self.emit(Event::ProjectOpened {
+            project: id,
+            path: project.path.clone(),
+        });
+        self.projects.insert(id, project);
+        self.project_view(id).map(Answer::Created)
+    }
+
+    fn update_project(
+        &mut self,
+        id: Uuid,
+        b: crate::api::body::ProjectUpdate,
+        host: &mut dyn Host,
+    ) -> Reply {
+        let p = self.project(id)?;
+        let new_path = b.path.map(PathBuf::from).filter(|to| *to != p.path);
+        if new_path.is_some() {
+            self.require_local("Changing a project path")?;
+            let running = p.nodes.iter().any(|n| {
+                self.index
+                    .get(n)
+                    .and_then(|&k| self.node(k))
+                    .is_some_and(|n| n.running())
+            });
+            if running {
+                return Err(ApiError::conflict(
+                    "Stop the project's VMs before moving it",
+                ));
+            }
+        }
+        if let Some(to) = new_path {
+            let from = p.path.clone();
+            host.move_dir(&from, &to)?;
+            let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
+            p.path = to.clone();
+            for node_id in p.nodes.clone() {
+                let dir = nodes::vpcs::node_dir(&to, node_id);
+                if let Some(node) = self
+                    .index
+                    .get(&node_id)
+                    .copied()
+                    .and_then(|k| self.node_mut(k))
+                {
+                    node.vpcs_mut().dir = dir;
+                }
+            }
+            self.emit(Event::ProjectMoved {
+                project: id,
+                from,
+                to,
+            });
+        }
+        let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
+        if let Some(name) = b.name {
+            p.name = Some(name);
+        }
+        if let Some(t) = b.temporary {
+            p.temporary = t;
+            set_marker(p, host)?;
+        }
+        self.project_view(id).map(Answer::Ok)
+    }
+
+    fn commit_project(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
+        let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
+        while let Some(dir) = p.deleted_node_dirs.pop() {
+            if let Err(e) = host.remove_dir(&dir) {
+                p.deleted_node_dirs.push(dir);
+                return Err(e);
+            }
+        }
+        Ok(Answer::NoContent)
+    }
+
+    /// Stop and forget every node of the project, free its ports, and
+    /// remove its directory when asked or when it is temporary.
+    fn forget_project(&mut self, id: Uuid, delete_dir: bool, host: &mut dyn Host) -> Reply {
+        let p = self.project(id)?;
+        let keys: Vec<NodeKey> = p
+            .nodes
+            .iter()
+            .filter_map(|n| self.index.get(n).copied())
+            .collect();
+        // Kill them all first so that they die in parallel; each reap below
+        // then finds its process (nearly) gone instead of waiting in turn.
+        for &key in &keys {
+            if self.node(key).is_some_and(|n| n.running()) {
+                host.signal(key, Signal::Kill);
+            }
+        }
+        for key in keys {
+            self.remove_node(key, host);
+        }
+        self.udp_ports.release_owner(id);
+        let p = self.projects.remove(&id).ok_or_else(|| no_project(id))?;
+        self.emit(Event::ProjectClosed { project: id });
+        if delete_dir || p.temporary {
+            host.remove_dir(&p.path)?;
+        }
+        Ok(Answer::NoContent)
+    }
+
+    fn allocate_udp(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
+        self.project(id)?;
+        let (port, ()) = self
+            .udp_ports
+            .reserve_lowest(id, |p| host.udp_free(p).then_some(()))?;
+        Ok(Answer::Created(Body::UdpPort(port)))
+    }
+
+    // ---- invariants ----------------------------------------------------------
+
+    /// Check that every structure agrees with every other: each node is
+    /// indexed and in its project, holds its console port, MAC and tunnel
+    /// ports; no port is reserved by nobody; each node is in one coherent
+    /// state. Used by the tests and the fuzz target after every step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.index.len() != self.nodes.len() {
+            return Err(format!(
+                "{} indexed, {} nodes",
+                self.index.len(),
+                self.nodes.len()
+            ));
+        }
+        let mut udp_expected: HashMap<u16, Uuid> = HashMap::new();
+        let mut macs: HashMap<Uuid, Vec<u8>> = HashMap::new();
+        for node in self.nodes() {
+            if self.index.get(&node.id) != Some(&node.key) {
+                return Err(format!("node {} not indexed under its key", node.id));
+            }
+            let p = self
+                .projects
+                .get(&node.project)
+                .ok_or(format!("node {} without project", node.id))?;
+            if !p.nodes.contains(&node.id) {
+                return Err(format!("project does not list node {}", node.id));
+            }
+            let console_owner = self
+                .console_ports
+                .reservations()
+                .find(|(port, _)| *port == node.console_port);
+            if console_owner.map(|(_, o)| o) != Some(node.id) {
+                return Err(format!(
+                    "console port {} of {} not reserved by it",
+                    node.console_port, node.id
+                ));
+            }
+            let v = node.vpcs();
+            macs.entry(node.project).or_default().push(v.mac);
+            for port in &node.ports {
+                if let Some(nio) = &port.nio {
+                    udp_expected.insert(nio.lport, node.project);
+                }
+            }
+            if let Some(p) = &v.proc {
+                udp_expected.insert(p.vpcs_port, node.project);
+                if let Some(r) = nodes::vpcs::relay_port(p.vpcs_port) {
+                    udp_expected.insert(r, node.project);
+                }
+            }
+            match (node.pending, &v.proc) {
+                (Some(Pending::Stop(..)), None) => {
+                    return Err(format!("{} stopping without a process", node.id));
+                }
+                (Some(Pending::Start(_)), Some(p)) if p.ready => {
+                    return Err(format!("{} ready but its start is still pending", node.id));
+                }
+                _ => {}
+            }
+            if node.pending.is_some() && !node.queue.is_busy() {
+                return Err(format!(
+                    "{} has a parked operation but an idle queue",
+                    node.id
+                ));
+            }
+        }
+        for (port, owner) in self.console_ports.reservations() {
+            if !self.index.contains_key(&owner) {
+                return Err(format!("console port {port} reserved by nobody ({owner})"));
+            }
+        }
+        for (port, owner) in self.udp_ports.reservations() {
+            if !self.projects.contains_key(&owner) {
+                return Err(format!("UDP port {port} reserved by a closed project"));
+            }
+        }
+        for (port, owner) in udp_expected {
+            if !self
+                .udp_ports
+                .reservations()
+                .any(|(p, o)| p == port && o == owner)
+            {
+                return Err(format!("UDP port {port} in use but not reserved"));
+            }
+        }
+        for (id, p) in &self.projects {
+            let mut used = macs.remove(id).unwrap_or_default();
+            used.sort_unstable();
+            if used.windows(2).any(|w| w[0] == w[1]) {
+                return Err(format!("project {id} gave a MAC twice"));
+            }
+            if p.macs_taken() != used.len() {
+                return Err(format!(
+                    "project {id}: {} MACs taken, {} used",
+                    p.macs_taken(),
+                    used.len()
+                ));
+            }
+            if p.nodes.iter().any(|n| !self.index.contains_key(n)) {
+                return Err(format!("project {id} lists a node that is gone"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_marker(p: &Project, host: &mut dyn Host) -> Result<(), ApiError> {
+    let marker = p.path.join(TEMPORARY_MARKER);
+    if p.temporary {
+        host.write_file(&marker, b"")
+    } else {
+        host.remove_file(&marker);
+        Ok(())
+    }
+}

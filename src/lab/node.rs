@@ -1,0 +1,190 @@
+//! Nodes, their ports and the keys that name them (plain data, no I/O).
+
+use super::console::Console;
+use super::nodes::vpcs::Vpcs;
+use super::queue::Queue;
+use crate::api::{NodeCommand, Ticket};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// Names a node in the lab: its slot and the identity of the node that was
+/// put there. A key outlives its node harmlessly: every lookup goes
+/// through [`super::Lab::node`], which checks both, so a deadline or a
+/// descriptor event for a deleted node finds nothing (never another node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeKey {
+    pub(super) index: usize,
+    pub(super) generation: u64,
+}
+
+/// A UDP tunnel endpoint: frames leave from `lport` to `rhost:rport`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NioUdp {
+    /// Local UDP port owned by the server.
+    pub lport: u16,
+    /// Peer address, as the client gave it.
+    pub rhost: String,
+    /// Peer address, resolved.
+    pub raddr: IpAddr,
+    /// Peer port.
+    pub rport: u16,
+}
+
+/// Frame and byte counters of a port, per direction, plus drops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames from the node sent out of the NIO.
+    pub out_frames: u64,
+    /// Bytes from the node sent out of the NIO.
+    pub out_bytes: u64,
+    /// Frames from the NIO delivered to the node.
+    pub in_frames: u64,
+    /// Bytes from the NIO delivered to the node.
+    pub in_bytes: u64,
+    /// Frames that could not be sent, or arrived with nowhere to go.
+    pub dropped: u64,
+}
+
+/// One numbered port of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Adapter number.
+    pub adapter: u32,
+    /// Port number on its adapter.
+    pub number: u32,
+    /// Its link to the world.
+    pub nio: Option<NioUdp>,
+    /// What crossed it since its NIO was attached.
+    pub stats: PortStats,
+}
+
+impl Port {
+    /// A port without NIO.
+    pub fn new(adapter: u32, number: u32) -> Self {
+        Port {
+            adapter,
+            number,
+            nio: None,
+            stats: PortStats::default(),
+        }
+    }
+}
+
+/// Where a frame comes from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// The node itself (a VPCS process's own socket).
+    Node(NodeKey),
+    /// The NIO of a node's port (by index in its port list).
+    Nio(NodeKey, usize),
+}
+
+/// A node's lifecycle state, as clients and invariants see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not running.
+    Stopped,
+    /// Asked to start, not ready yet.
+    Starting,
+    /// Running and ready.
+    Started,
+    /// Asked to stop, not gone yet.
+    Stopping,
+}
+
+/// What a node is.
+#[derive(Debug)]
+pub enum Kind {
+    /// Debian's `vpcs` program, run as a child process.
+    Vpcs(Vpcs),
+}
+
+/// A request waiting in a node's queue.
+#[derive(Debug)]
+pub struct Job {
+    /// Where the answer goes.
+    pub ticket: Ticket,
+    /// What to do.
+    pub command: NodeCommand,
+}
+
+/// An operation parked on a node until a later event finishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Waiting for the spawn queue, then for the console's prompt.
+    Start(Ticket),
+    /// Waiting for the process to be gone, then doing `AfterStop`.
+    Stop(Ticket, AfterStop),
+}
+
+/// What a stop leads to once the process is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterStop {
+    /// Answer the stop.
+    Reply,
+    /// Start again (reload).
+    Start,
+    /// Forget the node (delete).
+    Delete,
+}
+
+/// A node: identity, console, ports, queue, and what its kind needs.
+#[derive(Debug)]
+pub struct Node {
+    /// Its key in the lab.
+    pub key: NodeKey,
+    /// Its id.
+    pub id: Uuid,
+    /// Owning project.
+    pub project: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Public console TCP port.
+    pub console_port: u16,
+    /// Numbered ports.
+    pub ports: Vec<Port>,
+    /// Requests served one at a time.
+    pub queue: Queue<Job>,
+    /// The operation in progress that waits for an event.
+    pub pending: Option<Pending>,
+    /// Console clients and recent output.
+    pub console: Console,
+    /// Kind-specific state.
+    pub kind: Kind,
+}
+
+impl Node {
+    /// The VPCS part of the node.
+    pub fn vpcs(&self) -> &Vpcs {
+        let Kind::Vpcs(v) = &self.kind;
+        v
+    }
+
+    /// The VPCS part of the node, mutable.
+    pub fn vpcs_mut(&mut self) -> &mut Vpcs {
+        let Kind::Vpcs(v) = &mut self.kind;
+        v
+    }
+
+    /// Whether a process runs for this node.
+    pub fn running(&self) -> bool {
+        self.vpcs().proc.is_some()
+    }
+
+    /// The lifecycle state, derived from the pending operation and the process.
+    pub fn state(&self) -> State {
+        match (self.pending, self.vpcs().proc.as_ref()) {
+            (Some(Pending::Start(_)), _) => State::Starting,
+            (Some(Pending::Stop(..)), _) => State::Stopping,
+            (None, Some(_)) => State::Started,
+            (None, None) => State::Stopped,
+        }
+    }
+
+    /// Index of the port at `adapter`/`number`.
+    pub fn port_index(&self, adapter: u32, number: u32) -> Option<usize> {
+        self.ports
+            .iter()
+            .position(|p| p.adapter == adapter && p.number == number)
+    }
+}

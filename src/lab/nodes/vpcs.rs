@@ -1,0 +1,939 @@
+//! VPCS nodes: Debian's `vpcs` 0.5b2 run as a child process (sans-IO: the
+//! lab decides, the host spawns, signals and reads).
+//!
+//! Lifecycle: a start waits on the lab's spawn queue (one spawn per loop
+//! turn), then for the console's prompt; the process dying first is a 409
+//! with what it printed, and a console silent for [`START_TIMEOUT`] gets the
+//! process killed. A stop sends SIGTERM, SIGKILL after [`STOP_GRACE`], and
+//! finishes when the process is gone; reload and delete are a stop followed
+//! by a start or by forgetting the node.
+
+use crate::api::body::{NioCreate, VmCreate, VmUpdate};
+use crate::api::{PortAddr, Ticket};
+use crate::error::ApiError;
+use crate::lab::host::{Host, Signal, Spawn};
+use crate::lab::node::{AfterStop, Kind, NioUdp, Node, NodeKey, Pending, Port};
+use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
+use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// File name of a node's startup script inside its directory.
+pub const STARTUP_SCRIPT: &str = "startup.vpc";
+/// The log of a node's VPCS runs, in its directory.
+pub const LOG_FILE: &str = "vpcs.log";
+/// The prompt VPCS prints when its console is ready for commands.
+pub const PROMPT: &[u8] = b"> ";
+/// VPCS binds its `-s` port and this many above it (its relay).
+pub const RELAY_OFFSET: u16 = 9;
+/// The line nanolab writes to `vpcs.log` before each start.
+pub const LOG_HEADER: &str = "--- nanolab starting: ";
+
+/// What a VPCS node holds besides what every node has.
+#[derive(Debug)]
+pub struct Vpcs {
+    /// Working directory.
+    pub dir: PathBuf,
+    /// MAC offset passed as `-m`.
+    pub mac: u8,
+    /// Startup script text, if any.
+    pub startup_script: Option<String>,
+    /// The running process, if any.
+    pub proc: Option<Proc>,
+}
+
+/// A running VPCS process, as the lab knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    /// Unique per process the lab ever started: deadlines set for one
+    /// process never act on a later one.
+    pub serial: u64,
+    /// Process id (and process group).
+    pub pid: u32,
+    /// The UDP port VPCS binds (and its relay port), reserved in the UDP pool.
+    pub vpcs_port: u16,
+    /// The console has shown its prompt.
+    pub ready: bool,
+    /// The last console output before the prompt (for a failed start).
+    pub boot_output: Vec<u8>,
+    /// Host commands (`!` lines) are filtered by the console proxy.
+    pub filter_shell: bool,
+}
+
+/// Everything the VPCS command line depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The program.
+    pub program: PathBuf,
+    /// MAC offset (`-m`).
+    pub mac: u8,
+    /// UDP port VPCS binds for its one instance (`-s`); it also binds its relay port.
+    pub vpcs_port: u16,
+    /// The server's internal socket for this node (`-c`).
+    pub server_port: u16,
+    /// Whether to pass the startup script.
+    pub startup_script: bool,
+}
+
+/// The argv of a VPCS process, program first. One instance, frames to the
+/// server's internal socket on loopback, console on the pty (no `-p`).
+pub fn command_line(l: &Launch) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![l.program.clone().into()];
+    for (flag, value) in [
+        ("-i", "1".to_string()),
+        ("-m", l.mac.to_string()),
+        ("-s", l.vpcs_port.to_string()),
+        ("-c", l.server_port.to_string()),
+        ("-t", Ipv4Addr::LOCALHOST.to_string()),
+    ] {
+        argv.push(flag.into());
+        argv.push(value.into());
+    }
+    if l.startup_script {
+        argv.push(STARTUP_SCRIPT.into());
+    }
+    argv
+}
+
+/// What the last run wrote to `vpcs.log`: everything after the last header
+/// line, or `None` when the header is not in `log` (a tail of the file).
+pub fn last_run(log: &[u8]) -> Option<&[u8]> {
+    let header = LOG_HEADER.as_bytes();
+    let at = log.windows(header.len()).rposition(|w| w == header)?;
+    let nl = log[at..].iter().position(|&b| b == b'\n')?;
+    Some(&log[at + nl + 1..])
+}
+
+/// The VPCS relay port: vpcs binds its `-s` port and this one too.
+pub fn relay_port(vpcs_port: u16) -> Option<u16> {
+    vpcs_port.checked_add(RELAY_OFFSET)
+}
+
+/// `%h` in a startup script stands for the node name.
+pub fn expand_script(script: &str, name: &str) -> String {
+    script.replace("%h", name)
+}
+
+/// Rename inside a startup script, as GNS3 did.
+fn renamed_script(script: &str, old: &str, new: &str) -> String {
+    if old.is_empty() {
+        script.to_string()
+    } else {
+        script.replace(old, new)
+    }
+}
+
+fn gone(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("VPCS VM ID {id} was deleted"))
+}
+
+impl Lab {
+    /// Create a VPCS node: console, directory, script, MAC, then the node
+    /// itself, all or nothing.
+    pub(crate) fn create_vpcs(&mut self, project: Uuid, b: VmCreate, host: &mut dyn Host) -> Reply {
+        self.project(project)?;
+        if let Some(&key) = b.vm_id.and_then(|id| self.index.get(&id)) {
+            let node = self
+                .node(key)
+                .ok_or_else(|| ApiError::Internal("stale index".into()))?;
+            if node.project != project {
+                return Err(ApiError::conflict(format!(
+                    "VM {} belongs to another project",
+                    node.id
+                )));
+            }
+            return Ok(Answer::Created(Body::Vpcs(view(node))));
+        }
+        let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
+        let key = self.vacant_key();
+        let console = match b.console {
+            Some(port) => {
+                self.console_ports.reserve(port, id)?;
+                if let Err(e) = host.bind_console(key, port) {
+                    self.console_ports.release(port);
+                    return Err(e);
+                }
+                port
+            }
+            None => {
+                self.console_ports
+                    .reserve_lowest(id, |p| host.bind_console(key, p).ok())?
+                    .0
+            }
+        };
+        match self.insert_vpcs(key, project, id, b, console, host) {
+            Ok(v) => Ok(Answer::Created(Body::Vpcs(v))),
+            Err(e) => {
+                host.close_console(key);
+                self.console_ports.release(console);
+                Err(e)
+            }
+        }
+    }
+
+    fn insert_vpcs(
+        &mut self,
+        key: NodeKey,
+        project: Uuid,
+        id: Uuid,
+        b: VmCreate,
+        console_port: u16,
+        host: &mut dyn Host,
+    ) -> Result<VpcsView, ApiError> {
+        let p = self
+            .projects
+            .get_mut(&project)
+            .ok_or_else(|| no_project(project))?;
+        let dir = p.node_dir(id);
+        let mac = p.take_mac()?;
+        let script = b.startup_script.map(|s| expand_script(&s, &b.name));
+        let files = host.create_dir(&dir).and_then(|()| match &script {
+            Some(s) => host.write_file(&dir.join(STARTUP_SCRIPT), s.as_bytes()),
+            None => Ok(()),
+        });
+        if let Err(e) = files {
+            p.release_mac(mac);
+            return Err(e);
+        }
+        p.nodes.insert(id);
+        p.deleted_node_dirs.retain(|d| *d != dir);
+        let node = Node {
+            key,
+            id,
+            project,
+            name: b.name,
+            console_port,
+            ports: vec![Port::new(0, 0)],
+            queue: Default::default(),
+            pending: None,
+            console: Default::default(),
+            kind: Kind::Vpcs(Vpcs {
+                dir,
+                mac,
+                startup_script: script,
+                proc: None,
+            }),
+        };
+        let v = view(&node);
+        self.insert_node(node);
+        self.emit(Event::NodeCreated {
+            node: id,
+            project,
+            console: console_port,
+        });
+        Ok(v)
+    }
+
+    /// Run one command on a node whose turn it is.
+    pub(crate) fn exec_node(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        cmd: crate::api::NodeCommand,
+        host: &mut dyn Host,
+    ) -> Step {
+        use crate::api::NodeCommand as C;
+        let Some(node) = self.node(key) else {
+            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        };
+        match cmd {
+            C::Get => Step::Done(Ok(Answer::Ok(Body::Vpcs(view(node))))),
+            C::Update(b) => Step::Done(self.update_vpcs(key, b, host)),
+            C::Delete => self.stop_vpcs(now, key, ticket, AfterStop::Delete, host),
+            C::Start => self.start_vpcs(key, ticket),
+            C::Stop => self.stop_vpcs(now, key, ticket, AfterStop::Reply, host),
+            C::Reload if node.running() => self.stop_vpcs(now, key, ticket, AfterStop::Start, host),
+            C::Reload => self.start_vpcs(key, ticket),
+            C::AddNio(at, b) => Step::Done(self.add_nio(key, at, b, host)),
+            C::RemoveNio(at) => Step::Done(self.remove_nio(key, at, host)),
+        }
+    }
+
+    fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        if let Some(port) = b.console.filter(|p| *p != node.console_port) {
+            self.move_console(key, port, host)?;
+        }
+        let node = self
+            .node_mut(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let name = node.name.clone();
+        let v = node.vpcs_mut();
+        if let Some(script) = b.startup_script {
+            v.startup_script = (!script.is_empty()).then(|| expand_script(&script, &name));
+        }
+        if let Some(new) = b.name {
+            v.startup_script = v
+                .startup_script
+                .take()
+                .map(|s| renamed_script(&s, &name, &new));
+            node.name = new;
+        }
+        let v = node.vpcs();
+        let path = v.dir.join(STARTUP_SCRIPT);
+        match &v.startup_script {
+            Some(s) => host.write_file(&path, s.as_bytes())?,
+            None => host.remove_file(&path),
+        }
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        Ok(Answer::Ok(Body::Vpcs(view(node))))
+    }
+
+    /// Listen on `port` instead; attached clients keep their sessions.
+    fn move_console(
+        &mut self,
+        key: NodeKey,
+        port: u16,
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        let Some(node) = self.node(key) else {
+            return Ok(());
+        };
+        let id = node.id;
+        self.console_ports.reserve(port, id)?;
+        if let Err(e) = host.bind_console(key, port) {
+            self.console_ports.release(port);
+            return Err(e);
+        }
+        let Some(node) = self.node_mut(key) else {
+            return Ok(());
+        };
+        let old = std::mem::replace(&mut node.console_port, port);
+        self.console_ports.release(old);
+        self.emit(Event::ConsoleMoved {
+            node: id,
+            from: old,
+            to: port,
+        });
+        Ok(())
+    }
+
+    /// The index of the port at `at`, or a 404 naming what is missing.
+    fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let id = node.id;
+        if at.adapter != 0 {
+            return Err(ApiError::NotFound(format!(
+                "Adapter {} doesn't exist on VPCS VM {id} (it has adapter 0 only)",
+                at.adapter
+            )));
+        }
+        node.port_index(at.adapter, at.port).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Port {} doesn't exist on adapter 0 of VPCS VM {id} (it has port 0 only)",
+                at.port
+            ))
+        })
+    }
+
+    /// Attach a UDP tunnel to a port, replacing any. Replacing a tunnel with
+    /// one on the same `lport` closes the old socket first; if the new one
+    /// then fails, the old one is opened again, so a failed replacement
+    /// leaves the port as it was.
+    fn add_nio(&mut self, key: NodeKey, at: PortAddr, b: NioCreate, host: &mut dyn Host) -> Reply {
+        let index = self.port_of(key, at)?;
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let (id, project) = (node.id, node.project);
+        let old = node.ports[index].nio.clone();
+        let nio = NioUdp {
+            lport: b.lport,
+            rhost: b.rhost,
+            raddr: b.raddr,
+            rport: b.rport,
+        };
+        match &old {
+            Some(old) if old.lport == nio.lport => {
+                host.close_nio(key, index);
+                if let Err(e) = host.open_nio(key, index, &nio) {
+                    if host.open_nio(key, index, old).is_err() {
+                        self.udp_ports.release(old.lport);
+                        if let Some(node) = self.node_mut(key) {
+                            node.ports[index].nio = None;
+                        }
+                        self.emit(Event::Warning {
+                            node: Some(id),
+                            text: format!("NIO {} lost: it could not be reopened", old.lport),
+                        });
+                    }
+                    return Err(e);
+                }
+            }
+            _ => {
+                let newly_reserved = !self.udp_ports.is_reserved(nio.lport);
+                self.udp_ports.reserve(nio.lport, project)?;
+                if let Err(e) = host.open_nio(key, index, &nio) {
+                    if newly_reserved {
+                        self.udp_ports.release(nio.lport);
+                    }
+                    return Err(e);
+                }
+                if let Some(old) = &old {
+                    self.udp_ports.release(old.lport);
+                }
+            }
+        }
+        let Some(node) = self.node_mut(key) else {
+            return Err(ApiError::Internal("node vanished".into()));
+        };
+        let port = &mut node.ports[index];
+        port.nio = Some(nio.clone());
+        port.stats = Default::default();
+        self.emit(Event::NioAdded {
+            node: id,
+            port: index,
+            nio: nio.clone(),
+        });
+        Ok(Answer::Created(Body::Nio(nio)))
+    }
+
+    fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
+        let index = self.port_of(key, at)?;
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        if node.ports[index].nio.is_none() {
+            return Err(ApiError::NotFound(format!(
+                "VPCS VM {} has no NIO on adapter {} port {}",
+                node.id, at.adapter, at.port
+            )));
+        }
+        self.drop_nio(key, index, host);
+        Ok(Answer::NoContent)
+    }
+
+    /// Close a port's tunnel and free its UDP port.
+    pub(crate) fn drop_nio(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let id = node.id;
+        let Some(port) = node.ports.get_mut(index) else {
+            return;
+        };
+        let Some(nio) = port.nio.take() else { return };
+        let stats = port.stats;
+        host.close_nio(key, index);
+        self.udp_ports.release(nio.lport);
+        self.emit(Event::NioRemoved {
+            node: id,
+            port: index,
+            lport: nio.lport,
+            stats,
+        });
+    }
+
+    /// Park a start on the spawn queue (or answer at once when running).
+    pub(crate) fn start_vpcs(&mut self, key: NodeKey, ticket: Ticket) -> Step {
+        let Some(node) = self.node_mut(key) else {
+            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        };
+        if node.running() {
+            return Step::Done(Ok(Answer::NoContent));
+        }
+        node.pending = Some(Pending::Start(ticket));
+        self.spawns.push_back(key);
+        Step::Parked
+    }
+
+    /// Spawn the next node waiting on the spawn queue; stale entries (node
+    /// gone, start no longer pending) are skipped.
+    pub(crate) fn spawn_next(&mut self, now: Instant, host: &mut dyn Host) {
+        while let Some(key) = self.spawns.pop_front() {
+            let Some(node) = self.node(key) else { continue };
+            let Some(Pending::Start(ticket)) = node.pending else {
+                continue;
+            };
+            if node.running() {
+                continue;
+            }
+            if let Err(e) = self.spawn_vpcs(now, key, host) {
+                if let Some(node) = self.node_mut(key) {
+                    node.pending = None;
+                }
+                self.finish_parked(now, key, ticket, Err(e), host);
+            }
+            return;
+        }
+    }
+
+    fn spawn_vpcs(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        let node = self
+            .node(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let (id, project) = (node.id, node.project);
+        let v = node.vpcs();
+        let mut spawn = Spawn {
+            program: self.settings.vpcs.clone(),
+            sandbox: self.settings.console_sandbox,
+            dir: v.dir.clone(),
+            mac: v.mac,
+            vpcs_port: 0,
+            startup_script: v.startup_script.is_some(),
+        };
+        let (vpcs_port, ()) = self.udp_ports.reserve_pair(project, RELAY_OFFSET, |p| {
+            (host.udp_free(p) && relay_port(p).is_some_and(|r| host.udp_free(r))).then_some(())
+        })?;
+        spawn.vpcs_port = vpcs_port;
+        let spawned = match host.spawn(key, &spawn) {
+            Ok(s) => s,
+            Err(e) => {
+                self.release_vpcs_ports(vpcs_port);
+                return Err(e);
+            }
+        };
+        self.next_proc_serial += 1;
+        let serial = self.next_proc_serial;
+        let node = self
+            .node_mut(key)
+            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        node.console.history.clear();
+        node.vpcs_mut().proc = Some(Proc {
+            serial,
+            pid: spawned.pid,
+            vpcs_port,
+            ready: false,
+            boot_output: Vec::new(),
+            filter_shell: spawned.filter_shell,
+        });
+        self.timers
+            .schedule(now + START_TIMEOUT, Deadline::StartTimeout(key, serial));
+        self.emit(Event::ProcessStarted {
+            node: id,
+            pid: spawned.pid,
+            vpcs_port,
+        });
+        Ok(())
+    }
+
+    fn release_vpcs_ports(&mut self, vpcs_port: u16) {
+        self.udp_ports.release(vpcs_port);
+        if let Some(relay) = relay_port(vpcs_port) {
+            self.udp_ports.release(relay);
+        }
+    }
+
+    /// Park a stop (or go on at once when nothing runs).
+    pub(crate) fn stop_vpcs(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        then: AfterStop,
+        host: &mut dyn Host,
+    ) -> Step {
+        let Some(node) = self.node_mut(key) else {
+            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        };
+        let Some((serial, pid)) = node.vpcs().proc.as_ref().map(|p| (p.serial, p.pid)) else {
+            return match then {
+                AfterStop::Reply => Step::Done(Ok(Answer::NoContent)),
+                AfterStop::Start => self.start_vpcs(key, ticket),
+                AfterStop::Delete => {
+                    self.remove_node(key, host);
+                    Step::Done(Ok(Answer::NoContent))
+                }
+            };
+        };
+        node.pending = Some(Pending::Stop(ticket, then));
+        let id = node.id;
+        self.emit(Event::Stopping { node: id, pid });
+        host.signal(key, Signal::Term);
+        self.timers
+            .schedule(now + STOP_GRACE, Deadline::Kill(key, serial));
+        Step::Parked
+    }
+
+    /// The process of `key`, if it is still the one numbered `serial`: the
+    /// one check every deadline goes through.
+    pub(crate) fn proc_of(&self, key: NodeKey, serial: u64) -> Option<&Proc> {
+        self.node(key)?
+            .vpcs()
+            .proc
+            .as_ref()
+            .filter(|p| p.serial == serial)
+    }
+
+    /// A deadline set for a process came due.
+    pub(crate) fn on_deadline(&mut self, now: Instant, d: Deadline, host: &mut dyn Host) {
+        match d {
+            Deadline::Kill(key, serial) => {
+                let Some(p) = self.proc_of(key, serial) else {
+                    return;
+                };
+                let (pid, id) = (p.pid, self.node(key).map(|n| n.id));
+                self.emit(Event::Warning {
+                    node: id,
+                    text: format!("pid {pid} ignored SIGTERM for {STOP_GRACE:?}: killing it"),
+                });
+                host.signal(key, Signal::Kill);
+            }
+            Deadline::StartTimeout(key, serial) => {
+                if self.proc_of(key, serial).is_none() {
+                    return;
+                }
+                // The prompt may be waiting unread while the loop was busy:
+                // take it before judging.
+                self.take_pending_output(now, key, host);
+                if self.proc_of(key, serial).is_some_and(|p| !p.ready) {
+                    let id = self.node(key).map(|n| n.id);
+                    self.emit(Event::Warning {
+                        node: id,
+                        text: format!("console did not answer within {START_TIMEOUT:?}"),
+                    });
+                    host.signal(key, Signal::Kill);
+                }
+            }
+        }
+    }
+
+    fn take_pending_output(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {
+        let rest = host.pending_output(key);
+        if !rest.is_empty() {
+            self.on_output(now, key, &rest, host);
+        }
+    }
+
+    /// The node's process printed `data` on its console: keep it, show it
+    /// to every client, and finish a pending start once the prompt appears.
+    pub fn on_output(&mut self, now: Instant, key: NodeKey, data: &[u8], host: &mut dyn Host) {
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        node.console.history.push(data);
+        let mut became_ready = false;
+        if let Some(p) = node.vpcs_mut().proc.as_mut().filter(|p| !p.ready) {
+            host.log_output(key, data);
+            // Search only what is new (and the bytes a prompt could
+            // straddle); keep the last START_ERROR_BYTES for an error.
+            let from = p.boot_output.len().saturating_sub(PROMPT.len() - 1);
+            p.boot_output.extend_from_slice(data);
+            let found = p.boot_output[from..]
+                .windows(PROMPT.len())
+                .any(|w| w == PROMPT);
+            let excess = p.boot_output.len().saturating_sub(START_ERROR_BYTES);
+            p.boot_output.drain(..excess);
+            if found {
+                p.ready = true;
+                p.boot_output = Vec::new();
+                became_ready = true;
+            }
+        }
+        let (id, pending) = (node.id, node.pending);
+        self.broadcast(key, data, host);
+        if became_ready {
+            self.emit(Event::ConsoleReady { node: id });
+            if let Some(Pending::Start(ticket)) = pending {
+                if let Some(node) = self.node_mut(key) {
+                    node.pending = None;
+                }
+                self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host);
+            }
+        }
+    }
+
+    /// The node's process exited (the host has reaped it).
+    pub fn on_exit(&mut self, now: Instant, key: NodeKey, how: &str, host: &mut dyn Host) {
+        if self.node(key).is_none_or(|n| !n.running()) {
+            return;
+        }
+        self.take_pending_output(now, key, host);
+        let Some(boot_output) = self.process_gone(key, how, host) else {
+            return;
+        };
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let (id, dir) = (node.id, node.vpcs().dir.clone());
+        match node.pending.take() {
+            Some(Pending::Start(ticket)) => {
+                // vpcs.log has stderr as well as the console's boot output.
+                let log = host.read_tail(&dir.join(LOG_FILE), 4 * START_ERROR_BYTES);
+                let output = last_run(&log)
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or(&boot_output);
+                let output = &output[output.len().saturating_sub(START_ERROR_BYTES)..];
+                let text = String::from_utf8_lossy(output);
+                let e =
+                    ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
+                self.finish_parked(now, key, ticket, Err(e), host);
+            }
+            Some(Pending::Stop(ticket, then)) => self.after_stop(now, key, ticket, then, host),
+            None => {
+                self.emit(Event::Warning {
+                    node: Some(id),
+                    text: format!("vpcs exited on its own ({how})"),
+                });
+                let note = format!("\r\n*** VPCS stopped ({how}) ***\r\n");
+                self.broadcast(key, note.as_bytes(), host);
+            }
+        }
+    }
+
+    fn after_stop(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        then: AfterStop,
+        host: &mut dyn Host,
+    ) {
+        match then {
+            AfterStop::Reply => self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host),
+            AfterStop::Delete => {
+                self.remove_node(key, host);
+                host.reply(ticket, Ok(Answer::NoContent));
+            }
+            AfterStop::Start => match self.start_vpcs(key, ticket) {
+                Step::Parked => {}
+                Step::Done(r) => self.finish_parked(now, key, ticket, r, host),
+            },
+        }
+    }
+
+    /// Forget the process: what the host held, its ports. Returns what it
+    /// printed before its prompt, `None` when there was no process.
+    fn process_gone(&mut self, key: NodeKey, how: &str, host: &mut dyn Host) -> Option<Vec<u8>> {
+        let node = self.node_mut(key)?;
+        let id = node.id;
+        let p = node.vpcs_mut().proc.take()?;
+        host.release_process(key);
+        self.release_vpcs_ports(p.vpcs_port);
+        self.emit(Event::ProcessGone {
+            node: id,
+            pid: p.pid,
+            how: how.to_string(),
+        });
+        Some(p.boot_output)
+    }
+
+    /// Kill the process at once and wait for it (project close, shutdown),
+    /// and answer a parked operation: nothing is left running or waiting.
+    pub(crate) fn kill_now(&mut self, key: NodeKey, host: &mut dyn Host) {
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        if node.running() {
+            host.signal(key, Signal::Kill);
+            let how = host.reap(key);
+            self.process_gone(key, &how, host);
+        }
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        if let Some(Pending::Start(ticket) | Pending::Stop(ticket, _)) = node.pending.take() {
+            let e = ApiError::conflict("The VM was stopped because its project closed");
+            host.reply(ticket, Err(e));
+        }
+    }
+
+    /// Forget a node, in one step that leaves nothing behind: its process,
+    /// its waiting requests (answered 404), console clients and listener,
+    /// tunnels, ports and MAC. Its directory goes at the next commit.
+    pub(crate) fn remove_node(&mut self, key: NodeKey, host: &mut dyn Host) {
+        self.kill_now(key, host);
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let id = node.id;
+        for job in node.queue.drain() {
+            host.reply(job.ticket, Err(gone(id)));
+        }
+        for client in node.console.clients.drain(..) {
+            host.console_drop(client.id);
+        }
+        host.close_console(key);
+        for index in 0..node.ports.len() {
+            self.drop_nio(key, index, host);
+        }
+        let Some(node) = self.take_node(key) else {
+            return;
+        };
+        self.console_ports.release(node.console_port);
+        let Kind::Vpcs(v) = node.kind;
+        if let Some(p) = self.projects.get_mut(&node.project) {
+            p.release_mac(v.mac);
+            p.nodes.remove(&id);
+            p.deleted_node_dirs.push(v.dir);
+        }
+        self.emit(Event::NodeDeleted { node: id });
+    }
+
+    /// Whether the console proxy must refuse host commands for this node.
+    pub(crate) fn filters_shell(&self, key: NodeKey) -> bool {
+        self.node(key)
+            .and_then(|n| n.vpcs().proc.as_ref())
+            .is_some_and(|p| p.filter_shell)
+    }
+}
+
+/// The node as the API shows it.
+pub fn view(node: &Node) -> VpcsView {
+    VpcsView {
+        id: node.id,
+        project: node.project,
+        name: node.name.clone(),
+        console: node.console_port,
+        startup_script: node.vpcs().startup_script.clone(),
+    }
+}
+
+fn no_project(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Project ID {id} doesn't exist"))
+}
+
+/// Where a node of `project_dir` keeps its files.
+pub fn node_dir(project_dir: &Path, id: Uuid) -> PathBuf {
+    project_dir
+        .join("project-files")
+        .join("vpcs")
+        .join(id.to_string())
+}
+
+/// Pure part of finding a program's dynamic loader: PT_INTERP in an ELF
+/// image. `Ok(None)` for a static program; an error when it is not ELF.
+pub fn parse_interp(b: &[u8]) -> Result<Option<String>, String> {
+    if b.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF program (a script?)".into());
+    }
+    let wide = b.get(4) == Some(&2);
+    let le = b.get(5) == Some(&1);
+    let num = |off: usize, len: usize| -> Option<u64> {
+        let s = b.get(off..off.checked_add(len)?)?;
+        let mut v = 0u64;
+        for i in 0..len {
+            let byte = if le { s[len - 1 - i] } else { s[i] };
+            v = (v << 8) | byte as u64;
+        }
+        Some(v)
+    };
+    let bad = || "truncated ELF header".to_string();
+    let (phoff, phentsize, phnum) = if wide {
+        (
+            num(0x20, 8).ok_or_else(bad)?,
+            num(0x36, 2).ok_or_else(bad)?,
+            num(0x38, 2).ok_or_else(bad)?,
+        )
+    } else {
+        (
+            num(0x1c, 4).ok_or_else(bad)?,
+            num(0x2a, 2).ok_or_else(bad)?,
+            num(0x2c, 2).ok_or_else(bad)?,
+        )
+    };
+    for i in 0..phnum {
+        let ph = phoff
+            .checked_add(i.checked_mul(phentsize).ok_or_else(bad)?)
+            .ok_or_else(bad)? as usize;
+        if num(ph, 4).ok_or_else(bad)? != 3 {
+            continue;
+        }
+        let (off, size) = if wide {
+            (
+                num(ph + 8, 8).ok_or_else(bad)?,
+                num(ph + 32, 8).ok_or_else(bad)?,
+            )
+        } else {
+            (
+                num(ph + 4, 4).ok_or_else(bad)?,
+                num(ph + 16, 4).ok_or_else(bad)?,
+            )
+        };
+        let end = off.checked_add(size).ok_or_else(bad)?;
+        let raw = b.get(off as usize..end as usize).ok_or_else(bad)?;
+        let text = raw.split(|&c| c == 0).next().unwrap_or_default();
+        return Ok(Some(String::from_utf8_lossy(text).into_owned()));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_is_exact() {
+        let l = Launch {
+            program: "/usr/bin/vpcs".into(),
+            mac: 3,
+            vpcs_port: 20000,
+            server_port: 41000,
+            startup_script: true,
+        };
+        let argv: Vec<String> = command_line(&l)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "/usr/bin/vpcs",
+                "-i",
+                "1",
+                "-m",
+                "3",
+                "-s",
+                "20000",
+                "-c",
+                "41000",
+                "-t",
+                "127.0.0.1",
+                "startup.vpc"
+            ]
+        );
+        let l = Launch {
+            startup_script: false,
+            ..l
+        };
+        assert_eq!(command_line(&l).len(), 11);
+    }
+
+    #[test]
+    fn last_run_is_what_follows_the_last_header() {
+        let log = b"--- nanolab starting: [\"a\"]\nold\n--- nanolab starting: [\"b\"]\nboom\n";
+        assert_eq!(last_run(log), Some(&b"boom\n"[..]));
+        assert_eq!(last_run(b"no header here"), None);
+        assert_eq!(last_run(b"--- nanolab starting: cut"), None);
+    }
+
+    #[test]
+    fn relay_port_is_nine_above_and_never_wraps() {
+        assert_eq!(relay_port(20000), Some(20009));
+        assert_eq!(relay_port(65530), None);
+    }
+
+    #[test]
+    fn rename_rewrites_the_script() {
+        let s = expand_script("set pcname %h\nip 10.0.0.1\n", "PC1");
+        assert_eq!(s, "set pcname PC1\nip 10.0.0.1\n");
+        assert_eq!(
+            renamed_script(&s, "PC1", "Web"),
+            "set pcname Web\nip 10.0.0.1\n"
+        );
+        assert_eq!(renamed_script(&s, "", "Web"), s);
+    }
+
+    #[test]
+    fn interpreter_parsing_refuses_what_is_not_elf() {
+        assert!(parse_interp(b"#!/bin/sh\n").is_err());
+        assert!(parse_interp(b"\x7fELF\x02\x01").is_err());
+        let real = std::fs::read("/bin/true").unwrap();
+        assert!(parse_interp(&real).unwrap().unwrap().contains("ld-"));
+    }
+}

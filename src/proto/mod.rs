@@ -1,0 +1,12 @@
+//! Sans-IO wire formats: bytes in, values out, and back. No socket, no
+//! clock, no knowledge of projects or nodes.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`http`] | HTTP/1.1: request parser, responses, a connection's ordered answer slots and deadlines, Basic auth |
+//! | [`telnet`] | the console's telnet option filter and line tracking |
+//! | [`bytes`] | the byte queue every socket buffer uses |
+
+pub mod bytes;
+pub mod http;
+pub mod telnet;

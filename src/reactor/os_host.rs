@@ -1,0 +1,173 @@
+//! The lab's [`Host`], over the real operating system: each method performs
+//! one effect the lab decided on, with sockets from the loop's registry,
+//! processes through `sys`, files through `os::fs`.
+
+use super::{Entry, Io};
+use crate::api::Ticket;
+use crate::error::ApiError;
+use crate::lab::{ClientId, Host, NioUdp, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
+use crate::os::fs;
+use crate::sys;
+use mio::Interest;
+use mio::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+impl Io {
+    /// Where consoles listen: `--host`, or everywhere when allowed.
+    fn console_host(&self) -> IpAddr {
+        if self.config.allow_remote_console {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            self.config.host
+        }
+    }
+
+    /// Forget the node's descriptors once it has none left.
+    fn tidy(&mut self, node: NodeKey) {
+        if self
+            .nodes
+            .get(&node)
+            .is_some_and(|n| n.console.is_none() && n.proc.is_none() && n.nios.is_empty())
+        {
+            self.nodes.remove(&node);
+        }
+    }
+}
+
+impl Host for Io {
+    fn reply(&mut self, ticket: Ticket, reply: Reply) {
+        self.answer(ticket, reply);
+    }
+
+    fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
+        let busy = || ApiError::conflict(format!("Console port {port} is already in use"));
+        let mut listener =
+            TcpListener::bind(SocketAddr::new(self.console_host(), port)).map_err(|_| busy())?;
+        let token = self
+            .register(
+                &mut listener,
+                Interest::READABLE,
+                Entry::ConsoleListener(node),
+            )
+            .map_err(|e| ApiError::io("registering the console listener", &e))?;
+        let old = self
+            .nodes
+            .entry(node)
+            .or_default()
+            .console
+            .replace((token, listener));
+        if let Some((t, mut l)) = old {
+            self.unregister(&mut l, t);
+        }
+        Ok(())
+    }
+
+    fn close_console(&mut self, node: NodeKey) {
+        if let Some((t, mut l)) = self.nodes.get_mut(&node).and_then(|n| n.console.take()) {
+            self.unregister(&mut l, t);
+        }
+        self.tidy(node);
+    }
+
+    fn console_ready(&mut self, client: ClientId) {
+        self.ready_clients.push(client);
+    }
+
+    fn console_drop(&mut self, client: ClientId) {
+        if let Some(token) = self.client_token(client) {
+            self.drop_client(token);
+        }
+    }
+
+    fn udp_free(&mut self, port: u16) -> bool {
+        std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
+    }
+
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
+        self.open_udp_nio(node, port, nio)
+    }
+
+    fn close_nio(&mut self, node: NodeKey, port: usize) {
+        self.close_udp_nio(node, port);
+        self.tidy(node);
+    }
+
+    fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError> {
+        self.spawn_vpcs(node, spawn)
+    }
+
+    fn signal(&mut self, node: NodeKey, signal: Signal) {
+        let Some(p) = self.nodes.get(&node).and_then(|n| n.proc.as_ref()) else {
+            return;
+        };
+        match signal {
+            Signal::Term => sys::terminate_group(p.pid),
+            Signal::Kill => sys::kill_group(p.pid),
+        }
+    }
+
+    fn reap(&mut self, node: NodeKey) -> String {
+        match self.nodes.get(&node).and_then(|n| n.proc.as_ref()) {
+            // SIGKILL cannot be ignored, so this wait is short.
+            Some(p) => sys::reap_blocking(p.pid).describe(),
+            None => "already gone".into(),
+        }
+    }
+
+    fn release_process(&mut self, node: NodeKey) {
+        self.forget_process(node);
+        self.tidy(node);
+    }
+
+    fn pending_output(&mut self, node: NodeKey) -> Vec<u8> {
+        self.read_pty(node)
+    }
+
+    fn console_input(&mut self, node: NodeKey, data: &[u8]) {
+        self.write_pty(node, data);
+    }
+
+    fn log_output(&mut self, node: NodeKey, data: &[u8]) {
+        self.log_boot(node, data);
+    }
+
+    fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        fs::create_dir(dir)
+    }
+
+    fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        fs::remove_dir(dir)
+    }
+
+    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
+        fs::move_dir(from, to)
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        fs::write_atomic(path, data)
+    }
+
+    fn remove_file(&mut self, path: &Path) {
+        fs::remove_file(path);
+    }
+
+    fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
+        fs::read_tail(path, n)
+    }
+
+    fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
+        sys::interface_names().map_err(|e| ApiError::io("listing interfaces", &e))
+    }
+
+    fn reload_settings(&mut self) -> Result<Settings, ApiError> {
+        let fresh = crate::config::build(&self.flags).map_err(ApiError::conflict)?;
+        self.config.vpcs = fresh.vpcs.clone();
+        self.config.console_sandbox = fresh.console_sandbox;
+        self.config.allow_remote_console = fresh.allow_remote_console;
+        self.config.auth = fresh.auth.clone();
+        self.config.udp_ports = fresh.udp_ports;
+        self.config.console_ports = fresh.console_ports;
+        Ok(super::settings(&fresh))
+    }
+}
