@@ -241,3 +241,37 @@ fn sigterm_while_a_stop_is_pending_stops_everything() {
     let answer = stopper.join().unwrap();
     assert!(answer.is_none() || answer == Some(409), "{answer:?}");
 }
+
+/// Regression, issue 8: the start time-out of a VPCS whose VM was deleted
+/// (or whose project was deleted or closed) fired on a freed slot, panicked
+/// outside any guard and took the server, and every lab on it, down.
+#[test]
+fn regression_8_start_timeout_after_the_vm_is_gone() {
+    let srv = Server::start(&[]);
+    let started = |p: &str| {
+        let (v, _) = srv.vm(p, "PC");
+        assert_eq!(srv.post(&vm_url(p, &v, "/start"), "").status, 204);
+        v
+    };
+    let (p1, p2, p3, keep) = (srv.project(), srv.project(), srv.project(), srv.project());
+    let kept = started(&keep);
+    started(&p1);
+    let v2 = started(&p2);
+    started(&p3);
+    let r = srv.req("DELETE", &format!("/v1/projects/{p1}"), "");
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(srv.req("DELETE", &vm_url(&p2, &v2, ""), "").status, 204);
+    let r = srv.post(&format!("/v1/projects/{p3}/close"), "");
+    assert_eq!(r.status, 204, "{}", r.text);
+    let pid = vpcs_pid(&srv, &kept).unwrap();
+    // Past the start time-out (10 s) of the VMs that are gone.
+    std::thread::sleep(Duration::from_millis(11_500));
+    assert!(
+        std::net::TcpStream::connect(srv.addr).is_ok(),
+        "the server died: {}",
+        srv.log()
+    );
+    assert_eq!(srv.get("/v1/version").status, 200);
+    assert!(alive(pid), "the VM that stayed was killed");
+    assert_eq!(srv.get(&vm_url(&keep, &kept, "")).status, 200);
+}
