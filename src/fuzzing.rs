@@ -4,11 +4,15 @@
 //! Each function takes arbitrary bytes, drives one sans-IO component, and
 //! panics only when an invariant is broken.
 
-use crate::api::body;
-use crate::lab::queue::Queue;
+use crate::api::body::{self, NioCreate, ProjectCreate, VmCreate, VmUpdate};
+use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket};
+use crate::lab::fake::FakeHost;
+use crate::lab::{ClientId, Endpoint, Lab, NodeKey, Settings};
 use crate::proto::http::parse::{Request, RequestParser};
 use crate::proto::telnet::Session;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// Cut points derived from the data itself, so a corpus entry is replayable.
 fn cuts(seed: u8, len: usize) -> Vec<usize> {
@@ -99,45 +103,226 @@ pub fn telnet(data: &[u8]) {
     assert_eq!(whole.to_vpcs, split, "split reads changed what VPCS gets");
 }
 
-/// The per-VM queue against a model: each request runs exactly once, in
-/// arrival order, one at a time.
-pub fn vm_queue(data: &[u8]) {
-    let mut q = Queue::new();
-    let mut model: VecDeque<u32> = VecDeque::new();
-    let mut running: Option<u32> = None;
-    let mut next = 0u32;
-    let mut ran = Vec::new();
-    for &op in data {
-        match op % 3 {
-            0 => {
-                let got = q.submit(next);
-                if running.is_none() {
-                    assert_eq!(got, Some(next), "an idle queue must run at once");
-                    running = Some(next);
-                    ran.push(next);
-                } else {
-                    assert_eq!(got, None);
-                    model.push_back(next);
-                }
-                next += 1;
-            }
-            1 if running.is_some() => {
-                let got = q.finish();
-                running = model.pop_front();
-                assert_eq!(got, running);
-                ran.extend(got);
-            }
-            2 if op % 7 == 0 => {
-                let dropped = q.drain();
-                assert_eq!(dropped, model.drain(..).collect::<Vec<_>>());
-                running = None;
-            }
-            _ => {}
-        }
-        assert_eq!(q.is_busy(), running.is_some());
-        assert_eq!(q.waiting(), model.len());
+/// The lab against random sequences of commands, console output, process
+/// exits, frames and the passing of time, on a fake host. After every step
+/// the lab's own invariants hold (every port and MAC reserved by someone
+/// who uses it, each node in one coherent state), no process lives for a
+/// node without one, no request is answered twice, and the requests of one
+/// node are answered in the order they came. At the end, shutdown answers
+/// every request exactly once and leaves nothing behind.
+pub fn lab(data: &[u8]) {
+    let mut f = LabFuzz::new();
+    for op in data.chunks(2) {
+        f.step(op[0], op.get(1).copied().unwrap_or(0));
+        f.check();
     }
-    assert!(ran.windows(2).all(|w| w[0] < w[1]), "out of order: {ran:?}");
+    f.lab.shutdown(&mut f.host);
+    f.check();
+    for t in &f.sent {
+        assert_eq!(f.host.answers_for(t.0), 1, "request {:?} answered {} times", t.0, f.host.answers_for(t.0));
+    }
+    assert!(f.host.procs.is_empty(), "processes left: {:?}", f.host.procs);
+    assert!(f.host.consoles.is_empty() && f.host.nios.is_empty(), "sockets left");
+    assert_eq!(f.lab.nodes().count(), 0);
+}
+
+struct LabFuzz {
+    lab: Lab,
+    host: FakeHost,
+    now: Instant,
+    projects: Vec<Uuid>,
+    nodes: Vec<(Uuid, Uuid)>,
+    /// Every ticket sent, with the node it was for (if any).
+    sent: Vec<(Ticket, Option<Uuid>)>,
+    clients: u64,
+}
+
+impl LabFuzz {
+    fn new() -> Self {
+        let settings = Settings {
+            local: true,
+            projects_dir: "/p".into(),
+            vpcs: None,
+            console_sandbox: true,
+            udp_ports: (10000, 10030),
+            console_ports: (2000, 2007),
+        };
+        LabFuzz {
+            lab: Lab::new(settings),
+            host: FakeHost::new(),
+            now: Instant::now(),
+            projects: Vec::new(),
+            nodes: Vec::new(),
+            sent: Vec::new(),
+            clients: 0,
+        }
+    }
+
+    fn send(&mut self, cmd: Command, node: Option<Uuid>) {
+        let t = Ticket {
+            conn: 1,
+            serial: 1,
+            slot: self.sent.len() as u64,
+            route: None,
+        };
+        self.sent.push((t, node));
+        self.lab.handle(self.now, t, cmd, &mut self.host);
+    }
+
+    fn pick<T: Copy>(list: &[T], arg: u8) -> Option<T> {
+        (!list.is_empty()).then(|| list[arg as usize % list.len()])
+    }
+
+    fn key(&self, arg: u8) -> Option<NodeKey> {
+        Self::pick(&self.nodes, arg).and_then(|(_, n)| self.lab.key_of(n))
+    }
+
+    fn step(&mut self, op: u8, arg: u8) {
+        match op % 14 {
+            0 => {
+                let id = Uuid::from_u128(1 + (arg % 4) as u128);
+                let b = ProjectCreate {
+                    project_id: Some(id),
+                    temporary: Some(arg & 8 != 0),
+                    ..Default::default()
+                };
+                self.send(Command::CreateProject(b), None);
+                if !self.projects.contains(&id) && self.lab.check_invariants().is_ok() {
+                    self.projects.push(id);
+                }
+            }
+            1 => {
+                let Some(p) = Self::pick(&self.projects, arg) else { return };
+                let id = Uuid::from_u128(100 + (arg % 8) as u128);
+                let b = VmCreate {
+                    name: format!("PC{arg}"),
+                    vm_id: Some(id),
+                    console: (arg & 16 != 0).then_some(2000 + (arg % 8) as u16),
+                    startup_script: (arg & 32 != 0).then(|| "ip 10.0.0.1".into()),
+                };
+                self.send(Command::CreateNode(p, NodeCreate::Vpcs(b)), None);
+                if !self.nodes.contains(&(p, id)) {
+                    self.nodes.push((p, id));
+                }
+            }
+            2..=4 => {
+                let Some((p, n)) = Self::pick(&self.nodes, arg) else { return };
+                let at = PortAddr {
+                    adapter: (arg >> 6 == 3) as u32,
+                    port: 0,
+                };
+                let lport = 10000 + (arg % 8) as u16 * 3;
+                let c = match (op % 14 - 2) * 4 + (arg >> 4) % 4 {
+                    0 | 1 => NodeCommand::Start,
+                    2 | 3 => NodeCommand::Stop,
+                    4 => NodeCommand::Reload,
+                    5 => NodeCommand::Delete,
+                    6 => NodeCommand::Get,
+                    7 => NodeCommand::Update(VmUpdate {
+                        name: Some(format!("N{arg}")),
+                        console: Some(2000 + (arg % 8) as u16),
+                        startup_script: (arg & 1 == 0).then(String::new),
+                    }),
+                    8..=10 => NodeCommand::AddNio(
+                        at,
+                        NioCreate {
+                            lport,
+                            rhost: "127.0.0.1".into(),
+                            raddr: [127, 0, 0, 1].into(),
+                            rport: 20000 + (arg % 3) as u16,
+                        },
+                    ),
+                    _ => NodeCommand::RemoveNio(at),
+                };
+                self.send(Command::Node(NodeRef { project: p, node: n }, c), Some(n));
+            }
+            5 => self.lab.poll(self.now, &mut self.host),
+            6 => {
+                self.now += Duration::from_millis(arg as u64 * 50);
+                self.lab.poll(self.now, &mut self.host);
+            }
+            7 => {
+                let Some(k) = self.key(arg) else { return };
+                let out: &[u8] = if arg & 1 == 0 { b"VPCS> " } else { b"booting
+" };
+                if arg & 2 == 0 {
+                    self.lab.on_output(self.now, k, out, &mut self.host);
+                } else {
+                    self.host.unread.insert(k, out.to_vec());
+                }
+            }
+            8 => {
+                let Some(k) = self.key(arg) else { return };
+                if self.host.exit(k).is_some() {
+                    self.lab.on_exit(self.now, k, "exit code 1", &mut self.host);
+                }
+            }
+            9 => {
+                let Some(p) = Self::pick(&self.projects, arg) else { return };
+                let c = match arg % 3 {
+                    0 => Command::CloseProject(p),
+                    1 => Command::DeleteProject(p),
+                    _ => Command::AllocateUdp(p),
+                };
+                self.send(c, None);
+            }
+            10 => {
+                let Some(k) = self.key(arg) else { return };
+                self.clients += 1;
+                let id = ClientId { handle: arg as usize, serial: self.clients };
+                if self.lab.console_attach(k, id) {
+                    self.lab.console_input(k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
+                    if arg & 1 == 0 {
+                        self.lab.console_detach(k, id);
+                    }
+                }
+            }
+            11 => {
+                self.host.spawn_error = (arg & 1 == 1).then(|| crate::error::ApiError::conflict("no vpcs"));
+                if arg & 2 == 0 {
+                    self.host.unreachable_rports.insert(20000 + (arg % 3) as u16);
+                } else {
+                    self.host.unreachable_rports.clear();
+                }
+            }
+            12 => {
+                let Some(k) = self.key(arg) else { return };
+                let from = if arg & 1 == 0 { Endpoint::Node(k) } else { Endpoint::Nio(k, 0) };
+                self.lab.on_frame(from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+            }
+            _ => {
+                let b = if arg & 1 == 0 { 10009 } else { 2000 + (arg % 8) as u16 };
+                self.host.foreign_udp.insert(b);
+                self.host.foreign_consoles.insert(b);
+            }
+        }
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.lab.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+        for key in self.host.procs.keys() {
+            assert!(
+                self.lab.node(*key).is_some_and(|n| n.running()),
+                "a process lives for a node that has none"
+            );
+        }
+        let mut last: HashMap<Uuid, u64> = HashMap::new();
+        let node_of: HashMap<u64, Uuid> = self
+            .sent
+            .iter()
+            .filter_map(|(t, n)| n.map(|n| (t.slot, n)))
+            .collect();
+        let mut seen = HashSet::new();
+        for (t, _) in &self.host.replies {
+            assert!(seen.insert(t.slot), "request {} answered twice", t.slot);
+            if let Some(n) = node_of.get(&t.slot) {
+                let prev = last.insert(*n, t.slot);
+                assert!(prev.is_none_or(|p| p < t.slot), "node {n}: answers out of order");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn replay_vm_queue_corpus() {
-        replay("vm_queue", super::vm_queue);
+    fn replay_lab_corpus() {
+        replay("lab", super::lab);
     }
 }

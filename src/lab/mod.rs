@@ -299,7 +299,8 @@ pub enum Deadline {
 pub enum Step {
     /// Answered.
     Done(Reply),
-    /// Parked on the node; a later event answers it.
+    /// Parked on the node; a later event answers it (or it was answered
+    /// already and the node is gone).
     Parked,
 }
 
@@ -476,6 +477,11 @@ impl Lab {
         self.nodes
             .get_mut(key.index)
             .filter(|n| n.key.generation == key.generation)
+    }
+
+    /// The key of node `id`.
+    pub fn key_of(&self, id: Uuid) -> Option<NodeKey> {
+        self.index.get(&id).copied()
     }
 
     /// Every node, in no particular order.

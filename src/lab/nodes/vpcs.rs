@@ -546,8 +546,11 @@ impl Lab {
                 AfterStop::Reply => Step::Done(Ok(Answer::NoContent)),
                 AfterStop::Start => self.start_vpcs(key, ticket),
                 AfterStop::Delete => {
+                    // Answer first, so that the requests drained with the
+                    // node (404) are answered after this one, in order.
+                    host.reply(ticket, Ok(Answer::NoContent));
                     self.remove_node(key, host);
-                    Step::Done(Ok(Answer::NoContent))
+                    Step::Parked
                 }
             };
         };
@@ -697,8 +700,8 @@ impl Lab {
         match then {
             AfterStop::Reply => self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host),
             AfterStop::Delete => {
-                self.remove_node(key, host);
                 host.reply(ticket, Ok(Answer::NoContent));
+                self.remove_node(key, host);
             }
             AfterStop::Start => match self.start_vpcs(key, ticket) {
                 Step::Parked => {}
