@@ -50,6 +50,29 @@ pub struct Config {
     pub auth: Option<crate::proto::http::auth::Credentials>,
 }
 
+impl Config {
+    /// What the lab needs to know of the configuration.
+    pub fn lab_settings(&self) -> crate::lab::Settings {
+        crate::lab::Settings {
+            local: self.local,
+            projects_dir: self.projects_dir.clone(),
+            vpcs: self.vpcs.clone(),
+            console_sandbox: self.console_sandbox,
+            udp_ports: self.udp_ports,
+            console_ports: self.console_ports,
+        }
+    }
+
+    /// Where consoles listen: `host`, or every address when allowed.
+    pub fn console_host(&self) -> IpAddr {
+        if self.allow_remote_console {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            self.host
+        }
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {

@@ -119,10 +119,23 @@ pub fn lab(data: &[u8]) {
     f.lab.shutdown(&mut f.host);
     f.check();
     for t in &f.sent {
-        assert_eq!(f.host.answers_for(t.0), 1, "request {:?} answered {} times", t.0, f.host.answers_for(t.0));
+        assert_eq!(
+            f.host.answers_for(t.0),
+            1,
+            "request {:?} answered {} times",
+            t.0,
+            f.host.answers_for(t.0)
+        );
     }
-    assert!(f.host.procs.is_empty(), "processes left: {:?}", f.host.procs);
-    assert!(f.host.consoles.is_empty() && f.host.nios.is_empty(), "sockets left");
+    assert!(
+        f.host.procs.is_empty(),
+        "processes left: {:?}",
+        f.host.procs
+    );
+    assert!(
+        f.host.consoles.is_empty() && f.host.nios.is_empty(),
+        "sockets left"
+    );
     assert_eq!(f.lab.nodes().count(), 0);
 }
 
@@ -192,7 +205,9 @@ impl LabFuzz {
                 }
             }
             1 => {
-                let Some(p) = Self::pick(&self.projects, arg) else { return };
+                let Some(p) = Self::pick(&self.projects, arg) else {
+                    return;
+                };
                 let id = Uuid::from_u128(100 + (arg % 8) as u128);
                 let b = VmCreate {
                     name: format!("PC{arg}"),
@@ -206,7 +221,9 @@ impl LabFuzz {
                 }
             }
             2..=4 => {
-                let Some((p, n)) = Self::pick(&self.nodes, arg) else { return };
+                let Some((p, n)) = Self::pick(&self.nodes, arg) else {
+                    return;
+                };
                 let at = PortAddr {
                     adapter: (arg >> 6 == 3) as u32,
                     port: 0,
@@ -234,7 +251,16 @@ impl LabFuzz {
                     ),
                     _ => NodeCommand::RemoveNio(at),
                 };
-                self.send(Command::Node(NodeRef { project: p, node: n }, c), Some(n));
+                self.send(
+                    Command::Node(
+                        NodeRef {
+                            project: p,
+                            node: n,
+                        },
+                        c,
+                    ),
+                    Some(n),
+                );
             }
             5 => self.lab.poll(self.now, &mut self.host),
             6 => {
@@ -243,8 +269,12 @@ impl LabFuzz {
             }
             7 => {
                 let Some(k) = self.key(arg) else { return };
-                let out: &[u8] = if arg & 1 == 0 { b"VPCS> " } else { b"booting
-" };
+                let out: &[u8] = if arg & 1 == 0 {
+                    b"VPCS> "
+                } else {
+                    b"booting
+"
+                };
                 if arg & 2 == 0 {
                     self.lab.on_output(self.now, k, out, &mut self.host);
                 } else {
@@ -258,7 +288,9 @@ impl LabFuzz {
                 }
             }
             9 => {
-                let Some(p) = Self::pick(&self.projects, arg) else { return };
+                let Some(p) = Self::pick(&self.projects, arg) else {
+                    return;
+                };
                 let c = match arg % 3 {
                     0 => Command::CloseProject(p),
                     1 => Command::DeleteProject(p),
@@ -269,29 +301,45 @@ impl LabFuzz {
             10 => {
                 let Some(k) = self.key(arg) else { return };
                 self.clients += 1;
-                let id = ClientId { handle: arg as usize, serial: self.clients };
+                let id = ClientId {
+                    handle: arg as usize,
+                    serial: self.clients,
+                };
                 if self.lab.console_attach(k, id) {
-                    self.lab.console_input(k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
+                    self.lab
+                        .console_input(k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
                     if arg & 1 == 0 {
                         self.lab.console_detach(k, id);
                     }
                 }
             }
             11 => {
-                self.host.spawn_error = (arg & 1 == 1).then(|| crate::error::ApiError::conflict("no vpcs"));
+                self.host.spawn_error =
+                    (arg & 1 == 1).then(|| crate::error::ApiError::conflict("no vpcs"));
                 if arg & 2 == 0 {
-                    self.host.unreachable_rports.insert(20000 + (arg % 3) as u16);
+                    self.host
+                        .unreachable_rports
+                        .insert(20000 + (arg % 3) as u16);
                 } else {
                     self.host.unreachable_rports.clear();
                 }
             }
             12 => {
                 let Some(k) = self.key(arg) else { return };
-                let from = if arg & 1 == 0 { Endpoint::Node(k) } else { Endpoint::Nio(k, 0) };
-                self.lab.on_frame(from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                let from = if arg & 1 == 0 {
+                    Endpoint::Node(k)
+                } else {
+                    Endpoint::Nio(k, 0)
+                };
+                self.lab
+                    .on_frame(from, &[arg; 64], &mut |_, _| arg & 2 == 0);
             }
             _ => {
-                let b = if arg & 1 == 0 { 10009 } else { 2000 + (arg % 8) as u16 };
+                let b = if arg & 1 == 0 {
+                    10009
+                } else {
+                    2000 + (arg % 8) as u16
+                };
                 self.host.foreign_udp.insert(b);
                 self.host.foreign_consoles.insert(b);
             }
@@ -319,7 +367,10 @@ impl LabFuzz {
             assert!(seen.insert(t.slot), "request {} answered twice", t.slot);
             if let Some(n) = node_of.get(&t.slot) {
                 let prev = last.insert(*n, t.slot);
-                assert!(prev.is_none_or(|p| p < t.slot), "node {n}: answers out of order");
+                assert!(
+                    prev.is_none_or(|p| p < t.slot),
+                    "node {n}: answers out of order"
+                );
             }
         }
     }

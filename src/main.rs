@@ -102,6 +102,27 @@ fn main() -> ExitCode {
             cfg.host
         );
     }
+    if let Err(e) = std::fs::create_dir_all(&cfg.projects_dir) {
+        eprintln!(
+            "nanolab: cannot create the projects directory {}: {e}",
+            cfg.projects_dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let marker = nanolab::lab::project::TEMPORARY_MARKER;
+    for gone in nanolab::os::fs::remove_stale_temporary_projects(&cfg.projects_dir, marker) {
+        log::info!(
+            "removed temporary project left by an earlier run: {}",
+            gone.display()
+        );
+    }
+    if !cfg.console_sandbox {
+        log::warn!(
+            "console sandbox disabled: '!' in a VPCS console runs host commands as this user"
+        );
+    } else if nanolab::sys::landlock_abi().is_none() {
+        log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
+    }
     let mut server = match nanolab::reactor::Server::new(cfg, flags) {
         Ok(s) => s,
         Err(e) => {

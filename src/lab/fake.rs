@@ -17,6 +17,8 @@ pub struct FakeProc {
     pub pid: u32,
     /// Signals it received, in order.
     pub signals: Vec<Signal>,
+    /// The UDP port it binds (and its relay port).
+    pub udp_port: u16,
 }
 
 /// The fake host's state; every field is for tests to read or set.
@@ -81,6 +83,13 @@ impl FakeHost {
         self.replies.iter().filter(|(t, _)| *t == ticket).count()
     }
 
+    /// Whether a live VPCS binds `port` (its `-s` port or its relay).
+    fn vpcs_bound(&self, port: u16) -> bool {
+        self.procs
+            .values()
+            .any(|p| port == p.udp_port || Some(port) == super::nodes::vpcs::relay_port(p.udp_port))
+    }
+
     /// The process of `node` ends (the test then calls `Lab::on_exit`).
     pub fn exit(&mut self, node: NodeKey) -> Option<FakeProc> {
         self.procs.remove(&node)
@@ -116,7 +125,9 @@ impl Host for FakeHost {
     }
 
     fn udp_free(&mut self, port: u16) -> bool {
-        !self.foreign_udp.contains(&port) && !self.nios.values().any(|n| n.lport == port)
+        !self.foreign_udp.contains(&port)
+            && !self.nios.values().any(|n| n.lport == port)
+            && !self.vpcs_bound(port)
     }
 
     fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
@@ -124,7 +135,7 @@ impl Host for FakeHost {
             .nios
             .iter()
             .any(|(k, n)| n.lport == nio.lport && *k != (node, port));
-        if clash || self.foreign_udp.contains(&nio.lport) {
+        if clash || self.foreign_udp.contains(&nio.lport) || self.vpcs_bound(nio.lport) {
             return Err(ApiError::conflict(format!(
                 "UDP port {} is already in use",
                 nio.lport
@@ -158,6 +169,7 @@ impl Host for FakeHost {
         let proc = FakeProc {
             pid,
             signals: Vec::new(),
+            udp_port: spawn.vpcs_port,
         };
         self.procs.insert(node, proc);
         Ok(Spawned {

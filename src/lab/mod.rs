@@ -807,9 +807,9 @@ impl Lab {
                 }
             }
             if let Some(p) = &v.proc {
-                udp_expected.insert(p.vpcs_port, node.project);
+                udp_expected.insert(p.vpcs_port, node.id);
                 if let Some(r) = nodes::vpcs::relay_port(p.vpcs_port) {
-                    udp_expected.insert(r, node.project);
+                    udp_expected.insert(r, node.id);
                 }
             }
             match (node.pending, &v.proc) {
@@ -834,8 +834,12 @@ impl Lab {
             }
         }
         for (port, owner) in self.udp_ports.reservations() {
-            if !self.projects.contains_key(&owner) {
-                return Err(format!("UDP port {port} reserved by a closed project"));
+            let running = self
+                .key_of(owner)
+                .and_then(|k| self.node(k))
+                .is_some_and(|n| n.running());
+            if !self.projects.contains_key(&owner) && !running {
+                return Err(format!("UDP port {port} reserved by nobody ({owner})"));
             }
         }
         for (port, owner) in udp_expected {
@@ -844,7 +848,9 @@ impl Lab {
                 .reservations()
                 .any(|(p, o)| p == port && o == owner)
             {
-                return Err(format!("UDP port {port} in use but not reserved"));
+                return Err(format!(
+                    "UDP port {port} in use but not reserved by its user"
+                ));
             }
         }
         for (id, p) in &self.projects {

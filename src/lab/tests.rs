@@ -138,7 +138,11 @@ impl Rig {
     }
 
     fn signals(&self, key: NodeKey) -> Vec<Signal> {
-        self.host.procs.get(&key).map(|p| p.signals.clone()).unwrap_or_default()
+        self.host
+            .procs
+            .get(&key)
+            .map(|p| p.signals.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -176,7 +180,11 @@ fn start_then_stop_then_start() {
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopping);
     r.exit(k, "exit code 0");
     assert_eq!(r.status(stop), Some(204));
-    assert_eq!(r.lab.udp_ports.reservations().count(), 0, "VPCS ports freed");
+    assert_eq!(
+        r.lab.udp_ports.reservations().count(),
+        0,
+        "VPCS ports freed"
+    );
     r.started(p, n, k);
     assert_eq!(r.host.procs[&k].pid, 1002, "a second process");
 }
@@ -254,7 +262,10 @@ fn crash_during_start_is_a_409_with_the_output() {
     r.exit(k, "exit code 1");
     assert_eq!(r.status(start), Some(409));
     let e = r.error(start);
-    assert!(e.contains("exit code 1") && e.contains("Address already in use"), "{e}");
+    assert!(
+        e.contains("exit code 1") && e.contains("Address already in use"),
+        "{e}"
+    );
     assert!(!e.contains("old run"), "only the last run: {e}");
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopped);
     // Without a log, what the console showed is the cause.
@@ -285,13 +296,20 @@ fn a_crash_while_running_is_told_to_console_clients() {
     let p = r.project();
     let (n, k) = r.vpcs(p);
     r.started(p, n, k);
-    let c = ClientId { handle: 7, serial: 1 };
+    let c = ClientId {
+        handle: 7,
+        serial: 1,
+    };
     assert!(r.lab.console_attach(k, c));
     r.exit(k, "signal 9");
     let (out, _) = r.lab.console_pending(k, c).unwrap();
     assert!(String::from_utf8_lossy(out).contains("VPCS stopped (signal 9)"));
     let events: Vec<Event> = std::iter::from_fn(|| r.lab.poll_event()).collect();
-    assert!(events.iter().any(|e| matches!(e, Event::Warning { text, .. } if text.contains("on its own"))));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Warning { text, .. } if text.contains("on its own")))
+    );
 }
 
 #[test]
@@ -361,7 +379,12 @@ fn closing_a_project_with_running_nodes_leaves_nothing() {
     assert!(r.host.consoles.is_empty() && r.host.nios.is_empty());
     assert!(r.lab.node(ka).is_none() && r.lab.node(kb).is_none());
     assert_eq!(r.lab.udp_ports.reservations().count(), 0);
-    assert!(r.host.dirs.contains(&PathBuf::from(format!("/projects/{p}"))), "files kept");
+    assert!(
+        r.host
+            .dirs
+            .contains(&PathBuf::from(format!("/projects/{p}"))),
+        "files kept"
+    );
     // The spawn queue still names b: its turn finds nothing to do.
     r.turn();
     assert!(r.host.procs.is_empty());
@@ -397,7 +420,14 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
     assert_eq!(r.status(remove), Some(204));
     let again = r.node(p, n, NodeCommand::RemoveNio(PORT0));
     assert_eq!(r.status(again), Some(404));
-    let wrong = r.node(p, n, NodeCommand::RemoveNio(PortAddr { adapter: 1, port: 0 }));
+    let wrong = r.node(
+        p,
+        n,
+        NodeCommand::RemoveNio(PortAddr {
+            adapter: 1,
+            port: 0,
+        }),
+    );
     assert!(r.error(wrong).contains("Adapter 1"));
 }
 
@@ -425,9 +455,25 @@ fn frames_are_relayed_only_where_they_can_go_and_counted() {
     r.lab.on_frame(Endpoint::Node(k), &[0; 60], &mut send);
     r.lab.on_frame(Endpoint::Nio(k, 0), &[0; 100], &mut send);
     r.lab.on_frame(Endpoint::Nio(k, 0), &[0; 1500], &mut send);
-    assert_eq!(sent, [(Endpoint::Nio(k, 0), 60), (Endpoint::Node(k), 100), (Endpoint::Node(k), 1500)]);
+    assert_eq!(
+        sent,
+        [
+            (Endpoint::Nio(k, 0), 60),
+            (Endpoint::Node(k), 100),
+            (Endpoint::Node(k), 1500)
+        ]
+    );
     let s = r.lab.node(k).unwrap().ports[0].stats;
-    assert_eq!((s.out_frames, s.out_bytes, s.in_frames, s.in_bytes, s.dropped), (1, 60, 1, 100, 1));
+    assert_eq!(
+        (
+            s.out_frames,
+            s.out_bytes,
+            s.in_frames,
+            s.in_bytes,
+            s.dropped
+        ),
+        (1, 60, 1, 100, 1)
+    );
 }
 
 #[test]
@@ -460,7 +506,17 @@ fn deadlines_never_act_on_a_node_that_is_gone_or_on_its_slot_reused() {
     // A stale key passed in from outside is harmless too.
     r.lab.on_output(r.now, ka, b"x", &mut r.host);
     r.lab.on_exit(r.now, ka, "exit code 0", &mut r.host);
-    assert!(r.lab.console_pending(ka, ClientId { handle: 1, serial: 1 }).is_none());
+    assert!(
+        r.lab
+            .console_pending(
+                ka,
+                ClientId {
+                    handle: 1,
+                    serial: 1
+                }
+            )
+            .is_none()
+    );
     r.check();
     // B's own deadline, later, finds it ready and leaves it alone.
     r.advance(START_TIMEOUT);
@@ -490,7 +546,10 @@ fn a_failed_spawn_is_a_409_and_frees_its_ports() {
     assert_eq!(r.lab.udp_ports.reservations().count(), 0);
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopped);
     let spawn = r.host.last_spawn.clone().unwrap();
-    assert_eq!(nodes::vpcs::relay_port(spawn.vpcs_port), Some(spawn.vpcs_port + 9));
+    assert_eq!(
+        nodes::vpcs::relay_port(spawn.vpcs_port),
+        Some(spawn.vpcs_port + 9)
+    );
 }
 
 #[test]
@@ -501,7 +560,15 @@ fn vpcs_ports_skip_what_other_programs_hold() {
     // 10000 is free but its relay port 10009 is not.
     r.host.foreign_udp.insert(10009);
     r.started(p, n, k);
-    let port = r.lab.node(k).unwrap().vpcs().proc.as_ref().unwrap().vpcs_port;
+    let port = r
+        .lab
+        .node(k)
+        .unwrap()
+        .vpcs()
+        .proc
+        .as_ref()
+        .unwrap()
+        .vpcs_port;
     assert_eq!(port, 10001);
 }
 
@@ -520,7 +587,9 @@ fn requests_for_one_node_are_answered_in_order_while_others_go_on() {
     r.output(ka, PROMPT_OUTPUT);
     let order: Vec<u64> = r.host.replies.iter().map(|(t, _)| t.slot).collect();
     let pos = |t: Ticket| order.iter().position(|s| *s == t.slot).unwrap();
-    assert!(pos(start) < pos(gets[0]) && pos(gets[0]) < pos(gets[1]) && pos(gets[1]) < pos(gets[2]));
+    assert!(
+        pos(start) < pos(gets[0]) && pos(gets[0]) < pos(gets[1]) && pos(gets[1]) < pos(gets[2])
+    );
 }
 
 #[test]
@@ -529,7 +598,10 @@ fn creation_is_all_or_nothing() {
     let p = r.project();
     r.host.foreign_consoles.insert(2000);
     let (_, k) = r.vpcs(p);
-    assert_eq!(r.host.consoles[&k], 2001, "a console port held elsewhere is skipped");
+    assert_eq!(
+        r.host.consoles[&k], 2001,
+        "a console port held elsewhere is skipped"
+    );
     // An explicit console port that is taken: nothing is left reserved.
     let b = VmCreate {
         name: "X".into(),
@@ -547,12 +619,26 @@ fn creation_is_all_or_nothing() {
         console: None,
         startup_script: Some("ip 10.0.0.1\nset pcname %h\n".into()),
     };
-    let t = r.send(Command::CreateNode(Uuid::new_v4(), NodeCreate::Vpcs(b.clone())));
+    let t = r.send(Command::CreateNode(
+        Uuid::new_v4(),
+        NodeCreate::Vpcs(b.clone()),
+    ));
     assert_eq!(r.status(t), Some(404));
     let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b)));
-    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t) else { panic!() };
-    let dir = r.lab.node(r.lab.key_of(v.id).unwrap()).unwrap().vpcs().dir.clone();
-    assert_eq!(r.host.files[&dir.join("startup.vpc")], b"ip 10.0.0.1\nset pcname Y\n");
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t) else {
+        panic!()
+    };
+    let dir = r
+        .lab
+        .node(r.lab.key_of(v.id).unwrap())
+        .unwrap()
+        .vpcs()
+        .dir
+        .clone();
+    assert_eq!(
+        r.host.files[&dir.join("startup.vpc")],
+        b"ip 10.0.0.1\nset pcname Y\n"
+    );
 }
 
 #[test]
@@ -560,7 +646,16 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
     let mut r = Rig::new();
     let p = r.project();
     let (n, k) = r.vpcs(p);
-    let (fast, slow) = (ClientId { handle: 1, serial: 1 }, ClientId { handle: 2, serial: 2 });
+    let (fast, slow) = (
+        ClientId {
+            handle: 1,
+            serial: 1,
+        },
+        ClientId {
+            handle: 2,
+            serial: 2,
+        },
+    );
     assert!(r.lab.console_attach(k, fast));
     let (greeting, _) = r.lab.console_pending(k, fast).unwrap();
     assert!(String::from_utf8_lossy(greeting).contains("is not running"));
@@ -569,7 +664,10 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
     r.started(p, n, k);
     assert!(r.lab.console_attach(k, slow));
     let (replay, _) = r.lab.console_pending(k, slow).unwrap();
-    assert!(String::from_utf8_lossy(replay).contains("VPCS> "), "history replayed");
+    assert!(
+        String::from_utf8_lossy(replay).contains("VPCS> "),
+        "history replayed"
+    );
     r.lab.console_input(k, fast, b"ip 10.0.0.1\r", &mut r.host);
     assert_eq!(r.host.typed[&k], b"ip 10.0.0.1\r");
     let big = vec![b'x'; MAX_CONSOLE_CLIENT_OUTPUT / 2 + 1];
@@ -579,9 +677,15 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
         r.lab.console_written(k, fast, len);
         r.output(k, &big);
     }
-    assert!(r.host.dropped_clients.contains(&slow), "the slow client is dropped");
+    assert!(
+        r.host.dropped_clients.contains(&slow),
+        "the slow client is dropped"
+    );
     assert!(r.lab.console_pending(k, slow).is_none());
     assert!(r.lab.console_pending(k, fast).is_some(), "the reader stays");
     r.lab.console_input(k, fast, b"disconnect\r", &mut r.host);
-    assert!(r.lab.console_pending(k, fast).unwrap().1, "closing after disconnect");
+    assert!(
+        r.lab.console_pending(k, fast).unwrap().1,
+        "closing after disconnect"
+    );
 }

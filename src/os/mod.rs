@@ -1,6 +1,9 @@
 //! Safe operating-system helpers the reactor's host uses: project files
 //! (small synchronous operations, the one kind of blocking work the loop
-//! tolerates) and the VPCS program on disk. No policy lives here.
+//! tolerates), non-blocking reads and writes, and starting the VPCS
+//! program. No policy lives here.
 
 pub mod fs;
+pub mod nb;
 pub mod program;
+pub mod spawn;

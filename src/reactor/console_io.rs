@@ -2,12 +2,12 @@
 //! clients. What a client is greeted with, what reaches the node and who
 //! gets dropped is the lab's business; this file moves the bytes.
 
-use super::{Entry, Io, IoTimer, Server, would_block};
+use super::{Entry, Io, IoTimer, Server};
 use crate::lab::{ClientId, NodeKey};
 use crate::limits::{ACCEPT_RETRY, READ_BUDGET};
+use crate::os::nb::{Moved, read_some, would_block, write_some};
 use mio::Interest;
 use mio::net::TcpStream;
-use std::io::{Read, Write};
 use std::time::Instant;
 
 /// One telnet client of a node's console.
@@ -91,16 +91,15 @@ impl Server {
                 return;
             };
             let (node, id) = (c.node, c.id);
-            let n = match c.stream.read(&mut buf) {
-                Ok(0) => return self.close_console_client(token),
-                Ok(n) => n,
-                Err(e) if would_block(&e) => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.close_console_client(token),
-            };
-            total += n;
-            self.lab.console_input(node, id, &buf[..n], &mut self.io);
-            self.flush_console_client(token);
+            match read_some(&c.stream, &mut buf) {
+                Moved::Bytes(n) => {
+                    total += n;
+                    self.lab.console_input(node, id, &buf[..n], &mut self.io);
+                    self.flush_console_client(token);
+                }
+                Moved::Later => return,
+                Moved::Closed => return self.close_console_client(token),
+            }
         }
         self.io.again.push(token);
     }
@@ -113,24 +112,18 @@ impl Server {
         };
         let (node, id) = (c.node, c.id);
         loop {
-            let Some((pending, closing)) = self.lab.console_pending(node, id) else {
-                return self.close_console_client(token);
+            let pending = match self.lab.console_pending(node, id) {
+                None | Some(([], true)) => return self.close_console_client(token),
+                Some(([], false)) => return,
+                Some((pending, _)) => pending,
             };
-            if pending.is_empty() {
-                if closing {
-                    self.close_console_client(token);
-                }
-                return;
-            }
             let Some(c) = self.io.client(token) else {
                 return;
             };
-            match c.stream.write(pending) {
-                Ok(0) => return self.close_console_client(token),
-                Ok(n) => self.lab.console_written(node, id, n),
-                Err(e) if would_block(&e) => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return self.close_console_client(token),
+            match write_some(&c.stream, pending) {
+                Moved::Bytes(n) => self.lab.console_written(node, id, n),
+                Moved::Later => return,
+                Moved::Closed => return self.close_console_client(token),
             }
         }
     }

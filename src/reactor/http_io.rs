@@ -1,16 +1,17 @@
 //! API connections on the loop: accept, read, parse, hand to the front-end
 //! and the lab, write, and act on the deadlines `Conn` decides.
 
-use super::{Entry, Io, IoTimer, Server, guarded, would_block};
+use super::{Entry, Io, IoTimer, Server, guarded};
 use crate::api::{Ticket, v1};
 use crate::error::ApiError;
 use crate::lab::Reply;
 use crate::limits::{ACCEPT_RETRY, MAX_CONNECTIONS, READ_BUDGET};
+use crate::os::nb::{Moved, read_some, would_block, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
 use crate::proto::http::parse::Request;
 use mio::Interest;
 use mio::net::TcpStream;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Instant;
 
 /// One API connection: socket, protocol state and timer bookkeeping.
@@ -219,21 +220,13 @@ impl Io {
         };
         let mut total = 0;
         while c.conn.wants_read() && total < budget {
-            match c.stream.read(&mut self.scratch[..budget - total]) {
-                Ok(0) => {
-                    c.conn.peer_closed();
-                    break;
-                }
-                Ok(n) => {
+            match read_some(&c.stream, &mut self.scratch[..budget - total]) {
+                Moved::Bytes(n) => {
                     c.conn.receive(now, &self.scratch[..n]);
                     total += n;
                 }
-                Err(e) if would_block(&e) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    c.conn.peer_closed();
-                    break;
-                }
+                Moved::Later => break,
+                Moved::Closed => c.conn.peer_closed(),
             }
         }
         total
@@ -245,12 +238,10 @@ impl Io {
             return true;
         };
         while !c.conn.output().is_empty() {
-            match c.stream.write(c.conn.output()) {
-                Ok(0) => return false,
-                Ok(n) => c.conn.consumed_output(now, n),
-                Err(e) if would_block(&e) => return true,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+            match write_some(&c.stream, c.conn.output()) {
+                Moved::Bytes(n) => c.conn.consumed_output(now, n),
+                Moved::Later => return true,
+                Moved::Closed => return false,
             }
         }
         true
@@ -306,18 +297,10 @@ impl Io {
 
     /// Append the request as a replayable curl command to the record file.
     fn record(&mut self, req: &Request) {
-        let Some(file) = &mut self.record else { return };
-        let Ok(addr) = self.listener.local_addr() else {
+        let (Some(file), Ok(addr)) = (&mut self.record, self.listener.local_addr()) else {
             return;
         };
-        let body = String::from_utf8_lossy(&req.body).replace('\'', "'\\''");
-        let line = format!(
-            "curl -X {} \"http://{addr}{}\" -d '{}'\n",
-            req.method.as_str(),
-            req.path,
-            if body.is_empty() { "{}" } else { &body }
-        );
-        if let Err(e) = file.write_all(line.as_bytes()) {
+        if let Err(e) = file.write_all(v1::curl_line(addr, req).as_bytes()) {
             log::warn!("cannot write to the record file: {e}");
         }
     }

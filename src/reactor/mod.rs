@@ -26,7 +26,7 @@ mod udp_io;
 
 use crate::config::{Config, Flags};
 use crate::lab::timers::Timers;
-use crate::lab::{ClientId, Lab, NodeKey, Settings};
+use crate::lab::{ClientId, Lab, NodeKey};
 use crate::sys::SignalFd;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -133,23 +133,8 @@ impl Server {
             Some(p) => Some(File::options().create(true).append(true).open(p)?),
             None => None,
         };
-        std::fs::create_dir_all(&config.projects_dir)?;
-        let marker = crate::lab::project::TEMPORARY_MARKER;
-        for gone in crate::os::fs::remove_stale_temporary_projects(&config.projects_dir, marker) {
-            log::info!(
-                "removed temporary project left by an earlier run: {}",
-                gone.display()
-            );
-        }
         let landlock = crate::sys::landlock_abi().is_some();
-        if !config.console_sandbox {
-            log::warn!(
-                "console sandbox disabled: '!' in a VPCS console runs host commands as this user"
-            );
-        } else if !landlock {
-            log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
-        }
-        let lab = Lab::new(settings(&config));
+        let lab = Lab::new(config.lab_settings());
         let io = Io {
             registry,
             entries,
@@ -262,18 +247,6 @@ impl Server {
     }
 }
 
-/// The lab's view of the configuration.
-fn settings(c: &Config) -> Settings {
-    Settings {
-        local: c.local,
-        projects_dir: c.projects_dir.clone(),
-        vpcs: c.vpcs.clone(),
-        console_sandbox: c.console_sandbox,
-        udp_ports: c.udp_ports,
-        console_ports: c.console_ports,
-    }
-}
-
 fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -293,11 +266,6 @@ fn guarded(what: &str, f: impl FnOnce()) -> Result<(), String> {
         log::error!("bug while handling {what} ({cause}); the server carries on");
         cause
     })
-}
-
-/// Whether an I/O error only means "try again later".
-fn would_block(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::WouldBlock
 }
 
 impl Io {

@@ -10,19 +10,10 @@ use crate::os::fs;
 use crate::sys;
 use mio::Interest;
 use mio::net::TcpListener;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 impl Io {
-    /// Where consoles listen: `--host`, or everywhere when allowed.
-    fn console_host(&self) -> IpAddr {
-        if self.config.allow_remote_console {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            self.config.host
-        }
-    }
-
     /// Forget the node's descriptors once it has none left.
     fn tidy(&mut self, node: NodeKey) {
         if self
@@ -42,8 +33,8 @@ impl Host for Io {
 
     fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
         let busy = || ApiError::conflict(format!("Console port {port} is already in use"));
-        let mut listener =
-            TcpListener::bind(SocketAddr::new(self.console_host(), port)).map_err(|_| busy())?;
+        let mut listener = TcpListener::bind(SocketAddr::new(self.config.console_host(), port))
+            .map_err(|_| busy())?;
         let token = self
             .register(
                 &mut listener,
@@ -102,15 +93,15 @@ impl Host for Io {
             return;
         };
         match signal {
-            Signal::Term => sys::terminate_group(p.pid),
-            Signal::Kill => sys::kill_group(p.pid),
+            Signal::Term => sys::terminate_group(p.p.pid),
+            Signal::Kill => sys::kill_group(p.p.pid),
         }
     }
 
     fn reap(&mut self, node: NodeKey) -> String {
         match self.nodes.get(&node).and_then(|n| n.proc.as_ref()) {
             // SIGKILL cannot be ignored, so this wait is short.
-            Some(p) => sys::reap_blocking(p.pid).describe(),
+            Some(p) => sys::reap_blocking(p.p.pid).describe(),
             None => "already gone".into(),
         }
     }
@@ -168,6 +159,6 @@ impl Host for Io {
         self.config.auth = fresh.auth.clone();
         self.config.udp_ports = fresh.udp_ports;
         self.config.console_ports = fresh.console_ports;
-        Ok(super::settings(&fresh))
+        Ok(fresh.lab_settings())
     }
 }

@@ -2,10 +2,11 @@
 //! frames between a node's internal socket and its NIO, in either
 //! direction. Where a frame goes, and what is counted, is the lab's call.
 
-use super::{Entry, Io, NodeIo, Server, would_block};
+use super::{Entry, Io, NodeIo, Server};
 use crate::error::ApiError;
 use crate::lab::{Endpoint, NioUdp, NodeKey};
 use crate::limits::DATAGRAMS_PER_WAKEUP;
+use crate::os::nb::would_block;
 use mio::Interest;
 use mio::net::UdpSocket;
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ impl Server {
 
 fn socket(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<&UdpSocket> {
     match at {
-        Endpoint::Node(k) => nodes.get(&k)?.proc.as_ref().map(|p| &p.internal),
+        Endpoint::Node(k) => nodes.get(&k)?.proc.as_ref().map(|p| &p.p.internal),
         Endpoint::Nio(k, port) => nodes.get(&k)?.nios.get(&port).map(|(_, s)| s),
     }
 }

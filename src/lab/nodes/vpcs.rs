@@ -477,7 +477,7 @@ impl Lab {
         let node = self
             .node(key)
             .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
-        let (id, project) = (node.id, node.project);
+        let id = node.id;
         let v = node.vpcs();
         let mut spawn = Spawn {
             program: self.settings.vpcs.clone(),
@@ -487,7 +487,9 @@ impl Lab {
             vpcs_port: 0,
             startup_script: v.startup_script.is_some(),
         };
-        let (vpcs_port, ()) = self.udp_ports.reserve_pair(project, RELAY_OFFSET, |p| {
+        // Reserved in the node's name, not the project's: a tunnel of the
+        // project must not be given the port its VPCS binds.
+        let (vpcs_port, ()) = self.udp_ports.reserve_pair(id, RELAY_OFFSET, |p| {
             (host.udp_free(p) && relay_port(p).is_some_and(|r| host.udp_free(r))).then_some(())
         })?;
         spawn.vpcs_port = vpcs_port;
