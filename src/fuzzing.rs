@@ -146,7 +146,7 @@ struct LabFuzz {
     projects: Vec<Uuid>,
     nodes: Vec<(Uuid, Uuid)>,
     /// Every ticket sent, with the node it was for (if any).
-    sent: Vec<(Ticket, Option<Uuid>)>,
+    sent: Vec<(Ticket, Option<(Uuid, Uuid)>)>,
     clients: u64,
 }
 
@@ -171,7 +171,7 @@ impl LabFuzz {
         }
     }
 
-    fn send(&mut self, cmd: Command, node: Option<Uuid>) {
+    fn send(&mut self, cmd: Command, node: Option<(Uuid, Uuid)>) {
         let t = Ticket {
             conn: 1,
             serial: 1,
@@ -216,7 +216,8 @@ impl LabFuzz {
                     startup_script: (arg & 32 != 0).then(|| "ip 10.0.0.1".into()),
                 };
                 self.send(Command::CreateNode(p, NodeCreate::Vpcs(b)), None);
-                if !self.nodes.contains(&(p, id)) {
+                let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
+                if created && !self.nodes.contains(&(p, id)) {
                     self.nodes.push((p, id));
                 }
             }
@@ -259,7 +260,7 @@ impl LabFuzz {
                         },
                         c,
                     ),
-                    Some(n),
+                    Some((p, n)),
                 );
             }
             5 => self.lab.poll(self.now, &mut self.host),
@@ -356,8 +357,8 @@ impl LabFuzz {
                 "a process lives for a node that has none"
             );
         }
-        let mut last: HashMap<Uuid, u64> = HashMap::new();
-        let node_of: HashMap<u64, Uuid> = self
+        let mut last: HashMap<(Uuid, Uuid), u64> = HashMap::new();
+        let node_of: HashMap<u64, (Uuid, Uuid)> = self
             .sent
             .iter()
             .filter_map(|(t, n)| n.map(|n| (t.slot, n)))
@@ -369,7 +370,7 @@ impl LabFuzz {
                 let prev = last.insert(*n, t.slot);
                 assert!(
                     prev.is_none_or(|p| p < t.slot),
-                    "node {n}: answers out of order"
+                    "node {n:?}: answers out of order"
                 );
             }
         }

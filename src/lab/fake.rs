@@ -2,7 +2,7 @@
 //! target: it records every effect and lets a test decide what fails.
 //! Processes do not run; a test says when one prints or exits.
 
-use super::host::{ClientId, Host, Signal, Spawn, Spawned};
+use super::host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 use super::node::{NioUdp, NodeKey};
 use super::{Reply, Settings};
 use crate::api::Ticket;
@@ -54,10 +54,8 @@ pub struct FakeHost {
     pub typed: HashMap<NodeKey, Vec<u8>>,
     /// Boot output logged per node.
     pub logged: HashMap<NodeKey, Vec<u8>>,
-    /// Directories.
-    pub dirs: BTreeSet<PathBuf>,
-    /// Files and their contents.
-    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Directories and files.
+    pub disk: FakeFiles,
     /// Settings returned by a reload.
     pub settings: Option<Settings>,
     next_pid: u32,
@@ -210,6 +208,31 @@ impl Host for FakeHost {
         self.logged.entry(node).or_default().extend_from_slice(data);
     }
 
+    fn files(&mut self) -> &mut dyn Files {
+        &mut self.disk
+    }
+
+    fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
+        Ok(vec!["lo".into()])
+    }
+
+    fn reload_settings(&mut self) -> Result<Settings, ApiError> {
+        self.settings
+            .clone()
+            .ok_or_else(|| ApiError::conflict("no configuration to reload"))
+    }
+}
+
+/// Directories and files as plain data.
+#[derive(Debug, Default)]
+pub struct FakeFiles {
+    /// Directories.
+    pub dirs: BTreeSet<PathBuf>,
+    /// Files and their contents.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl Files for FakeFiles {
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
         self.dirs.insert(dir.to_path_buf());
         Ok(())
@@ -259,15 +282,5 @@ impl Host for FakeHost {
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
         let f = self.files.get(path).cloned().unwrap_or_default();
         f[f.len().saturating_sub(n)..].to_vec()
-    }
-
-    fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
-        Ok(vec!["lo".into()])
-    }
-
-    fn reload_settings(&mut self) -> Result<Settings, ApiError> {
-        self.settings
-            .clone()
-            .ok_or_else(|| ApiError::conflict("no configuration to reload"))
     }
 }

@@ -97,6 +97,18 @@ pub trait Host {
     /// Keep what a starting process prints in its log.
     fn log_output(&mut self, node: NodeKey, data: &[u8]);
 
+    /// The project files.
+    fn files(&mut self) -> &mut dyn Files;
+
+    /// The host's network interfaces.
+    fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
+    /// Read the configuration again.
+    fn reload_settings(&mut self) -> Result<Settings, ApiError>;
+}
+
+/// Project directories and files: nodes' directories, startup scripts,
+/// logs, the temporary marker.
+pub trait Files {
     /// Create `dir` and its parents.
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).
@@ -109,9 +121,4 @@ pub trait Host {
     fn remove_file(&mut self, path: &Path);
     /// The last `n` bytes of a file (empty when unreadable).
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8>;
-
-    /// The host's network interfaces.
-    fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
-    /// Read the configuration again.
-    fn reload_settings(&mut self) -> Result<Settings, ApiError>;
 }

@@ -21,7 +21,7 @@ pub mod queue;
 mod tests;
 pub mod timers;
 
-pub use host::{ClientId, Host, Signal, Spawn, Spawned};
+pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use node::{Endpoint, NioUdp, Node, NodeKey, PortStats, State};
 
 use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, Ticket};
@@ -649,7 +649,7 @@ impl Lab {
             }
             _ => default,
         };
-        host.create_dir(&path)?;
+        host.files().create_dir(&path)?;
         let project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
         set_marker(&project, host)?;
         self.emit(Event::ProjectOpened {
@@ -684,7 +684,7 @@ impl Lab {
         }
         if let Some(to) = new_path {
             let from = p.path.clone();
-            host.move_dir(&from, &to)?;
+            host.files().move_dir(&from, &to)?;
             let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
             p.path = to.clone();
             for node_id in p.nodes.clone() {
@@ -718,7 +718,7 @@ impl Lab {
     fn commit_project(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
         let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
         while let Some(dir) = p.deleted_node_dirs.pop() {
-            if let Err(e) = host.remove_dir(&dir) {
+            if let Err(e) = host.files().remove_dir(&dir) {
                 p.deleted_node_dirs.push(dir);
                 return Err(e);
             }
@@ -749,7 +749,7 @@ impl Lab {
         let p = self.projects.remove(&id).ok_or_else(|| no_project(id))?;
         self.emit(Event::ProjectClosed { project: id });
         if delete_dir || p.temporary {
-            host.remove_dir(&p.path)?;
+            host.files().remove_dir(&p.path)?;
         }
         Ok(Answer::NoContent)
     }
@@ -877,9 +877,9 @@ impl Lab {
 fn set_marker(p: &Project, host: &mut dyn Host) -> Result<(), ApiError> {
     let marker = p.path.join(TEMPORARY_MARKER);
     if p.temporary {
-        host.write_file(&marker, b"")
+        host.files().write_file(&marker, b"")
     } else {
-        host.remove_file(&marker);
+        host.files().remove_file(&marker);
         Ok(())
     }
 }

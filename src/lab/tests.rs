@@ -257,7 +257,10 @@ fn crash_during_start_is_a_409_with_the_output() {
     r.turn();
     let dir = r.lab.node(k).unwrap().vpcs().dir.clone();
     let log = format!("old run\n{LOG_HEADER}[\"vpcs\"]\nbind: Address already in use\n");
-    r.host.files.insert(dir.join(LOG_FILE), log.into_bytes());
+    r.host
+        .disk
+        .files
+        .insert(dir.join(LOG_FILE), log.into_bytes());
     r.output(k, b"Welcome to Virtual PC");
     r.exit(k, "exit code 1");
     assert_eq!(r.status(start), Some(409));
@@ -270,7 +273,7 @@ fn crash_during_start_is_a_409_with_the_output() {
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopped);
     // Without a log, what the console showed is the cause.
     let start = r.node(p, n, NodeCommand::Start);
-    r.host.files.clear();
+    r.host.disk.files.clear();
     r.turn();
     r.output(k, b"cannot open tap");
     r.exit(k, "exit code 2");
@@ -381,6 +384,7 @@ fn closing_a_project_with_running_nodes_leaves_nothing() {
     assert_eq!(r.lab.udp_ports.reservations().count(), 0);
     assert!(
         r.host
+            .disk
             .dirs
             .contains(&PathBuf::from(format!("/projects/{p}"))),
         "files kept"
@@ -636,7 +640,7 @@ fn creation_is_all_or_nothing() {
         .dir
         .clone();
     assert_eq!(
-        r.host.files[&dir.join("startup.vpc")],
+        r.host.disk.files[&dir.join("startup.vpc")],
         b"ip 10.0.0.1\nset pcname Y\n"
     );
 }

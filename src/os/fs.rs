@@ -2,8 +2,39 @@
 //! the one kind of blocking work the reactor tolerates).
 
 use crate::error::ApiError;
+use crate::lab::Files;
 use std::io::Write;
 use std::path::Path;
+
+/// The real file system, as the lab's [`Files`].
+#[derive(Debug, Default)]
+pub struct Disk;
+
+impl Files for Disk {
+    fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        create_dir(dir)
+    }
+
+    fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
+        remove_dir(dir)
+    }
+
+    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
+        move_dir(from, to)
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        write_atomic(path, data)
+    }
+
+    fn remove_file(&mut self, path: &Path) {
+        remove_file(path);
+    }
+
+    fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
+        read_tail(path, n)
+    }
+}
 
 /// Create `dir` and its parents.
 pub fn create_dir(dir: &Path) -> Result<(), ApiError> {

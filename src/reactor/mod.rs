@@ -102,6 +102,7 @@ struct Io {
     /// Console clients the lab gave output to.
     ready_clients: Vec<ClientId>,
     signalled: bool,
+    disk: crate::os::fs::Disk,
 }
 
 /// The server: the poll, the lab, and the host side of the lab.
@@ -112,8 +113,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Bind the API listener and prepare the loop. Temporary projects left
-    /// by an earlier run are removed here.
+    /// Bind the API listener and prepare the loop.
     pub fn new(config: Config, flags: Flags) -> io::Result<Self> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
@@ -153,6 +153,7 @@ impl Server {
             nodes: HashMap::new(),
             ready_clients: Vec::new(),
             signalled: false,
+            disk: crate::os::fs::Disk,
         };
         Ok(Server { poll, lab, io })
     }

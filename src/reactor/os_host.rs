@@ -5,13 +5,11 @@
 use super::{Entry, Io};
 use crate::api::Ticket;
 use crate::error::ApiError;
-use crate::lab::{ClientId, Host, NioUdp, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
-use crate::os::fs;
+use crate::lab::{ClientId, Files, Host, NioUdp, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
 use crate::sys;
 use mio::Interest;
 use mio::net::TcpListener;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 
 impl Io {
     /// Forget the node's descriptors once it has none left.
@@ -123,28 +121,8 @@ impl Host for Io {
         self.log_boot(node, data);
     }
 
-    fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
-        fs::create_dir(dir)
-    }
-
-    fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
-        fs::remove_dir(dir)
-    }
-
-    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
-        fs::move_dir(from, to)
-    }
-
-    fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
-        fs::write_atomic(path, data)
-    }
-
-    fn remove_file(&mut self, path: &Path) {
-        fs::remove_file(path);
-    }
-
-    fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
-        fs::read_tail(path, n)
+    fn files(&mut self) -> &mut dyn Files {
+        &mut self.disk
     }
 
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {

@@ -190,8 +190,10 @@ impl Lab {
         let dir = p.node_dir(id);
         let mac = p.take_mac()?;
         let script = b.startup_script.map(|s| expand_script(&s, &b.name));
-        let files = host.create_dir(&dir).and_then(|()| match &script {
-            Some(s) => host.write_file(&dir.join(STARTUP_SCRIPT), s.as_bytes()),
+        let files = host.files().create_dir(&dir).and_then(|()| match &script {
+            Some(s) => host
+                .files()
+                .write_file(&dir.join(STARTUP_SCRIPT), s.as_bytes()),
             None => Ok(()),
         });
         if let Err(e) = files {
@@ -278,8 +280,8 @@ impl Lab {
         let v = node.vpcs();
         let path = v.dir.join(STARTUP_SCRIPT);
         match &v.startup_script {
-            Some(s) => host.write_file(&path, s.as_bytes())?,
-            None => host.remove_file(&path),
+            Some(s) => host.files().write_file(&path, s.as_bytes())?,
+            None => host.files().remove_file(&path),
         }
         let node = self
             .node(key)
@@ -669,7 +671,9 @@ impl Lab {
         match node.pending.take() {
             Some(Pending::Start(ticket)) => {
                 // vpcs.log has stderr as well as the console's boot output.
-                let log = host.read_tail(&dir.join(LOG_FILE), 4 * START_ERROR_BYTES);
+                let log = host
+                    .files()
+                    .read_tail(&dir.join(LOG_FILE), 4 * START_ERROR_BYTES);
                 let output = last_run(&log)
                     .filter(|o| !o.is_empty())
                     .unwrap_or(&boot_output);
