@@ -10,7 +10,6 @@ use crate::os::spawn::Started;
 use crate::sys;
 use mio::Interest;
 use mio::unix::SourceFd;
-use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
@@ -66,7 +65,7 @@ impl Io {
         out
     }
 
-    fn proc(&mut self, node: NodeKey) -> Option<&mut ProcIo> {
+    pub(super) fn proc(&mut self, node: NodeKey) -> Option<&mut ProcIo> {
         self.nodes.get_mut(&node).and_then(|n| n.proc.as_mut())
     }
 
@@ -88,21 +87,6 @@ impl Io {
         };
         for (fd, token) in p.tokens {
             self.unregister(&mut SourceFd(&fd), token);
-        }
-    }
-
-    pub(super) fn write_pty(&mut self, node: NodeKey, data: &[u8]) {
-        if let Some(p) = self.proc(node)
-            && let Err(e) = (&p.p.pty).write_all(data)
-        {
-            // A full pty drops the input, like a UART.
-            log::debug!("console input dropped: {e}");
-        }
-    }
-
-    pub(super) fn log_boot(&mut self, node: NodeKey, data: &[u8]) {
-        if let Some(p) = self.proc(node) {
-            let _ = p.p.log.write_all(data);
         }
     }
 

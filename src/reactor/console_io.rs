@@ -2,12 +2,14 @@
 //! clients. What a client is greeted with, what reaches the node and who
 //! gets dropped is the lab's business; this file moves the bytes.
 
-use super::{Entry, Io, IoTimer, Server};
+use super::{Entry, Io, IoTimer, Server, accept_one};
 use crate::lab::{ClientId, NodeKey};
-use crate::limits::{ACCEPT_RETRY, READ_BUDGET};
-use crate::os::nb::{Moved, read_some, would_block, write_some};
+use crate::limits::READ_BUDGET;
+use crate::os::nb::{Moved, read_some, write_some};
 use mio::Interest;
 use mio::net::TcpStream;
+use mio::unix::SourceFd;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 /// One telnet client of a node's console.
@@ -19,22 +21,14 @@ pub(super) struct Client {
 
 impl Server {
     pub(super) fn accept_console(&mut self, now: Instant, node: NodeKey) {
+        let retry = (now, IoTimer::ConsoleAccept(node));
         loop {
             let Some((_, listener)) = self.io.nodes.get(&node).and_then(|n| n.console.as_ref())
             else {
                 return;
             };
-            let (stream, peer) = match listener.accept() {
-                Ok(s) => s,
-                Err(e) if would_block(&e) => return,
-                Err(e) => {
-                    // Out of descriptors: retry soon (see accept_http).
-                    log::warn!("console accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    self.io
-                        .timers
-                        .schedule(now + ACCEPT_RETRY, IoTimer::ConsoleAccept(node));
-                    return;
-                }
+            let Some((stream, peer)) = accept_one(listener, &mut self.io.timers, retry) else {
+                return;
             };
             self.attach(node, stream, peer);
         }
@@ -52,21 +46,11 @@ impl Server {
             log::debug!("console client {peer} refused");
             return;
         }
-        let client = Client { stream, node, id };
-        self.io
-            .entries
-            .insert(Entry::ConsoleClient(Box::new(client)));
-        let Some(Entry::ConsoleClient(c)) = self.io.entries.get_mut(token) else {
-            unreachable!()
-        };
+        let fd = stream.as_raw_fd();
+        let client = Entry::ConsoleClient(Box::new(Client { stream, node, id }));
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self
-            .io
-            .registry
-            .register(&mut c.stream, mio::Token(token), interest)
-        {
+        if let Err(e) = self.io.register(&mut SourceFd(&fd), interest, client) {
             log::warn!("cannot register console client {peer}: {e}");
-            self.io.entries.remove(token);
             self.lab.console_detach(node, id);
             return;
         }
@@ -145,15 +129,12 @@ impl Io {
 
     /// Close a client's socket; returns who it was.
     pub(super) fn drop_client(&mut self, token: usize) -> Option<(NodeKey, ClientId)> {
-        if !matches!(self.entries.get(token), Some(Entry::ConsoleClient(_))) {
-            return None;
-        }
-        let Entry::ConsoleClient(mut c) = self.entries.remove(token) else {
-            return None;
-        };
-        let _ = self.registry.deregister(&mut c.stream);
+        let (node, id, fd) = self
+            .client(token)
+            .map(|c| (c.node, c.id, c.stream.as_raw_fd()))?;
+        self.unregister(&mut SourceFd(&fd), token);
         log::debug!("console client {token} detached");
-        Some((c.node, c.id))
+        Some((node, id))
     }
 
     /// The client `id`, if its token still holds it.

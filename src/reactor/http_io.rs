@@ -1,17 +1,19 @@
 //! API connections on the loop: accept, read, parse, hand to the front-end
 //! and the lab, write, and act on the deadlines `Conn` decides.
 
-use super::{Entry, Io, IoTimer, Server, guarded};
+use super::{Entry, Io, IoTimer, Server, accept_one, guarded};
 use crate::api::{Ticket, v1};
 use crate::error::ApiError;
 use crate::lab::Reply;
-use crate::limits::{ACCEPT_RETRY, MAX_CONNECTIONS, READ_BUDGET};
-use crate::os::nb::{Moved, read_some, would_block, write_some};
+use crate::limits::{MAX_CONNECTIONS, READ_BUDGET};
+use crate::os::nb::{Moved, read_some, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
 use crate::proto::http::parse::Request;
 use mio::Interest;
 use mio::net::TcpStream;
+use mio::unix::SourceFd;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 /// One API connection: socket, protocol state and timer bookkeeping.
@@ -29,19 +31,8 @@ pub(super) struct HttpConn {
 impl Server {
     /// Accept every pending connection; past the limit, close them at once.
     pub(super) fn accept_http(&mut self, now: Instant) {
-        loop {
-            let (stream, peer) = match self.io.listener.accept() {
-                Ok(s) => s,
-                Err(e) if would_block(&e) => return,
-                Err(e) => {
-                    // EMFILE and friends. Readiness is edge-triggered: the
-                    // connections still queued would wait for a new one to
-                    // arrive, so try again shortly instead.
-                    log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    self.io.timers.schedule(now + ACCEPT_RETRY, IoTimer::Accept);
-                    return;
-                }
-            };
+        let retry = (now, IoTimer::Accept);
+        while let Some((stream, peer)) = accept_one(&self.io.listener, &mut self.io.timers, retry) {
             if self.io.http_conns >= MAX_CONNECTIONS {
                 log::warn!("connection from {peer} refused: {MAX_CONNECTIONS} connections open");
                 continue;
@@ -55,20 +46,16 @@ impl Server {
                 timer_at: None,
                 queued: false,
             };
-            let token = self.io.entries.insert(Entry::Http(Box::new(conn)));
-            let Some(Entry::Http(c)) = self.io.entries.get_mut(token) else {
-                unreachable!()
-            };
+            let fd = conn.stream.as_raw_fd();
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) = self
-                .io
-                .registry
-                .register(&mut c.stream, mio::Token(token), interest)
-            {
-                log::warn!("cannot register connection from {peer}: {e}");
-                self.io.entries.remove(token);
-                continue;
-            }
+            let entry = Entry::Http(Box::new(conn));
+            let token = match self.io.register(&mut SourceFd(&fd), interest, entry) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("cannot register connection from {peer}: {e}");
+                    continue;
+                }
+            };
             self.io.http_conns += 1;
             log::trace!("http[{token}] connected from {peer}");
             self.io.arm_conn_timer(token);
@@ -139,38 +126,36 @@ impl Server {
         req: Request,
     ) {
         log::debug!("{} {}", req.method.as_str(), req.path);
-        let auth = self.io.config.auth.clone();
-        let mut decoded = None;
-        let guard = guarded("a request", || {
-            decoded = Some(v1::decode(&req, auth.as_ref()))
-        });
-        let (route, command) = match (decoded, guard) {
-            (Some(d), _) => (d.route, d.command),
-            (None, Err(cause)) => (None, Err(panic_error(&cause))),
-            (None, Ok(())) => (None, Err(panic_error("no answer"))),
-        };
-        let ticket = Ticket {
+        let mut ticket = Ticket {
             conn,
             serial,
             slot,
-            route,
+            route: None,
         };
-        match command {
-            Err(ApiError::Unauthorized) => {
-                log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
-                self.io.answer(ticket, Err(ApiError::Unauthorized));
-            }
-            Err(e) => {
-                self.io.record(&req);
-                self.io.answer(ticket, Err(e));
-            }
-            Ok(cmd) => {
-                self.io.record(&req);
-                let (lab, io) = (&mut self.lab, &mut self.io);
-                if let Err(cause) = guarded("a request", || lab.handle(now, ticket, cmd, io)) {
-                    self.io.answer(ticket, Err(panic_error(&cause)));
+        let (lab, io) = (&mut self.lab, &mut self.io);
+        let handled = guarded("a request", || {
+            let decoded = v1::decode(&req, io.config.auth.as_ref());
+            ticket.route = decoded.route;
+            match decoded.command {
+                Err(ApiError::Unauthorized) => {
+                    log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
+                    io.answer(ticket, Err(ApiError::Unauthorized));
+                }
+                Err(e) => {
+                    io.record(&req);
+                    io.answer(ticket, Err(e));
+                }
+                Ok(cmd) => {
+                    io.record(&req);
+                    lab.handle(now, ticket, cmd, io);
                 }
             }
+        });
+        if let Err(cause) = handled {
+            let e = ApiError::Internal(format!(
+                "Internal error while handling the request (a bug: {cause}); the server carries on"
+            ));
+            self.io.answer(ticket, Err(e));
         }
     }
 
@@ -191,12 +176,6 @@ impl Server {
             Expiry::Wait => self.io.arm_conn_timer(token),
         }
     }
-}
-
-fn panic_error(cause: &str) -> ApiError {
-    ApiError::Internal(format!(
-        "Internal error while handling the request (a bug: {cause}); the server carries on"
-    ))
 }
 
 impl Io {
@@ -248,8 +227,10 @@ impl Io {
     }
 
     fn close_http(&mut self, token: usize) {
-        if let Some(Entry::Http(mut c)) = self.entries.try_remove(token) {
-            let _ = self.registry.deregister(&mut c.stream);
+        if let Some(Entry::Http(c)) = self.entries.try_remove(token) {
+            let _ = self
+                .registry
+                .deregister(&mut SourceFd(&c.stream.as_raw_fd()));
             self.http_conns -= 1;
             log::trace!("http[{token}] closed");
         }

@@ -27,8 +27,10 @@ mod udp_io;
 use crate::config::{Config, Flags};
 use crate::lab::timers::Timers;
 use crate::lab::{ClientId, Lab, NodeKey};
+use crate::limits::ACCEPT_RETRY;
+use crate::os::nb::would_block;
 use crate::sys::SignalFd;
-use mio::net::{TcpListener, UdpSocket};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 use std::collections::HashMap;
@@ -252,6 +254,26 @@ fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// Accept one connection; `None` when none is waiting. When accept fails
+/// (out of descriptors, say), try again at `retry` + [`ACCEPT_RETRY`]:
+/// readiness is edge-triggered, so the connections still queued would
+/// otherwise wait for a new one to arrive.
+fn accept_one(
+    listener: &TcpListener,
+    timers: &mut Timers<IoTimer>,
+    (now, retry): (Instant, IoTimer),
+) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept() {
+        Ok(s) => Some(s),
+        Err(e) if would_block(&e) => None,
+        Err(e) => {
+            log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+            timers.schedule(now + ACCEPT_RETRY, retry);
+            None
+        }
     }
 }
 

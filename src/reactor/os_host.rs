@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::lab::{ClientId, Files, Host, NioUdp, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
 use crate::sys;
 use mio::Interest;
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UdpSocket};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
 impl Io {
@@ -73,12 +74,41 @@ impl Host for Io {
         std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
     }
 
+    /// Bind `lport` on every address of the peer's family, connect it to the
+    /// peer, and put it in place of the port's previous socket.
     fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
-        self.open_udp_nio(node, port, nio)
+        let local = SocketAddr::new(super::udp_io::bind_addr(nio.raddr), nio.lport);
+        let mut socket = UdpSocket::bind(local).map_err(|e| {
+            ApiError::conflict(format!("UDP port {} is already in use: {e}", nio.lport))
+        })?;
+        socket
+            .connect(SocketAddr::new(nio.raddr, nio.rport))
+            .map_err(|e| {
+                ApiError::conflict(format!("Cannot reach {}:{}: {e}", nio.rhost, nio.rport))
+            })?;
+        let token = self
+            .register(
+                &mut socket,
+                Interest::READABLE,
+                Entry::NioSocket(node, port),
+            )
+            .map_err(|e| ApiError::io("registering the NIO socket", &e))?;
+        let old = self
+            .nodes
+            .entry(node)
+            .or_default()
+            .nios
+            .insert(port, (token, socket));
+        if let Some((t, mut s)) = old {
+            self.unregister(&mut s, t);
+        }
+        Ok(())
     }
 
     fn close_nio(&mut self, node: NodeKey, port: usize) {
-        self.close_udp_nio(node, port);
+        if let Some((t, mut s)) = self.nodes.get_mut(&node).and_then(|n| n.nios.remove(&port)) {
+            self.unregister(&mut s, t);
+        }
         self.tidy(node);
     }
 
@@ -114,11 +144,18 @@ impl Host for Io {
     }
 
     fn console_input(&mut self, node: NodeKey, data: &[u8]) {
-        self.write_pty(node, data);
+        if let Some(p) = self.proc(node)
+            && let Err(e) = (&p.p.pty).write_all(data)
+        {
+            // A full pty drops the input, like a UART.
+            log::debug!("console input dropped: {e}");
+        }
     }
 
     fn log_output(&mut self, node: NodeKey, data: &[u8]) {
-        self.log_boot(node, data);
+        if let Some(p) = self.proc(node) {
+            let _ = p.p.log.write_all(data);
+        }
     }
 
     fn files(&mut self) -> &mut dyn Files {

@@ -2,15 +2,13 @@
 //! frames between a node's internal socket and its NIO, in either
 //! direction. Where a frame goes, and what is counted, is the lab's call.
 
-use super::{Entry, Io, NodeIo, Server};
-use crate::error::ApiError;
-use crate::lab::{Endpoint, NioUdp, NodeKey};
+use super::{Io, NodeIo, Server};
+use crate::lab::{Endpoint, NodeKey};
 use crate::limits::DATAGRAMS_PER_WAKEUP;
 use crate::os::nb::would_block;
-use mio::Interest;
 use mio::net::UdpSocket;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 impl Server {
     /// Datagrams arrived on `from`'s socket: up to [`DATAGRAMS_PER_WAKEUP`],
@@ -44,54 +42,10 @@ fn socket(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<&UdpSocket> 
     }
 }
 
-impl Io {
-    /// Bind `lport` on every address of the peer's family, connect it to the
-    /// peer, and put it in place of the port's previous socket.
-    pub(super) fn open_udp_nio(
-        &mut self,
-        node: NodeKey,
-        port: usize,
-        nio: &NioUdp,
-    ) -> Result<(), ApiError> {
-        let local = SocketAddr::new(bind_addr(nio.raddr), nio.lport);
-        let mut socket = UdpSocket::bind(local).map_err(|e| {
-            ApiError::conflict(format!("UDP port {} is already in use: {e}", nio.lport))
-        })?;
-        socket
-            .connect(SocketAddr::new(nio.raddr, nio.rport))
-            .map_err(|e| {
-                ApiError::conflict(format!("Cannot reach {}:{}: {e}", nio.rhost, nio.rport))
-            })?;
-        let token = self
-            .register(
-                &mut socket,
-                Interest::READABLE,
-                Entry::NioSocket(node, port),
-            )
-            .map_err(|e| ApiError::io("registering the NIO socket", &e))?;
-        let old = self
-            .nodes
-            .entry(node)
-            .or_default()
-            .nios
-            .insert(port, (token, socket));
-        if let Some((t, mut s)) = old {
-            self.unregister(&mut s, t);
-        }
-        Ok(())
-    }
-
-    pub(super) fn close_udp_nio(&mut self, node: NodeKey, port: usize) {
-        if let Some((t, mut s)) = self.nodes.get_mut(&node).and_then(|n| n.nios.remove(&port)) {
-            self.unregister(&mut s, t);
-        }
-    }
-}
-
 /// The NIO socket binds every address of the peer's family: a LAN peer can
 /// reach it as well as a loopback one, and since the socket is connected to
 /// `rhost:rport`, datagrams from anyone else are discarded by the kernel.
-fn bind_addr(peer: IpAddr) -> IpAddr {
+pub(super) fn bind_addr(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::from([0u16; 8]),
