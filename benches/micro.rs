@@ -1,5 +1,6 @@
 //! Micro benchmarks of the sans-IO hot paths: request parsing, routing plus
-//! body validation, JSON response building.
+//! body validation, JSON response building, and a request through the v1
+//! front-end and the lab (on the fake host) and back.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanolab::api::{body, routes};
@@ -87,5 +88,114 @@ fn responses(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, routing, responses);
+/// `GET` of a node: decode, queue, answer, render; and a frame through the
+/// lab's relay decision.
+fn lab(c: &mut Criterion) {
+    use nanolab::api::body::{NioCreate, ProjectCreate, VmCreate};
+    use nanolab::api::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1};
+    use nanolab::lab::fake::FakeHost;
+    use nanolab::lab::{Answer, Body, Endpoint, Lab, Settings};
+    use std::time::Instant;
+    let now = Instant::now();
+    let mut lab = Lab::new(Settings {
+        local: false,
+        projects_dir: "/p".into(),
+        vpcs: None,
+        console_sandbox: true,
+        udp_ports: (10000, 20000),
+        console_ports: (2000, 5000),
+    });
+    let mut host = FakeHost::new();
+    let t = Ticket {
+        conn: 0,
+        serial: 0,
+        slot: 0,
+        route: None,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::CreateProject(ProjectCreate::default()),
+        &mut host,
+    );
+    let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
+        panic!()
+    };
+    let vm = VmCreate {
+        name: "PC".into(),
+        vm_id: None,
+        console: None,
+        startup_script: None,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::CreateNode(p.id, NodeCreate::Vpcs(vm)),
+        &mut host,
+    );
+    let Some((_, Ok(Answer::Created(Body::Vpcs(v))))) = host.replies.pop() else {
+        panic!()
+    };
+    let node = NodeRef {
+        project: p.id,
+        node: v.id,
+    };
+    let nio = NioCreate {
+        lport: 10000,
+        rhost: "127.0.0.1".into(),
+        raddr: [127, 0, 0, 1].into(),
+        rport: 10001,
+    };
+    let at = PortAddr {
+        adapter: 0,
+        port: 0,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::Node(node, NodeCommand::AddNio(at, nio)),
+        &mut host,
+    );
+    let key = lab.key_of(v.id).unwrap();
+    let raw = format!(
+        "GET /v1/projects/{}/vpcs/vms/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        p.id, v.id
+    );
+    let req = RequestParser::new()
+        .feed(raw.as_bytes())
+        .unwrap()
+        .request
+        .unwrap();
+    let mut g = c.benchmark_group("lab");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("get_node_decode_handle_render", |b| {
+        b.iter(|| {
+            host.replies.clear();
+            let d = v1::decode(black_box(&req), None);
+            let t = Ticket {
+                conn: 0,
+                serial: 0,
+                slot: 0,
+                route: d.route,
+            };
+            lab.handle(now, t, d.command.unwrap(), &mut host);
+            let (t, reply) = host.replies.pop().unwrap();
+            v1::render(t.route, reply).body.len()
+        })
+    });
+    let frame = [0u8; 64];
+    g.bench_function("frame_decision", |b| {
+        b.iter(|| {
+            let mut sent = 0;
+            lab.on_frame(Endpoint::Node(key), black_box(&frame), &mut |_, f| {
+                sent += f.len();
+                true
+            });
+            sent
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parsing, routing, responses, lab);
 criterion_main!(benches);
