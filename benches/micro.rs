@@ -94,17 +94,10 @@ fn lab(c: &mut Criterion) {
     use nanolab::api::body::{NioCreate, ProjectCreate, VmCreate};
     use nanolab::api::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1};
     use nanolab::lab::fake::FakeHost;
-    use nanolab::lab::{Answer, Body, Endpoint, Lab, Settings};
+    use nanolab::lab::{Answer, Body, Endpoint, Lab};
     use std::time::Instant;
     let now = Instant::now();
-    let mut lab = Lab::new(Settings {
-        local: false,
-        projects_dir: "/p".into(),
-        vpcs: None,
-        console_sandbox: true,
-        udp_ports: (10000, 20000),
-        console_ports: (2000, 5000),
-    });
+    let mut lab = Lab::new(nanolab::lab::fake::settings());
     let mut host = FakeHost::new();
     let t = Ticket {
         conn: 0,

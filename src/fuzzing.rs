@@ -152,13 +152,11 @@ struct LabFuzz {
 
 impl LabFuzz {
     fn new() -> Self {
+        // Small pools, so that running out is explored too.
         let settings = Settings {
-            local: true,
-            projects_dir: "/p".into(),
-            vpcs: None,
-            console_sandbox: true,
             udp_ports: (10000, 10030),
             console_ports: (2000, 2007),
+            ..crate::lab::fake::settings()
         };
         LabFuzz {
             lab: Lab::new(settings),

@@ -10,6 +10,18 @@ use crate::error::ApiError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// Settings for tests: a local server, small pools, projects under `/projects`.
+pub fn settings() -> Settings {
+    Settings {
+        local: true,
+        projects_dir: "/projects".into(),
+        vpcs: None,
+        console_sandbox: true,
+        udp_ports: (10000, 10100),
+        console_ports: (2000, 2100),
+    }
+}
+
 /// A pretend process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeProc {

@@ -479,6 +479,19 @@ impl Lab {
             .filter(|n| n.key.generation == key.generation)
     }
 
+    /// [`Lab::node`] for an operation already under way on the node: its
+    /// absence is a bug, answered as one.
+    fn live(&self, key: NodeKey) -> Result<&Node, ApiError> {
+        self.node(key)
+            .ok_or_else(|| ApiError::Internal("the node went away during its own operation".into()))
+    }
+
+    /// Mutable [`Lab::live`].
+    fn live_mut(&mut self, key: NodeKey) -> Result<&mut Node, ApiError> {
+        self.node_mut(key)
+            .ok_or_else(|| ApiError::Internal("the node went away during its own operation".into()))
+    }
+
     /// The key of node `id`.
     pub fn key_of(&self, id: Uuid) -> Option<NodeKey> {
         self.index.get(&id).copied()

@@ -19,16 +19,8 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let settings = Settings {
-            local: true,
-            projects_dir: "/projects".into(),
-            vpcs: None,
-            console_sandbox: true,
-            udp_ports: (10000, 10100),
-            console_ports: (2000, 2100),
-        };
         Rig {
-            lab: Lab::new(settings),
+            lab: Lab::new(super::fake::settings()),
             host: FakeHost::new(),
             now: Instant::now(),
             slot: 0,

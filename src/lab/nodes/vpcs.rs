@@ -239,8 +239,9 @@ impl Lab {
         host: &mut dyn Host,
     ) -> Step {
         use crate::api::NodeCommand as C;
-        let Some(node) = self.node(key) else {
-            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        let node = match self.live(key) {
+            Ok(n) => n,
+            Err(e) => return Step::Done(Err(e)),
         };
         match cmd {
             C::Get => Step::Done(Ok(Answer::Ok(Body::Vpcs(view(node))))),
@@ -256,15 +257,11 @@ impl Lab {
     }
 
     fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         if let Some(port) = b.console.filter(|p| *p != node.console_port) {
             self.move_console(key, port, host)?;
         }
-        let node = self
-            .node_mut(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live_mut(key)?;
         let name = node.name.clone();
         let v = node.vpcs_mut();
         if let Some(script) = b.startup_script {
@@ -283,9 +280,7 @@ impl Lab {
             Some(s) => host.files().write_file(&path, s.as_bytes())?,
             None => host.files().remove_file(&path),
         }
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         Ok(Answer::Ok(Body::Vpcs(view(node))))
     }
 
@@ -320,9 +315,7 @@ impl Lab {
 
     /// The index of the port at `at`, or a 404 naming what is missing.
     fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         let id = node.id;
         if at.adapter != 0 {
             return Err(ApiError::NotFound(format!(
@@ -344,9 +337,7 @@ impl Lab {
     /// leaves the port as it was.
     fn add_nio(&mut self, key: NodeKey, at: PortAddr, b: NioCreate, host: &mut dyn Host) -> Reply {
         let index = self.port_of(key, at)?;
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         let (id, project) = (node.id, node.project);
         let old = node.ports[index].nio.clone();
         let nio = NioUdp {
@@ -386,9 +377,7 @@ impl Lab {
                 }
             }
         }
-        let Some(node) = self.node_mut(key) else {
-            return Err(ApiError::Internal("node vanished".into()));
-        };
+        let node = self.live_mut(key)?;
         let port = &mut node.ports[index];
         port.nio = Some(nio.clone());
         port.stats = Default::default();
@@ -402,9 +391,7 @@ impl Lab {
 
     fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
         let index = self.port_of(key, at)?;
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         if node.ports[index].nio.is_none() {
             return Err(ApiError::NotFound(format!(
                 "VPCS VM {} has no NIO on adapter {} port {}",
@@ -438,8 +425,9 @@ impl Lab {
 
     /// Park a start on the spawn queue (or answer at once when running).
     pub(crate) fn start_vpcs(&mut self, key: NodeKey, ticket: Ticket) -> Step {
-        let Some(node) = self.node_mut(key) else {
-            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        let node = match self.live_mut(key) {
+            Ok(n) => n,
+            Err(e) => return Step::Done(Err(e)),
         };
         if node.running() {
             return Step::Done(Ok(Answer::NoContent));
@@ -476,9 +464,7 @@ impl Lab {
         key: NodeKey,
         host: &mut dyn Host,
     ) -> Result<(), ApiError> {
-        let node = self
-            .node(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live(key)?;
         let id = node.id;
         let v = node.vpcs();
         let mut spawn = Spawn {
@@ -504,9 +490,7 @@ impl Lab {
         };
         self.next_proc_serial += 1;
         let serial = self.next_proc_serial;
-        let node = self
-            .node_mut(key)
-            .ok_or_else(|| ApiError::Internal("node vanished".into()))?;
+        let node = self.live_mut(key)?;
         node.console.history.clear();
         node.vpcs_mut().proc = Some(Proc {
             serial,
@@ -542,8 +526,9 @@ impl Lab {
         then: AfterStop,
         host: &mut dyn Host,
     ) -> Step {
-        let Some(node) = self.node_mut(key) else {
-            return Step::Done(Err(ApiError::Internal("node vanished".into())));
+        let node = match self.live_mut(key) {
+            Ok(n) => n,
+            Err(e) => return Step::Done(Err(e)),
         };
         let Some((serial, pid)) = node.vpcs().proc.as_ref().map(|p| (p.serial, p.pid)) else {
             return match then {
