@@ -7,6 +7,7 @@
 
 use super::body::{NioCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
 use crate::proto::http::conn::SlotId;
+use std::net::IpAddr;
 use uuid::Uuid;
 
 /// Everything a client can ask of the lab.
@@ -101,4 +102,17 @@ pub struct Ticket {
     pub slot: SlotId,
     /// The matched route template, for `X-Route`.
     pub route: Option<&'static str>,
+}
+
+/// A UDP tunnel, as a port holds it: frames leave from `lport` to `rhost:rport`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NioUdp {
+    /// Local UDP port owned by the server.
+    pub lport: u16,
+    /// Peer address, as the client gave it.
+    pub rhost: String,
+    /// Peer address, resolved.
+    pub raddr: IpAddr,
+    /// Peer port.
+    pub rport: u16,
 }

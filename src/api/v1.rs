@@ -5,13 +5,13 @@
 //! `vm_id` for a node's id, status codes per answer. A later `/v2/compute`
 //! front-end produces the same commands from its own shapes.
 
+use super::answer::{Answer, Body, ProjectView, Reply, VpcsView};
 use super::body::{
     self, NioCreate, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate,
 };
 use super::command::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr};
 use super::routes::{self, Matched, Route};
 use crate::error::ApiError;
-use crate::lab::{Answer, Body, ProjectView, Reply, VpcsView};
 use crate::proto::http::auth::Credentials;
 use crate::proto::http::parse::{Method, Request};
 use crate::proto::http::response::Response;
@@ -190,7 +190,7 @@ fn vpcs_json(v: &VpcsView) -> Value {
         "name": v.name,
         "console": v.console,
         "startup_script": v.startup_script,
-        "startup_script_path": v.startup_script.as_ref().map(|_| crate::lab::nodes::vpcs::STARTUP_SCRIPT),
+        "startup_script_path": v.startup_script_path,
     })
 }
 

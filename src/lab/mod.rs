@@ -21,6 +21,7 @@ pub mod queue;
 mod tests;
 pub mod timers;
 
+pub use crate::api::answer::{Answer, Body, ProjectView, Reply, VpcsView};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use node::{Endpoint, NioUdp, Node, NodeKey, PortStats, State};
 
@@ -52,72 +53,6 @@ pub struct Settings {
     pub udp_ports: (u16, u16),
     /// TCP ports for consoles.
     pub console_ports: (u16, u16),
-}
-
-/// The lab's answer to a command.
-pub type Reply = Result<Answer, ApiError>;
-
-/// A successful answer; each front-end renders it in its own shapes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Here it is.
-    Ok(Body),
-    /// Created (or already there).
-    Created(Body),
-    /// Done, nothing to say.
-    NoContent,
-}
-
-/// What an answer carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
-    /// Nothing (`{}`).
-    Empty,
-    /// The server's version.
-    Version {
-        /// Started with `--local`.
-        local: bool,
-    },
-    /// Host interface names.
-    Interfaces(Vec<String>),
-    /// A project.
-    Project(ProjectView),
-    /// A VPCS node.
-    Vpcs(VpcsView),
-    /// A UDP tunnel.
-    Nio(NioUdp),
-    /// A reserved UDP port.
-    UdpPort(u16),
-}
-
-/// A project as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectView {
-    /// Its id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: Option<String>,
-    /// Its directory.
-    pub path: PathBuf,
-    /// The directory holding projects.
-    pub location: PathBuf,
-    /// Deleted when closed.
-    pub temporary: bool,
-}
-
-/// A VPCS node as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VpcsView {
-    /// Its id.
-    pub id: Uuid,
-    /// Its project.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its console port.
-    pub console: u16,
-    /// Its startup script.
-    pub startup_script: Option<String>,
 }
 
 /// Something that happened, for the log now and for notification streams.

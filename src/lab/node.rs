@@ -4,7 +4,6 @@ use super::console::Console;
 use super::nodes::vpcs::Vpcs;
 use super::queue::Queue;
 use crate::api::{NodeCommand, Ticket};
-use std::net::IpAddr;
 use uuid::Uuid;
 
 /// Names a node in the lab: its slot and the identity of the node that was
@@ -17,18 +16,7 @@ pub struct NodeKey {
     pub(super) generation: u64,
 }
 
-/// A UDP tunnel endpoint: frames leave from `lport` to `rhost:rport`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NioUdp {
-    /// Local UDP port owned by the server.
-    pub lport: u16,
-    /// Peer address, as the client gave it.
-    pub rhost: String,
-    /// Peer address, resolved.
-    pub raddr: IpAddr,
-    /// Peer port.
-    pub rport: u16,
-}
+pub use crate::api::NioUdp;
 
 /// Frame and byte counters of a port, per direction, plus drops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

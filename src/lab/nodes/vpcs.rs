@@ -785,6 +785,11 @@ pub fn view(node: &Node) -> VpcsView {
         name: node.name.clone(),
         console: node.console_port,
         startup_script: node.vpcs().startup_script.clone(),
+        startup_script_path: node
+            .vpcs()
+            .startup_script
+            .as_ref()
+            .map(|_| STARTUP_SCRIPT.to_string()),
     }
 }
 
