@@ -89,7 +89,8 @@ pub const USAGE: &str = "\
 usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
-               [--no-console-sandbox] [--version] [--help]
+               [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
+               [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -107,8 +108,9 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --no-console-sandbox    let VPCS run host commands typed after '!' (needed when
                           --vpcs is a script); logged as a warning
   --auth-user USER        require HTTP Basic authentication as USER; the password
-                          comes from --auth-password-file FILE or the
-                          NANOLAB_AUTH_PASSWORD environment variable
+                          comes from --auth-password-file or NANOLAB_AUTH_PASSWORD
+  --auth-password-file FILE
+                          the password for --auth-user: the first line of FILE
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -134,8 +136,37 @@ pub struct Flags {
     auth_password_file: Option<PathBuf>,
 }
 
+/// Why the command line could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgError {
+    /// A flag is unknown or malformed: the usage helps.
+    Usage(String),
+    /// The flags are fine but the configuration they name is not (file,
+    /// line, password): the usage would only hide the message.
+    Config(String),
+}
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgError::Usage(m) | ArgError::Config(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Parse the arguments (without the program name).
-pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, Flags), String> {
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, Flags), ArgError> {
+    let f = parse_flags(args).map_err(ArgError::Usage)?;
+    let command = match f.1 {
+        Some(c) => c,
+        None => Command::Run(Box::new(build(&f.0).map_err(ArgError::Config)?)),
+    };
+    Ok((command, f.0))
+}
+
+fn parse_flags<I: IntoIterator<Item = String>>(
+    args: I,
+) -> Result<(Flags, Option<Command>), String> {
     let mut f = Flags::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -166,13 +197,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(Command, F
             "--no-console-sandbox" => f.no_sandbox = true,
             "--auth-user" => f.auth_user = Some(value("a user name")?),
             "--auth-password-file" => f.auth_password_file = Some(value("a file")?.into()),
-            "--version" | "-v" => return Ok((Command::Version, f)),
-            "--help" | "-h" => return Ok((Command::Help, f)),
+            "--version" | "-v" => return Ok((f, Some(Command::Version))),
+            "--help" | "-h" => return Ok((f, Some(Command::Help))),
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
-    let cfg = build(&f)?;
-    Ok((Command::Run(Box::new(cfg)), f))
+    Ok((f, None))
 }
 
 /// Defaults, then the config file (if any), then the flags.
@@ -256,6 +286,8 @@ fn default_projects_dir() -> PathBuf {
 pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
     let mut section = String::new();
     let (mut cs, mut ce, mut us, mut ue) = (None, None, None, None);
+    // The line that last set each range, to name it in an error.
+    let (mut console_line, mut udp_line) = (None, None);
     let (mut auth, mut user, mut password) = (false, None, None);
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -282,10 +314,22 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
                 c.allow_remote_console = parse_bool(value).map_err(at)?
             }
             ("Server", "projects_path") => c.projects_dir = expand_home(value),
-            ("Server", "console_start_port_range") => cs = Some(parse_port(value).map_err(at)?),
-            ("Server", "console_end_port_range") => ce = Some(parse_port(value).map_err(at)?),
-            ("Server", "udp_start_port_range") => us = Some(parse_port(value).map_err(at)?),
-            ("Server", "udp_end_port_range") => ue = Some(parse_port(value).map_err(at)?),
+            ("Server", "console_start_port_range") => {
+                cs = Some(parse_port(value).map_err(at)?);
+                console_line = Some(n + 1);
+            }
+            ("Server", "console_end_port_range") => {
+                ce = Some(parse_port(value).map_err(at)?);
+                console_line = Some(n + 1);
+            }
+            ("Server", "udp_start_port_range") => {
+                us = Some(parse_port(value).map_err(at)?);
+                udp_line = Some(n + 1);
+            }
+            ("Server", "udp_end_port_range") => {
+                ue = Some(parse_port(value).map_err(at)?);
+                udp_line = Some(n + 1);
+            }
             ("Server", "auth") => auth = parse_bool(value).map_err(at)?,
             ("Server", "user") => user = Some(value.to_string()),
             ("Server", "password") => password = Some(value.to_string()),
@@ -294,11 +338,17 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             _ => {}
         }
     }
+    let at_line = |line: Option<usize>, what: &str, e: String| match line {
+        Some(l) => format!("line {l}: {what} port range: {e}"),
+        None => format!("{what} port range: {e}"),
+    };
     c.console_ports = check_range(
         cs.unwrap_or(c.console_ports.0),
         ce.unwrap_or(c.console_ports.1),
-    )?;
-    c.udp_ports = check_range(us.unwrap_or(c.udp_ports.0), ue.unwrap_or(c.udp_ports.1))?;
+    )
+    .map_err(|e| at_line(console_line, "console", e))?;
+    c.udp_ports = check_range(us.unwrap_or(c.udp_ports.0), ue.unwrap_or(c.udp_ports.1))
+        .map_err(|e| at_line(udp_line, "UDP", e))?;
     if auth {
         let user = user
             .filter(|u| !u.is_empty())
@@ -347,7 +397,9 @@ fn parse_range(s: &str) -> Result<(u16, u16), String> {
 
 fn check_range(a: u16, b: u16) -> Result<(u16, u16), String> {
     if a == 0 || a > b {
-        return Err(format!("port range {a}-{b} is empty or starts at 0"));
+        return Err(format!(
+            "{a}-{b} is empty or starts at 0 (the start must be at least 1 and not above the end)"
+        ));
     }
     Ok((a, b))
 }
@@ -357,7 +409,10 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Config, String> {
-        match parse_args(args.iter().map(|s| s.to_string()))?.0 {
+        match parse_args(args.iter().map(|s| s.to_string()))
+            .map_err(|e| e.to_string())?
+            .0
+        {
             Command::Run(c) => Ok(*c),
             other => panic!("unexpected {other:?}"),
         }
@@ -448,6 +503,25 @@ mod tests {
         assert!(c.auth.unwrap().accepts(Some("Basic YWRtaW46czNjcmV0")));
         assert!(run(&["--auth-password-file", file.to_str().unwrap()]).is_err());
         let _ = std::fs::remove_file(file);
+    }
+
+    #[test]
+    fn an_empty_port_range_names_its_line() {
+        let mut c = defaults();
+        let e = apply_ini(
+            &mut c,
+            "[Server]\nudp_start_port_range = 20000\n\nudp_end_port_range = 10000\n",
+        )
+        .unwrap_err();
+        assert!(e.starts_with("line 4: UDP port range: 20000-10000"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_are_not_usage_errors() {
+        let args = |a: &[&str]| parse_args(a.iter().map(|s| s.to_string()));
+        assert!(matches!(args(&["--nope"]), Err(ArgError::Usage(_))));
+        let e = args(&["--config", "/nonexistent/gns3_server.conf"]).unwrap_err();
+        assert!(matches!(e, ArgError::Config(_)), "{e:?}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum ApiError {
         method: String,
         /// The route template.
         route: &'static str,
+        /// The methods the route serves, as the `Allow` header lists them.
+        allowed: String,
     },
     /// Request took too long to arrive.
     Timeout,
@@ -91,9 +93,14 @@ impl fmt::Display for ApiError {
             | ApiError::Conflict(m)
             | ApiError::Internal(m) => f.write_str(m),
             ApiError::Unauthorized => f.write_str("Authentication required"),
-            ApiError::MethodNotAllowed { method, route } => {
-                write!(f, "Method {method} is not allowed on {route}")
-            }
+            ApiError::MethodNotAllowed {
+                method,
+                route,
+                allowed,
+            } => write!(
+                f,
+                "Method {method} is not allowed on {route}; it accepts {allowed}"
+            ),
             ApiError::Timeout => f.write_str("Request not received in time"),
             ApiError::PayloadTooLarge { limit, size } => {
                 write!(

@@ -65,8 +65,12 @@ fn init_logger(cfg: &config::Config) -> std::io::Result<()> {
 fn main() -> ExitCode {
     let (command, flags) = match config::parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
-        Err(e) => {
+        Err(config::ArgError::Usage(e)) => {
             eprintln!("nanolab: {e}\n\n{}", config::USAGE);
+            return ExitCode::from(2);
+        }
+        Err(config::ArgError::Config(e)) => {
+            eprintln!("nanolab: {e}");
             return ExitCode::from(2);
         }
     };
@@ -123,10 +127,19 @@ fn main() -> ExitCode {
     } else if nanolab::sys::landlock_abi().is_none() {
         log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
     }
+    let api = std::net::SocketAddr::new(cfg.host, cfg.port);
     let mut server = match nanolab::reactor::Server::new(cfg, flags) {
         Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "nanolab: cannot listen on {api}: the address is already in use (another nanolab \
+                 or GNS3 server?). Stop it, or pick another port: nanolab --port {}",
+                api.port().wrapping_add(1).max(1)
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            eprintln!("nanolab: cannot start: {e}");
+            eprintln!("nanolab: cannot start on {api}: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -23,10 +23,20 @@ pub fn object(body: &[u8]) -> Result<Object, ApiError> {
             "Request body must be a JSON object, not {}",
             kind(&other)
         ))),
+        Err(_) if looks_like_form(text) => Err(ApiError::bad(format!(
+            "Request body is form data ('{}'), not JSON: send a JSON object, e.g. curl -d '{{\"name\": \"PC1\"}}'",
+            text.chars().take(40).collect::<String>()
+        ))),
         Err(e) => Err(ApiError::bad(format!(
-            "Request body is not valid JSON: {e}"
+            "Request body is not valid JSON ({e}): send a JSON object, e.g. {{\"name\": \"PC1\"}}"
         ))),
     }
+}
+
+/// `a=b&c=d`, as `curl -d name=x` or an HTML form sends.
+fn looks_like_form(text: &str) -> bool {
+    let t = text.trim();
+    !t.starts_with(['{', '[', '"']) && t.split('&').all(|kv| kv.contains('='))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -329,6 +339,11 @@ mod tests {
     #[test]
     fn bad_bodies_name_what_is_wrong() {
         assert!(msg(ProjectCreate::parse(b"{")).contains("not valid JSON"));
+        let form = msg(ProjectCreate::parse(b"name=test&temporary=true"));
+        assert!(
+            form.contains("form data") && form.contains("curl -d '{"),
+            "{form}"
+        );
         assert!(msg(ProjectCreate::parse(b"[1]")).contains("JSON object"));
         assert!(msg(ProjectCreate::parse(b"\xff")).contains("UTF-8"));
         assert!(msg(ProjectCreate::parse(br#"{"nope": 1}"#)).contains("'nope'"));

@@ -109,6 +109,8 @@ pub struct Matched<'a> {
     pub params: [&'a str; 4],
     /// Whether the template serves the request's method.
     pub method_allowed: bool,
+    /// The methods the template serves.
+    pub methods: &'static [Method],
 }
 
 impl<'a> Matched<'a> {
@@ -143,6 +145,7 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
             template,
             params,
             method_allowed: methods.contains(method),
+            methods,
         })
     })
 }

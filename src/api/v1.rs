@@ -36,7 +36,12 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
         };
     }
     let Some(m) = routes::route(&req.method, &req.path) else {
-        let e = ApiError::NotFound(format!("Route {} doesn't exist", req.path));
+        let hint = if req.path.starts_with("/v1/") {
+            "see docs/API.md for the routes"
+        } else {
+            "API routes start with /v1/, for example GET /v1/version"
+        };
+        let e = ApiError::NotFound(format!("Route {} doesn't exist: {hint}", req.path));
         return Decoded {
             route: None,
             command: Err(e),
@@ -49,6 +54,12 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
         Err(ApiError::MethodNotAllowed {
             method: req.method.as_str().to_string(),
             route: m.template,
+            allowed: m
+                .methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     };
     Decoded {
@@ -165,12 +176,10 @@ fn body_json(b: Body) -> Value {
     }
 }
 
+/// `local` is always there: the GNS3 1.3 GUI refuses a server whose
+/// version answer lacks it.
 fn version_json(local: bool) -> Value {
-    let mut v = json!({"version": super::API_VERSION});
-    if local {
-        v["local"] = json!(true);
-    }
-    v
+    json!({"local": local, "version": super::API_VERSION})
 }
 
 fn project_json(p: &ProjectView) -> Value {
@@ -276,7 +285,18 @@ mod tests {
         assert_eq!((d.route, d.command.unwrap_err().status()), (None, 404));
         let d = decode(&req("DELETE", "/v1/version", ""), None);
         assert_eq!(d.route, Some("/v1/version"));
-        assert_eq!(d.command.unwrap_err().status(), 405);
+        let e = d.command.unwrap_err();
+        assert_eq!(e.status(), 405);
+        let r = render(d.route, Err(e));
+        assert!(
+            r.extra.contains(&"Allow: GET, POST".to_string()),
+            "{:?}",
+            r.extra
+        );
+        let e = decode(&req("GET", "/version", ""), None)
+            .command
+            .unwrap_err();
+        assert!(e.to_string().contains("start with /v1/"), "{e}");
         let creds = Credentials::new("u", "p");
         let d = decode(&req("GET", "/v1/version", ""), Some(&creds));
         assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
@@ -303,7 +323,8 @@ mod tests {
             serde_json::to_vec_pretty(&json!({"udp_port": 10000})).unwrap()
         );
         let r = render(None, Ok(Answer::Ok(Body::Version { local: false })));
-        assert!(!String::from_utf8_lossy(&r.body).contains("local"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v, json!({"local": false, "version": "1.3.13"}));
         assert_eq!(render(None, Ok(Answer::NoContent)).status, 204);
         assert_eq!(render(None, Err(ApiError::Timeout)).status, 408);
     }

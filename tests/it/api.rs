@@ -160,7 +160,8 @@ fn local_server_moves_a_project() {
     let id = srv.project();
     let old = srv.dir.join("projects").join(&id);
     std::fs::write(old.join("keep.txt"), b"data").unwrap();
-    let new = temp_dir("moved").join("p");
+    let moved = temp_dir("moved");
+    let new = moved.join("p");
     let r = srv.req(
         "PUT",
         &format!("/v1/projects/{id}"),
@@ -267,7 +268,7 @@ fn stale_temporary_projects_are_removed_at_start() {
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::create_dir_all(&kept).unwrap();
     std::fs::write(stale.join(".gns3_temporary"), b"").unwrap();
-    let _srv = Server::start_in(&projects, &[], dir.clone());
+    let _srv = Server::start_in(&projects, &[]);
     assert!(!stale.exists() && kept.exists());
 }
 

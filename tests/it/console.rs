@@ -122,7 +122,8 @@ fn consoles_are_shared_and_disconnect_only_ends_one_session() {
 fn shell_escape_never_reaches_the_host() {
     let lab = Lab::new(&[]);
     let (_v, port) = lab.started_vm("PC");
-    let marker = temp_dir("shell").join("pwned");
+    let shell = temp_dir("shell");
+    let marker = shell.join("pwned");
     let mut c = Console::open(port);
     assert!(c.expect("VPCS>", 5));
     let mark = c.seen.len();

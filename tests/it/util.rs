@@ -19,53 +19,95 @@ pub struct Server {
     pub dir: PathBuf,
     pub console: (u16, u16),
     pub udp: (u16, u16),
+    /// Holds the port ranges while the server lives.
+    _ports: PortSlice,
+    /// The server's directory, removed last, when it owns one.
+    _dir: Option<TempDir>,
 }
 
-/// A fresh, empty temporary directory.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let n = NEXT_SLICE.fetch_add(0, Ordering::SeqCst);
+/// A fresh, empty temporary directory, removed (with everything in it) when
+/// dropped, also when the test fails.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh, empty temporary directory named after `tag`.
+pub fn temp_dir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!(
-        "nanolab-it-{}-{tag}-{n}-{}",
+        "nanolab-it-{}-{tag}-{}",
         std::process::id(),
-        rand_suffix()
+        uuid::Uuid::new_v4().simple()
     ));
-    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
-fn rand_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+/// Console and UDP port ranges for one server, and the lock that keeps
+/// them its own while it lives: another test binary running at the same
+/// time (a second `cargo test`) takes other slices.
+pub struct PortSlice {
+    pub console: (u16, u16),
+    pub udp: (u16, u16),
+    _lock: std::fs::File,
 }
 
-/// Port ranges of their own for each server, so that tests running in
-/// parallel never compete for a port. They stay clear of the default ranges
-/// (so a nanolab running on this machine does not disturb the tests) and
-/// below the kernel's ephemeral ports (32768 and up).
-pub fn port_slice() -> ((u16, u16), (u16, u16)) {
-    let n = NEXT_SLICE.fetch_add(1, Ordering::SeqCst);
-    assert!(n < 85, "too many servers for the port plan");
-    let console = 20000 + n * 40;
-    let udp = 24000 + n * 100;
-    ((console, console + 39), (udp, udp + 99))
+/// Slices: consoles 20000-23399, UDP 24000-32499 (below the ephemeral range).
+const SLICES: u16 = 85;
+
+pub fn port_slice() -> PortSlice {
+    let dir = std::env::temp_dir().join("nanolab-it-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = NEXT_SLICE.fetch_add(1, Ordering::SeqCst);
+    for i in 0..SLICES {
+        let n = (first + i) % SLICES;
+        let lock = std::fs::File::create(dir.join(format!("{n}.lock"))).unwrap();
+        if lock.try_lock().is_ok() {
+            let console = 20000 + n * 40;
+            let udp = 24000 + n * 100;
+            return PortSlice {
+                console: (console, console + 39),
+                udp: (udp, udp + 99),
+                _lock: lock,
+            };
+        }
+    }
+    panic!("all {SLICES} port slices are held by running servers");
 }
 
 impl Server {
     /// Start with default test settings plus `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
         let dir = temp_dir("srv");
-        Self::start_full(&dir.join("projects"), extra, &[], dir.clone())
+        Self::start_full(&dir.join("projects"), extra, &[], Some(dir))
     }
 
     /// Start with extra environment variables.
     pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = temp_dir("srv");
-        Self::start_full(&dir.join("projects"), extra, env, dir.clone())
+        Self::start_full(&dir.join("projects"), extra, env, Some(dir))
     }
 
-    /// Start with a given projects directory.
-    pub fn start_in(projects: &Path, extra: &[&str], dir: PathBuf) -> Server {
-        Self::start_full(projects, extra, &[], dir)
+    /// Start with a given projects directory (the log goes to a directory
+    /// of the server's own).
+    pub fn start_in(projects: &Path, extra: &[&str]) -> Server {
+        Self::start_cmd(&[], projects, extra, &[], None)
     }
 
     /// Start with a hard limit of `nofile` open files (through `prlimit`).
@@ -77,11 +119,16 @@ impl Server {
             &dir.join("projects"),
             &[],
             &[],
-            dir.clone(),
+            Some(dir),
         )
     }
 
-    fn start_full(projects: &Path, extra: &[&str], env: &[(&str, &str)], dir: PathBuf) -> Server {
+    fn start_full(
+        projects: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<TempDir>,
+    ) -> Server {
         Self::start_cmd(&[], projects, extra, env, dir)
     }
 
@@ -90,9 +137,12 @@ impl Server {
         projects: &Path,
         extra: &[&str],
         env: &[(&str, &str)],
-        dir: PathBuf,
+        owned: Option<TempDir>,
     ) -> Server {
-        let (console, udp) = port_slice();
+        let owned = owned.unwrap_or_else(|| temp_dir("log"));
+        let dir = owned.to_path_buf();
+        let ports = port_slice();
+        let (console, udp) = (ports.console, ports.udp);
         let mut args: Vec<String> = vec![
             "--port".into(),
             "0".into(),
@@ -140,6 +190,8 @@ impl Server {
             dir,
             console,
             udp,
+            _ports: ports,
+            _dir: Some(owned),
         }
     }
 
@@ -235,7 +287,6 @@ impl Drop for Server {
         if let Ok(None) = self.child.try_wait() {
             self.terminate();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

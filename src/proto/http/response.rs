@@ -46,9 +46,12 @@ impl Response {
     /// The JSON answer for an error.
     pub fn error(err: &ApiError) -> Self {
         let mut r = Response::json(err.status(), &err.body());
-        if matches!(err, ApiError::Unauthorized) {
-            r.extra
-                .push("WWW-Authenticate: Basic realm=\"nanolab\"".into());
+        match err {
+            ApiError::Unauthorized => r
+                .extra
+                .push("WWW-Authenticate: Basic realm=\"nanolab\"".into()),
+            ApiError::MethodNotAllowed { allowed, .. } => r.extra.push(format!("Allow: {allowed}")),
+            _ => {}
         }
         r
     }
