@@ -3,7 +3,7 @@
 //! front-end and the lab (on the fake host) and back.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nanolab::api::{body, routes};
+use nanolab::api::routes;
 use nanolab::proto::http::parse::{Method, RequestParser};
 use nanolab::proto::http::response::Response;
 use std::hint::black_box;
@@ -60,8 +60,8 @@ fn routing(c: &mut Criterion) {
     g.bench_function("nio_route_and_body", |b| {
         b.iter(|| {
             let m = routes::route(&Method::Post, black_box(path)).unwrap();
-            let n = body::NioCreate::parse(black_box(nio)).unwrap();
-            (m.route, n.lport)
+            let n = nanolab::api::Nio::parse(black_box(nio)).unwrap();
+            (m.route, n.udp_port())
         })
     });
     g.finish();
@@ -91,8 +91,10 @@ fn responses(c: &mut Criterion) {
 /// `GET` of a node: decode, queue, answer, render; and a frame through the
 /// lab's relay decision.
 fn lab(c: &mut Criterion) {
-    use nanolab::api::body::{NioCreate, ProjectCreate, VmCreate};
-    use nanolab::api::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1};
+    use nanolab::api::body::{ProjectCreate, VmCreate};
+    use nanolab::api::{
+        Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1,
+    };
     use nanolab::lab::fake::FakeHost;
     use nanolab::lab::{Answer, Body, Endpoint, Lab};
     use std::time::Instant;
@@ -133,12 +135,12 @@ fn lab(c: &mut Criterion) {
         project: p.id,
         node: v.id,
     };
-    let nio = NioCreate {
+    let nio = Nio::Udp(NioUdp {
         lport: 10000,
         rhost: "127.0.0.1".into(),
         raddr: [127, 0, 0, 1].into(),
         rport: 10001,
-    };
+    });
     let at = PortAddr {
         adapter: 0,
         port: 0,

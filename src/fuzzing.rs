@@ -4,8 +4,10 @@
 //! Each function takes arbitrary bytes, drives one sans-IO component, and
 //! panics only when an invariant is broken.
 
-use crate::api::body::{self, NioCreate, ProjectCreate, VmCreate, VmUpdate};
-use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket};
+use crate::api::body::{self, ProjectCreate, VmCreate, VmUpdate};
+use crate::api::{
+    Command, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket,
+};
 use crate::lab::fake::FakeHost;
 use crate::lab::{ClientId, Endpoint, Lab, NodeKey, Settings};
 use crate::proto::http::parse::{Request, RequestParser};
@@ -73,7 +75,7 @@ pub fn json_bodies(data: &[u8]) {
         body::ProjectUpdate::parse(data).err(),
         body::VmCreate::parse(data).err(),
         body::VmUpdate::parse(data).err(),
-        body::NioCreate::parse(data).err(),
+        crate::api::Nio::parse(data).err(),
         body::empty(data).err(),
     ];
     for e in statuses.into_iter().flatten() {
@@ -239,14 +241,20 @@ impl LabFuzz {
                         console: Some(2000 + (arg % 8) as u16),
                         startup_script: (arg & 1 == 0).then(String::new),
                     }),
-                    8..=10 => NodeCommand::AddNio(
+                    8 | 9 => NodeCommand::AddNio(
                         at,
-                        NioCreate {
+                        Nio::Udp(NioUdp {
                             lport,
                             rhost: "127.0.0.1".into(),
                             raddr: [127, 0, 0, 1].into(),
                             rport: 20000 + (arg % 3) as u16,
-                        },
+                        }),
+                    ),
+                    10 => NodeCommand::AddNio(
+                        at,
+                        Nio::Tap(NioTap {
+                            device: format!("tap{}", arg % 3),
+                        }),
                     ),
                     _ => NodeCommand::RemoveNio(at),
                 };

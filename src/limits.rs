@@ -42,6 +42,9 @@ pub const MAX_CONSOLE_CLIENTS: usize = 64;
 /// Longest input line tracked per console client (longer lines are not inspected further).
 pub const MAX_CONSOLE_LINE: usize = 1024;
 
+/// Longest network interface name (the kernel's IFNAMSIZ less its NUL).
+pub const MAX_IFNAME: usize = 15;
+
 /// Lab events kept for the log and notification streams before the oldest
 /// is forgotten (the loop drains them every turn).
 pub const MAX_EVENTS: usize = 4096;

@@ -334,9 +334,61 @@ pub fn interface_names() -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Longest interface name the kernel accepts (IFNAMSIZ less the NUL).
+pub const MAX_IFNAME: usize = libc::IFNAMSIZ - 1;
+
+/// Attach to the TAP device `name` (the kernel creates it, for as long as
+/// the descriptor lives, when it does not exist and we may create it),
+/// frames without packet information, non-blocking.
+pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
+    if name.is_empty() || name.len() > MAX_IFNAME || name.contains(['/', '\0']) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{name}' is not an interface name (1 to {MAX_IFNAME} bytes, no '/')"),
+        ));
+    }
+    let path = c"/dev/net/tun";
+    // SAFETY: a NUL-terminated path and integer flags.
+    let fd = check(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes the ifreq we own, on our descriptor.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    Ok(fd)
+}
+
+/// Move the calling thread into the network namespace at `path` (as made
+/// by `ip netns add`); processes it starts afterwards live there too. For
+/// tests that build a network of their own.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let ns = std::fs::File::open(path)?;
+    // SAFETY: setns on a descriptor we own, for the calling thread only.
+    check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_tap_names_are_refused_before_the_kernel() {
+        for name in ["", "a-name-far-too-long", "a/b"] {
+            let e = open_tap(name).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
+        }
+    }
 
     #[test]
     fn pty_pair_opens() {

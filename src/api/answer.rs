@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use std::path::PathBuf;
 use uuid::Uuid;
 
-pub use super::command::NioUdp;
+pub use super::command::{Nio, NioTap, NioUdp};
 
 /// The lab's answer to a command.
 pub type Reply = Result<Answer, ApiError>;
@@ -39,7 +39,7 @@ pub enum Body {
     /// A VPCS node.
     Vpcs(VpcsView),
     /// A UDP tunnel.
-    Nio(NioUdp),
+    Nio(Nio),
     /// A reserved UDP port.
     UdpPort(u16),
 }

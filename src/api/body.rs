@@ -4,6 +4,7 @@
 //! is `{}`. Unknown properties are refused, and every message names the field
 //! and the rule it broke.
 
+use super::command::{Nio, NioTap, NioUdp};
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -280,43 +281,43 @@ impl VmUpdate {
     }
 }
 
-/// `POST .../nio`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NioCreate {
-    /// Local port.
-    pub lport: u16,
-    /// Peer host as given.
-    pub rhost: String,
-    /// Peer address.
-    pub raddr: std::net::IpAddr,
-    /// Peer port.
-    pub rport: u16,
-}
-
-impl NioCreate {
+/// `POST .../nio`: the NIO types a VPCS port takes.
+impl Nio {
     /// Decode; the accepted properties depend on `type`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
-        let ty = req_str(&o, "type")?;
-        if ty != "nio_udp" {
-            return Err(ApiError::conflict(format!(
-                "NIO type '{ty}' is not supported by VPCS (only nio_udp is)"
-            )));
+        match req_str(&o, "type")?.as_str() {
+            "nio_udp" => {
+                only(&o, &["type", "lport", "rhost", "rport"])?;
+                let rhost = req_str(&o, "rhost")?;
+                let raddr = match rhost.as_str() {
+                    "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+                    s => s.parse().map_err(|_| {
+                        ApiError::bad(format!("Field 'rhost' must be an IP address, not '{s}'"))
+                    })?,
+                };
+                Ok(Nio::Udp(NioUdp {
+                    lport: req_port(&o, "lport")?,
+                    rhost,
+                    raddr,
+                    rport: req_port(&o, "rport")?,
+                }))
+            }
+            "nio_tap" => {
+                only(&o, &["type", "tap_device"])?;
+                let device = req_str(&o, "tap_device")?;
+                if device.len() > crate::limits::MAX_IFNAME || device.contains('/') {
+                    return Err(ApiError::bad(format!(
+                        "Field 'tap_device' must be an interface name of at most {} bytes without '/', not '{device}'",
+                        crate::limits::MAX_IFNAME
+                    )));
+                }
+                Ok(Nio::Tap(NioTap { device }))
+            }
+            ty => Err(ApiError::conflict(format!(
+                "NIO type '{ty}' is not supported by VPCS (nio_udp and nio_tap are)"
+            ))),
         }
-        only(&o, &["type", "lport", "rhost", "rport"])?;
-        let rhost = req_str(&o, "rhost")?;
-        let raddr = match rhost.as_str() {
-            "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
-            s => s.parse().map_err(|_| {
-                ApiError::bad(format!("Field 'rhost' must be an IP address, not '{s}'"))
-            })?,
-        };
-        Ok(NioCreate {
-            lport: req_port(&o, "lport")?,
-            rhost,
-            raddr,
-            rport: req_port(&o, "rport")?,
-        })
     }
 }
 
@@ -367,21 +368,36 @@ mod tests {
 
     #[test]
     fn nio_is_validated_per_type() {
-        let n = NioCreate::parse(
+        let n = Nio::parse(
             br#"{"type": "nio_udp", "lport": 10000, "rhost": "127.0.0.1", "rport": 10001}"#,
         )
         .unwrap();
-        assert_eq!((n.lport, n.rport), (10000, 10001));
-        let e = NioCreate::parse(br#"{"type": "nio_tap", "tap_device": "tap0"}"#).unwrap_err();
+        let Nio::Udp(u) = n else { panic!() };
+        assert_eq!((u.lport, u.rport), (10000, 10001));
+        let t = Nio::parse(br#"{"type": "nio_tap", "tap_device": "tap0"}"#).unwrap();
+        assert_eq!(
+            t,
+            Nio::Tap(NioTap {
+                device: "tap0".into()
+            })
+        );
+        assert!(
+            msg(Nio::parse(
+                br#"{"type": "nio_tap", "tap_device": "x/../y"}"#
+            ))
+            .contains("tap_device")
+        );
+        assert!(msg(Nio::parse(br#"{"type": "nio_tap"}"#)).contains("tap_device"));
+        let e = Nio::parse(br#"{"type": "nio_vde", "control_file": "/x"}"#).unwrap_err();
         assert_eq!(e.status(), 409);
         assert!(
-            msg(NioCreate::parse(
+            msg(Nio::parse(
                 br#"{"type": "nio_udp", "lport": 1, "rhost": "h", "rport": 2}"#
             ))
             .contains("rhost")
         );
         assert!(
-            msg(NioCreate::parse(
+            msg(Nio::parse(
                 br#"{"type": "nio_udp", "lport": 1, "rhost": "::1"}"#
             ))
             .contains("rport")

@@ -5,7 +5,7 @@
 //! are decoded and validated. The lab never sees a path, a method or a JSON
 //! body, and does not know which API version asked.
 
-use super::body::{NioCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use super::body::{ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
 use crate::proto::http::conn::SlotId;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -84,7 +84,7 @@ pub enum NodeCommand {
     /// Stop it if running, then start it.
     Reload,
     /// Attach a NIO to a port (replacing any).
-    AddNio(PortAddr, NioCreate),
+    AddNio(PortAddr, Nio),
     /// Detach the NIO of a port.
     RemoveNio(PortAddr),
 }
@@ -115,4 +115,39 @@ pub struct NioUdp {
     pub raddr: IpAddr,
     /// Peer port.
     pub rport: u16,
+}
+
+/// A host TAP device, as a port holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NioTap {
+    /// The device's name.
+    pub device: String,
+}
+
+/// A port's link to the world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nio {
+    /// A UDP tunnel.
+    Udp(NioUdp),
+    /// A host TAP device.
+    Tap(NioTap),
+}
+
+impl Nio {
+    /// The local UDP port it holds, if it is a tunnel.
+    pub fn udp_port(&self) -> Option<u16> {
+        match self {
+            Nio::Udp(u) => Some(u.lport),
+            Nio::Tap(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Nio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Nio::Udp(u) => write!(f, "udp {} -> {}:{}", u.lport, u.rhost, u.rport),
+            Nio::Tap(t) => write!(f, "tap {}", t.device),
+        }
+    }
 }

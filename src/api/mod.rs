@@ -15,7 +15,9 @@ pub mod command;
 pub mod routes;
 pub mod v1;
 
-pub use command::{Command, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket};
+pub use command::{
+    Command, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket,
+};
 
 /// The GNS3 compute API version nanolab speaks (the last 1.3 release), so that
 /// GNS3 1.3 clients accept it.

@@ -5,10 +5,8 @@
 //! `vm_id` for a node's id, status codes per answer. A later `/v2/compute`
 //! front-end produces the same commands from its own shapes.
 
-use super::answer::{Answer, Body, ProjectView, Reply, VpcsView};
-use super::body::{
-    self, NioCreate, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate,
-};
+use super::answer::{Answer, Body, Nio, ProjectView, Reply, VpcsView};
+use super::body::{self, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate};
 use super::command::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr};
 use super::routes::{self, Matched, Route};
 use crate::error::ApiError;
@@ -103,7 +101,7 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
         (Route::VmReload, _) => node(m, empty_then(raw, NodeCommand::Reload)?)?,
         (Route::VmNio, Method::Post) => {
             let at = port_addr(m)?;
-            node(m, NodeCommand::AddNio(at, NioCreate::parse(raw)?))?
+            node(m, NodeCommand::AddNio(at, Nio::parse(raw)?))?
         }
         (Route::VmNio, _) => node(m, NodeCommand::RemoveNio(port_addr(m)?))?,
     })
@@ -169,9 +167,10 @@ fn body_json(b: Body) -> Value {
             .collect(),
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
-        Body::Nio(n) => {
+        Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
         }
+        Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
         Body::UdpPort(port) => json!({"udp_port": port}),
     }
 }

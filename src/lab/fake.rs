@@ -3,7 +3,7 @@
 //! Processes do not run; a test says when one prints or exits.
 
 use super::host::{ClientId, Files, Host, Signal, Spawn, Spawned};
-use super::node::{NioUdp, NodeKey};
+use super::node::{Nio, NodeKey};
 use super::{Reply, Settings};
 use crate::api::Ticket;
 use crate::error::ApiError;
@@ -48,8 +48,10 @@ pub struct FakeHost {
     pub dropped_clients: Vec<ClientId>,
     /// UDP ports "another program" holds.
     pub foreign_udp: HashSet<u16>,
-    /// Open tunnels: (node, port index) → NIO.
-    pub nios: HashMap<(NodeKey, usize), NioUdp>,
+    /// Open NIOs: (node, port index) → NIO.
+    pub nios: HashMap<(NodeKey, usize), Nio>,
+    /// TAP devices that cannot be opened.
+    pub unopenable_taps: HashSet<String>,
     /// Opening a tunnel to this peer port fails.
     pub unreachable_rports: HashSet<u16>,
     /// Live processes.
@@ -136,26 +138,37 @@ impl Host for FakeHost {
 
     fn udp_free(&mut self, port: u16) -> bool {
         !self.foreign_udp.contains(&port)
-            && !self.nios.values().any(|n| n.lport == port)
+            && !self.nios.values().any(|n| n.udp_port() == Some(port))
             && !self.vpcs_bound(port)
     }
 
-    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError> {
         let clash = self
             .nios
             .iter()
-            .any(|(k, n)| n.lport == nio.lport && *k != (node, port));
-        if clash || self.foreign_udp.contains(&nio.lport) || self.vpcs_bound(nio.lport) {
-            return Err(ApiError::conflict(format!(
-                "UDP port {} is already in use",
-                nio.lport
-            )));
-        }
-        if self.unreachable_rports.contains(&nio.rport) {
-            return Err(ApiError::conflict(format!(
-                "Cannot reach {}:{}",
-                nio.rhost, nio.rport
-            )));
+            .any(|(k, n)| n == nio && *k != (node, port));
+        match nio {
+            Nio::Udp(u) => {
+                if clash || self.foreign_udp.contains(&u.lport) || self.vpcs_bound(u.lport) {
+                    return Err(ApiError::conflict(format!(
+                        "UDP port {} is already in use",
+                        u.lport
+                    )));
+                }
+                if self.unreachable_rports.contains(&u.rport) {
+                    return Err(ApiError::conflict(format!(
+                        "Cannot reach {}:{}",
+                        u.rhost, u.rport
+                    )));
+                }
+            }
+            Nio::Tap(t) if clash || self.unopenable_taps.contains(&t.device) => {
+                return Err(ApiError::conflict(format!(
+                    "TAP device {} cannot be opened",
+                    t.device
+                )));
+            }
+            Nio::Tap(_) => {}
         }
         self.nios.insert((node, port), nio.clone());
         Ok(())

@@ -6,7 +6,7 @@
 //! lab: what the world says back comes later, as a lab call of its own
 //! (`on_output`, `on_exit`, `on_frame`).
 
-use super::node::{NioUdp, NodeKey};
+use super::node::{Nio, NodeKey};
 use super::{Reply, Settings};
 use crate::api::Ticket;
 use crate::error::ApiError;
@@ -75,11 +75,11 @@ pub trait Host {
 
     /// Whether nobody holds UDP `port` on any address.
     fn udp_free(&mut self, port: u16) -> bool;
-    /// Bind `nio.lport`, connect it to the peer and relay it for port
-    /// `port` of `node`, replacing the socket that port had, if any. On
-    /// failure the previous socket is kept.
-    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError>;
-    /// Close the socket of port `port` of `node`.
+    /// Open `nio` (bind and connect a UDP tunnel, attach to a TAP device)
+    /// and relay it for port `port` of `node`, replacing what that port
+    /// had, if anything. On failure the previous one is kept.
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError>;
+    /// Close the NIO of port `port` of `node`.
     fn close_nio(&mut self, node: NodeKey, port: usize);
 
     /// Start the node's program on a console the host reads from.

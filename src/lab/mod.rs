@@ -23,7 +23,7 @@ pub mod timers;
 
 pub use crate::api::answer::{Answer, Body, ProjectView, Reply, VpcsView};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
-pub use node::{Endpoint, NioUdp, Node, NodeKey, PortStats, State};
+pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
 use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::error::ApiError;
@@ -132,23 +132,23 @@ pub enum Event {
         /// The node.
         node: Uuid,
     },
-    /// A tunnel was attached to a port.
+    /// A NIO was attached to a port.
     NioAdded {
         /// The node.
         node: Uuid,
         /// The port's index.
         port: usize,
-        /// The tunnel.
-        nio: NioUdp,
+        /// The NIO.
+        nio: Nio,
     },
-    /// A tunnel was removed from a port.
+    /// A NIO was removed from a port.
     NioRemoved {
         /// The node.
         node: Uuid,
         /// The port's index.
         port: usize,
-        /// Its local port.
-        lport: u16,
+        /// The NIO.
+        nio: Nio,
         /// What crossed it.
         stats: PortStats,
     },
@@ -198,19 +198,13 @@ impl std::fmt::Display for Event {
             Event::ConsoleReady { node } => write!(f, "vm {node}: console ready"),
             Event::ProcessGone { node, pid, how } => write!(f, "vm {node}: pid {pid} gone ({how})"),
             Event::NodeDeleted { node } => write!(f, "vm {node}: deleted"),
-            Event::NioAdded { node, port, nio } => write!(
-                f,
-                "vm {node}: port {port}: NIO udp {} -> {}:{}",
-                nio.lport, nio.rhost, nio.rport
-            ),
+            Event::NioAdded { node, port, nio } => write!(f, "vm {node}: port {port}: NIO {nio}"),
             Event::NioRemoved {
                 node,
                 port,
-                lport,
+                nio,
                 stats,
-            } => {
-                write!(f, "vm {node}: port {port}: NIO {lport} removed ({stats:?})")
-            }
+            } => write!(f, "vm {node}: port {port}: NIO {nio} removed ({stats:?})"),
             Event::Warning {
                 node: Some(n),
                 text,
@@ -750,8 +744,8 @@ impl Lab {
             let v = node.vpcs();
             macs.entry(node.project).or_default().push(v.mac);
             for port in &node.ports {
-                if let Some(nio) = &port.nio {
-                    udp_expected.insert(nio.lport, node.project);
+                if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
+                    udp_expected.insert(lport, node.project);
                 }
             }
             if let Some(p) = &v.proc {

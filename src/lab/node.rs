@@ -16,7 +16,7 @@ pub struct NodeKey {
     pub(super) generation: u64,
 }
 
-pub use crate::api::NioUdp;
+pub use crate::api::{Nio, NioTap, NioUdp};
 
 /// Frame and byte counters of a port, per direction, plus drops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct Port {
     /// Port number on its adapter.
     pub number: u32,
     /// Its link to the world.
-    pub nio: Option<NioUdp>,
+    pub nio: Option<Nio>,
     /// What crossed it since its NIO was attached.
     pub stats: PortStats,
 }

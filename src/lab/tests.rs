@@ -3,7 +3,8 @@
 
 use super::fake::FakeHost;
 use super::*;
-use crate::api::body::{NioCreate, ProjectCreate, VmCreate};
+use crate::api::body::{ProjectCreate, VmCreate};
+use crate::api::{Nio, NioTap, NioUdp};
 use crate::api::{PortAddr, Ticket};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
 use nodes::vpcs::{LOG_FILE, LOG_HEADER};
@@ -138,12 +139,20 @@ impl Rig {
     }
 }
 
-fn nio(lport: u16, rport: u16) -> NioCreate {
-    NioCreate {
+fn nio(lport: u16, rport: u16) -> Nio {
+    Nio::Udp(NioUdp {
         lport,
         rhost: "127.0.0.1".into(),
         raddr: [127, 0, 0, 1].into(),
         rport,
+    })
+}
+
+/// The UDP part of a NIO.
+fn udp(n: &Nio) -> &NioUdp {
+    match n {
+        Nio::Udp(u) => u,
+        other => panic!("not a tunnel: {other:?}"),
     }
 }
 
@@ -395,13 +404,17 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
     assert_eq!(r.status(add), Some(201));
     let same = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20001)));
     assert_eq!(r.status(same), Some(201), "replaced in place");
-    assert_eq!(r.host.nios[&(k, 0)].rport, 20001);
+    assert_eq!(udp(&r.host.nios[&(k, 0)]).rport, 20001);
     r.host.unreachable_rports.insert(20002);
     let bad = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20002)));
     assert_eq!(r.status(bad), Some(409));
-    assert_eq!(r.host.nios[&(k, 0)].rport, 20001, "the old tunnel is back");
+    assert_eq!(
+        udp(&r.host.nios[&(k, 0)]).rport,
+        20001,
+        "the old tunnel is back"
+    );
     let port = &r.lab.node(k).unwrap().ports[0];
-    assert_eq!(port.nio.as_ref().map(|n| n.rport), Some(20001));
+    assert_eq!(port.nio.as_ref().map(|n| udp(n).rport), Some(20001));
     assert!(r.lab.udp_ports.is_reserved(10050));
     // Another lport: the old one is freed once the new one is open.
     let other = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10060, 20001)));
@@ -411,7 +424,7 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
     let failed = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10070, 20002)));
     assert_eq!(r.status(failed), Some(409));
     assert!(!r.lab.udp_ports.is_reserved(10070));
-    assert_eq!(r.host.nios[&(k, 0)].lport, 10060);
+    assert_eq!(udp(&r.host.nios[&(k, 0)]).lport, 10060);
     let remove = r.node(p, n, NodeCommand::RemoveNio(PORT0));
     assert_eq!(r.status(remove), Some(204));
     let again = r.node(p, n, NodeCommand::RemoveNio(PORT0));
@@ -425,6 +438,31 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
         }),
     );
     assert!(r.error(wrong).contains("Adapter 1"));
+}
+
+#[test]
+fn a_tap_nio_takes_no_udp_port_and_a_failed_one_keeps_the_old() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let add = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+    assert_eq!(r.status(add), Some(201));
+    let tap = |d: &str| Nio::Tap(NioTap { device: d.into() });
+    r.host.unopenable_taps.insert("tap9".into());
+    let bad = r.node(p, n, NodeCommand::AddNio(PORT0, tap("tap9")));
+    assert_eq!(r.status(bad), Some(409));
+    assert_eq!(udp(&r.host.nios[&(k, 0)]).lport, 10050, "the tunnel stays");
+    assert!(r.lab.udp_ports.is_reserved(10050));
+    let good = r.node(p, n, NodeCommand::AddNio(PORT0, tap("tap0")));
+    assert_eq!(r.reply(good), &Ok(Answer::Created(Body::Nio(tap("tap0")))));
+    assert_eq!(r.host.nios[&(k, 0)], tap("tap0"));
+    assert!(
+        !r.lab.udp_ports.is_reserved(10050),
+        "the tunnel's port is freed"
+    );
+    let remove = r.node(p, n, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(remove), Some(204));
+    assert!(r.host.nios.is_empty());
 }
 
 #[test]

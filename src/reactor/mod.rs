@@ -21,8 +21,8 @@
 mod child_io;
 mod console_io;
 mod http_io;
+mod nio_io;
 mod os_host;
-mod udp_io;
 
 use crate::config::{Config, Flags};
 use crate::lab::timers::Timers;
@@ -30,7 +30,7 @@ use crate::lab::{ClientId, Lab, NodeKey};
 use crate::limits::ACCEPT_RETRY;
 use crate::os::nb::would_block;
 use crate::sys::SignalFd;
-use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ enum Entry {
     ChildExit(NodeKey),
     /// The internal UDP socket between the server and a VPCS.
     NodeSocket(NodeKey),
-    /// A NIO's UDP socket bound to `lport` (node, port index).
+    /// A NIO's descriptor, UDP socket or TAP device (node, port index).
     NioSocket(NodeKey, usize),
 }
 
@@ -78,7 +78,7 @@ enum IoTimer {
 struct NodeIo {
     console: Option<(usize, TcpListener)>,
     proc: Option<child_io::ProcIo>,
-    nios: HashMap<usize, (usize, UdpSocket)>,
+    nios: HashMap<usize, (usize, nio_io::NioIo)>,
 }
 
 /// Everything the loop owns besides the lab: the host side.

@@ -2,13 +2,16 @@
 //! one effect the lab decided on, with sockets from the loop's registry,
 //! processes through `sys`, files through `os::fs`.
 
+use super::nio_io::{NioIo, bind_addr};
 use super::{Entry, Io};
 use crate::api::Ticket;
 use crate::error::ApiError;
-use crate::lab::{ClientId, Files, Host, NioUdp, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
+use crate::lab::{ClientId, Files, Host, Nio, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
 use crate::sys;
 use mio::Interest;
 use mio::net::{TcpListener, UdpSocket};
+use mio::unix::SourceFd;
+use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -74,40 +77,50 @@ impl Host for Io {
         std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
     }
 
-    /// Bind `lport` on every address of the peer's family, connect it to the
-    /// peer, and put it in place of the port's previous socket.
-    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &NioUdp) -> Result<(), ApiError> {
-        let local = SocketAddr::new(super::udp_io::bind_addr(nio.raddr), nio.lport);
-        let mut socket = UdpSocket::bind(local).map_err(|e| {
-            ApiError::conflict(format!("UDP port {} is already in use: {e}", nio.lport))
-        })?;
-        socket
-            .connect(SocketAddr::new(nio.raddr, nio.rport))
-            .map_err(|e| {
-                ApiError::conflict(format!("Cannot reach {}:{}: {e}", nio.rhost, nio.rport))
-            })?;
+    /// Open the NIO and put it in place of the port's previous one. A UDP
+    /// tunnel binds `lport` on every address of the peer's family and is
+    /// connected to the peer; a TAP device is attached to (or created).
+    fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError> {
+        let io = match nio {
+            Nio::Udp(u) => {
+                let local = SocketAddr::new(bind_addr(u.raddr), u.lport);
+                let socket = UdpSocket::bind(local).map_err(|e| {
+                    ApiError::conflict(format!("UDP port {} is already in use: {e}", u.lport))
+                })?;
+                socket
+                    .connect(SocketAddr::new(u.raddr, u.rport))
+                    .map_err(|e| {
+                        ApiError::conflict(format!("Cannot reach {}:{}: {e}", u.rhost, u.rport))
+                    })?;
+                NioIo::Udp(socket)
+            }
+            Nio::Tap(t) => NioIo::Tap(File::from(
+                sys::open_tap(&t.device).map_err(|e| tap_error(&t.device, &e))?,
+            )),
+        };
+        let fd = io.fd();
         let token = self
             .register(
-                &mut socket,
+                &mut SourceFd(&fd),
                 Interest::READABLE,
                 Entry::NioSocket(node, port),
             )
-            .map_err(|e| ApiError::io("registering the NIO socket", &e))?;
+            .map_err(|e| ApiError::io("registering the NIO", &e))?;
         let old = self
             .nodes
             .entry(node)
             .or_default()
             .nios
-            .insert(port, (token, socket));
-        if let Some((t, mut s)) = old {
-            self.unregister(&mut s, t);
+            .insert(port, (token, io));
+        if let Some((t, old)) = old {
+            self.unregister(&mut SourceFd(&old.fd()), t);
         }
         Ok(())
     }
 
     fn close_nio(&mut self, node: NodeKey, port: usize) {
-        if let Some((t, mut s)) = self.nodes.get_mut(&node).and_then(|n| n.nios.remove(&port)) {
-            self.unregister(&mut s, t);
+        if let Some((t, old)) = self.nodes.get_mut(&node).and_then(|n| n.nios.remove(&port)) {
+            self.unregister(&mut SourceFd(&old.fd()), t);
         }
         self.tidy(node);
     }
@@ -176,4 +189,19 @@ impl Host for Io {
         self.config.console_ports = fresh.console_ports;
         Ok(fresh.lab_settings())
     }
+}
+
+/// A TAP device that cannot be opened: name it, say why, and how to fix
+/// the usual cause.
+fn tap_error(device: &str, e: &std::io::Error) -> ApiError {
+    let fix = match e.raw_os_error() {
+        Some(1) | Some(13) => format!(
+            ": nanolab needs CAP_NET_ADMIN, or a device made for its user \
+             (ip tuntap add dev {device} mode tap user $USER)"
+        ),
+        Some(16) => ": another program (or port) already uses it".to_string(),
+        Some(22) => ": an interface of that name exists and is not a TAP device".to_string(),
+        _ => String::new(),
+    };
+    ApiError::conflict(format!("TAP device {device} cannot be opened: {e}{fix}"))
 }

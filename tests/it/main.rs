@@ -9,5 +9,6 @@ mod http;
 mod security;
 mod seed;
 mod soak;
+mod tap;
 mod util;
 mod vms;

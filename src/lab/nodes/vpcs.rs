@@ -8,11 +8,11 @@
 //! finishes when the process is gone; reload and delete are a stop followed
 //! by a start or by forgetting the node.
 
-use crate::api::body::{NioCreate, VmCreate, VmUpdate};
-use crate::api::{PortAddr, Ticket};
+use crate::api::body::{VmCreate, VmUpdate};
+use crate::api::{Nio, PortAddr, Ticket};
 use crate::error::ApiError;
 use crate::lab::host::{Host, Signal, Spawn};
-use crate::lab::node::{AfterStop, Kind, NioUdp, Node, NodeKey, Pending, Port};
+use crate::lab::node::{AfterStop, Kind, Node, NodeKey, Pending, Port};
 use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
 use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
 use std::ffi::OsString;
@@ -331,50 +331,42 @@ impl Lab {
         })
     }
 
-    /// Attach a UDP tunnel to a port, replacing any. Replacing a tunnel with
-    /// one on the same `lport` closes the old socket first; if the new one
-    /// then fails, the old one is opened again, so a failed replacement
-    /// leaves the port as it was.
-    fn add_nio(&mut self, key: NodeKey, at: PortAddr, b: NioCreate, host: &mut dyn Host) -> Reply {
+    /// Attach a NIO to a port, replacing any. Replacing a tunnel with one
+    /// on the same `lport` closes the old socket first; if the new one then
+    /// fails, the old one is opened again, so a failed replacement leaves
+    /// the port as it was. Otherwise the new NIO is opened before the old
+    /// one is closed, and a failure leaves the old one in place.
+    fn add_nio(&mut self, key: NodeKey, at: PortAddr, nio: Nio, host: &mut dyn Host) -> Reply {
         let index = self.port_of(key, at)?;
         let node = self.live(key)?;
         let (id, project) = (node.id, node.project);
         let old = node.ports[index].nio.clone();
-        let nio = NioUdp {
-            lport: b.lport,
-            rhost: b.rhost,
-            raddr: b.raddr,
-            rport: b.rport,
-        };
-        match &old {
-            Some(old) if old.lport == nio.lport => {
-                host.close_nio(key, index);
-                if let Err(e) = host.open_nio(key, index, &nio) {
-                    if host.open_nio(key, index, old).is_err() {
-                        self.udp_ports.release(old.lport);
-                        if let Some(node) = self.node_mut(key) {
-                            node.ports[index].nio = None;
-                        }
-                        self.emit(Event::Warning {
-                            node: Some(id),
-                            text: format!("NIO {} lost: it could not be reopened", old.lport),
-                        });
-                    }
-                    return Err(e);
+        let (old_lport, new_lport) = (old.as_ref().and_then(Nio::udp_port), nio.udp_port());
+        if let (Some(old), Some(_)) = (&old, new_lport.filter(|l| Some(*l) == old_lport)) {
+            host.close_nio(key, index);
+            if let Err(e) = host.open_nio(key, index, &nio) {
+                if let Err(lost) = host.open_nio(key, index, old) {
+                    self.drop_nio(key, index, host);
+                    self.emit(Event::Warning {
+                        node: Some(id),
+                        text: format!("NIO {old} lost: it could not be reopened: {lost}"),
+                    });
                 }
+                return Err(e);
             }
-            _ => {
-                let newly_reserved = !self.udp_ports.is_reserved(nio.lport);
-                self.udp_ports.reserve(nio.lport, project)?;
-                if let Err(e) = host.open_nio(key, index, &nio) {
-                    if newly_reserved {
-                        self.udp_ports.release(nio.lport);
-                    }
-                    return Err(e);
+        } else {
+            let newly_reserved = new_lport.filter(|l| !self.udp_ports.is_reserved(*l));
+            if let Some(lport) = new_lport {
+                self.udp_ports.reserve(lport, project)?;
+            }
+            if let Err(e) = host.open_nio(key, index, &nio) {
+                if let Some(lport) = newly_reserved {
+                    self.udp_ports.release(lport);
                 }
-                if let Some(old) = &old {
-                    self.udp_ports.release(old.lport);
-                }
+                return Err(e);
+            }
+            if let Some(lport) = old_lport {
+                self.udp_ports.release(lport);
             }
         }
         let node = self.live_mut(key)?;
@@ -402,7 +394,7 @@ impl Lab {
         Ok(Answer::NoContent)
     }
 
-    /// Close a port's tunnel and free its UDP port.
+    /// Close a port's NIO and free its UDP port.
     pub(crate) fn drop_nio(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
         let Some(node) = self.node_mut(key) else {
             return;
@@ -414,11 +406,13 @@ impl Lab {
         let Some(nio) = port.nio.take() else { return };
         let stats = port.stats;
         host.close_nio(key, index);
-        self.udp_ports.release(nio.lport);
+        if let Some(lport) = nio.udp_port() {
+            self.udp_ports.release(lport);
+        }
         self.emit(Event::NioRemoved {
             node: id,
             port: index,
-            lport: nio.lport,
+            nio,
             stats,
         });
     }
