@@ -55,5 +55,7 @@ pub const DATAGRAMS_PER_WAKEUP: usize = 64;
 pub const MAX_FRAME: usize = 65_535;
 /// MAC offsets per project (vpcs sets the last MAC byte from `-m`).
 pub const MAC_OFFSETS: usize = 255;
+/// Largest `startup.vpc` read back from a node's directory.
+pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
 /// Lines of `vpcs.log` and console output quoted in a failed-start error.
 pub const START_ERROR_BYTES: usize = 2048;

@@ -304,6 +304,11 @@ impl Files for FakeFiles {
         self.files.remove(path);
     }
 
+    fn read_file(&mut self, path: &Path, limit: usize) -> Option<Vec<u8>> {
+        let f = self.files.get(path)?;
+        Some(f[..f.len().min(limit)].to_vec())
+    }
+
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
         let f = self.files.get(path).cloned().unwrap_or_default();
         f[f.len().saturating_sub(n)..].to_vec()

@@ -119,6 +119,9 @@ pub trait Files {
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
     /// Remove a file (a missing one is fine).
     fn remove_file(&mut self, path: &Path);
+    /// A whole file, at most `limit` bytes of it; `None` when it is missing
+    /// or unreadable.
+    fn read_file(&mut self, path: &Path, limit: usize) -> Option<Vec<u8>>;
     /// The last `n` bytes of a file (empty when unreadable).
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8>;
 }

@@ -3,7 +3,7 @@
 
 use super::fake::FakeHost;
 use super::*;
-use crate::api::body::{ProjectCreate, VmCreate};
+use crate::api::body::{ProjectCreate, VmCreate, VmUpdate};
 use crate::api::{Nio, NioTap, NioUdp};
 use crate::api::{PortAddr, Ticket};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
@@ -722,4 +722,104 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
         r.lab.console_pending(k, fast).unwrap().1,
         "closing after disconnect"
     );
+}
+
+#[test]
+fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let id = Uuid::new_v4();
+    let dir = PathBuf::from(format!("/projects/{p}/project-files/vpcs/{id}"));
+    let path = dir.join("startup.vpc");
+    r.host
+        .disk
+        .files
+        .insert(path.clone(), b"set pcname PC1\nip 10.0.0.9/24\n".to_vec());
+    let create = |name: &str, script: Option<&str>| VmCreate {
+        name: name.into(),
+        vm_id: Some(id),
+        console: None,
+        startup_script: script.map(String::from),
+    };
+    let t = r.send(Command::CreateNode(
+        p,
+        NodeCreate::Vpcs(create("PC1", None)),
+    ));
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t).clone() else {
+        panic!()
+    };
+    assert_eq!(
+        v.startup_script.as_deref(),
+        Some("set pcname PC1\nip 10.0.0.9/24\n")
+    );
+    assert_eq!(v.startup_script_path.as_deref(), Some("startup.vpc"));
+    let k = r.lab.key_of(id).unwrap();
+    // Console moves and unrelated updates leave the file alone.
+    let put = |r: &mut Rig, b: VmUpdate| r.node(p, id, NodeCommand::Update(b));
+    let t = put(
+        &mut r,
+        VmUpdate {
+            console: Some(2050),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.status(t), Some(200));
+    assert_eq!(
+        r.host.disk.files[&path],
+        b"set pcname PC1\nip 10.0.0.9/24\n"
+    );
+    // A rename renames inside the script.
+    let t = put(
+        &mut r,
+        VmUpdate {
+            name: Some("Web".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.status(t), Some(200));
+    assert_eq!(
+        r.host.disk.files[&path],
+        b"set pcname Web\nip 10.0.0.9/24\n"
+    );
+    // The script is passed at start.
+    r.started(p, id, k);
+    assert!(r.host.last_spawn.as_ref().unwrap().startup_script);
+    // "" keeps an empty file.
+    let t = put(
+        &mut r,
+        VmUpdate {
+            startup_script: Some(String::new()),
+            ..Default::default()
+        },
+    );
+    let Ok(Answer::Ok(Body::Vpcs(v))) = r.reply(t).clone() else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            v.startup_script.as_deref(),
+            v.startup_script_path.as_deref()
+        ),
+        (Some(""), Some("startup.vpc"))
+    );
+    assert_eq!(r.host.disk.files[&path], b"");
+    // %h takes the new name when both change at once.
+    let both = VmUpdate {
+        name: Some("DB".into()),
+        startup_script: Some("set pcname %h".into()),
+        ..Default::default()
+    };
+    let t = put(&mut r, both);
+    assert_eq!(r.status(t), Some(200));
+    assert_eq!(r.host.disk.files[&path], b"set pcname DB");
+    // A node without a script on disk or in the request has none, and no file.
+    let other = VmCreate {
+        vm_id: None,
+        ..create("X", None)
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(other)));
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t).clone() else {
+        panic!()
+    };
+    assert_eq!((v.startup_script, v.startup_script_path), (None, None));
 }

@@ -31,6 +31,14 @@ impl Files for Disk {
         remove_file(path);
     }
 
+    fn read_file(&mut self, path: &Path, limit: usize) -> Option<Vec<u8>> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let f = std::fs::File::open(path).ok()?;
+        f.take(limit as u64).read_to_end(&mut out).ok()?;
+        Some(out)
+    }
+
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
         read_tail(path, n)
     }

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod console;
 mod faults;
+mod fidelity;
 mod hostile;
 mod http;
 mod security;

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::lab::host::{Host, Signal, Spawn};
 use crate::lab::node::{AfterStop, Kind, Node, NodeKey, Pending, Port};
 use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
-use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
+use crate::limits::{MAX_SCRIPT_BYTES, START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -117,6 +117,29 @@ pub fn expand_script(script: &str, name: &str) -> String {
     script.replace("%h", name)
 }
 
+/// The script of a node being created: the one given (`%h` expanded,
+/// written, even when empty), else the `startup.vpc` already in its
+/// directory (a project reopened, restored or saved elsewhere), else none.
+fn startup_script(
+    host: &mut dyn Host,
+    dir: &Path,
+    given: Option<&str>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    let path = dir.join(STARTUP_SCRIPT);
+    match given {
+        Some(s) => {
+            let script = expand_script(s, name);
+            host.files().write_file(&path, script.as_bytes())?;
+            Ok(Some(script))
+        }
+        None => Ok(host
+            .files()
+            .read_file(&path, MAX_SCRIPT_BYTES)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())),
+    }
+}
+
 /// Rename inside a startup script, as GNS3 did.
 fn renamed_script(script: &str, old: &str, new: &str) -> String {
     if old.is_empty() {
@@ -189,17 +212,17 @@ impl Lab {
             .ok_or_else(|| no_project(project))?;
         let dir = p.node_dir(id);
         let mac = p.take_mac()?;
-        let script = b.startup_script.map(|s| expand_script(&s, &b.name));
-        let files = host.files().create_dir(&dir).and_then(|()| match &script {
-            Some(s) => host
-                .files()
-                .write_file(&dir.join(STARTUP_SCRIPT), s.as_bytes()),
-            None => Ok(()),
-        });
-        if let Err(e) = files {
-            p.release_mac(mac);
-            return Err(e);
-        }
+        let files = host
+            .files()
+            .create_dir(&dir)
+            .and_then(|()| startup_script(host, &dir, b.startup_script.as_deref(), &b.name));
+        let script = match files {
+            Ok(s) => s,
+            Err(e) => {
+                p.release_mac(mac);
+                return Err(e);
+            }
+        };
         p.nodes.insert(id);
         p.deleted_node_dirs.retain(|d| *d != dir);
         let node = Node {
@@ -256,31 +279,33 @@ impl Lab {
         }
     }
 
+    /// Rename (and the name inside the script), move the console, replace
+    /// the script. The script file is written only when it changes, and
+    /// never deleted: `""` leaves an empty file, as GNS3 1.3.13 does.
     fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
         let node = self.live(key)?;
         if let Some(port) = b.console.filter(|p| *p != node.console_port) {
             self.move_console(key, port, host)?;
         }
         let node = self.live_mut(key)?;
-        let name = node.name.clone();
+        let old_name = node.name.clone();
         let v = node.vpcs_mut();
-        if let Some(script) = b.startup_script {
-            v.startup_script = (!script.is_empty()).then(|| expand_script(&script, &name));
+        let path = v.dir.join(STARTUP_SCRIPT);
+        if let Some(new) = &b.name
+            && let Some(script) = &v.startup_script
+        {
+            let renamed = renamed_script(script, &old_name, new);
+            host.files().write_file(&path, renamed.as_bytes())?;
+            v.startup_script = Some(renamed);
         }
         if let Some(new) = b.name {
-            v.startup_script = v
-                .startup_script
-                .take()
-                .map(|s| renamed_script(&s, &name, &new));
             node.name = new;
         }
-        let v = node.vpcs();
-        let path = v.dir.join(STARTUP_SCRIPT);
-        match &v.startup_script {
-            Some(s) => host.files().write_file(&path, s.as_bytes())?,
-            None => host.files().remove_file(&path),
+        if let Some(script) = b.startup_script {
+            let script = expand_script(&script, &node.name);
+            host.files().write_file(&path, script.as_bytes())?;
+            node.vpcs_mut().startup_script = Some(script);
         }
-        let node = self.live(key)?;
         Ok(Answer::Ok(Body::Vpcs(view(node))))
     }
 

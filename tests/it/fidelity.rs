@@ -1,0 +1,83 @@
+//! Faithful to GNS3 1.3.13 and its GUI (issue 9): what the real server
+//! answers and does, checked against the real binary and real vpcs.
+
+use crate::util::{Console, Server, vm_url};
+
+/// Reopening a closed project (or one saved, restored or left by a restart)
+/// re-creates its VMs with their old ids and no script in the request:
+/// 1.3.13 reads `startup.vpc` from each VM's directory, reports it, starts
+/// VPCS with it, and never deletes it on a later update.
+#[test]
+fn closing_and_reopening_a_project_keeps_and_uses_every_startup_script() {
+    let srv = Server::start(&[]);
+    let p = srv.project();
+    let ids = [
+        "0b3a6c3e-0000-4000-8000-00000000000a",
+        "0b3a6c3e-0000-4000-8000-00000000000b",
+    ];
+    for (n, id) in ids.iter().enumerate() {
+        let body = format!(
+            r#"{{"name": "PC{n}", "vm_id": "{id}", "startup_script": "set pcname %h\nip 10.1.1.{}/24\n"}}"#,
+            n + 1
+        );
+        let r = srv.post(&format!("/v1/projects/{p}/vpcs/vms"), &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    assert_eq!(srv.post(&format!("/v1/projects/{p}/close"), "").status, 204);
+    let r = srv.post(
+        "/v1/projects",
+        &format!(r#"{{"project_id": "{p}", "name": "test"}}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for (n, id) in ids.iter().enumerate() {
+        let body = format!(r#"{{"name": "PC{n}", "vm_id": "{id}"}}"#);
+        let r = srv.post(&format!("/v1/projects/{p}/vpcs/vms"), &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        let ip = format!("ip 10.1.1.{}/24", n + 1);
+        let script = r.json["startup_script"].as_str().unwrap_or_default();
+        assert!(
+            script.contains(&ip),
+            "the script on disk is reported: {}",
+            r.text
+        );
+        assert_eq!(r.json["startup_script_path"], "startup.vpc");
+        // A console move and a rename keep the file (the rename inside it).
+        let console = srv.console.0 + 30 + n as u16;
+        let put = format!(r#"{{"console": {console}, "name": "Host{n}"}}"#);
+        let r = srv.req("PUT", &vm_url(&p, id, ""), &put);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let file = srv
+            .dir
+            .join("projects")
+            .join(&p)
+            .join("project-files/vpcs")
+            .join(id)
+            .join("startup.vpc");
+        let on_disk = std::fs::read_to_string(&file).expect("startup.vpc kept");
+        assert!(
+            on_disk.contains(&ip) && on_disk.contains(&format!("set pcname Host{n}")),
+            "{on_disk}"
+        );
+        // And VPCS runs it.
+        assert_eq!(srv.post(&vm_url(&p, id, "/start"), "").status, 204);
+        let mut c = Console::open(console);
+        assert!(c.expect("> ", 10), "{}", c.text());
+        let mark = c.seen.len();
+        c.send("show ip\r\n");
+        let shown = format!("10.1.1.{}/24", n + 1);
+        assert!(
+            c.expect_after(mark, &shown, 10),
+            "the script did not run: {}",
+            c.text()
+        );
+    }
+    // "" keeps an empty script file, as 1.3.13 does.
+    let r = srv.req("PUT", &vm_url(&p, ids[0], ""), r#"{"startup_script": ""}"#);
+    assert_eq!(
+        (
+            r.json["startup_script"].as_str(),
+            r.json["startup_script_path"].as_str()
+        ),
+        (Some(""), Some("startup.vpc"))
+    );
+}
