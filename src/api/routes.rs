@@ -37,7 +37,7 @@ pub enum Route {
     VmStop,
     /// `.../reload`
     VmReload,
-    /// `.../adapters/{adapter_number}/ports/{port_number}/nio`
+    /// `.../adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio`
     VmNio,
 }
 
@@ -93,7 +93,7 @@ const TABLE: &[(Route, &str, &[Method])] = &[
     ),
     (
         Route::VmNio,
-        "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio",
+        r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio",
         &[Post, Delete],
     ),
 ];
@@ -159,7 +159,12 @@ fn match_template<'a>(template: &str, path: &'a str) -> Option<[&'a str; 4]> {
         match (t.next(), p.next()) {
             (None, None) => return Some(params),
             (Some(ts), Some(ps)) if ts.starts_with('{') => {
-                if ps.is_empty() || n == params.len() {
+                // `{name:\d+}` (1.3.13's notation) takes digits only.
+                let digits = ts.ends_with(r":\d+}");
+                if ps.is_empty()
+                    || n == params.len()
+                    || (digits && !ps.bytes().all(|b| b.is_ascii_digit()))
+                {
                     return None;
                 }
                 params[n] = ps;
@@ -206,8 +211,10 @@ mod tests {
         );
         assert_eq!(
             m.template,
-            "/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number}/ports/{port_number}/nio"
+            r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio"
         );
+        assert!(route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/x/ports/0/nio").is_none());
+        assert!(route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/0/ports/-1/nio").is_none());
     }
 
     #[test]

@@ -264,12 +264,6 @@ mod tests {
                 r#"{"a":1}"#,
                 "'a'",
             ),
-            (
-                "POST",
-                format!("/v1/projects/{P}/vpcs/vms/{V}/adapters/x/ports/0/nio"),
-                "",
-                "Adapter number 'x'",
-            ),
         ];
         for (method, path, body, needle) in cases {
             let e = decode(&req(method, &path, body), None).command.unwrap_err();

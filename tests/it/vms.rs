@@ -145,10 +145,11 @@ fn vm_errors_name_what_is_wrong() {
         r#"{{"type": "nio_udp", "lport": {}, "rhost": "127.0.0.1", "rport": 9}}"#,
         srv.udp.0 + 50
     );
-    nio("1", "0", &udp).assert_error(404, "Adapter 1");
-    nio("0", "3", &udp).assert_error(404, "Port 3");
-    nio("x", "0", &udp).assert_error(400, "'x'");
-    nio("0", "0", r#"{"type": "nio_tap", "tap_device": "tap0"}"#).assert_error(409, "nio_tap");
+    // As 1.3.13: a port other than 0 is a 409, a number that is not one
+    // matches no route (404).
+    nio("0", "3", &udp).assert_error(409, "Port 3 doesn't exist in adapter");
+    nio("x", "0", &udp).assert_error(404, "doesn't exist");
+    nio("0", "0", r#"{"type": "nio_vde", "control_file": "/x"}"#).assert_error(409, "nio_vde");
     nio("0", "0", r#"{"type": "nio_udp", "lport": 1}"#).assert_error(400, "rhost");
     // The port is reserved by another project.
     let other = srv.post(&format!("/v1/projects/{q}/ports/udp"), "").json["udp_port"]
@@ -160,7 +161,8 @@ fn vm_errors_name_what_is_wrong() {
         &format!(r#"{{"type": "nio_udp", "lport": {other}, "rhost": "127.0.0.1", "rport": 9}}"#),
     )
     .assert_error(409, &other.to_string());
-    let r = nio("0", "0", &udp);
+    // As 1.3.13: the adapter number is not checked (a VPCS has one).
+    let r = nio("1", "0", &udp);
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(
         srv.req(
@@ -171,12 +173,26 @@ fn vm_errors_name_what_is_wrong() {
         .status,
         204
     );
-    srv.req(
+    // As 1.3.13: deleting a NIO that is not there is a 204.
+    let again = srv.req(
         "DELETE",
         &format!("{}/adapters/0/ports/0/nio", vm_url(&p, &v, "")),
         "",
+    );
+    assert_eq!(again.status, 204, "{}", again.text);
+    srv.req(
+        "DELETE",
+        &format!("{}/adapters/0/ports/3/nio", vm_url(&p, &v, "")),
+        "",
     )
-    .assert_error(404, "no NIO");
+    .assert_error(409, "Port 3");
+    // X-Route is 1.3.13's template, regex parts included.
+    assert_eq!(
+        again.header("X-Route"),
+        Some(
+            r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio"
+        )
+    );
 }
 
 #[test]

@@ -338,19 +338,14 @@ impl Lab {
         Ok(())
     }
 
-    /// The index of the port at `at`, or a 404 naming what is missing.
+    /// The index of the port at `at`. As in GNS3 1.3.13, a VPCS has one
+    /// adapter and the adapter number is not checked; another port number
+    /// is a 409 in 1.3.13's words.
     fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
         let node = self.live(key)?;
-        let id = node.id;
-        if at.adapter != 0 {
-            return Err(ApiError::NotFound(format!(
-                "Adapter {} doesn't exist on VPCS VM {id} (it has adapter 0 only)",
-                at.adapter
-            )));
-        }
-        node.port_index(at.adapter, at.port).ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "Port {} doesn't exist on adapter 0 of VPCS VM {id} (it has port 0 only)",
+        node.port_index(0, at.port).ok_or_else(|| {
+            ApiError::conflict(format!(
+                "Port {} doesn't exist in adapter Ethernet adapter (a VPCS has port 0 only)",
                 at.port
             ))
         })
@@ -406,15 +401,9 @@ impl Lab {
         Ok(Answer::Created(Body::Nio(nio)))
     }
 
+    /// Remove a port's NIO; as in 1.3.13, a port without one is fine.
     fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
         let index = self.port_of(key, at)?;
-        let node = self.live(key)?;
-        if node.ports[index].nio.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "VPCS VM {} has no NIO on adapter {} port {}",
-                node.id, at.adapter, at.port
-            )));
-        }
         self.drop_nio(key, index, host);
         Ok(Answer::NoContent)
     }
