@@ -117,6 +117,19 @@ impl PortPool {
         ))
     }
 
+    /// Refuse a port outside the range, as GNS3 1.3.13 does for consoles.
+    pub fn check_in_range(&self, port: u16) -> Result<(), ApiError> {
+        let (lo, hi) = self.range;
+        if (lo..=hi).contains(&port) {
+            Ok(())
+        } else {
+            Err(ApiError::conflict(format!(
+                "{} port {port} is outside the range {lo}-{hi}",
+                capitalized(self.kind)
+            )))
+        }
+    }
+
     /// Reserve `port` for `owner`; a port already held by `owner` is fine.
     pub fn reserve(&mut self, port: u16, owner: Uuid) -> Result<(), ApiError> {
         match self.reserved.get(&port) {
@@ -243,6 +256,12 @@ mod tests {
         let mut p = PortPool::new("console", (2000, 2010));
         p.reserve(2005, a).unwrap();
         p.reserve(2005, a).unwrap();
+        assert!(p.check_in_range(2010).is_ok());
+        let out = p.check_in_range(22).unwrap_err();
+        assert_eq!(
+            out.to_string(),
+            "Console port 22 is outside the range 2000-2010"
+        );
         let err = p.reserve(2005, b).unwrap_err();
         assert!(err.to_string().contains("2005") && err.to_string().starts_with("Console"));
     }

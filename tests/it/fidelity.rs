@@ -81,3 +81,41 @@ fn closing_and_reopening_a_project_keeps_and_uses_every_startup_script() {
         (Some(""), Some("startup.vpc"))
     );
 }
+
+/// As 1.3.13: a console port outside the console range is a 409 naming the
+/// range, at creation and on update.
+#[test]
+fn a_console_outside_the_range_is_refused() {
+    let srv = Server::start(&[]);
+    let p = srv.project();
+    let range = format!("{}-{}", srv.console.0, srv.console.1);
+    srv.post(
+        &format!("/v1/projects/{p}/vpcs/vms"),
+        r#"{"name": "a", "console": 22}"#,
+    )
+    .assert_error(409, &format!("port 22 is outside the range {range}"));
+    let (v, console) = srv.vm(&p, "b");
+    srv.req("PUT", &vm_url(&p, &v, ""), r#"{"console": 22}"#)
+        .assert_error(409, "outside the range");
+    assert_eq!(srv.get(&vm_url(&p, &v, "")).json["console"], console);
+}
+
+/// The GNS3 1.3 GUI refuses a server whose version answer lacks `local`.
+#[test]
+fn version_always_says_whether_the_server_is_local() {
+    let srv = Server::start(&[]);
+    let v = srv.get("/v1/version").json;
+    assert_eq!(v, serde_json::json!({"local": false, "version": "1.3.13"}));
+}
+
+/// What a newcomer with curl gets wrong is answered with what to do.
+#[test]
+fn wrong_requests_say_what_to_do() {
+    let srv = Server::start(&[]);
+    let r = srv.req("DELETE", "/v1/version", "");
+    r.assert_error(405, "GET, POST");
+    assert_eq!(r.header("Allow"), Some("GET, POST"));
+    srv.get("/version").assert_error(404, "start with /v1/");
+    srv.post("/v1/projects", "name=test")
+        .assert_error(400, "form data");
+}

@@ -97,8 +97,9 @@ fn console_ports_conflict_and_are_freed_on_close() {
         &format!(r#"{{"name": "b", "console": {want}}}"#),
     )
     .assert_error(409, &want.to_string());
-    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let taken = held.local_addr().unwrap().port();
+    // A port of the range that another program holds.
+    let taken = srv.console.0 + 20;
+    let _held = std::net::TcpListener::bind(("127.0.0.1", taken)).unwrap();
     srv.post(
         &format!("/v1/projects/{p}/vpcs/vms"),
         &format!(r#"{{"name": "c", "console": {taken}}}"#),

@@ -174,6 +174,7 @@ impl Lab {
         let key = self.vacant_key();
         let console = match b.console {
             Some(port) => {
+                self.console_ports.check_in_range(port)?;
                 self.console_ports.reserve(port, id)?;
                 if let Err(e) = host.bind_console(key, port) {
                     self.console_ports.release(port);
@@ -320,6 +321,7 @@ impl Lab {
             return Ok(());
         };
         let id = node.id;
+        self.console_ports.check_in_range(port)?;
         self.console_ports.reserve(port, id)?;
         if let Err(e) = host.bind_console(key, port) {
             self.console_ports.release(port);
