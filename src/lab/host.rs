@@ -113,8 +113,6 @@ pub trait Files {
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).
     fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
-    /// Move a directory to a place that is absent or empty.
-    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError>;
     /// Replace `path` with `data`, atomically.
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
     /// Remove a file (a missing one is fine).

@@ -169,9 +169,9 @@ impl std::fmt::Display for Event {
             }
             Event::ProjectMoved { project, from, to } => write!(
                 f,
-                "project {project} moved from {} to {}",
-                from.display(),
-                to.display()
+                "project {project} now lives in {} (was {})",
+                to.display(),
+                from.display()
             ),
             Event::ProjectClosed { project } => write!(f, "project {project} closed"),
             Event::NodeCreated {
@@ -620,15 +620,24 @@ impl Lab {
             });
             if running {
                 return Err(ApiError::conflict(
-                    "Stop the project's VMs before moving it",
+                    "Stop the project's VMs before changing its path",
                 ));
             }
         }
+        // Re-point, as 1.3.13 does: the GUI's "Save as" has already copied
+        // (or moved) the files there. The old directory goes only when the
+        // project was temporary.
         if let Some(to) = new_path {
             let from = p.path.clone();
-            host.files().move_dir(&from, &to)?;
+            let was_temporary = p.temporary;
+            host.files().create_dir(&to)?;
             let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
             p.path = to.clone();
+            for d in &mut p.deleted_node_dirs {
+                if let Ok(rest) = d.strip_prefix(&from) {
+                    *d = to.join(rest);
+                }
+            }
             for node_id in p.nodes.clone() {
                 let dir = nodes::vpcs::node_dir(&to, node_id);
                 if let Some(node) = self
@@ -639,6 +648,12 @@ impl Lab {
                 {
                     node.vpcs_mut().dir = dir;
                 }
+            }
+            if was_temporary && let Err(e) = host.files().remove_dir(&from) {
+                self.emit(Event::Warning {
+                    node: None,
+                    text: format!("project {id}: old temporary directory left: {e}"),
+                });
             }
             self.emit(Event::ProjectMoved {
                 project: id,

@@ -19,10 +19,6 @@ impl Files for Disk {
         remove_dir(dir)
     }
 
-    fn move_dir(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
-        move_dir(from, to)
-    }
-
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
         write_atomic(path, data)
     }
@@ -109,49 +105,6 @@ pub fn remove_stale_temporary_projects(location: &Path, marker: &str) -> Vec<std
 /// Remove a file; a missing one is fine.
 pub fn remove_file(path: &Path) {
     let _ = std::fs::remove_file(path);
-}
-
-/// Move a directory (rename, or copy and delete across file systems).
-pub fn move_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
-    if to.exists()
-        && std::fs::read_dir(to)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(ApiError::conflict(format!(
-            "Destination {} already exists and is not empty",
-            to.display()
-        )));
-    }
-    if let Some(parent) = to.parent() {
-        create_dir(parent)?;
-    }
-    let _ = std::fs::remove_dir(to);
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    copy_tree(from, to).map_err(|e| {
-        ApiError::conflict(format!(
-            "Cannot move {} to {}: {e}",
-            from.display(),
-            to.display()
-        ))
-    })?;
-    remove_dir(from)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -154,8 +154,10 @@ fn project_errors() {
     .assert_error(404, "doesn't exist");
 }
 
+/// A path change re-points the project (the GUI has copied the files); a
+/// project that was not temporary keeps its old directory.
 #[test]
-fn local_server_moves_a_project() {
+fn local_server_repoints_a_project() {
     let srv = Server::start(&["--local"]);
     let id = srv.project();
     let old = srv.dir.join("projects").join(&id);
@@ -169,7 +171,14 @@ fn local_server_moves_a_project() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(PathBuf::from(r.json["path"].as_str().unwrap()), new);
-    assert!(!old.exists() && new.join("keep.txt").exists());
+    assert!(
+        old.join("keep.txt").exists(),
+        "not temporary: the old directory stays"
+    );
+    assert!(
+        new.is_dir() && !new.join("keep.txt").exists(),
+        "nothing is moved"
+    );
     let chosen = temp_dir("chosen");
     let r = srv.post(
         "/v1/projects",

@@ -1,7 +1,7 @@
 //! Faithful to GNS3 1.3.13 and its GUI (issue 9): what the real server
 //! answers and does, checked against the real binary and real vpcs.
 
-use crate::util::{Console, Server, vm_url};
+use crate::util::{Console, Server, temp_dir, vm_url, vpcs_pid};
 
 /// Reopening a closed project (or one saved, restored or left by a restart)
 /// re-creates its VMs with their old ids and no script in the request:
@@ -118,4 +118,60 @@ fn wrong_requests_say_what_to_do() {
     srv.get("/version").assert_error(404, "start with /v1/");
     srv.post("/v1/projects", "name=test")
         .assert_error(400, "form data");
+}
+
+/// The GNS3 1.3.13 GUI's "Save as" of a temporary project: it moves the
+/// files itself (leaving `.gns3_temporary` behind), then sends the new path
+/// with `temporary: false`, then commits. The project is re-pointed, the old
+/// temporary directory goes, and the VMs work from the new place.
+#[test]
+fn a_gui_save_as_of_a_temporary_project_repoints_it() {
+    let srv = Server::start(&["--local"]);
+    let r = srv.post("/v1/projects", r#"{"name": "unsaved", "temporary": true}"#);
+    let p = r.json["project_id"].as_str().unwrap().to_string();
+    let old = std::path::PathBuf::from(r.json["path"].as_str().unwrap());
+    assert!(old.join(".gns3_temporary").exists());
+    let mut vms = Vec::new();
+    for n in 1..=2 {
+        let body = format!(r#"{{"name": "PC{n}", "startup_script": "ip 10.2.2.{n}/24\n"}}"#);
+        let r = srv.post(&format!("/v1/projects/{p}/vpcs/vms"), &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        vms.push((
+            r.json["vm_id"].as_str().unwrap().to_string(),
+            r.json["console"].as_u64().unwrap() as u16,
+        ));
+    }
+    // What the GUI does on disk: make the directory, move the files.
+    let saved = temp_dir("saveas");
+    let new = saved.join("My Lab");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::rename(old.join("project-files"), new.join("project-files")).unwrap();
+    let body = serde_json::json!({"name": "My Lab", "temporary": false, "path": new}).to_string();
+    let r = srv.req("PUT", &format!("/v1/projects/{p}"), &body);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["path"], new.display().to_string());
+    assert_eq!(r.json["temporary"], false);
+    assert_eq!(
+        srv.post(&format!("/v1/projects/{p}/commit"), "{}").status,
+        204
+    );
+    assert!(!old.exists(), "the old temporary directory is removed");
+    assert!(!new.join(".gns3_temporary").exists());
+    for (n, (v, console)) in vms.iter().enumerate() {
+        assert_eq!(srv.post(&vm_url(&p, v, "/start"), "").status, 204);
+        let pid = vpcs_pid(&srv, v).expect("vpcs runs");
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+        assert!(cwd.starts_with(&new), "VPCS works in {}", cwd.display());
+        let mut c = Console::open(*console);
+        assert!(c.expect("> ", 10), "{}", c.text());
+        let mark = c.seen.len();
+        c.send("show ip\r\n");
+        let ip = format!("10.2.2.{}/24", n + 1);
+        assert!(c.expect_after(mark, &ip, 10), "{}", c.text());
+    }
+    assert_eq!(srv.post(&format!("/v1/projects/{p}/close"), "").status, 204);
+    assert!(
+        new.join("project-files").is_dir(),
+        "a saved project stays on disk"
+    );
 }

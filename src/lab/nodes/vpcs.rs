@@ -485,6 +485,9 @@ impl Lab {
             vpcs_port: 0,
             startup_script: v.startup_script.is_some(),
         };
+        // The project may have been re-pointed to a copy without this
+        // node's directory: VPCS needs it to run in.
+        host.files().create_dir(&spawn.dir)?;
         // Reserved in the node's name, not the project's: a tunnel of the
         // project must not be given the port its VPCS binds.
         let (vpcs_port, ()) = self.udp_ports.reserve_pair(id, RELAY_OFFSET, |p| {
