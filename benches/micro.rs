@@ -119,6 +119,7 @@ fn lab(c: &mut Criterion) {
     let vm = VmCreate {
         name: "PC".into(),
         vm_id: None,
+        legacy_id: None,
         console: None,
         startup_script: None,
     };

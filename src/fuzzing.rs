@@ -212,6 +212,7 @@ impl LabFuzz {
                 let b = VmCreate {
                     name: format!("PC{arg}"),
                     vm_id: Some(id),
+                    legacy_id: None,
                     console: (arg & 16 != 0).then_some(2000 + (arg % 8) as u16),
                     startup_script: (arg & 32 != 0).then(|| "ip 10.0.0.1".into()),
                 };

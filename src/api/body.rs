@@ -221,6 +221,8 @@ pub struct VmCreate {
     pub name: String,
     /// Id asked for.
     pub vm_id: Option<Uuid>,
+    /// An integer id from a GNS3 1.2 topology, converted as 1.3.13 does.
+    pub legacy_id: Option<i64>,
     /// Console port asked for.
     pub console: Option<u16>,
     /// Startup script.
@@ -241,9 +243,27 @@ impl VmCreate {
                 "startup_script_path",
             ],
         )?;
+        // GNS3 1.2 topologies numbered their VMs; 1.3.13 accepts an integer
+        // and gives the VM a new UUID (0 means none, as in 1.3.13).
+        let legacy_id = match o.get("vm_id") {
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Some(i).filter(|i| *i != 0),
+                None => {
+                    return Err(ApiError::bad(format!(
+                        "Field 'vm_id' must be a UUID or an integer, not {n}"
+                    )));
+                }
+            },
+            _ => None,
+        };
         Ok(VmCreate {
             name: req_str(&o, "name")?,
-            vm_id: opt_uuid(&o, "vm_id")?,
+            vm_id: if legacy_id.is_some() || matches!(o.get("vm_id"), Some(Value::Number(_))) {
+                None
+            } else {
+                opt_uuid(&o, "vm_id")?
+            },
+            legacy_id,
             console: opt_port(&o, "console")?,
             startup_script: opt_str(&o, "startup_script")?,
         })

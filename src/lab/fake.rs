@@ -269,6 +269,39 @@ impl Files for FakeFiles {
         Ok(())
     }
 
+    fn exists(&mut self, path: &Path) -> bool {
+        self.dirs
+            .iter()
+            .chain(self.files.keys())
+            .any(|p| p.starts_with(path))
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
+        let moved = |p: &Path| to.join(p.strip_prefix(from).unwrap_or(p));
+        self.dirs = self
+            .dirs
+            .iter()
+            .map(|d| {
+                if d.starts_with(from) {
+                    moved(d)
+                } else {
+                    d.clone()
+                }
+            })
+            .collect();
+        self.files = std::mem::take(&mut self.files)
+            .into_iter()
+            .map(|(f, c)| {
+                if f.starts_with(from) {
+                    (moved(&f), c)
+                } else {
+                    (f, c)
+                }
+            })
+            .collect();
+        Ok(())
+    }
+
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
         self.files.insert(path.to_path_buf(), data.to_vec());
         Ok(())

@@ -113,6 +113,10 @@ pub trait Files {
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).
     fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
+    /// Whether something is at `path`.
+    fn exists(&mut self, path: &Path) -> bool;
+    /// Rename a file or directory.
+    fn rename(&mut self, from: &Path, to: &Path) -> Result<(), ApiError>;
     /// Replace `path` with `data`, atomically.
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
     /// Remove a file (a missing one is fine).

@@ -61,6 +61,7 @@ impl Rig {
         let b = VmCreate {
             name: "PC1".into(),
             vm_id: None,
+            legacy_id: None,
             console: None,
             startup_script: None,
         };
@@ -645,6 +646,7 @@ fn creation_is_all_or_nothing() {
     let b = VmCreate {
         name: "X".into(),
         vm_id: None,
+        legacy_id: None,
         console: Some(2001),
         startup_script: None,
     };
@@ -655,6 +657,7 @@ fn creation_is_all_or_nothing() {
     let b = VmCreate {
         name: "Y".into(),
         vm_id: None,
+        legacy_id: None,
         console: None,
         startup_script: Some("ip 10.0.0.1\nset pcname %h\n".into()),
     };
@@ -743,6 +746,7 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let create = |name: &str, script: Option<&str>| VmCreate {
         name: name.into(),
         vm_id: Some(id),
+        legacy_id: None,
         console: None,
         startup_script: script.map(String::from),
     };
@@ -827,4 +831,34 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
         panic!()
     };
     assert_eq!((v.startup_script, v.startup_script_path), (None, None));
+}
+
+#[test]
+fn an_integer_vm_id_from_gns3_1_2_is_converted_as_1_3_13_does() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let base = PathBuf::from(format!("/projects/{p}"));
+    let old = base.join("project-files/vpcs/pc-3/startup.vpc");
+    r.host
+        .disk
+        .files
+        .insert(old.clone(), b"ip 10.3.3.3/24".to_vec());
+    let b = VmCreate {
+        name: "PC3".into(),
+        vm_id: None,
+        legacy_id: Some(3),
+        console: None,
+        startup_script: None,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b)));
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t).clone() else {
+        panic!("{:?}", r.reply(t))
+    };
+    assert_eq!(
+        v.startup_script.as_deref(),
+        Some("ip 10.3.3.3/24"),
+        "the old directory is the VM's"
+    );
+    let new = base.join(format!("project-files/vpcs/{}/startup.vpc", v.id));
+    assert!(r.host.disk.files.contains_key(&new) && !r.host.disk.files.contains_key(&old));
 }

@@ -19,6 +19,20 @@ impl Files for Disk {
         remove_dir(dir)
     }
 
+    fn exists(&mut self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> Result<(), ApiError> {
+        std::fs::rename(from, to).map_err(|e| {
+            ApiError::conflict(format!(
+                "Cannot move {} to {}: {e}",
+                from.display(),
+                to.display()
+            ))
+        })
+    }
+
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
         write_atomic(path, data)
     }

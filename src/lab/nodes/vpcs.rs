@@ -171,6 +171,9 @@ impl Lab {
             return Ok(Answer::Created(Body::Vpcs(view(node))));
         }
         let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
+        if let Some(legacy) = b.legacy_id {
+            self.convert_legacy(project, legacy, id, host)?;
+        }
         let key = self.vacant_key();
         let console = match b.console {
             Some(port) => {
@@ -196,6 +199,37 @@ impl Lab {
                 Err(e)
             }
         }
+    }
+
+    /// A VM of a GNS3 1.2 topology, numbered `legacy`, becomes VM `id`, as
+    /// 1.3.13 converts it: `<name>-files` becomes `project-files`, and the
+    /// VM's `vpcs/pc-<legacy>` directory becomes `vpcs/<id>`, each only when
+    /// the old one is there and the new one is not.
+    fn convert_legacy(
+        &mut self,
+        project: Uuid,
+        legacy: i64,
+        id: Uuid,
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        let p = self.project(project)?;
+        let files = p.path.join("project-files");
+        let mut moves = Vec::new();
+        if let Some(name) = &p.name {
+            moves.push((p.path.join(format!("{name}-files")), files.clone()));
+        }
+        let vpcs = files.join("vpcs");
+        moves.push((vpcs.join(format!("pc-{legacy}")), vpcs.join(id.to_string())));
+        for (from, to) in moves {
+            let f = host.files();
+            if f.exists(&from) && !f.exists(&to) {
+                if let Some(parent) = to.parent() {
+                    f.create_dir(parent)?;
+                }
+                f.rename(&from, &to)?;
+            }
+        }
+        Ok(())
     }
 
     fn insert_vpcs(
