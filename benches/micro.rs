@@ -106,6 +106,7 @@ fn lab(c: &mut Criterion) {
         serial: 0,
         slot: 0,
         route: None,
+        front: nanolab::api::Front::V1,
     };
     lab.handle(
         now,
@@ -173,6 +174,7 @@ fn lab(c: &mut Criterion) {
                 serial: 0,
                 slot: 0,
                 route: d.route,
+                front: nanolab::api::Front::V1,
             };
             lab.handle(now, t, d.command.unwrap(), &mut host);
             let (t, reply) = host.replies.pop().unwrap();

@@ -177,6 +177,7 @@ impl LabFuzz {
             serial: 1,
             slot: self.sent.len() as u64,
             route: None,
+            front: crate::api::Front::V1,
         };
         self.sent.push((t, node));
         self.lab.handle(self.now, t, cmd, &mut self.host);

@@ -1,4 +1,5 @@
-//! Every bound the server enforces, in one place (no I/O, no logic).
+//! Every bound the server enforces, in one place (no I/O, and no logic but
+//! the choice of the body limit by path).
 //!
 //! Each limit is a named constant so that the error that enforces it can name
 //! it, and so that the "Security and limits" section of the README has one
@@ -12,6 +13,22 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Largest request body accepted; a bigger `Content-Length` is a 413 at once.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest upload (`POST /upload`, a projects archive to restore).
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The body limit for a request to `path`: uploads may be larger.
+pub fn body_limit(path: &str) -> usize {
+    if path == "/upload" {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
+/// Size of each piece of a streamed answer (a backup), and the unsent
+/// output under which the next piece is made.
+pub const STREAM_PIECE: usize = 64 * 1024;
+
 /// Longest chunk-size line (hex digits and extensions) in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 1024;
 /// Open HTTP connections; further ones are accepted and closed at once.

@@ -42,6 +42,55 @@ pub enum Body {
     Nio(Nio),
     /// A reserved UDP port.
     UdpPort(u16),
+    /// The whole lab, for the status page.
+    Status(StatusView),
+    /// The projects directory, to be streamed as a tar archive.
+    Backup(PathBuf),
+    /// A projects archive was restored: how many entries it had.
+    Restored(usize),
+}
+
+/// The lab at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// Started with `--local`.
+    pub local: bool,
+    /// Every open project, with its nodes.
+    pub projects: Vec<(ProjectView, Vec<NodeStatus>)>,
+}
+
+/// One node on the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// What it is ("VPCS").
+    pub kind: &'static str,
+    /// "stopped", "starting", "started" or "stopping".
+    pub state: &'static str,
+    /// Its console port.
+    pub console: u16,
+    /// Console clients attached.
+    pub clients: usize,
+    /// Its ports: (adapter, port, link, counters).
+    pub ports: Vec<(u32, u32, Option<Nio>, PortStats)>,
+}
+
+/// Frame and byte counters of a port, per direction, plus drops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames from the node sent out of the NIO.
+    pub out_frames: u64,
+    /// Bytes from the node sent out of the NIO.
+    pub out_bytes: u64,
+    /// Frames from the NIO delivered to the node.
+    pub in_frames: u64,
+    /// Bytes from the NIO delivered to the node.
+    pub in_bytes: u64,
+    /// Frames that could not be sent, or arrived with nowhere to go.
+    pub dropped: u64,
 }
 
 /// A project as clients see it.

@@ -151,7 +151,9 @@ impl VersionCheck {
     /// Decode.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let o = object(body)?;
-        only(&o, &["version"])?;
+        // 1.3.13's schema also takes an optional `local` flag, and ignores it.
+        only(&o, &["version", "local"])?;
+        opt_bool(&o, "local")?;
         Ok(VersionCheck {
             version: req_str(&o, "version")?,
         })
@@ -277,7 +279,7 @@ pub struct VmUpdate {
     pub name: Option<String>,
     /// New console port.
     pub console: Option<u16>,
-    /// New startup script (empty string removes it).
+    /// New startup script (an empty string keeps an empty `startup.vpc`).
     pub startup_script: Option<String>,
 }
 

@@ -41,6 +41,23 @@ pub enum Command {
     CreateNode(Uuid, NodeCreate),
     /// An operation on one node: it goes through that node's queue.
     Node(NodeRef, NodeCommand),
+    /// The whole lab, for a person (`GET /`).
+    Status,
+    /// The upload form (`GET /upload`).
+    UploadForm,
+    /// Restore a tar archive of projects into the projects directory.
+    RestoreProjects(Vec<u8>),
+    /// Stream the projects directory as a tar archive.
+    BackupProjects,
+}
+
+/// Which front-end decoded a request, and so renders its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// `/v1`: GNS3 1.3.
+    V1,
+    /// The pages for people, outside `/v1`.
+    Pages,
 }
 
 /// How to create a node, per kind.
@@ -102,6 +119,8 @@ pub struct Ticket {
     pub slot: SlotId,
     /// The matched route template, for `X-Route`.
     pub route: Option<&'static str>,
+    /// The front-end that renders the answer.
+    pub front: Front,
 }
 
 /// A UDP tunnel, as a port holds it: frames leave from `lport` to `rhost:rport`.

@@ -6,19 +6,47 @@
 //! | [`command`] | the command type every front-end produces |
 //! | [`answer`] | what the lab answers, for the front-ends to render |
 //! | [`v1`] | GNS3 1.3 (`/v1`): decode and render |
+//! | [`pages`] | pages for people: status, upload form, backup and restore |
+//! | [`multipart`] | `multipart/form-data` bodies (uploads) |
 //! | [`routes`] | `/v1` route templates and matching |
 //! | [`body`] | request bodies: JSON → typed structs, validated once |
 
 pub mod answer;
 pub mod body;
 pub mod command;
+pub mod multipart;
+pub mod pages;
 pub mod routes;
 pub mod v1;
 
 pub use command::{
-    Command, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket,
+    Command, Front, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket,
 };
 
 /// The GNS3 compute API version nanolab speaks (the last 1.3 release), so that
 /// GNS3 1.3 clients accept it.
 pub const API_VERSION: &str = "1.3.13";
+
+use crate::proto::http::auth::Credentials;
+use crate::proto::http::parse::Request;
+
+/// Decode a request with the front-end its path belongs to.
+pub fn decode(req: &Request, auth: Option<&Credentials>) -> (Front, v1::Decoded) {
+    if req.path == "/v1" || req.path.starts_with("/v1/") {
+        (Front::V1, v1::decode(req, auth))
+    } else {
+        (Front::Pages, pages::decode(req, auth))
+    }
+}
+
+/// Render a lab answer with the front-end that decoded the request.
+pub fn render(
+    front: Front,
+    route: Option<&'static str>,
+    reply: answer::Reply,
+) -> crate::proto::http::response::Response {
+    match front {
+        Front::V1 => v1::render(route, reply),
+        Front::Pages => pages::render(route, reply),
+    }
+}

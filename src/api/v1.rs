@@ -172,6 +172,8 @@ fn body_json(b: Body) -> Value {
         }
         Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
         Body::UdpPort(port) => json!({"udp_port": port}),
+        // Answers to the pages' commands, which `/v1` never asks.
+        Body::Status(_) | Body::Backup(_) | Body::Restored(_) => json!({}),
     }
 }
 

@@ -269,6 +269,12 @@ impl Files for FakeFiles {
         Ok(())
     }
 
+    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
+        self.files
+            .insert(dir.join("restored.tar"), archive.to_vec());
+        Ok(1)
+    }
+
     fn exists(&mut self, path: &Path) -> bool {
         self.dirs
             .iter()

@@ -113,6 +113,10 @@ pub trait Files {
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).
     fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
+    /// Unpack a tar archive into `dir`, refusing it whole, with nothing
+    /// written, when any entry would land outside `dir`; returns how many
+    /// entries it held.
+    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError>;
     /// Whether something is at `path`.
     fn exists(&mut self, path: &Path) -> bool;
     /// Rename a file or directory.

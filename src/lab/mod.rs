@@ -296,6 +296,15 @@ impl Lab {
             Command::DeleteProject(id) => self.forget_project(id, true, host),
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
             Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_vpcs(p, b, host),
+            Command::Status => Ok(Answer::Ok(Body::Status(self.status()))),
+            Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
+            Command::RestoreProjects(archive) => host
+                .files()
+                .restore_tar(&self.settings.projects_dir, &archive)
+                .map(|n| Answer::Created(Body::Restored(n))),
+            Command::BackupProjects => {
+                Ok(Answer::Ok(Body::Backup(self.settings.projects_dir.clone())))
+            }
         };
         host.reply(ticket, reply);
     }
@@ -719,6 +728,32 @@ impl Lab {
         Ok(Answer::Created(Body::UdpPort(port)))
     }
 
+    /// The whole lab, projects by name, nodes by name.
+    fn status(&self) -> crate::api::answer::StatusView {
+        let mut projects: Vec<_> = self
+            .projects
+            .values()
+            .filter_map(|p| {
+                let Ok(Body::Project(view)) = self.project_view(p.id) else {
+                    return None;
+                };
+                let mut nodes: Vec<_> = p
+                    .nodes
+                    .iter()
+                    .filter_map(|id| self.key_of(*id).and_then(|k| self.node(k)))
+                    .map(node_status)
+                    .collect();
+                nodes.sort_by(|a, b| a.name.cmp(&b.name));
+                Some((view, nodes))
+            })
+            .collect();
+        projects.sort_by(|a, b| (&a.0.name, a.0.id).cmp(&(&b.0.name, b.0.id)));
+        crate::api::answer::StatusView {
+            local: self.settings.local,
+            projects,
+        }
+    }
+
     // ---- invariants ----------------------------------------------------------
 
     /// Check that every structure agrees with every other: each node is
@@ -828,6 +863,27 @@ impl Lab {
             }
         }
         Ok(())
+    }
+}
+
+fn node_status(n: &Node) -> crate::api::answer::NodeStatus {
+    crate::api::answer::NodeStatus {
+        id: n.id,
+        name: n.name.clone(),
+        kind: "VPCS",
+        state: match n.state() {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Started => "started",
+            State::Stopping => "stopping",
+        },
+        console: n.console_port,
+        clients: n.console.clients.len(),
+        ports: n
+            .ports
+            .iter()
+            .map(|p| (p.adapter, p.number, p.nio.clone(), p.stats))
+            .collect(),
     }
 }
 

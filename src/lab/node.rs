@@ -16,22 +16,8 @@ pub struct NodeKey {
     pub(super) generation: u64,
 }
 
+pub use crate::api::answer::PortStats;
 pub use crate::api::{Nio, NioTap, NioUdp};
-
-/// Frame and byte counters of a port, per direction, plus drops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PortStats {
-    /// Frames from the node sent out of the NIO.
-    pub out_frames: u64,
-    /// Bytes from the node sent out of the NIO.
-    pub out_bytes: u64,
-    /// Frames from the NIO delivered to the node.
-    pub in_frames: u64,
-    /// Bytes from the NIO delivered to the node.
-    pub in_bytes: u64,
-    /// Frames that could not be sent, or arrived with nowhere to go.
-    pub dropped: u64,
-}
 
 /// One numbered port of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

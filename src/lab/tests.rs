@@ -35,6 +35,7 @@ impl Rig {
             serial: 1,
             slot: self.slot,
             route: None,
+            front: crate::api::Front::V1,
         };
         self.lab.handle(self.now, t, cmd, &mut self.host);
         self.check();

@@ -19,6 +19,10 @@ impl Files for Disk {
         remove_dir(dir)
     }
 
+    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
+        super::backup::restore(dir, archive)
+    }
+
     fn exists(&mut self, path: &Path) -> bool {
         path.exists()
     }

@@ -3,6 +3,7 @@
 //! tolerates), non-blocking reads and writes, and starting the VPCS
 //! program. No policy lives here.
 
+pub mod backup;
 pub mod fs;
 pub mod nb;
 pub mod program;

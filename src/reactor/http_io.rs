@@ -2,10 +2,12 @@
 //! and the lab, write, and act on the deadlines `Conn` decides.
 
 use super::{Entry, Io, IoTimer, Server, accept_one, guarded};
-use crate::api::{Ticket, v1};
+use crate::api::answer::{Answer, Body};
+use crate::api::{self, Front, Ticket};
 use crate::error::ApiError;
 use crate::lab::Reply;
-use crate::limits::{MAX_CONNECTIONS, READ_BUDGET};
+use crate::limits::{MAX_CONNECTIONS, READ_BUDGET, STREAM_PIECE};
+use crate::os::backup::TarStream;
 use crate::os::nb::{Moved, read_some, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
 use crate::proto::http::parse::Request;
@@ -80,6 +82,7 @@ impl Server {
                 read_total += self.io.read_http(now, token, READ_BUDGET - read_total);
             }
             let served = self.serve_parsed(now, token);
+            self.io.feed_stream(token);
             if !self.io.flush_http(now, token) {
                 return self.io.close_http(token);
             }
@@ -92,8 +95,15 @@ impl Server {
                 self.io.again.push(token);
                 break;
             }
+            // A stream whose last piece went out: more next turn.
+            let stream_due = c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
+            let read_on = served > 0 && c.conn.wants_read();
+            if stream_due {
+                c.queued = true;
+                self.io.again.push(token);
+            }
             // Answers went out: there may be room, and data, to read again.
-            if served == 0 || !c.conn.wants_read() {
+            if !read_on {
                 break;
             }
             try_read = true;
@@ -131,11 +141,13 @@ impl Server {
             serial,
             slot,
             route: None,
+            front: Front::V1,
         };
         let (lab, io) = (&mut self.lab, &mut self.io);
         let handled = guarded("a request", || {
-            let decoded = v1::decode(&req, io.config.auth.as_ref());
+            let (front, decoded) = api::decode(&req, io.config.auth.as_ref());
             ticket.route = decoded.route;
+            ticket.front = front;
             match decoded.command {
                 Err(ApiError::Unauthorized) => {
                     log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
@@ -226,7 +238,29 @@ impl Io {
         true
     }
 
+    /// Give a streamed answer its next piece once most of the last is out.
+    fn feed_stream(&mut self, token: usize) {
+        let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
+            return;
+        };
+        if !c.conn.streaming() || c.conn.output().len() >= STREAM_PIECE {
+            return;
+        }
+        let Some((_, stream)) = self.streams.get_mut(&token).filter(|(s, _)| *s == c.serial) else {
+            // The source is gone: end what was sent rather than hang.
+            return c.conn.end_stream();
+        };
+        let mut piece = Vec::with_capacity(STREAM_PIECE);
+        let more = stream.fill(&mut piece, STREAM_PIECE);
+        c.conn.stream_chunk(&piece);
+        if !more {
+            c.conn.end_stream();
+            self.streams.remove(&token);
+        }
+    }
+
     fn close_http(&mut self, token: usize) {
+        self.streams.remove(&token);
         if let Some(Entry::Http(c)) = self.entries.try_remove(token) {
             let _ = self
                 .registry
@@ -237,13 +271,21 @@ impl Io {
     }
 
     /// Deliver an answer to its slot; the connection may have gone meanwhile.
-    pub(super) fn answer(&mut self, ticket: Ticket, reply: Reply) {
+    pub(super) fn answer(&mut self, ticket: Ticket, mut reply: Reply) {
+        if let Ok(Answer::Ok(Body::Backup(dir))) = &reply {
+            match TarStream::new(dir) {
+                Ok(s) => {
+                    self.streams.insert(ticket.conn, (ticket.serial, s));
+                }
+                Err(e) => reply = Err(ApiError::io("reading the projects directory", &e)),
+            }
+        }
         if let Err(e) = &reply
             && e.status() >= 500
         {
             log::error!("{e}");
         }
-        let resp = v1::render(ticket.route, reply);
+        let resp = api::render(ticket.front, ticket.route, reply);
         let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
             return;
         };
@@ -281,7 +323,7 @@ impl Io {
         let (Some(file), Ok(addr)) = (&mut self.record, self.listener.local_addr()) else {
             return;
         };
-        if let Err(e) = file.write_all(v1::curl_line(addr, req).as_bytes()) {
+        if let Err(e) = file.write_all(api::v1::curl_line(addr, req).as_bytes()) {
             log::warn!("cannot write to the record file: {e}");
         }
     }

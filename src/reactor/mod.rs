@@ -105,6 +105,8 @@ struct Io {
     ready_clients: Vec<ClientId>,
     signalled: bool,
     disk: crate::os::fs::Disk,
+    /// Streamed answers (backups) by connection token, with its serial.
+    streams: HashMap<usize, (u64, crate::os::backup::TarStream)>,
 }
 
 /// The server: the poll, the lab, and the host side of the lab.
@@ -156,6 +158,7 @@ impl Server {
             ready_clients: Vec::new(),
             signalled: false,
             disk: crate::os::fs::Disk,
+            streams: HashMap::new(),
         };
         Ok(Server { poll, lab, io })
     }

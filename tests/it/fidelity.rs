@@ -185,12 +185,18 @@ fn an_integer_vm_id_is_converted_as_1_3_13_converts_it() {
     let vpcs = srv.dir.join("projects").join(&p).join("project-files/vpcs");
     std::fs::create_dir_all(vpcs.join("pc-3")).unwrap();
     std::fs::write(vpcs.join("pc-3/startup.vpc"), "ip 10.3.3.3/24\n").unwrap();
-    let r = srv.post(&format!("/v1/projects/{p}/vpcs/vms"), r#"{"name": "PC3", "vm_id": 3}"#);
+    let r = srv.post(
+        &format!("/v1/projects/{p}/vpcs/vms"),
+        r#"{"name": "PC3", "vm_id": 3}"#,
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.json["vm_id"].as_str().unwrap();
     assert!(uuid::Uuid::try_parse(id).is_ok(), "a new UUID, not {id}");
     assert_eq!(r.json["startup_script"], "ip 10.3.3.3/24\n");
     assert!(!vpcs.join("pc-3").exists() && vpcs.join(id).join("startup.vpc").exists());
-    srv.post(&format!("/v1/projects/{p}/vpcs/vms"), r#"{"name": "x", "vm_id": 1.5}"#)
-        .assert_error(400, "vm_id");
+    srv.post(
+        &format!("/v1/projects/{p}/vpcs/vms"),
+        r#"{"name": "x", "vm_id": 1.5}"#,
+    )
+    .assert_error(400, "vm_id");
 }

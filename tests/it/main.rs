@@ -7,6 +7,7 @@ mod faults;
 mod fidelity;
 mod hostile;
 mod http;
+mod pages;
 mod security;
 mod seed;
 mod soak;

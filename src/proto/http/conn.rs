@@ -53,6 +53,9 @@ pub struct Conn {
     /// The peer has finished sending (FIN): what is buffered is still served.
     eof: bool,
     continue_due: bool,
+    /// A chunked answer's head went out: its body is being streamed, and
+    /// later answers wait for its end.
+    streaming: bool,
     /// Last byte read or written.
     last_activity: Instant,
     /// When the request now arriving began (for the 408).
@@ -71,6 +74,7 @@ impl Conn {
             closing: false,
             eof: false,
             continue_due: false,
+            streaming: false,
             last_activity: now,
             request_started: now,
         }
@@ -173,6 +177,9 @@ impl Conn {
 
     fn flush_ready(&mut self) {
         while let Some(Slot { ready: Some(_), .. }) = self.slots.front() {
+            if self.streaming {
+                return;
+            }
             let Some(Slot {
                 ready: Some((resp, close)),
                 ..
@@ -183,6 +190,7 @@ impl Conn {
             // The last answer on a closing connection says so.
             let last = close || (self.closing && self.slots.is_empty());
             resp.write_to(self.out.tail(), last);
+            self.streaming = resp.chunked;
             if close {
                 self.closing = true;
                 self.slots.clear();
@@ -191,6 +199,30 @@ impl Conn {
         if self.continue_due && self.slots.is_empty() {
             self.continue_due = false;
             self.out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+
+    /// Whether a chunked answer is being streamed.
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// One more piece of the streamed answer.
+    pub fn stream_chunk(&mut self, data: &[u8]) {
+        if self.streaming && !data.is_empty() {
+            let out = self.out.tail();
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The streamed answer is complete: later answers may follow.
+    pub fn end_stream(&mut self) {
+        if self.streaming {
+            self.out.push(b"0\r\n\r\n");
+            self.streaming = false;
+            self.flush_ready();
         }
     }
 
@@ -221,12 +253,13 @@ impl Conn {
 
     /// Everything answered and written, and the connection is to close.
     pub fn finished(&self) -> bool {
-        self.closing && self.slots.is_empty() && self.output().is_empty()
+        self.closing && self.slots.is_empty() && self.output().is_empty() && !self.streaming
     }
 
     /// No request in progress and nothing to send: only the idle timeout applies.
     pub fn is_idle(&self) -> bool {
         self.slots.is_empty()
+            && !self.streaming
             && !self.has_input()
             && self.parser.is_idle()
             && self.output().is_empty()
@@ -330,6 +363,27 @@ mod tests {
         assert!(!c.output().is_empty());
         let due = now + Duration::from_secs(1) + IDLE_TIMEOUT;
         assert_eq!(c.on_timeout(due), Expiry::Close);
+    }
+
+    #[test]
+    fn a_streamed_answer_holds_back_the_next_until_it_ends() {
+        let mut c = Conn::new(t0());
+        c.receive(
+            t0(),
+            b"GET /backup HTTP/1.1\r\n\r\nGET /v1/version HTTP/1.1\r\n\r\n",
+        );
+        let (a, _) = c.next_request().unwrap();
+        let (b, _) = c.next_request().unwrap();
+        c.complete(a, Response::chunked("application/x-gtar"), false);
+        c.complete(b, Response::no_content(), false);
+        assert!(c.streaming());
+        assert!(text(&c).contains("Transfer-Encoding: chunked"));
+        assert!(!text(&c).contains("204"), "the next answer waits");
+        c.stream_chunk(b"hello");
+        assert!(!c.is_idle() && c.deadline().is_some());
+        c.end_stream();
+        let t = text(&c);
+        assert!(t.contains("5\r\nhello\r\n0\r\n\r\nHTTP/1.1 204"), "{t}");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! must answer and close. "Need more bytes" is the normal `request: None`.
 
 use crate::error::ApiError;
-use crate::limits::{MAX_BODY_BYTES, MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS};
+#[cfg(test)]
+use crate::limits::MAX_BODY_BYTES;
+use crate::limits::{MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS, body_limit};
 
 /// Request methods the API knows; anything else is kept for the 405 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub struct Request {
     pub http10: bool,
     /// Value of the `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// Value of the `Content-Type` header, if any (multipart uploads).
+    pub content_type: Option<String>,
     /// The body, de-chunked.
     pub body: Vec<u8>,
 }
@@ -257,6 +261,7 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         keep_alive: !http10,
         http10,
         authorization: None,
+        content_type: None,
         body: Vec::new(),
     };
     let mut length: Option<usize> = None;
@@ -296,6 +301,8 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
             expect = !http10;
         } else if name.eq_ignore_ascii_case("authorization") {
             req.authorization = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("content-type") {
+            req.content_type = Some(value.to_string());
         }
     }
     let framing = match (chunked, length) {
@@ -305,9 +312,9 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
             ));
         }
         (true, None) => Framing::Chunked,
-        (false, Some(n)) if n > MAX_BODY_BYTES => {
+        (false, Some(n)) if n > body_limit(&req.path) => {
             return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
+                limit: body_limit(&req.path),
                 size: n,
             });
         }
@@ -336,10 +343,10 @@ fn chunked_step(
                 return Ok((0, false));
             };
             let size = parse_chunk_size(&buf[..line_end.0])?;
-            if req.body.len().saturating_add(size) > MAX_BODY_BYTES {
+            if req.body.len().saturating_add(size) > body_limit(&req.path) {
                 let size = req.body.len().saturating_add(size);
                 return Err(ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
+                    limit: body_limit(&req.path),
                     size,
                 });
             }

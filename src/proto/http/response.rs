@@ -18,6 +18,10 @@ pub struct Response {
     pub route: Option<&'static str>,
     /// Extra header lines, each without CRLF.
     pub extra: Vec<String>,
+    /// The body's media type.
+    pub content_type: &'static str,
+    /// The body follows in chunks, fed by the connection's stream.
+    pub chunked: bool,
 }
 
 impl Response {
@@ -30,6 +34,8 @@ impl Response {
             body,
             route: None,
             extra: Vec::new(),
+            content_type: "application/json",
+            chunked: false,
         }
     }
 
@@ -40,6 +46,44 @@ impl Response {
             body: Vec::new(),
             route: None,
             extra: Vec::new(),
+            content_type: "application/json",
+            chunked: false,
+        }
+    }
+
+    /// An HTML page.
+    pub fn html(status: u16, body: String) -> Self {
+        Response {
+            status,
+            body: body.into_bytes(),
+            route: None,
+            extra: Vec::new(),
+            content_type: "text/html; charset=utf-8",
+            chunked: false,
+        }
+    }
+
+    /// A 302 to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Response {
+            status: 302,
+            body: Vec::new(),
+            route: None,
+            extra: vec![format!("Location: {location}")],
+            content_type: "text/plain",
+            chunked: false,
+        }
+    }
+
+    /// A 200 whose body is streamed in chunks after the head.
+    pub fn chunked(content_type: &'static str) -> Self {
+        Response {
+            status: 200,
+            body: Vec::new(),
+            route: None,
+            extra: Vec::new(),
+            content_type,
+            chunked: true,
         }
     }
 
@@ -71,10 +115,17 @@ impl Response {
             self.status,
             reason(self.status)
         );
-        if self.status != 204 {
+        if self.chunked {
             let _ = write!(
                 out,
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                "Content-Type: {}\r\nTransfer-Encoding: chunked\r\n",
+                self.content_type
+            );
+        } else if self.status != 204 {
+            let _ = write!(
+                out,
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                self.content_type,
                 self.body.len()
             );
         }
@@ -99,6 +150,7 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
