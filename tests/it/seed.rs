@@ -28,7 +28,7 @@ fn seed_first_commands_with_curl() {
     let srv = Server::start(&[]);
     assert_eq!(
         curl(&[&srv.url("/v1/version")]),
-        serde_json::json!({"version": "1.3.13"})
+        serde_json::json!({"local": false, "version": "1.3.13"})
     );
     let p = curl_post(&srv.url("/v1/projects"), r#"{"name": "test"}"#);
     assert_eq!(

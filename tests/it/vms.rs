@@ -55,9 +55,10 @@ fn create_get_update_delete() {
         std::net::TcpStream::connect(("127.0.0.1", free)).is_ok(),
         "console listens on the new port"
     );
+    // As 1.3.13: "" keeps an empty script file.
     let u = srv.req("PUT", &vm_url(&p, &v, ""), r#"{"startup_script": ""}"#);
-    assert!(u.json["startup_script_path"].is_null());
-    assert!(!dir.join("startup.vpc").exists());
+    assert_eq!(u.json["startup_script_path"], "startup.vpc");
+    assert_eq!(std::fs::read_to_string(dir.join("startup.vpc")).unwrap(), "");
 
     // Known vm_id returns the existing VM.
     let again = srv.post(
