@@ -7,7 +7,10 @@ use std::path::PathBuf;
 fn version_get_and_check() {
     let srv = Server::start(&[]);
     let r = srv.get("/v1/version");
-    assert_eq!(r.json, serde_json::json!({"local": false, "version": "1.3.13"}));
+    assert_eq!(
+        r.json,
+        serde_json::json!({"local": false, "version": "1.3.13"})
+    );
     let r = srv.post("/v1/version", r#"{"version": "1.3.13"}"#);
     assert_eq!(
         (r.status, r.json["version"].as_str()),

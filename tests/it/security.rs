@@ -15,6 +15,10 @@ fn basic_auth_from_the_config_file() {
     let srv = Server::start(&["--config", ini.to_str().unwrap()]);
     let r = srv.get("/v1/version");
     r.assert_error(401, "Authentication required");
+    // The pages outside /v1 obey it too.
+    srv.get("/").assert_error(401, "Authentication required");
+    srv.get("/backup/projects.tar")
+        .assert_error(401, "Authentication required");
     assert_eq!(
         r.header("WWW-Authenticate"),
         Some("Basic realm=\"nanolab\"")

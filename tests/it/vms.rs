@@ -58,7 +58,10 @@ fn create_get_update_delete() {
     // As 1.3.13: "" keeps an empty script file.
     let u = srv.req("PUT", &vm_url(&p, &v, ""), r#"{"startup_script": ""}"#);
     assert_eq!(u.json["startup_script_path"], "startup.vpc");
-    assert_eq!(std::fs::read_to_string(dir.join("startup.vpc")).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("startup.vpc")).unwrap(),
+        ""
+    );
 
     // Known vm_id returns the existing VM.
     let again = srv.post(
