@@ -42,9 +42,55 @@ fn version_and_help() {
         "--quiet",
         "--log",
         "--record",
+        "--auth-user",
+        "--auth-password-file",
     ] {
         assert!(help.contains(flag), "{flag}");
     }
+    let synopsis = help.split("\n\n").next().unwrap();
+    assert!(synopsis.contains("--auth-password-file"), "{synopsis}");
+}
+
+#[test]
+fn config_errors_name_the_line_without_the_usage() {
+    let dir = temp_dir("range");
+    let ini = dir.join("range.ini");
+    std::fs::write(
+        &ini,
+        "[Server]\nconsole_start_port_range = 5000\nconsole_end_port_range = 2000\n",
+    )
+    .unwrap();
+    let out = run(&["--config", ini.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("console port range"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("usage:"),
+        "the usage hides the message: {err}"
+    );
+}
+
+#[test]
+fn a_busy_port_is_named_with_the_way_out() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let dir = temp_dir("busy");
+    let projects = dir.join("p");
+    let out = run(&[
+        "--port",
+        &port,
+        "--projects-dir",
+        projects.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"),
+        "{err}"
+    );
 }
 
 #[test]
