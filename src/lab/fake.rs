@@ -143,10 +143,13 @@ impl Host for FakeHost {
     }
 
     fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError> {
-        let clash = self
-            .nios
-            .iter()
-            .any(|(k, n)| n == nio && *k != (node, port));
+        // The same local port, or the same TAP device, used by another port.
+        let same = |n: &Nio| match (n, nio) {
+            (Nio::Udp(a), Nio::Udp(b)) => a.lport == b.lport,
+            (Nio::Tap(a), Nio::Tap(b)) => a.device == b.device,
+            _ => false,
+        };
+        let clash = self.nios.iter().any(|(k, n)| same(n) && *k != (node, port));
         match nio {
             Nio::Udp(u) => {
                 if clash || self.foreign_udp.contains(&u.lport) || self.vpcs_bound(u.lport) {
