@@ -6,7 +6,9 @@
 //! | [`http`] | HTTP/1.1: request parser, responses, a connection's ordered answer slots and deadlines, Basic auth |
 //! | [`telnet`] | the console's telnet option filter and line tracking |
 //! | [`bytes`] | the byte queue every socket buffer uses |
+//! | [`ethernet`] | Ethernet addresses and 802.1Q tags |
 
 pub mod bytes;
+pub mod ethernet;
 pub mod http;
 pub mod telnet;

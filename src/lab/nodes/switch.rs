@@ -1,0 +1,276 @@
+//! The Ethernet switch's forwarding decision (sans-IO): MAC learning per
+//! VLAN with ageing, access, 802.1Q trunk and QinQ ports, flooding within
+//! a VLAN, never back out of the port a frame came in on. A pure function
+//! over (table, ports, ingress port, frame, now).
+
+use crate::proto::ethernet::{self, Mac};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a learnt address is trusted without being seen again.
+pub const MAC_AGEING: Duration = Duration::from_secs(300);
+/// Addresses learnt per switch; past it, new ones are flooded to.
+pub const MAX_MACS: usize = 8192;
+
+/// What a switch port does with VLANs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortMode {
+    /// Untagged frames, in one VLAN.
+    Access(u16),
+    /// A trunk: tagged frames for every VLAN, untagged ones in `native`.
+    Dot1q {
+        /// The VLAN of untagged frames.
+        native: u16,
+    },
+    /// A tunnel: every frame, tagged or not, goes into this VLAN (an outer
+    /// tag on trunks), and leaves with that outer tag removed.
+    Qinq(u16),
+}
+
+impl PortMode {
+    /// Whether frames of `vlan` may leave by this port.
+    fn carries(self, vlan: u16) -> bool {
+        match self {
+            PortMode::Access(v) | PortMode::Qinq(v) => v == vlan,
+            PortMode::Dot1q { .. } => true,
+        }
+    }
+
+    /// A frame arriving here: its VLAN and the frame as the switch carries
+    /// it inside (without the tag that named the VLAN). `None`: dropped.
+    fn ingress(self, frame: &[u8]) -> Option<(u16, Vec<u8>)> {
+        match self {
+            PortMode::Access(v) => ethernet::vlan(frame).is_none().then(|| (v, frame.to_vec())),
+            PortMode::Dot1q { native } => match ethernet::vlan(frame) {
+                Some(v) => Some((v, ethernet::pop_tag(frame))),
+                None => Some((native, frame.to_vec())),
+            },
+            PortMode::Qinq(v) => Some((v, frame.to_vec())),
+        }
+    }
+
+    /// The frame as it leaves by this port.
+    fn egress(self, vlan: u16, inner: &[u8]) -> Vec<u8> {
+        match self {
+            PortMode::Dot1q { native } if native != vlan => ethernet::push_tag(inner, vlan),
+            _ => inner.to_vec(),
+        }
+    }
+}
+
+/// Learnt addresses: (VLAN, MAC) → (port, last seen).
+#[derive(Debug, Default)]
+pub struct MacTable {
+    entries: HashMap<(u16, Mac), (usize, Instant)>,
+}
+
+impl MacTable {
+    /// The port `mac` was last seen on in `vlan`, if not aged out.
+    pub fn lookup(&self, vlan: u16, mac: &Mac, now: Instant) -> Option<usize> {
+        let &(port, seen) = self.entries.get(&(vlan, *mac))?;
+        (now.saturating_duration_since(seen) < MAC_AGEING).then_some(port)
+    }
+
+    fn learn(&mut self, vlan: u16, mac: Mac, port: usize, now: Instant) {
+        if self.entries.len() >= MAX_MACS && !self.entries.contains_key(&(vlan, mac)) {
+            self.entries
+                .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < MAC_AGEING);
+            if self.entries.len() >= MAX_MACS {
+                return;
+            }
+        }
+        self.entries.insert((vlan, mac), (port, now));
+    }
+
+    /// Forget what was learnt on `port` (its NIO or settings changed).
+    pub fn forget_port(&mut self, port: usize) {
+        self.entries.retain(|_, (p, _)| *p != port);
+    }
+
+    /// Every live entry: (VLAN, MAC, port), for the status page and logs.
+    pub fn entries(&self, now: Instant) -> Vec<(u16, Mac, usize)> {
+        let mut v: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(_, (_, seen))| now.saturating_duration_since(*seen) < MAC_AGEING)
+            .map(|(&(vlan, mac), &(port, _))| (vlan, mac, port))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Where a frame arriving on port `from` goes, and in what form: a list of
+/// (port, frame). `ports[i]` is port `i`'s mode, `None` when it has no NIO.
+pub fn forward(
+    table: &mut MacTable,
+    ports: &[Option<PortMode>],
+    from: usize,
+    frame: &[u8],
+    now: Instant,
+) -> Vec<(usize, Vec<u8>)> {
+    let Some(mode) = ports.get(from).copied().flatten() else {
+        return Vec::new();
+    };
+    let (Some(dst), Some(src)) = (ethernet::dst(frame), ethernet::src(frame)) else {
+        return Vec::new();
+    };
+    let Some((vlan, inner)) = mode.ingress(frame) else {
+        return Vec::new();
+    };
+    if !ethernet::is_group(&src) {
+        table.learn(vlan, src, from, now);
+    }
+    let known = (!ethernet::is_group(&dst))
+        .then(|| table.lookup(vlan, &dst, now))
+        .flatten();
+    let out = |p: usize| ports.get(p).copied().flatten().filter(|m| m.carries(vlan));
+    match known {
+        Some(p) if p == from => Vec::new(),
+        Some(p) => out(p)
+            .map(|m| vec![(p, m.egress(vlan, &inner))])
+            .unwrap_or_default(),
+        None => (0..ports.len())
+            .filter(|&p| p != from)
+            .filter_map(|p| out(p).map(|m| (p, m.egress(vlan, &inner))))
+            .collect(),
+    }
+}
+
+/// The hub: every frame to every other port that has a NIO.
+pub fn flood(ports: &[bool], from: usize) -> impl Iterator<Item = usize> + '_ {
+    (0..ports.len()).filter(move |&p| p != from && ports[p])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Mac = [0x00, 0x50, 0x79, 0x66, 0x68, 0x0a];
+    const B: Mac = [0x00, 0x50, 0x79, 0x66, 0x68, 0x0b];
+
+    /// An Ethernet II frame from `src` to `dst` with an IPv4 EtherType.
+    fn frame(dst: Mac, src: Mac) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[0x45; 46]);
+        f
+    }
+
+    fn ports_of(out: &[(usize, Vec<u8>)]) -> Vec<usize> {
+        out.iter().map(|(p, _)| *p).collect()
+    }
+
+    #[test]
+    fn unknown_and_broadcast_frames_flood_within_the_vlan_only() {
+        use PortMode::Access;
+        let ports = [
+            Some(Access(10)),
+            Some(Access(10)),
+            Some(Access(20)),
+            None,
+            Some(Access(10)),
+        ];
+        let mut t = MacTable::default();
+        let now = Instant::now();
+        let out = forward(&mut t, &ports, 0, &frame([0xff; 6], A), now);
+        assert_eq!(
+            ports_of(&out),
+            [1, 4],
+            "not VLAN 20, not back, not a port without NIO"
+        );
+        // B answers from port 4: learnt; A is known on port 0.
+        let out = forward(&mut t, &ports, 4, &frame(A, B), now);
+        assert_eq!(ports_of(&out), [0]);
+        let out = forward(&mut t, &ports, 0, &frame(B, A), now);
+        assert_eq!(ports_of(&out), [4], "unicast to the learnt port");
+        // Across VLANs: never.
+        let out = forward(&mut t, &ports, 2, &frame(A, B), now);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(t.entries(now).len(), 3, "A and B in VLAN 10, B in VLAN 20");
+    }
+
+    #[test]
+    fn learnt_addresses_age_out() {
+        let ports = [
+            Some(PortMode::Access(1)),
+            Some(PortMode::Access(1)),
+            Some(PortMode::Access(1)),
+        ];
+        let mut t = MacTable::default();
+        let now = Instant::now();
+        forward(&mut t, &ports, 1, &frame(A, B), now);
+        assert_eq!(
+            ports_of(&forward(&mut t, &ports, 0, &frame(B, A), now)),
+            [1]
+        );
+        let later = now + MAC_AGEING;
+        assert_eq!(
+            ports_of(&forward(&mut t, &ports, 0, &frame(B, A), later)),
+            [1, 2],
+            "flooded again"
+        );
+    }
+
+    #[test]
+    fn a_trunk_tags_all_but_its_native_vlan() {
+        use PortMode::{Access, Dot1q};
+        let ports = [Some(Access(10)), Some(Dot1q { native: 1 }), Some(Access(1))];
+        let mut t = MacTable::default();
+        let now = Instant::now();
+        let f = frame([0xff; 6], A);
+        let out = forward(&mut t, &ports, 0, &f, now);
+        assert_eq!(
+            out,
+            vec![(1, ethernet::push_tag(&f, 10))],
+            "VLAN 10 leaves the trunk tagged"
+        );
+        // Tagged 10 in from the trunk: untagged out of the access port.
+        let out = forward(
+            &mut t,
+            &ports,
+            1,
+            &ethernet::push_tag(&frame(A, B), 10),
+            now,
+        );
+        assert_eq!(out, vec![(0, frame(A, B))]);
+        // Untagged on the trunk: the native VLAN, untagged out.
+        let out = forward(&mut t, &ports, 1, &frame([0xff; 6], B), now);
+        assert_eq!(out, vec![(2, frame([0xff; 6], B))]);
+        // An access port drops tagged frames.
+        assert!(forward(&mut t, &ports, 0, &ethernet::push_tag(&f, 10), now).is_empty());
+    }
+
+    #[test]
+    fn qinq_adds_an_outer_tag_on_the_way_in_and_removes_it_on_the_way_out() {
+        use PortMode::{Dot1q, Qinq};
+        let ports = [Some(Qinq(300)), Some(Dot1q { native: 1 })];
+        let mut t = MacTable::default();
+        let now = Instant::now();
+        let customer = ethernet::push_tag(&frame([0xff; 6], A), 20);
+        let out = forward(&mut t, &ports, 0, &customer, now);
+        assert_eq!(out, vec![(1, ethernet::push_tag(&customer, 300))]);
+        let back = ethernet::push_tag(&ethernet::push_tag(&frame(A, B), 20), 300);
+        let out = forward(&mut t, &ports, 1, &back, now);
+        assert_eq!(
+            out,
+            vec![(0, ethernet::push_tag(&frame(A, B), 20))],
+            "outer tag removed"
+        );
+    }
+
+    #[test]
+    fn garbage_and_unknown_ports_are_dropped() {
+        let ports = [Some(PortMode::Access(1)), Some(PortMode::Access(1))];
+        let mut t = MacTable::default();
+        let now = Instant::now();
+        assert!(forward(&mut t, &ports, 0, &[1, 2, 3], now).is_empty());
+        assert!(forward(&mut t, &ports, 7, &frame(A, B), now).is_empty());
+        assert_eq!(
+            flood(&[true, false, true, true], 0).collect::<Vec<_>>(),
+            [2, 3]
+        );
+    }
+}
