@@ -70,8 +70,8 @@ pub struct NodeStatus {
     pub kind: &'static str,
     /// "stopped", "starting", "started" or "stopping".
     pub state: &'static str,
-    /// Its console port.
-    pub console: u16,
+    /// Its console port, if it has a console.
+    pub console: Option<u16>,
     /// Console clients attached.
     pub clients: usize,
     /// Its ports: (adapter, port, link, counters).

@@ -142,11 +142,13 @@ fn node_rows(out: &mut String, n: &NodeStatus) {
             let _ = write!(
                 out,
                 "<td rowspan={ports}>{}</td><td rowspan={ports}>{}</td><td rowspan={ports} class={state}>{state}</td>\
-                 <td rowspan={ports}>{} ({} attached)</td>",
+                 <td rowspan={ports}>{}</td>",
                 esc(&n.name),
                 n.kind,
-                n.console,
-                n.clients,
+                match n.console {
+                    Some(c) => format!("{c} ({} attached)", n.clients),
+                    None => "&mdash;".into(),
+                },
                 state = n.state,
             );
         }
@@ -228,7 +230,7 @@ mod tests {
                     name: "PC1".into(),
                     kind: "VPCS",
                     state: "started",
-                    console: 2000,
+                    console: Some(2000),
                     clients: 1,
                     ports: vec![(
                         0,

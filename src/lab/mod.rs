@@ -655,7 +655,9 @@ impl Lab {
                     .copied()
                     .and_then(|k| self.node_mut(k))
                 {
-                    node.vpcs_mut().dir = dir;
+                    if let Some(v) = node.vpcs_mut() {
+                        v.dir = dir;
+                    }
                 }
             }
             if was_temporary && let Err(e) = host.files().remove_dir(&from) {
@@ -781,30 +783,33 @@ impl Lab {
             if !p.nodes.contains(&node.id) {
                 return Err(format!("project does not list node {}", node.id));
             }
-            let console_owner = self
-                .console_ports
-                .reservations()
-                .find(|(port, _)| *port == node.console_port);
-            if console_owner.map(|(_, o)| o) != Some(node.id) {
-                return Err(format!(
-                    "console port {} of {} not reserved by it",
-                    node.console_port, node.id
-                ));
+            if let Some(console) = node.console_port {
+                let owner = self
+                    .console_ports
+                    .reservations()
+                    .find(|(port, _)| *port == console);
+                if owner.map(|(_, o)| o) != Some(node.id) {
+                    return Err(format!(
+                        "console port {console} of {} not reserved by it",
+                        node.id
+                    ));
+                }
             }
-            let v = node.vpcs();
-            macs.entry(node.project).or_default().push(v.mac);
+            if let Some(v) = node.vpcs() {
+                macs.entry(node.project).or_default().push(v.mac);
+            }
             for port in &node.ports {
                 if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
                     udp_expected.insert(lport, node.project);
                 }
             }
-            if let Some(p) = &v.proc {
+            if let Some(p) = node.proc() {
                 udp_expected.insert(p.vpcs_port, node.id);
                 if let Some(r) = nodes::vpcs::relay_port(p.vpcs_port) {
                     udp_expected.insert(r, node.id);
                 }
             }
-            match (node.pending, &v.proc) {
+            match (node.pending, node.proc()) {
                 (Some(Pending::Stop(..)), None) => {
                     return Err(format!("{} stopping without a process", node.id));
                 }
@@ -870,7 +875,7 @@ fn node_status(n: &Node) -> crate::api::answer::NodeStatus {
     crate::api::answer::NodeStatus {
         id: n.id,
         name: n.name.clone(),
-        kind: "VPCS",
+        kind: n.kind_name(),
         state: match n.state() {
             State::Stopped => "stopped",
             State::Starting => "starting",

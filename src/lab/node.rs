@@ -30,6 +30,8 @@ pub struct Port {
     pub nio: Option<Nio>,
     /// What crossed it since its NIO was attached.
     pub stats: PortStats,
+    /// A switch port's VLAN mode.
+    pub mode: Option<super::nodes::switch::PortMode>,
 }
 
 impl Port {
@@ -40,6 +42,7 @@ impl Port {
             number,
             nio: None,
             stats: PortStats::default(),
+            mode: None,
         }
     }
 }
@@ -71,6 +74,17 @@ pub enum State {
 pub enum Kind {
     /// Debian's `vpcs` program, run as a child process.
     Vpcs(Vpcs),
+    /// An Ethernet switch inside the lab: port modes and the MAC table.
+    Switch(Switch),
+    /// An Ethernet hub inside the lab.
+    Hub,
+}
+
+/// What a switch holds besides its ports.
+#[derive(Debug, Default)]
+pub struct Switch {
+    /// Learnt addresses.
+    pub table: super::nodes::switch::MacTable,
 }
 
 /// A request waiting in a node's queue.
@@ -113,8 +127,8 @@ pub struct Node {
     pub project: Uuid,
     /// Display name.
     pub name: String,
-    /// Public console TCP port.
-    pub console_port: u16,
+    /// Public console TCP port (switches and hubs have none).
+    pub console_port: Option<u16>,
     /// Numbered ports.
     pub ports: Vec<Port>,
     /// Requests served one at a time.
@@ -128,30 +142,52 @@ pub struct Node {
 }
 
 impl Node {
-    /// The VPCS part of the node.
-    pub fn vpcs(&self) -> &Vpcs {
-        let Kind::Vpcs(v) = &self.kind;
-        v
+    /// The VPCS part of the node, when it is one.
+    pub fn vpcs(&self) -> Option<&Vpcs> {
+        match &self.kind {
+            Kind::Vpcs(v) => Some(v),
+            _ => None,
+        }
     }
 
     /// The VPCS part of the node, mutable.
-    pub fn vpcs_mut(&mut self) -> &mut Vpcs {
-        let Kind::Vpcs(v) = &mut self.kind;
-        v
+    pub fn vpcs_mut(&mut self) -> Option<&mut Vpcs> {
+        match &mut self.kind {
+            Kind::Vpcs(v) => Some(v),
+            _ => None,
+        }
     }
 
-    /// Whether a process runs for this node.
+    /// The VPCS process, if this is a VPCS that runs.
+    pub fn proc(&self) -> Option<&super::nodes::vpcs::Proc> {
+        self.vpcs()?.proc.as_ref()
+    }
+
+    /// Whether the node handles frames: a VPCS whose process runs; a
+    /// switch or hub always.
     pub fn running(&self) -> bool {
-        self.vpcs().proc.is_some()
+        match &self.kind {
+            Kind::Vpcs(v) => v.proc.is_some(),
+            Kind::Switch(_) | Kind::Hub => true,
+        }
+    }
+
+    /// What it is, as a person reads it.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Vpcs(_) => "VPCS",
+            Kind::Switch(_) => "Ethernet switch",
+            Kind::Hub => "Ethernet hub",
+        }
     }
 
     /// The lifecycle state, derived from the pending operation and the process.
     pub fn state(&self) -> State {
-        match (self.pending, self.vpcs().proc.as_ref()) {
+        match (self.pending, self.running()) {
             (Some(Pending::Start(_)), _) => State::Starting,
             (Some(Pending::Stop(..)), _) => State::Stopping,
-            (None, Some(_)) => State::Started,
-            (None, None) => State::Stopped,
+            (None, true) => State::Started,
+            (None, false) => State::Stopped,
         }
     }
 

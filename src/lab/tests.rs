@@ -258,7 +258,7 @@ fn crash_during_start_is_a_409_with_the_output() {
     let (n, k) = r.vpcs(p);
     let start = r.node(p, n, NodeCommand::Start);
     r.turn();
-    let dir = r.lab.node(k).unwrap().vpcs().dir.clone();
+    let dir = r.lab.node(k).unwrap().vpcs().unwrap().dir.clone();
     let log = format!("old run\n{LOG_HEADER}[\"vpcs\"]\nbind: Address already in use\n");
     r.host
         .disk
@@ -606,6 +606,7 @@ fn vpcs_ports_skip_what_other_programs_hold() {
         .node(k)
         .unwrap()
         .vpcs()
+        .unwrap()
         .proc
         .as_ref()
         .unwrap()
@@ -676,6 +677,7 @@ fn creation_is_all_or_nothing() {
         .node(r.lab.key_of(v.id).unwrap())
         .unwrap()
         .vpcs()
+        .unwrap()
         .dir
         .clone();
     assert_eq!(

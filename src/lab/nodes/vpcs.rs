@@ -265,7 +265,7 @@ impl Lab {
             id,
             project,
             name: b.name,
-            console_port,
+            console_port: Some(console_port),
             ports: vec![Port::new(0, 0)],
             queue: Default::default(),
             pending: None,
@@ -319,12 +319,12 @@ impl Lab {
     /// never deleted: `""` leaves an empty file, as GNS3 1.3.13 does.
     fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
         let node = self.live(key)?;
-        if let Some(port) = b.console.filter(|p| *p != node.console_port) {
+        if let Some(port) = b.console.filter(|p| Some(*p) != node.console_port) {
             self.move_console(key, port, host)?;
         }
         let node = self.live_mut(key)?;
         let old_name = node.name.clone();
-        let v = node.vpcs_mut();
+        let v = node.vpcs_mut().ok_or_else(not_vpcs)?;
         let path = v.dir.join(STARTUP_SCRIPT);
         if let Some(new) = &b.name
             && let Some(script) = &v.startup_script
@@ -339,7 +339,7 @@ impl Lab {
         if let Some(script) = b.startup_script {
             let script = expand_script(&script, &node.name);
             host.files().write_file(&path, script.as_bytes())?;
-            node.vpcs_mut().startup_script = Some(script);
+            node.vpcs_mut().ok_or_else(not_vpcs)?.startup_script = Some(script);
         }
         Ok(Answer::Ok(Body::Vpcs(view(node))))
     }
@@ -364,7 +364,7 @@ impl Lab {
         let Some(node) = self.node_mut(key) else {
             return Ok(());
         };
-        let old = std::mem::replace(&mut node.console_port, port);
+        let old = node.console_port.replace(port).unwrap_or(port);
         self.console_ports.release(old);
         self.emit(Event::ConsoleMoved {
             node: id,
@@ -510,7 +510,7 @@ impl Lab {
     ) -> Result<(), ApiError> {
         let node = self.live(key)?;
         let id = node.id;
-        let v = node.vpcs();
+        let v = node.vpcs().ok_or_else(not_vpcs)?;
         let mut spawn = Spawn {
             program: self.settings.vpcs.clone(),
             sandbox: self.settings.console_sandbox,
@@ -539,7 +539,7 @@ impl Lab {
         let serial = self.next_proc_serial;
         let node = self.live_mut(key)?;
         node.console.history.clear();
-        node.vpcs_mut().proc = Some(Proc {
+        node.vpcs_mut().ok_or_else(not_vpcs)?.proc = Some(Proc {
             serial,
             pid: spawned.pid,
             vpcs_port,
@@ -577,7 +577,7 @@ impl Lab {
             Ok(n) => n,
             Err(e) => return Step::Done(Err(e)),
         };
-        let Some((serial, pid)) = node.vpcs().proc.as_ref().map(|p| (p.serial, p.pid)) else {
+        let Some((serial, pid)) = node.proc().map(|p| (p.serial, p.pid)) else {
             return match then {
                 AfterStop::Reply => Step::Done(Ok(Answer::NoContent)),
                 AfterStop::Start => self.start_vpcs(key, ticket),
@@ -602,11 +602,7 @@ impl Lab {
     /// The process of `key`, if it is still the one numbered `serial`: the
     /// one check every deadline goes through.
     pub(crate) fn proc_of(&self, key: NodeKey, serial: u64) -> Option<&Proc> {
-        self.node(key)?
-            .vpcs()
-            .proc
-            .as_ref()
-            .filter(|p| p.serial == serial)
+        self.node(key)?.proc().filter(|p| p.serial == serial)
     }
 
     /// A deadline set for a process came due.
@@ -657,7 +653,11 @@ impl Lab {
         };
         node.console.history.push(data);
         let mut became_ready = false;
-        if let Some(p) = node.vpcs_mut().proc.as_mut().filter(|p| !p.ready) {
+        if let Some(p) = node
+            .vpcs_mut()
+            .and_then(|v| v.proc.as_mut())
+            .filter(|p| !p.ready)
+        {
             host.log_output(key, data);
             // Search only what is new (and the bytes a prompt could
             // straddle); keep the last START_ERROR_BYTES for an error.
@@ -699,7 +699,10 @@ impl Lab {
         let Some(node) = self.node_mut(key) else {
             return;
         };
-        let (id, dir) = (node.id, node.vpcs().dir.clone());
+        let Some(dir) = node.vpcs().map(|v| v.dir.clone()) else {
+            return;
+        };
+        let id = node.id;
         match node.pending.take() {
             Some(Pending::Start(ticket)) => {
                 // vpcs.log has stderr as well as the console's boot output.
@@ -753,7 +756,7 @@ impl Lab {
     fn process_gone(&mut self, key: NodeKey, how: &str, host: &mut dyn Host) -> Option<Vec<u8>> {
         let node = self.node_mut(key)?;
         let id = node.id;
-        let p = node.vpcs_mut().proc.take()?;
+        let p = node.vpcs_mut()?.proc.take()?;
         host.release_process(key);
         self.release_vpcs_ports(p.vpcs_port);
         self.emit(Event::ProcessGone {
@@ -806,12 +809,15 @@ impl Lab {
         let Some(node) = self.take_node(key) else {
             return;
         };
-        self.console_ports.release(node.console_port);
-        let Kind::Vpcs(v) = node.kind;
+        if let Some(console) = node.console_port {
+            self.console_ports.release(console);
+        }
         if let Some(p) = self.projects.get_mut(&node.project) {
-            p.release_mac(v.mac);
             p.nodes.remove(&id);
-            p.deleted_node_dirs.push(v.dir);
+            if let Kind::Vpcs(v) = node.kind {
+                p.release_mac(v.mac);
+                p.deleted_node_dirs.push(v.dir);
+            }
         }
         self.emit(Event::NodeDeleted { node: id });
     }
@@ -819,25 +825,27 @@ impl Lab {
     /// Whether the console proxy must refuse host commands for this node.
     pub(crate) fn filters_shell(&self, key: NodeKey) -> bool {
         self.node(key)
-            .and_then(|n| n.vpcs().proc.as_ref())
+            .and_then(|n| n.proc())
             .is_some_and(|p| p.filter_shell)
     }
 }
 
 /// The node as the API shows it.
 pub fn view(node: &Node) -> VpcsView {
+    let script = node.vpcs().and_then(|v| v.startup_script.clone());
     VpcsView {
         id: node.id,
         project: node.project,
         name: node.name.clone(),
-        console: node.console_port,
-        startup_script: node.vpcs().startup_script.clone(),
-        startup_script_path: node
-            .vpcs()
-            .startup_script
-            .as_ref()
-            .map(|_| STARTUP_SCRIPT.to_string()),
+        console: node.console_port.unwrap_or(0),
+        startup_script: script.clone(),
+        startup_script_path: script.map(|_| STARTUP_SCRIPT.to_string()),
     }
+}
+
+/// A VPCS operation reached a node of another kind: a bug.
+fn not_vpcs() -> ApiError {
+    ApiError::Internal("a VPCS operation on a node that is not a VPCS".into())
 }
 
 fn no_project(id: Uuid) -> ApiError {
