@@ -649,15 +649,12 @@ impl Lab {
             }
             for node_id in p.nodes.clone() {
                 let dir = nodes::vpcs::node_dir(&to, node_id);
-                if let Some(node) = self
-                    .index
-                    .get(&node_id)
-                    .copied()
+                let key = self.index.get(&node_id).copied();
+                if let Some(v) = key
                     .and_then(|k| self.node_mut(k))
+                    .and_then(|n| n.vpcs_mut())
                 {
-                    if let Some(v) = node.vpcs_mut() {
-                        v.dir = dir;
-                    }
+                    v.dir = dir;
                 }
             }
             if was_temporary && let Err(e) = host.files().remove_dir(&from) {
