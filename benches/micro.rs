@@ -136,6 +136,7 @@ fn lab(c: &mut Criterion) {
     let node = NodeRef {
         project: p.id,
         node: v.id,
+        class: nanolab::api::NodeClass::Vpcs,
     };
     let nio = Nio::Udp(NioUdp {
         lport: 10000,
@@ -185,7 +186,7 @@ fn lab(c: &mut Criterion) {
     g.bench_function("frame_decision", |b| {
         b.iter(|| {
             let mut sent = 0;
-            lab.on_frame(Endpoint::Node(key), black_box(&frame), &mut |_, f| {
+            lab.on_frame(now, Endpoint::Node(key), black_box(&frame), &mut |_, f| {
                 sent += f.len();
                 true
             });

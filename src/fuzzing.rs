@@ -265,6 +265,7 @@ impl LabFuzz {
                         NodeRef {
                             project: p,
                             node: n,
+                            class: crate::api::NodeClass::Vpcs,
                         },
                         c,
                     ),
@@ -341,7 +342,7 @@ impl LabFuzz {
                     Endpoint::Nio(k, 0)
                 };
                 self.lab
-                    .on_frame(from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                    .on_frame(self.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
             }
             _ => {
                 let b = if arg & 1 == 0 {

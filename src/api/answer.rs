@@ -38,6 +38,8 @@ pub enum Body {
     Project(ProjectView),
     /// A VPCS node.
     Vpcs(VpcsView),
+    /// An Ethernet switch or hub.
+    Device(DeviceView),
     /// A UDP tunnel.
     Nio(Nio),
     /// A reserved UDP port.
@@ -48,6 +50,21 @@ pub enum Body {
     Backup(PathBuf),
     /// A projects archive was restored: how many entries it had.
     Restored(usize),
+}
+
+/// A switch or hub as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Switch or hub.
+    pub kind: super::command::DeviceType,
+    /// A switch's ports with a NIO, and their settings.
+    pub ports: Vec<super::command::PortSettings>,
 }
 
 /// The lab at a glance.

@@ -4,7 +4,7 @@
 //! is `{}`. Unknown properties are refused, and every message names the field
 //! and the rule it broke.
 
-use super::command::{Nio, NioTap, NioUdp};
+use super::command::{DeviceType, Nio, NioTap, NioUdp, PortSettings, VlanMode};
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -307,7 +307,12 @@ impl VmUpdate {
 impl Nio {
     /// Decode; the accepted properties depend on `type`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let o = object(body)?;
+        Self::from_object(&object(body)?)
+    }
+
+    /// Decode from a JSON object (a device NIO nests it under `nio`).
+    pub fn from_object(o: &Object) -> Result<Self, ApiError> {
+        let o = o.clone();
         match req_str(&o, "type")?.as_str() {
             "nio_udp" => {
                 only(&o, &["type", "lport", "rhost", "rport"])?;
@@ -343,9 +348,182 @@ impl Nio {
     }
 }
 
+/// `POST .../dynamips/devices`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCreate {
+    /// Name.
+    pub name: String,
+    /// `ethernet_switch` or `ethernet_hub`.
+    pub device_type: DeviceType,
+    /// Id asked for.
+    pub device_id: Option<Uuid>,
+}
+
+impl DeviceCreate {
+    /// Decode, as GNS3 1.3.13's schema: an integer id (a 1.2 topology)
+    /// gets a new UUID.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "device_type", "device_id"])?;
+        let device_type = match req_str(&o, "device_type")?.as_str() {
+            "ethernet_switch" => DeviceType::Switch,
+            "ethernet_hub" => DeviceType::Hub,
+            other => {
+                return Err(ApiError::conflict(format!(
+                    "Unknown device type: {other} (nanolab serves ethernet_switch and ethernet_hub)"
+                )));
+            }
+        };
+        let device_id = match o.get("device_id") {
+            Some(Value::Number(_)) => None,
+            _ => opt_uuid(&o, "device_id")?,
+        };
+        Ok(DeviceCreate {
+            name: req_str(&o, "name")?,
+            device_type,
+            device_id,
+        })
+    }
+}
+
+fn port_settings(o: &Object, with_port: bool) -> Result<PortSettings, ApiError> {
+    let mut keys = vec!["type", "vlan"];
+    if with_port {
+        keys.push("port");
+    }
+    only(o, &keys)?;
+    let mode = match req_str(o, "type")?.as_str() {
+        "access" => VlanMode::Access,
+        "dot1q" => VlanMode::Dot1q,
+        "qinq" => VlanMode::Qinq,
+        other => {
+            return Err(ApiError::bad(format!(
+                "Field 'type' must be access, dot1q or qinq, not '{other}'"
+            )));
+        }
+    };
+    let vlan =
+        opt_int(o, "vlan", 1, 4094)?.ok_or_else(|| ApiError::bad("Field 'vlan' is required"))?;
+    let port = if with_port {
+        opt_int(o, "port", 0, u32::MAX as i64)?
+            .ok_or_else(|| ApiError::bad("Field 'port' is required"))? as u32
+    } else {
+        0
+    };
+    Ok(PortSettings {
+        port,
+        mode,
+        vlan: vlan as u16,
+    })
+}
+
+/// `PUT .../dynamips/devices/{device_id}`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New port settings (switch).
+    pub ports: Option<Vec<PortSettings>>,
+}
+
+impl DeviceUpdate {
+    /// Decode.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["name", "ports"])?;
+        let ports = match o.get("ports") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        Value::Object(p) => port_settings(p, true),
+                        _ => Err(ApiError::bad(
+                            "Each entry of 'ports' must be an object {port, type, vlan}",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(ApiError::bad("Field 'ports' must be an array")),
+        };
+        Ok(DeviceUpdate {
+            name: opt_str(&o, "name")?,
+            ports,
+        })
+    }
+}
+
+/// `POST .../dynamips/devices/{device_id}/ports/{port_number}/nio`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNio {
+    /// The NIO.
+    pub nio: Nio,
+    /// A switch port's settings.
+    pub settings: Option<PortSettings>,
+}
+
+impl DeviceNio {
+    /// Decode `{"nio": {...}, "port_settings": {"type", "vlan"}}`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["nio", "port_settings", "mappings"])?;
+        let nio = match o.get("nio") {
+            Some(Value::Object(n)) => Nio::from_object(n)?,
+            _ => {
+                return Err(ApiError::bad(
+                    "Field 'nio' is required and must be an object",
+                ));
+            }
+        };
+        let settings = match o.get("port_settings") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(p)) => Some(port_settings(p, false)?),
+            Some(_) => return Err(ApiError::bad("Field 'port_settings' must be an object")),
+        };
+        Ok(DeviceNio { nio, settings })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_bodies_as_the_1_3_gui_sends_them() {
+        let c =
+            DeviceCreate::parse(br#"{"name": "SW1", "device_type": "ethernet_switch"}"#).unwrap();
+        assert_eq!(c.device_type, DeviceType::Switch);
+        let e = DeviceCreate::parse(br#"{"name": "FR1", "device_type": "frame_relay_switch"}"#)
+            .unwrap_err();
+        assert_eq!(e.status(), 409);
+        let n = DeviceNio::parse(
+            br#"{"nio": {"type": "nio_udp", "lport": 10000, "rhost": "127.0.0.1", "rport": 10001}, "port_settings": {"type": "dot1q", "vlan": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(n.settings.unwrap().mode, VlanMode::Dot1q);
+        let u = DeviceUpdate::parse(br#"{"ports": [{"port": 1, "type": "access", "vlan": 20}]}"#)
+            .unwrap();
+        assert_eq!(
+            u.ports.unwrap()[0],
+            PortSettings {
+                port: 1,
+                mode: VlanMode::Access,
+                vlan: 20
+            }
+        );
+        assert!(
+            msg(DeviceUpdate::parse(
+                br#"{"ports": [{"port": 1, "type": "trunk", "vlan": 2}]}"#
+            ))
+            .contains("access, dot1q or qinq")
+        );
+        assert!(
+            msg(DeviceNio::parse(
+                br#"{"port_settings": {"type": "access", "vlan": 1}}"#
+            ))
+            .contains("'nio'")
+        );
+    }
 
     fn msg<T: std::fmt::Debug>(r: Result<T, ApiError>) -> String {
         let e = r.unwrap_err();

@@ -5,7 +5,7 @@
 //! are decoded and validated. The lab never sees a path, a method or a JSON
 //! body, and does not know which API version asked.
 
-use super::body::{ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use super::body::{DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
 use crate::proto::http::conn::SlotId;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -65,6 +65,48 @@ pub enum Front {
 pub enum NodeCreate {
     /// A VPCS virtual PC (the external `vpcs` program).
     Vpcs(VmCreate),
+    /// An Ethernet switch or hub inside the lab (1.3's "Dynamips devices").
+    Device(DeviceCreate),
+}
+
+/// Which kind of Dynamips device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceType {
+    /// `ethernet_switch`
+    Switch,
+    /// `ethernet_hub`
+    Hub,
+}
+
+/// How a switch port treats VLANs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Untagged, one VLAN.
+    Access,
+    /// A trunk; `vlan` is the native VLAN.
+    Dot1q,
+    /// A tunnel into `vlan`.
+    Qinq,
+}
+
+/// A switch port's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSettings {
+    /// The port number (in `PUT ... ports`).
+    pub port: u32,
+    /// Its mode.
+    pub mode: VlanMode,
+    /// Its VLAN (access, native or outer).
+    pub vlan: u16,
+}
+
+/// What kind of node a route names, for lookups and their messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeClass {
+    /// `/vpcs/vms/{vm_id}`
+    Vpcs,
+    /// `/dynamips/devices/{device_id}`
+    Device,
 }
 
 /// Names a node: its project and its id.
@@ -74,6 +116,8 @@ pub struct NodeRef {
     pub project: Uuid,
     /// The node.
     pub node: Uuid,
+    /// The kind the route names.
+    pub class: NodeClass,
 }
 
 /// A port of a node, as GNS3 numbers them.
@@ -104,6 +148,10 @@ pub enum NodeCommand {
     AddNio(PortAddr, Nio),
     /// Detach the NIO of a port.
     RemoveNio(PortAddr),
+    /// Rename a device, change its ports' settings.
+    UpdateDevice(DeviceUpdate),
+    /// Attach a NIO to a device's port, with the switch port's settings.
+    AddDeviceNio(u32, Nio, Option<PortSettings>),
 }
 
 /// Where an answer must go: opaque to the lab, which hands it back with the

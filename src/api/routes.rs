@@ -29,6 +29,12 @@ pub enum Route {
     UdpPort,
     /// `/v1/projects/{project_id}/vpcs/vms`
     Vms,
+    /// `/v1/projects/{project_id}/dynamips/devices`
+    Devices,
+    /// `/v1/projects/{project_id}/dynamips/devices/{device_id}`
+    Device,
+    /// `.../devices/{device_id}/ports/{port_number:\d+}/nio`
+    DeviceNio,
     /// `/v1/projects/{project_id}/vpcs/vms/{vm_id}`
     Vm,
     /// `.../start`
@@ -71,6 +77,21 @@ const TABLE: &[(Route, &str, &[Method])] = &[
         &[Post],
     ),
     (Route::Vms, "/v1/projects/{project_id}/vpcs/vms", &[Post]),
+    (
+        Route::Devices,
+        "/v1/projects/{project_id}/dynamips/devices",
+        &[Post],
+    ),
+    (
+        Route::Device,
+        "/v1/projects/{project_id}/dynamips/devices/{device_id}",
+        &[Get, Put, Delete],
+    ),
+    (
+        Route::DeviceNio,
+        r"/v1/projects/{project_id}/dynamips/devices/{device_id}/ports/{port_number:\d+}/nio",
+        &[Post, Delete],
+    ),
     (
         Route::Vm,
         "/v1/projects/{project_id}/vpcs/vms/{vm_id}",

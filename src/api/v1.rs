@@ -5,9 +5,14 @@
 //! `vm_id` for a node's id, status codes per answer. A later `/v2/compute`
 //! front-end produces the same commands from its own shapes.
 
-use super::answer::{Answer, Body, Nio, ProjectView, Reply, VpcsView};
-use super::body::{self, ProjectCreate, ProjectUpdate, VersionCheck, VmCreate, VmUpdate};
-use super::command::{Command, NodeCommand, NodeCreate, NodeRef, PortAddr};
+use super::answer::{Answer, Body, DeviceView, Nio, ProjectView, Reply, VpcsView};
+use super::body::{
+    self, DeviceCreate, DeviceNio, DeviceUpdate, ProjectCreate, ProjectUpdate, VersionCheck,
+    VmCreate, VmUpdate,
+};
+use super::command::{
+    Command, DeviceType, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, VlanMode,
+};
 use super::routes::{self, Matched, Route};
 use crate::error::ApiError;
 use crate::proto::http::auth::Credentials;
@@ -93,6 +98,26 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
         (Route::ProjectClose, _) => empty_then(raw, Command::CloseProject(project()?))?,
         (Route::UdpPort, _) => empty_then(raw, Command::AllocateUdp(project()?))?,
         (Route::Vms, _) => Command::CreateNode(project()?, NodeCreate::Vpcs(VmCreate::parse(raw)?)),
+        (Route::Devices, _) => {
+            Command::CreateNode(project()?, NodeCreate::Device(DeviceCreate::parse(raw)?))
+        }
+        (Route::Device, Get) => device(m, NodeCommand::Get)?,
+        (Route::Device, Put) => device(m, NodeCommand::UpdateDevice(DeviceUpdate::parse(raw)?))?,
+        (Route::Device, _) => device(m, NodeCommand::Delete)?,
+        (Route::DeviceNio, Method::Post) => {
+            let b = DeviceNio::parse(raw)?;
+            device(
+                m,
+                NodeCommand::AddDeviceNio(port_number(m.adapter()), b.nio, b.settings),
+            )?
+        }
+        (Route::DeviceNio, _) => device(
+            m,
+            NodeCommand::RemoveNio(PortAddr {
+                adapter: 0,
+                port: port_number(m.adapter()),
+            }),
+        )?,
         (Route::Vm, Get) => node(m, NodeCommand::Get)?,
         (Route::Vm, Put) => node(m, NodeCommand::Update(VmUpdate::parse(raw)?))?,
         (Route::Vm, _) => node(m, NodeCommand::Delete)?,
@@ -117,8 +142,24 @@ fn node(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
     let r = NodeRef {
         project: body::parse_uuid("project_id", m.project())?,
         node: body::parse_uuid("vm_id", m.vm())?,
+        class: NodeClass::Vpcs,
     };
     Ok(Command::Node(r, cmd))
+}
+
+fn device(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
+    let r = NodeRef {
+        project: body::parse_uuid("project_id", m.project())?,
+        node: body::parse_uuid("device_id", m.vm())?,
+        class: NodeClass::Device,
+    };
+    Ok(Command::Node(r, cmd))
+}
+
+/// Digits only (the route says so); too large for a port is a port that
+/// does not exist.
+fn port_number(raw: &str) -> u32 {
+    raw.parse::<u32>().unwrap_or(u32::MAX)
 }
 
 fn port_addr(m: &Matched<'_>) -> Result<PortAddr, ApiError> {
@@ -167,6 +208,7 @@ fn body_json(b: Body) -> Value {
             .collect(),
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
+        Body::Device(d) => device_json(&d),
         Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
         }
@@ -191,6 +233,32 @@ fn project_json(p: &ProjectView) -> Value {
         "path": p.path.to_string_lossy(),
         "temporary": p.temporary,
     })
+}
+
+/// 1.3.13's device object: a switch lists its ports' settings, a hub
+/// has none.
+fn device_json(d: &DeviceView) -> Value {
+    let mut v = json!({
+        "device_id": d.id.to_string(),
+        "project_id": d.project.to_string(),
+        "name": d.name,
+    });
+    if d.kind == DeviceType::Switch {
+        let ports: Vec<Value> = d
+            .ports
+            .iter()
+            .map(|p| {
+                let kind = match p.mode {
+                    VlanMode::Access => "access",
+                    VlanMode::Dot1q => "dot1q",
+                    VlanMode::Qinq => "qinq",
+                };
+                json!({"port": p.port, "type": kind, "vlan": p.vlan})
+            })
+            .collect();
+        v["ports"] = Value::Array(ports);
+    }
+    v
 }
 
 fn vpcs_json(v: &VpcsView) -> Value {

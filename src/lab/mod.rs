@@ -25,7 +25,7 @@ pub use crate::api::answer::{Answer, Body, ProjectView, Reply, VpcsView};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
-use crate::api::{Command, NodeCommand, NodeCreate, NodeRef, Ticket};
+use crate::api::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::error::ApiError;
 use crate::limits::MAX_EVENTS;
 use node::{Job, Pending};
@@ -85,8 +85,8 @@ pub enum Event {
         node: Uuid,
         /// Its project.
         project: Uuid,
-        /// Its console port.
-        console: u16,
+        /// Its console port, if it has one.
+        console: Option<u16>,
     },
     /// A node's console moved.
     ConsoleMoved {
@@ -179,10 +179,11 @@ impl std::fmt::Display for Event {
                 project,
                 console,
             } => {
-                write!(
-                    f,
-                    "vm {node}: created in project {project}, console {console}"
-                )
+                write!(f, "vm {node}: created in project {project}")?;
+                match console {
+                    Some(c) => write!(f, ", console {c}"),
+                    None => Ok(()),
+                }
             }
             Event::ConsoleMoved { node, from, to } => {
                 write!(f, "vm {node}: console moved from {from} to {to}")
@@ -296,6 +297,7 @@ impl Lab {
             Command::DeleteProject(id) => self.forget_project(id, true, host),
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
             Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_vpcs(p, b, host),
+            Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status()))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => host
@@ -328,10 +330,12 @@ impl Lab {
     }
 
     /// A frame arrived from `from`; `send` delivers it and says whether it
-    /// could. Counted per port; a frame with nowhere to go is dropped, as
-    /// on a wire.
+    /// could. A VPCS relays between its process and its NIO; a switch
+    /// decides by its MAC table and port modes; a hub repeats. Counted per
+    /// port; a frame with nowhere to go is dropped, as on a wire.
     pub fn on_frame(
         &mut self,
+        now: Instant,
         from: Endpoint,
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
@@ -343,6 +347,9 @@ impl Lab {
         let Some(node) = self.node_mut(key) else {
             return;
         };
+        if !matches!(node.kind, node::Kind::Vpcs(_)) {
+            return nodes::device::switch_frame(node, now, index, frame, send);
+        }
         let running = node.running();
         let Some(port) = node.ports.get_mut(index) else {
             return;
@@ -464,12 +471,29 @@ impl Lab {
 
     fn find_node(&self, r: &NodeRef) -> Result<NodeKey, ApiError> {
         self.project(r.project)?;
+        let is_device = |n: &Node| !matches!(n.kind, node::Kind::Vpcs(_));
         match self.index.get(&r.node) {
-            Some(&key) if self.node(key).is_some_and(|n| n.project == r.project) => Ok(key),
-            _ => Err(ApiError::NotFound(format!(
-                "VPCS VM ID {} doesn't exist in project {}",
-                r.node, r.project
-            ))),
+            Some(&key)
+                if self.node(key).is_some_and(|n| {
+                    n.project == r.project && is_device(n) == (r.class == NodeClass::Device)
+                }) =>
+            {
+                Ok(key)
+            }
+            _ => Err(ApiError::NotFound(match r.class {
+                NodeClass::Vpcs => {
+                    format!(
+                        "VPCS VM ID {} doesn't exist in project {}",
+                        r.node, r.project
+                    )
+                }
+                NodeClass::Device => {
+                    format!(
+                        "Device ID {} doesn't exist in project {}",
+                        r.node, r.project
+                    )
+                }
+            })),
         }
     }
 

@@ -74,7 +74,14 @@ impl Rig {
     }
 
     fn node(&mut self, project: Uuid, node: Uuid, c: NodeCommand) -> Ticket {
-        self.send(Command::Node(NodeRef { project, node }, c))
+        self.send(Command::Node(
+            NodeRef {
+                project,
+                node,
+                class: crate::api::NodeClass::Vpcs,
+            },
+            c,
+        ))
     }
 
     /// One loop turn: deadlines due, one spawn.
@@ -482,8 +489,10 @@ fn frames_are_relayed_only_where_they_can_go_and_counted() {
         sent.push((to, f.len()));
         true
     };
-    r.lab.on_frame(Endpoint::Node(k), &[0; 60], &mut send);
-    r.lab.on_frame(Endpoint::Nio(k, 0), &[0; 60], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Node(k), &[0; 60], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[0; 60], &mut send);
     assert!(sent.is_empty(), "no NIO, not running: both dropped");
     let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
     assert_eq!(r.status(t), Some(201));
@@ -493,9 +502,12 @@ fn frames_are_relayed_only_where_they_can_go_and_counted() {
         sent.push((to, f.len()));
         to != Endpoint::Node(k) || f.len() < 1000
     };
-    r.lab.on_frame(Endpoint::Node(k), &[0; 60], &mut send);
-    r.lab.on_frame(Endpoint::Nio(k, 0), &[0; 100], &mut send);
-    r.lab.on_frame(Endpoint::Nio(k, 0), &[0; 1500], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Node(k), &[0; 60], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[0; 100], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[0; 1500], &mut send);
     assert_eq!(
         sent,
         [
@@ -864,4 +876,90 @@ fn an_integer_vm_id_from_gns3_1_2_is_converted_as_1_3_13_does() {
     );
     let new = base.join(format!("project-files/vpcs/{}/startup.vpc", v.id));
     assert!(r.host.disk.files.contains_key(&new) && !r.host.disk.files.contains_key(&old));
+}
+
+#[test]
+fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
+    use crate::api::body::{DeviceCreate, DeviceUpdate};
+    use crate::api::{DeviceType, NodeClass, PortSettings, VlanMode};
+    let mut r = Rig::new();
+    let p = r.project();
+    let b = DeviceCreate {
+        name: "SW1".into(),
+        device_type: DeviceType::Switch,
+        device_id: None,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Device(b)));
+    let Ok(Answer::Created(Body::Device(d))) = r.reply(t).clone() else {
+        panic!()
+    };
+    let k = r.lab.key_of(d.id).unwrap();
+    let dev = |c| {
+        Command::Node(
+            NodeRef {
+                project: p,
+                node: d.id,
+                class: NodeClass::Device,
+            },
+            c,
+        )
+    };
+    let access = |vlan| {
+        Some(PortSettings {
+            port: 0,
+            mode: VlanMode::Access,
+            vlan,
+        })
+    };
+    for (port, vlan) in [(1, 10), (2, 10), (3, 20)] {
+        let t = r.send(dev(NodeCommand::AddDeviceNio(
+            port,
+            nio(10000 + port as u16, 20000),
+            access(vlan),
+        )));
+        assert_eq!(r.status(t), Some(201));
+    }
+    let t = r.send(dev(NodeCommand::AddDeviceNio(1, nio(10009, 20000), None)));
+    assert!(r.error(t).contains("Port 1 isn't free"));
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0, 0x50, 0x79, 0x66, 0x68, 1, 0x08, 0x00]);
+    frame.extend_from_slice(&[0; 46]);
+    let mut sent = Vec::new();
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &frame, &mut |to, _| {
+            sent.push(to);
+            true
+        });
+    assert_eq!(sent, [Endpoint::Nio(k, 1)], "VLAN 10 only");
+    // Port 3 joins VLAN 10: it now gets the broadcast.
+    let change = DeviceUpdate {
+        name: None,
+        ports: Some(vec![PortSettings {
+            port: 3,
+            mode: VlanMode::Access,
+            vlan: 10,
+        }]),
+    };
+    let t = r.send(dev(NodeCommand::UpdateDevice(change)));
+    let Ok(Answer::Ok(Body::Device(d2))) = r.reply(t).clone() else {
+        panic!()
+    };
+    assert_eq!(
+        d2.ports.iter().map(|s| s.vlan).collect::<Vec<_>>(),
+        [10, 10, 10]
+    );
+    let mut sent = Vec::new();
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &frame, &mut |to, _| {
+            sent.push(to);
+            true
+        });
+    assert_eq!(sent, [Endpoint::Nio(k, 1), Endpoint::Nio(k, 2)]);
+    assert_eq!(r.lab.node(k).unwrap().ports[0].stats.in_frames, 2);
+    // Not reachable by a VPCS route; deleted with its ports.
+    let t = r.node(p, d.id, NodeCommand::Get);
+    assert_eq!(r.status(t), Some(404));
+    let t = r.send(dev(NodeCommand::Delete));
+    assert_eq!(r.status(t), Some(204));
+    assert!(r.host.nios.is_empty() && r.lab.udp_ports.reservations().count() == 0);
 }

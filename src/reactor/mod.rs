@@ -218,9 +218,9 @@ impl Server {
             Entry::ConsoleClient(_) => self.on_console_client(token, readable, writable),
             Entry::Pty(node) => self.on_pty(now, node),
             Entry::ChildExit(node) => self.on_child_exit(now, node),
-            Entry::NodeSocket(node) => self.relay(token, crate::lab::Endpoint::Node(node)),
+            Entry::NodeSocket(node) => self.relay(now, token, crate::lab::Endpoint::Node(node)),
             Entry::NioSocket(node, port) => {
-                self.relay(token, crate::lab::Endpoint::Nio(node, port))
+                self.relay(now, token, crate::lab::Endpoint::Nio(node, port))
             }
         }
         self.settle();

@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
 
 /// A port's descriptor.
 pub(super) enum NioIo {
@@ -62,7 +63,7 @@ impl Wire<'_> {
 impl Server {
     /// Frames arrived on `from`: up to [`DATAGRAMS_PER_WAKEUP`], each handed
     /// to the lab, which says where it goes; the rest wait for the next turn.
-    pub(super) fn relay(&mut self, token: usize, from: Endpoint) {
+    pub(super) fn relay(&mut self, now: Instant, token: usize, from: Endpoint) {
         let Io { nodes, scratch, .. } = &mut self.io;
         for _ in 0..DATAGRAMS_PER_WAKEUP {
             let Some(src) = wire(nodes, from) else {
@@ -75,9 +76,10 @@ impl Server {
                 // yet): nothing to read, keep going.
                 Err(_) => continue,
             };
-            self.lab.on_frame(from, &scratch[..n], &mut |to, frame| {
-                wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
-            });
+            self.lab
+                .on_frame(now, from, &scratch[..n], &mut |to, frame| {
+                    wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
+                });
         }
         self.io.again.push(token);
     }

@@ -3,5 +3,6 @@
 //! the forwarding of Ethernet switches and hubs (not yet reachable through
 //! the API).
 
+pub mod device;
 pub mod switch;
 pub mod vpcs;

@@ -282,7 +282,7 @@ impl Lab {
         self.emit(Event::NodeCreated {
             node: id,
             project,
-            console: console_port,
+            console: Some(console_port),
         });
         Ok(v)
     }
@@ -301,6 +301,9 @@ impl Lab {
             Ok(n) => n,
             Err(e) => return Step::Done(Err(e)),
         };
+        if node.vpcs().is_none() {
+            return self.exec_device(key, ticket, cmd, host);
+        }
         match cmd {
             C::Get => Step::Done(Ok(Answer::Ok(Body::Vpcs(view(node))))),
             C::Update(b) => Step::Done(self.update_vpcs(key, b, host)),
@@ -311,6 +314,9 @@ impl Lab {
             C::Reload => self.start_vpcs(key, ticket),
             C::AddNio(at, b) => Step::Done(self.add_nio(key, at, b, host)),
             C::RemoveNio(at) => Step::Done(self.remove_nio(key, at, host)),
+            C::UpdateDevice(_) | C::AddDeviceNio(..) => Step::Done(Err(ApiError::Internal(
+                "a device operation on a VPCS".into(),
+            ))),
         }
     }
 
@@ -379,6 +385,11 @@ impl Lab {
     /// is a 409 in 1.3.13's words.
     fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
         let node = self.live(key)?;
+        if node.vpcs().is_none() {
+            return node
+                .port_index(0, at.port)
+                .ok_or_else(|| ApiError::conflict(format!("Port {} is not allocated", at.port)));
+        }
         node.port_index(0, at.port).ok_or_else(|| {
             ApiError::conflict(format!(
                 "Port {} doesn't exist in adapter Ethernet adapter (a VPCS has port 0 only)",
@@ -392,7 +403,13 @@ impl Lab {
     /// fails, the old one is opened again, so a failed replacement leaves
     /// the port as it was. Otherwise the new NIO is opened before the old
     /// one is closed, and a failure leaves the old one in place.
-    fn add_nio(&mut self, key: NodeKey, at: PortAddr, nio: Nio, host: &mut dyn Host) -> Reply {
+    pub(crate) fn add_nio(
+        &mut self,
+        key: NodeKey,
+        at: PortAddr,
+        nio: Nio,
+        host: &mut dyn Host,
+    ) -> Reply {
         let index = self.port_of(key, at)?;
         let node = self.live(key)?;
         let (id, project) = (node.id, node.project);
