@@ -11,6 +11,7 @@ mod pages;
 mod security;
 mod seed;
 mod soak;
+mod switch;
 mod tap;
 mod util;
 mod vms;

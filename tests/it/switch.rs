@@ -1,0 +1,219 @@
+//! Ethernet switches and hubs (the 1.3 "Dynamips devices" routes), with
+//! real VPCS attached through UDP tunnels, pinging across them.
+
+use crate::util::{Console, Server, vm_url};
+use serde_json::{Value, json};
+
+struct Lab<'a> {
+    srv: &'a Server,
+    p: String,
+}
+
+impl<'a> Lab<'a> {
+    fn new(srv: &'a Server) -> Self {
+        Lab {
+            p: srv.project(),
+            srv,
+        }
+    }
+
+    fn udp(&self) -> u64 {
+        self.srv
+            .post(&format!("/v1/projects/{}/ports/udp", self.p), "{}")
+            .json["udp_port"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn device(&self, kind: &str) -> String {
+        let body = json!({"name": kind, "device_type": kind}).to_string();
+        let r = self
+            .srv
+            .post(&format!("/v1/projects/{}/dynamips/devices", self.p), &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["device_id"].as_str().unwrap().to_string()
+    }
+
+    fn dev_url(&self, d: &str, tail: &str) -> String {
+        format!("/v1/projects/{}/dynamips/devices/{d}{tail}", self.p)
+    }
+
+    /// A started VPCS with `ip` set by its startup script, its console open.
+    fn pc(&self, name: &str, ip: &str) -> (String, Console) {
+        let body = json!({"name": name, "startup_script": format!("ip {ip}/24\n")}).to_string();
+        let r = self
+            .srv
+            .post(&format!("/v1/projects/{}/vpcs/vms", self.p), &body);
+        let v = r.json["vm_id"].as_str().unwrap().to_string();
+        let c = Console::open(r.json["console"].as_u64().unwrap() as u16);
+        (v, c)
+    }
+
+    fn start(&self, v: &str) {
+        assert_eq!(self.srv.post(&vm_url(&self.p, v, "/start"), "").status, 204);
+    }
+
+    /// A tunnel from a VPCS to port `port` of device `d`.
+    fn link_pc(&self, v: &str, d: &str, port: u32, settings: Option<Value>) {
+        let (a, b) = (self.udp(), self.udp());
+        let nio = json!({"type": "nio_udp", "lport": a, "rhost": "127.0.0.1", "rport": b});
+        let r = self.srv.post(
+            &vm_url(&self.p, v, "/adapters/0/ports/0/nio"),
+            &nio.to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        self.link_port(d, port, b, a, settings);
+    }
+
+    fn link_port(&self, d: &str, port: u32, lport: u64, rport: u64, settings: Option<Value>) {
+        let mut body = json!({"nio": {"type": "nio_udp", "lport": lport, "rhost": "127.0.0.1", "rport": rport}});
+        if let Some(s) = settings {
+            body["port_settings"] = s;
+        }
+        let r = self.srv.post(
+            &self.dev_url(d, &format!("/ports/{port}/nio")),
+            &body.to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+}
+
+fn access(vlan: u16) -> Option<Value> {
+    Some(json!({"type": "access", "vlan": vlan}))
+}
+
+/// Ping `ip` twice from a console: whether a reply came back.
+fn ping(c: &mut Console, ip: &str) -> bool {
+    assert!(c.expect("> ", 10), "{}", c.text());
+    let mark = c.seen.len();
+    c.send(&format!("ping {ip} -c 2\r\n"));
+    let reply = format!("{ip} icmp_seq=");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answered = loop {
+        if c.expect_after(mark, &reply, 1) {
+            break true;
+        }
+        let seen = String::from_utf8_lossy(&c.seen[mark..]).into_owned();
+        if seen.contains("not reachable") || seen.contains("timeout") {
+            break false;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+    };
+    // Let the ping finish: VPCS drops what is typed meanwhile.
+    let end = c.seen.len();
+    let _ = c.expect_after(end, "> ", 10);
+    answered
+}
+
+#[test]
+fn four_pcs_on_one_switch_two_vlans_and_a_vlan_change_while_running() {
+    let srv = Server::start(&[]);
+    let lab = Lab::new(&srv);
+    let sw = lab.device("ethernet_switch");
+    let mut pcs: Vec<(String, Console)> = (1..=4)
+        .map(|n| lab.pc(&format!("PC{n}"), &format!("10.10.0.{n}")))
+        .collect();
+    for (i, (v, _)) in pcs.iter().enumerate() {
+        let vlan = if i < 2 { 10 } else { 20 };
+        lab.link_pc(v, &sw, i as u32 + 1, access(vlan));
+        lab.start(v);
+    }
+    let r = srv.get(&lab.dev_url(&sw, ""));
+    assert_eq!(
+        r.json["ports"].as_array().map(|a| a.len()),
+        Some(4),
+        "{}",
+        r.text
+    );
+    assert!(
+        ping(&mut pcs[0].1, "10.10.0.2"),
+        "inside VLAN 10: {}",
+        pcs[0].1.text()
+    );
+    assert!(
+        ping(&mut pcs[2].1, "10.10.0.4"),
+        "inside VLAN 20: {}",
+        pcs[2].1.text()
+    );
+    assert!(
+        !ping(&mut pcs[0].1, "10.10.0.3"),
+        "across VLANs: {}",
+        pcs[0].1.text()
+    );
+    // PC3 moves to VLAN 10 while everything runs.
+    let put = json!({"ports": [{"port": 3, "type": "access", "vlan": 10}]}).to_string();
+    let r = srv.req("PUT", &lab.dev_url(&sw, ""), &put);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        ping(&mut pcs[0].1, "10.10.0.3"),
+        "after the change: {}",
+        pcs[0].1.text()
+    );
+    // A port that is taken, and one that is not there.
+    let r = srv.post(
+        &lab.dev_url(&sw, "/ports/1/nio"),
+        &json!({"nio": {"type": "nio_udp", "lport": srv.udp.1, "rhost": "127.0.0.1", "rport": 9}})
+            .to_string(),
+    );
+    r.assert_error(409, "Port 1 isn't free");
+    srv.req("DELETE", &lab.dev_url(&sw, "/ports/7/nio"), "")
+        .assert_error(409, "Port 7 is not allocated");
+}
+
+#[test]
+fn two_switches_joined_by_a_dot1q_trunk_carry_both_vlans() {
+    let srv = Server::start(&[]);
+    let lab = Lab::new(&srv);
+    let (sw1, sw2) = (lab.device("ethernet_switch"), lab.device("ethernet_switch"));
+    let (a, b) = (lab.udp(), lab.udp());
+    let trunk = Some(json!({"type": "dot1q", "vlan": 1}));
+    lab.link_port(&sw1, 9, a, b, trunk.clone());
+    lab.link_port(&sw2, 9, b, a, trunk);
+    let mut pcs = Vec::new();
+    for (name, ip, sw, port, vlan) in [
+        ("PC1", "10.10.0.1", &sw1, 1, 10),
+        ("PC2", "10.20.0.2", &sw1, 2, 20),
+        ("PC3", "10.10.0.3", &sw2, 1, 10),
+        ("PC4", "10.20.0.4", &sw2, 2, 20),
+    ] {
+        let (v, c) = lab.pc(name, ip);
+        lab.link_pc(&v, sw, port, access(vlan));
+        lab.start(&v);
+        pcs.push(c);
+    }
+    assert!(
+        ping(&mut pcs[0], "10.10.0.3"),
+        "VLAN 10 across the trunk: {}",
+        pcs[0].text()
+    );
+    assert!(
+        ping(&mut pcs[1], "10.20.0.4"),
+        "VLAN 20 across the trunk: {}",
+        pcs[1].text()
+    );
+}
+
+#[test]
+fn a_hub_repeats_to_every_port() {
+    let srv = Server::start(&[]);
+    let lab = Lab::new(&srv);
+    let hub = lab.device("ethernet_hub");
+    let mut pcs = Vec::new();
+    for n in 1..=3 {
+        let (v, c) = lab.pc(&format!("PC{n}"), &format!("10.30.0.{n}"));
+        lab.link_pc(&v, &hub, n, None);
+        lab.start(&v);
+        pcs.push(c);
+    }
+    assert_eq!(
+        srv.get(&lab.dev_url(&hub, "")).json.get("ports"),
+        None,
+        "a hub has no port settings"
+    );
+    assert!(ping(&mut pcs[0], "10.30.0.2"), "{}", pcs[0].text());
+    // The third port saw the others' frames: its counters say so.
+    let page = srv.get("/").text;
+    assert!(page.contains("Ethernet hub"), "{page}");
+}
