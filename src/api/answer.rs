@@ -40,6 +40,8 @@ pub enum Body {
     Vpcs(VpcsView),
     /// An Ethernet switch or hub.
     Device(DeviceView),
+    /// A capture was started into this file.
+    Capture(PathBuf),
     /// A UDP tunnel.
     Nio(Nio),
     /// A reserved UDP port.

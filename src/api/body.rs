@@ -484,9 +484,72 @@ impl DeviceNio {
     }
 }
 
+/// `POST .../start_capture`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureStart {
+    /// File name, inside the project's `project-files/captures`.
+    pub capture_file_name: String,
+}
+
+impl CaptureStart {
+    /// Decode; the name must stay inside the captures directory, and the
+    /// link type, when given, must be Ethernet.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let o = object(body)?;
+        only(&o, &["capture_file_name", "data_link_type"])?;
+        let name = req_str(&o, "capture_file_name")?;
+        if name.contains('/')
+            || name.contains('\\')
+            || name == "."
+            || name == ".."
+            || name.contains('\0')
+        {
+            return Err(ApiError::bad(format!(
+                "Field 'capture_file_name' must be a file name inside the project's captures directory, not '{name}'"
+            )));
+        }
+        if let Some(dlt) = opt_str(&o, "data_link_type")?
+            && !matches!(
+                dlt.to_ascii_uppercase().as_str(),
+                "DLT_EN10MB" | "EN10MB" | "ETHERNET"
+            )
+        {
+            return Err(ApiError::conflict(format!(
+                "Data link type '{dlt}' is not supported: nanolab captures Ethernet (DLT_EN10MB)"
+            )));
+        }
+        Ok(CaptureStart {
+            capture_file_name: name,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capture_names_stay_in_the_captures_directory() {
+        let ok = CaptureStart::parse(
+            br#"{"capture_file_name": "PC1_0.pcap", "data_link_type": "DLT_EN10MB"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.capture_file_name, "PC1_0.pcap");
+        for bad in [
+            r#"{"capture_file_name": "../x.pcap"}"#,
+            r#"{"capture_file_name": ".."}"#,
+            r#"{"capture_file_name": "/etc/passwd"}"#,
+        ] {
+            assert!(
+                msg(CaptureStart::parse(bad.as_bytes())).contains("captures directory"),
+                "{bad}"
+            );
+        }
+        let e =
+            CaptureStart::parse(br#"{"capture_file_name": "a", "data_link_type": "DLT_FRELAY"}"#)
+                .unwrap_err();
+        assert_eq!(e.status(), 409);
+    }
 
     #[test]
     fn device_bodies_as_the_1_3_gui_sends_them() {

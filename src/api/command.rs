@@ -5,7 +5,9 @@
 //! are decoded and validated. The lab never sees a path, a method or a JSON
 //! body, and does not know which API version asked.
 
-use super::body::{DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use super::body::{
+    CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate,
+};
 use crate::proto::http::conn::SlotId;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -152,6 +154,10 @@ pub enum NodeCommand {
     UpdateDevice(DeviceUpdate),
     /// Attach a NIO to a device's port, with the switch port's settings.
     AddDeviceNio(u32, Nio, Option<PortSettings>),
+    /// Record what crosses a port to a pcap file.
+    StartCapture(PortAddr, CaptureStart),
+    /// Stop recording a port.
+    StopCapture(PortAddr),
 }
 
 /// Where an answer must go: opaque to the lab, which hands it back with the

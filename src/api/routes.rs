@@ -35,6 +35,14 @@ pub enum Route {
     Device,
     /// `.../devices/{device_id}/ports/{port_number:\d+}/nio`
     DeviceNio,
+    /// `.../vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/start_capture`
+    VmStartCapture,
+    /// `.../vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture`
+    VmStopCapture,
+    /// `.../devices/{device_id}/ports/{port_number:\d+}/start_capture`
+    DeviceStartCapture,
+    /// `.../devices/{device_id}/ports/{port_number:\d+}/stop_capture`
+    DeviceStopCapture,
     /// `/v1/projects/{project_id}/vpcs/vms/{vm_id}`
     Vm,
     /// `.../start`
@@ -86,6 +94,26 @@ const TABLE: &[(Route, &str, &[Method])] = &[
         Route::Device,
         "/v1/projects/{project_id}/dynamips/devices/{device_id}",
         &[Get, Put, Delete],
+    ),
+    (
+        Route::VmStartCapture,
+        r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/start_capture",
+        &[Post],
+    ),
+    (
+        Route::VmStopCapture,
+        r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture",
+        &[Post],
+    ),
+    (
+        Route::DeviceStartCapture,
+        r"/v1/projects/{project_id}/dynamips/devices/{device_id}/ports/{port_number:\d+}/start_capture",
+        &[Post],
+    ),
+    (
+        Route::DeviceStopCapture,
+        r"/v1/projects/{project_id}/dynamips/devices/{device_id}/ports/{port_number:\d+}/stop_capture",
+        &[Post],
     ),
     (
         Route::DeviceNio,

@@ -7,8 +7,8 @@
 
 use super::answer::{Answer, Body, DeviceView, Nio, ProjectView, Reply, VpcsView};
 use super::body::{
-    self, DeviceCreate, DeviceNio, DeviceUpdate, ProjectCreate, ProjectUpdate, VersionCheck,
-    VmCreate, VmUpdate,
+    self, CaptureStart, DeviceCreate, DeviceNio, DeviceUpdate, ProjectCreate, ProjectUpdate,
+    VersionCheck, VmCreate, VmUpdate,
 };
 use super::command::{
     Command, DeviceType, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, VlanMode,
@@ -111,6 +111,21 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
                 NodeCommand::AddDeviceNio(port_number(m.adapter()), b.nio, b.settings),
             )?
         }
+        (Route::VmStartCapture, _) => node(
+            m,
+            NodeCommand::StartCapture(port_addr(m)?, CaptureStart::parse(raw)?),
+        )?,
+        (Route::VmStopCapture, _) => {
+            node(m, empty_then(raw, NodeCommand::StopCapture(port_addr(m)?))?)?
+        }
+        (Route::DeviceStartCapture, _) => device(
+            m,
+            NodeCommand::StartCapture(device_port(m), CaptureStart::parse(raw)?),
+        )?,
+        (Route::DeviceStopCapture, _) => device(
+            m,
+            empty_then(raw, NodeCommand::StopCapture(device_port(m)))?,
+        )?,
         (Route::DeviceNio, _) => device(
             m,
             NodeCommand::RemoveNio(PortAddr {
@@ -154,6 +169,14 @@ fn device(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
         class: NodeClass::Device,
     };
     Ok(Command::Node(r, cmd))
+}
+
+/// A device's `{port_number}` (the third capture of its routes).
+fn device_port(m: &Matched<'_>) -> PortAddr {
+    PortAddr {
+        adapter: 0,
+        port: port_number(m.adapter()),
+    }
 }
 
 /// Digits only (the route says so); too large for a port is a port that
@@ -209,6 +232,7 @@ fn body_json(b: Body) -> Value {
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Device(d) => device_json(&d),
+        Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
         Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
         }

@@ -240,6 +240,10 @@ impl Host for FakeHost {
         &mut self.disk
     }
 
+    fn wall_clock(&mut self) -> std::time::SystemTime {
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
+    }
+
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
         Ok(vec!["lo".into()])
     }
@@ -309,6 +313,19 @@ impl Files for FakeFiles {
             })
             .collect();
         Ok(())
+    }
+
+    fn append_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        match self.files.get_mut(path) {
+            Some(f) => {
+                f.extend_from_slice(data);
+                Ok(())
+            }
+            None => Err(ApiError::conflict(format!(
+                "Cannot write {}",
+                path.display()
+            ))),
+        }
     }
 
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {

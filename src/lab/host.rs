@@ -100,6 +100,8 @@ pub trait Host {
     /// The project files.
     fn files(&mut self) -> &mut dyn Files;
 
+    /// The wall clock, for capture timestamps.
+    fn wall_clock(&mut self) -> std::time::SystemTime;
     /// The host's network interfaces.
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
     /// Read the configuration again.
@@ -121,6 +123,8 @@ pub trait Files {
     fn exists(&mut self, path: &Path) -> bool;
     /// Rename a file or directory.
     fn rename(&mut self, from: &Path, to: &Path) -> Result<(), ApiError>;
+    /// Append `data` to the file at `path`.
+    fn append_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
     /// Replace `path` with `data`, atomically.
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError>;
     /// Remove a file (a missing one is fine).

@@ -9,6 +9,7 @@
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
 //! tests drive it with [`fake::FakeHost`] and a made-up `now`.
 
+pub mod capture;
 pub mod console;
 pub mod fake;
 pub mod host;
@@ -250,6 +251,8 @@ pub struct Lab {
     next_proc_serial: u64,
     events: VecDeque<Event>,
     shutdown: bool,
+    /// Ports whose capture has records to write.
+    dirty_captures: Vec<(NodeKey, usize)>,
 }
 
 fn no_project(id: Uuid) -> ApiError {
@@ -272,6 +275,7 @@ impl Lab {
             next_proc_serial: 0,
             events: VecDeque::new(),
             shutdown: false,
+            dirty_captures: Vec::new(),
         }
     }
 
@@ -318,6 +322,7 @@ impl Lab {
             self.on_deadline(now, d, host);
         }
         self.spawn_next(now, host);
+        self.flush_captures(host);
     }
 
     /// How long the loop may sleep before [`Lab::poll`] has work.
@@ -344,16 +349,20 @@ impl Lab {
             Endpoint::Node(key) => (key, 0, true),
             Endpoint::Nio(key, index) => (key, index, false),
         };
-        let Some(node) = self.node_mut(key) else {
+        let Some(node) = self.nodes.get_mut(key.index).filter(|n| n.key == key) else {
             return;
         };
+        let dirty = &mut self.dirty_captures;
         if !matches!(node.kind, node::Kind::Vpcs(_)) {
-            return nodes::device::switch_frame(node, now, index, frame, send);
+            return nodes::device::switch_frame(node, dirty, now, index, frame, send);
         }
         let running = node.running();
         let Some(port) = node.ports.get_mut(index) else {
             return;
         };
+        if !outbound {
+            capture::record(dirty, key, index, port, now, frame);
+        }
         let to = match (outbound, port.nio.is_some()) {
             (true, true) => Some(Endpoint::Nio(key, index)),
             (false, _) if running => Some(Endpoint::Node(key)),
@@ -366,6 +375,7 @@ impl Lab {
                 if outbound {
                     s.out_frames += 1;
                     s.out_bytes += n;
+                    capture::record(dirty, key, index, port, now, frame);
                 } else {
                     s.in_frames += 1;
                     s.in_bytes += n;

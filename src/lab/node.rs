@@ -20,7 +20,7 @@ pub use crate::api::answer::PortStats;
 pub use crate::api::{Nio, NioTap, NioUdp};
 
 /// One numbered port of a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Port {
     /// Adapter number.
     pub adapter: u32,
@@ -32,6 +32,8 @@ pub struct Port {
     pub stats: PortStats,
     /// A switch port's VLAN mode.
     pub mode: Option<super::nodes::switch::PortMode>,
+    /// A running capture of what crosses it.
+    pub capture: Option<super::capture::Capture>,
 }
 
 impl Port {
@@ -43,6 +45,7 @@ impl Port {
             nio: None,
             stats: PortStats::default(),
             mode: None,
+            capture: None,
         }
     }
 }

@@ -963,3 +963,55 @@ fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
     assert_eq!(r.status(t), Some(204));
     assert!(r.host.nios.is_empty() && r.lab.udp_ports.reservations().count() == 0);
 }
+
+#[test]
+fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
+    use crate::api::body::CaptureStart;
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let start = |name: &str| {
+        NodeCommand::StartCapture(
+            PORT0,
+            CaptureStart {
+                capture_file_name: name.into(),
+            },
+        )
+    };
+    let t = r.node(p, n, start("a.pcap"));
+    assert!(r.error(t).contains("not connected"));
+    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+    assert_eq!(r.status(t), Some(201));
+    r.started(p, n, k);
+    let t = r.node(p, n, start("a.pcap"));
+    let Ok(Answer::Ok(Body::Capture(path))) = r.reply(t).clone() else {
+        panic!("{:?}", r.reply(t))
+    };
+    assert!(path.ends_with("project-files/captures/a.pcap"));
+    assert_eq!(r.host.disk.files[&path].len(), 24, "the header, at once");
+    let mut send = |_: Endpoint, _: &[u8]| true;
+    r.lab
+        .on_frame(r.now, Endpoint::Node(k), &[1; 60], &mut send);
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[2; 70], &mut send);
+    assert_eq!(
+        r.host.disk.files[&path].len(),
+        24,
+        "written by the loop, not per frame"
+    );
+    r.turn();
+    assert_eq!(r.host.disk.files[&path].len(), 24 + 16 + 60 + 16 + 70);
+    let t = r.node(p, n, start("b.pcap"));
+    assert!(r.error(t).contains("already has a capture"));
+    // The NIO goes: the capture ends, what was buffered is written.
+    r.lab
+        .on_frame(r.now, Endpoint::Node(k), &[3; 60], &mut send);
+    let t = r.node(p, n, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(
+        r.host.disk.files[&path].len(),
+        24 + 16 + 60 + 16 + 70 + 16 + 60
+    );
+    let t = r.node(p, n, NodeCommand::StopCapture(PORT0));
+    assert!(r.error(t).contains("No capture"));
+}

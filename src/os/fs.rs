@@ -37,6 +37,15 @@ impl Files for Disk {
         })
     }
 
+    fn append_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(data))
+            .map_err(|e| ApiError::conflict(format!("Cannot write {}: {e}", path.display())))
+    }
+
     fn write_file(&mut self, path: &Path, data: &[u8]) -> Result<(), ApiError> {
         write_atomic(path, data)
     }

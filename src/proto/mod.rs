@@ -7,8 +7,10 @@
 //! | [`telnet`] | the console's telnet option filter and line tracking |
 //! | [`bytes`] | the byte queue every socket buffer uses |
 //! | [`ethernet`] | Ethernet addresses and 802.1Q tags |
+//! | [`pcap`] | classic pcap headers and records |
 
 pub mod bytes;
 pub mod ethernet;
 pub mod http;
+pub mod pcap;
 pub mod telnet;

@@ -175,6 +175,10 @@ impl Host for Io {
         &mut self.disk
     }
 
+    fn wall_clock(&mut self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
         sys::interface_names().map_err(|e| ApiError::io("listing interfaces", &e))
     }

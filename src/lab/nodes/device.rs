@@ -112,6 +112,7 @@ impl Lab {
     /// Run one command on a switch or hub.
     pub(crate) fn exec_device(
         &mut self,
+        now: Instant,
         key: NodeKey,
         ticket: Ticket,
         cmd: NodeCommand,
@@ -129,6 +130,14 @@ impl Lab {
             }
             C::AddDeviceNio(port, nio, s) => self.add_device_nio(key, port, nio, s, host),
             C::RemoveNio(at) => self.remove_device_nio(key, at.port, host),
+            C::StartCapture(at, b) => self
+                .live(key)
+                .and_then(|n| port_index(n, at.port))
+                .and_then(|i| self.start_capture(now, key, i, at, b, host)),
+            C::StopCapture(at) => self
+                .live(key)
+                .and_then(|n| port_index(n, at.port))
+                .and_then(|i| self.stop_capture(key, i, at, host)),
             C::Start | C::Stop | C::Reload | C::Update(_) | C::AddNio(..) => Err(
                 ApiError::Internal("a VPCS operation on a switch or hub".into()),
             ),
@@ -216,6 +225,7 @@ impl Lab {
 /// count.
 pub(crate) fn switch_frame(
     node: &mut Node,
+    dirty: &mut Vec<(NodeKey, usize)>,
     now: Instant,
     index: usize,
     frame: &[u8],
@@ -228,6 +238,7 @@ pub(crate) fn switch_frame(
     };
     inport.stats.in_frames += 1;
     inport.stats.in_bytes += frame.len() as u64;
+    crate::lab::capture::record(dirty, key, index, inport, now, frame);
     let outs: Vec<(usize, Vec<u8>)> = match kind {
         Kind::Switch(sw) => {
             let modes: Vec<Option<PortMode>> =
@@ -244,12 +255,13 @@ pub(crate) fn switch_frame(
     };
     for (p, f) in outs {
         let sent = send(Endpoint::Nio(key, p), &f);
-        let s = &mut ports[p].stats;
+        let port = &mut ports[p];
         if sent {
-            s.out_frames += 1;
-            s.out_bytes += f.len() as u64;
+            port.stats.out_frames += 1;
+            port.stats.out_bytes += f.len() as u64;
+            crate::lab::capture::record(dirty, key, p, port, now, &f);
         } else {
-            s.dropped += 1;
+            port.stats.dropped += 1;
         }
     }
 }

@@ -302,7 +302,7 @@ impl Lab {
             Err(e) => return Step::Done(Err(e)),
         };
         if node.vpcs().is_none() {
-            return self.exec_device(key, ticket, cmd, host);
+            return self.exec_device(now, key, ticket, cmd, host);
         }
         match cmd {
             C::Get => Step::Done(Ok(Answer::Ok(Body::Vpcs(view(node))))),
@@ -314,6 +314,14 @@ impl Lab {
             C::Reload => self.start_vpcs(key, ticket),
             C::AddNio(at, b) => Step::Done(self.add_nio(key, at, b, host)),
             C::RemoveNio(at) => Step::Done(self.remove_nio(key, at, host)),
+            C::StartCapture(at, b) => Step::Done(
+                self.port_of(key, at)
+                    .and_then(|i| self.start_capture(now, key, i, at, b, host)),
+            ),
+            C::StopCapture(at) => Step::Done(
+                self.port_of(key, at)
+                    .and_then(|i| self.stop_capture(key, i, at, host)),
+            ),
             C::UpdateDevice(_) | C::AddDeviceNio(..) => Step::Done(Err(ApiError::Internal(
                 "a device operation on a VPCS".into(),
             ))),
@@ -467,10 +475,17 @@ impl Lab {
             return;
         };
         let id = node.id;
-        let Some(port) = node.ports.get_mut(index) else {
+        if node.ports.get(index).is_none_or(|p| p.nio.is_none()) {
+            return;
+        }
+        // A capture stops with its port's NIO.
+        self.end_capture(key, index, host);
+        let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index)) else {
             return;
         };
-        let Some(nio) = port.nio.take() else { return };
+        let Some(nio) = port.nio.take() else {
+            return;
+        };
         let stats = port.stats;
         host.close_nio(key, index);
         if let Some(lport) = nio.udp_port() {
