@@ -2,6 +2,21 @@
 //! real VPCS attached through UDP tunnels, pinging across them.
 
 use crate::util::{Console, Server, vm_url};
+use std::process::Command;
+
+/// What `tcpdump -enr` reads in a capture file.
+fn tcpdump(file: &str) -> String {
+    let out = Command::new("tcpdump")
+        .args(["-enr", file])
+        .output()
+        .expect("tcpdump is installed");
+    assert!(
+        out.status.success(),
+        "tcpdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 use serde_json::{Value, json};
 
 struct Lab<'a> {
@@ -201,18 +216,31 @@ fn a_hub_repeats_to_every_port() {
     let lab = Lab::new(&srv);
     let hub = lab.device("ethernet_hub");
     let mut pcs = Vec::new();
+    let mut ids = Vec::new();
     for n in 1..=3 {
         let (v, c) = lab.pc(&format!("PC{n}"), &format!("10.30.0.{n}"));
         lab.link_pc(&v, &hub, n, None);
         lab.start(&v);
         pcs.push(c);
+        ids.push(v);
     }
+    let cap = vm_url(&lab.p, &ids[2], "/adapters/0/ports/0/start_capture");
+    let r = srv.post(&cap, r#"{"capture_file_name": "pc3.pcap"}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let file = r.json["pcap_file_path"].as_str().unwrap().to_string();
     assert_eq!(
         srv.get(&lab.dev_url(&hub, "")).json.get("ports"),
         None,
         "a hub has no port settings"
     );
     assert!(ping(&mut pcs[0], "10.30.0.2"), "{}", pcs[0].text());
+    let stop = vm_url(&lab.p, &ids[2], "/adapters/0/ports/0/stop_capture");
+    assert_eq!(srv.post(&stop, "").status, 204);
+    let seen = tcpdump(&file);
+    assert!(
+        seen.contains("10.30.0.1 > 10.30.0.2: ICMP echo request"),
+        "the third PC sees the others' ICMP: {seen}"
+    );
     // The third port saw the others' frames: its counters say so.
     let page = srv.get("/").text;
     assert!(page.contains("Ethernet hub"), "{page}");
