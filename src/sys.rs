@@ -368,6 +368,62 @@ pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A packet socket on the existing interface `name`: every frame it
+/// receives (not the ones the host sends out of it), and frames written
+/// to it leave by it. Non-blocking.
+pub fn open_packet(name: &str) -> io::Result<OwnedFd> {
+    if name.is_empty() || name.len() > MAX_IFNAME || name.contains(['/', '\0']) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{name}' is not an interface name (1 to {MAX_IFNAME} bytes, no '/')"),
+        ));
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: a NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain integer arguments.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto as libc::c_int,
+        )
+    })?;
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: an int option, by pointer and size. Frames the host sends out
+    // of the interface are not ours to relay (Linux 4.20+; older kernels
+    // refuse the option, which only costs echoes).
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = index as libc::c_int;
+    // SAFETY: bind with a sockaddr_ll we own and its exact size.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
 /// Move the calling thread into the network namespace at `path` (as made
 /// by `ip netns add`); processes it starts afterwards live there too. For
 /// tests that build a network of their own.

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use std::path::PathBuf;
 use uuid::Uuid;
 
-pub use super::command::{Nio, NioTap, NioUdp};
+pub use super::command::{Nio, NioEthernet, NioTap, NioUdp};
 
 /// The lab's answer to a command.
 pub type Reply = Result<Answer, ApiError>;

@@ -4,7 +4,7 @@
 //! is `{}`. Unknown properties are refused, and every message names the field
 //! and the rule it broke.
 
-use super::command::{DeviceType, Nio, NioTap, NioUdp, PortSettings, VlanMode};
+use super::command::{DeviceType, Nio, NioEthernet, NioTap, NioUdp, PortSettings, VlanMode};
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -305,9 +305,16 @@ impl VmUpdate {
 
 /// `POST .../nio`: the NIO types a VPCS port takes.
 impl Nio {
-    /// Decode; the accepted properties depend on `type`.
+    /// Decode a VPCS NIO; the accepted properties depend on `type`. A VPCS
+    /// takes a tunnel or a TAP device, as in 1.3.13.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        Self::from_object(&object(body)?)
+        match Self::from_object(&object(body)?)? {
+            Nio::Ethernet(e) => Err(ApiError::conflict(format!(
+                "NIO type '{}' is not supported by VPCS (nio_udp and nio_tap are)",
+                e.kind
+            ))),
+            nio => Ok(nio),
+        }
     }
 
     /// Decode from a JSON object (a device NIO nests it under `nio`).
@@ -341,8 +348,26 @@ impl Nio {
                 }
                 Ok(Nio::Tap(NioTap { device }))
             }
+            kind @ ("nio_generic_ethernet" | "nio_linux_ethernet") => {
+                only(&o, &["type", "ethernet_device"])?;
+                let device = req_str(&o, "ethernet_device")?;
+                if device.len() > crate::limits::MAX_IFNAME || device.contains('/') {
+                    return Err(ApiError::bad(format!(
+                        "Field 'ethernet_device' must be an interface name of at most {} bytes without '/', not '{device}'",
+                        crate::limits::MAX_IFNAME
+                    )));
+                }
+                Ok(Nio::Ethernet(NioEthernet {
+                    kind: if kind == "nio_linux_ethernet" {
+                        "nio_linux_ethernet"
+                    } else {
+                        "nio_generic_ethernet"
+                    },
+                    device,
+                }))
+            }
             ty => Err(ApiError::conflict(format!(
-                "NIO type '{ty}' is not supported by VPCS (nio_udp and nio_tap are)"
+                "NIO type '{ty}' is not supported (nio_udp, nio_tap, and on switch and hub ports nio_generic_ethernet and nio_linux_ethernet are)"
             ))),
         }
     }

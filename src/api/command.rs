@@ -197,6 +197,15 @@ pub struct NioTap {
     pub device: String,
 }
 
+/// An existing host interface, reached through a packet socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NioEthernet {
+    /// `nio_generic_ethernet` or `nio_linux_ethernet`, as the client said.
+    pub kind: &'static str,
+    /// The interface's name.
+    pub device: String,
+}
+
 /// A port's link to the world.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Nio {
@@ -204,6 +213,8 @@ pub enum Nio {
     Udp(NioUdp),
     /// A host TAP device.
     Tap(NioTap),
+    /// A host interface (switch and hub ports).
+    Ethernet(NioEthernet),
 }
 
 impl Nio {
@@ -211,7 +222,7 @@ impl Nio {
     pub fn udp_port(&self) -> Option<u16> {
         match self {
             Nio::Udp(u) => Some(u.lport),
-            Nio::Tap(_) => None,
+            Nio::Tap(_) | Nio::Ethernet(_) => None,
         }
     }
 }
@@ -221,6 +232,7 @@ impl std::fmt::Display for Nio {
         match self {
             Nio::Udp(u) => write!(f, "udp {} -> {}:{}", u.lport, u.rhost, u.rport),
             Nio::Tap(t) => write!(f, "tap {}", t.device),
+            Nio::Ethernet(e) => write!(f, "ethernet {}", e.device),
         }
     }
 }

@@ -20,8 +20,8 @@ pub mod routes;
 pub mod v1;
 
 pub use command::{
-    Command, DeviceType, Front, Nio, NioTap, NioUdp, NodeClass, NodeCommand, NodeCreate, NodeRef,
-    PortAddr, PortSettings, Ticket, VlanMode,
+    Command, DeviceType, Front, Nio, NioEthernet, NioTap, NioUdp, NodeClass, NodeCommand,
+    NodeCreate, NodeRef, PortAddr, PortSettings, Ticket, VlanMode,
 };
 
 /// The GNS3 compute API version nanolab speaks (the last 1.3 release), so that

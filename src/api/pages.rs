@@ -123,6 +123,7 @@ fn link(nio: &Option<Nio>) -> String {
     match nio {
         Some(Nio::Udp(u)) => format!("UDP {} &rarr; {}:{}", u.lport, esc(&u.rhost), u.rport),
         Some(Nio::Tap(t)) => format!("TAP {}", esc(&t.device)),
+        Some(Nio::Ethernet(e)) => format!("interface {}", esc(&e.device)),
         None => "&mdash;".into(),
     }
 }

@@ -237,6 +237,7 @@ fn body_json(b: Body) -> Value {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
         }
         Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
+        Body::Nio(Nio::Ethernet(e)) => json!({"type": e.kind, "ethernet_device": e.device}),
         Body::UdpPort(port) => json!({"udp_port": port}),
         // Answers to the pages' commands, which `/v1` never asks.
         Body::Status(_) | Body::Backup(_) | Body::Restored(_) => json!({}),

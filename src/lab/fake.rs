@@ -147,6 +147,7 @@ impl Host for FakeHost {
         let same = |n: &Nio| match (n, nio) {
             (Nio::Udp(a), Nio::Udp(b)) => a.lport == b.lport,
             (Nio::Tap(a), Nio::Tap(b)) => a.device == b.device,
+            (Nio::Ethernet(a), Nio::Ethernet(b)) => a.device == b.device,
             _ => false,
         };
         let clash = self.nios.iter().any(|(k, n)| same(n) && *k != (node, port));
@@ -171,7 +172,7 @@ impl Host for FakeHost {
                     t.device
                 )));
             }
-            Nio::Tap(_) => {}
+            Nio::Tap(_) | Nio::Ethernet(_) => {}
         }
         self.nios.insert((node, port), nio.clone());
         Ok(())

@@ -19,7 +19,8 @@ use std::time::Instant;
 pub(super) enum NioIo {
     /// A UDP tunnel, connected to its peer.
     Udp(UdpSocket),
-    /// A TAP device: one frame per read or write.
+    /// A TAP device or a packet socket on a host interface: one frame per
+    /// read or write.
     Tap(File),
 }
 

@@ -97,6 +97,15 @@ impl Host for Io {
             Nio::Tap(t) => NioIo::Tap(File::from(
                 sys::open_tap(&t.device).map_err(|e| tap_error(&t.device, &e))?,
             )),
+            Nio::Ethernet(e) => {
+                let fd = sys::open_packet(&e.device).map_err(|err| {
+                    ApiError::conflict(format!(
+                        "Interface {} cannot be opened: {err} (it must exist, and nanolab needs CAP_NET_RAW)",
+                        e.device
+                    ))
+                })?;
+                NioIo::Tap(File::from(fd))
+            }
         };
         let fd = io.fd();
         let token = self

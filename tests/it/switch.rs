@@ -245,3 +245,61 @@ fn a_hub_repeats_to_every_port() {
     let page = srv.get("/").text;
     assert!(page.contains("Ethernet hub"), "{page}");
 }
+
+/// Host links on switch ports: a veth end through a packet socket
+/// (`nio_generic_ethernet`) and a TAP device, each reaching an address
+/// configured inside a network namespace the test makes (never the host's
+/// own interfaces).
+#[test]
+fn switch_ports_reach_a_namespace_through_a_veth_and_a_tap() {
+    let ns = crate::tap::Netns::new("sw");
+    ns.ip(&[
+        "link", "add", "nlv0", "type", "veth", "peer", "name", "nlv1",
+    ]);
+    ns.ip(&["addr", "add", "10.88.0.1/24", "dev", "nlv1"]);
+    ns.ip(&["link", "set", "nlv0", "up"]);
+    ns.ip(&["link", "set", "nlv1", "up"]);
+    ns.ip(&["tuntap", "add", "dev", "nltap1", "mode", "tap"]);
+    ns.ip(&["addr", "add", "10.89.0.1/24", "dev", "nltap1"]);
+    ns.ip(&["link", "set", "nltap1", "up"]);
+    ns.within(|| {
+        let srv = Server::start(&[]);
+        let lab = Lab::new(&srv);
+        let sw = lab.device("ethernet_switch");
+        let link = |port: u32, nio: Value, vlan: u16| {
+            let body = json!({"nio": nio, "port_settings": {"type": "access", "vlan": vlan}});
+            let r = srv.post(
+                &lab.dev_url(&sw, &format!("/ports/{port}/nio")),
+                &body.to_string(),
+            );
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.json
+        };
+        let echoed = link(
+            1,
+            json!({"type": "nio_generic_ethernet", "ethernet_device": "nlv0"}),
+            1,
+        );
+        assert_eq!(
+            echoed,
+            json!({"type": "nio_generic_ethernet", "ethernet_device": "nlv0"})
+        );
+        link(3, json!({"type": "nio_tap", "tap_device": "nltap1"}), 2);
+        let (v1, mut c1) = lab.pc("PC1", "10.88.0.2");
+        lab.link_pc(&v1, &sw, 2, access(1));
+        lab.start(&v1);
+        let (v2, mut c2) = lab.pc("PC2", "10.89.0.2");
+        lab.link_pc(&v2, &sw, 4, access(2));
+        lab.start(&v2);
+        assert!(
+            ping(&mut c1, "10.88.0.1"),
+            "through the veth: {}",
+            c1.text()
+        );
+        assert!(ping(&mut c2, "10.89.0.1"), "through the TAP: {}", c2.text());
+        // An interface that does not exist: 409 naming it.
+        let body = json!({"nio": {"type": "nio_linux_ethernet", "ethernet_device": "nlnope"}});
+        srv.post(&lab.dev_url(&sw, "/ports/5/nio"), &body.to_string())
+            .assert_error(409, "nlnope");
+    });
+}
