@@ -42,6 +42,8 @@ pub enum Body {
     Device(DeviceView),
     /// A capture was started into this file.
     Capture(PathBuf),
+    /// A live view of a capture: the request's own connection follows it.
+    LiveCapture,
     /// A UDP tunnel.
     Nio(Nio),
     /// A reserved UDP port.

@@ -158,6 +158,8 @@ pub enum NodeCommand {
     StartCapture(PortAddr, CaptureStart),
     /// Stop recording a port.
     StopCapture(PortAddr),
+    /// Follow a port's running capture live (a streamed pcap).
+    WatchCapture(PortAddr),
 }
 
 /// Where an answer must go: opaque to the lab, which hands it back with the

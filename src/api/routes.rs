@@ -39,6 +39,10 @@ pub enum Route {
     VmStartCapture,
     /// `.../vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture`
     VmStopCapture,
+    /// `.../vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/pcap`
+    VmPcap,
+    /// `.../devices/{device_id}/ports/{port_number:\d+}/pcap`
+    DevicePcap,
     /// `.../devices/{device_id}/ports/{port_number:\d+}/start_capture`
     DeviceStartCapture,
     /// `.../devices/{device_id}/ports/{port_number:\d+}/stop_capture`
@@ -104,6 +108,16 @@ const TABLE: &[(Route, &str, &[Method])] = &[
         Route::VmStopCapture,
         r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture",
         &[Post],
+    ),
+    (
+        Route::VmPcap,
+        r"/v1/projects/{project_id}/vpcs/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/pcap",
+        &[Get],
+    ),
+    (
+        Route::DevicePcap,
+        r"/v1/projects/{project_id}/dynamips/devices/{device_id}/ports/{port_number:\d+}/pcap",
+        &[Get],
     ),
     (
         Route::DeviceStartCapture,

@@ -118,6 +118,8 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
         (Route::VmStopCapture, _) => {
             node(m, empty_then(raw, NodeCommand::StopCapture(port_addr(m)?))?)?
         }
+        (Route::VmPcap, _) => node(m, NodeCommand::WatchCapture(port_addr(m)?))?,
+        (Route::DevicePcap, _) => device(m, NodeCommand::WatchCapture(device_port(m)))?,
         (Route::DeviceStartCapture, _) => device(
             m,
             NodeCommand::StartCapture(device_port(m), CaptureStart::parse(raw)?),
@@ -213,6 +215,7 @@ pub fn curl_line(addr: std::net::SocketAddr, req: &Request) -> String {
 /// The HTTP answer for a lab reply, in 1.3's shapes, with its `X-Route`.
 pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     match reply {
+        Ok(Answer::Ok(Body::LiveCapture)) => Response::chunked("application/vnd.tcpdump.pcap"),
         Ok(Answer::Ok(b)) => Response::json(200, &body_json(b)),
         Ok(Answer::Created(b)) => Response::json(201, &body_json(b)),
         Ok(Answer::NoContent) => Response::no_content(),
@@ -233,6 +236,7 @@ fn body_json(b: Body) -> Value {
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Device(d) => device_json(&d),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
+        Body::LiveCapture => json!({}),
         Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
         }

@@ -3,7 +3,7 @@
 //! by the host in batches, once per loop turn. A capture that cannot be
 //! written stops with a warning; the relay never waits for it.
 
-use super::host::Host;
+use super::host::{ClientId, Host};
 use super::node::{NodeKey, Port};
 use super::{Answer, Body, Event, Lab, Reply};
 use crate::api::PortAddr;
@@ -16,6 +16,8 @@ use std::time::{Instant, SystemTime};
 /// Records waiting to be written, per capture; past it, records are lost
 /// (and counted) rather than memory grown.
 pub const MAX_CAPTURE_BUFFER: usize = 1024 * 1024;
+/// Records waiting for one live viewer; past it, that viewer is dropped.
+pub const MAX_LIVE_OUTPUT: usize = 1024 * 1024;
 
 /// A running capture.
 #[derive(Debug)]
@@ -31,18 +33,30 @@ pub struct Capture {
     pub frames: u64,
     /// Frames lost because writing fell behind.
     pub lost: u64,
+    /// Clients following it live, with what waits for each.
+    pub viewers: Vec<(ClientId, Vec<u8>)>,
 }
 
 impl Capture {
     /// Record a frame crossing the port at `now`. Returns whether the
     /// buffer went from empty to not (the port needs a flush).
-    pub fn record(&mut self, now: Instant, frame: &[u8]) -> bool {
+    pub fn record(&mut self, now: Instant, frame: &[u8], ready: &mut Vec<ClientId>) -> bool {
+        let at = self.epoch.1 + now.saturating_duration_since(self.epoch.0);
+        // Live viewers first: one that does not keep up is let go.
+        self.viewers.retain_mut(|(id, out)| {
+            if out.len() + frame.len() + 16 > MAX_LIVE_OUTPUT {
+                ready.push(*id);
+                return false;
+            }
+            pcap::push_record(out, at, frame);
+            ready.push(*id);
+            true
+        });
         if self.pending.len() + frame.len() + 16 > MAX_CAPTURE_BUFFER {
             self.lost += 1;
             return false;
         }
         let was_empty = self.pending.is_empty();
-        let at = self.epoch.1 + now.saturating_duration_since(self.epoch.0);
         pcap::push_record(&mut self.pending, at, frame);
         self.frames += 1;
         was_empty
@@ -51,8 +65,17 @@ impl Capture {
 
 /// Record `frame` on `port` if it is captured; note the port for the next
 /// flush.
+/// Ports with records to write, and live viewers with output waiting.
+#[derive(Debug, Default)]
+pub struct Sink {
+    /// (node, port index) whose capture buffer went from empty to not.
+    pub dirty: Vec<(NodeKey, usize)>,
+    /// Live viewers to wake.
+    pub ready: Vec<ClientId>,
+}
+
 pub(crate) fn record(
-    dirty: &mut Vec<(NodeKey, usize)>,
+    sink: &mut Sink,
     key: NodeKey,
     index: usize,
     port: &mut Port,
@@ -60,9 +83,9 @@ pub(crate) fn record(
     frame: &[u8],
 ) {
     if let Some(c) = &mut port.capture
-        && c.record(now, frame)
+        && c.record(now, frame, &mut sink.ready)
     {
-        dirty.push((key, index));
+        sink.dirty.push((key, index));
     }
 }
 
@@ -105,6 +128,7 @@ impl Lab {
             epoch,
             frames: 0,
             lost: 0,
+            viewers: Vec::new(),
         });
         self.emit(Event::Warning {
             node: Some(id),
@@ -131,17 +155,77 @@ impl Lab {
         Ok(Answer::NoContent)
     }
 
-    /// Write what a port's capture holds, then forget the capture.
+    /// Write what a port's capture holds, then forget the capture; its
+    /// live viewers see their stream end.
     pub(crate) fn end_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
         self.flush_capture(key, index, host);
-        if let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index)) {
-            port.capture = None;
+        if let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index))
+            && let Some(c) = port.capture.take()
+        {
+            for (id, _) in c.viewers {
+                self.viewers.remove(&id);
+                self.sink.ready.push(id);
+            }
+        }
+    }
+
+    /// Follow a running capture live: the stream starts with the pcap
+    /// header, then every record as it is made.
+    pub(crate) fn watch_capture(
+        &mut self,
+        key: NodeKey,
+        index: usize,
+        at: PortAddr,
+        viewer: ClientId,
+    ) -> Reply {
+        let node = self.live_mut(key)?;
+        let Some(c) = node.ports.get_mut(index).and_then(|p| p.capture.as_mut()) else {
+            return Err(ApiError::conflict(format!(
+                "No capture is running on port {}: start one first",
+                at.port
+            )));
+        };
+        c.viewers.push((viewer, pcap::file_header().to_vec()));
+        self.viewers.insert(viewer, (key, index));
+        Ok(Answer::Ok(Body::LiveCapture))
+    }
+
+    /// What waits for a live viewer (taken); `None` once its capture has
+    /// ended or it was dropped for not keeping up.
+    pub fn capture_output(&mut self, viewer: ClientId) -> Option<Vec<u8>> {
+        let &(key, index) = self.viewers.get(&viewer)?;
+        let found = self
+            .node_mut(key)
+            .and_then(|n| n.ports.get_mut(index))
+            .and_then(|p| p.capture.as_mut())
+            .and_then(|c| c.viewers.iter_mut().find(|(id, _)| *id == viewer))
+            .map(|(_, out)| std::mem::take(out));
+        if found.is_none() {
+            self.viewers.remove(&viewer);
+        }
+        found
+    }
+
+    /// Live viewers with output waiting, or whose stream ended.
+    pub fn take_ready_viewers(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.sink.ready)
+    }
+
+    /// A live viewer went away.
+    pub fn capture_unwatch(&mut self, viewer: ClientId) {
+        if let Some((key, index)) = self.viewers.remove(&viewer)
+            && let Some(c) = self
+                .node_mut(key)
+                .and_then(|n| n.ports.get_mut(index))
+                .and_then(|p| p.capture.as_mut())
+        {
+            c.viewers.retain(|(id, _)| *id != viewer);
         }
     }
 
     /// Write the records of every capture that has some (once per turn).
     pub(crate) fn flush_captures(&mut self, host: &mut dyn Host) {
-        for (key, index) in std::mem::take(&mut self.dirty_captures) {
+        for (key, index) in std::mem::take(&mut self.sink.dirty) {
             self.flush_capture(key, index, host);
         }
     }

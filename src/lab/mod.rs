@@ -251,8 +251,10 @@ pub struct Lab {
     next_proc_serial: u64,
     events: VecDeque<Event>,
     shutdown: bool,
-    /// Ports whose capture has records to write.
-    dirty_captures: Vec<(NodeKey, usize)>,
+    /// Captures with records to write, live viewers to wake.
+    sink: capture::Sink,
+    /// Live capture viewers: where their capture is.
+    viewers: HashMap<ClientId, (NodeKey, usize)>,
 }
 
 fn no_project(id: Uuid) -> ApiError {
@@ -275,7 +277,8 @@ impl Lab {
             next_proc_serial: 0,
             events: VecDeque::new(),
             shutdown: false,
-            dirty_captures: Vec::new(),
+            sink: capture::Sink::default(),
+            viewers: HashMap::new(),
         }
     }
 
@@ -352,7 +355,7 @@ impl Lab {
         let Some(node) = self.nodes.get_mut(key.index).filter(|n| n.key == key) else {
             return;
         };
-        let dirty = &mut self.dirty_captures;
+        let dirty = &mut self.sink;
         if !matches!(node.kind, node::Kind::Vpcs(_)) {
             return nodes::device::switch_frame(node, dirty, now, index, frame, send);
         }

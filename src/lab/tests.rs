@@ -1015,3 +1015,43 @@ fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
     let t = r.node(p, n, NodeCommand::StopCapture(PORT0));
     assert!(r.error(t).contains("No capture"));
 }
+
+#[test]
+fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() {
+    use crate::api::body::CaptureStart;
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+    assert_eq!(r.status(t), Some(201));
+    let t = r.node(p, n, NodeCommand::WatchCapture(PORT0));
+    assert!(r.error(t).contains("No capture"));
+    let start = CaptureStart {
+        capture_file_name: "live.pcap".into(),
+    };
+    r.node(p, n, NodeCommand::StartCapture(PORT0, start));
+    let t = r.node(p, n, NodeCommand::WatchCapture(PORT0));
+    assert_eq!(r.reply(t), &Ok(Answer::Ok(Body::LiveCapture)));
+    let viewer = ClientId {
+        handle: t.conn,
+        serial: t.serial,
+    };
+    assert_eq!(
+        r.lab.capture_output(viewer).unwrap().len(),
+        24,
+        "the pcap header first"
+    );
+    let mut send = |_: Endpoint, _: &[u8]| true;
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[7; 100], &mut send);
+    assert_eq!(r.lab.take_ready_viewers(), [viewer]);
+    assert_eq!(r.lab.capture_output(viewer).unwrap().len(), 116);
+    // A viewer that never reads is let go; the file capture goes on.
+    for _ in 0..20_000 {
+        r.lab
+            .on_frame(r.now, Endpoint::Nio(k, 0), &[7; 100], &mut send);
+    }
+    assert_eq!(r.lab.capture_output(viewer), None);
+    r.turn();
+    assert!(r.lab.node(k).unwrap().ports[0].capture.is_some());
+}

@@ -1,10 +1,12 @@
 //! API connections on the loop: accept, read, parse, hand to the front-end
 //! and the lab, write, and act on the deadlines `Conn` decides.
 
+use super::Source;
 use super::{Entry, Io, IoTimer, Server, accept_one, guarded};
 use crate::api::answer::{Answer, Body};
 use crate::api::{self, Front, Ticket};
 use crate::error::ApiError;
+use crate::lab::ClientId;
 use crate::lab::Reply;
 use crate::limits::{MAX_CONNECTIONS, READ_BUDGET, STREAM_PIECE};
 use crate::os::backup::TarStream;
@@ -28,6 +30,17 @@ pub(super) struct HttpConn {
     timer_at: Option<Instant>,
     /// Already on `again` (answers completed outside a pump of this connection).
     queued: bool,
+}
+
+impl HttpConn {
+    pub(super) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Put on `again` unless already there: returns whether to push it.
+    pub(super) fn mark_queued(&mut self) -> bool {
+        !std::mem::replace(&mut self.queued, true)
+    }
 }
 
 impl Server {
@@ -82,7 +95,7 @@ impl Server {
                 read_total += self.io.read_http(now, token, READ_BUDGET - read_total);
             }
             let served = self.serve_parsed(now, token);
-            self.io.feed_stream(token);
+            self.feed_stream(token);
             if !self.io.flush_http(now, token) {
                 return self.io.close_http(token);
             }
@@ -96,7 +109,9 @@ impl Server {
                 break;
             }
             // A stream whose last piece went out: more next turn.
-            let stream_due = c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
+            let tar = matches!(self.io.streams.get(&token), Some((_, Source::Tar(_))));
+            let Some(c) = self.io.http(token) else { return };
+            let stream_due = tar && c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
             let read_on = served > 0 && c.conn.wants_read();
             if stream_due {
                 c.queued = true;
@@ -171,6 +186,42 @@ impl Server {
         }
     }
 
+    /// Give a streamed answer its next piece once most of the last is out:
+    /// the next part of a backup, or what a live capture recorded.
+    fn feed_stream(&mut self, token: usize) {
+        let Io {
+            entries, streams, ..
+        } = &mut self.io;
+        let Some(Entry::Http(c)) = entries.get_mut(token) else {
+            return;
+        };
+        if !c.conn.streaming() || c.conn.output().len() >= STREAM_PIECE {
+            return;
+        }
+        let source = streams.get_mut(&token).filter(|(s, _)| *s == c.serial);
+        let more = match source {
+            // The source is gone: end what was sent rather than hang.
+            None => false,
+            Some((_, Source::Tar(stream))) => {
+                let mut piece = Vec::with_capacity(STREAM_PIECE);
+                let more = stream.fill(&mut piece, STREAM_PIECE);
+                c.conn.stream_chunk(&piece);
+                more
+            }
+            Some((_, Source::Capture(viewer))) => match self.lab.capture_output(*viewer) {
+                Some(records) => {
+                    c.conn.stream_chunk(&records);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !more {
+            c.conn.end_stream();
+            streams.remove(&token);
+        }
+    }
+
     pub(super) fn on_conn_timer(&mut self, now: Instant, token: usize, serial: u64) {
         let Some(c) = self.io.http(token).filter(|c| c.serial == serial) else {
             return;
@@ -238,29 +289,10 @@ impl Io {
         true
     }
 
-    /// Give a streamed answer its next piece once most of the last is out.
-    fn feed_stream(&mut self, token: usize) {
-        let Some(Entry::Http(c)) = self.entries.get_mut(token) else {
-            return;
-        };
-        if !c.conn.streaming() || c.conn.output().len() >= STREAM_PIECE {
-            return;
-        }
-        let Some((_, stream)) = self.streams.get_mut(&token).filter(|(s, _)| *s == c.serial) else {
-            // The source is gone: end what was sent rather than hang.
-            return c.conn.end_stream();
-        };
-        let mut piece = Vec::with_capacity(STREAM_PIECE);
-        let more = stream.fill(&mut piece, STREAM_PIECE);
-        c.conn.stream_chunk(&piece);
-        if !more {
-            c.conn.end_stream();
-            self.streams.remove(&token);
-        }
-    }
-
     fn close_http(&mut self, token: usize) {
-        self.streams.remove(&token);
+        if let Some((_, Source::Capture(viewer))) = self.streams.remove(&token) {
+            self.gone_viewers.push(viewer);
+        }
         if let Some(Entry::Http(c)) = self.entries.try_remove(token) {
             let _ = self
                 .registry
@@ -272,13 +304,23 @@ impl Io {
 
     /// Deliver an answer to its slot; the connection may have gone meanwhile.
     pub(super) fn answer(&mut self, ticket: Ticket, mut reply: Reply) {
-        if let Ok(Answer::Ok(Body::Backup(dir))) = &reply {
-            match TarStream::new(dir) {
+        match &reply {
+            Ok(Answer::Ok(Body::Backup(dir))) => match TarStream::new(dir) {
                 Ok(s) => {
-                    self.streams.insert(ticket.conn, (ticket.serial, s));
+                    self.streams
+                        .insert(ticket.conn, (ticket.serial, Source::Tar(s)));
                 }
                 Err(e) => reply = Err(ApiError::io("reading the projects directory", &e)),
+            },
+            Ok(Answer::Ok(Body::LiveCapture)) => {
+                let viewer = ClientId {
+                    handle: ticket.conn,
+                    serial: ticket.serial,
+                };
+                self.streams
+                    .insert(ticket.conn, (ticket.serial, Source::Capture(viewer)));
             }
+            _ => {}
         }
         if let Err(e) = &reply
             && e.status() >= 500

@@ -105,8 +105,18 @@ struct Io {
     ready_clients: Vec<ClientId>,
     signalled: bool,
     disk: crate::os::fs::Disk,
-    /// Streamed answers (backups) by connection token, with its serial.
-    streams: HashMap<usize, (u64, crate::os::backup::TarStream)>,
+    /// Streamed answers by connection token, with its serial.
+    streams: HashMap<usize, (u64, Source)>,
+    /// Live capture viewers whose connection closed.
+    gone_viewers: Vec<ClientId>,
+}
+
+/// Where a streamed answer's pieces come from.
+enum Source {
+    /// A backup of the projects directory.
+    Tar(crate::os::backup::TarStream),
+    /// A capture followed live (the lab holds its records).
+    Capture(ClientId),
 }
 
 /// The server: the poll, the lab, and the host side of the lab.
@@ -159,6 +169,7 @@ impl Server {
             signalled: false,
             disk: crate::os::fs::Disk,
             streams: HashMap::new(),
+            gone_viewers: Vec::new(),
         };
         Ok(Server { poll, lab, io })
     }
@@ -244,6 +255,12 @@ impl Server {
                 self.flush_console_client(token);
             }
         }
+        for viewer in std::mem::take(&mut self.io.gone_viewers) {
+            self.lab.capture_unwatch(viewer);
+        }
+        for viewer in self.lab.take_ready_viewers() {
+            self.io.wake_stream(viewer);
+        }
         while let Some(e) = self.lab.poll_event() {
             match e {
                 crate::lab::Event::Warning { .. } => log::warn!("{e}"),
@@ -295,6 +312,16 @@ fn guarded(what: &str, f: impl FnOnce()) -> Result<(), String> {
 }
 
 impl Io {
+    /// A live stream has something to send: serve its connection next turn.
+    fn wake_stream(&mut self, viewer: ClientId) {
+        if let Some(Entry::Http(c)) = self.entries.get_mut(viewer.handle)
+            && c.serial() == viewer.serial
+            && c.mark_queued()
+        {
+            self.again.push(viewer.handle);
+        }
+    }
+
     fn on_signal(&mut self) {
         while let Some(sig) = self.signals.read() {
             log::info!("signal {sig} received: shutting down");

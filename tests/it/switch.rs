@@ -228,6 +228,17 @@ fn a_hub_repeats_to_every_port() {
     let r = srv.post(&cap, r#"{"capture_file_name": "pc3.pcap"}"#);
     assert_eq!(r.status, 200, "{}", r.text);
     let file = r.json["pcap_file_path"].as_str().unwrap().to_string();
+    // The same capture, followed live: curl into tcpdump, as a person would.
+    let live = srv.url(&vm_url(&lab.p, &ids[2], "/adapters/0/ports/0/pcap"));
+    let watcher = Command::new("sh")
+        .args([
+            "-c",
+            &format!("curl -sN --max-time 30 '{live}' | tcpdump -nr - 2>/dev/null"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(
         srv.get(&lab.dev_url(&hub, "")).json.get("ports"),
         None,
@@ -236,6 +247,13 @@ fn a_hub_repeats_to_every_port() {
     assert!(ping(&mut pcs[0], "10.30.0.2"), "{}", pcs[0].text());
     let stop = vm_url(&lab.p, &ids[2], "/adapters/0/ports/0/stop_capture");
     assert_eq!(srv.post(&stop, "").status, 204);
+    // The stop ends the live stream, so curl and tcpdump finish.
+    let out = watcher.wait_with_output().unwrap();
+    let streamed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        streamed.contains("10.30.0.1 > 10.30.0.2: ICMP echo request"),
+        "live: {streamed}"
+    );
     let seen = tcpdump(&file);
     assert!(
         seen.contains("10.30.0.1 > 10.30.0.2: ICMP echo request"),

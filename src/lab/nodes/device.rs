@@ -138,6 +138,10 @@ impl Lab {
                 .live(key)
                 .and_then(|n| port_index(n, at.port))
                 .and_then(|i| self.stop_capture(key, i, at, host)),
+            C::WatchCapture(at) => self
+                .live(key)
+                .and_then(|n| port_index(n, at.port))
+                .and_then(|i| self.watch_capture(key, i, at, viewer(ticket))),
             C::Start | C::Stop | C::Reload | C::Update(_) | C::AddNio(..) => Err(
                 ApiError::Internal("a VPCS operation on a switch or hub".into()),
             ),
@@ -221,11 +225,19 @@ impl Lab {
     }
 }
 
+/// A live capture viewer is the connection that asked.
+pub(crate) fn viewer(t: Ticket) -> crate::lab::ClientId {
+    crate::lab::ClientId {
+        handle: t.conn,
+        serial: t.serial,
+    }
+}
+
 /// A frame came in on port `index` of a switch or hub: decide, send,
 /// count.
 pub(crate) fn switch_frame(
     node: &mut Node,
-    dirty: &mut Vec<(NodeKey, usize)>,
+    dirty: &mut crate::lab::capture::Sink,
     now: Instant,
     index: usize,
     frame: &[u8],
