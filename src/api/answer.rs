@@ -97,6 +97,8 @@ pub struct NodeStatus {
     pub clients: usize,
     /// Its ports: (adapter, port, link, counters).
     pub ports: Vec<(u32, u32, Option<Nio>, PortStats)>,
+    /// A switch's learnt addresses: (VLAN, MAC, port number).
+    pub macs: Vec<(u16, [u8; 6], u32)>,
 }
 
 /// Frame and byte counters of a port, per direction, plus drops.
@@ -110,8 +112,26 @@ pub struct PortStats {
     pub in_frames: u64,
     /// Bytes from the NIO delivered to the node.
     pub in_bytes: u64,
-    /// Frames that could not be sent, or arrived with nowhere to go.
+    /// Frames dropped, all causes: the sum of the two below.
     pub dropped: u64,
+    /// Dropped because there was nowhere to go (no link, node stopped).
+    pub dropped_unlinked: u64,
+    /// Dropped because sending failed (the peer's socket or device refused).
+    pub dropped_send: u64,
+}
+
+impl PortStats {
+    /// Count a frame with nowhere to go.
+    pub fn drop_unlinked(&mut self) {
+        self.dropped += 1;
+        self.dropped_unlinked += 1;
+    }
+
+    /// Count a frame that could not be sent.
+    pub fn drop_send(&mut self) {
+        self.dropped += 1;
+        self.dropped_send += 1;
+    }
 }
 
 /// A project as clients see it.

@@ -130,13 +130,45 @@ fn link(nio: &Option<Nio>) -> String {
 
 fn counters(s: &PortStats) -> String {
     format!(
-        "{} / {} B out, {} / {} B in, {} dropped",
-        s.out_frames, s.out_bytes, s.in_frames, s.in_bytes, s.dropped
+        "{} / {} B out, {} / {} B in, {} dropped ({} with no link, {} failed to send)",
+        s.out_frames,
+        s.out_bytes,
+        s.in_frames,
+        s.in_bytes,
+        s.dropped,
+        s.dropped_unlinked,
+        s.dropped_send
     )
 }
 
+fn mac_table(out: &mut String, n: &NodeStatus) {
+    if n.macs.is_empty() {
+        return;
+    }
+    let _ = write!(out, "<tr><td colspan=7>{} learnt: ", esc(&n.name));
+    for (vlan, m, port) in &n.macs {
+        let _ = write!(
+            out,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} (VLAN {vlan}, port {port}) ",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        );
+    }
+    out.push_str("</td></tr>");
+}
+
 fn node_rows(out: &mut String, n: &NodeStatus) {
-    let ports = n.ports.len().max(1);
+    if n.ports.is_empty() {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class={state}>{state}</td><td>&mdash;</td>\
+             <td colspan=3>no port linked</td></tr>",
+            esc(&n.name),
+            n.kind,
+            state = n.state
+        );
+        return;
+    }
+    let ports = n.ports.len();
     for (i, (adapter, port, nio, stats)) in n.ports.iter().enumerate() {
         out.push_str("<tr>");
         if i == 0 {
@@ -193,6 +225,7 @@ fn status_page(s: &StatusView) -> String {
         );
         for n in nodes {
             node_rows(&mut out, n);
+            mac_table(&mut out, n);
         }
         out.push_str("</table>\n");
     }
@@ -233,6 +266,7 @@ mod tests {
                     state: "started",
                     console: Some(2000),
                     clients: 1,
+                    macs: vec![(10, [0, 0x50, 0x79, 0x66, 0x68, 1], 1)],
                     ports: vec![(
                         0,
                         0,

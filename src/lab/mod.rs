@@ -305,7 +305,7 @@ impl Lab {
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
             Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_vpcs(p, b, host),
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
-            Command::Status => Ok(Answer::Ok(Body::Status(self.status()))),
+            Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => host
                 .files()
@@ -374,6 +374,7 @@ impl Lab {
         let n = frame.len() as u64;
         let s = &mut port.stats;
         match to {
+            None => s.drop_unlinked(),
             Some(to) if send(to, frame) => {
                 if outbound {
                     s.out_frames += 1;
@@ -384,7 +385,7 @@ impl Lab {
                     s.in_bytes += n;
                 }
             }
-            _ => s.dropped += 1,
+            Some(_) => s.drop_send(),
         }
     }
 
@@ -765,7 +766,7 @@ impl Lab {
     }
 
     /// The whole lab, projects by name, nodes by name.
-    fn status(&self) -> crate::api::answer::StatusView {
+    fn status(&self, now: Instant) -> crate::api::answer::StatusView {
         let mut projects: Vec<_> = self
             .projects
             .values()
@@ -777,7 +778,7 @@ impl Lab {
                     .nodes
                     .iter()
                     .filter_map(|id| self.key_of(*id).and_then(|k| self.node(k)))
-                    .map(node_status)
+                    .map(|n| node_status(n, now))
                     .collect();
                 nodes.sort_by(|a, b| a.name.cmp(&b.name));
                 Some((view, nodes))
@@ -905,11 +906,20 @@ impl Lab {
     }
 }
 
-fn node_status(n: &Node) -> crate::api::answer::NodeStatus {
+fn node_status(n: &Node, now: Instant) -> crate::api::answer::NodeStatus {
     crate::api::answer::NodeStatus {
         id: n.id,
         name: n.name.clone(),
         kind: n.kind_name(),
+        macs: match &n.kind {
+            node::Kind::Switch(sw) => sw
+                .table
+                .entries(now)
+                .into_iter()
+                .map(|(vlan, mac, i)| (vlan, mac, n.ports.get(i).map_or(0, |p| p.number)))
+                .collect(),
+            _ => Vec::new(),
+        },
         state: match n.state() {
             State::Stopped => "stopped",
             State::Starting => "starting",

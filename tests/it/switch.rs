@@ -166,6 +166,14 @@ fn four_pcs_on_one_switch_two_vlans_and_a_vlan_change_while_running() {
         "after the change: {}",
         pcs[0].1.text()
     );
+    // The status page shows the switch's MAC table and its ports' counters.
+    let page = srv.get("/").text;
+    assert!(
+        page.contains("Ethernet switch")
+            && page.contains("learnt")
+            && page.contains("(VLAN 10, port 1)"),
+        "{page}"
+    );
     // A port that is taken, and one that is not there.
     let r = srv.post(
         &lab.dev_url(&sw, "/ports/1/nio"),

@@ -273,7 +273,7 @@ pub(crate) fn switch_frame(
             port.stats.out_bytes += f.len() as u64;
             crate::lab::capture::record(dirty, key, p, port, now, &f);
         } else {
-            port.stats.dropped += 1;
+            port.stats.drop_send();
         }
     }
 }
