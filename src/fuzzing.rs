@@ -4,9 +4,12 @@
 //! Each function takes arbitrary bytes, drives one sans-IO component, and
 //! panics only when an invariant is broken.
 
-use crate::api::body::{self, ProjectCreate, VmCreate, VmUpdate};
+use crate::api::body::{
+    self, CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, VmCreate, VmUpdate,
+};
 use crate::api::{
-    Command, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket,
+    Command, DeviceType, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr,
+    PortSettings, Ticket, VlanMode,
 };
 use crate::lab::fake::FakeHost;
 use crate::lab::{ClientId, Endpoint, Lab, NodeKey, Settings};
@@ -147,6 +150,10 @@ struct LabFuzz {
     now: Instant,
     projects: Vec<Uuid>,
     nodes: Vec<(Uuid, Uuid)>,
+    /// Switches and hubs.
+    devices: Vec<(Uuid, Uuid)>,
+    /// Live capture viewers asked for.
+    viewers: Vec<ClientId>,
     /// Every ticket sent, with the node it was for (if any).
     sent: Vec<(Ticket, Option<(Uuid, Uuid)>)>,
     clients: u64,
@@ -166,6 +173,8 @@ impl LabFuzz {
             now: Instant::now(),
             projects: Vec::new(),
             nodes: Vec::new(),
+            devices: Vec::new(),
+            viewers: Vec::new(),
             sent: Vec::new(),
             clients: 0,
         }
@@ -192,7 +201,7 @@ impl LabFuzz {
     }
 
     fn step(&mut self, op: u8, arg: u8) {
-        match op % 14 {
+        match op % 18 {
             0 => {
                 let id = Uuid::from_u128(1 + (arg % 4) as u128);
                 let b = ProjectCreate {
@@ -232,7 +241,7 @@ impl LabFuzz {
                     port: 0,
                 };
                 let lport = 10000 + (arg % 8) as u16 * 3;
-                let c = match (op % 14 - 2) * 4 + (arg >> 4) % 4 {
+                let c = match (op % 18 - 2) * 4 + (arg >> 4) % 4 {
                     0 | 1 => NodeCommand::Start,
                     2 | 3 => NodeCommand::Stop,
                     4 => NodeCommand::Reload,
@@ -344,7 +353,7 @@ impl LabFuzz {
                 self.lab
                     .on_frame(self.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
             }
-            _ => {
+            13 => {
                 let b = if arg & 1 == 0 {
                     10009
                 } else {
@@ -352,6 +361,135 @@ impl LabFuzz {
                 };
                 self.host.foreign_udp.insert(b);
                 self.host.foreign_consoles.insert(b);
+            }
+            14 => {
+                let Some(p) = Self::pick(&self.projects, arg) else {
+                    return;
+                };
+                let id = Uuid::from_u128(200 + (arg % 4) as u128);
+                let b = DeviceCreate {
+                    name: format!("D{arg}"),
+                    device_type: if arg & 4 == 0 {
+                        DeviceType::Switch
+                    } else {
+                        DeviceType::Hub
+                    },
+                    device_id: Some(id),
+                };
+                self.send(Command::CreateNode(p, NodeCreate::Device(b)), None);
+                let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
+                if created && !self.devices.contains(&(p, id)) {
+                    self.devices.push((p, id));
+                }
+            }
+            15 => {
+                let Some((p, d)) = Self::pick(&self.devices, arg) else {
+                    return;
+                };
+                let port = (arg % 4) as u32;
+                let settings = (arg & 8 != 0).then_some(PortSettings {
+                    port,
+                    mode: [VlanMode::Access, VlanMode::Dot1q, VlanMode::Qinq]
+                        [(arg >> 4) as usize % 3],
+                    vlan: 1 + (arg % 3) as u16,
+                });
+                let c = match (arg >> 6) % 4 {
+                    0 | 1 => NodeCommand::AddDeviceNio(
+                        port,
+                        Nio::Udp(NioUdp {
+                            lport: 10001 + (arg % 8) as u16 * 3,
+                            rhost: "127.0.0.1".into(),
+                            raddr: [127, 0, 0, 1].into(),
+                            rport: 20000,
+                        }),
+                        settings,
+                    ),
+                    2 => NodeCommand::UpdateDevice(DeviceUpdate {
+                        name: None,
+                        ports: settings.map(|s| vec![s]),
+                    }),
+                    _ if arg & 1 == 0 => NodeCommand::RemoveNio(PortAddr { adapter: 0, port }),
+                    _ => NodeCommand::Delete,
+                };
+                let r = NodeRef {
+                    project: p,
+                    node: d,
+                    class: crate::api::NodeClass::Device,
+                };
+                self.send(Command::Node(r, c), Some((p, d)));
+            }
+            16 => {
+                let device = arg & 1 == 1;
+                let list = if device { &self.devices } else { &self.nodes };
+                let Some((p, n)) = Self::pick(list, arg >> 1) else {
+                    return;
+                };
+                let at = PortAddr {
+                    adapter: 0,
+                    port: if device { (arg % 4) as u32 } else { 0 },
+                };
+                let c = match (arg >> 3) % 3 {
+                    0 => NodeCommand::StartCapture(
+                        at,
+                        CaptureStart {
+                            capture_file_name: format!("c{}.pcap", arg % 2),
+                        },
+                    ),
+                    1 => NodeCommand::StopCapture(at),
+                    _ => NodeCommand::WatchCapture(at),
+                };
+                let class = if device {
+                    crate::api::NodeClass::Device
+                } else {
+                    crate::api::NodeClass::Vpcs
+                };
+                let slot = self.sent.len() as u64;
+                self.send(
+                    Command::Node(
+                        NodeRef {
+                            project: p,
+                            node: n,
+                            class,
+                        },
+                        c,
+                    ),
+                    Some((p, n)),
+                );
+                self.viewers.push(ClientId {
+                    handle: 1,
+                    serial: slot,
+                });
+                self.viewers.push(ClientId {
+                    handle: 1,
+                    serial: 1,
+                });
+                if let Some(v) = Self::pick(&self.viewers, arg) {
+                    if arg & 2 == 0 {
+                        let _ = self.lab.capture_output(v);
+                    } else {
+                        self.lab.capture_unwatch(v);
+                    }
+                }
+                let _ = self.lab.take_ready_viewers();
+            }
+            _ => {
+                let Some((_, d)) = Self::pick(&self.devices, arg) else {
+                    return;
+                };
+                let Some(k) = self.lab.key_of(d) else { return };
+                let mut frame = vec![0xff; 6];
+                frame.extend_from_slice(&[0, 0x50, 0x79, 0x66, 0x68, arg % 5, 0x08, 0x00]);
+                frame.extend_from_slice(&[arg; 46]);
+                if arg & 1 == 1 {
+                    frame[0] = 0;
+                    frame[5] = arg % 5;
+                }
+                self.lab.on_frame(
+                    self.now,
+                    Endpoint::Nio(k, (arg % 4) as usize),
+                    &frame,
+                    &mut |_, _| arg & 2 == 0,
+                );
             }
         }
     }
