@@ -1055,3 +1055,43 @@ fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() 
     r.turn();
     assert!(r.lab.node(k).unwrap().ports[0].capture.is_some());
 }
+
+#[test]
+fn a_capture_that_cannot_be_written_stops_but_the_frames_go_on() {
+    use crate::api::body::CaptureStart;
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+    assert_eq!(r.status(t), Some(201));
+    let start = CaptureStart {
+        capture_file_name: "full.pcap".into(),
+    };
+    let t = r.node(p, n, NodeCommand::StartCapture(PORT0, start));
+    let Ok(Answer::Ok(Body::Capture(path))) = r.reply(t).clone() else {
+        panic!()
+    };
+    // The disk "fills": the fake refuses to append to a file that is gone.
+    r.host.disk.files.remove(&path);
+    let mut sent = 0;
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[1; 60], &mut |_, _| true);
+    r.turn();
+    assert!(
+        r.lab.node(k).unwrap().ports[0].capture.is_none(),
+        "the capture stopped"
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| r.lab.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.to_string().contains("capture into") && e.to_string().contains("stopped"))
+    );
+    r.started(p, n, k);
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[1; 60], &mut |_, _| {
+            sent += 1;
+            true
+        });
+    assert_eq!(sent, 1, "the relay carries on");
+}
