@@ -6,5 +6,6 @@
 pub mod backup;
 pub mod fs;
 pub mod nb;
+pub mod nio;
 pub mod program;
 pub mod spawn;

@@ -78,7 +78,7 @@ enum IoTimer {
 struct NodeIo {
     console: Option<(usize, TcpListener)>,
     proc: Option<child_io::ProcIo>,
-    nios: HashMap<usize, (usize, nio_io::NioIo)>,
+    nios: HashMap<usize, (usize, crate::os::nio::NioIo)>,
 }
 
 /// Everything the loop owns besides the lab: the host side.

@@ -2,16 +2,15 @@
 //! one effect the lab decided on, with sockets from the loop's registry,
 //! processes through `sys`, files through `os::fs`.
 
-use super::nio_io::{NioIo, bind_addr};
 use super::{Entry, Io};
 use crate::api::Ticket;
 use crate::error::ApiError;
 use crate::lab::{ClientId, Files, Host, Nio, NodeKey, Reply, Settings, Signal, Spawn, Spawned};
+use crate::os::nio::NioIo;
 use crate::sys;
 use mio::Interest;
-use mio::net::{TcpListener, UdpSocket};
+use mio::net::TcpListener;
 use mio::unix::SourceFd;
-use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -77,36 +76,10 @@ impl Host for Io {
         std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
     }
 
-    /// Open the NIO and put it in place of the port's previous one. A UDP
-    /// tunnel binds `lport` on every address of the peer's family and is
-    /// connected to the peer; a TAP device is attached to (or created).
+    /// Open the NIO (see [`NioIo::open`]) and put it in place of the
+    /// port's previous one.
     fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError> {
-        let io = match nio {
-            Nio::Udp(u) => {
-                let local = SocketAddr::new(bind_addr(u.raddr), u.lport);
-                let socket = UdpSocket::bind(local).map_err(|e| {
-                    ApiError::conflict(format!("UDP port {} is already in use: {e}", u.lport))
-                })?;
-                socket
-                    .connect(SocketAddr::new(u.raddr, u.rport))
-                    .map_err(|e| {
-                        ApiError::conflict(format!("Cannot reach {}:{}: {e}", u.rhost, u.rport))
-                    })?;
-                NioIo::Udp(socket)
-            }
-            Nio::Tap(t) => NioIo::Tap(File::from(
-                sys::open_tap(&t.device).map_err(|e| tap_error(&t.device, &e))?,
-            )),
-            Nio::Ethernet(e) => {
-                let fd = sys::open_packet(&e.device).map_err(|err| {
-                    ApiError::conflict(format!(
-                        "Interface {} cannot be opened: {err} (it must exist, and nanolab needs CAP_NET_RAW)",
-                        e.device
-                    ))
-                })?;
-                NioIo::Tap(File::from(fd))
-            }
-        };
+        let io = NioIo::open(nio)?;
         let fd = io.fd();
         let token = self
             .register(
@@ -202,19 +175,4 @@ impl Host for Io {
         self.config.console_ports = fresh.console_ports;
         Ok(fresh.lab_settings())
     }
-}
-
-/// A TAP device that cannot be opened: name it, say why, and how to fix
-/// the usual cause.
-fn tap_error(device: &str, e: &std::io::Error) -> ApiError {
-    let fix = match e.raw_os_error() {
-        Some(1) | Some(13) => format!(
-            ": nanolab needs CAP_NET_ADMIN, or a device made for its user \
-             (ip tuntap add dev {device} mode tap user $USER)"
-        ),
-        Some(16) => ": another program (or port) already uses it".to_string(),
-        Some(22) => ": an interface of that name exists and is not a TAP device".to_string(),
-        _ => String::new(),
-    };
-    ApiError::conflict(format!("TAP device {device} cannot be opened: {e}{fix}"))
 }
