@@ -15,6 +15,7 @@ use crate::lab::fake::FakeHost;
 use crate::lab::{ClientId, Endpoint, Lab, NodeKey, Settings};
 use crate::proto::http::parse::{Request, RequestParser};
 use crate::proto::telnet::Session;
+use crate::proto::websocket::{Decoder, Message};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -106,6 +107,55 @@ pub fn telnet(data: &[u8]) {
         }
     }
     assert_eq!(whole.to_vpcs, split, "split reads changed what VPCS gets");
+}
+
+fn ws_decode_all(data: &[u8], cuts: &[usize]) -> (Vec<Message>, Option<u16>) {
+    let mut d = Decoder::new();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in cuts.iter().copied().chain([data.len()]) {
+        buf.extend_from_slice(&data[start..end]);
+        start = end;
+        loop {
+            match d.feed(&buf) {
+                Err(e) => return (out, Some(e.code())),
+                Ok(None) => break,
+                Ok(Some((used, message))) => {
+                    assert!(
+                        used > 0 && used <= buf.len(),
+                        "used {used} of {}",
+                        buf.len()
+                    );
+                    buf.drain(..used);
+                    out.extend(message);
+                }
+            }
+        }
+    }
+    (out, None)
+}
+
+/// The websocket decoder: the same messages (or close code) whether the
+/// bytes arrive at once or in pieces, never a message over the limit.
+pub fn websocket(data: &[u8]) {
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
+    let whole = ws_decode_all(rest, &[]);
+    let split = ws_decode_all(rest, &cuts(seed, rest.len()));
+    assert_eq!(whole, split, "split reads changed the outcome");
+    for m in &whole.0 {
+        let len = match m {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+            Message::Close(_, r) => r.len(),
+        };
+        assert!(len <= crate::proto::websocket::MAX_MESSAGE);
+    }
+    if let Some(code) = whole.1 {
+        assert!(matches!(code, 1002 | 1007 | 1009), "close code {code}");
+    }
 }
 
 /// The lab against random sequences of commands, console output, process
@@ -555,6 +605,11 @@ mod tests {
     #[test]
     fn replay_telnet_corpus() {
         replay("telnet", super::telnet);
+    }
+
+    #[test]
+    fn replay_websocket_corpus() {
+        replay("websocket", super::websocket);
     }
 
     #[test]

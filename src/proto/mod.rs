@@ -8,9 +8,11 @@
 //! | [`bytes`] | the byte queue every socket buffer uses |
 //! | [`ethernet`] | Ethernet addresses and 802.1Q tags |
 //! | [`pcap`] | classic pcap headers and records |
+//! | [`websocket`] | RFC 6455 handshake key and frame codec (server side) |
 
 pub mod bytes;
 pub mod ethernet;
 pub mod http;
 pub mod pcap;
 pub mod telnet;
+pub mod websocket;

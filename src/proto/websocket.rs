@@ -1,0 +1,389 @@
+//! RFC 6455 websockets, sans-IO: the handshake's accept key, and a frame
+//! codec for the server side (client frames must be masked; server frames
+//! are not), with fragmentation, control frames, the close handshake and a
+//! size limit. Bytes in, messages out; no socket, no clock.
+//!
+//! The handshake's SHA-1 and base64 come from `sha1_smol` and `base64`.
+
+use base64::Engine;
+
+/// The GUID every accept key is made with (RFC 6455, 1.3).
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Largest message (all its fragments) accepted from a client.
+pub const MAX_MESSAGE: usize = 1024 * 1024;
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
+pub fn accept_key(client_key: &str) -> String {
+    let mut sha = sha1_smol::Sha1::new();
+    sha.update(client_key.trim().as_bytes());
+    sha.update(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
+}
+
+/// Frame opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    /// A continuation of a fragmented message.
+    Continuation,
+    /// UTF-8 text.
+    Text,
+    /// Bytes.
+    Binary,
+    /// Close (with an optional code and reason).
+    Close,
+    /// Ping.
+    Ping,
+    /// Pong.
+    Pong,
+}
+
+impl Opcode {
+    fn from_bits(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Opcode::Continuation,
+            1 => Opcode::Text,
+            2 => Opcode::Binary,
+            8 => Opcode::Close,
+            9 => Opcode::Ping,
+            10 => Opcode::Pong,
+            _ => return None,
+        })
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Opcode::Continuation => 0,
+            Opcode::Text => 1,
+            Opcode::Binary => 2,
+            Opcode::Close => 8,
+            Opcode::Ping => 9,
+            Opcode::Pong => 10,
+        }
+    }
+
+    fn is_control(self) -> bool {
+        matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
+    }
+}
+
+/// What a client sent, whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping: answer with a pong carrying the same bytes.
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+    /// The client closes: echo a close, then close the connection.
+    Close(Option<u16>, String),
+}
+
+/// Why the connection must be closed, with the close code to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsError {
+    /// 1002: a frame breaks the protocol.
+    Protocol(&'static str),
+    /// 1007: text that is not UTF-8.
+    InvalidData,
+    /// 1009: a message larger than the limit.
+    TooBig,
+}
+
+impl WsError {
+    /// The close code to send.
+    pub fn code(self) -> u16 {
+        match self {
+            WsError::Protocol(_) => 1002,
+            WsError::InvalidData => 1007,
+            WsError::TooBig => 1009,
+        }
+    }
+}
+
+/// Server-side decoder of client frames.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// A fragmented message in progress: its opcode and bytes so far.
+    partial: Option<(Opcode, Vec<u8>)>,
+}
+
+impl Decoder {
+    /// A decoder with nothing in progress.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decode the next whole message from `buf`: `Ok(None)` when more bytes
+    /// are needed; otherwise how many bytes were used and the message, if a
+    /// frame completed one (a fragment alone completes none).
+    pub fn feed(&mut self, buf: &[u8]) -> Result<Option<(usize, Option<Message>)>, WsError> {
+        let Some((used, fin, op, payload)) = frame(buf)? else {
+            return Ok(None);
+        };
+        let message = if op.is_control() {
+            if !fin {
+                return Err(WsError::Protocol("fragmented control frame"));
+            }
+            Some(control(op, payload)?)
+        } else {
+            self.data(fin, op, payload)?
+        };
+        Ok(Some((used, message)))
+    }
+
+    fn data(
+        &mut self,
+        fin: bool,
+        op: Opcode,
+        payload: Vec<u8>,
+    ) -> Result<Option<Message>, WsError> {
+        let (kind, mut bytes) = match (op, self.partial.take()) {
+            (Opcode::Continuation, Some(p)) => p,
+            (Opcode::Continuation, None) => {
+                return Err(WsError::Protocol("continuation without a message"));
+            }
+            (_, Some(_)) => return Err(WsError::Protocol("new message inside a fragmented one")),
+            (kind, None) => (kind, Vec::new()),
+        };
+        if bytes.len() + payload.len() > MAX_MESSAGE {
+            return Err(WsError::TooBig);
+        }
+        bytes.extend_from_slice(&payload);
+        if !fin {
+            self.partial = Some((kind, bytes));
+            return Ok(None);
+        }
+        Ok(Some(match kind {
+            Opcode::Text => {
+                Message::Text(String::from_utf8(bytes).map_err(|_| WsError::InvalidData)?)
+            }
+            _ => Message::Binary(bytes),
+        }))
+    }
+}
+
+fn control(op: Opcode, payload: Vec<u8>) -> Result<Message, WsError> {
+    Ok(match op {
+        Opcode::Ping => Message::Ping(payload),
+        Opcode::Pong => Message::Pong(payload),
+        _ => match payload.len() {
+            0 => Message::Close(None, String::new()),
+            1 => return Err(WsError::Protocol("close frame of one byte")),
+            _ => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let reason =
+                    String::from_utf8(payload[2..].to_vec()).map_err(|_| WsError::InvalidData)?;
+                Message::Close(Some(code), reason)
+            }
+        },
+    })
+}
+
+/// One client frame from `buf`: (bytes used, FIN, opcode, unmasked payload).
+type Frame = (usize, bool, Opcode, Vec<u8>);
+
+fn frame(buf: &[u8]) -> Result<Option<Frame>, WsError> {
+    let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
+        return Ok(None);
+    };
+    if b0 & 0x70 != 0 {
+        return Err(WsError::Protocol("reserved bits set"));
+    }
+    let op = Opcode::from_bits(b0 & 0x0f).ok_or(WsError::Protocol("unknown opcode"))?;
+    if b1 & 0x80 == 0 {
+        return Err(WsError::Protocol("client frame not masked"));
+    }
+    let (len, mut at) = match b1 & 0x7f {
+        126 => match buf.get(2..4) {
+            Some(b) => (u16::from_be_bytes([b[0], b[1]]) as u64, 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => (u64::from_be_bytes(b.try_into().unwrap_or_default()), 10),
+            None => return Ok(None),
+        },
+        n => (n as u64, 2),
+    };
+    if op.is_control() && len > 125 {
+        return Err(WsError::Protocol("control frame longer than 125 bytes"));
+    }
+    if len > MAX_MESSAGE as u64 {
+        return Err(WsError::TooBig);
+    }
+    let Some(mask) = buf.get(at..at + 4) else {
+        return Ok(None);
+    };
+    let mask = [mask[0], mask[1], mask[2], mask[3]];
+    at += 4;
+    let Some(data) = buf.get(at..at + len as usize) else {
+        return Ok(None);
+    };
+    let payload = data
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ mask[i % 4])
+        .collect();
+    Ok(Some((at + len as usize, b0 & 0x80 != 0, op, payload)))
+}
+
+/// Append one unfragmented server frame to `out`.
+pub fn encode(out: &mut Vec<u8>, op: Opcode, payload: &[u8]) {
+    out.push(0x80 | op.bits());
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= u16::MAX as usize => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+}
+
+/// A close frame with `code` and `reason`.
+pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+    encode(out, Opcode::Close, &payload);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A masked client frame, as a browser sends it.
+    pub(crate) fn client(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut f = vec![if fin { 0x80 } else { 0 } | op];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n <= 65535 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    #[test]
+    fn the_rfc_example_accept_key() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn the_rfc_masked_hello_and_a_fragmented_message_with_a_ping_between() {
+        // RFC 6455 5.7: a single-frame masked text message "Hello".
+        let hello = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let mut d = Decoder::new();
+        assert_eq!(d.feed(&hello[..5]), Ok(None), "need more bytes");
+        assert_eq!(
+            d.feed(&hello),
+            Ok(Some((11, Some(Message::Text("Hello".into())))))
+        );
+        let mut all = client(false, 1, b"Hel");
+        all.extend(client(true, 9, b"hi"));
+        all.extend(client(true, 0, b"lo"));
+        let (n, m) = d.feed(&all).unwrap().unwrap();
+        assert_eq!(m, None, "a fragment completes nothing");
+        let (n2, m) = d.feed(&all[n..]).unwrap().unwrap();
+        assert_eq!(
+            m,
+            Some(Message::Ping(b"hi".to_vec())),
+            "control frames may interleave"
+        );
+        let (_, m) = d.feed(&all[n + n2..]).unwrap().unwrap();
+        assert_eq!(m, Some(Message::Text("Hello".into())));
+    }
+
+    #[test]
+    fn broken_frames_get_the_right_close_code() {
+        let mut d = Decoder::new();
+        assert_eq!(
+            d.feed(&[0x81, 0x05, b'h', b'e', b'l', b'l', b'o'])
+                .unwrap_err()
+                .code(),
+            1002,
+            "unmasked"
+        );
+        assert_eq!(
+            Decoder::new()
+                .feed(&client(true, 3, b""))
+                .unwrap_err()
+                .code(),
+            1002,
+            "opcode"
+        );
+        assert_eq!(
+            Decoder::new()
+                .feed(&client(false, 9, b""))
+                .unwrap_err()
+                .code(),
+            1002,
+            "fragmented ping"
+        );
+        assert_eq!(
+            Decoder::new()
+                .feed(&client(true, 9, &[0; 126]))
+                .unwrap_err()
+                .code(),
+            1002
+        );
+        assert_eq!(
+            Decoder::new()
+                .feed(&client(true, 1, &[0xff]))
+                .unwrap_err()
+                .code(),
+            1007
+        );
+        assert_eq!(
+            Decoder::new()
+                .feed(&client(true, 0, b"x"))
+                .unwrap_err()
+                .code(),
+            1002
+        );
+        let mut big = client(true, 2, &[]);
+        big[1] = 0x80 | 127;
+        big.splice(2..2, (MAX_MESSAGE as u64 + 1).to_be_bytes());
+        assert_eq!(Decoder::new().feed(&big).unwrap_err().code(), 1009);
+        let close = client(true, 8, &[0x03, 0xe8, b'b', b'y', b'e']);
+        assert_eq!(
+            Decoder::new().feed(&close).unwrap().unwrap().1,
+            Some(Message::Close(Some(1000), "bye".into()))
+        );
+    }
+
+    #[test]
+    fn server_frames_are_unmasked_with_the_shortest_length() {
+        let mut out = Vec::new();
+        encode(&mut out, Opcode::Text, b"ok");
+        assert_eq!(out, [0x81, 2, b'o', b'k']);
+        out.clear();
+        encode(&mut out, Opcode::Binary, &[0; 300]);
+        assert_eq!(&out[..4], &[0x82, 126, 1, 44]);
+        out.clear();
+        encode(&mut out, Opcode::Binary, &[0; 70_000]);
+        assert_eq!(&out[..2], &[0x82, 127]);
+        out.clear();
+        encode_close(&mut out, 1009, "too big");
+        assert_eq!(&out[..4], &[0x88, 9, 0x03, 0xf1]);
+    }
+}
