@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use std::path::PathBuf;
 use uuid::Uuid;
 
-pub use super::command::{Nio, NioEthernet, NioTap, NioUdp};
+pub use super::types::{Nio, NioEthernet, NioTap, NioUdp};
 
 /// The lab's answer to a command.
 pub type Reply = Result<Answer, ApiError>;
@@ -66,9 +66,9 @@ pub struct DeviceView {
     /// Its name.
     pub name: String,
     /// Switch or hub.
-    pub kind: super::command::DeviceType,
+    pub kind: super::types::DeviceType,
     /// A switch's ports with a NIO, and their settings.
-    pub ports: Vec<super::command::PortSettings>,
+    pub ports: Vec<super::types::PortSettings>,
 }
 
 /// The lab at a glance.

@@ -4,7 +4,7 @@
 //! is `{}`. Unknown properties are refused, and every message names the field
 //! and the rule it broke.
 
-use super::command::{DeviceType, Nio, NioEthernet, NioTap, NioUdp, PortSettings, VlanMode};
+use super::types::{DeviceType, Nio, NioEthernet, NioTap, NioUdp, PortSettings, VlanMode};
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;

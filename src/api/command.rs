@@ -8,8 +8,8 @@
 use super::body::{
     CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate,
 };
+pub use super::types::{DeviceType, Nio, NioEthernet, NioTap, NioUdp, PortSettings, VlanMode};
 use crate::proto::http::conn::SlotId;
-use std::net::IpAddr;
 use uuid::Uuid;
 
 /// Everything a client can ask of the lab.
@@ -69,37 +69,6 @@ pub enum NodeCreate {
     Vpcs(VmCreate),
     /// An Ethernet switch or hub inside the lab (1.3's "Dynamips devices").
     Device(DeviceCreate),
-}
-
-/// Which kind of Dynamips device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceType {
-    /// `ethernet_switch`
-    Switch,
-    /// `ethernet_hub`
-    Hub,
-}
-
-/// How a switch port treats VLANs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VlanMode {
-    /// Untagged, one VLAN.
-    Access,
-    /// A trunk; `vlan` is the native VLAN.
-    Dot1q,
-    /// A tunnel into `vlan`.
-    Qinq,
-}
-
-/// A switch port's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortSettings {
-    /// The port number (in `PUT ... ports`).
-    pub port: u32,
-    /// Its mode.
-    pub mode: VlanMode,
-    /// Its VLAN (access, native or outer).
-    pub vlan: u16,
 }
 
 /// What kind of node a route names, for lookups and their messages.
@@ -177,64 +146,4 @@ pub struct Ticket {
     pub route: Option<&'static str>,
     /// The front-end that renders the answer.
     pub front: Front,
-}
-
-/// A UDP tunnel, as a port holds it: frames leave from `lport` to `rhost:rport`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NioUdp {
-    /// Local UDP port owned by the server.
-    pub lport: u16,
-    /// Peer address, as the client gave it.
-    pub rhost: String,
-    /// Peer address, resolved.
-    pub raddr: IpAddr,
-    /// Peer port.
-    pub rport: u16,
-}
-
-/// A host TAP device, as a port holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NioTap {
-    /// The device's name.
-    pub device: String,
-}
-
-/// An existing host interface, reached through a packet socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NioEthernet {
-    /// `nio_generic_ethernet` or `nio_linux_ethernet`, as the client said.
-    pub kind: &'static str,
-    /// The interface's name.
-    pub device: String,
-}
-
-/// A port's link to the world.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Nio {
-    /// A UDP tunnel.
-    Udp(NioUdp),
-    /// A host TAP device.
-    Tap(NioTap),
-    /// A host interface (switch and hub ports).
-    Ethernet(NioEthernet),
-}
-
-impl Nio {
-    /// The local UDP port it holds, if it is a tunnel.
-    pub fn udp_port(&self) -> Option<u16> {
-        match self {
-            Nio::Udp(u) => Some(u.lport),
-            Nio::Tap(_) | Nio::Ethernet(_) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Nio {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Nio::Udp(u) => write!(f, "udp {} -> {}:{}", u.lport, u.rhost, u.rport),
-            Nio::Tap(t) => write!(f, "tap {}", t.device),
-            Nio::Ethernet(e) => write!(f, "ethernet {}", e.device),
-        }
-    }
 }

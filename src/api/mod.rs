@@ -4,6 +4,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`command`] | the command type every front-end produces |
+//! | [`types`] | values commands and answers share: NIOs, device types, port settings |
 //! | [`answer`] | what the lab answers, for the front-ends to render |
 //! | [`v1`] | GNS3 1.3 (`/v1`): decode and render |
 //! | [`pages`] | pages for people: status, upload form, backup and restore |
@@ -17,6 +18,7 @@ pub mod command;
 pub mod multipart;
 pub mod pages;
 pub mod routes;
+pub mod types;
 pub mod v1;
 
 pub use command::{

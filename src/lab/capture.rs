@@ -6,8 +6,8 @@
 use super::host::{ClientId, Host};
 use super::node::{NodeKey, Port};
 use super::{Answer, Body, Event, Lab, Reply};
-use crate::api::PortAddr;
 use crate::api::body::CaptureStart;
+use crate::api::{PortAddr, Ticket};
 use crate::error::ApiError;
 use crate::proto::pcap;
 use std::path::PathBuf;
@@ -65,6 +65,14 @@ impl Capture {
 
 /// Record `frame` on `port` if it is captured; note the port for the next
 /// flush.
+/// A live capture viewer is the connection that asked.
+pub(crate) fn viewer(t: Ticket) -> ClientId {
+    ClientId {
+        handle: t.conn,
+        serial: t.serial,
+    }
+}
+
 /// Ports with records to write, and live viewers with output waiting.
 #[derive(Debug, Default)]
 pub struct Sink {

@@ -141,7 +141,7 @@ impl Lab {
             C::WatchCapture(at) => self
                 .live(key)
                 .and_then(|n| port_index(n, at.port))
-                .and_then(|i| self.watch_capture(key, i, at, viewer(ticket))),
+                .and_then(|i| self.watch_capture(key, i, at, crate::lab::capture::viewer(ticket))),
             C::Start | C::Stop | C::Reload | C::Update(_) | C::AddNio(..) => Err(
                 ApiError::Internal("a VPCS operation on a switch or hub".into()),
             ),
@@ -222,14 +222,6 @@ impl Lab {
             sw.table.forget_port(index);
         }
         Ok(Answer::NoContent)
-    }
-}
-
-/// A live capture viewer is the connection that asked.
-pub(crate) fn viewer(t: Ticket) -> crate::lab::ClientId {
-    crate::lab::ClientId {
-        handle: t.conn,
-        serial: t.serial,
     }
 }
 

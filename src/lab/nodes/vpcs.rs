@@ -322,10 +322,11 @@ impl Lab {
                 self.port_of(key, at)
                     .and_then(|i| self.stop_capture(key, i, at, host)),
             ),
-            C::WatchCapture(at) => Step::Done(
-                self.port_of(key, at)
-                    .and_then(|i| self.watch_capture(key, i, at, super::device::viewer(ticket))),
-            ),
+            C::WatchCapture(at) => {
+                Step::Done(self.port_of(key, at).and_then(|i| {
+                    self.watch_capture(key, i, at, crate::lab::capture::viewer(ticket))
+                }))
+            }
             C::UpdateDevice(_) | C::AddDeviceNio(..) => Step::Done(Err(ApiError::Internal(
                 "a device operation on a VPCS".into(),
             ))),
