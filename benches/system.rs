@@ -1,6 +1,6 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
-//! `cargo bench --bench system -- load|scale|relay|idle`.
+//! `cargo bench --bench system -- load|scale|relay|switch|idle`.
 //!
 //! Figures are printed; nothing is asserted. Every loop is bounded in time and
 //! count, and all traffic stays on loopback.
@@ -44,6 +44,9 @@ fn main() {
     }
     if want("relay") {
         relay();
+    }
+    if want("switch") {
+        switch();
     }
 }
 
@@ -578,9 +581,14 @@ fn echo_vpcs() {
 /// Blast `size`-byte frames at `to` for `dur` from one socket and count what
 /// comes back on the same socket. Returns (frames/s received, median RTT at low rate).
 fn blast(sock: &UdpSocket, to: SocketAddr, size: usize, dur: Duration) -> (f64, Duration) {
+    blast_frame(sock, to, &vec![0x5au8; size], dur)
+}
+
+/// [`blast`] with a given frame.
+fn blast_frame(sock: &UdpSocket, to: SocketAddr, frame: &[u8], dur: Duration) -> (f64, Duration) {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let frame = vec![0x5au8; size];
+    let frame = frame.to_vec();
     // Latency first: one frame at a time.
     let mut rtts = Vec::new();
     let mut buf = [0u8; 2048];
@@ -621,6 +629,67 @@ fn blast(sock: &UdpSocket, to: SocketAddr, size: usize, dur: Duration) -> (f64, 
     while sock.recv(&mut buf).is_ok() {}
     let _ = lost;
     (got as f64 / dur.as_secs_f64(), rtt)
+}
+
+/// An Ethernet switch (and a hub) between the load client on port 1 and a
+/// reflector on port 2 that sends every frame back with its addresses
+/// swapped: each frame crosses the device twice, learnt unicast both ways.
+fn switch() {
+    let srv = Server::start(&["--udp-ports", "15200-15300"]);
+    let p = srv.call("POST", "/v1/projects", "{}").1["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let udp = |srv: &Server| {
+        srv.call("POST", &format!("/v1/projects/{p}/ports/udp"), "")
+            .1["udp_port"]
+            .as_u64()
+            .unwrap()
+    };
+    for kind in ["ethernet_switch", "ethernet_hub"] {
+        let body = format!(r#"{{"name": "d", "device_type": "{kind}"}}"#);
+        let d = srv
+            .call("POST", &format!("/v1/projects/{p}/dynamips/devices"), &body)
+            .1["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let reflector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (udp(&srv), udp(&srv));
+        for (port, lport, peer) in [(1, a, &client), (2, b, &reflector)] {
+            let nio = format!(
+                r#"{{"nio": {{"type": "nio_udp", "lport": {lport}, "rhost": "127.0.0.1", "rport": {}}}}}"#,
+                peer.local_addr().unwrap().port()
+            );
+            let url = format!("/v1/projects/{p}/dynamips/devices/{d}/ports/{port}/nio");
+            assert_eq!(srv.call("POST", &url, &nio).0, 201);
+        }
+        reflector.connect(("127.0.0.1", b as u16)).unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            loop {
+                if let Ok(n) = reflector.recv(&mut buf) {
+                    if n >= 12 {
+                        let (dst, src) = buf.split_at_mut(6);
+                        dst.swap_with_slice(&mut src[..6]);
+                    }
+                    let _ = reflector.send(&buf[..n]);
+                }
+            }
+        });
+        let to: SocketAddr = format!("127.0.0.1:{a}").parse().unwrap();
+        for size in [64, 1500] {
+            let mut frame = vec![0u8; size];
+            frame[..6].copy_from_slice(&[0x00, 0x50, 0x79, 0x66, 0x68, 0x02]);
+            frame[6..12].copy_from_slice(&[0x00, 0x50, 0x79, 0x66, 0x68, 0x01]);
+            frame[12..14].copy_from_slice(&[0x08, 0x00]);
+            let (rate, rtt) = blast_frame(&client, to, &frame, Duration::from_secs(5));
+            println!(
+                "switch: {kind:>15}, {size:>4}-byte frames: {rate:>8.0} frames/s round trip (RTT {rtt:.1?})"
+            );
+        }
+    }
 }
 
 /// The baseline: a bare blocking forwarder between a client-facing socket
