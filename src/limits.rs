@@ -76,3 +76,17 @@ pub const MAC_OFFSETS: usize = 255;
 pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
 /// Lines of `vpcs.log` and console output quoted in a failed-start error.
 pub const START_ERROR_BYTES: usize = 2048;
+
+/// Records waiting to be written, per capture; past it, records are lost
+/// (and counted) rather than memory grown.
+pub const MAX_CAPTURE_BUFFER: usize = 1024 * 1024;
+/// Records waiting for one live viewer; past it, that viewer is dropped.
+pub const MAX_LIVE_OUTPUT: usize = 1024 * 1024;
+/// How long a learnt address is trusted without being seen again.
+pub const MAC_AGEING: Duration = Duration::from_secs(300);
+/// Addresses learnt per switch; past it, new ones are flooded to.
+pub const MAX_MACS: usize = 8192;
+/// Ports a switch or hub may have (dynamips allowed 64 on a switch).
+pub const MAX_DEVICE_PORTS: usize = 64;
+/// Largest message (all its fragments) accepted from a client.
+pub const MAX_WS_MESSAGE: usize = 1024 * 1024;

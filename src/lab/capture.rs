@@ -9,15 +9,10 @@ use super::{Answer, Body, Event, Lab, Reply};
 use crate::api::body::CaptureStart;
 use crate::api::{PortAddr, Ticket};
 use crate::error::ApiError;
+pub use crate::limits::{MAX_CAPTURE_BUFFER, MAX_LIVE_OUTPUT};
 use crate::proto::pcap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
-
-/// Records waiting to be written, per capture; past it, records are lost
-/// (and counted) rather than memory grown.
-pub const MAX_CAPTURE_BUFFER: usize = 1024 * 1024;
-/// Records waiting for one live viewer; past it, that viewer is dropped.
-pub const MAX_LIVE_OUTPUT: usize = 1024 * 1024;
 
 /// A running capture.
 #[derive(Debug)]

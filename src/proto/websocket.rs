@@ -5,13 +5,11 @@
 //!
 //! The handshake's SHA-1 and base64 come from `sha1_smol` and `base64`.
 
+pub use crate::limits::MAX_WS_MESSAGE as MAX_MESSAGE;
 use base64::Engine;
 
 /// The GUID every accept key is made with (RFC 6455, 1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// Largest message (all its fragments) accepted from a client.
-pub const MAX_MESSAGE: usize = 1024 * 1024;
 
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
 pub fn accept_key(client_key: &str) -> String {

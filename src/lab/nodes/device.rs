@@ -10,11 +10,9 @@ use crate::error::ApiError;
 use crate::lab::host::Host;
 use crate::lab::node::{Endpoint, Kind, Node, NodeKey, Port, Switch};
 use crate::lab::{Answer, Body, Event, Lab, Reply, Step};
+pub use crate::limits::MAX_DEVICE_PORTS;
 use std::time::Instant;
 use uuid::Uuid;
-
-/// Ports a switch or hub may have (dynamips allowed 64 on a switch).
-pub const MAX_DEVICE_PORTS: usize = 64;
 
 fn conflict(msg: String) -> ApiError {
     ApiError::Conflict(msg)

@@ -3,14 +3,10 @@
 //! a VLAN, never back out of the port a frame came in on. A pure function
 //! over (table, ports, ingress port, frame, now).
 
+pub use crate::limits::{MAC_AGEING, MAX_MACS};
 use crate::proto::ethernet::{self, Mac};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// How long a learnt address is trusted without being seen again.
-pub const MAC_AGEING: Duration = Duration::from_secs(300);
-/// Addresses learnt per switch; past it, new ones are flooded to.
-pub const MAX_MACS: usize = 8192;
+use std::time::Instant;
 
 /// What a switch port does with VLANs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
