@@ -26,8 +26,15 @@ fn cuts(seed: u8, len: usize) -> Vec<usize> {
     (step..len).step_by(step).collect()
 }
 
-fn parse_all(data: &[u8], cuts: &[usize]) -> (Vec<Request>, Option<u16>) {
-    let mut parser = RequestParser::new();
+/// Feed `data` to a push decoder in the pieces `cuts` makes, as a socket
+/// would: `step` looks at what is buffered and says how much it used and
+/// what it made, `Ok(None)` when it needs more, or fails with a code.
+/// Returns everything made and the failure, if any.
+fn in_pieces<T>(
+    data: &[u8],
+    cuts: &[usize],
+    mut step: impl FnMut(&[u8]) -> Result<Option<(usize, Option<T>)>, u16>,
+) -> (Vec<T>, Option<u16>) {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     let mut start = 0;
@@ -35,23 +42,35 @@ fn parse_all(data: &[u8], cuts: &[usize]) -> (Vec<Request>, Option<u16>) {
         buf.extend_from_slice(&data[start..end]);
         start = end;
         loop {
-            match parser.feed(&buf) {
-                Err(e) => return (out, Some(e.status())),
-                Ok(p) => {
-                    assert!(p.consumed <= buf.len(), "consumed more than given");
-                    buf.drain(..p.consumed);
-                    match p.request {
-                        Some(r) => {
-                            assert!(r.body.len() <= crate::limits::MAX_BODY_BYTES);
-                            out.push(r);
-                        }
-                        None => break,
+            match step(&buf) {
+                Err(code) => return (out, Some(code)),
+                Ok(None) => break,
+                Ok(Some((used, made))) => {
+                    assert!(used <= buf.len(), "used {used} of {}", buf.len());
+                    buf.drain(..used);
+                    let done = made.is_none() && used == 0;
+                    out.extend(made);
+                    if done {
+                        break;
                     }
                 }
             }
         }
     }
     (out, None)
+}
+
+fn parse_all(data: &[u8], cuts: &[usize]) -> (Vec<Request>, Option<u16>) {
+    let mut parser = RequestParser::new();
+    in_pieces(data, cuts, |buf| match parser.feed(buf) {
+        Err(e) => Err(e.status()),
+        Ok(p) => {
+            if let Some(r) = &p.request {
+                assert!(r.body.len() <= crate::limits::MAX_UPLOAD_BYTES);
+            }
+            Ok(Some((p.consumed, p.request)))
+        }
+    })
 }
 
 /// The HTTP parser: the same requests (or error) whether the bytes arrive at
@@ -111,29 +130,14 @@ pub fn telnet(data: &[u8]) {
 
 fn ws_decode_all(data: &[u8], cuts: &[usize]) -> (Vec<Message>, Option<u16>) {
     let mut d = Decoder::new();
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for end in cuts.iter().copied().chain([data.len()]) {
-        buf.extend_from_slice(&data[start..end]);
-        start = end;
-        loop {
-            match d.feed(&buf) {
-                Err(e) => return (out, Some(e.code())),
-                Ok(None) => break,
-                Ok(Some((used, message))) => {
-                    assert!(
-                        used > 0 && used <= buf.len(),
-                        "used {used} of {}",
-                        buf.len()
-                    );
-                    buf.drain(..used);
-                    out.extend(message);
-                }
-            }
-        }
-    }
-    (out, None)
+    in_pieces(data, cuts, |buf| {
+        let step = d.feed(buf).map_err(|e| e.code())?;
+        assert!(
+            step.as_ref().is_none_or(|(used, _)| *used > 0),
+            "a frame of 0 bytes"
+        );
+        Ok(step)
+    })
 }
 
 /// The websocket decoder: the same messages (or close code) whether the

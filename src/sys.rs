@@ -334,19 +334,28 @@ pub fn interface_names() -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Longest interface name the kernel accepts (IFNAMSIZ less the NUL).
-pub const MAX_IFNAME: usize = libc::IFNAMSIZ - 1;
+use crate::limits::MAX_IFNAME;
+const _: () = assert!(
+    MAX_IFNAME == libc::IFNAMSIZ - 1,
+    "limits::MAX_IFNAME is the kernel's"
+);
 
-/// Attach to the TAP device `name` (the kernel creates it, for as long as
-/// the descriptor lives, when it does not exist and we may create it),
-/// frames without packet information, non-blocking.
-pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
+/// Refuse what the kernel would not take as an interface name.
+fn check_ifname(name: &str) -> io::Result<()> {
     if name.is_empty() || name.len() > MAX_IFNAME || name.contains(['/', '\0']) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("'{name}' is not an interface name (1 to {MAX_IFNAME} bytes, no '/')"),
         ));
     }
+    Ok(())
+}
+
+/// Attach to the TAP device `name` (the kernel creates it, for as long as
+/// the descriptor lives, when it does not exist and we may create it),
+/// frames without packet information, non-blocking.
+pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
+    check_ifname(name)?;
     let path = c"/dev/net/tun";
     // SAFETY: a NUL-terminated path and integer flags.
     let fd = check(unsafe {
@@ -372,12 +381,7 @@ pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
 /// receives (not the ones the host sends out of it), and frames written
 /// to it leave by it. Non-blocking.
 pub fn open_packet(name: &str) -> io::Result<OwnedFd> {
-    if name.is_empty() || name.len() > MAX_IFNAME || name.contains(['/', '\0']) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("'{name}' is not an interface name (1 to {MAX_IFNAME} bytes, no '/')"),
-        ));
-    }
+    check_ifname(name)?;
     let cname = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: a NUL-terminated name.
     let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };

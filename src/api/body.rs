@@ -303,6 +303,19 @@ impl VmUpdate {
     }
 }
 
+/// A required interface name: at most [`MAX_IFNAME`](crate::limits::MAX_IFNAME)
+/// bytes, no `/`.
+fn ifname(o: &Object, field: &str) -> Result<String, ApiError> {
+    let name = req_str(o, field)?;
+    if name.len() > crate::limits::MAX_IFNAME || name.contains(['/', '\0']) {
+        return Err(ApiError::bad(format!(
+            "Field '{field}' must be an interface name of at most {} bytes without '/', not '{name}'",
+            crate::limits::MAX_IFNAME
+        )));
+    }
+    Ok(name)
+}
+
 /// `POST .../nio`: the NIO types a VPCS port takes.
 impl Nio {
     /// Decode a VPCS NIO; the accepted properties depend on `type`. A VPCS
@@ -339,24 +352,12 @@ impl Nio {
             }
             "nio_tap" => {
                 only(&o, &["type", "tap_device"])?;
-                let device = req_str(&o, "tap_device")?;
-                if device.len() > crate::limits::MAX_IFNAME || device.contains('/') {
-                    return Err(ApiError::bad(format!(
-                        "Field 'tap_device' must be an interface name of at most {} bytes without '/', not '{device}'",
-                        crate::limits::MAX_IFNAME
-                    )));
-                }
+                let device = ifname(&o, "tap_device")?;
                 Ok(Nio::Tap(NioTap { device }))
             }
             kind @ ("nio_generic_ethernet" | "nio_linux_ethernet") => {
                 only(&o, &["type", "ethernet_device"])?;
-                let device = req_str(&o, "ethernet_device")?;
-                if device.len() > crate::limits::MAX_IFNAME || device.contains('/') {
-                    return Err(ApiError::bad(format!(
-                        "Field 'ethernet_device' must be an interface name of at most {} bytes without '/', not '{device}'",
-                        crate::limits::MAX_IFNAME
-                    )));
-                }
+                let device = ifname(&o, "ethernet_device")?;
                 Ok(Nio::Ethernet(NioEthernet {
                     kind: if kind == "nio_linux_ethernet" {
                         "nio_linux_ethernet"

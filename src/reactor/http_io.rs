@@ -108,13 +108,15 @@ impl Server {
                 self.io.again.push(token);
                 break;
             }
-            // A stream whose last piece went out: more next turn.
-            let tar = matches!(self.io.streams.get(&token), Some((_, Source::Tar(_))));
-            let Some(c) = self.io.http(token) else { return };
-            let stream_due = tar && c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
+            // A backup whose last piece went out: more next turn (a live
+            // capture is woken by its records instead). Only a streaming
+            // connection pays for the lookup.
+            let drained = c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
             let read_on = served > 0 && c.conn.wants_read();
-            if stream_due {
-                c.queued = true;
+            if drained && matches!(self.io.streams.get(&token), Some((_, Source::Tar(_)))) {
+                if let Some(c) = self.io.http(token) {
+                    c.queued = true;
+                }
                 self.io.again.push(token);
             }
             // Answers went out: there may be room, and data, to read again.
