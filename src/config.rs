@@ -48,7 +48,14 @@ pub struct Config {
     pub console_sandbox: bool,
     /// HTTP Basic credentials every API request must carry, when set.
     pub auth: Option<crate::proto::http::auth::Credentials>,
+    /// The GNS3 controller version `/v2/compute` claims (the controller
+    /// requires its own), reported as `<it>-nanolab.<our version>`.
+    pub gns3_version: String,
 }
+
+/// The newest GNS3 2.2 release nanolab is tested against: the default
+/// `--gns3-version`.
+pub const GNS3_VERSION: &str = "2.2.61";
 
 impl Config {
     /// What the lab needs to know of the configuration.
@@ -60,6 +67,11 @@ impl Config {
             console_sandbox: self.console_sandbox,
             udp_ports: self.udp_ports,
             console_ports: self.console_ports,
+            gns3_version: format!(
+                "{}-nanolab.{}",
+                self.gns3_version,
+                env!("CARGO_PKG_VERSION")
+            ),
         }
     }
 
@@ -90,7 +102,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
-               [--version] [--help]
+               [--gns3-version X.Y.Z] [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -111,6 +123,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                           comes from --auth-password-file or NANOLAB_AUTH_PASSWORD
   --auth-password-file FILE
                           the password for --auth-user: the first line of FILE
+  --gns3-version X.Y.Z    the GNS3 controller version to claim on /v2/compute
+                          (default 2.2.61); the controller refuses any other
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -126,6 +140,7 @@ pub struct Flags {
     vpcs: Option<PathBuf>,
     console_ports: Option<(u16, u16)>,
     udp_ports: Option<(u16, u16)>,
+    gns3_version: Option<String>,
     /// Config file to read.
     pub config_file: Option<PathBuf>,
     verbosity: Option<Verbosity>,
@@ -190,6 +205,7 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--console-ports" => f.console_ports = Some(parse_range(&value("a range A-B")?)?),
             "--udp-ports" => f.udp_ports = Some(parse_range(&value("a range A-B")?)?),
             "--config" => f.config_file = Some(value("a file")?.into()),
+            "--gns3-version" => f.gns3_version = Some(parse_gns3_version(&value("a version")?)?),
             "--debug" => f.verbosity = Some(Verbosity::Debug),
             "--quiet" => f.verbosity = Some(Verbosity::Quiet),
             "--log" => f.log_file = Some(value("a file")?.into()),
@@ -222,6 +238,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.vpcs = f.vpcs.clone().or(c.vpcs);
     c.console_ports = f.console_ports.unwrap_or(c.console_ports);
     c.udp_ports = f.udp_ports.unwrap_or(c.udp_ports);
+    c.gns3_version = f.gns3_version.clone().unwrap_or(c.gns3_version);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
     c.log_file = f.log_file.clone();
     c.record = f.record.clone();
@@ -266,6 +283,20 @@ fn defaults() -> Config {
         record: None,
         console_sandbox: true,
         auth: None,
+        gns3_version: GNS3_VERSION.into(),
+    }
+}
+
+/// A GNS3 version: digits and dots (`2.2.61`), as the controller compares
+/// the part before the first `-`.
+fn parse_gns3_version(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.split('.').count() >= 2
+        && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("'{v}' is not a GNS3 version such as 2.2.61"))
     }
 }
 
@@ -314,6 +345,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
                 c.allow_remote_console = parse_bool(value).map_err(at)?
             }
             ("Server", "projects_path") => c.projects_dir = expand_home(value),
+            ("GNS3", "controller_version") => {
+                c.gns3_version = parse_gns3_version(value).map_err(at)?
+            }
             ("Server", "console_start_port_range") => {
                 cs = Some(parse_port(value).map_err(at)?);
                 console_line = Some(n + 1);

@@ -279,6 +279,8 @@ impl LabFuzz {
                     legacy_id: None,
                     console: (arg & 16 != 0).then_some(2000 + (arg % 8) as u16),
                     startup_script: (arg & 32 != 0).then(|| "ip 10.0.0.1".into()),
+                    console_pick: arg & 64 != 0,
+                    console_telnet: arg & 128 == 0,
                 };
                 self.send(Command::CreateNode(p, NodeCreate::Vpcs(b)), None);
                 let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
@@ -305,6 +307,8 @@ impl LabFuzz {
                         name: Some(format!("N{arg}")),
                         console: Some(2000 + (arg % 8) as u16),
                         startup_script: (arg & 1 == 0).then(String::new),
+                        console_pick: arg & 2 != 0,
+                        console_telnet: (arg & 4 != 0).then_some(arg & 8 != 0),
                     }),
                     8 | 9 => NodeCommand::AddNio(
                         at,
@@ -429,6 +433,13 @@ impl LabFuzz {
                         DeviceType::Hub
                     },
                     device_id: Some(id),
+                    mapping: (arg & 8 != 0).then(|| {
+                        crate::lab::nodes::device::default_mapping(if arg & 4 == 0 {
+                            DeviceType::Switch
+                        } else {
+                            DeviceType::Hub
+                        })
+                    }),
                 };
                 self.send(Command::CreateNode(p, NodeCreate::Device(b)), None);
                 let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
@@ -461,6 +472,7 @@ impl LabFuzz {
                     2 => NodeCommand::UpdateDevice(DeviceUpdate {
                         name: None,
                         ports: settings.map(|s| vec![s]),
+                        mapping: None,
                     }),
                     _ if arg & 1 == 0 => NodeCommand::RemoveNio(PortAddr { adapter: 0, port }),
                     _ => NodeCommand::Delete,

@@ -90,3 +90,16 @@ pub const MAX_MACS: usize = 8192;
 pub const MAX_DEVICE_PORTS: usize = 64;
 /// Largest message (all its fragments) accepted from a client.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
+/// Frames held back by delay filters, server-wide; past it, frames drop.
+pub const MAX_DELAYED_FRAMES: usize = 65_536;
+/// Bytes held back by delay filters, server-wide.
+pub const MAX_DELAYED_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes waiting to go to one websocket client; past it, it is dropped
+/// (a notification reader that does not read reconnects and resyncs).
+pub const MAX_WS_OUTBOX: usize = 4 * 1024 * 1024;
+/// How often the notification channel sends its `ping` (load) event.
+pub const NOTIFICATION_PING: Duration = Duration::from_secs(1);
+/// Files listed by `GET /v2/compute/projects/{P}/files`.
+pub const MAX_PROJECT_FILES: usize = 10_000;
+/// Largest project file read or written through `/files`.
+pub const MAX_PROJECT_FILE: usize = 16 * 1024 * 1024;

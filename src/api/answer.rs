@@ -38,6 +38,21 @@ pub enum Body {
     Project(ProjectView),
     /// A VPCS node.
     Vpcs(VpcsView),
+    /// The host's interfaces with their addresses (`/v2/compute/network/interfaces`).
+    InterfaceDetails(Vec<Interface>),
+    /// The host's load (`/v2/compute/statistics`).
+    Statistics(Statistics),
+    /// The port ranges and the ports in use (`/v2/compute/network/ports`).
+    PortUse(PortUse),
+    /// What the compute can do (`/v2/compute/capabilities`), with the
+    /// version string it reports.
+    Capabilities(String),
+    /// A project's files: (path relative to it, MD5 digest).
+    FileList(Vec<(String, String)>),
+    /// A file's bytes.
+    File(Vec<u8>),
+    /// The request's connection becomes a websocket.
+    Upgrade(Upgrade),
     /// An Ethernet switch or hub.
     Device(DeviceView),
     /// A capture was started into this file.
@@ -56,6 +71,82 @@ pub enum Body {
     Restored(usize),
 }
 
+/// What a websocket upgrade is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// The compute's notification channel.
+    Notifications,
+    /// A node's console, bridged to this console port.
+    Console(u16),
+}
+
+/// A host interface (`/v2/compute/network/interfaces`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Its name, also its id.
+    pub name: String,
+    /// Its first IPv4 address, or empty.
+    pub ip_address: String,
+    /// That address's netmask, or empty.
+    pub netmask: String,
+    /// Its hardware address, or empty.
+    pub mac_address: String,
+    /// `loopback` or `ethernet`.
+    pub kind: &'static str,
+}
+
+/// The host's load as the notification channel's `ping` carries it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    /// CPU busy since the last reading, 0–100.
+    pub cpu_usage_percent: f64,
+    /// Memory in use, 0–100.
+    pub memory_usage_percent: f64,
+}
+
+/// `/v2/compute/statistics`: memory and swap in bytes, the rest in percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Statistics {
+    /// Physical memory.
+    pub memory_total: u64,
+    /// Memory available.
+    pub memory_free: u64,
+    /// Memory in use.
+    pub memory_used: u64,
+    /// Swap.
+    pub swap_total: u64,
+    /// Swap free.
+    pub swap_free: u64,
+    /// Swap in use.
+    pub swap_used: u64,
+    /// CPU busy since the last reading.
+    pub cpu_usage_percent: f64,
+    /// Memory in use.
+    pub memory_usage_percent: f64,
+    /// Swap in use.
+    pub swap_usage_percent: f64,
+    /// The projects directory's filesystem in use.
+    pub disk_usage_percent: f64,
+    /// Load averages (1, 5, 15 minutes) per CPU, in percent.
+    pub load_average_percent: [f64; 3],
+}
+
+impl Eq for Statistics {}
+impl Eq for Load {}
+
+/// The port ranges and what is taken in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortUse {
+    /// Console ports (first, last).
+    pub console_range: (u16, u16),
+    /// Console ports taken.
+    pub console_ports: Vec<u16>,
+    /// UDP ports (first, last).
+    pub udp_range: (u16, u16),
+    /// UDP ports taken.
+    pub udp_ports: Vec<u16>,
+}
+
 /// A switch or hub as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceView {
@@ -69,6 +160,8 @@ pub struct DeviceView {
     pub kind: super::types::DeviceType,
     /// A switch's ports with a NIO, and their settings.
     pub ports: Vec<super::types::PortSettings>,
+    /// The ports it has (2.2's `ports_mapping`), linked or not.
+    pub mapping: Vec<super::types::PortMapping>,
 }
 
 /// The lab at a glance.
@@ -112,12 +205,15 @@ pub struct PortStats {
     pub in_frames: u64,
     /// Bytes from the NIO delivered to the node.
     pub in_bytes: u64,
-    /// Frames dropped, all causes: the sum of the two below.
+    /// Frames dropped, all causes: the sum of the three below.
     pub dropped: u64,
     /// Dropped because there was nowhere to go (no link, node stopped).
     pub dropped_unlinked: u64,
     /// Dropped because sending failed (the peer's socket or device refused).
     pub dropped_send: u64,
+    /// Dropped by the link's filters (GNS3 2.2's frequency drop, packet
+    /// loss, BPF, suspend) or by a full delay queue.
+    pub dropped_filtered: u64,
 }
 
 impl PortStats {
@@ -131,6 +227,12 @@ impl PortStats {
     pub fn drop_send(&mut self) {
         self.dropped += 1;
         self.dropped_send += 1;
+    }
+
+    /// Count a frame a filter dropped.
+    pub fn drop_filtered(&mut self) {
+        self.dropped += 1;
+        self.dropped_filtered += 1;
     }
 }
 
@@ -147,6 +249,8 @@ pub struct ProjectView {
     pub location: PathBuf,
     /// Deleted when closed.
     pub temporary: bool,
+    /// GNS3 2.2's project variables (JSON text).
+    pub variables: Option<String>,
 }
 
 /// A VPCS node as clients see it.
@@ -164,4 +268,13 @@ pub struct VpcsView {
     pub startup_script: Option<String>,
     /// The script's file name in the node's directory, when there is a script.
     pub startup_script_path: Option<String>,
+    /// "started" or "stopped" (2.2's status: starting reads stopped,
+    /// stopping reads started).
+    pub status: &'static str,
+    /// Whether it has a telnet console (2.2's `console_type`).
+    pub console_telnet: bool,
+    /// Its working directory.
+    pub directory: std::path::PathBuf,
+    /// The command line of its process, or empty when it never ran.
+    pub command_line: String,
 }

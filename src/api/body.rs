@@ -9,7 +9,8 @@ use crate::error::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-type Object = Map<String, Value>;
+/// A JSON object body.
+pub type Object = Map<String, Value>;
 
 /// Parse a body into a JSON object.
 pub fn object(body: &[u8]) -> Result<Object, ApiError> {
@@ -171,6 +172,8 @@ pub struct ProjectCreate {
     pub path: Option<String>,
     /// Temporary flag.
     pub temporary: Option<bool>,
+    /// GNS3 2.2's project variables, as JSON text (`[{"name", "value"}]`).
+    pub variables: Option<String>,
 }
 
 impl ProjectCreate {
@@ -183,7 +186,31 @@ impl ProjectCreate {
             project_id: opt_uuid(&o, "project_id")?,
             path: opt_str(&o, "path")?,
             temporary: opt_bool(&o, "temporary")?,
+            variables: None,
         })
+    }
+}
+
+/// GNS3 2.2's `variables`: `null` or an array of `{"name", "value"?}`,
+/// kept as JSON text.
+pub fn variables(o: &Object) -> Result<Option<String>, ApiError> {
+    match o.get("variables") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            for i in items {
+                let ok = i.as_object().is_some_and(|v| {
+                    v.get("name").is_some_and(Value::is_string)
+                        && v.keys().all(|k| k == "name" || k == "value")
+                });
+                if !ok {
+                    return Err(ApiError::bad(
+                        "Each entry of 'variables' must be an object {name, value}",
+                    ));
+                }
+            }
+            Ok(Some(Value::Array(items.clone()).to_string()))
+        }
+        Some(_) => Err(ApiError::bad("Field 'variables' must be an array or null")),
     }
 }
 
@@ -196,6 +223,8 @@ pub struct ProjectUpdate {
     pub path: Option<String>,
     /// New temporary flag.
     pub temporary: Option<bool>,
+    /// New GNS3 2.2 project variables (JSON text).
+    pub variables: Option<String>,
 }
 
 impl ProjectUpdate {
@@ -207,6 +236,7 @@ impl ProjectUpdate {
             name: opt_str(&o, "name")?,
             path: opt_str(&o, "path")?,
             temporary: opt_bool(&o, "temporary")?,
+            variables: None,
         })
     }
 }
@@ -229,6 +259,11 @@ pub struct VmCreate {
     pub console: Option<u16>,
     /// Startup script.
     pub startup_script: Option<String>,
+    /// A requested console port that is taken or out of range is replaced
+    /// by a free one rather than refused (GNS3 2.2).
+    pub console_pick: bool,
+    /// Give it a telnet console (2.2's `console_type` "telnet", not "none").
+    pub console_telnet: bool,
 }
 
 impl VmCreate {
@@ -268,6 +303,8 @@ impl VmCreate {
             legacy_id,
             console: opt_port(&o, "console")?,
             startup_script: opt_str(&o, "startup_script")?,
+            console_pick: false,
+            console_telnet: true,
         })
     }
 }
@@ -281,6 +318,10 @@ pub struct VmUpdate {
     pub console: Option<u16>,
     /// New startup script (an empty string keeps an empty `startup.vpc`).
     pub startup_script: Option<String>,
+    /// A console port that is taken or out of range is replaced (GNS3 2.2).
+    pub console_pick: bool,
+    /// Turn the telnet console on or off (2.2's `console_type`).
+    pub console_telnet: Option<bool>,
 }
 
 impl VmUpdate {
@@ -299,6 +340,8 @@ impl VmUpdate {
             name,
             console: opt_port(&o, "console")?,
             startup_script: opt_str(&o, "startup_script")?,
+            console_pick: false,
+            console_telnet: None,
         })
     }
 }
@@ -383,6 +426,9 @@ pub struct DeviceCreate {
     pub device_type: DeviceType,
     /// Id asked for.
     pub device_id: Option<Uuid>,
+    /// Declared ports (2.2's `ports_mapping`); `None` for 1.3, whose
+    /// ports appear with their NIO.
+    pub mapping: Option<Vec<super::types::PortMapping>>,
 }
 
 impl DeviceCreate {
@@ -408,6 +454,7 @@ impl DeviceCreate {
             name: req_str(&o, "name")?,
             device_type,
             device_id,
+            mapping: None,
         })
     }
 }
@@ -450,6 +497,8 @@ pub struct DeviceUpdate {
     pub name: Option<String>,
     /// New port settings (switch).
     pub ports: Option<Vec<PortSettings>>,
+    /// New declared ports (2.2's `ports_mapping`).
+    pub mapping: Option<Vec<super::types::PortMapping>>,
 }
 
 impl DeviceUpdate {
@@ -475,6 +524,7 @@ impl DeviceUpdate {
         Ok(DeviceUpdate {
             name: opt_str(&o, "name")?,
             ports,
+            mapping: None,
         })
     }
 }

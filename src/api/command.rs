@@ -8,7 +8,9 @@
 use super::body::{
     CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate,
 };
-pub use super::types::{DeviceType, Nio, NioEthernet, NioTap, NioUdp, PortSettings, VlanMode};
+pub use super::types::{
+    DeviceType, LinkFilters, Nio, NioEthernet, NioTap, NioUdp, PortMapping, PortSettings, VlanMode,
+};
 use crate::proto::http::conn::SlotId;
 use uuid::Uuid;
 
@@ -51,6 +53,22 @@ pub enum Command {
     RestoreProjects(Vec<u8>),
     /// Stream the projects directory as a tar archive.
     BackupProjects,
+    /// What this compute can do (GNS3 2.2's `/capabilities`).
+    Capabilities,
+    /// The host's load (`/statistics`).
+    Statistics,
+    /// Port ranges and ports in use (`/network/ports`).
+    PortUse,
+    /// Interfaces with their addresses (`/network/interfaces`).
+    InterfaceDetails,
+    /// Subscribe the request's connection to notifications (a websocket).
+    Notifications,
+    /// List a project's files with their MD5 digests.
+    ListFiles(Uuid),
+    /// Read a file of a project (path relative to it, confined to it).
+    ReadFile(Uuid, String),
+    /// Write a file of a project (path relative to it, confined to it).
+    WriteFile(Uuid, String, Vec<u8>),
 }
 
 /// Which front-end decoded a request, and so renders its answer.
@@ -58,6 +76,8 @@ pub enum Command {
 pub enum Front {
     /// `/v1`: GNS3 1.3.
     V1,
+    /// `/v2/compute`: GNS3 2.2's compute API.
+    V2,
     /// The pages for people, outside `/v1`.
     Pages,
 }
@@ -129,6 +149,21 @@ pub enum NodeCommand {
     StopCapture(PortAddr),
     /// Follow a port's running capture live (a streamed pcap).
     WatchCapture(PortAddr),
+    /// Attach a NIO with link filters (GNS3 2.2): to a VPCS port, or to a
+    /// switch or hub port with the settings of its `ports_mapping`.
+    AttachNio(PortAddr, Nio, LinkFilters),
+    /// Replace the link filters of a port's NIO (GNS3 2.2's `PUT .../nio`).
+    SetFilters(PortAddr, LinkFilters),
+    /// Rename a switch or hub, change its declared ports (GNS3 2.2).
+    UpdateMapping(Option<String>, Option<Vec<PortMapping>>),
+    /// Suspend: a VPCS has nothing to suspend (a no-op, as in 2.2).
+    Suspend,
+    /// Drop the console's clients (2.2's `console/reset`).
+    ConsoleReset,
+    /// Copy this node's files to node `dest` (2.2's `duplicate`).
+    Duplicate(Uuid),
+    /// Bridge the request's connection (a websocket) to the console.
+    ConsoleSocket,
 }
 
 /// Where an answer must go: opaque to the lab, which hands it back with the

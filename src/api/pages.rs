@@ -253,6 +253,7 @@ mod tests {
             local: false,
             projects: vec![(
                 ProjectView {
+                    variables: None,
                     id: uuid::Uuid::nil(),
                     name: Some("<lab>".into()),
                     path: "/p".into(),

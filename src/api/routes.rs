@@ -161,15 +161,22 @@ const TABLE: &[(Route, &str, &[Method])] = &[
     ),
 ];
 
-/// A matched path: the route and up to four captured segments, in order.
+/// How many `{...}` segments a template may capture.
+pub const MAX_PARAMS: usize = 5;
+
+/// A route table: (route, template, methods served), first match wins.
+pub type Table<R> = [(R, &'static str, &'static [Method])];
+
+/// A matched path: the route and up to [`MAX_PARAMS`] captured segments,
+/// in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Matched<'a> {
+pub struct Matched<'a, R = Route> {
     /// The route.
-    pub route: Route,
+    pub route: R,
     /// The route template, for `X-Route`.
     pub template: &'static str,
     /// Captured `{...}` segments in template order.
-    pub params: [&'a str; 4],
+    pub params: [&'a str; MAX_PARAMS],
     /// Whether the template serves the request's method.
     pub method_allowed: bool,
     /// The methods the template serves.
@@ -195,13 +202,22 @@ impl<'a> Matched<'a> {
     }
 }
 
-/// Find the route for `path` (a trailing slash is tolerated).
+/// Find the `/v1` route for `path` (a trailing slash is tolerated).
 pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
+    route_in(TABLE, method, path)
+}
+
+/// Find the route for `path` in `table` (a trailing slash is tolerated).
+pub fn route_in<'a, R: Copy>(
+    table: &'static Table<R>,
+    method: &Method,
+    path: &'a str,
+) -> Option<Matched<'a, R>> {
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
-    TABLE.iter().find_map(|(route, template, methods)| {
+    table.iter().find_map(|(route, template, methods)| {
         let params = match_template(template, path)?;
         Some(Matched {
             route: *route,
@@ -213,13 +229,32 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
     })
 }
 
-fn match_template<'a>(template: &str, path: &'a str) -> Option<[&'a str; 4]> {
-    let mut params = [""; 4];
+/// Match `path` against `template`. `{name:\d+}` takes digits only;
+/// `{name:.+}`, last in a template, takes the rest of the path, slashes
+/// included.
+fn match_template<'a>(template: &str, path: &'a str) -> Option<[&'a str; MAX_PARAMS]> {
+    let mut params = [""; MAX_PARAMS];
     let mut n = 0;
     let mut t = template.split('/');
     let mut p = path.split('/');
+    let mut rest = path;
     loop {
-        match (t.next(), p.next()) {
+        let (ts, ps) = (t.next(), p.next());
+        if let (Some(ts), Some(ps)) = (ts, ps)
+            && ts.ends_with(":.+}")
+        {
+            let start = path.len() - rest.len();
+            let tail = &path[start..];
+            if ps.is_empty() || n == params.len() {
+                return None;
+            }
+            params[n] = tail;
+            return Some(params);
+        }
+        if let Some(ps) = ps {
+            rest = rest.get(ps.len() + 1..).unwrap_or("");
+        }
+        match (ts, ps) {
             (None, None) => return Some(params),
             (Some(ts), Some(ps)) if ts.starts_with('{') => {
                 // `{name:\d+}` (1.3.13's notation) takes digits only.

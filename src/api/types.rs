@@ -94,3 +94,43 @@ impl std::fmt::Display for Nio {
         }
     }
 }
+
+/// A switch or hub port as 2.2 declares it (`ports_mapping`): it exists
+/// whether or not a link is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// Its name ("Ethernet0").
+    pub name: String,
+    /// Its number.
+    pub port_number: u32,
+    /// A switch port's mode and VLAN (`None` on a hub).
+    pub vlan: Option<(VlanMode, u16)>,
+    /// A switch port's outer EtherType (`""`, or "0x8100" and the like, for qinq).
+    pub ethertype: String,
+}
+
+/// A link's filters as GNS3 2.2 sets them on a NIO (`filters`, `suspend`),
+/// validated. The default filters nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkFilters {
+    /// `frequency_drop [N]`: `-1` drops every frame, `N > 0` every Nth.
+    pub frequency_drop: Option<i32>,
+    /// `packet_loss [percent]`.
+    pub packet_loss: Option<u8>,
+    /// `delay [latency_ms, jitter_ms]`.
+    pub delay: Option<(u32, u32)>,
+    /// `corrupt [percent]`.
+    pub corrupt: Option<u8>,
+    /// `bpf ["expr\nexpr"]`: one libpcap expression per line; a matching
+    /// frame is dropped.
+    pub bpf: Vec<String>,
+    /// The link is suspended: nothing crosses.
+    pub suspend: bool,
+}
+
+impl LinkFilters {
+    /// Whether every frame crosses untouched.
+    pub fn is_empty(&self) -> bool {
+        *self == LinkFilters::default()
+    }
+}

@@ -243,8 +243,17 @@ fn body_json(b: Body) -> Value {
         Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
         Body::Nio(Nio::Ethernet(e)) => json!({"type": e.kind, "ethernet_device": e.device}),
         Body::UdpPort(port) => json!({"udp_port": port}),
-        // Answers to the pages' commands, which `/v1` never asks.
-        Body::Status(_) | Body::Backup(_) | Body::Restored(_) => json!({}),
+        // Answers to other front-ends' commands, which `/v1` never asks.
+        Body::Status(_)
+        | Body::Backup(_)
+        | Body::Restored(_)
+        | Body::InterfaceDetails(_)
+        | Body::Statistics(_)
+        | Body::PortUse(_)
+        | Body::Capabilities(_)
+        | Body::FileList(_)
+        | Body::File(_)
+        | Body::Upgrade(_) => json!({}),
     }
 }
 

@@ -19,6 +19,7 @@ pub fn settings() -> Settings {
         console_sandbox: true,
         udp_ports: (10000, 10100),
         console_ports: (2000, 2100),
+        gns3_version: "2.2.61-nanolab.test".into(),
     }
 }
 
@@ -202,6 +203,7 @@ impl Host for FakeHost {
         Ok(Spawned {
             pid,
             filter_shell: !spawn.sandbox,
+            command_line: format!("vpcs -m {} -s {}", spawn.mac, spawn.vpcs_port),
         })
     }
 
@@ -247,6 +249,30 @@ impl Host for FakeHost {
 
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError> {
         Ok(vec!["lo".into()])
+    }
+
+    fn interface_details(&mut self) -> Result<Vec<crate::api::answer::Interface>, ApiError> {
+        Ok(vec![crate::api::answer::Interface {
+            name: "lo".into(),
+            ip_address: "127.0.0.1".into(),
+            netmask: "255.0.0.0".into(),
+            mac_address: String::new(),
+            kind: "loopback",
+        }])
+    }
+
+    fn load(&mut self) -> crate::api::answer::Load {
+        crate::api::answer::Load {
+            cpu_usage_percent: 1.5,
+            memory_usage_percent: 42.0,
+        }
+    }
+
+    fn statistics(&mut self, _dir: &Path) -> crate::api::answer::Statistics {
+        crate::api::answer::Statistics {
+            memory_total: 1 << 30,
+            ..Default::default()
+        }
     }
 
     fn reload_settings(&mut self) -> Result<Settings, ApiError> {
@@ -346,5 +372,36 @@ impl Files for FakeFiles {
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
         let f = self.files.get(path).cloned().unwrap_or_default();
         f[f.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn list_files(&mut self, dir: &Path, limit: usize) -> Result<Vec<(String, String)>, ApiError> {
+        Ok(self
+            .files
+            .iter()
+            .filter_map(|(p, data)| {
+                let rel = p.strip_prefix(dir).ok()?;
+                Some((rel.to_string_lossy().into_owned(), format!("{:x}", md5::compute(data))))
+            })
+            .take(limit)
+            .collect())
+    }
+
+    fn read_confined(
+        &mut self,
+        dir: &Path,
+        path: &Path,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        if !path.starts_with(dir) {
+            return Err(ApiError::Forbidden("outside".into()));
+        }
+        Ok(self.read_file(path, limit))
+    }
+
+    fn write_confined(&mut self, dir: &Path, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        if !path.starts_with(dir) {
+            return Err(ApiError::Forbidden("outside".into()));
+        }
+        self.write_file(path, data)
     }
 }

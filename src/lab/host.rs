@@ -49,13 +49,15 @@ pub struct Spawn {
 }
 
 /// A process the host started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spawned {
     /// Its process id (also its process group).
     pub pid: u32,
     /// No kernel sandbox could be applied: the console proxy must refuse
     /// host commands (`!` lines) itself.
     pub filter_shell: bool,
+    /// Its command line, as a person reads it (2.2's `command_line`).
+    pub command_line: String,
 }
 
 /// Effects the lab asks for.
@@ -104,6 +106,12 @@ pub trait Host {
     fn wall_clock(&mut self) -> std::time::SystemTime;
     /// The host's network interfaces.
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
+    /// The host's network interfaces with their addresses.
+    fn interface_details(&mut self) -> Result<Vec<crate::api::answer::Interface>, ApiError>;
+    /// CPU (since the last reading) and memory in use.
+    fn load(&mut self) -> crate::api::answer::Load;
+    /// Memory, swap, CPU, load, and the disk holding `dir`.
+    fn statistics(&mut self, dir: &Path) -> crate::api::answer::Statistics;
     /// Read the configuration again.
     fn reload_settings(&mut self) -> Result<Settings, ApiError>;
 }
@@ -134,4 +142,18 @@ pub trait Files {
     fn read_file(&mut self, path: &Path, limit: usize) -> Option<Vec<u8>>;
     /// The last `n` bytes of a file (empty when unreadable).
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8>;
+    /// Every regular file under `dir` (at most `limit`), as (path relative
+    /// to `dir`, MD5 digest in hex), sorted; symbolic links are not followed.
+    fn list_files(&mut self, dir: &Path, limit: usize) -> Result<Vec<(String, String)>, ApiError>;
+    /// The file at `path`, which must resolve inside `dir` (403 otherwise);
+    /// `None` when missing; at most `limit` bytes (too large is refused).
+    fn read_confined(
+        &mut self,
+        dir: &Path,
+        path: &Path,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, ApiError>;
+    /// Write `data` at `path`, which must resolve inside `dir` (403
+    /// otherwise), creating its directories.
+    fn write_confined(&mut self, dir: &Path, path: &Path, data: &[u8]) -> Result<(), ApiError>;
 }

@@ -10,6 +10,8 @@
 //! tests drive it with [`fake::FakeHost`] and a made-up `now`.
 
 pub mod capture;
+mod compute;
+pub mod filters;
 pub mod console;
 pub mod fake;
 pub mod host;
@@ -54,6 +56,9 @@ pub struct Settings {
     pub udp_ports: (u16, u16),
     /// TCP ports for consoles.
     pub console_ports: (u16, u16),
+    /// The version string `/v2/compute` reports: the GNS3 controller's
+    /// version, which it must equal, then `-nanolab.<ours>`.
+    pub gns3_version: String,
 }
 
 /// Something that happened, for the log now and for notification streams.
@@ -153,6 +158,25 @@ pub enum Event {
         /// What crossed it.
         stats: PortStats,
     },
+    /// A node's status, name or console changed: its whole description
+    /// (GNS3 2.2's `node.updated`).
+    NodeUpdated {
+        /// Its project.
+        project: Uuid,
+        /// The node as clients see it.
+        node: Body,
+    },
+    /// Something a project's users should read (GNS3 2.2's `log.*`).
+    ProjectLog {
+        /// The project.
+        project: Uuid,
+        /// How serious.
+        level: LogLevel,
+        /// What.
+        text: String,
+    },
+    /// The host's load, every second while someone listens (2.2's `ping`).
+    Load(crate::api::answer::Load),
     /// Something went wrong that no client is waiting to hear about.
     Warning {
         /// The node concerned, if any.
@@ -212,8 +236,32 @@ impl std::fmt::Display for Event {
                 text,
             } => write!(f, "vm {n}: {text}"),
             Event::Warning { node: None, text } => f.write_str(text),
+            Event::NodeUpdated { project, node } => {
+                write!(f, "project {project}: node updated: {node:?}")
+            }
+            Event::ProjectLog {
+                project,
+                level,
+                text,
+            } => write!(f, "project {project}: {level:?}: {text}"),
+            Event::Load(l) => write!(
+                f,
+                "load: cpu {}%, memory {}%",
+                l.cpu_usage_percent, l.memory_usage_percent
+            ),
         }
     }
+}
+
+/// The level of a [`Event::ProjectLog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `log.info`
+    Info,
+    /// `log.warning`
+    Warning,
+    /// `log.error`
+    Error,
 }
 
 /// A deadline the lab set; each names the process it was set for.
@@ -223,6 +271,8 @@ pub enum Deadline {
     Kill(NodeKey, u64),
     /// The process's console must have answered by now.
     StartTimeout(NodeKey, u64),
+    /// Time for the notification channel's `ping`.
+    Heartbeat,
 }
 
 /// The outcome of running a command: an answer now, or later.
@@ -255,6 +305,35 @@ pub struct Lab {
     sink: capture::Sink,
     /// Live capture viewers: where their capture is.
     viewers: HashMap<ClientId, (NodeKey, usize)>,
+    /// Randomness for link filters and the frames they hold back.
+    wire: Wire,
+    /// Notification channel subscribers (GNS3 2.2's compute websocket).
+    subscribers: usize,
+}
+
+/// What link filters need across ports: a seeded generator (fixed, as
+/// uBridge never seeds `random()`: runs repeat) and the delay queue.
+#[derive(Debug)]
+pub struct Wire {
+    rng: filters::Rng,
+    delayed: filters::DelayQueue<Held>,
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Wire {
+            rng: filters::Rng::new(0x9E37_79B9_7F4A_7C15),
+            delayed: Default::default(),
+        }
+    }
+}
+
+/// A delayed frame's destination and the port that counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Held {
+    to: Endpoint,
+    port: (NodeKey, usize),
+    outbound: bool,
 }
 
 fn no_project(id: Uuid) -> ApiError {
@@ -279,6 +358,8 @@ impl Lab {
             shutdown: false,
             sink: capture::Sink::default(),
             viewers: HashMap::new(),
+            wire: Wire::default(),
+            subscribers: 0,
         }
     }
 
@@ -314,6 +395,18 @@ impl Lab {
             Command::BackupProjects => {
                 Ok(Answer::Ok(Body::Backup(self.settings.projects_dir.clone())))
             }
+            Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
+                self.settings.gns3_version.clone(),
+            ))),
+            Command::Statistics => self.statistics(host),
+            Command::PortUse => self.port_use(),
+            Command::InterfaceDetails => host
+                .interface_details()
+                .map(|i| Answer::Ok(Body::InterfaceDetails(i))),
+            Command::Notifications => self.subscribe(now, host),
+            Command::ListFiles(id) => self.list_files(id, host),
+            Command::ReadFile(id, rel) => self.read_project_file(id, &rel, host),
+            Command::WriteFile(id, rel, data) => self.write_project_file(id, &rel, &data, host),
         };
         host.reply(ticket, reply);
     }
@@ -330,10 +423,34 @@ impl Lab {
 
     /// How long the loop may sleep before [`Lab::poll`] has work.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        if self.spawns.is_empty() {
-            self.timers.timeout(now)
-        } else {
-            Some(Duration::ZERO)
+        if !self.spawns.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let held = self
+            .wire
+            .delayed
+            .next_due()
+            .map(|t| t.saturating_duration_since(now));
+        match (self.timers.timeout(now), held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Send the frames delay filters held back that are due by `now`.
+    pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
+        while let Some(d) = self.wire.delayed.pop_due(now) {
+            let sent = send(d.to.to, &d.frame);
+            let (key, index) = d.to.port;
+            let Some(port) = self
+                .nodes
+                .get_mut(key.index)
+                .filter(|n| n.key == key)
+                .and_then(|n| n.ports.get_mut(index))
+            else {
+                continue;
+            };
+            count(&mut port.stats, sent, d.to.outbound, d.frame.len());
         }
     }
 
@@ -356,36 +473,39 @@ impl Lab {
             return;
         };
         let dirty = &mut self.sink;
+        let wire = &mut self.wire;
         if !matches!(node.kind, node::Kind::Vpcs(_)) {
-            return nodes::device::switch_frame(node, dirty, now, index, frame, send);
+            return nodes::device::switch_frame(node, dirty, wire, now, index, frame, send);
         }
         let running = node.running();
         let Some(port) = node.ports.get_mut(index) else {
             return;
         };
-        if !outbound {
-            capture::record(dirty, key, index, port, now, frame);
-        }
         let to = match (outbound, port.nio.is_some()) {
             (true, true) => Some(Endpoint::Nio(key, index)),
             (false, _) if running => Some(Endpoint::Node(key)),
             _ => None,
         };
-        let n = frame.len() as u64;
-        let s = &mut port.stats;
-        match to {
-            None => s.drop_unlinked(),
-            Some(to) if send(to, frame) => {
-                if outbound {
-                    s.out_frames += 1;
-                    s.out_bytes += n;
-                    capture::record(dirty, key, index, port, now, frame);
-                } else {
-                    s.in_frames += 1;
-                    s.in_bytes += n;
-                }
+        let Some((frame, due)) = filter(wire, port, now, outbound, frame) else {
+            return;
+        };
+        let frame = &frame[..];
+        let Some(to) = to else {
+            if !outbound {
+                capture::record(dirty, key, index, port, now, frame);
             }
-            Some(_) => s.drop_send(),
+            return port.stats.drop_unlinked();
+        };
+        if let Some(due) = due {
+            return hold(wire, dirty, (key, index), port, (now, due), to, outbound, frame);
+        }
+        if !outbound {
+            capture::record(dirty, key, index, port, now, frame);
+        }
+        let sent = send(to, frame);
+        count(&mut port.stats, sent, outbound, frame.len());
+        if sent && outbound {
+            capture::record(dirty, key, index, port, now, frame);
         }
     }
 
@@ -622,11 +742,15 @@ impl Lab {
             path: p.path.clone(),
             location: self.settings.projects_dir.clone(),
             temporary: p.temporary,
+            variables: p.variables.clone(),
         }))
     }
 
     fn create_project(&mut self, b: crate::api::body::ProjectCreate, host: &mut dyn Host) -> Reply {
         if let Some(id) = b.project_id.filter(|id| self.projects.contains_key(id)) {
+            if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables) {
+                p.variables = Some(v);
+            }
             return self.project_view(id).map(Answer::Created);
         }
         let id = b.project_id.unwrap_or_else(Uuid::new_v4);
@@ -639,7 +763,8 @@ impl Lab {
             _ => default,
         };
         host.files().create_dir(&path)?;
-        let project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
+        let mut project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
+        project.variables = b.variables;
         set_marker(&project, host)?;
         self.emit(Event::ProjectOpened {
             project: id,
@@ -655,6 +780,9 @@ impl Lab {
         b: crate::api::body::ProjectUpdate,
         host: &mut dyn Host,
     ) -> Reply {
+        if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables.clone()) {
+            p.variables = Some(v);
+        }
         let p = self.project(id)?;
         let new_path = b.path.map(PathBuf::from).filter(|to| *to != p.path);
         if new_path.is_some() {
@@ -903,6 +1031,72 @@ impl Lab {
             }
         }
         Ok(())
+    }
+}
+
+/// Run a port's filters on a frame: `None` when dropped (and counted),
+/// otherwise the frame (a copy when corrupted) and when it may go, if it
+/// is held back.
+pub(crate) fn filter<'f>(
+    wire: &mut Wire,
+    port: &mut node::Port,
+    now: Instant,
+    outbound: bool,
+    frame: &'f [u8],
+) -> Option<(std::borrow::Cow<'f, [u8]>, Option<Instant>)> {
+    use filters::Verdict;
+    use std::borrow::Cow;
+    let Some(f) = port.filters.as_deref_mut() else {
+        return Some((Cow::Borrowed(frame), None));
+    };
+    match f.apply(now, outbound, frame, &mut wire.rng) {
+        Verdict::Pass => Some((Cow::Borrowed(frame), None)),
+        Verdict::Corrupted(c) => Some((Cow::Owned(c), None)),
+        Verdict::Delay(due, c) => Some((c.map_or(Cow::Borrowed(frame), Cow::Owned), Some(due))),
+        Verdict::Drop => {
+            port.stats.drop_filtered();
+            None
+        }
+    }
+}
+
+/// Capture a frame a delay filter holds back, then queue it until `due`
+/// (as uBridge: filters, then capture, then the delay).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn hold(
+    wire: &mut Wire,
+    dirty: &mut capture::Sink,
+    (key, index): (NodeKey, usize),
+    port: &mut node::Port,
+    (now, due): (Instant, Instant),
+    to: Endpoint,
+    outbound: bool,
+    frame: &[u8],
+) {
+    capture::record(dirty, key, index, port, now, frame);
+    let held = Held {
+        to,
+        port: (key, index),
+        outbound,
+    };
+    if !wire.delayed.push(due, held, frame.to_vec()) {
+        port.stats.drop_filtered();
+    }
+}
+
+/// Count a frame that crossed a port (or could not).
+pub(crate) fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
+    let n = len as u64;
+    match (sent, outbound) {
+        (false, _) => s.drop_send(),
+        (true, true) => {
+            s.out_frames += 1;
+            s.out_bytes += n;
+        }
+        (true, false) => {
+            s.in_frames += 1;
+            s.in_bytes += n;
+        }
     }
 }
 

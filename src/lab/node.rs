@@ -34,6 +34,8 @@ pub struct Port {
     pub mode: Option<super::nodes::switch::PortMode>,
     /// A running capture of what crosses it.
     pub capture: Option<super::capture::Capture>,
+    /// Link filters (GNS3 2.2), applied to what crosses it either way.
+    pub filters: Option<Box<super::filters::Filters>>,
 }
 
 impl Port {
@@ -46,12 +48,13 @@ impl Port {
             stats: PortStats::default(),
             mode: None,
             capture: None,
+            filters: None,
         }
     }
 }
 
 /// Where a frame comes from or goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     /// The node itself (a VPCS process's own socket).
     Node(NodeKey),
@@ -142,6 +145,9 @@ pub struct Node {
     pub console: Console,
     /// Kind-specific state.
     pub kind: Kind,
+    /// A switch's or hub's declared ports (2.2's `ports_mapping`); empty
+    /// for a VPCS and for a 1.3 device, whose ports appear with their NIO.
+    pub mapping: Vec<crate::api::types::PortMapping>,
 }
 
 impl Node {

@@ -24,6 +24,8 @@ pub struct Project {
     pub nodes: BTreeSet<Uuid>,
     /// Directories of nodes deleted since the last commit.
     pub deleted_node_dirs: Vec<PathBuf>,
+    /// GNS3 2.2's project variables (JSON text), if set.
+    pub variables: Option<String>,
     macs: [u64; 4],
 }
 
@@ -37,6 +39,7 @@ impl Project {
             temporary,
             nodes: BTreeSet::new(),
             deleted_node_dirs: Vec::new(),
+            variables: None,
             macs: [0; 4],
         }
     }

@@ -60,6 +60,8 @@ impl Rig {
 
     fn vpcs(&mut self, project: Uuid) -> (Uuid, NodeKey) {
         let b = VmCreate {
+        console_pick: false,
+        console_telnet: true,
             name: "PC1".into(),
             vm_id: None,
             legacy_id: None,
@@ -658,6 +660,8 @@ fn creation_is_all_or_nothing() {
     );
     // An explicit console port that is taken: nothing is left reserved.
     let b = VmCreate {
+        console_pick: false,
+        console_telnet: true,
         name: "X".into(),
         vm_id: None,
         legacy_id: None,
@@ -669,6 +673,8 @@ fn creation_is_all_or_nothing() {
     assert_eq!(r.lab.nodes().count(), 1);
     // Unknown project: 404, nothing reserved.
     let b = VmCreate {
+        console_pick: false,
+        console_telnet: true,
         name: "Y".into(),
         vm_id: None,
         legacy_id: None,
@@ -759,6 +765,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
         .files
         .insert(path.clone(), b"set pcname PC1\nip 10.0.0.9/24\n".to_vec());
     let create = |name: &str, script: Option<&str>| VmCreate {
+        console_pick: false,
+        console_telnet: true,
         name: name.into(),
         vm_id: Some(id),
         legacy_id: None,
@@ -783,6 +791,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
+        console_pick: false,
+        console_telnet: None,
             console: Some(2050),
             ..Default::default()
         },
@@ -796,6 +806,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
+        console_pick: false,
+        console_telnet: None,
             name: Some("Web".into()),
             ..Default::default()
         },
@@ -812,6 +824,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
+        console_pick: false,
+        console_telnet: None,
             startup_script: Some(String::new()),
             ..Default::default()
         },
@@ -829,6 +843,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     assert_eq!(r.host.disk.files[&path], b"");
     // %h takes the new name when both change at once.
     let both = VmUpdate {
+        console_pick: false,
+        console_telnet: None,
         name: Some("DB".into()),
         startup_script: Some("set pcname %h".into()),
         ..Default::default()
@@ -838,6 +854,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     assert_eq!(r.host.disk.files[&path], b"set pcname DB");
     // A node without a script on disk or in the request has none, and no file.
     let other = VmCreate {
+        console_pick: false,
+        console_telnet: true,
         vm_id: None,
         ..create("X", None)
     };
@@ -859,6 +877,8 @@ fn an_integer_vm_id_from_gns3_1_2_is_converted_as_1_3_13_does() {
         .files
         .insert(old.clone(), b"ip 10.3.3.3/24".to_vec());
     let b = VmCreate {
+        console_pick: false,
+        console_telnet: true,
         name: "PC3".into(),
         vm_id: None,
         legacy_id: Some(3),
@@ -885,6 +905,7 @@ fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
     let mut r = Rig::new();
     let p = r.project();
     let b = DeviceCreate {
+        mapping: None,
         name: "SW1".into(),
         device_type: DeviceType::Switch,
         device_id: None,
@@ -933,6 +954,7 @@ fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
     assert_eq!(sent, [Endpoint::Nio(k, 1)], "VLAN 10 only");
     // Port 3 joins VLAN 10: it now gets the broadcast.
     let change = DeviceUpdate {
+        mapping: None,
         name: None,
         ports: Some(vec![PortSettings {
             port: 3,

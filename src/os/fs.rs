@@ -65,6 +65,91 @@ impl Files for Disk {
     fn read_tail(&mut self, path: &Path, n: usize) -> Vec<u8> {
         read_tail(path, n)
     }
+
+    fn list_files(&mut self, dir: &Path, limit: usize) -> Result<Vec<(String, String)>, ApiError> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                let path = e.path();
+                if t.is_dir() {
+                    stack.push(path);
+                } else if t.is_file() && out.len() < limit {
+                    // Unreadable files are skipped, as 2.2 does.
+                    let Ok(data) = std::fs::read(&path) else {
+                        continue;
+                    };
+                    let rel = path.strip_prefix(dir).unwrap_or(&path);
+                    out.push((
+                        rel.to_string_lossy().into_owned(),
+                        format!("{:x}", md5::compute(&data)),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn read_confined(
+        &mut self,
+        dir: &Path,
+        path: &Path,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let real = match path.canonicalize() {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ApiError::Forbidden(format!("{}: {e}", path.display()))),
+        };
+        confined(dir, &real)?;
+        if !real.is_file() {
+            return Ok(None);
+        }
+        let data = std::fs::read(&real).map_err(|e| ApiError::io("reading a project file", &e))?;
+        if data.len() > limit {
+            return Err(ApiError::conflict(format!(
+                "File {} is larger than {limit} bytes",
+                path.display()
+            )));
+        }
+        Ok(Some(data))
+    }
+
+    fn write_confined(&mut self, dir: &Path, path: &Path, data: &[u8]) -> Result<(), ApiError> {
+        let parent = path.parent().unwrap_or(dir);
+        create_dir(parent)?;
+        let real_parent = parent
+            .canonicalize()
+            .map_err(|e| ApiError::io("resolving a project file", &e))?;
+        confined(dir, &real_parent.join("x"))?;
+        if path.is_symlink() {
+            return Err(ApiError::Forbidden(format!(
+                "{} is a symbolic link",
+                path.display()
+            )));
+        }
+        self.write_file(path, data)
+    }
+}
+
+/// Refuse a resolved path outside `dir` (symbolic links included).
+fn confined(dir: &Path, real: &Path) -> Result<(), ApiError> {
+    let base = dir
+        .canonicalize()
+        .map_err(|e| ApiError::io("resolving the project directory", &e))?;
+    if real.starts_with(&base) && real != base {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{} is outside the project directory",
+            real.display()
+        )))
+    }
 }
 
 /// Create `dir` and its parents.

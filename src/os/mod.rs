@@ -9,3 +9,4 @@ pub mod nb;
 pub mod nio;
 pub mod program;
 pub mod spawn;
+pub mod stats;

@@ -31,6 +31,8 @@ pub struct Started {
     pub log: File,
     /// No kernel sandbox applies: the console proxy must refuse `!` lines.
     pub filter_shell: bool,
+    /// The command line, as a person reads it.
+    pub command_line: String,
 }
 
 /// The program and, when the kernel sandbox applies, its Landlock ruleset.
@@ -80,6 +82,11 @@ pub fn start_vpcs(s: &Spawn, landlock: bool) -> Result<Started, ApiError> {
         startup_script: s.startup_script,
     };
     let argv = vpcs::command_line(&launch);
+    let command_line = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let dir = &s.dir;
     let mut log = File::options()
         .create(true)
@@ -126,5 +133,6 @@ pub fn start_vpcs(s: &Spawn, landlock: bool) -> Result<Started, ApiError> {
         internal,
         log,
         filter_shell: ruleset.is_none() && s.sandbox,
+        command_line,
     })
 }

@@ -97,6 +97,7 @@ impl Io {
         let spawned = Spawned {
             pid: p.pid,
             filter_shell: p.filter_shell,
+            command_line: p.command_line.clone(),
         };
         let watch = [
             (p.pidfd.as_raw_fd(), Entry::ChildExit(node)),

@@ -109,6 +109,8 @@ struct Io {
     streams: HashMap<usize, (u64, Source)>,
     /// Live capture viewers whose connection closed.
     gone_viewers: Vec<ClientId>,
+    /// Reads the host's load for `/statistics` and notification pings.
+    meter: crate::os::stats::Meter,
 }
 
 /// Where a streamed answer's pieces come from.
@@ -170,6 +172,7 @@ impl Server {
             disk: crate::os::fs::Disk,
             streams: HashMap::new(),
             gone_viewers: Vec::new(),
+            meter: Default::default(),
         };
         Ok(Server { poll, lab, io })
     }

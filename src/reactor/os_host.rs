@@ -165,6 +165,18 @@ impl Host for Io {
         sys::interface_names().map_err(|e| ApiError::io("listing interfaces", &e))
     }
 
+    fn interface_details(&mut self) -> Result<Vec<crate::api::answer::Interface>, ApiError> {
+        crate::os::stats::interfaces().map_err(|e| ApiError::io("listing interfaces", &e))
+    }
+
+    fn load(&mut self) -> crate::api::answer::Load {
+        self.meter.load()
+    }
+
+    fn statistics(&mut self, dir: &std::path::Path) -> crate::api::answer::Statistics {
+        self.meter.statistics(dir)
+    }
+
     fn reload_settings(&mut self) -> Result<Settings, ApiError> {
         let fresh = crate::config::build(&self.flags).map_err(ApiError::conflict)?;
         self.config.vpcs = fresh.vpcs.clone();

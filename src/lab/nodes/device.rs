@@ -5,7 +5,9 @@
 use super::switch::{self, PortMode};
 use crate::api::answer::DeviceView;
 use crate::api::body::{DeviceCreate, DeviceUpdate};
-use crate::api::{DeviceType, Nio, NodeCommand, PortAddr, PortSettings, Ticket, VlanMode};
+use crate::api::{
+    DeviceType, Nio, NodeCommand, PortAddr, PortMapping, PortSettings, Ticket, VlanMode,
+};
 use crate::error::ApiError;
 use crate::lab::host::Host;
 use crate::lab::node::{Endpoint, Kind, Node, NodeKey, Port, Switch};
@@ -53,7 +55,30 @@ pub fn view(node: &Node) -> DeviceView {
             _ => DeviceType::Switch,
         },
         ports,
+        mapping: node.mapping.clone(),
     }
+}
+
+/// GNS3 2.2's ports for a switch or hub created without `ports_mapping`:
+/// eight, `Ethernet0` to `Ethernet7`, a switch's in access VLAN 1.
+pub fn default_mapping(kind: DeviceType) -> Vec<PortMapping> {
+    (0..8)
+        .map(|n| PortMapping {
+            name: format!("Ethernet{n}"),
+            port_number: n,
+            vlan: (kind == DeviceType::Switch).then_some((VlanMode::Access, 1)),
+            ethertype: String::new(),
+        })
+        .collect()
+}
+
+/// A declared port's settings.
+fn mapped(m: &PortMapping) -> Option<PortSettings> {
+    m.vlan.map(|(mode, vlan)| PortSettings {
+        port: m.port_number,
+        mode,
+        vlan,
+    })
 }
 
 /// The index of a device's port `port` that has a NIO, or 1.3.13's 409.
@@ -93,6 +118,7 @@ impl Lab {
                 DeviceType::Switch => Kind::Switch(Switch::default()),
                 DeviceType::Hub => Kind::Hub,
             },
+            mapping: b.mapping.unwrap_or_default(),
         };
         let v = view(&node);
         self.insert_node(node);
@@ -140,10 +166,74 @@ impl Lab {
                 .live(key)
                 .and_then(|n| port_index(n, at.port))
                 .and_then(|i| self.watch_capture(key, i, at, crate::lab::capture::viewer(ticket))),
-            C::Start | C::Stop | C::Reload | C::Update(_) | C::AddNio(..) => Err(
-                ApiError::Internal("a VPCS operation on a switch or hub".into()),
-            ),
+            C::AttachNio(at, nio, filters) => self
+                .add_device_nio(key, at.port, nio, None, host)
+                .and_then(|r| {
+                    let i = port_index(self.live(key)?, at.port)?;
+                    self.set_filters(key, i, at, filters).map(|()| r)
+                }),
+            C::SetFilters(at, filters) => self
+                .live(key)
+                .and_then(|n| port_index(n, at.port))
+                .and_then(|i| self.set_filters(key, i, at, filters))
+                .map(|()| Answer::Created(Body::Empty)),
+            C::UpdateMapping(name, mapping) => self.update_mapping(key, name, mapping),
+            // A switch or hub always runs: nothing to start, stop or suspend (2.2).
+            C::Suspend => self.live(key).map(|_| Answer::NoContent),
+            C::Start
+            | C::Stop
+            | C::Reload
+            | C::Update(_)
+            | C::AddNio(..)
+            | C::ConsoleReset
+            | C::Duplicate(_)
+            | C::ConsoleSocket => Err(ApiError::Internal(
+                "a VPCS operation on a switch or hub".into(),
+            )),
         })
+    }
+
+    /// GNS3 2.2's update: rename, and replace the declared ports. Linked
+    /// ports take their new settings; a linked port cannot be removed.
+    fn update_mapping(
+        &mut self,
+        key: NodeKey,
+        name: Option<String>,
+        mapping: Option<Vec<PortMapping>>,
+    ) -> Reply {
+        let node = self.live_mut(key)?;
+        if let Some(mapping) = mapping {
+            let dropped = node.ports.iter().find(|p| {
+                p.nio.is_some() && !mapping.iter().any(|m| m.port_number == p.number)
+            });
+            if let Some(p) = dropped {
+                return Err(conflict(format!(
+                    "Port {} is linked: it cannot be removed from {}",
+                    p.number, node.name
+                )));
+            }
+            for i in 0..node.ports.len() {
+                let number = node.ports[i].number;
+                if node.ports[i].nio.is_some()
+                    && let Some(s) = mapping
+                        .iter()
+                        .find(|m| m.port_number == number)
+                        .and_then(mapped)
+                {
+                    node.ports[i].mode = Some(mode(&s));
+                    if let Kind::Switch(sw) = &mut node.kind {
+                        sw.table.forget_port(i);
+                    }
+                }
+            }
+            node.mapping = mapping;
+        }
+        if let Some(name) = name {
+            node.name = name;
+        }
+        let v = view(node);
+        self.node_updated(key);
+        Ok(Answer::Ok(Body::Device(v)))
     }
 
     /// Rename, and change the settings of linked switch ports (all or none).
@@ -183,6 +273,12 @@ impl Lab {
         if hub && s.is_some() {
             return Err(conflict("An Ethernet hub has no port settings".into()));
         }
+        // A 2.2 device declares its ports: the NIO takes that port's settings.
+        let s = match node.mapping.iter().find(|m| m.port_number == port) {
+            _ if node.mapping.is_empty() => s,
+            Some(m) => s.or_else(|| mapped(m)),
+            None => return Err(conflict(format!("Port {port} doesn't exist on {}", node.name))),
+        };
         let index = match node.ports.iter().position(|p| p.number == port) {
             Some(i) if node.ports[i].nio.is_some() => {
                 return Err(conflict(format!("Port {port} isn't free")));
@@ -228,6 +324,7 @@ impl Lab {
 pub(crate) fn switch_frame(
     node: &mut Node,
     dirty: &mut crate::lab::capture::Sink,
+    wire: &mut crate::lab::Wire,
     now: Instant,
     index: usize,
     frame: &[u8],
@@ -238,6 +335,12 @@ pub(crate) fn switch_frame(
     let Some(inport) = ports.get_mut(index).filter(|p| p.nio.is_some()) else {
         return;
     };
+    // The ingress port's filters, then its capture. A delay there holds
+    // back what the switch sends out for this frame.
+    let Some((frame, ingress_due)) = crate::lab::filter(wire, inport, now, false, frame) else {
+        return;
+    };
+    let frame = &frame[..];
     inport.stats.in_frames += 1;
     inport.stats.in_bytes += frame.len() as u64;
     crate::lab::capture::record(dirty, key, index, inport, now, frame);
@@ -256,14 +359,19 @@ pub(crate) fn switch_frame(
         Kind::Vpcs(_) => return,
     };
     for (p, f) in outs {
-        let sent = send(Endpoint::Nio(key, p), &f);
         let port = &mut ports[p];
+        let Some((f, due)) = crate::lab::filter(wire, port, now, true, &f) else {
+            continue;
+        };
+        let to = Endpoint::Nio(key, p);
+        if let Some(due) = due.max(ingress_due) {
+            crate::lab::hold(wire, dirty, (key, p), port, (now, due), to, true, &f);
+            continue;
+        }
+        let sent = send(to, &f);
+        crate::lab::count(&mut port.stats, sent, true, f.len());
         if sent {
-            port.stats.out_frames += 1;
-            port.stats.out_bytes += f.len() as u64;
             crate::lab::capture::record(dirty, key, p, port, now, &f);
-        } else {
-            port.stats.drop_send();
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::api::body::{VmCreate, VmUpdate};
 use crate::api::{Nio, PortAddr, Ticket};
 use crate::error::ApiError;
 use crate::lab::host::{Host, Signal, Spawn};
-use crate::lab::node::{AfterStop, Kind, Node, NodeKey, Pending, Port};
+use crate::lab::node::{AfterStop, Kind, Node, NodeKey, Pending, Port, State};
 use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
 use crate::limits::{MAX_SCRIPT_BYTES, START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
 use std::ffi::OsString;
@@ -43,6 +43,8 @@ pub struct Vpcs {
     pub startup_script: Option<String>,
     /// The running process, if any.
     pub proc: Option<Proc>,
+    /// The command line of the last process (2.2's `command_line`).
+    pub command_line: String,
 }
 
 /// A running VPCS process, as the lab knows it.
@@ -141,7 +143,7 @@ fn startup_script(
 }
 
 /// Rename inside a startup script, as GNS3 did.
-fn renamed_script(script: &str, old: &str, new: &str) -> String {
+pub(crate) fn renamed_script(script: &str, old: &str, new: &str) -> String {
     if old.is_empty() {
         script.to_string()
     } else {
@@ -175,30 +177,58 @@ impl Lab {
             self.convert_legacy(project, legacy, id, host)?;
         }
         let key = self.vacant_key();
-        let console = match b.console {
-            Some(port) => {
-                self.console_ports.check_in_range(port)?;
-                self.console_ports.reserve(port, id)?;
-                if let Err(e) = host.bind_console(key, port) {
-                    self.console_ports.release(port);
-                    return Err(e);
-                }
-                port
-            }
-            None => {
-                self.console_ports
-                    .reserve_lowest(id, |p| host.bind_console(key, p).ok())?
-                    .0
-            }
+        let console = if b.console_telnet {
+            Some(self.take_console(key, id, b.console, b.console_pick, host)?)
+        } else {
+            None
         };
         match self.insert_vpcs(key, project, id, b, console, host) {
             Ok(v) => Ok(Answer::Created(Body::Vpcs(v))),
             Err(e) => {
-                host.close_console(key);
-                self.console_ports.release(console);
+                if let Some(console) = console {
+                    host.close_console(key);
+                    self.console_ports.release(console);
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Reserve and listen on a console port for node `id`: the one asked
+    /// for, or the lowest free one. With `pick` (GNS3 2.2), a port asked
+    /// for that is out of range or taken is replaced by a free one, as the
+    /// 2.2 compute does, instead of refused.
+    fn take_console(
+        &mut self,
+        key: NodeKey,
+        id: Uuid,
+        asked: Option<u16>,
+        pick: bool,
+        host: &mut dyn Host,
+    ) -> Result<u16, ApiError> {
+        if let Some(port) = asked {
+            let taken = self
+                .console_ports
+                .check_in_range(port)
+                .and_then(|()| self.console_ports.reserve(port, id))
+                .and_then(|()| {
+                    host.bind_console(key, port).inspect_err(|_| {
+                        self.console_ports.release(port);
+                    })
+                });
+            match taken {
+                Ok(()) => return Ok(port),
+                Err(e) if !pick => return Err(e),
+                Err(e) => self.emit(Event::Warning {
+                    node: Some(id),
+                    text: format!("console port {port} not available ({e}); picking another"),
+                }),
+            }
+        }
+        Ok(self
+            .console_ports
+            .reserve_lowest(id, |p| host.bind_console(key, p).ok())?
+            .0)
     }
 
     /// A VM of a GNS3 1.2 topology, numbered `legacy`, becomes VM `id`, as
@@ -238,7 +268,7 @@ impl Lab {
         project: Uuid,
         id: Uuid,
         b: VmCreate,
-        console_port: u16,
+        console_port: Option<u16>,
         host: &mut dyn Host,
     ) -> Result<VpcsView, ApiError> {
         let p = self
@@ -265,7 +295,7 @@ impl Lab {
             id,
             project,
             name: b.name,
-            console_port: Some(console_port),
+            console_port,
             ports: vec![Port::new(0, 0)],
             queue: Default::default(),
             pending: None,
@@ -275,14 +305,16 @@ impl Lab {
                 mac,
                 startup_script: script,
                 proc: None,
+                command_line: String::new(),
             }),
+            mapping: Vec::new(),
         };
         let v = view(&node);
         self.insert_node(node);
         self.emit(Event::NodeCreated {
             node: id,
             project,
-            console: Some(console_port),
+            console: console_port,
         });
         Ok(v)
     }
@@ -327,9 +359,23 @@ impl Lab {
                     self.watch_capture(key, i, at, crate::lab::capture::viewer(ticket))
                 }))
             }
-            C::UpdateDevice(_) | C::AddDeviceNio(..) => Step::Done(Err(ApiError::Internal(
-                "a device operation on a VPCS".into(),
-            ))),
+            C::AttachNio(at, nio, filters) => Step::Done(
+                self.add_nio(key, at, nio, host)
+                    .and_then(|r| self.port_of(key, at).map(|i| (r, i)))
+                    .and_then(|(r, i)| self.set_filters(key, i, at, filters).map(|()| r)),
+            ),
+            C::SetFilters(at, filters) => Step::Done(
+                self.port_of(key, at)
+                    .and_then(|i| self.set_filters(key, i, at, filters))
+                    .map(|()| Answer::Created(Body::Empty)),
+            ),
+            C::Suspend => Step::Done(Ok(Answer::NoContent)),
+            C::ConsoleReset => Step::Done(self.console_reset(key, host)),
+            C::Duplicate(dest) => Step::Done(self.duplicate(key, dest, host)),
+            C::ConsoleSocket => Step::Done(self.console_socket(key)),
+            C::UpdateDevice(_) | C::AddDeviceNio(..) | C::UpdateMapping(..) => Step::Done(Err(
+                ApiError::Internal("a device operation on a VPCS".into()),
+            )),
         }
     }
 
@@ -338,8 +384,31 @@ impl Lab {
     /// never deleted: `""` leaves an empty file, as GNS3 1.3.13 does.
     fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
         let node = self.live(key)?;
-        if let Some(port) = b.console.filter(|p| Some(*p) != node.console_port) {
-            self.move_console(key, port, host)?;
+        let id = node.id;
+        match (b.console_telnet, node.console_port) {
+            (Some(false), Some(old)) => {
+                host.close_console(key);
+                self.console_ports.release(old);
+                self.console_reset(key, host)?;
+                self.live_mut(key)?.console_port = None;
+            }
+            (Some(true), None) => {
+                let port = self.take_console(key, id, b.console, true, host)?;
+                self.live_mut(key)?.console_port = Some(port);
+            }
+            _ => {}
+        }
+        let node = self.live(key)?;
+        if let Some(port) = b.console.filter(|p| Some(*p) != node.console_port)
+            && node.console_port.is_some()
+        {
+            match self.move_console(key, port, host) {
+                Err(e) if b.console_pick => self.emit(Event::Warning {
+                    node: Some(id),
+                    text: format!("console port {port} not available ({e}); keeping the current one"),
+                }),
+                r => r?,
+            }
         }
         let node = self.live_mut(key)?;
         let old_name = node.name.clone();
@@ -360,7 +429,10 @@ impl Lab {
             host.files().write_file(&path, script.as_bytes())?;
             node.vpcs_mut().ok_or_else(not_vpcs)?.startup_script = Some(script);
         }
-        Ok(Answer::Ok(Body::Vpcs(view(node))))
+        let v = view(node);
+        // 2.2 tells listeners after every update.
+        self.node_updated(key);
+        Ok(Answer::Ok(Body::Vpcs(v)))
     }
 
     /// Listen on `port` instead; attached clients keep their sessions.
@@ -576,7 +648,9 @@ impl Lab {
         let serial = self.next_proc_serial;
         let node = self.live_mut(key)?;
         node.console.history.clear();
-        node.vpcs_mut().ok_or_else(not_vpcs)?.proc = Some(Proc {
+        let v = node.vpcs_mut().ok_or_else(not_vpcs)?;
+        v.command_line = spawned.command_line;
+        v.proc = Some(Proc {
             serial,
             pid: spawned.pid,
             vpcs_port,
@@ -672,6 +746,7 @@ impl Lab {
                     host.signal(key, Signal::Kill);
                 }
             }
+            Deadline::Heartbeat => self.heartbeat(now, host),
         }
     }
 
@@ -719,7 +794,11 @@ impl Lab {
                 if let Some(node) = self.node_mut(key) {
                     node.pending = None;
                 }
+                // Before the answer: the controller then already reads "started".
+                self.node_updated(key);
                 self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host);
+            } else {
+                self.node_updated(key);
             }
         }
     }
@@ -739,8 +818,10 @@ impl Lab {
         let Some(dir) = node.vpcs().map(|v| v.dir.clone()) else {
             return;
         };
-        let id = node.id;
-        match node.pending.take() {
+        let (id, project, name) = (node.id, node.project, node.name.clone());
+        let pending = node.pending.take();
+        self.node_updated(key);
+        match pending {
             Some(Pending::Start(ticket)) => {
                 // vpcs.log has stderr as well as the console's boot output.
                 let log = host
@@ -761,6 +842,13 @@ impl Lab {
                     node: Some(id),
                     text: format!("vpcs exited on its own ({how})"),
                 });
+                let log = host.files().read_tail(&dir.join(LOG_FILE), START_ERROR_BYTES);
+                let log = last_run(&log).unwrap_or(&log);
+                let text = format!(
+                    "VPCS {name} process has stopped ({how})\n{}",
+                    String::from_utf8_lossy(log).trim()
+                );
+                self.project_log(project, crate::lab::LogLevel::Error, text);
                 let note = format!("\r\n*** VPCS stopped ({how}) ***\r\n");
                 self.broadcast(key, note.as_bytes(), host);
             }
@@ -810,6 +898,7 @@ impl Lab {
         let Some(node) = self.node_mut(key) else {
             return;
         };
+        let was_running = node.state() != State::Stopped;
         if node.running() {
             host.signal(key, Signal::Kill);
             let how = host.reap(key);
@@ -821,6 +910,9 @@ impl Lab {
         if let Some(Pending::Start(ticket) | Pending::Stop(ticket, _)) = node.pending.take() {
             let e = ApiError::conflict("The VM was stopped because its project closed");
             host.reply(ticket, Err(e));
+        }
+        if was_running {
+            self.node_updated(key);
         }
     }
 
@@ -869,7 +961,8 @@ impl Lab {
 
 /// The node as the API shows it.
 pub fn view(node: &Node) -> VpcsView {
-    let script = node.vpcs().and_then(|v| v.startup_script.clone());
+    let v = node.vpcs();
+    let script = v.and_then(|v| v.startup_script.clone());
     VpcsView {
         id: node.id,
         project: node.project,
@@ -877,6 +970,19 @@ pub fn view(node: &Node) -> VpcsView {
         console: node.console_port.unwrap_or(0),
         startup_script: script.clone(),
         startup_script_path: script.map(|_| STARTUP_SCRIPT.to_string()),
+        status: status_word(node.state()),
+        console_telnet: node.console_port.is_some(),
+        directory: v.map(|v| v.dir.clone()).unwrap_or_default(),
+        command_line: v.map(|v| v.command_line.clone()).unwrap_or_default(),
+    }
+}
+
+/// A state in GNS3 2.2's words, which have no "starting" or "stopping":
+/// a node reads started once its start is answered and until it is gone.
+pub fn status_word(s: State) -> &'static str {
+    match s {
+        State::Started | State::Stopping => "started",
+        State::Stopped | State::Starting => "stopped",
     }
 }
 

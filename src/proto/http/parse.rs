@@ -64,6 +64,9 @@ pub struct Request {
     pub authorization: Option<String>,
     /// Value of the `Content-Type` header, if any (multipart uploads).
     pub content_type: Option<String>,
+    /// `Sec-WebSocket-Key`, when the request asks to upgrade to a websocket
+    /// (`Upgrade: websocket`): the handshake answers it.
+    pub websocket_key: Option<String>,
     /// The body, de-chunked.
     pub body: Vec<u8>,
 }
@@ -262,8 +265,11 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         http10,
         authorization: None,
         content_type: None,
+        websocket_key: None,
         body: Vec::new(),
     };
+    let mut upgrade = false;
+    let mut ws_key = None;
     let mut length: Option<usize> = None;
     let mut chunked = false;
     let mut expect = false;
@@ -303,7 +309,16 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
             req.authorization = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("content-type") {
             req.content_type = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            upgrade = value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            ws_key = Some(value.to_string());
         }
+    }
+    if upgrade {
+        req.websocket_key = ws_key;
     }
     let framing = match (chunked, length) {
         (true, Some(_)) => {
@@ -536,6 +551,16 @@ mod tests {
         all.extend_from_slice(b"{}");
         let r = RequestParser::new().feed(&all).unwrap();
         assert!(!r.send_continue && r.request.is_some());
+    }
+
+    #[test]
+    fn a_websocket_key_counts_only_with_upgrade_websocket() {
+        let head = "GET /ws HTTP/1.1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        let up = format!("{head}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let r = one(up.as_bytes()).unwrap();
+        assert_eq!(r.websocket_key.as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+        let plain = format!("{head}\r\n");
+        assert_eq!(one(plain.as_bytes()).unwrap().websocket_key, None);
     }
 
     #[test]

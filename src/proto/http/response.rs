@@ -87,6 +87,37 @@ impl Response {
         }
     }
 
+    /// A 101: the connection becomes a websocket (RFC 6455 handshake).
+    pub fn switching(client_key: &str) -> Self {
+        Response {
+            status: 101,
+            body: Vec::new(),
+            route: None,
+            extra: vec![
+                "Upgrade: websocket".into(),
+                "Connection: Upgrade".into(),
+                format!(
+                    "Sec-WebSocket-Accept: {}",
+                    crate::proto::websocket::accept_key(client_key)
+                ),
+            ],
+            content_type: "application/json",
+            chunked: false,
+        }
+    }
+
+    /// Raw bytes of some media type.
+    pub fn bytes(status: u16, body: Vec<u8>, content_type: &'static str) -> Self {
+        Response {
+            status,
+            body,
+            route: None,
+            extra: Vec::new(),
+            content_type,
+            chunked: false,
+        }
+    }
+
     /// The JSON answer for an error.
     pub fn error(err: &ApiError) -> Self {
         let mut r = Response::json(err.status(), &err.body());
@@ -121,7 +152,7 @@ impl Response {
                 "Content-Type: {}\r\nTransfer-Encoding: chunked\r\n",
                 self.content_type
             );
-        } else if self.status != 204 {
+        } else if self.status != 204 && self.status != 101 {
             let _ = write!(
                 out,
                 "Content-Type: {}\r\nContent-Length: {}\r\n",
@@ -147,6 +178,7 @@ impl Response {
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         204 => "No Content",

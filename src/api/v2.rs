@@ -1,0 +1,1020 @@
+//! The GNS3 2.2 compute front-end (`/v2/compute`): request → [`Command`],
+//! lab answer → JSON in 2.2.61's shapes (no I/O).
+//!
+//! The GNS3 2.2 controller drives computes with these routes (see
+//! `docs/API.md`). Node routes name the node type in the path (`vpcs`,
+//! `ethernet_switch`, `ethernet_hub`). The console websocket and the pcap
+//! stream need no credentials, as in 2.2 (the controller sends none
+//! there). Only the statuses the controller maps are used: 405, 413 and
+//! 431 become 404 and 400, since anything else turns into a 500 for the GUI.
+
+use super::answer::{Answer, Body, DeviceView, Nio, ProjectView, Reply, Upgrade, VpcsView};
+use super::body::{self, CaptureStart, Object, object, only, opt_port, opt_str, req_str};
+use super::command::{
+    Command, DeviceType, LinkFilters, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr,
+    PortMapping, VlanMode,
+};
+use super::routes::{Matched, Table, route_in};
+use super::v1::Decoded;
+use crate::api::body::{DeviceCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use crate::error::ApiError;
+use crate::proto::http::auth::Credentials;
+use crate::proto::http::parse::{Method, Request};
+use crate::proto::http::response::Response;
+use serde_json::{Value, json};
+
+/// Every `/v2/compute` route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/capabilities`
+    Capabilities,
+    /// `/version`
+    Version,
+    /// `/notifications/ws`
+    Notifications,
+    /// `/statistics`
+    Statistics,
+    /// `/network/interfaces`
+    Interfaces,
+    /// `/network/ports`
+    Ports,
+    /// `/projects`
+    Projects,
+    /// `/projects/{project_id}`
+    Project,
+    /// `/projects/{project_id}/close`
+    ProjectClose,
+    /// `/projects/{project_id}/ports/udp`
+    UdpPort,
+    /// `/projects/{project_id}/files`
+    Files,
+    /// `/projects/{project_id}/files/{path}`
+    File,
+    /// `/projects/{project_id}/{node_type}/nodes`
+    Nodes,
+    /// `.../nodes/{node_id}`
+    Node,
+    /// `.../start`
+    Start,
+    /// `.../stop`
+    Stop,
+    /// `.../reload`
+    Reload,
+    /// `.../suspend`
+    Suspend,
+    /// `.../console/reset`
+    ConsoleReset,
+    /// `.../console/ws`
+    ConsoleWs,
+    /// `.../duplicate`
+    Duplicate,
+    /// `.../adapters/{a}/ports/{p}/nio`
+    Nio,
+    /// `.../start_capture`
+    StartCapture,
+    /// `.../stop_capture`
+    StopCapture,
+    /// `.../pcap`
+    Pcap,
+}
+
+use Method::{Delete, Get, Post, Put};
+
+const N: &str = "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}";
+const PORT: &str = r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}";
+
+const TABLE: &Table<Route> = &[
+    (Route::Capabilities, "/v2/compute/capabilities", &[Get]),
+    (Route::Version, "/v2/compute/version", &[Get]),
+    (Route::Notifications, "/v2/compute/notifications/ws", &[Get]),
+    (Route::Statistics, "/v2/compute/statistics", &[Get]),
+    (Route::Interfaces, "/v2/compute/network/interfaces", &[Get]),
+    (Route::Ports, "/v2/compute/network/ports", &[Get]),
+    (Route::Projects, "/v2/compute/projects", &[Post]),
+    (
+        Route::Project,
+        "/v2/compute/projects/{project_id}",
+        &[Get, Put, Delete],
+    ),
+    (
+        Route::ProjectClose,
+        "/v2/compute/projects/{project_id}/close",
+        &[Post],
+    ),
+    (
+        Route::UdpPort,
+        "/v2/compute/projects/{project_id}/ports/udp",
+        &[Post],
+    ),
+    (
+        Route::Files,
+        "/v2/compute/projects/{project_id}/files",
+        &[Get],
+    ),
+    (
+        Route::File,
+        "/v2/compute/projects/{project_id}/files/{path:.+}",
+        &[Get, Post],
+    ),
+    (
+        Route::Nodes,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes",
+        &[Post],
+    ),
+    (Route::Node, N, &[Get, Put, Delete]),
+    (
+        Route::Start,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/start",
+        &[Post],
+    ),
+    (
+        Route::Stop,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/stop",
+        &[Post],
+    ),
+    (
+        Route::Reload,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/reload",
+        &[Post],
+    ),
+    (
+        Route::Suspend,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/suspend",
+        &[Post],
+    ),
+    (
+        Route::ConsoleReset,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/console/reset",
+        &[Post],
+    ),
+    (
+        Route::ConsoleWs,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/console/ws",
+        &[Get],
+    ),
+    (
+        Route::Duplicate,
+        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/duplicate",
+        &[Post],
+    ),
+    (
+        Route::Nio,
+        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio",
+        &[Post, Put, Delete],
+    ),
+    (
+        Route::StartCapture,
+        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/start_capture",
+        &[Post],
+    ),
+    (
+        Route::StopCapture,
+        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture",
+        &[Post],
+    ),
+    (
+        Route::Pcap,
+        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/pcap",
+        &[Get],
+    ),
+];
+
+// The templates above spell out the node and port prefixes; these keep
+// them honest.
+const _: () = assert!(N.len() < PORT.len());
+
+/// The node types this compute serves, as 2.2 names them.
+pub const NODE_TYPES: [&str; 3] = ["vpcs", "ethernet_switch", "ethernet_hub"];
+
+/// Decode a request: credentials (except where 2.2 needs none), route,
+/// method, ids, body.
+pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
+    let m = route_in(TABLE, &req.method, &req.path);
+    // 2.2 exempts the console websocket; the controller's pcap proxy
+    // forwards the GUI's headers, not the compute's credentials.
+    let exempt = matches!(
+        m.map(|m| m.route),
+        Some(Route::ConsoleWs) | Some(Route::Pcap)
+    );
+    if !exempt && auth.is_some_and(|c| !c.accepts(req.authorization.as_deref())) {
+        return Decoded {
+            route: None,
+            command: Err(ApiError::Unauthorized),
+        };
+    }
+    let Some(m) = m else {
+        let e = ApiError::NotFound(format!(
+            "Route {} doesn't exist on this compute: see docs/API.md for /v2/compute",
+            req.path
+        ));
+        return Decoded {
+            route: None,
+            command: Err(e),
+        };
+    };
+    let command = if m.method_allowed {
+        command(&m, req)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "{} {} not found: the route accepts {}",
+            req.method.as_str(),
+            req.path,
+            m.methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    };
+    Decoded {
+        route: Some(m.template),
+        command,
+    }
+}
+
+fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
+    let raw = &req.body[..];
+    let project = || project_id(m.params[0]);
+    Ok(match (m.route, &req.method) {
+        (Route::Capabilities, _) => Command::Capabilities,
+        (Route::Version, _) => Command::Version,
+        (Route::Notifications, _) => upgrade(req, Command::Notifications)?,
+        (Route::Statistics, _) => Command::Statistics,
+        (Route::Interfaces, _) => Command::InterfaceDetails,
+        (Route::Ports, _) => Command::PortUse,
+        (Route::Projects, _) => Command::CreateProject(project_create(raw)?),
+        (Route::Project, Get) => Command::GetProject(project()?),
+        (Route::Project, Put) => Command::UpdateProject(project()?, project_update(raw)?),
+        (Route::Project, _) => Command::DeleteProject(project()?),
+        (Route::ProjectClose, _) => Command::CloseProject(project()?),
+        (Route::UdpPort, _) => Command::AllocateUdp(project()?),
+        (Route::Files, _) => Command::ListFiles(project()?),
+        (Route::File, Get) => Command::ReadFile(project()?, m.params[1].to_string()),
+        (Route::File, _) => Command::WriteFile(project()?, m.params[1].to_string(), raw.to_vec()),
+        (Route::Nodes, _) => {
+            let p = project()?;
+            let create = match node_class(m.params[1])? {
+                (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw)?),
+                (_, kind) => NodeCreate::Device(device_create(raw, kind)?),
+            };
+            Command::CreateNode(p, create)
+        }
+        (Route::Node, Get) => node(m, NodeCommand::Get)?,
+        (Route::Node, Put) => match node_class(m.params[1])? {
+            (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw)?))?,
+            (_, kind) => {
+                let (name, mapping) = device_update(raw, kind)?;
+                node(m, NodeCommand::UpdateMapping(name, mapping))?
+            }
+        },
+        (Route::Node, _) => node(m, NodeCommand::Delete)?,
+        (Route::Start, _) => node(m, vpcs_only(m, NodeCommand::Start)?)?,
+        (Route::Stop, _) => node(m, vpcs_only(m, NodeCommand::Stop)?)?,
+        (Route::Reload, _) => node(m, vpcs_only(m, NodeCommand::Reload)?)?,
+        (Route::Suspend, _) => node(m, NodeCommand::Suspend)?,
+        (Route::ConsoleReset, _) => node(m, vpcs_route(m, NodeCommand::ConsoleReset)?)?,
+        (Route::ConsoleWs, _) => upgrade(req, node(m, vpcs_route(m, NodeCommand::ConsoleSocket)?)?)?,
+        (Route::Duplicate, _) => {
+            let o = object(raw)?;
+            let dest = body::opt_uuid(&o, "destination_node_id")?
+                .ok_or_else(|| ApiError::bad("Field 'destination_node_id' is required"))?;
+            node(m, vpcs_route(m, NodeCommand::Duplicate(dest))?)?
+        }
+        (Route::Nio, Post) => {
+            let (nio, filters) = nio_with_filters(raw)?;
+            node(m, NodeCommand::AttachNio(port_addr(m), nio, filters))?
+        }
+        (Route::Nio, Put) => {
+            let (_, filters) = nio_with_filters(raw)?;
+            node(m, NodeCommand::SetFilters(port_addr(m), filters))?
+        }
+        (Route::Nio, _) => node(m, NodeCommand::RemoveNio(port_addr(m)))?,
+        (Route::StartCapture, _) => node(
+            m,
+            NodeCommand::StartCapture(port_addr(m), CaptureStart::parse(raw)?),
+        )?,
+        (Route::StopCapture, _) => node(m, NodeCommand::StopCapture(port_addr(m)))?,
+        (Route::Pcap, _) => node(m, NodeCommand::WatchCapture(port_addr(m)))?,
+    })
+}
+
+/// A websocket route needs a websocket handshake.
+fn upgrade(req: &Request, cmd: Command) -> Result<Command, ApiError> {
+    if req.websocket_key.is_none() {
+        return Err(ApiError::bad(format!(
+            "{} is a websocket: send a GET with 'Upgrade: websocket' and 'Sec-WebSocket-Key'",
+            req.path
+        )));
+    }
+    Ok(cmd)
+}
+
+fn project_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad(format!("Project ID {raw} is not a valid UUID")))
+}
+
+/// The class and device type of a `{node_type}`.
+fn node_class(raw: &str) -> Result<(NodeClass, DeviceType), ApiError> {
+    match raw {
+        "vpcs" => Ok((NodeClass::Vpcs, DeviceType::Switch)),
+        "ethernet_switch" => Ok((NodeClass::Device, DeviceType::Switch)),
+        "ethernet_hub" => Ok((NodeClass::Device, DeviceType::Hub)),
+        other => Err(ApiError::NotFound(format!(
+            "Node type {other} is not served by nanolab (it serves {})",
+            NODE_TYPES.join(", ")
+        ))),
+    }
+}
+
+fn node(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<Command, ApiError> {
+    let (class, _) = node_class(m.params[1])?;
+    let raw = m.params[2];
+    let node = uuid::Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad(format!("Node ID {raw} is not a valid UUID")))?;
+    Ok(Command::Node(
+        NodeRef {
+            project: project_id(m.params[0])?,
+            node,
+            class,
+        },
+        cmd,
+    ))
+}
+
+/// Start, stop and reload run a VPCS; a switch or hub always runs, and
+/// 2.2 answers them with a 204 that does nothing.
+fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
+    Ok(match node_class(m.params[1])? {
+        (NodeClass::Vpcs, _) => cmd,
+        _ if m.route == Route::Reload => return Err(not_here(m)),
+        _ => NodeCommand::Suspend,
+    })
+}
+
+/// A route 2.2 serves for VPCS only.
+fn vpcs_route(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
+    match node_class(m.params[1])? {
+        (NodeClass::Vpcs, _) => Ok(cmd),
+        _ => Err(not_here(m)),
+    }
+}
+
+fn not_here(m: &Matched<'_, Route>) -> ApiError {
+    ApiError::NotFound(format!("{} has no such route ({})", m.params[1], m.template))
+}
+
+fn port_addr(m: &Matched<'_, Route>) -> PortAddr {
+    // Digits only (the template says so); too large is a port that does not exist.
+    let n = |raw: &str| raw.parse::<u32>().unwrap_or(u32::MAX);
+    PortAddr {
+        adapter: n(m.params[3]),
+        port: n(m.params[4]),
+    }
+}
+
+/// Keys a 2.2 controller may send when creating a project; only `name`,
+/// `project_id` and `variables` matter to a compute.
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "project_id",
+    "path",
+    "variables",
+    "auto_close",
+    "auto_open",
+    "auto_start",
+    "scene_width",
+    "scene_height",
+    "zoom",
+    "show_layers",
+    "snap_to_grid",
+    "show_grid",
+    "grid_size",
+    "drawing_grid_size",
+    "show_interface_labels",
+    "supplier",
+    "filename",
+    "status",
+];
+
+fn project_create(raw: &[u8]) -> Result<ProjectCreate, ApiError> {
+    let o = object(raw)?;
+    only(&o, PROJECT_KEYS)?;
+    Ok(ProjectCreate {
+        name: opt_str(&o, "name")?,
+        project_id: body::opt_uuid(&o, "project_id")?,
+        // The controller sends `path` to its own local compute only.
+        path: None,
+        temporary: None,
+        variables: body::variables(&o)?,
+    })
+}
+
+fn project_update(raw: &[u8]) -> Result<ProjectUpdate, ApiError> {
+    let o = object(raw)?;
+    only(&o, PROJECT_KEYS)?;
+    Ok(ProjectUpdate {
+        variables: body::variables(&o)?,
+        ..Default::default()
+    })
+}
+
+/// `console_type`: `telnet` or `none`.
+fn console_type(o: &Object) -> Result<Option<bool>, ApiError> {
+    match opt_str(o, "console_type")?.as_deref() {
+        None => Ok(None),
+        Some("telnet") => Ok(Some(true)),
+        Some("none") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad(format!(
+            "Field 'console_type' must be telnet or none, not '{other}'"
+        ))),
+    }
+}
+
+fn name_field(o: &Object) -> Result<Option<String>, ApiError> {
+    let name = opt_str(o, "name")?;
+    if name.as_deref() == Some("") {
+        return Err(ApiError::bad("Field 'name' must not be empty"));
+    }
+    Ok(name)
+}
+
+fn vpcs_create(raw: &[u8]) -> Result<VmCreate, ApiError> {
+    let o = object(raw)?;
+    only(
+        &o,
+        &["name", "node_id", "console", "console_type", "startup_script"],
+    )?;
+    let mut renamed = o.clone();
+    renamed.remove("console_type");
+    if let Some(id) = renamed.remove("node_id") {
+        renamed.insert("vm_id".into(), id);
+    }
+    let v1 = VmCreate::parse(Value::Object(renamed).to_string().as_bytes())?;
+    Ok(VmCreate {
+        console_pick: true,
+        console_telnet: console_type(&o)?.unwrap_or(true),
+        ..v1
+    })
+}
+
+fn vpcs_update(raw: &[u8]) -> Result<VmUpdate, ApiError> {
+    let o = object(raw)?;
+    only(&o, &["name", "console", "console_type"])?;
+    Ok(VmUpdate {
+        name: name_field(&o)?,
+        console: opt_port(&o, "console")?,
+        startup_script: None,
+        console_pick: true,
+        console_telnet: console_type(&o)?,
+    })
+}
+
+fn device_create(raw: &[u8], kind: DeviceType) -> Result<DeviceCreate, ApiError> {
+    let o = object(raw)?;
+    match kind {
+        DeviceType::Switch => only(
+            &o,
+            &["name", "node_id", "console", "console_type", "ports_mapping"],
+        )?,
+        DeviceType::Hub => only(&o, &["name", "node_id", "ports_mapping"])?,
+    }
+    let mapping = match ports_mapping(&o, kind)? {
+        Some(m) => m,
+        None => crate::lab::nodes::device::default_mapping(kind),
+    };
+    Ok(DeviceCreate {
+        name: req_str(&o, "name")?,
+        device_type: kind,
+        device_id: body::opt_uuid(&o, "node_id")?,
+        mapping: Some(mapping),
+    })
+}
+
+fn device_update(
+    raw: &[u8],
+    kind: DeviceType,
+) -> Result<(Option<String>, Option<Vec<PortMapping>>), ApiError> {
+    let o = object(raw)?;
+    // 2.2's update schema is the object's: its read-only keys are accepted.
+    only(
+        &o,
+        &[
+            "name",
+            "node_id",
+            "project_id",
+            "console",
+            "console_type",
+            "ports_mapping",
+            "status",
+        ],
+    )?;
+    Ok((name_field(&o)?, ports_mapping(&o, kind)?))
+}
+
+/// `ports_mapping`: a switch's `{name, port_number, type, vlan, ethertype}`,
+/// a hub's `{name, port_number}`.
+fn ports_mapping(o: &Object, kind: DeviceType) -> Result<Option<Vec<PortMapping>>, ApiError> {
+    let items = match o.get("ports_mapping") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ApiError::bad("Field 'ports_mapping' must be an array")),
+    };
+    if items.len() > crate::limits::MAX_DEVICE_PORTS {
+        return Err(ApiError::bad(format!(
+            "Field 'ports_mapping' has {} ports; the most is {}",
+            items.len(),
+            crate::limits::MAX_DEVICE_PORTS
+        )));
+    }
+    let mut out: Vec<PortMapping> = Vec::new();
+    for item in items {
+        let Some(p) = item.as_object() else {
+            return Err(ApiError::bad("Each entry of 'ports_mapping' must be an object"));
+        };
+        let number = body::opt_int(p, "port_number", 0, i64::from(u32::MAX))?
+            .ok_or_else(|| ApiError::bad("Field 'port_number' is required in 'ports_mapping'"))?
+            as u32;
+        if out.iter().any(|m| m.port_number == number) {
+            return Err(ApiError::bad(format!(
+                "Port {number} appears twice in 'ports_mapping'"
+            )));
+        }
+        let vlan = match kind {
+            DeviceType::Hub => {
+                only(p, &["name", "port_number"])?;
+                None
+            }
+            DeviceType::Switch => {
+                only(p, &["name", "port_number", "type", "vlan", "ethertype"])?;
+                let mode = match req_str(p, "type")?.as_str() {
+                    "access" => VlanMode::Access,
+                    "dot1q" => VlanMode::Dot1q,
+                    "qinq" => VlanMode::Qinq,
+                    other => {
+                        return Err(ApiError::bad(format!(
+                            "Field 'type' must be access, dot1q or qinq, not '{other}'"
+                        )));
+                    }
+                };
+                Some((mode, body::opt_int(p, "vlan", 1, 4094)?.unwrap_or(1) as u16))
+            }
+        };
+        let ethertype = opt_str(p, "ethertype")?.unwrap_or_default();
+        if !["", "0x8100", "0x88A8", "0x9100", "0x9200"].contains(&ethertype.as_str()) {
+            return Err(ApiError::bad(format!(
+                "Field 'ethertype' must be one of \"\", 0x8100, 0x88A8, 0x9100, 0x9200, not '{ethertype}'"
+            )));
+        }
+        out.push(PortMapping {
+            name: req_str(p, "name")?,
+            port_number: number,
+            vlan,
+            ethertype,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// A 2.2 NIO: 1.3's keys plus `filters` and `suspend`.
+fn nio_with_filters(raw: &[u8]) -> Result<(Nio, LinkFilters), ApiError> {
+    let mut o = object(raw)?;
+    let filters = o.remove("filters");
+    let suspend = o.remove("suspend");
+    let nio = Nio::from_object(&o)?;
+    if let Nio::Ethernet(e) = &nio {
+        return Err(ApiError::conflict(format!(
+            "NIO of type {} is not supported",
+            e.kind
+        )));
+    }
+    let mut f = match filters {
+        None | Some(Value::Null) => LinkFilters::default(),
+        Some(Value::Object(f)) => link_filters(&f)?,
+        Some(_) => return Err(ApiError::bad("Field 'filters' must be an object")),
+    };
+    f.suspend = match suspend {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(ApiError::bad("Field 'suspend' must be a boolean")),
+    };
+    Ok((nio, f))
+}
+
+/// 2.2's filters: `{"<type>": [values]}`, with the controller's ranges.
+pub fn link_filters(o: &Object) -> Result<LinkFilters, ApiError> {
+    let mut f = LinkFilters::default();
+    for (name, values) in o {
+        let Value::Array(values) = values else {
+            return Err(ApiError::bad(format!(
+                "Filter '{name}' must be a list of values"
+            )));
+        };
+        let int = |i: usize, min: i64, max: i64| -> Result<i64, ApiError> {
+            let v = values.get(i).unwrap_or(&Value::Null);
+            // The controller casts to int; strings of digits come from its GUI.
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    ApiError::bad(format!("Filter '{name}' value {i} must be an integer"))
+                })?;
+            if !(min..=max).contains(&n) {
+                return Err(ApiError::bad(format!(
+                    "Filter '{name}' value {i} must be between {min} and {max}, not {n}"
+                )));
+            }
+            Ok(n)
+        };
+        match name.as_str() {
+            "frequency_drop" => f.frequency_drop = Some(int(0, -1, 32767)? as i32),
+            "packet_loss" => f.packet_loss = Some(int(0, 0, 100)? as u8),
+            "corrupt" => f.corrupt = Some(int(0, 0, 100)? as u8),
+            "delay" => {
+                let jitter = if values.len() > 1 { int(1, 0, 32767)? } else { 0 };
+                f.delay = Some((int(0, 0, 32767)? as u32, jitter as u32));
+            }
+            "bpf" => {
+                for v in values {
+                    let s = v.as_str().ok_or_else(|| {
+                        ApiError::bad("Filter 'bpf' must be a list of strings")
+                    })?;
+                    f.bpf.push(s.to_string());
+                }
+            }
+            other => {
+                return Err(ApiError::bad(format!(
+                    "Unknown filter '{other}' (frequency_drop, packet_loss, delay, corrupt and bpf are)"
+                )));
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The HTTP answer for a lab reply, in 2.2's shapes, with its `X-Route`.
+pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
+    match reply {
+        Ok(Answer::Ok(Body::LiveCapture)) => Response::chunked("application/vnd.tcpdump.pcap"),
+        Ok(Answer::Ok(Body::File(data))) => {
+            Response::bytes(200, data, "application/octet-stream")
+        }
+        // The reactor answers upgrades itself (it has the handshake key).
+        Ok(Answer::Ok(b)) => Response::json(200, &body_json(b)),
+        Ok(Answer::Created(Body::Empty)) if route.is_some_and(|r| r.ends_with("{path:.+}")) => {
+            Response::bytes(201, Vec::new(), "application/json")
+        }
+        Ok(Answer::Created(b)) => Response::json(201, &body_json(b)),
+        Ok(Answer::NoContent) => Response::no_content(),
+        Err(e) => Response::error(&mapped(e)),
+    }
+    .with_route(route)
+}
+
+/// Only statuses the 2.2 controller maps: anything else is a 500 there.
+fn mapped(e: ApiError) -> ApiError {
+    match e {
+        ApiError::MethodNotAllowed { .. } => ApiError::NotFound(e.to_string()),
+        ApiError::PayloadTooLarge { .. } | ApiError::HeadersTooLarge { .. } => {
+            ApiError::BadRequest(e.to_string())
+        }
+        e => e,
+    }
+}
+
+fn body_json(b: Body) -> Value {
+    match b {
+        Body::Empty | Body::LiveCapture | Body::Upgrade(_) => json!({}),
+        Body::Capabilities(version) => json!({
+            "version": version,
+            "platform": std::env::consts::OS,
+            "node_types": NODE_TYPES,
+        }),
+        Body::Version { local } => json!({"version": crate::config::GNS3_VERSION, "local": local}),
+        Body::Interfaces(names) => names
+            .into_iter()
+            .map(|n| json!({"id": n, "name": n}))
+            .collect(),
+        Body::InterfaceDetails(list) => list
+            .into_iter()
+            .map(|i| {
+                json!({
+                    "id": i.name, "name": i.name, "ip_address": i.ip_address,
+                    "netmask": i.netmask, "mac_address": i.mac_address, "type": i.kind,
+                    "special": i.name == "lo" || i.name.starts_with("veth"),
+                })
+            })
+            .collect(),
+        Body::Statistics(s) => json!({
+            "memory_total": s.memory_total,
+            "memory_free": s.memory_free,
+            "memory_used": s.memory_used,
+            "swap_total": s.swap_total,
+            "swap_free": s.swap_free,
+            "swap_used": s.swap_used,
+            "cpu_usage_percent": s.cpu_usage_percent as i64,
+            "memory_usage_percent": s.memory_usage_percent as i64,
+            "swap_usage_percent": s.swap_usage_percent as i64,
+            "disk_usage_percent": s.disk_usage_percent as i64,
+            "load_average_percent": s.load_average_percent.map(|l| l as i64),
+        }),
+        Body::PortUse(p) => json!({
+            "console_port_range": [p.console_range.0, p.console_range.1],
+            "console_ports": p.console_ports,
+            "udp_port_range": [p.udp_range.0, p.udp_range.1],
+            "udp_ports": p.udp_ports,
+        }),
+        Body::FileList(files) => files
+            .into_iter()
+            .map(|(path, md5sum)| json!({"path": path, "md5sum": md5sum}))
+            .collect(),
+        Body::File(_) => json!({}),
+        Body::Project(p) => project_json(&p),
+        Body::Vpcs(v) => vpcs_json(&v),
+        Body::Device(d) => device_json(&d),
+        Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
+        Body::Nio(Nio::Udp(n)) => {
+            json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
+        }
+        Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
+        Body::Nio(Nio::Ethernet(e)) => json!({"type": e.kind, "ethernet_device": e.device}),
+        Body::UdpPort(port) => json!({"udp_port": port}),
+        Body::Status(_) | Body::Backup(_) | Body::Restored(_) => json!({}),
+    }
+}
+
+fn project_json(p: &ProjectView) -> Value {
+    let variables = p
+        .variables
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "project_id": p.id.to_string(),
+        "name": p.name,
+        "variables": variables,
+    })
+}
+
+/// 2.2.61's VPCS object: exactly these eight keys (the controller keeps
+/// any other key and sends it back in every update).
+pub fn vpcs_json(v: &VpcsView) -> Value {
+    json!({
+        "name": v.name,
+        "node_id": v.id.to_string(),
+        "node_directory": v.directory.to_string_lossy(),
+        "status": v.status,
+        "console": if v.console_telnet { json!(v.console) } else { Value::Null },
+        "console_type": if v.console_telnet { "telnet" } else { "none" },
+        "project_id": v.project.to_string(),
+        "command_line": v.command_line,
+    })
+}
+
+/// 2.2.61's switch and hub objects: always started; a switch has no
+/// console here (`console_type` none), a hub has no console keys.
+pub fn device_json(d: &DeviceView) -> Value {
+    let ports: Vec<Value> = d
+        .mapping
+        .iter()
+        .map(|m| {
+            let mut p = json!({"name": m.name, "port_number": m.port_number});
+            if let Some((mode, vlan)) = m.vlan {
+                p["type"] = json!(match mode {
+                    VlanMode::Access => "access",
+                    VlanMode::Dot1q => "dot1q",
+                    VlanMode::Qinq => "qinq",
+                });
+                p["vlan"] = json!(vlan);
+                if !m.ethertype.is_empty() {
+                    p["ethertype"] = json!(m.ethertype);
+                }
+            }
+            p
+        })
+        .collect();
+    let mut v = json!({
+        "name": d.name,
+        "node_id": d.id.to_string(),
+        "project_id": d.project.to_string(),
+        "ports_mapping": ports,
+        "status": "started",
+    });
+    if d.kind == DeviceType::Switch {
+        v["console"] = Value::Null;
+        v["console_type"] = json!("none");
+    }
+    v
+}
+
+/// A notification for the compute's websocket, as 2.2 words it: one JSON
+/// text per event that the controller cares about.
+pub fn notification(e: &crate::lab::Event) -> Option<String> {
+    use crate::lab::{Event, LogLevel};
+    let v = match e {
+        Event::Load(l) => json!({
+            "action": "ping",
+            "event": {
+                "cpu_usage_percent": l.cpu_usage_percent,
+                "memory_usage_percent": l.memory_usage_percent,
+            },
+        }),
+        Event::NodeUpdated { project, node } => {
+            let event = match node {
+                Body::Vpcs(v) => vpcs_json(v),
+                Body::Device(d) => device_json(d),
+                _ => return None,
+            };
+            json!({"action": "node.updated", "event": event, "project_id": project.to_string()})
+        }
+        Event::ProjectLog {
+            project,
+            level,
+            text,
+        } => {
+            let action = match level {
+                LogLevel::Info => "log.info",
+                LogLevel::Warning => "log.warning",
+                LogLevel::Error => "log.error",
+            };
+            json!({"action": action, "event": {"message": text}, "project_id": project.to_string()})
+        }
+        _ => return None,
+    };
+    Some(v.to_string())
+}
+
+/// Whether the upgrade answer is for the notification channel or a console.
+pub fn upgrade_of(reply: &Reply) -> Option<Upgrade> {
+    match reply {
+        Ok(Answer::Ok(Body::Upgrade(u))) => Some(*u),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::http::parse::RequestParser;
+
+    fn req(method: &str, path: &str, body: &str, extra: &str) -> Request {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        RequestParser::new()
+            .feed(raw.as_bytes())
+            .unwrap()
+            .request
+            .unwrap()
+    }
+
+    const P: &str = "42f9feee-3217-4104-981e-85d5f0a806ec";
+    const V: &str = "1b29e1b6-8d3a-4a4b-9d2c-5a6f7e8d9c0b";
+
+    fn cmd(method: &str, path: &str, body: &str) -> Result<Command, ApiError> {
+        decode(&req(method, path, body, ""), None).command
+    }
+
+    #[test]
+    fn node_routes_name_their_type() {
+        let base = format!("/v2/compute/projects/{P}");
+        let Ok(Command::Node(r, NodeCommand::Start)) =
+            cmd("POST", &format!("{base}/vpcs/nodes/{V}/start"), "")
+        else {
+            panic!()
+        };
+        assert_eq!((r.class, r.node.to_string()), (NodeClass::Vpcs, V.into()));
+        // Starting a switch does nothing, as in 2.2.
+        let c = cmd("POST", &format!("{base}/ethernet_switch/nodes/{V}/start"), "");
+        assert!(matches!(c, Ok(Command::Node(_, NodeCommand::Suspend))), "{c:?}");
+        let e = cmd("POST", &format!("{base}/qemu/nodes/{V}/start"), "").unwrap_err();
+        assert_eq!(e.status(), 404);
+        let c = cmd(
+            "POST",
+            &format!("{base}/vpcs/nodes/{V}/adapters/0/ports/0/nio"),
+            r#"{"type":"nio_udp","lport":20000,"rhost":"127.0.0.1","rport":20001,
+               "filters":{"delay":[100,10],"bpf":["icmp\nudp port 53"]},"suspend":false}"#,
+        );
+        let Ok(Command::Node(_, NodeCommand::AttachNio(at, _, f))) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!((at.adapter, at.port), (0, 0));
+        assert_eq!(f.delay, Some((100, 10)));
+        assert_eq!(f.bpf, ["icmp\nudp port 53"]);
+        let c = cmd(
+            "PUT",
+            &format!("{base}/vpcs/nodes/{V}/adapters/0/ports/0/nio"),
+            r#"{"type":"nio_udp","lport":20000,"rhost":"127.0.0.1","rport":20001,
+               "filters":{"frequency_drop":[-1]},"suspend":true}"#,
+        );
+        let Ok(Command::Node(_, NodeCommand::SetFilters(_, f))) = c else {
+            panic!("{c:?}")
+        };
+        assert!(f.suspend && f.frequency_drop == Some(-1));
+    }
+
+    #[test]
+    fn bodies_follow_2_2_schemas() {
+        let base = format!("/v2/compute/projects/{P}");
+        let c = cmd(
+            "POST",
+            &format!("{base}/vpcs/nodes"),
+            &format!(r#"{{"name":"PC1","node_id":"{V}","console":5000,"console_type":"telnet"}}"#),
+        );
+        let Ok(Command::CreateNode(_, NodeCreate::Vpcs(b))) = c else {
+            panic!("{c:?}")
+        };
+        assert!(b.console_pick && b.console_telnet);
+        assert_eq!((b.vm_id.unwrap().to_string(), b.console), (V.into(), Some(5000)));
+        let e = cmd("POST", &format!("{base}/vpcs/nodes"), r#"{"name":"x","vm_id":1}"#);
+        assert_eq!(e.unwrap_err().status(), 400);
+        let c = cmd("POST", &format!("{base}/ethernet_switch/nodes"), r#"{"name":"SW1"}"#);
+        let Ok(Command::CreateNode(_, NodeCreate::Device(d))) = c else {
+            panic!("{c:?}")
+        };
+        let m = d.mapping.unwrap();
+        assert_eq!(m.len(), 8);
+        assert_eq!((m[7].name.as_str(), m[7].vlan), ("Ethernet7", Some((VlanMode::Access, 1))));
+        let e = cmd(
+            "POST",
+            &format!("{base}/vpcs/nodes/{V}/adapters/0/ports/0/nio"),
+            r#"{"type":"nio_udp","lport":1,"rhost":"127.0.0.1","rport":2,"filters":{"x":[1]}}"#,
+        );
+        assert!(e.unwrap_err().to_string().contains("Unknown filter 'x'"));
+        let c = cmd("POST", "/v2/compute/projects", &format!(
+            r#"{{"name":"lab","project_id":"{P}","variables":[{{"name":"a","value":"1"}}]}}"#
+        ));
+        let Ok(Command::CreateProject(p)) = c else { panic!("{c:?}") };
+        assert_eq!(p.variables.as_deref(), Some(r#"[{"name":"a","value":"1"}]"#));
+    }
+
+    #[test]
+    fn auth_spares_the_console_websocket_and_the_pcap_stream() {
+        let creds = Credentials::new("u", "p");
+        let d = decode(&req("GET", "/v2/compute/capabilities", "", ""), Some(&creds));
+        assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
+        let pcap = format!("/v2/compute/projects/{P}/vpcs/nodes/{V}/adapters/0/ports/0/pcap");
+        assert!(decode(&req("GET", &pcap, "", ""), Some(&creds)).command.is_ok());
+        let ws = format!("/v2/compute/projects/{P}/vpcs/nodes/{V}/console/ws");
+        let hs = "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        assert!(decode(&req("GET", &ws, "", hs), Some(&creds)).command.is_ok());
+        // A websocket route without the handshake is a 400.
+        assert_eq!(
+            decode(&req("GET", &ws, "", ""), None).command.unwrap_err().status(),
+            400
+        );
+    }
+
+    #[test]
+    fn only_statuses_the_controller_maps() {
+        let d = decode(&req("DELETE", "/v2/compute/capabilities", "", ""), None);
+        assert_eq!(d.command.unwrap_err().status(), 404);
+        let r = render(
+            None,
+            Err(ApiError::PayloadTooLarge {
+                limit: 1,
+                size: 2,
+            }),
+        );
+        assert_eq!(r.status, 400);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["message"].is_string());
+    }
+
+    #[test]
+    fn node_objects_have_exactly_2_2_keys() {
+        let v = VpcsView {
+            id: uuid::Uuid::nil(),
+            project: uuid::Uuid::nil(),
+            name: "PC1".into(),
+            console: 5000,
+            startup_script: None,
+            startup_script_path: None,
+            status: "started",
+            console_telnet: true,
+            directory: "/p/project-files/vpcs/x".into(),
+            command_line: String::new(),
+        };
+        let j = vpcs_json(&v);
+        let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "command_line",
+                "console",
+                "console_type",
+                "name",
+                "node_directory",
+                "node_id",
+                "project_id",
+                "status"
+            ]
+        );
+        let caps = body_json(Body::Capabilities("2.2.61-nanolab.0.1.0".into()));
+        let mut keys: Vec<&str> = caps.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, ["node_types", "platform", "version"]);
+    }
+}
