@@ -123,6 +123,8 @@ fn lab(c: &mut Criterion) {
         legacy_id: None,
         console: None,
         startup_script: None,
+        console_pick: false,
+        console_telnet: true,
     };
     lab.handle(
         now,

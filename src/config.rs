@@ -292,7 +292,8 @@ fn defaults() -> Config {
 fn parse_gns3_version(v: &str) -> Result<String, String> {
     let ok = !v.is_empty()
         && v.split('.').count() >= 2
-        && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && v.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(v.to_string())
     } else {

@@ -438,6 +438,59 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The IPv4 address and netmask of each interface that has one (the first
+/// address of each), from `getifaddrs`.
+pub fn ipv4_addresses() -> io::Result<Vec<(String, std::net::Ipv4Addr, std::net::Ipv4Addr)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    check(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut out: Vec<(String, std::net::Ipv4Addr, std::net::Ipv4Addr)> = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points to a sockaddr.
+        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
+            continue;
+        }
+        let v4 = |sa: *const libc::sockaddr| -> std::net::Ipv4Addr {
+            if sa.is_null() {
+                return std::net::Ipv4Addr::UNSPECIFIED;
+            }
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
+            std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
+        };
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        if out.iter().any(|(n, ..)| *n == name) {
+            continue;
+        }
+        out.push((name, v4(ifa.ifa_addr), v4(ifa.ifa_netmask)));
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// (total, free for unprivileged users) bytes of the filesystem holding `path`.
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs fills a zeroed struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
+    let frsize = st.f_frsize as u64;
+    Ok((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,57 +569,4 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(dir);
     }
-}
-
-/// The IPv4 address and netmask of each interface that has one (the first
-/// address of each), from `getifaddrs`.
-pub fn ipv4_addresses() -> io::Result<Vec<(String, std::net::Ipv4Addr, std::net::Ipv4Addr)>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    check(unsafe { libc::getifaddrs(&mut head) })?;
-    let mut out: Vec<(String, std::net::Ipv4Addr, std::net::Ipv4Addr)> = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_addr is non-null and points to a sockaddr.
-        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
-            continue;
-        }
-        let v4 = |sa: *const libc::sockaddr| -> std::net::Ipv4Addr {
-            if sa.is_null() {
-                return std::net::Ipv4Addr::UNSPECIFIED;
-            }
-            // SAFETY: an AF_INET address is a sockaddr_in.
-            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
-            std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
-        };
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        if out.iter().any(|(n, ..)| *n == name) {
-            continue;
-        }
-        out.push((name, v4(ifa.ifa_addr), v4(ifa.ifa_netmask)));
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
-}
-
-/// (total, free for unprivileged users) bytes of the filesystem holding `path`.
-pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs fills a zeroed struct for a NUL-terminated path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
-    let frsize = st.f_frsize as u64;
-    Ok((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
 }

@@ -273,7 +273,9 @@ fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
         (Route::Reload, _) => node(m, vpcs_only(m, NodeCommand::Reload)?)?,
         (Route::Suspend, _) => node(m, NodeCommand::Suspend)?,
         (Route::ConsoleReset, _) => node(m, vpcs_route(m, NodeCommand::ConsoleReset)?)?,
-        (Route::ConsoleWs, _) => upgrade(req, node(m, vpcs_route(m, NodeCommand::ConsoleSocket)?)?)?,
+        (Route::ConsoleWs, _) => {
+            upgrade(req, node(m, vpcs_route(m, NodeCommand::ConsoleSocket)?)?)?
+        }
         (Route::Duplicate, _) => {
             let o = object(raw)?;
             let dest = body::opt_uuid(&o, "destination_node_id")?
@@ -361,7 +363,10 @@ fn vpcs_route(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, A
 }
 
 fn not_here(m: &Matched<'_, Route>) -> ApiError {
-    ApiError::NotFound(format!("{} has no such route ({})", m.params[1], m.template))
+    ApiError::NotFound(format!(
+        "{} has no such route ({})",
+        m.params[1], m.template
+    ))
 }
 
 fn port_addr(m: &Matched<'_, Route>) -> PortAddr {
@@ -443,7 +448,13 @@ fn vpcs_create(raw: &[u8]) -> Result<VmCreate, ApiError> {
     let o = object(raw)?;
     only(
         &o,
-        &["name", "node_id", "console", "console_type", "startup_script"],
+        &[
+            "name",
+            "node_id",
+            "console",
+            "console_type",
+            "startup_script",
+        ],
     )?;
     let mut renamed = o.clone();
     renamed.remove("console_type");
@@ -475,7 +486,13 @@ fn device_create(raw: &[u8], kind: DeviceType) -> Result<DeviceCreate, ApiError>
     match kind {
         DeviceType::Switch => only(
             &o,
-            &["name", "node_id", "console", "console_type", "ports_mapping"],
+            &[
+                "name",
+                "node_id",
+                "console",
+                "console_type",
+                "ports_mapping",
+            ],
         )?,
         DeviceType::Hub => only(&o, &["name", "node_id", "ports_mapping"])?,
     }
@@ -530,7 +547,9 @@ fn ports_mapping(o: &Object, kind: DeviceType) -> Result<Option<Vec<PortMapping>
     let mut out: Vec<PortMapping> = Vec::new();
     for item in items {
         let Some(p) = item.as_object() else {
-            return Err(ApiError::bad("Each entry of 'ports_mapping' must be an object"));
+            return Err(ApiError::bad(
+                "Each entry of 'ports_mapping' must be an object",
+            ));
         };
         let number = body::opt_int(p, "port_number", 0, i64::from(u32::MAX))?
             .ok_or_else(|| ApiError::bad("Field 'port_number' is required in 'ports_mapping'"))?
@@ -631,14 +650,18 @@ pub fn link_filters(o: &Object) -> Result<LinkFilters, ApiError> {
             "packet_loss" => f.packet_loss = Some(int(0, 0, 100)? as u8),
             "corrupt" => f.corrupt = Some(int(0, 0, 100)? as u8),
             "delay" => {
-                let jitter = if values.len() > 1 { int(1, 0, 32767)? } else { 0 };
+                let jitter = if values.len() > 1 {
+                    int(1, 0, 32767)?
+                } else {
+                    0
+                };
                 f.delay = Some((int(0, 0, 32767)? as u32, jitter as u32));
             }
             "bpf" => {
                 for v in values {
-                    let s = v.as_str().ok_or_else(|| {
-                        ApiError::bad("Filter 'bpf' must be a list of strings")
-                    })?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| ApiError::bad("Filter 'bpf' must be a list of strings"))?;
                     f.bpf.push(s.to_string());
                 }
             }
@@ -656,9 +679,7 @@ pub fn link_filters(o: &Object) -> Result<LinkFilters, ApiError> {
 pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     match reply {
         Ok(Answer::Ok(Body::LiveCapture)) => Response::chunked("application/vnd.tcpdump.pcap"),
-        Ok(Answer::Ok(Body::File(data))) => {
-            Response::bytes(200, data, "application/octet-stream")
-        }
+        Ok(Answer::Ok(Body::File(data))) => Response::bytes(200, data, "application/octet-stream"),
         // The reactor answers upgrades itself (it has the handshake key).
         Ok(Answer::Ok(b)) => Response::json(200, &body_json(b)),
         Ok(Answer::Created(Body::Empty)) if route.is_some_and(|r| r.ends_with("{path:.+}")) => {
@@ -886,8 +907,15 @@ mod tests {
         };
         assert_eq!((r.class, r.node.to_string()), (NodeClass::Vpcs, V.into()));
         // Starting a switch does nothing, as in 2.2.
-        let c = cmd("POST", &format!("{base}/ethernet_switch/nodes/{V}/start"), "");
-        assert!(matches!(c, Ok(Command::Node(_, NodeCommand::Suspend))), "{c:?}");
+        let c = cmd(
+            "POST",
+            &format!("{base}/ethernet_switch/nodes/{V}/start"),
+            "",
+        );
+        assert!(
+            matches!(c, Ok(Command::Node(_, NodeCommand::Suspend))),
+            "{c:?}"
+        );
         let e = cmd("POST", &format!("{base}/qemu/nodes/{V}/start"), "").unwrap_err();
         assert_eq!(e.status(), 404);
         let c = cmd(
@@ -926,42 +954,79 @@ mod tests {
             panic!("{c:?}")
         };
         assert!(b.console_pick && b.console_telnet);
-        assert_eq!((b.vm_id.unwrap().to_string(), b.console), (V.into(), Some(5000)));
-        let e = cmd("POST", &format!("{base}/vpcs/nodes"), r#"{"name":"x","vm_id":1}"#);
+        assert_eq!(
+            (b.vm_id.unwrap().to_string(), b.console),
+            (V.into(), Some(5000))
+        );
+        let e = cmd(
+            "POST",
+            &format!("{base}/vpcs/nodes"),
+            r#"{"name":"x","vm_id":1}"#,
+        );
         assert_eq!(e.unwrap_err().status(), 400);
-        let c = cmd("POST", &format!("{base}/ethernet_switch/nodes"), r#"{"name":"SW1"}"#);
+        let c = cmd(
+            "POST",
+            &format!("{base}/ethernet_switch/nodes"),
+            r#"{"name":"SW1"}"#,
+        );
         let Ok(Command::CreateNode(_, NodeCreate::Device(d))) = c else {
             panic!("{c:?}")
         };
         let m = d.mapping.unwrap();
         assert_eq!(m.len(), 8);
-        assert_eq!((m[7].name.as_str(), m[7].vlan), ("Ethernet7", Some((VlanMode::Access, 1))));
+        assert_eq!(
+            (m[7].name.as_str(), m[7].vlan),
+            ("Ethernet7", Some((VlanMode::Access, 1)))
+        );
         let e = cmd(
             "POST",
             &format!("{base}/vpcs/nodes/{V}/adapters/0/ports/0/nio"),
             r#"{"type":"nio_udp","lport":1,"rhost":"127.0.0.1","rport":2,"filters":{"x":[1]}}"#,
         );
         assert!(e.unwrap_err().to_string().contains("Unknown filter 'x'"));
-        let c = cmd("POST", "/v2/compute/projects", &format!(
-            r#"{{"name":"lab","project_id":"{P}","variables":[{{"name":"a","value":"1"}}]}}"#
-        ));
-        let Ok(Command::CreateProject(p)) = c else { panic!("{c:?}") };
-        assert_eq!(p.variables.as_deref(), Some(r#"[{"name":"a","value":"1"}]"#));
+        let c = cmd(
+            "POST",
+            "/v2/compute/projects",
+            &format!(
+                r#"{{"name":"lab","project_id":"{P}","variables":[{{"name":"a","value":"1"}}]}}"#
+            ),
+        );
+        let Ok(Command::CreateProject(p)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            p.variables.as_deref(),
+            Some(r#"[{"name":"a","value":"1"}]"#)
+        );
     }
 
     #[test]
     fn auth_spares_the_console_websocket_and_the_pcap_stream() {
         let creds = Credentials::new("u", "p");
-        let d = decode(&req("GET", "/v2/compute/capabilities", "", ""), Some(&creds));
+        let d = decode(
+            &req("GET", "/v2/compute/capabilities", "", ""),
+            Some(&creds),
+        );
         assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
         let pcap = format!("/v2/compute/projects/{P}/vpcs/nodes/{V}/adapters/0/ports/0/pcap");
-        assert!(decode(&req("GET", &pcap, "", ""), Some(&creds)).command.is_ok());
+        assert!(
+            decode(&req("GET", &pcap, "", ""), Some(&creds))
+                .command
+                .is_ok()
+        );
         let ws = format!("/v2/compute/projects/{P}/vpcs/nodes/{V}/console/ws");
         let hs = "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-        assert!(decode(&req("GET", &ws, "", hs), Some(&creds)).command.is_ok());
+        assert!(
+            decode(&req("GET", &ws, "", hs), Some(&creds))
+                .command
+                .is_ok()
+        );
         // A websocket route without the handshake is a 400.
         assert_eq!(
-            decode(&req("GET", &ws, "", ""), None).command.unwrap_err().status(),
+            decode(&req("GET", &ws, "", ""), None)
+                .command
+                .unwrap_err()
+                .status(),
             400
         );
     }
@@ -970,13 +1035,7 @@ mod tests {
     fn only_statuses_the_controller_maps() {
         let d = decode(&req("DELETE", "/v2/compute/capabilities", "", ""), None);
         assert_eq!(d.command.unwrap_err().status(), 404);
-        let r = render(
-            None,
-            Err(ApiError::PayloadTooLarge {
-                limit: 1,
-                size: 2,
-            }),
-        );
+        let r = render(None, Err(ApiError::PayloadTooLarge { limit: 1, size: 2 }));
         assert_eq!(r.status, 400);
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["message"].is_string());
@@ -1013,7 +1072,12 @@ mod tests {
             ]
         );
         let caps = body_json(Body::Capabilities("2.2.61-nanolab.0.1.0".into()));
-        let mut keys: Vec<&str> = caps.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut keys: Vec<&str> = caps
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         keys.sort();
         assert_eq!(keys, ["node_types", "platform", "version"]);
     }

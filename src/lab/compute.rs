@@ -23,7 +23,8 @@ impl Lab {
     pub(crate) fn subscribe(&mut self, now: Instant, host: &mut dyn Host) -> Reply {
         self.subscribers += 1;
         if self.subscribers == 1 {
-            self.timers.schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
+            self.timers
+                .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
         }
         let load = host.load();
         self.emit(Event::Load(load));
@@ -43,7 +44,8 @@ impl Lab {
         }
         let load = host.load();
         self.emit(Event::Load(load));
-        self.timers.schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
+        self.timers
+            .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
     }
 
     /// Tell listeners a node changed (status, name, console).

@@ -380,7 +380,10 @@ impl Files for FakeFiles {
             .iter()
             .filter_map(|(p, data)| {
                 let rel = p.strip_prefix(dir).ok()?;
-                Some((rel.to_string_lossy().into_owned(), format!("{:x}", md5::compute(data))))
+                Some((
+                    rel.to_string_lossy().into_owned(),
+                    format!("{:x}", md5::compute(data)),
+                ))
             })
             .take(limit)
             .collect())

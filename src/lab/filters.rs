@@ -148,7 +148,7 @@ impl Filters {
         }
         self.seen += 1;
         if let Some(n) = s.frequency_drop.filter(|n| *n > 0)
-            && self.seen % n as u64 == 0
+            && self.seen.is_multiple_of(n as u64)
         {
             return Verdict::Drop;
         }
@@ -366,7 +366,10 @@ mod tests {
         };
         let changed: Vec<usize> = (0..64).filter(|&i| c[i] != 0).collect();
         assert_eq!(changed, (25..41).collect::<Vec<_>>());
-        assert_eq!(&c[25..33], &[0x64, 0x13, 0x88, 0x40, 0x1F, 0xA0, 0xAA, 0x55]);
+        assert_eq!(
+            &c[25..33],
+            &[0x64, 0x13, 0x88, 0x40, 0x1F, 0xA0, 0xAA, 0x55]
+        );
         // The pattern carries on: a 12-byte frame gets 3 bytes from 6,
         // with the pattern where the last frame left it (16 % 8 = 0).
         let Verdict::Corrupted(c) = f.apply(now, true, &[0u8; 12], &mut rng) else {
@@ -374,7 +377,10 @@ mod tests {
         };
         assert_eq!(c, [0, 0, 0, 0, 0, 0, 0x64, 0x13, 0x88, 0, 0, 0]);
         // Frames shorter than 4 bytes have no quarter to change.
-        assert_eq!(f.apply(now, true, &[7, 7, 7], &mut rng), Verdict::Corrupted(vec![7, 7, 7]));
+        assert_eq!(
+            f.apply(now, true, &[7, 7, 7], &mut rng),
+            Verdict::Corrupted(vec![7, 7, 7])
+        );
         let frame = ipv4(1);
         let mut f = filters(LinkFilters {
             corrupt: Some(20),

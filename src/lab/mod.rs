@@ -11,9 +11,9 @@
 
 pub mod capture;
 mod compute;
-pub mod filters;
 pub mod console;
 pub mod fake;
+pub mod filters;
 pub mod host;
 pub mod node;
 pub mod nodes;
@@ -497,7 +497,16 @@ impl Lab {
             return port.stats.drop_unlinked();
         };
         if let Some(due) = due {
-            return hold(wire, dirty, (key, index), port, (now, due), to, outbound, frame);
+            return hold(
+                wire,
+                dirty,
+                (key, index),
+                port,
+                (now, due),
+                to,
+                outbound,
+                frame,
+            );
         }
         if !outbound {
             capture::record(dirty, key, index, port, now, frame);

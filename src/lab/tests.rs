@@ -60,8 +60,8 @@ impl Rig {
 
     fn vpcs(&mut self, project: Uuid) -> (Uuid, NodeKey) {
         let b = VmCreate {
-        console_pick: false,
-        console_telnet: true,
+            console_pick: false,
+            console_telnet: true,
             name: "PC1".into(),
             vm_id: None,
             legacy_id: None,
@@ -791,8 +791,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
-        console_pick: false,
-        console_telnet: None,
+            console_pick: false,
+            console_telnet: None,
             console: Some(2050),
             ..Default::default()
         },
@@ -806,8 +806,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
-        console_pick: false,
-        console_telnet: None,
+            console_pick: false,
+            console_telnet: None,
             name: Some("Web".into()),
             ..Default::default()
         },
@@ -824,8 +824,8 @@ fn a_script_already_on_disk_is_the_nodes_and_is_never_deleted() {
     let t = put(
         &mut r,
         VmUpdate {
-        console_pick: false,
-        console_telnet: None,
+            console_pick: false,
+            console_telnet: None,
             startup_script: Some(String::new()),
             ..Default::default()
         },

@@ -121,6 +121,36 @@ impl Meter {
     }
 }
 
+/// The host's interfaces as GNS3 2.2 lists them: name, first IPv4 address
+/// and netmask (or empty), MAC (or empty), and `tap` or `ethernet`.
+pub fn interfaces() -> std::io::Result<Vec<crate::api::answer::Interface>> {
+    let addrs = crate::sys::ipv4_addresses()?;
+    Ok(crate::sys::interface_names()?
+        .into_iter()
+        .map(|name| {
+            let (ip, mask) = addrs
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .map(|(_, ip, mask)| (ip.to_string(), mask.to_string()))
+                .unwrap_or_default();
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+                .map(|m| m.trim().to_string())
+                .unwrap_or_default();
+            crate::api::answer::Interface {
+                kind: if name.starts_with("tap") {
+                    "tap"
+                } else {
+                    "ethernet"
+                },
+                name,
+                ip_address: ip,
+                netmask: mask,
+                mac_address: mac,
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,10 +160,7 @@ mod tests {
         let stat = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n";
         assert_eq!(parse_cpu(stat), Some((150, 1000)));
         let mi = "MemTotal:       1000 kB\nMemFree:         200 kB\nMemAvailable:    400 kB\nSwapTotal:         0 kB\nSwapFree:          0 kB\n";
-        assert_eq!(
-            parse_meminfo(mi),
-            Some((1_024_000, 409_600, 204_800, 0, 0))
-        );
+        assert_eq!(parse_meminfo(mi), Some((1_024_000, 409_600, 204_800, 0, 0)));
         assert_eq!(
             parse_loadavg("0.50 1.00 2.25 1/100 42\n"),
             Some([0.5, 1.0, 2.25])
@@ -159,30 +186,4 @@ mod tests {
         }
         assert!(m.load().memory_usage_percent > 0.0);
     }
-}
-
-/// The host's interfaces as GNS3 2.2 lists them: name, first IPv4 address
-/// and netmask (or empty), MAC (or empty), and `tap` or `ethernet`.
-pub fn interfaces() -> std::io::Result<Vec<crate::api::answer::Interface>> {
-    let addrs = crate::sys::ipv4_addresses()?;
-    Ok(crate::sys::interface_names()?
-        .into_iter()
-        .map(|name| {
-            let (ip, mask) = addrs
-                .iter()
-                .find(|(n, ..)| *n == name)
-                .map(|(_, ip, mask)| (ip.to_string(), mask.to_string()))
-                .unwrap_or_default();
-            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
-                .map(|m| m.trim().to_string())
-                .unwrap_or_default();
-            crate::api::answer::Interface {
-                kind: if name.starts_with("tap") { "tap" } else { "ethernet" },
-                name,
-                ip_address: ip,
-                netmask: mask,
-                mac_address: mac,
-            }
-        })
-        .collect())
 }

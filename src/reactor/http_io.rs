@@ -13,6 +13,7 @@ use crate::os::backup::TarStream;
 use crate::os::nb::{Moved, read_some, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
 use crate::proto::http::parse::Request;
+use crate::proto::http::response::Response;
 use mio::Interest;
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
@@ -30,6 +31,11 @@ pub(super) struct HttpConn {
     timer_at: Option<Instant>,
     /// Already on `again` (answers completed outside a pump of this connection).
     queued: bool,
+    /// The last request's `Sec-WebSocket-Key`, for an upgrade answer.
+    ws_key: Option<String>,
+    /// The lab answered with an upgrade: the connection becomes a websocket
+    /// once this pump is over.
+    upgrade: Option<crate::api::answer::Upgrade>,
 }
 
 impl HttpConn {
@@ -40,6 +46,12 @@ impl HttpConn {
     /// Put on `again` unless already there: returns whether to push it.
     pub(super) fn mark_queued(&mut self) -> bool {
         !std::mem::replace(&mut self.queued, true)
+    }
+
+    /// The socket and the bytes still to write (an upgrade's 101).
+    pub(super) fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let out = self.conn.output().to_vec();
+        (self.stream, out)
     }
 }
 
@@ -60,6 +72,8 @@ impl Server {
                 serial: self.io.next_serial,
                 timer_at: None,
                 queued: false,
+                ws_key: None,
+                upgrade: None,
             };
             let fd = conn.stream.as_raw_fd();
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -95,6 +109,9 @@ impl Server {
                 read_total += self.io.read_http(now, token, READ_BUDGET - read_total);
             }
             let served = self.serve_parsed(now, token);
+            if let Some(up) = self.io.http(token).and_then(|c| c.upgrade.take()) {
+                return self.upgrade_http(token, up);
+            }
             self.feed_stream(token);
             if !self.io.flush_http(now, token) {
                 return self.io.close_http(token);
@@ -153,6 +170,9 @@ impl Server {
         req: Request,
     ) {
         log::debug!("{} {}", req.method.as_str(), req.path);
+        if let Some(c) = self.io.http(conn) {
+            c.ws_key.clone_from(&req.websocket_key);
+        }
         let mut ticket = Ticket {
             conn,
             serial,
@@ -291,6 +311,11 @@ impl Io {
         true
     }
 
+    /// Close an API connection at once.
+    pub(super) fn close_http_now(&mut self, token: usize) {
+        self.close_http(token);
+    }
+
     fn close_http(&mut self, token: usize) {
         if let Some((_, Source::Capture(viewer))) = self.streams.remove(&token) {
             self.gone_viewers.push(viewer);
@@ -329,9 +354,17 @@ impl Io {
         {
             log::error!("{e}");
         }
+        let upgrade = api::v2::upgrade_of(&reply);
         let resp = api::render(ticket.front, ticket.route, reply);
         let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
             return;
+        };
+        let resp = match (upgrade, c.ws_key.take()) {
+            (Some(up), Some(key)) => {
+                c.upgrade = Some(up);
+                Response::switching(&key)
+            }
+            _ => resp,
         };
         c.conn.complete(ticket.slot, resp, false);
         if self.pumping == Some(ticket.conn) {

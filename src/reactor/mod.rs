@@ -23,6 +23,7 @@ mod console_io;
 mod http_io;
 mod nio_io;
 mod os_host;
+mod ws_io;
 
 use crate::config::{Config, Flags};
 use crate::lab::timers::Timers;
@@ -60,6 +61,8 @@ enum Entry {
     NodeSocket(NodeKey),
     /// A NIO's descriptor, UDP socket or TAP device (node, port index).
     NioSocket(NodeKey, usize),
+    /// A websocket (GNS3 2.2's notification channel or a console).
+    Ws(Box<ws_io::WsConn>),
 }
 
 /// What a reactor timer is for (the lab keeps its own deadlines).
@@ -111,6 +114,8 @@ struct Io {
     gone_viewers: Vec<ClientId>,
     /// Reads the host's load for `/statistics` and notification pings.
     meter: crate::os::stats::Meter,
+    /// Notification websockets, by token.
+    notifiers: Vec<usize>,
 }
 
 /// Where a streamed answer's pieces come from.
@@ -173,6 +178,7 @@ impl Server {
             streams: HashMap::new(),
             gone_viewers: Vec::new(),
             meter: Default::default(),
+            notifiers: Vec::new(),
         };
         Ok(Server { poll, lab, io })
     }
@@ -210,6 +216,7 @@ impl Server {
             self.fire_timers(now);
             let (lab, io) = (&mut self.lab, &mut self.io);
             let _ = guarded("a deadline", || lab.poll(now, io));
+            self.release_frames(now);
             self.settle();
         }
         let (lab, io) = (&mut self.lab, &mut self.io);
@@ -236,6 +243,7 @@ impl Server {
             Entry::NioSocket(node, port) => {
                 self.relay(now, token, crate::lab::Endpoint::Nio(node, port))
             }
+            Entry::Ws(_) => self.on_ws(token, readable),
         }
         self.settle();
     }
@@ -256,6 +264,8 @@ impl Server {
         for client in std::mem::take(&mut self.io.ready_clients) {
             if let Some(token) = self.io.client_token(client) {
                 self.flush_console_client(token);
+            } else if let Some(token) = self.io.ws_client_token(client) {
+                self.flush_ws(token);
             }
         }
         for viewer in std::mem::take(&mut self.io.gone_viewers) {
@@ -265,8 +275,14 @@ impl Server {
             self.io.wake_stream(viewer);
         }
         while let Some(e) = self.lab.poll_event() {
+            if let Some(text) = crate::api::v2::notification(&e)
+                && !self.io.notifiers.is_empty()
+            {
+                self.notify(&text);
+            }
             match e {
                 crate::lab::Event::Warning { .. } => log::warn!("{e}"),
+                crate::lab::Event::Load(_) => log::trace!("{e}"),
                 _ => log::info!("{e}"),
             }
         }

@@ -36,6 +36,16 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Send the frames delay filters held back that are now due.
+    pub(super) fn release_frames(&mut self, now: Instant) {
+        let nodes = &self.io.nodes;
+        self.lab.release_frames(now, &mut |to, frame| {
+            wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
+        });
+    }
+}
+
 fn wire(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<Wire<'_>> {
     match at {
         Endpoint::Node(k) => Some(Wire::Udp(&nodes.get(&k)?.proc.as_ref()?.p.internal)),

@@ -69,6 +69,8 @@ impl Host for Io {
     fn console_drop(&mut self, client: ClientId) {
         if let Some(token) = self.client_token(client) {
             self.drop_client(token);
+        } else {
+            self.drop_ws_client(client);
         }
     }
 

@@ -14,4 +14,5 @@ mod soak;
 mod switch;
 mod tap;
 mod util;
+mod v2;
 mod vms;

@@ -492,3 +492,113 @@ impl Console {
         String::from_utf8_lossy(&self.seen).into_owned()
     }
 }
+
+/// A websocket client over a raw socket (RFC 6455: masked frames out,
+/// plain frames in), enough to test the server's side.
+pub struct Ws {
+    pub s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Ws {
+    /// Open `path` with the handshake; returns the status and, on 101,
+    /// the socket.
+    pub fn open(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, Option<Ws>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let resp = read_response(&mut r).expect("a handshake answer");
+        if resp.status != 101 {
+            return (resp.status, None);
+        }
+        assert_eq!(
+            resp.header("Sec-WebSocket-Accept"),
+            Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "RFC 6455's example key"
+        );
+        let buf = r.buffer().to_vec();
+        (101, Some(Ws { s, buf }))
+    }
+
+    /// Send one masked frame.
+    pub fn send(&mut self, op: u8, payload: &[u8]) {
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let mut f = vec![0x80 | op];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.s.write_all(&f).unwrap();
+    }
+
+    /// The next frame (opcode, payload) within `secs`, or `None`.
+    pub fn recv(&mut self, secs: u64) -> Option<(u8, Vec<u8>)> {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some((used, op, payload)) = Self::parse(&self.buf) {
+                self.buf.drain(..used);
+                return Some((op, payload));
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            let mut chunk = [0u8; 8192];
+            self.s
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            match self.s.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn parse(b: &[u8]) -> Option<(usize, u8, Vec<u8>)> {
+        if b.len() < 2 {
+            return None;
+        }
+        let op = b[0] & 0x0f;
+        let (len, at) = match b[1] & 0x7f {
+            126 => (u16::from_be_bytes([*b.get(2)?, *b.get(3)?]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        let payload = b.get(at..at + len)?.to_vec();
+        Some((at + len, op, payload))
+    }
+
+    /// The next text frame that is JSON with `action` equal to `action`.
+    pub fn event(&mut self, action: &str, secs: u64) -> Option<Value> {
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            let Some((op, payload)) = self.recv(1) else {
+                continue;
+            };
+            if op != 1 {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&payload).ok()?;
+            if v["action"] == action {
+                return Some(v);
+            }
+        }
+        None
+    }
+}

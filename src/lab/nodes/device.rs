@@ -203,9 +203,10 @@ impl Lab {
     ) -> Reply {
         let node = self.live_mut(key)?;
         if let Some(mapping) = mapping {
-            let dropped = node.ports.iter().find(|p| {
-                p.nio.is_some() && !mapping.iter().any(|m| m.port_number == p.number)
-            });
+            let dropped = node
+                .ports
+                .iter()
+                .find(|p| p.nio.is_some() && !mapping.iter().any(|m| m.port_number == p.number));
             if let Some(p) = dropped {
                 return Err(conflict(format!(
                     "Port {} is linked: it cannot be removed from {}",
@@ -277,7 +278,12 @@ impl Lab {
         let s = match node.mapping.iter().find(|m| m.port_number == port) {
             _ if node.mapping.is_empty() => s,
             Some(m) => s.or_else(|| mapped(m)),
-            None => return Err(conflict(format!("Port {port} doesn't exist on {}", node.name))),
+            None => {
+                return Err(conflict(format!(
+                    "Port {port} doesn't exist on {}",
+                    node.name
+                )));
+            }
         };
         let index = match node.ports.iter().position(|p| p.number == port) {
             Some(i) if node.ports[i].nio.is_some() => {

@@ -405,7 +405,9 @@ impl Lab {
             match self.move_console(key, port, host) {
                 Err(e) if b.console_pick => self.emit(Event::Warning {
                     node: Some(id),
-                    text: format!("console port {port} not available ({e}); keeping the current one"),
+                    text: format!(
+                        "console port {port} not available ({e}); keeping the current one"
+                    ),
                 }),
                 r => r?,
             }
@@ -842,7 +844,9 @@ impl Lab {
                     node: Some(id),
                     text: format!("vpcs exited on its own ({how})"),
                 });
-                let log = host.files().read_tail(&dir.join(LOG_FILE), START_ERROR_BYTES);
+                let log = host
+                    .files()
+                    .read_tail(&dir.join(LOG_FILE), START_ERROR_BYTES);
                 let log = last_run(&log).unwrap_or(&log);
                 let text = format!(
                     "VPCS {name} process has stopped ({how})\n{}",

@@ -1,0 +1,264 @@
+//! Websockets on the loop (GNS3 2.2's compute): an API connection whose
+//! request the lab answered with an upgrade becomes one of these. The
+//! notification channel gets the lab's events as JSON text frames; a
+//! console websocket is one more client of the node's console, its bytes
+//! in binary frames. Frames are `proto::websocket`'s; what to send is the
+//! lab's and the `v2` front-end's.
+
+use super::{Entry, Io, Server};
+use crate::api::answer::Upgrade;
+use crate::lab::{ClientId, NodeKey};
+use crate::limits::{MAX_WS_OUTBOX, READ_BUDGET};
+use crate::os::nb::{Moved, read_some, write_some};
+use crate::proto::websocket::{Decoder, Message, Opcode, encode, encode_close};
+use mio::net::TcpStream;
+use mio::unix::SourceFd;
+use std::os::fd::AsRawFd;
+
+/// What a websocket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WsKind {
+    /// The compute's notifications.
+    Notifications,
+    /// A node's console, as one of its console clients.
+    Console(NodeKey, ClientId),
+}
+
+/// One websocket connection.
+pub(super) struct WsConn {
+    stream: TcpStream,
+    decoder: Decoder,
+    /// Received bytes not yet decoded.
+    input: Vec<u8>,
+    /// Frames waiting to be written.
+    out: Vec<u8>,
+    kind: WsKind,
+    /// A close frame is queued: close once it is written.
+    closing: bool,
+}
+
+impl Server {
+    /// The upgrade answer went into the connection's output: the
+    /// connection is a websocket from now on, under the same token.
+    pub(super) fn upgrade_http(&mut self, token: usize, up: Upgrade) {
+        let Some(Entry::Http(http)) = self.io.entries.get(token) else {
+            return;
+        };
+        let serial = http.serial();
+        let kind = match up {
+            Upgrade::Notifications => WsKind::Notifications,
+            Upgrade::Console(port) => {
+                let Some(node) = self.io.console_node(port) else {
+                    return self.io.close_http_now(token);
+                };
+                let id = ClientId {
+                    handle: token,
+                    serial,
+                };
+                if !self.lab.console_attach(node, id) {
+                    return self.io.close_http_now(token);
+                }
+                WsKind::Console(node, id)
+            }
+        };
+        let Some(Entry::Http(http)) = self.io.entries.try_remove(token) else {
+            return;
+        };
+        self.io.http_conns -= 1;
+        let (stream, out) = http.into_parts();
+        let ws = WsConn {
+            stream,
+            decoder: Decoder::new(),
+            input: Vec::new(),
+            out,
+            kind,
+            closing: false,
+        };
+        // The same token: the registration stays as it is.
+        let at = self.io.entries.vacant_key();
+        debug_assert_eq!(at, token, "a freed slab slot is reused first");
+        self.io.entries.insert(Entry::Ws(Box::new(ws)));
+        if kind == WsKind::Notifications {
+            self.io.notifiers.push(token);
+        }
+        log::debug!("http[{token}] is now a websocket ({kind:?})");
+        self.flush_ws(token);
+    }
+
+    /// Readable or writable.
+    pub(super) fn on_ws(&mut self, token: usize, readable: bool) {
+        if readable {
+            self.read_ws(token);
+        }
+        self.flush_ws(token);
+    }
+
+    fn read_ws(&mut self, token: usize) {
+        let mut total = 0;
+        loop {
+            let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
+                return;
+            };
+            if total >= READ_BUDGET {
+                self.io.again.push(token);
+                return;
+            }
+            match read_some(&ws.stream, &mut self.io.scratch) {
+                Moved::Bytes(n) => {
+                    total += n;
+                    ws.input.extend_from_slice(&self.io.scratch[..n]);
+                    self.decode_ws(token);
+                }
+                Moved::Later => return,
+                Moved::Closed => return self.close_ws(token),
+            }
+        }
+    }
+
+    /// Act on every whole message received.
+    fn decode_ws(&mut self, token: usize) {
+        loop {
+            let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
+                return;
+            };
+            if ws.closing {
+                ws.input.clear();
+                return;
+            }
+            let message = match ws.decoder.feed(&ws.input) {
+                Ok(None) => return,
+                Ok(Some((used, m))) => {
+                    ws.input.drain(..used);
+                    m
+                }
+                Err(e) => {
+                    log::debug!("websocket {token}: {e:?}");
+                    encode_close(&mut ws.out, e.code(), "");
+                    ws.closing = true;
+                    return;
+                }
+            };
+            let kind = ws.kind;
+            match message {
+                None | Some(Message::Pong(_)) => {}
+                Some(Message::Ping(data)) => encode(&mut ws.out, Opcode::Pong, &data),
+                Some(Message::Close(code, _)) => {
+                    encode_close(&mut ws.out, code.unwrap_or(1000), "");
+                    ws.closing = true;
+                }
+                // The controller relays the web console's text frames as text.
+                Some(Message::Text(t)) => self.ws_input(kind, t.as_bytes()),
+                Some(Message::Binary(b)) => self.ws_input(kind, &b),
+            }
+        }
+    }
+
+    fn ws_input(&mut self, kind: WsKind, data: &[u8]) {
+        if let WsKind::Console(node, id) = kind {
+            self.lab.console_input(node, id, data, &mut self.io);
+        }
+    }
+
+    /// Move the console's output into frames, then write what is queued.
+    pub(super) fn flush_ws(&mut self, token: usize) {
+        if let Some(Entry::Ws(ws)) = self.io.entries.get(token)
+            && let WsKind::Console(node, id) = ws.kind
+        {
+            match self.lab.console_pending(node, id) {
+                // The lab let the client go (it typed `disconnect`).
+                None | Some(([], true)) => return self.close_ws(token),
+                Some((pending, _)) if !pending.is_empty() => {
+                    let n = pending.len();
+                    if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) {
+                        encode(&mut ws.out, Opcode::Binary, pending);
+                    }
+                    self.lab.console_written(node, id, n);
+                }
+                Some(_) => {}
+            }
+        }
+        let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
+            return;
+        };
+        while !ws.out.is_empty() {
+            match write_some(&ws.stream, &ws.out) {
+                Moved::Bytes(n) => {
+                    ws.out.drain(..n);
+                }
+                Moved::Later => break,
+                Moved::Closed => return self.close_ws(token),
+            }
+        }
+        if ws.out.len() > MAX_WS_OUTBOX {
+            log::warn!("websocket {token} does not read: dropped");
+            return self.close_ws(token);
+        }
+        if ws.closing && ws.out.is_empty() {
+            self.close_ws(token);
+        }
+    }
+
+    /// Send `text` to every notification channel.
+    pub(super) fn notify(&mut self, text: &str) {
+        for token in self.io.notifiers.clone() {
+            if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token)
+                && !ws.closing
+            {
+                encode(&mut ws.out, Opcode::Text, text.as_bytes());
+                self.flush_ws(token);
+            }
+        }
+    }
+
+    /// Close a websocket and tell the lab its client is gone.
+    pub(super) fn close_ws(&mut self, token: usize) {
+        let Some(Entry::Ws(ws)) = self.io.entries.try_remove(token) else {
+            return;
+        };
+        let _ = self
+            .io
+            .registry
+            .deregister(&mut SourceFd(&ws.stream.as_raw_fd()));
+        match ws.kind {
+            WsKind::Notifications => {
+                self.io.notifiers.retain(|t| *t != token);
+                self.lab.unsubscribe();
+            }
+            WsKind::Console(node, id) => self.lab.console_detach(node, id),
+        }
+        log::debug!("websocket {token} closed");
+    }
+}
+
+impl Io {
+    /// The node whose console listens on `port`.
+    fn console_node(&self, port: u16) -> Option<NodeKey> {
+        self.nodes.iter().find_map(|(key, n)| {
+            let (_, l) = n.console.as_ref()?;
+            (l.local_addr().ok()?.port() == port).then_some(*key)
+        })
+    }
+
+    /// A console websocket client, by id (for output the lab gave it).
+    pub(super) fn ws_client_token(&self, id: ClientId) -> Option<usize> {
+        match self.entries.get(id.handle) {
+            Some(Entry::Ws(ws)) if matches!(ws.kind, WsKind::Console(_, c) if c == id) => {
+                Some(id.handle)
+            }
+            _ => None,
+        }
+    }
+
+    /// Drop a console websocket the lab let go (console reset): close it.
+    pub(super) fn drop_ws_client(&mut self, id: ClientId) -> bool {
+        let Some(token) = self.ws_client_token(id) else {
+            return false;
+        };
+        if let Some(Entry::Ws(ws)) = self.entries.try_remove(token) {
+            let _ = self
+                .registry
+                .deregister(&mut SourceFd(&ws.stream.as_raw_fd()));
+        }
+        true
+    }
+}
