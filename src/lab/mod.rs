@@ -236,9 +236,19 @@ impl std::fmt::Display for Event {
                 text,
             } => write!(f, "vm {n}: {text}"),
             Event::Warning { node: None, text } => f.write_str(text),
-            Event::NodeUpdated { project, node } => {
-                write!(f, "project {project}: node updated: {node:?}")
-            }
+            Event::NodeUpdated { project, node } => match node {
+                Body::Vpcs(v) => write!(
+                    f,
+                    "vm {}: {} ({}), told to listeners",
+                    v.id, v.status, v.name
+                ),
+                Body::Device(d) => write!(
+                    f,
+                    "device {}: updated ({}), told to listeners",
+                    d.id, d.name
+                ),
+                _ => write!(f, "project {project}: a node was updated"),
+            },
             Event::ProjectLog {
                 project,
                 level,

@@ -5,6 +5,7 @@ mod cli;
 mod console;
 mod faults;
 mod fidelity;
+mod gns3;
 mod hostile;
 mod http;
 mod pages;

@@ -39,6 +39,10 @@ impl Netns {
         self.ip_host(&all);
     }
 
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
     pub fn path(&self) -> PathBuf {
         PathBuf::from("/run/netns").join(&self.name)
     }

@@ -205,13 +205,7 @@ impl Server {
 
     /// One request on a fresh connection.
     pub fn req(&self, method: &str, path: &str, body: &str) -> Resp {
-        let mut s = self.connect();
-        let raw = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(raw.as_bytes()).unwrap();
-        read_response(&mut BufReader::new(s)).expect("a response")
+        request(self.addr, method, path, body)
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -288,6 +282,18 @@ impl Drop for Server {
             self.terminate();
         }
     }
+}
+
+/// One request to `addr` on a fresh connection.
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(s)).expect("a response")
 }
 
 /// An executable script (a wrapper around vpcs, or a program that fails).
@@ -436,7 +442,11 @@ pub struct Console {
 
 impl Console {
     pub fn open(port: u16) -> Console {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Self::open_at("127.0.0.1", port)
+    }
+
+    pub fn open_at(host: &str, port: u16) -> Console {
+        let s = TcpStream::connect((host, port)).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         Console {
             s,
