@@ -8,12 +8,12 @@ use crate::api::body::{
     self, CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, VmCreate, VmUpdate,
 };
 use crate::api::{
-    Command, DeviceType, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr,
-    PortSettings, Ticket, VlanMode,
+    Command, DeviceType, LinkFilters, Nio, NioTap, NioUdp, NodeCommand, NodeCreate, NodeRef,
+    PortAddr, PortSettings, Ticket, VlanMode,
 };
 use crate::lab::fake::FakeHost;
 use crate::lab::{ClientId, Endpoint, Lab, NodeKey, Settings};
-use crate::proto::http::parse::{Request, RequestParser};
+use crate::proto::http::parse::{Method, Request, RequestParser};
 use crate::proto::telnet::Session;
 use crate::proto::websocket::{Decoder, Message};
 use std::collections::{HashMap, HashSet};
@@ -104,6 +104,39 @@ pub fn json_bodies(data: &[u8]) {
     for e in statuses.into_iter().flatten() {
         assert!(matches!(e.status(), 400 | 409), "{e:?}");
         assert!(!e.to_string().is_empty());
+    }
+    // The same bytes as a body of every `/v2/compute` route that takes one:
+    // only statuses the GNS3 2.2 controller maps.
+    const P: &str = "/v2/compute/projects/42f9feee-3217-4104-981e-85d5f0a806ec";
+    const N: &str = "nodes/1b29e1b6-8d3a-4a4b-9d2c-5a6f7e8d9c0b";
+    let routes = [
+        (Method::Post, "/v2/compute/projects".to_string()),
+        (Method::Put, P.to_string()),
+        (Method::Post, format!("{P}/vpcs/nodes")),
+        (Method::Post, format!("{P}/ethernet_switch/nodes")),
+        (Method::Post, format!("{P}/ethernet_hub/nodes")),
+        (Method::Put, format!("{P}/vpcs/{N}")),
+        (Method::Put, format!("{P}/ethernet_switch/{N}")),
+        (Method::Post, format!("{P}/vpcs/{N}/duplicate")),
+        (Method::Post, format!("{P}/vpcs/{N}/adapters/0/ports/0/nio")),
+        (Method::Put, format!("{P}/vpcs/{N}/adapters/0/ports/0/nio")),
+        (Method::Post, format!("{P}/vpcs/{N}/adapters/0/ports/0/start_capture")),
+    ];
+    for (method, path) in routes {
+        let req = Request {
+            method,
+            path,
+            keep_alive: true,
+            http10: false,
+            authorization: None,
+            content_type: None,
+            websocket_key: None,
+            body: data.to_vec(),
+        };
+        if let Err(e) = crate::api::v2::decode(&req, None).command {
+            let r = crate::api::v2::render(None, Err(e));
+            assert!(matches!(r.status, 400 | 404 | 409), "{}", r.status);
+        }
     }
 }
 
@@ -255,7 +288,7 @@ impl LabFuzz {
     }
 
     fn step(&mut self, op: u8, arg: u8) {
-        match op % 18 {
+        match op % 20 {
             0 => {
                 let id = Uuid::from_u128(1 + (arg % 4) as u128);
                 let b = ProjectCreate {
@@ -297,7 +330,7 @@ impl LabFuzz {
                     port: 0,
                 };
                 let lport = 10000 + (arg % 8) as u16 * 3;
-                let c = match (op % 18 - 2) * 4 + (arg >> 4) % 4 {
+                let c = match (op % 20 - 2) * 4 + (arg >> 4) % 4 {
                     0 | 1 => NodeCommand::Start,
                     2 | 3 => NodeCommand::Stop,
                     4 => NodeCommand::Reload,
@@ -537,6 +570,81 @@ impl LabFuzz {
                     }
                 }
                 let _ = self.lab.take_ready_viewers();
+            }
+            18 => {
+                // GNS3 2.2's node operations, filters included.
+                let device = arg & 1 == 1;
+                let list = if device { &self.devices } else { &self.nodes };
+                let Some((p, n)) = Self::pick(list, arg >> 1) else {
+                    return;
+                };
+                let filters = LinkFilters {
+                    frequency_drop: (arg & 2 != 0).then_some(i32::from(arg % 4) - 1),
+                    packet_loss: (arg & 4 != 0).then_some(arg % 101),
+                    delay: (arg & 8 != 0)
+                        .then_some((u32::from(arg % 5) * 20, u32::from(arg % 3) * 10)),
+                    corrupt: (arg & 16 != 0).then_some(arg % 101),
+                    bpf: if arg & 32 != 0 {
+                        vec!["icmp\nbad ((".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    suspend: arg & 64 != 0,
+                };
+                let at = PortAddr {
+                    adapter: 0,
+                    port: if device { (arg % 4) as u32 } else { 0 },
+                };
+                let other = Self::pick(&self.nodes, arg).map_or(n, |(_, o)| o);
+                let c = match (arg >> 5) % 6 {
+                    0 | 1 => NodeCommand::AttachNio(
+                        at,
+                        Nio::Udp(NioUdp {
+                            lport: 10002 + (arg % 8) as u16 * 3,
+                            rhost: "127.0.0.1".into(),
+                            raddr: [127, 0, 0, 1].into(),
+                            rport: 20000,
+                        }),
+                        filters,
+                    ),
+                    2 => NodeCommand::SetFilters(at, filters),
+                    3 if !device => NodeCommand::ConsoleReset,
+                    4 if !device => NodeCommand::Duplicate(other),
+                    5 if !device => NodeCommand::ConsoleSocket,
+                    _ => NodeCommand::Suspend,
+                };
+                let class = if device {
+                    crate::api::NodeClass::Device
+                } else {
+                    crate::api::NodeClass::Vpcs
+                };
+                let r = NodeRef {
+                    project: p,
+                    node: n,
+                    class,
+                };
+                self.send(Command::Node(r, c), Some((p, n)));
+            }
+            19 => {
+                // Frames through filters, delayed frames released, listeners.
+                if let Some(k) = self.key(arg) {
+                    let from = if arg & 1 == 0 {
+                        Endpoint::Node(k)
+                    } else {
+                        Endpoint::Nio(k, 0)
+                    };
+                    for _ in 0..(arg % 8) {
+                        self.lab
+                            .on_frame(self.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                    }
+                }
+                self.now += Duration::from_millis(u64::from(arg % 16) * 10);
+                self.lab.release_frames(self.now, &mut |_, _| arg & 4 == 0);
+                match arg >> 6 {
+                    0 => self.send(Command::Notifications, None),
+                    1 => self.lab.unsubscribe(),
+                    _ => {}
+                }
             }
             _ => {
                 let Some((_, d)) = Self::pick(&self.devices, arg) else {

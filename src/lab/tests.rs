@@ -4,7 +4,7 @@
 use super::fake::FakeHost;
 use super::*;
 use crate::api::body::{ProjectCreate, VmCreate, VmUpdate};
-use crate::api::{Nio, NioTap, NioUdp};
+use crate::api::{LinkFilters, Nio, NioTap, NioUdp};
 use crate::api::{PortAddr, Ticket};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
 use nodes::vpcs::{LOG_FILE, LOG_HEADER};
@@ -1116,4 +1116,197 @@ fn a_capture_that_cannot_be_written_stops_but_the_frames_go_on() {
             true
         });
     assert_eq!(sent, 1, "the relay carries on");
+}
+
+/// Events the lab queued, drained.
+fn events(r: &mut Rig) -> Vec<Event> {
+    std::iter::from_fn(|| r.lab.poll_event()).collect()
+}
+
+fn statuses(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::NodeUpdated {
+                node: Body::Vpcs(v),
+                ..
+            } => Some(v.status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn node_updated_is_told_before_the_start_answer_and_on_every_change() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    events(&mut r);
+    let t = r.node(p, n, NodeCommand::Start);
+    r.turn();
+    assert!(statuses(&events(&mut r)).is_empty(), "not yet started");
+    r.output(k, PROMPT_OUTPUT);
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(statuses(&events(&mut r)), ["started"]);
+    let rename = VmUpdate {
+        name: Some("PC9".into()),
+        ..Default::default()
+    };
+    r.node(p, n, NodeCommand::Update(rename));
+    assert_eq!(statuses(&events(&mut r)), ["started"]);
+    // Death: stopped, and a log.error naming the node.
+    r.exit(k, "killed by signal 9");
+    let ev = events(&mut r);
+    assert_eq!(statuses(&ev), ["stopped"]);
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::ProjectLog { level: LogLevel::Error, text, .. } if text.contains("PC9"))));
+    // A stop is told once the process is gone.
+    r.started(p, n, k);
+    events(&mut r);
+    let t = r.node(p, n, NodeCommand::Stop);
+    assert!(statuses(&events(&mut r)).is_empty());
+    r.exit(k, "exit code 0");
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(statuses(&events(&mut r)), ["stopped"]);
+}
+
+#[test]
+fn the_heartbeat_beats_every_second_while_someone_listens() {
+    let mut r = Rig::new();
+    let loads = |ev: Vec<Event>| ev.iter().filter(|e| matches!(e, Event::Load(_))).count();
+    assert_eq!(r.lab.timeout(r.now), None, "idle: no wakeup");
+    let t = r.send(Command::Notifications);
+    assert!(matches!(
+        r.reply(t),
+        Ok(Answer::Ok(Body::Upgrade(
+            crate::api::answer::Upgrade::Notifications
+        )))
+    ));
+    assert_eq!(loads(events(&mut r)), 1, "one at once");
+    for _ in 0..3 {
+        r.advance(crate::limits::NOTIFICATION_PING);
+        assert_eq!(loads(events(&mut r)), 1);
+    }
+    r.lab.unsubscribe();
+    r.advance(crate::limits::NOTIFICATION_PING);
+    assert_eq!(loads(events(&mut r)), 0);
+    assert_eq!(r.lab.timeout(r.now), None, "the beat stopped");
+}
+
+#[test]
+fn a_console_port_taken_is_replaced_in_2_2_and_refused_in_1_3() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (_, k) = r.vpcs(p);
+    let taken = r.lab.node(k).unwrap().console_port.unwrap();
+    let create = |pick: bool| VmCreate {
+        console_pick: pick,
+        console_telnet: true,
+        name: "PC2".into(),
+        vm_id: None,
+        legacy_id: None,
+        console: Some(taken),
+        startup_script: None,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(create(false))));
+    assert_eq!(r.status(t), Some(409));
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(create(true))));
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t) else {
+        panic!()
+    };
+    assert_ne!(v.console, taken);
+    // Out of range too; and console_type none means no console at all.
+    let mut far = create(true);
+    far.console = Some(60000);
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(far)));
+    assert_eq!(r.status(t), Some(201));
+    let mut none = create(true);
+    none.console_telnet = false;
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(none)));
+    let Ok(Answer::Created(Body::Vpcs(v))) = r.reply(t) else {
+        panic!()
+    };
+    assert!(!v.console_telnet);
+    assert!(
+        r.lab
+            .key_of(v.id)
+            .and_then(|k| r.lab.node(k)?.console_port)
+            .is_none()
+    );
+}
+
+#[test]
+fn a_delay_filter_holds_frames_on_the_lab_clock_and_keeps_their_order() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let delay = LinkFilters {
+        delay: Some((100, 0)),
+        bpf: vec!["udp port 53\nnot ( a valid".into()],
+        ..Default::default()
+    };
+    let t = r.node(
+        p,
+        n,
+        NodeCommand::AttachNio(PORT0, nio(10050, 20000), delay),
+    );
+    assert_eq!(r.status(t), Some(201));
+    let warned = events(&mut r).into_iter().any(|e| {
+        matches!(e, Event::ProjectLog { level: LogLevel::Warning, ref text, .. } if text.contains("not ( a valid"))
+    });
+    assert!(warned, "a BPF line that does not compile is a log.warning");
+    r.started(p, n, k);
+    let mut sent = Vec::new();
+    for i in 0..5u8 {
+        r.lab
+            .on_frame(r.now, Endpoint::Node(k), &[i; 60], &mut |to, f| {
+                sent.push((to, f[0]));
+                true
+            });
+    }
+    assert!(sent.is_empty(), "held back");
+    assert_eq!(r.lab.timeout(r.now), Some(Duration::from_millis(100)));
+    r.now += Duration::from_millis(99);
+    r.lab.release_frames(r.now, &mut |to, f| {
+        sent.push((to, f[0]));
+        true
+    });
+    assert!(sent.is_empty(), "not yet");
+    r.now += Duration::from_millis(1);
+    r.lab.release_frames(r.now, &mut |to, f| {
+        sent.push((to, f[0]));
+        true
+    });
+    let order: Vec<u8> = sent.iter().map(|(_, b)| *b).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    assert!(sent.iter().all(|(to, _)| *to == Endpoint::Nio(k, 0)));
+    assert_eq!(r.lab.node(k).unwrap().ports[0].stats.out_frames, 5);
+    // Suspended: dropped and counted as filtered; resumed: straight through.
+    let suspend = LinkFilters {
+        suspend: true,
+        ..Default::default()
+    };
+    let t = r.node(p, n, NodeCommand::SetFilters(PORT0, suspend));
+    assert_eq!(r.status(t), Some(201));
+    let mut n_sent = 0;
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[9; 60], &mut |_, _| {
+            n_sent += 1;
+            true
+        });
+    assert_eq!(n_sent, 0);
+    assert_eq!(r.lab.node(k).unwrap().ports[0].stats.dropped_filtered, 1);
+    let t = r.node(p, n, NodeCommand::SetFilters(PORT0, LinkFilters::default()));
+    assert_eq!(r.status(t), Some(201));
+    r.lab
+        .on_frame(r.now, Endpoint::Nio(k, 0), &[9; 60], &mut |_, _| {
+            n_sent += 1;
+            true
+        });
+    assert_eq!(n_sent, 1);
+    // A port without a NIO has no filters to set.
+    let t = r.node(p, n, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(t), Some(204));
+    let t = r.node(p, n, NodeCommand::SetFilters(PORT0, LinkFilters::default()));
+    assert_eq!(r.status(t), Some(409));
 }
