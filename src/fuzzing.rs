@@ -120,7 +120,10 @@ pub fn json_bodies(data: &[u8]) {
         (Method::Post, format!("{P}/vpcs/{N}/duplicate")),
         (Method::Post, format!("{P}/vpcs/{N}/adapters/0/ports/0/nio")),
         (Method::Put, format!("{P}/vpcs/{N}/adapters/0/ports/0/nio")),
-        (Method::Post, format!("{P}/vpcs/{N}/adapters/0/ports/0/start_capture")),
+        (
+            Method::Post,
+            format!("{P}/vpcs/{N}/adapters/0/ports/0/start_capture"),
+        ),
     ];
     for (method, path) in routes {
         let req = Request {

@@ -16,10 +16,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Largest upload (`POST /upload`, a projects archive to restore).
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
-/// The body limit for a request to `path`: uploads may be larger.
+/// The body limit for a request to `path`: uploads, and project files
+/// written through `/v2/compute/projects/{P}/files/...`, may be larger.
 pub fn body_limit(path: &str) -> usize {
     if path == "/upload" {
         MAX_UPLOAD_BYTES
+    } else if path.starts_with("/v2/compute/projects/") && path.contains("/files/") {
+        MAX_PROJECT_FILE
     } else {
         MAX_BODY_BYTES
     }

@@ -39,49 +39,58 @@ pub(super) struct WsConn {
 
 impl Server {
     /// The upgrade answer went into the connection's output: the
-    /// connection is a websocket from now on, under the same token.
+    /// connection is a websocket from now on.
     pub(super) fn upgrade_http(&mut self, token: usize, up: Upgrade) {
-        let Some(Entry::Http(http)) = self.io.entries.get(token) else {
-            return;
-        };
-        let serial = http.serial();
-        let kind = match up {
-            Upgrade::Notifications => WsKind::Notifications,
-            Upgrade::Console(port) => {
-                let Some(node) = self.io.console_node(port) else {
-                    return self.io.close_http_now(token);
-                };
-                let id = ClientId {
-                    handle: token,
-                    serial,
-                };
-                if !self.lab.console_attach(node, id) {
-                    return self.io.close_http_now(token);
-                }
-                WsKind::Console(node, id)
-            }
+        let node = match up {
+            Upgrade::Notifications => None,
+            Upgrade::Console(port) => match self.io.console_node(port) {
+                Some(node) => Some(node),
+                None => return self.io.close_http_now(token),
+            },
         };
         let Some(Entry::Http(http)) = self.io.entries.try_remove(token) else {
             return;
         };
         self.io.http_conns -= 1;
+        let serial = http.serial();
         let (stream, out) = http.into_parts();
+        let fd = stream.as_raw_fd();
         let ws = WsConn {
             stream,
             decoder: Decoder::new(),
             input: Vec::new(),
             out,
-            kind,
+            kind: WsKind::Notifications,
             closing: false,
         };
-        // The same token: the registration stays as it is.
-        let at = self.io.entries.vacant_key();
-        debug_assert_eq!(at, token, "a freed slab slot is reused first");
-        self.io.entries.insert(Entry::Ws(Box::new(ws)));
-        if kind == WsKind::Notifications {
-            self.io.notifiers.push(token);
+        // A slab reuses the slot just freed, so the token (and the poll
+        // registration) stay; should it not, register under the new one.
+        let at = self.io.entries.insert(Entry::Ws(Box::new(ws)));
+        if at != token {
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            let _ = self
+                .io
+                .registry
+                .reregister(&mut SourceFd(&fd), mio::Token(at), interest);
         }
-        log::debug!("http[{token}] is now a websocket ({kind:?})");
+        let token = at;
+        match node {
+            None => self.io.notifiers.push(token),
+            Some(node) => {
+                let id = ClientId {
+                    handle: token,
+                    serial,
+                };
+                if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) {
+                    ws.kind = WsKind::Console(node, id);
+                }
+                if !self.lab.console_attach(node, id) {
+                    log::debug!("websocket {token}: console refused");
+                    return self.close_ws(token);
+                }
+            }
+        }
+        log::debug!("http[{token}] is now a websocket ({up:?})");
         self.flush_ws(token);
     }
 
