@@ -459,22 +459,25 @@ impl DeviceCreate {
     }
 }
 
+/// A switch port's `type`: access, dot1q or qinq.
+pub fn vlan_mode(o: &Object) -> Result<VlanMode, ApiError> {
+    match req_str(o, "type")?.as_str() {
+        "access" => Ok(VlanMode::Access),
+        "dot1q" => Ok(VlanMode::Dot1q),
+        "qinq" => Ok(VlanMode::Qinq),
+        other => Err(ApiError::bad(format!(
+            "Field 'type' must be access, dot1q or qinq, not '{other}'"
+        ))),
+    }
+}
+
 fn port_settings(o: &Object, with_port: bool) -> Result<PortSettings, ApiError> {
     let mut keys = vec!["type", "vlan"];
     if with_port {
         keys.push("port");
     }
     only(o, &keys)?;
-    let mode = match req_str(o, "type")?.as_str() {
-        "access" => VlanMode::Access,
-        "dot1q" => VlanMode::Dot1q,
-        "qinq" => VlanMode::Qinq,
-        other => {
-            return Err(ApiError::bad(format!(
-                "Field 'type' must be access, dot1q or qinq, not '{other}'"
-            )));
-        }
-    };
+    let mode = vlan_mode(o)?;
     let vlan =
         opt_int(o, "vlan", 1, 4094)?.ok_or_else(|| ApiError::bad("Field 'vlan' is required"))?;
     let port = if with_port {

@@ -313,18 +313,10 @@ fn vpcs_json(v: &VpcsView) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::http::parse::RequestParser;
+    use crate::proto::http::parse::test_request;
 
     fn req(method: &str, path: &str, body: &str) -> Request {
-        let raw = format!(
-            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        RequestParser::new()
-            .feed(raw.as_bytes())
-            .unwrap()
-            .request
-            .unwrap()
+        test_request(method, path, "", body)
     }
 
     const P: &str = "42f9feee-3217-4104-981e-85d5f0a806ec";

@@ -566,16 +566,7 @@ fn ports_mapping(o: &Object, kind: DeviceType) -> Result<Option<Vec<PortMapping>
             }
             DeviceType::Switch => {
                 only(p, &["name", "port_number", "type", "vlan", "ethertype"])?;
-                let mode = match req_str(p, "type")?.as_str() {
-                    "access" => VlanMode::Access,
-                    "dot1q" => VlanMode::Dot1q,
-                    "qinq" => VlanMode::Qinq,
-                    other => {
-                        return Err(ApiError::bad(format!(
-                            "Field 'type' must be access, dot1q or qinq, not '{other}'"
-                        )));
-                    }
-                };
+                let mode = body::vlan_mode(p)?;
                 Some((mode, body::opt_int(p, "vlan", 1, 4094)?.unwrap_or(1) as u16))
             }
         };
@@ -876,18 +867,10 @@ pub fn upgrade_of(reply: &Reply) -> Option<Upgrade> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::http::parse::RequestParser;
+    use crate::proto::http::parse::test_request;
 
     fn req(method: &str, path: &str, body: &str, extra: &str) -> Request {
-        let raw = format!(
-            "{method} {path} HTTP/1.1\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        RequestParser::new()
-            .feed(raw.as_bytes())
-            .unwrap()
-            .request
-            .unwrap()
+        test_request(method, path, extra, body)
     }
 
     const P: &str = "42f9feee-3217-4104-981e-85d5f0a806ec";

@@ -156,6 +156,23 @@ impl Controller {
         n["node_id"].as_str().unwrap().to_string()
     }
 
+    fn project(&self, name: &str) -> String {
+        let p = self.ok("POST", "/v2/projects", json!({"name": name}));
+        p["project_id"].as_str().unwrap().to_string()
+    }
+
+    /// A VPCS on `compute` whose startup script sets `ip`.
+    fn pc(&self, p: &str, name: &str, compute: &str, ip: &str) -> String {
+        let script = format!("set pcname {name}\nip {ip}/24\n");
+        self.node(
+            p,
+            name,
+            "vpcs",
+            compute,
+            json!({ "startup_script": script }),
+        )
+    }
+
     fn link(&self, p: &str, a: (&str, u32), b: (&str, u32)) -> String {
         let l = self.ok(
             "POST",
@@ -304,24 +321,9 @@ fn the_gns3_2_2_controller_runs_a_lab_on_nanolab() {
         let ctl = Controller::start(&venv);
         ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
 
-        let p = ctl.ok("POST", "/v2/projects", json!({"name": "lab"}))["project_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let pc1 = ctl.node(
-            &p,
-            "PC1",
-            "vpcs",
-            "nanolab1",
-            json!({"startup_script": "set pcname PC1\nip 10.0.0.1/24\n"}),
-        );
-        let pc2 = ctl.node(
-            &p,
-            "PC2",
-            "vpcs",
-            "nanolab1",
-            json!({"startup_script": "ip 10.0.0.2/24\n"}),
-        );
+        let p = ctl.project("lab");
+        let pc1 = ctl.pc(&p, "PC1", "nanolab1", "10.0.0.1");
+        let pc2 = ctl.pc(&p, "PC2", "nanolab1", "10.0.0.2");
         let sw = ctl.node(&p, "SW1", "ethernet_switch", "nanolab1", json!({}));
         let l1 = ctl.link(&p, (&pc1, 0), (&sw, 0));
         ctl.link(&p, (&pc2, 0), (&sw, 1));
@@ -463,24 +465,9 @@ fn two_computes_in_two_namespaces_make_one_lab() {
         let ctl = Controller::start(&venv);
         ctl.register("hostA", "10.99.0.1", nl_a.addr.port());
         ctl.register("hostB", "10.99.0.2", port_b);
-        let p = ctl.ok("POST", "/v2/projects", json!({"name": "two"}))["project_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let pc1 = ctl.node(
-            &p,
-            "PC1",
-            "vpcs",
-            "hostA",
-            json!({"startup_script": "ip 10.0.0.1/24\n"}),
-        );
-        let pc2 = ctl.node(
-            &p,
-            "PC2",
-            "vpcs",
-            "hostB",
-            json!({"startup_script": "ip 10.0.0.2/24\n"}),
-        );
+        let p = ctl.project("two");
+        let pc1 = ctl.pc(&p, "PC1", "hostA", "10.0.0.1");
+        let pc2 = ctl.pc(&p, "PC2", "hostB", "10.0.0.2");
         ctl.link(&p, (&pc1, 0), (&pc2, 0));
         ctl.ok(
             "POST",

@@ -49,6 +49,20 @@ impl Method {
     }
 }
 
+/// A request parsed from `METHOD path`, extra header lines and a body (tests).
+#[cfg(test)]
+pub fn test_request(method: &str, path: &str, headers: &str, body: &str) -> Request {
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    RequestParser::new()
+        .feed(raw.as_bytes())
+        .expect("a valid request")
+        .request
+        .expect("a whole request")
+}
+
 /// One complete request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
