@@ -198,5 +198,57 @@ fn lab(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, routing, responses, lab);
+/// What a link's filters cost per frame: loss, corruption, a BPF rule
+/// compiled by libpcap, and a delay (which only queues).
+fn filters(c: &mut Criterion) {
+    use nanolab::api::LinkFilters;
+    use nanolab::lab::filters::{Filters, Rng};
+    let mut g = c.benchmark_group("filters");
+    g.throughput(Throughput::Elements(1));
+    let mut frame = vec![0u8; 64];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14] = 0x45;
+    frame[23] = 6;
+    let now = std::time::Instant::now();
+    let cases = [
+        (
+            "loss_5_percent",
+            LinkFilters {
+                packet_loss: Some(5),
+                ..Default::default()
+            },
+        ),
+        (
+            "bpf_icmp",
+            LinkFilters {
+                bpf: vec!["icmp".into()],
+                ..Default::default()
+            },
+        ),
+        (
+            "corrupt_50_percent",
+            LinkFilters {
+                corrupt: Some(50),
+                ..Default::default()
+            },
+        ),
+        (
+            "delay_100ms_jitter_10",
+            LinkFilters {
+                delay: Some((100, 10)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, spec) in cases {
+        let (mut f, _) = Filters::new(spec);
+        let mut rng = Rng::new(1);
+        g.bench_function(name, |b| {
+            b.iter(|| f.apply(now, true, black_box(&frame), &mut rng))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parsing, routing, responses, lab, filters);
 criterion_main!(benches);

@@ -496,28 +496,16 @@ impl Lab {
             (false, _) if running => Some(Endpoint::Node(key)),
             _ => None,
         };
-        let Some((frame, due)) = filter(wire, port, now, outbound, frame) else {
-            return;
-        };
-        let frame = &frame[..];
+        if port.filters.is_some() {
+            let at = (key, index);
+            return filtered_frame(wire, dirty, at, port, now, (outbound, to), frame, send);
+        }
         let Some(to) = to else {
             if !outbound {
                 capture::record(dirty, key, index, port, now, frame);
             }
             return port.stats.drop_unlinked();
         };
-        if let Some(due) = due {
-            return hold(
-                wire,
-                dirty,
-                (key, index),
-                port,
-                (now, due),
-                to,
-                outbound,
-                frame,
-            );
-        }
         if !outbound {
             capture::record(dirty, key, index, port, now, frame);
         }
@@ -1053,9 +1041,44 @@ impl Lab {
     }
 }
 
+/// A frame through a VPCS port that has filters: filter, capture, then
+/// send now or hold until due. Apart from the plain path so that a port
+/// without filters pays one branch.
+#[cold]
+#[allow(clippy::too_many_arguments)]
+fn filtered_frame(
+    wire: &mut Wire,
+    dirty: &mut capture::Sink,
+    (key, index): (NodeKey, usize),
+    port: &mut node::Port,
+    now: Instant,
+    (outbound, to): (bool, Option<Endpoint>),
+    frame: &[u8],
+    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+) {
+    let Some((frame, due)) = filter(wire, port, now, outbound, frame) else {
+        return;
+    };
+    let frame = &frame[..];
+    let Some(to) = to else {
+        if !outbound {
+            capture::record(dirty, key, index, port, now, frame);
+        }
+        return port.stats.drop_unlinked();
+    };
+    if let Some(due) = due {
+        let at = (key, index);
+        return hold(wire, dirty, at, port, (now, due), to, outbound, frame);
+    }
+    capture::record(dirty, key, index, port, now, frame);
+    let sent = send(to, frame);
+    count(&mut port.stats, sent, outbound, frame.len());
+}
+
 /// Run a port's filters on a frame: `None` when dropped (and counted),
 /// otherwise the frame (a copy when corrupted) and when it may go, if it
 /// is held back.
+#[inline]
 pub(crate) fn filter<'f>(
     wire: &mut Wire,
     port: &mut node::Port,
@@ -1104,6 +1127,7 @@ pub(crate) fn hold(
 }
 
 /// Count a frame that crossed a port (or could not).
+#[inline]
 pub(crate) fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
     let n = len as u64;
     match (sent, outbound) {
