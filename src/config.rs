@@ -53,9 +53,7 @@ pub struct Config {
     pub gns3_version: String,
 }
 
-/// The newest GNS3 2.2 release nanolab is tested against: the default
-/// `--gns3-version`.
-pub const GNS3_VERSION: &str = "2.2.61";
+pub use crate::api::v2::GNS3_VERSION;
 
 impl Config {
     /// What the lab needs to know of the configuration.

@@ -470,7 +470,7 @@ impl LabFuzz {
                     },
                     device_id: Some(id),
                     mapping: (arg & 8 != 0).then(|| {
-                        crate::lab::nodes::device::default_mapping(if arg & 4 == 0 {
+                        crate::api::PortMapping::defaults(if arg & 4 == 0 {
                             DeviceType::Switch
                         } else {
                             DeviceType::Hub

@@ -80,6 +80,41 @@ pub enum Upgrade {
     Console(u16),
 }
 
+/// How serious a project log message is (GNS3 2.2's `log.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `log.info`
+    Info,
+    /// `log.warning`
+    Warning,
+    /// `log.error`
+    Error,
+}
+
+/// What a notification channel tells: the load, a node's new state, a
+/// project log message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// The host's load.
+    Load(&'a Load),
+    /// A node changed: its whole description.
+    NodeUpdated {
+        /// Its project.
+        project: Uuid,
+        /// The node.
+        node: &'a Body,
+    },
+    /// A message for a project's users.
+    Log {
+        /// The project.
+        project: Uuid,
+        /// How serious.
+        level: LogLevel,
+        /// What.
+        text: &'a str,
+    },
+}
+
 /// A host interface (`/v2/compute/network/interfaces`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {

@@ -109,6 +109,22 @@ pub struct PortMapping {
     pub ethertype: String,
 }
 
+impl PortMapping {
+    /// GNS3 2.2's ports for a switch or hub created without
+    /// `ports_mapping`: eight, `Ethernet0` to `Ethernet7`, a switch's in
+    /// access VLAN 1.
+    pub fn defaults(kind: DeviceType) -> Vec<PortMapping> {
+        (0..8)
+            .map(|n| PortMapping {
+                name: format!("Ethernet{n}"),
+                port_number: n,
+                vlan: (kind == DeviceType::Switch).then_some((VlanMode::Access, 1)),
+                ethertype: String::new(),
+            })
+            .collect()
+    }
+}
+
 /// A link's filters as GNS3 2.2 sets them on a NIO (`filters`, `suspend`),
 /// validated. The default filters nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

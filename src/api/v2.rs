@@ -8,7 +8,9 @@
 //! there). Only the statuses the controller maps are used: 405, 413 and
 //! 431 become 404 and 400, since anything else turns into a 500 for the GUI.
 
-use super::answer::{Answer, Body, DeviceView, Nio, ProjectView, Reply, Upgrade, VpcsView};
+use super::answer::{
+    Answer, Body, DeviceView, LogLevel, Nio, Notice, ProjectView, Reply, Upgrade, VpcsView,
+};
 use super::body::{self, CaptureStart, Object, object, only, opt_port, opt_str, req_str};
 use super::command::{
     Command, DeviceType, LinkFilters, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr,
@@ -182,6 +184,10 @@ const TABLE: &Table<Route> = &[
 // The templates above spell out the node and port prefixes; these keep
 // them honest.
 const _: () = assert!(N.len() < PORT.len());
+
+/// The newest GNS3 2.2 release nanolab is tested against: the default
+/// `--gns3-version`, and what `GET /v2/compute/version` reports.
+pub const GNS3_VERSION: &str = "2.2.61";
 
 /// The node types this compute serves, as 2.2 names them.
 pub const NODE_TYPES: [&str; 3] = ["vpcs", "ethernet_switch", "ethernet_hub"];
@@ -498,7 +504,7 @@ fn device_create(raw: &[u8], kind: DeviceType) -> Result<DeviceCreate, ApiError>
     }
     let mapping = match ports_mapping(&o, kind)? {
         Some(m) => m,
-        None => crate::lab::nodes::device::default_mapping(kind),
+        None => PortMapping::defaults(kind),
     };
     Ok(DeviceCreate {
         name: req_str(&o, "name")?,
@@ -702,7 +708,7 @@ fn body_json(b: Body) -> Value {
             "platform": std::env::consts::OS,
             "node_types": NODE_TYPES,
         }),
-        Body::Version { local } => json!({"version": crate::config::GNS3_VERSION, "local": local}),
+        Body::Version { local } => json!({"version": GNS3_VERSION, "local": local}),
         Body::Interfaces(names) => names
             .into_iter()
             .map(|n| json!({"id": n, "name": n}))
@@ -820,18 +826,17 @@ pub fn device_json(d: &DeviceView) -> Value {
 }
 
 /// A notification for the compute's websocket, as 2.2 words it: one JSON
-/// text per event that the controller cares about.
-pub fn notification(e: &crate::lab::Event) -> Option<String> {
-    use crate::lab::{Event, LogLevel};
-    let v = match e {
-        Event::Load(l) => json!({
+/// text.
+pub fn notification(n: &Notice<'_>) -> Option<String> {
+    let v = match *n {
+        Notice::Load(l) => json!({
             "action": "ping",
             "event": {
                 "cpu_usage_percent": l.cpu_usage_percent,
                 "memory_usage_percent": l.memory_usage_percent,
             },
         }),
-        Event::NodeUpdated { project, node } => {
+        Notice::NodeUpdated { project, node } => {
             let event = match node {
                 Body::Vpcs(v) => vpcs_json(v),
                 Body::Device(d) => device_json(d),
@@ -839,7 +844,7 @@ pub fn notification(e: &crate::lab::Event) -> Option<String> {
             };
             json!({"action": "node.updated", "event": event, "project_id": project.to_string()})
         }
-        Event::ProjectLog {
+        Notice::Log {
             project,
             level,
             text,
@@ -851,7 +856,6 @@ pub fn notification(e: &crate::lab::Event) -> Option<String> {
             };
             json!({"action": action, "event": {"message": text}, "project_id": project.to_string()})
         }
-        _ => return None,
     };
     Some(v.to_string())
 }

@@ -24,7 +24,7 @@ pub mod queue;
 mod tests;
 pub mod timers;
 
-pub use crate::api::answer::{Answer, Body, ProjectView, Reply, VpcsView};
+pub use crate::api::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
@@ -186,6 +186,29 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// What a notification channel tells of this event, if anything.
+    pub fn notice(&self) -> Option<Notice<'_>> {
+        match self {
+            Event::Load(l) => Some(Notice::Load(l)),
+            Event::NodeUpdated { project, node } => Some(Notice::NodeUpdated {
+                project: *project,
+                node,
+            }),
+            Event::ProjectLog {
+                project,
+                level,
+                text,
+            } => Some(Notice::Log {
+                project: *project,
+                level: *level,
+                text,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -261,17 +284,6 @@ impl std::fmt::Display for Event {
             ),
         }
     }
-}
-
-/// The level of a [`Event::ProjectLog`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    /// `log.info`
-    Info,
-    /// `log.warning`
-    Warning,
-    /// `log.error`
-    Error,
 }
 
 /// A deadline the lab set; each names the process it was set for.

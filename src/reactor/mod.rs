@@ -275,8 +275,8 @@ impl Server {
             self.io.wake_stream(viewer);
         }
         while let Some(e) = self.lab.poll_event() {
-            if let Some(text) = crate::api::v2::notification(&e)
-                && !self.io.notifiers.is_empty()
+            if !self.io.notifiers.is_empty()
+                && let Some(text) = e.notice().and_then(|n| crate::api::v2::notification(&n))
             {
                 self.notify(&text);
             }

@@ -59,19 +59,6 @@ pub fn view(node: &Node) -> DeviceView {
     }
 }
 
-/// GNS3 2.2's ports for a switch or hub created without `ports_mapping`:
-/// eight, `Ethernet0` to `Ethernet7`, a switch's in access VLAN 1.
-pub fn default_mapping(kind: DeviceType) -> Vec<PortMapping> {
-    (0..8)
-        .map(|n| PortMapping {
-            name: format!("Ethernet{n}"),
-            port_number: n,
-            vlan: (kind == DeviceType::Switch).then_some((VlanMode::Access, 1)),
-            ethertype: String::new(),
-        })
-        .collect()
-}
-
 /// A declared port's settings.
 fn mapped(m: &PortMapping) -> Option<PortSettings> {
     m.vlan.map(|(mode, vlan)| PortSettings {
