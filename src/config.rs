@@ -32,6 +32,8 @@ pub struct Config {
     pub projects_dir: PathBuf,
     /// The VPCS program; `None` means `vpcs` from `PATH`.
     pub vpcs: Option<PathBuf>,
+    /// What runs a virtual PC: the `vpcs` program or the built-in engine.
+    pub pc_engine: crate::lab::PcEngine,
     /// Console TCP port range, inclusive.
     pub console_ports: (u16, u16),
     /// UDP tunnel port range, inclusive.
@@ -65,6 +67,7 @@ impl Config {
             console_sandbox: self.console_sandbox,
             udp_ports: self.udp_ports,
             console_ports: self.console_ports,
+            pc_engine: self.pc_engine,
             gns3_version: format!(
                 "{}-nanolab.{}",
                 self.gns3_version,
@@ -100,7 +103,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
-               [--gns3-version X.Y.Z] [--version] [--help]
+               [--gns3-version X.Y.Z] [--pc-engine vpcs|builtin] [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -123,6 +126,9 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                           the password for --auth-user: the first line of FILE
   --gns3-version X.Y.Z    the GNS3 controller version to claim on /v2/compute
                           (default 2.2.61); the controller refuses any other
+  --pc-engine vpcs|builtin
+                          run virtual PCs with the vpcs program (default) or
+                          the built-in engine (no process, no vpcs needed)
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -139,6 +145,7 @@ pub struct Flags {
     console_ports: Option<(u16, u16)>,
     udp_ports: Option<(u16, u16)>,
     gns3_version: Option<String>,
+    pc_engine: Option<crate::lab::PcEngine>,
     /// Config file to read.
     pub config_file: Option<PathBuf>,
     verbosity: Option<Verbosity>,
@@ -203,6 +210,7 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--console-ports" => f.console_ports = Some(parse_range(&value("a range A-B")?)?),
             "--udp-ports" => f.udp_ports = Some(parse_range(&value("a range A-B")?)?),
             "--config" => f.config_file = Some(value("a file")?.into()),
+            "--pc-engine" => f.pc_engine = Some(parse_engine(&value("vpcs or builtin")?)?),
             "--gns3-version" => f.gns3_version = Some(parse_gns3_version(&value("a version")?)?),
             "--debug" => f.verbosity = Some(Verbosity::Debug),
             "--quiet" => f.verbosity = Some(Verbosity::Quiet),
@@ -237,6 +245,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.console_ports = f.console_ports.unwrap_or(c.console_ports);
     c.udp_ports = f.udp_ports.unwrap_or(c.udp_ports);
     c.gns3_version = f.gns3_version.clone().unwrap_or(c.gns3_version);
+    c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
     c.log_file = f.log_file.clone();
     c.record = f.record.clone();
@@ -282,6 +291,15 @@ fn defaults() -> Config {
         console_sandbox: true,
         auth: None,
         gns3_version: GNS3_VERSION.into(),
+        pc_engine: crate::lab::PcEngine::Vpcs,
+    }
+}
+
+fn parse_engine(v: &str) -> Result<crate::lab::PcEngine, String> {
+    match v {
+        "vpcs" => Ok(crate::lab::PcEngine::Vpcs),
+        "builtin" => Ok(crate::lab::PcEngine::Builtin),
+        other => Err(format!("'{other}' is not a PC engine: vpcs or builtin")),
     }
 }
 
@@ -366,6 +384,7 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "auth") => auth = parse_bool(value).map_err(at)?,
             ("Server", "user") => user = Some(value.to_string()),
             ("Server", "password") => password = Some(value.to_string()),
+            ("VPCS", "engine") => c.pc_engine = parse_engine(value).map_err(at)?,
             ("VPCS", "vpcs_path") => c.vpcs = (!value.is_empty()).then(|| expand_home(value)),
             // Other GNS3 keys (images_path, auth, report_errors...) are not ours to refuse.
             _ => {}

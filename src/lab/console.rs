@@ -89,11 +89,15 @@ impl Lab {
         let input = c.session.feed(data, filter);
         c.outbox.push_raw(&input.to_client);
         c.closing |= input.disconnect;
-        if !input.to_vpcs.is_empty() && running {
-            host.console_input(key, &input.to_vpcs);
-        }
+        let to_pc = (!input.to_vpcs.is_empty() && running).then_some(input.to_vpcs);
         if !c.outbox.pending().is_empty() || c.closing {
             host.console_ready(id);
+        }
+        let Some(data) = to_pc else { return };
+        if node.vpcs().is_some_and(|v| v.builtin.is_some()) {
+            self.builtin_input(key, &data, host);
+        } else {
+            host.console_input(key, &data);
         }
     }
 

@@ -20,6 +20,7 @@ pub fn settings() -> Settings {
         udp_ports: (10000, 10100),
         console_ports: (2000, 2100),
         gns3_version: "2.2.61-nanolab.test".into(),
+        pc_engine: super::PcEngine::Vpcs,
     }
 }
 
@@ -67,6 +68,8 @@ pub struct FakeHost {
     pub unread: HashMap<NodeKey, Vec<u8>>,
     /// What clients typed into each node's console.
     pub typed: HashMap<NodeKey, Vec<u8>>,
+    /// Frames the lab sent by itself (built-in PCs): (to, frame).
+    pub sent_frames: Vec<(super::node::Endpoint, Vec<u8>)>,
     /// Boot output logged per node.
     pub logged: HashMap<NodeKey, Vec<u8>>,
     /// Directories and files.
@@ -181,6 +184,11 @@ impl Host for FakeHost {
 
     fn close_nio(&mut self, node: NodeKey, port: usize) {
         self.nios.remove(&(node, port));
+    }
+
+    fn send_frame(&mut self, to: super::node::Endpoint, frame: &[u8]) -> bool {
+        self.sent_frames.push((to, frame.to_vec()));
+        true
     }
 
     fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError> {

@@ -83,6 +83,8 @@ pub trait Host {
     fn open_nio(&mut self, node: NodeKey, port: usize, nio: &Nio) -> Result<(), ApiError>;
     /// Close the NIO of port `port` of `node`.
     fn close_nio(&mut self, node: NodeKey, port: usize);
+    /// Send a frame the lab made (a built-in PC's) to `to`; whether it went.
+    fn send_frame(&mut self, to: super::node::Endpoint, frame: &[u8]) -> bool;
 
     /// Start the node's program on a console the host reads from.
     fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError>;

@@ -59,6 +59,18 @@ pub struct Settings {
     /// The version string `/v2/compute` reports: the GNS3 controller's
     /// version, which it must equal, then `-nanolab.<ours>`.
     pub gns3_version: String,
+    /// What runs new virtual PCs.
+    pub pc_engine: PcEngine,
+}
+
+/// What runs a virtual PC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PcEngine {
+    /// Debian's `vpcs` program, one process per PC.
+    #[default]
+    Vpcs,
+    /// The built-in engine: no process, the PC lives in the lab.
+    Builtin,
 }
 
 /// Something that happened, for the log now and for notification streams.
@@ -295,6 +307,8 @@ pub enum Deadline {
     StartTimeout(NodeKey, u64),
     /// Time for the notification channel's `ping`.
     Heartbeat,
+    /// A built-in PC wants to be woken.
+    Pc(NodeKey),
 }
 
 /// The outcome of running a command: an answer now, or later.
@@ -331,6 +345,12 @@ pub struct Lab {
     wire: Wire,
     /// Notification channel subscribers (GNS3 2.2's compute websocket).
     subscribers: usize,
+    /// The latest time an entry point was given (console input has none).
+    now: Instant,
+    /// Built-in PC MACs handed out.
+    builtin_macs: u32,
+    /// Built-in PC output produced where no host was at hand (frames).
+    pc_later: Vec<(NodeKey, nodes::pc::Out)>,
 }
 
 /// What link filters need across ports: a seeded generator (fixed, as
@@ -382,6 +402,9 @@ impl Lab {
             viewers: HashMap::new(),
             wire: Wire::default(),
             subscribers: 0,
+            now: Instant::now(),
+            builtin_macs: 0,
+            pc_later: Vec::new(),
         }
     }
 
@@ -390,6 +413,7 @@ impl Lab {
     /// A client's command. The answer goes to `host.reply(ticket, ..)`, now
     /// or, for an operation that waits, later.
     pub fn handle(&mut self, now: Instant, ticket: Ticket, cmd: Command, host: &mut dyn Host) {
+        self.now = now;
         let reply = match cmd {
             Command::Node(r, c) => return self.submit(now, ticket, r, c, host),
             Command::Version => Ok(Answer::Ok(Body::Version {
@@ -436,6 +460,8 @@ impl Lab {
     /// The loop turned: fire the deadlines that are due, then start one
     /// queued spawn (spawning blocks for a moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
+        self.now = now;
+        self.flush_builtin(now, host);
         while let Some(d) = self.timers.pop_expired(now) {
             self.on_deadline(now, d, host);
         }
@@ -462,6 +488,11 @@ impl Lab {
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
         while let Some(d) = self.wire.delayed.pop_due(now) {
+            if let Endpoint::Node(key) = d.to.to
+                && self.builtin_frame(now, key, &d.frame, send)
+            {
+                continue;
+            }
             let sent = send(d.to.to, &d.frame);
             let (key, index) = d.to.port;
             let Some(port) = self
@@ -487,6 +518,7 @@ impl Lab {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
+        self.now = now;
         let (key, index, outbound) = match from {
             Endpoint::Node(key) => (key, 0, true),
             Endpoint::Nio(key, index) => (key, index, false),
@@ -500,6 +532,7 @@ impl Lab {
             return nodes::device::switch_frame(node, dirty, wire, now, index, frame, send);
         }
         let running = node.running();
+        let builtin = node.vpcs().is_some_and(|v| v.builtin.is_some());
         let Some(port) = node.ports.get_mut(index) else {
             return;
         };
@@ -508,24 +541,41 @@ impl Lab {
             (false, _) if running => Some(Endpoint::Node(key)),
             _ => None,
         };
+        let at = (key, index);
+        if builtin {
+            // What goes to the PC is handed to it once the port is let go.
+            let mut to_pc: Vec<Vec<u8>> = Vec::new();
+            let mut deliver = |to: Endpoint, f: &[u8]| {
+                if to == Endpoint::Node(key) {
+                    to_pc.push(f.to_vec());
+                    true
+                } else {
+                    send(to, f)
+                }
+            };
+            if port.filters.is_some() {
+                filtered_frame(
+                    wire,
+                    dirty,
+                    at,
+                    port,
+                    now,
+                    (outbound, to),
+                    frame,
+                    &mut deliver,
+                );
+            } else {
+                plain_frame(dirty, at, port, now, (outbound, to), frame, &mut deliver);
+            }
+            for f in to_pc {
+                self.builtin_frame(now, key, &f, send);
+            }
+            return;
+        }
         if port.filters.is_some() {
-            let at = (key, index);
             return filtered_frame(wire, dirty, at, port, now, (outbound, to), frame, send);
         }
-        let Some(to) = to else {
-            if !outbound {
-                capture::record(dirty, key, index, port, now, frame);
-            }
-            return port.stats.drop_unlinked();
-        };
-        if !outbound {
-            capture::record(dirty, key, index, port, now, frame);
-        }
-        let sent = send(to, frame);
-        count(&mut port.stats, sent, outbound, frame.len());
-        if sent && outbound {
-            capture::record(dirty, key, index, port, now, frame);
-        }
+        plain_frame(dirty, at, port, now, (outbound, to), frame, send);
     }
 
     /// Stop everything: kill every process, close every project (temporary
@@ -1050,6 +1100,33 @@ impl Lab {
             }
         }
         Ok(())
+    }
+}
+
+/// A frame through a VPCS port without filters: capture, send, count.
+#[inline]
+fn plain_frame(
+    dirty: &mut capture::Sink,
+    (key, index): (NodeKey, usize),
+    port: &mut node::Port,
+    now: Instant,
+    (outbound, to): (bool, Option<Endpoint>),
+    frame: &[u8],
+    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+) {
+    let Some(to) = to else {
+        if !outbound {
+            capture::record(dirty, key, index, port, now, frame);
+        }
+        return port.stats.drop_unlinked();
+    };
+    if !outbound {
+        capture::record(dirty, key, index, port, now, frame);
+    }
+    let sent = send(to, frame);
+    count(&mut port.stats, sent, outbound, frame.len());
+    if sent && outbound {
+        capture::record(dirty, key, index, port, now, frame);
     }
 }
 

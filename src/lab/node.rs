@@ -176,7 +176,7 @@ impl Node {
     /// switch or hub always.
     pub fn running(&self) -> bool {
         match &self.kind {
-            Kind::Vpcs(v) => v.proc.is_some(),
+            Kind::Vpcs(v) => v.proc.is_some() || v.builtin.as_ref().is_some_and(|b| b.pc.is_some()),
             Kind::Switch(_) | Kind::Hub => true,
         }
     }

@@ -46,6 +46,11 @@ impl Server {
     }
 }
 
+/// Send `frame` to `to`; whether it went.
+pub(super) fn send_to(nodes: &HashMap<NodeKey, NodeIo>, to: Endpoint, frame: &[u8]) -> bool {
+    wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
+}
+
 fn wire(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<Wire<'_>> {
     match at {
         Endpoint::Node(k) => Some(Wire::Udp(&nodes.get(&k)?.proc.as_ref()?.p.internal)),

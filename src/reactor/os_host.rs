@@ -109,6 +109,10 @@ impl Host for Io {
         self.tidy(node);
     }
 
+    fn send_frame(&mut self, to: crate::lab::Endpoint, frame: &[u8]) -> bool {
+        super::nio_io::send_to(&self.nodes, to, frame)
+    }
+
     fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError> {
         self.spawn_vpcs(node, spawn)
     }

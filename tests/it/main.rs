@@ -1,6 +1,7 @@
 //! Integration tests: the real `nanolab` binary, real sockets, real `vpcs`.
 
 mod api;
+mod builtin;
 mod cli;
 mod console;
 mod faults;

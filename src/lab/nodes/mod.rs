@@ -3,6 +3,8 @@
 //! the forwarding of Ethernet switches and hubs (not yet reachable through
 //! the API).
 
+pub mod builtin;
 pub mod device;
+pub mod pc;
 pub mod switch;
 pub mod vpcs;

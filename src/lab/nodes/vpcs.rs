@@ -45,6 +45,8 @@ pub struct Vpcs {
     pub proc: Option<Proc>,
     /// The command line of the last process (2.2's `command_line`).
     pub command_line: String,
+    /// Set when the PC runs on the built-in engine instead of `vpcs`.
+    pub builtin: Option<super::builtin::Builtin>,
 }
 
 /// A running VPCS process, as the lab knows it.
@@ -276,7 +278,9 @@ impl Lab {
             .get_mut(&project)
             .ok_or_else(|| no_project(project))?;
         let dir = p.node_dir(id);
-        let mac = p.take_mac()?;
+        let builtin = self.settings.pc_engine == crate::lab::PcEngine::Builtin;
+        // A built-in PC's MAC comes from a host-wide space: no project limit.
+        let mac = if builtin { 0 } else { p.take_mac()? };
         let files = host
             .files()
             .create_dir(&dir)
@@ -284,7 +288,9 @@ impl Lab {
         let script = match files {
             Ok(s) => s,
             Err(e) => {
-                p.release_mac(mac);
+                if !builtin {
+                    p.release_mac(mac);
+                }
                 return Err(e);
             }
         };
@@ -306,9 +312,17 @@ impl Lab {
                 startup_script: script,
                 proc: None,
                 command_line: String::new(),
+                builtin: None,
             }),
             mapping: Vec::new(),
         };
+        let mut node = node;
+        if builtin {
+            let mac = self.next_builtin_mac();
+            if let Some(v) = node.vpcs_mut() {
+                v.builtin = Some(super::builtin::Builtin::new(mac));
+            }
+        }
         let v = view(&node);
         self.insert_node(node);
         self.emit(Event::NodeCreated {
@@ -340,9 +354,15 @@ impl Lab {
             C::Get => Step::Done(Ok(Answer::Ok(Body::Vpcs(view(node))))),
             C::Update(b) => Step::Done(self.update_vpcs(key, b, host)),
             C::Delete => self.stop_vpcs(now, key, ticket, AfterStop::Delete, host),
+            C::Start if node.vpcs().is_some_and(|v| v.builtin.is_some()) => {
+                Step::Done(self.start_builtin(now, key, host))
+            }
             C::Start => self.start_vpcs(key, ticket),
             C::Stop => self.stop_vpcs(now, key, ticket, AfterStop::Reply, host),
             C::Reload if node.running() => self.stop_vpcs(now, key, ticket, AfterStop::Start, host),
+            C::Reload if node.vpcs().is_some_and(|v| v.builtin.is_some()) => {
+                Step::Done(self.start_builtin(now, key, host))
+            }
             C::Reload => self.start_vpcs(key, ticket),
             C::AddNio(at, b) => Step::Done(self.add_nio(key, at, b, host)),
             C::RemoveNio(at) => Step::Done(self.remove_nio(key, at, host)),
@@ -686,6 +706,13 @@ impl Lab {
         then: AfterStop,
         host: &mut dyn Host,
     ) -> Step {
+        let builtin = match self.live(key) {
+            Ok(n) => n.vpcs().is_some_and(|v| v.builtin.is_some()),
+            Err(e) => return Step::Done(Err(e)),
+        };
+        if builtin {
+            self.stop_builtin(key);
+        }
         let node = match self.live_mut(key) {
             Ok(n) => n,
             Err(e) => return Step::Done(Err(e)),
@@ -693,6 +720,7 @@ impl Lab {
         let Some((serial, pid)) = node.proc().map(|p| (p.serial, p.pid)) else {
             return match then {
                 AfterStop::Reply => Step::Done(Ok(Answer::NoContent)),
+                AfterStop::Start if builtin => Step::Done(self.start_builtin(now, key, host)),
                 AfterStop::Start => self.start_vpcs(key, ticket),
                 AfterStop::Delete => {
                     // Answer first, so that the requests drained with the
@@ -749,6 +777,7 @@ impl Lab {
                 }
             }
             Deadline::Heartbeat => self.heartbeat(now, host),
+            Deadline::Pc(key) => self.builtin_timer(now, key, host),
         }
     }
 
@@ -903,7 +932,9 @@ impl Lab {
             return;
         };
         let was_running = node.state() != State::Stopped;
-        if node.running() {
+        if node.vpcs().is_some_and(|v| v.builtin.is_some()) {
+            self.stop_builtin(key);
+        } else if node.running() {
             host.signal(key, Signal::Kill);
             let how = host.reap(key);
             self.process_gone(key, &how, host);
@@ -948,7 +979,9 @@ impl Lab {
         if let Some(p) = self.projects.get_mut(&node.project) {
             p.nodes.remove(&id);
             if let Kind::Vpcs(v) = node.kind {
-                p.release_mac(v.mac);
+                if v.builtin.is_none() {
+                    p.release_mac(v.mac);
+                }
                 p.deleted_node_dirs.push(v.dir);
             }
         }

@@ -1,0 +1,607 @@
+//! The built-in virtual PC: a sans-IO host that speaks VPCS 0.5b2's command
+//! language on its console and is an IPv4 host (ARP, ICMP echo) on its one
+//! port. It is fed console bytes, frames and `now`, and returns console
+//! output, frames and the next time it wants to be woken; it costs nothing
+//! while idle. Outputs follow VPCS 0.5b2 byte for byte where a user or a
+//! script would notice (`cli.rs` holds the words, `net.rs` the frames).
+
+pub mod cli;
+pub mod net;
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// VPCS keeps an address it learnt this long.
+pub const ARP_TTL: Duration = Duration::from_secs(120);
+/// Addresses a PC remembers (VPCS's `ARP_SIZE`).
+pub const ARP_SIZE: usize = 10;
+/// Commands remembered by `history` (VPCS's readline keeps 50).
+pub const HISTORY: usize = 50;
+/// Longest console line kept (VPCS's `MAX_LEN`).
+pub const MAX_LINE: usize = 512;
+/// Script lines waiting (a `load`ed file); past it, the rest is dropped.
+pub const MAX_SCRIPT: usize = 1000;
+/// How long an ARP request waits for its answer, and how many are sent.
+const ARP_WAIT: Duration = Duration::from_millis(1000);
+const ARP_TRIES: u8 = 3;
+
+/// A PC's IPv4 settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Cfg {
+    /// Its address.
+    pub addr: Ipv4Addr,
+    /// Prefix length.
+    pub cidr: u8,
+    /// Default gateway.
+    pub gw: Option<Ipv4Addr>,
+}
+
+impl Ipv4Cfg {
+    /// Whether `ip` is on the PC's subnet.
+    pub fn local(&self, ip: Ipv4Addr) -> bool {
+        let mask = cli::mask(self.cidr);
+        u32::from(ip) & mask == u32::from(self.addr) & mask
+    }
+}
+
+/// What a PC asks of its host after being fed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Out {
+    /// Console output.
+    pub console: Vec<u8>,
+    /// Frames to send on its port.
+    pub frames: Vec<Vec<u8>>,
+    /// The PC quit (VPCS exits on `quit`): stop it.
+    pub quit: bool,
+}
+
+/// A command that takes time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Job {
+    /// `ip`: is anyone using the address? (VPCS's gratuitous ARP check.)
+    Probe {
+        cfg: Ipv4Cfg,
+        tries: u8,
+        until: Instant,
+    },
+    /// `ping`, first finding the next hop's MAC.
+    Ping(Ping),
+    /// `sleep`.
+    Sleep { until: Instant },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ping {
+    /// The host as typed, for timeout lines.
+    host: String,
+    dst: Ipv4Addr,
+    /// The next hop (the host or the gateway) and its MAC once known.
+    hop: Ipv4Addr,
+    hop_mac: Option<[u8; 6]>,
+    arp_tries: u8,
+    count: u32,
+    /// The sequence number in flight (1-based), or the next to send.
+    seq: u32,
+    size: usize,
+    ttl: u8,
+    interval: Duration,
+    wait: Duration,
+    ident: u16,
+    /// When the echo in flight left, or when to send the next.
+    sent: Option<Instant>,
+    next: Instant,
+}
+
+/// One built-in PC.
+#[derive(Debug)]
+pub struct Pc {
+    name: String,
+    mac: [u8; 6],
+    ip: Option<Ipv4Cfg>,
+    arp: Vec<(Ipv4Addr, [u8; 6], Instant)>,
+    line: Vec<u8>,
+    /// Inside an escape sequence (arrow keys): bytes still to skip.
+    escape: u8,
+    history: VecDeque<String>,
+    job: Option<Job>,
+    script: VecDeque<String>,
+    /// The startup file's text, for `load` without a name and `save`.
+    files: Files,
+    ident: u16,
+    out: Out,
+}
+
+/// The files a PC reads and writes (`startup.vpc` and `save NAME`): kept in
+/// the lab, which writes them to the node's directory.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Files {
+    /// File name → content.
+    pub entries: Vec<(String, String)>,
+    /// Files written since the lab last looked.
+    pub dirty: Vec<String>,
+}
+
+impl Files {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+
+    fn put(&mut self, name: &str, content: String) {
+        match self.entries.iter_mut().find(|(n, _)| n == name) {
+            Some(e) => e.1 = content,
+            None => self.entries.push((name.to_string(), content)),
+        }
+        if !self.dirty.iter().any(|d| d == name) {
+            self.dirty.push(name.to_string());
+        }
+    }
+}
+
+impl Pc {
+    /// A PC with `mac`, not yet booted.
+    pub fn new(mac: [u8; 6], ident: u16) -> Pc {
+        Pc {
+            name: "VPCS".into(),
+            mac,
+            ip: None,
+            arp: Vec::new(),
+            line: Vec::new(),
+            escape: 0,
+            history: VecDeque::new(),
+            job: None,
+            script: VecDeque::new(),
+            files: Files::default(),
+            ident,
+            out: Out::default(),
+        }
+    }
+
+    /// Its name (`set pcname`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its MAC.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Its IPv4 settings.
+    pub fn ip(&self) -> Option<Ipv4Cfg> {
+        self.ip
+    }
+
+    /// The files it knows, and those it wrote.
+    pub fn files_mut(&mut self) -> &mut Files {
+        &mut self.files
+    }
+
+    /// Start: the banner, then the startup script (`startup`), then the prompt.
+    pub fn boot(&mut self, now: Instant, startup: Option<&str>) -> Out {
+        self.out.console.extend_from_slice(cli::BANNER);
+        if let Some(script) = startup {
+            self.files
+                .entries
+                .push((cli::STARTUP.into(), script.to_string()));
+            self.say("\r\nExecuting the startup file\r\n\r\n");
+            self.queue_script(script);
+        } else {
+            self.say("\r\n");
+        }
+        self.run_script(now);
+        self.take()
+    }
+
+    /// When it wants [`Pc::timer`] called.
+    pub fn wake(&self) -> Option<Instant> {
+        match &self.job {
+            None => None,
+            Some(Job::Probe { until, .. }) | Some(Job::Sleep { until }) => Some(*until),
+            Some(Job::Ping(p)) => Some(match (p.hop_mac, p.sent) {
+                (None, _) => p.next,
+                (Some(_), Some(sent)) => sent + p.wait,
+                (Some(_), None) => p.next,
+            }),
+        }
+    }
+
+    /// Keys typed on the console.
+    pub fn input(&mut self, now: Instant, data: &[u8]) -> Out {
+        for &b in data {
+            if self.escape > 0 {
+                self.escape = if self.escape == 2 && b == b'[' { 1 } else { 0 };
+                continue;
+            }
+            match b {
+                // Ctrl-C stops what runs.
+                3 => {
+                    if self.job.take().is_some() {
+                        self.script.clear();
+                        self.prompt();
+                    }
+                }
+                // VPCS discards what is typed while a command runs.
+                _ if self.job.is_some() => {}
+                0x1b => self.escape = 2,
+                b'\r' | b'\n' => {
+                    let line = String::from_utf8_lossy(&self.line).into_owned();
+                    self.line.clear();
+                    self.enter(now, &line);
+                }
+                0x08 | 0x7f => {
+                    if self.line.pop().is_some() {
+                        self.say("\x08 \x08");
+                    }
+                }
+                0 => {}
+                b if b >= 0x20 && self.line.len() < MAX_LINE => {
+                    self.line.push(b);
+                    self.out.console.push(b);
+                }
+                _ => {}
+            }
+        }
+        self.take()
+    }
+
+    /// A frame arrived on its port.
+    pub fn frame(&mut self, now: Instant, frame: &[u8]) -> Out {
+        if !net::for_us(frame, self.mac) {
+            return self.take();
+        }
+        match net::parse(frame) {
+            net::Rx::ArpRequest {
+                sender,
+                mac,
+                target,
+            } => {
+                if self.ip.is_some_and(|c| c.addr == target) {
+                    self.learn(now, sender, mac);
+                    let reply = net::arp(false, self.mac, target, (mac, sender));
+                    self.out.frames.push(reply);
+                }
+            }
+            net::Rx::ArpReply { sender, mac } => {
+                self.learn(now, sender, mac);
+                self.on_arp(now, sender, mac);
+            }
+            net::Rx::EchoRequest {
+                src,
+                mac,
+                dst,
+                ident,
+                seq,
+                data,
+            } => {
+                if self.ip.is_some_and(|c| c.addr == dst) {
+                    let to = self.arp_lookup(now, src).unwrap_or(mac);
+                    let reply = net::echo(true, (self.mac, to), (dst, src), 64, ident, seq, &data);
+                    self.out.frames.push(reply);
+                }
+            }
+            net::Rx::EchoReply {
+                src,
+                ident,
+                seq,
+                ttl,
+            } => self.on_echo_reply(now, src, ident, seq, ttl),
+            net::Rx::TimeExceeded { .. } | net::Rx::Other => {}
+        }
+        self.take()
+    }
+
+    /// Time passed: finish or advance what waits.
+    pub fn timer(&mut self, now: Instant) -> Out {
+        if self.wake().is_some_and(|t| t <= now) {
+            self.step(now);
+        }
+        self.take()
+    }
+
+    fn take(&mut self) -> Out {
+        std::mem::take(&mut self.out)
+    }
+
+    fn say(&mut self, s: &str) {
+        self.out.console.extend_from_slice(s.as_bytes());
+    }
+
+    /// A line of output: `\n` becomes `\r\n`, as VPCS's terminal shows it.
+    fn println(&mut self, s: &str) {
+        for part in s.split('\n') {
+            self.say(part);
+            self.say("\r\n");
+        }
+    }
+
+    fn prompt(&mut self) {
+        let p = format!("\r\n{}> ", self.name);
+        self.say(&p);
+    }
+
+    fn learn(&mut self, now: Instant, ip: Ipv4Addr, mac: [u8; 6]) {
+        self.arp.retain(|(i, ..)| *i != ip);
+        if self.arp.len() >= ARP_SIZE {
+            self.arp.remove(0);
+        }
+        self.arp.push((ip, mac, now));
+    }
+
+    fn arp_lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        self.arp
+            .iter()
+            .find(|(i, _, t)| *i == ip && now.saturating_duration_since(*t) <= ARP_TTL)
+            .map(|(_, m, _)| *m)
+    }
+
+    fn queue_script(&mut self, text: &str) {
+        for line in text.lines() {
+            if self.script.len() >= MAX_SCRIPT {
+                break;
+            }
+            self.script.push_back(line.to_string());
+        }
+    }
+
+    /// Run script lines until one takes time; the prompt when all are done.
+    fn run_script(&mut self, now: Instant) {
+        while self.job.is_none() {
+            let Some(line) = self.script.pop_front() else {
+                self.prompt();
+                return;
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            self.command(now, line);
+            if self.out.quit {
+                return;
+            }
+        }
+    }
+
+    /// Enter was pressed on `line`.
+    fn enter(&mut self, now: Instant, line: &str) {
+        let line = line.trim();
+        self.say("\r\n");
+        if !line.is_empty() {
+            if self.history.len() >= HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(line.to_string());
+            self.command(now, line);
+        }
+        if self.job.is_none() && !self.out.quit {
+            self.run_script(now);
+        }
+    }
+
+    /// One command line (typed, or from a script).
+    fn command(&mut self, now: Instant, line: &str) {
+        match cli::parse(line) {
+            cli::Cmd::Empty => {}
+            cli::Cmd::Print(text) => self.println(&text),
+            cli::Cmd::Raw(text) => self.say(&text),
+            cli::Cmd::Shell => self.println(cli::NO_SHELL),
+            cli::Cmd::Quit => self.out.quit = true,
+            cli::Cmd::SetName(name) => self.name = name,
+            cli::Cmd::Show(what) => {
+                let text = cli::show(what, &self.name, self.mac, self.ip, &self.arp, now);
+                self.println(&text);
+            }
+            cli::Cmd::History => {
+                let list: Vec<String> = self.history.iter().cloned().collect();
+                self.println(&cli::history(&list));
+            }
+            cli::Cmd::ClearIp => {
+                self.ip = None;
+                self.arp.clear();
+                self.println("IPv4 address/mask, gateway, DNS, and DHCP cleared");
+            }
+            cli::Cmd::ClearArp => self.arp.clear(),
+            cli::Cmd::ClearHistory => self.history.clear(),
+            cli::Cmd::Ip(cfg) => {
+                self.println("Checking for duplicate address...");
+                self.ip = Some(cfg);
+                self.job = Some(Job::Probe {
+                    cfg,
+                    tries: 1,
+                    until: now + ARP_WAIT,
+                });
+                self.out
+                    .frames
+                    .push(net::arp(true, self.mac, cfg.addr, ([0; 6], cfg.addr)));
+            }
+            cli::Cmd::Ping(p) => self.ping(now, p),
+            cli::Cmd::Sleep(secs, text) => {
+                if !text.is_empty() {
+                    self.println(&text);
+                }
+                self.job = Some(Job::Sleep {
+                    until: now + Duration::from_secs(secs),
+                });
+            }
+            cli::Cmd::Save(name) => {
+                let text = cli::saved(&self.name, self.ip);
+                self.files.put(&name, text);
+                self.println(&format!("Saving {name} : done"));
+            }
+            cli::Cmd::Load(name) => match self.files.get(&name).map(str::to_string) {
+                Some(text) => {
+                    self.println(&format!("Executing the file \"{name}\""));
+                    self.queue_script(&text);
+                }
+                None => self.println(&format!("Can't open \"{name}\"")),
+            },
+        }
+    }
+
+    fn ping(&mut self, now: Instant, p: cli::PingArgs) {
+        let Some(cfg) = self.ip else {
+            return self.println("No gateway found");
+        };
+        if p.dst == cfg.addr {
+            for i in 1..=p.count {
+                self.println(&format!(
+                    "{} icmp_seq={i} ttl={} time=0.001 ms",
+                    p.dst, p.ttl
+                ));
+            }
+            return;
+        }
+        let hop = if cfg.local(p.dst) {
+            p.dst
+        } else {
+            match cfg.gw {
+                Some(gw) => gw,
+                None => return self.println("No gateway found"),
+            }
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let hop_mac = self.arp_lookup(now, hop);
+        let mut ping = Ping {
+            host: p.host,
+            dst: p.dst,
+            hop,
+            hop_mac,
+            arp_tries: 0,
+            count: p.count,
+            seq: 1,
+            size: p.size,
+            ttl: p.ttl,
+            interval: p.interval,
+            wait: p.wait,
+            ident: self.ident,
+            sent: None,
+            next: now,
+        };
+        if hop_mac.is_none() {
+            ping.arp_tries = 1;
+            ping.next = now + ARP_WAIT;
+            self.out
+                .frames
+                .push(net::arp(true, self.mac, cfg.addr, ([0; 6], hop)));
+            self.job = Some(Job::Ping(ping));
+        } else {
+            self.job = Some(Job::Ping(ping));
+            self.send_echo(now);
+        }
+    }
+
+    fn send_echo(&mut self, now: Instant) {
+        let (mac, Some(cfg)) = (self.mac, self.ip) else {
+            return;
+        };
+        let Some(Job::Ping(p)) = &mut self.job else {
+            return;
+        };
+        let Some(hop_mac) = p.hop_mac else { return };
+        let data = net::payload(p.size);
+        let frame = net::echo(
+            false,
+            (mac, hop_mac),
+            (cfg.addr, p.dst),
+            p.ttl,
+            p.ident,
+            p.seq as u16,
+            &data,
+        );
+        p.sent = Some(now);
+        self.out.frames.push(frame);
+    }
+
+    fn on_arp(&mut self, now: Instant, sender: Ipv4Addr, mac: [u8; 6]) {
+        match &mut self.job {
+            Some(Job::Probe { cfg, .. }) if cfg.addr == sender => {
+                let text = format!(
+                    "{sender} is being used by MAC {}\nAddress not changed",
+                    cli::mac(mac)
+                );
+                self.ip = None;
+                self.arp.clear();
+                self.job = None;
+                self.println(&text);
+                self.run_script(now);
+            }
+            Some(Job::Ping(p)) if p.hop_mac.is_none() && p.hop == sender => {
+                p.hop_mac = Some(mac);
+                self.send_echo(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_echo_reply(&mut self, now: Instant, src: Ipv4Addr, ident: u16, seq: u16, ttl: u8) {
+        let Some(Job::Ping(p)) = &mut self.job else {
+            return;
+        };
+        let Some(sent) = p.sent else { return };
+        if ident != p.ident || u32::from(seq) != p.seq || src != p.dst {
+            return;
+        }
+        let ms = now.saturating_duration_since(sent).as_secs_f64() * 1000.0;
+        let line = format!("{} icmp_seq={} ttl={ttl} time={ms:.3} ms", p.dst, p.seq);
+        p.sent = None;
+        p.seq += 1;
+        p.next = now + p.interval;
+        self.println(&line);
+    }
+
+    /// A deadline passed.
+    fn step(&mut self, now: Instant) {
+        match self.job.take() {
+            None => {}
+            Some(Job::Sleep { .. }) => self.run_script(now),
+            Some(Job::Probe { cfg, tries, .. }) if tries < ARP_TRIES => {
+                self.job = Some(Job::Probe {
+                    cfg,
+                    tries: tries + 1,
+                    until: now + ARP_WAIT,
+                });
+                self.out
+                    .frames
+                    .push(net::arp(true, self.mac, cfg.addr, ([0; 6], cfg.addr)));
+            }
+            Some(Job::Probe { cfg, .. }) => {
+                self.ip = Some(cfg);
+                self.println(&cli::configured(cfg));
+                self.run_script(now);
+            }
+            Some(Job::Ping(mut p)) => {
+                if p.hop_mac.is_none() {
+                    if p.arp_tries >= ARP_TRIES {
+                        self.println(&format!("host ({}) not reachable", p.hop));
+                        return self.run_script(now);
+                    }
+                    p.arp_tries += 1;
+                    p.next = now + ARP_WAIT;
+                    let ip = self.ip.map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr);
+                    self.out
+                        .frames
+                        .push(net::arp(true, self.mac, ip, ([0; 6], p.hop)));
+                    self.job = Some(Job::Ping(p));
+                    return;
+                }
+                if p.sent.is_some() {
+                    // No reply in time.
+                    self.println(&format!("{} icmp_seq={} timeout", p.host, p.seq));
+                    p.sent = None;
+                    p.seq += 1;
+                    p.next = now + p.interval;
+                    self.job = Some(Job::Ping(p));
+                    return;
+                }
+                if p.seq > p.count {
+                    return self.run_script(now);
+                }
+                self.job = Some(Job::Ping(p));
+                self.send_echo(now);
+            }
+        }
+    }
+}

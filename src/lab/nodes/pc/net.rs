@@ -1,0 +1,291 @@
+//! The built-in PC's frames: Ethernet, ARP, IPv4 and ICMP echo, parsed and
+//! built with smoltcp's `wire` module (its formats and checksums; the PC's
+//! behaviour is ours). Nothing here keeps state.
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+};
+use std::net::Ipv4Addr;
+
+/// Ethernet header length.
+const ETH: usize = 14;
+/// IPv4 header length (no options).
+const IP: usize = 20;
+
+/// What a frame means to a PC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rx {
+    /// An ARP request for `target`, from `sender` at `mac`.
+    ArpRequest {
+        /// Asker's address.
+        sender: Ipv4Addr,
+        /// Asker's MAC.
+        mac: [u8; 6],
+        /// Address asked about.
+        target: Ipv4Addr,
+    },
+    /// An ARP reply (or a gratuitous announcement): `sender` is at `mac`.
+    ArpReply {
+        /// Its address.
+        sender: Ipv4Addr,
+        /// Its MAC.
+        mac: [u8; 6],
+    },
+    /// An ICMP echo request to us.
+    EchoRequest {
+        /// From.
+        src: Ipv4Addr,
+        /// Its MAC.
+        mac: [u8; 6],
+        /// To (one of ours).
+        dst: Ipv4Addr,
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq: u16,
+        /// Payload, echoed back.
+        data: Vec<u8>,
+    },
+    /// An ICMP echo reply.
+    EchoReply {
+        /// From.
+        src: Ipv4Addr,
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq: u16,
+        /// The reply's TTL as it arrived.
+        ttl: u8,
+    },
+    /// An ICMP time exceeded (for `trace`), from a router.
+    TimeExceeded {
+        /// The router.
+        src: Ipv4Addr,
+        /// The probe's sequence number, from the quoted echo.
+        seq: u16,
+    },
+    /// Anything else (dropped).
+    Other,
+}
+
+/// The destination MAC of a frame, and whether it is for `mac` (or broadcast).
+pub fn for_us(frame: &[u8], mac: [u8; 6]) -> bool {
+    frame.len() >= ETH && (frame[..6] == mac || frame[..6] == [0xff; 6])
+}
+
+/// Read a frame.
+pub fn parse(frame: &[u8]) -> Rx {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return Rx::Other;
+    };
+    let src_mac = eth.src_addr().0;
+    match eth.ethertype() {
+        EthernetProtocol::Arp => {
+            let Ok(Ok(ArpRepr::EthernetIpv4 {
+                operation,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_protocol_addr,
+                ..
+            })) = ArpPacket::new_checked(eth.payload()).map(|p| ArpRepr::parse(&p))
+            else {
+                return Rx::Other;
+            };
+            match operation {
+                ArpOperation::Request => Rx::ArpRequest {
+                    sender: source_protocol_addr,
+                    mac: source_hardware_addr.0,
+                    target: target_protocol_addr,
+                },
+                ArpOperation::Reply => Rx::ArpReply {
+                    sender: source_protocol_addr,
+                    mac: source_hardware_addr.0,
+                },
+                _ => Rx::Other,
+            }
+        }
+        EthernetProtocol::Ipv4 => {
+            let caps = ChecksumCapabilities::default();
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                return Rx::Other;
+            };
+            let Ok(repr) = Ipv4Repr::parse(&ip, &caps) else {
+                return Rx::Other;
+            };
+            if repr.next_header != IpProtocol::Icmp {
+                return Rx::Other;
+            }
+            let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+                return Rx::Other;
+            };
+            match Icmpv4Repr::parse(&icmp, &caps) {
+                Ok(Icmpv4Repr::EchoRequest {
+                    ident,
+                    seq_no,
+                    data,
+                }) => Rx::EchoRequest {
+                    src: repr.src_addr,
+                    mac: src_mac,
+                    dst: repr.dst_addr,
+                    ident,
+                    seq: seq_no,
+                    data: data.to_vec(),
+                },
+                Ok(Icmpv4Repr::EchoReply { ident, seq_no, .. }) => Rx::EchoReply {
+                    src: repr.src_addr,
+                    ident,
+                    seq: seq_no,
+                    ttl: repr.hop_limit,
+                },
+                Ok(Icmpv4Repr::TimeExceeded { data, .. }) => {
+                    // The quoted datagram's ICMP header: type, code, sum, id, seq.
+                    let seq = data
+                        .get(6..8)
+                        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]));
+                    Rx::TimeExceeded {
+                        src: repr.src_addr,
+                        seq,
+                    }
+                }
+                _ => Rx::Other,
+            }
+        }
+        _ => Rx::Other,
+    }
+}
+
+fn ethernet(src: [u8; 6], dst: [u8; 6], ethertype: EthernetProtocol, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; ETH + len];
+    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+    EthernetRepr {
+        src_addr: EthernetAddress(src),
+        dst_addr: EthernetAddress(dst),
+        ethertype,
+    }
+    .emit(&mut frame);
+    buf
+}
+
+/// An ARP request (`op` request) or reply.
+pub fn arp(
+    request: bool,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+    (target_mac, target_ip): ([u8; 6], Ipv4Addr),
+) -> Vec<u8> {
+    let repr = ArpRepr::EthernetIpv4 {
+        operation: if request {
+            ArpOperation::Request
+        } else {
+            ArpOperation::Reply
+        },
+        source_hardware_addr: EthernetAddress(mac),
+        source_protocol_addr: ip,
+        target_hardware_addr: EthernetAddress(if request { [0; 6] } else { target_mac }),
+        target_protocol_addr: target_ip,
+    };
+    let dst = if request { [0xff; 6] } else { target_mac };
+    let mut buf = ethernet(mac, dst, EthernetProtocol::Arp, repr.buffer_len());
+    repr.emit(&mut ArpPacket::new_unchecked(&mut buf[ETH..]));
+    buf
+}
+
+/// An ICMP echo request or reply in IPv4 in Ethernet.
+#[allow(clippy::too_many_arguments)]
+pub fn echo(
+    reply: bool,
+    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ttl: u8,
+    ident: u16,
+    seq: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let icmp = if reply {
+        Icmpv4Repr::EchoReply {
+            ident,
+            seq_no: seq,
+            data,
+        }
+    } else {
+        Icmpv4Repr::EchoRequest {
+            ident,
+            seq_no: seq,
+            data,
+        }
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: ttl,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buf = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        IP + icmp.buffer_len(),
+    );
+    let mut packet = Ipv4Packet::new_unchecked(&mut buf[ETH..]);
+    ip.emit(&mut packet, &caps);
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(&mut buf[ETH + IP..]),
+        &caps,
+    );
+    buf
+}
+
+/// The payload of a ping of `size` bytes (VPCS fills it with a counter).
+pub fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| i as u8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: [u8; 6] = [0x00, 0x50, 0x79, 0x66, 0x68, 0x00];
+    const B: [u8; 6] = [0x00, 0x50, 0x79, 0x66, 0x68, 0x01];
+
+    #[test]
+    fn arp_and_echo_round_trip() {
+        let (ia, ib) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let req = arp(true, A, ia, ([0; 6], ib));
+        assert_eq!(
+            parse(&req),
+            Rx::ArpRequest {
+                sender: ia,
+                mac: A,
+                target: ib
+            }
+        );
+        assert!(for_us(&req, B), "broadcast");
+        let rep = arp(false, B, ib, (A, ia));
+        assert_eq!(parse(&rep), Rx::ArpReply { sender: ib, mac: B });
+        assert!(for_us(&rep, A) && !for_us(&rep, B));
+        let e = echo(false, (A, B), (ia, ib), 64, 7, 3, &payload(56));
+        assert_eq!(e.len(), 14 + 20 + 8 + 56);
+        let Rx::EchoRequest {
+            seq, ident, data, ..
+        } = parse(&e)
+        else {
+            panic!()
+        };
+        assert_eq!((seq, ident, data.len()), (3, 7, 56));
+        let r = echo(true, (B, A), (ib, ia), 63, 7, 3, &data);
+        assert_eq!(
+            parse(&r),
+            Rx::EchoReply {
+                src: ib,
+                ident: 7,
+                seq: 3,
+                ttl: 63
+            }
+        );
+        assert_eq!(parse(&[1, 2, 3]), Rx::Other);
+    }
+}

@@ -1,0 +1,128 @@
+//! Built-in virtual PCs (`--pc-engine builtin`): the seed session with no
+//! vpcs process, a built-in PC and a real vpcs pinging each other, and the
+//! command language against real vpcs.
+
+use crate::util::{Console, Server, vm_url};
+
+/// Two VMs on `srv` linked to each other; returns their ids and consoles.
+fn linked_pair(srv: &Server, p: &str) -> [(String, u16); 2] {
+    let a = srv.vm(p, "VPCS 1");
+    let b = srv.vm(p, "VPCS 2");
+    let u1 = srv.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"].clone();
+    let u2 = srv.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"].clone();
+    for ((v, _), (l, r)) in [(&a, (&u1, &u2)), (&b, (&u2, &u1))] {
+        let body =
+            format!(r#"{{"lport": {l}, "rhost": "127.0.0.1", "rport": {r}, "type": "nio_udp"}}"#);
+        let resp = srv.post(&vm_url(p, v, "/adapters/0/ports/0/nio"), &body);
+        assert_eq!(resp.status, 201, "{}", resp.text);
+    }
+    [a, b]
+}
+
+#[test]
+fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
+    let srv = Server::start(&["--pc-engine", "builtin"]);
+    let p = srv.project();
+    let [(v1, c1), (v2, c2)] = linked_pair(&srv, &p);
+    for v in [&v1, &v2] {
+        assert_eq!(srv.post(&vm_url(&p, v, "/start"), "{}").status, 204);
+    }
+    assert!(
+        crate::util::children(srv.pid()).is_empty(),
+        "no process per PC"
+    );
+    let mut a = Console::open(c1);
+    assert!(a.expect("VPCS> ", 5), "{}", a.text());
+    assert!(
+        a.text()
+            .contains("Welcome to Virtual PC Simulator, version 0.5b2")
+    );
+    a.send("ip 192.168.1.1\r\n");
+    assert!(
+        a.expect("PC1 : 192.168.1.1 255.255.255.0", 10),
+        "{}",
+        a.text()
+    );
+    a.send("disconnect\r\n");
+    assert!(a.closed_within(5));
+    let mut b = Console::open(c2);
+    assert!(b.expect("VPCS> ", 5));
+    b.send("ip 192.168.1.2\r\n");
+    assert!(
+        b.expect("PC1 : 192.168.1.2 255.255.255.0", 10),
+        "{}",
+        b.text()
+    );
+    let from = b.seen.len();
+    b.send("ping 192.168.1.1\r\n");
+    assert!(
+        b.expect_after(from, "192.168.1.1 icmp_seq=5 ttl=64 time=", 15),
+        "{}",
+        b.text()
+    );
+    // The PC answers on its console as VPCS does (what is typed while a
+    // command runs is dropped, so wait for the prompt), and quits like it.
+    assert!(b.expect_after(from, "\r\nVPCS> ", 5), "{}", b.text());
+    b.send("set pcname B\r\n");
+    assert!(b.expect("B> ", 5), "{}", b.text());
+    b.send("quit\r\n");
+    let stopped = crate::util::wait_for(5, || {
+        srv.get(&format!("/v2/compute/projects/{p}/vpcs/nodes/{v2}")).json["status"] == "stopped"
+    });
+    assert!(stopped, "quit stops the PC");
+}
+
+#[test]
+fn a_built_in_pc_and_a_real_vpcs_ping_each_other() {
+    // Two servers: one builds PCs in, the other runs vpcs.
+    let builtin = Server::start(&["--pc-engine", "builtin"]);
+    let real = Server::start(&[]);
+    let (pb, pr) = (builtin.project(), real.project());
+    let (vb, cb) = builtin.vm(&pb, "B");
+    let (vr, cr) = real.vm(&pr, "R");
+    let ub = builtin
+        .post(&format!("/v1/projects/{pb}/ports/udp"), "{}")
+        .json["udp_port"]
+        .clone();
+    let ur = real
+        .post(&format!("/v1/projects/{pr}/ports/udp"), "{}")
+        .json["udp_port"]
+        .clone();
+    let nio = |l: &serde_json::Value, r: &serde_json::Value| {
+        format!(r#"{{"lport": {l}, "rhost": "127.0.0.1", "rport": {r}, "type": "nio_udp"}}"#)
+    };
+    assert_eq!(
+        builtin
+            .post(&vm_url(&pb, &vb, "/adapters/0/ports/0/nio"), &nio(&ub, &ur))
+            .status,
+        201
+    );
+    assert_eq!(
+        real.post(&vm_url(&pr, &vr, "/adapters/0/ports/0/nio"), &nio(&ur, &ub))
+            .status,
+        201
+    );
+    assert_eq!(builtin.post(&vm_url(&pb, &vb, "/start"), "{}").status, 204);
+    assert_eq!(real.post(&vm_url(&pr, &vr, "/start"), "{}").status, 204);
+    let mut b = Console::open(cb);
+    let mut r = Console::open(cr);
+    assert!(b.expect("VPCS> ", 5) && r.expect("VPCS> ", 10));
+    b.send("ip 10.9.0.1/24\r\n");
+    r.send("ip 10.9.0.2/24\r\n");
+    assert!(b.expect("PC1 : 10.9.0.1", 10), "{}", b.text());
+    assert!(r.expect("PC1 : 10.9.0.2", 10), "{}", r.text());
+    let from = b.seen.len();
+    b.send("ping 10.9.0.2 -c 2\r\n");
+    assert!(
+        b.expect_after(from, "10.9.0.2 icmp_seq=2 ttl=64 time=", 15),
+        "built-in to vpcs: {}",
+        b.text()
+    );
+    let from = r.seen.len();
+    r.send("ping 10.9.0.1 -c 2\r\n");
+    assert!(
+        r.expect_after(from, "10.9.0.1 icmp_seq=2 ttl=64 time=", 15),
+        "vpcs to built-in: {}",
+        r.text()
+    );
+}
