@@ -67,7 +67,9 @@ fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
     assert!(b.expect("B> ", 5), "{}", b.text());
     b.send("quit\r\n");
     let stopped = crate::util::wait_for(5, || {
-        srv.get(&format!("/v2/compute/projects/{p}/vpcs/nodes/{v2}")).json["status"] == "stopped"
+        srv.get(&format!("/v2/compute/projects/{p}/vpcs/nodes/{v2}"))
+            .json["status"]
+            == "stopped"
     });
     assert!(stopped, "quit stops the PC");
 }

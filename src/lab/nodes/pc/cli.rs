@@ -267,10 +267,8 @@ fn ip(rest: &[&str]) -> Cmd {
         if arg.len() < 3 && arg.bytes().all(|b| b.is_ascii_digit()) {
             cidr = arg.parse().unwrap_or(24);
         } else if arg.len() > 8 && arg.starts_with("255.") {
-            if let Some(m) = addr(arg) {
-                if let Some(c) = (0..=32u8).find(|c| mask(*c) == u32::from(m)) {
-                    cidr = c;
-                }
+            if let Some(c) = addr(arg).and_then(|m| (0..=32u8).find(|c| mask(*c) == u32::from(m))) {
+                cidr = c;
             }
         } else if (7..16).contains(&arg.len()) {
             match addr(arg) {

@@ -218,12 +218,11 @@ impl Pc {
             }
             match b {
                 // Ctrl-C stops what runs.
-                3 => {
-                    if self.job.take().is_some() {
-                        self.script.clear();
-                        self.prompt();
-                    }
+                3 if self.job.take().is_some() => {
+                    self.script.clear();
+                    self.prompt();
                 }
+                3 => {}
                 // VPCS discards what is typed while a command runs.
                 _ if self.job.is_some() => {}
                 0x1b => self.escape = 2,
@@ -232,11 +231,8 @@ impl Pc {
                     self.line.clear();
                     self.enter(now, &line);
                 }
-                0x08 | 0x7f => {
-                    if self.line.pop().is_some() {
-                        self.say("\x08 \x08");
-                    }
-                }
+                0x08 | 0x7f if self.line.pop().is_some() => self.say("\x08 \x08"),
+                0x08 | 0x7f => {}
                 0 => {}
                 b if b >= 0x20 && self.line.len() < MAX_LINE => {
                     self.line.push(b);
