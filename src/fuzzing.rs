@@ -143,6 +143,47 @@ pub fn json_bodies(data: &[u8]) {
     }
 }
 
+/// A built-in PC fed random console bytes, frames (random, and well-formed
+/// ARP and ICMP aimed at it) and time: it never panics, and what it holds
+/// stays within its bounds.
+pub fn pc(data: &[u8]) {
+    use crate::lab::nodes::pc::{self, Pc, net};
+    use std::net::Ipv4Addr;
+    let mac = [0x00, 0x50, 0x79, 0x67, 0x00, 0x01];
+    let peer = [0x00, 0x50, 0x79, 0x67, 0x00, 0x02];
+    let mut now = Instant::now();
+    let mut p = Pc::new(mac, 1);
+    let _ = p.boot(now, Some("set pcname F\nip 10.0.0.1/24 10.0.0.254\n"));
+    let (me, other) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    for chunk in data.chunks(16) {
+        let Some((&op, rest)) = chunk.split_first() else {
+            continue;
+        };
+        let out = match op % 8 {
+            0..=2 => p.input(now, rest),
+            3 => p.frame(now, rest),
+            4 => p.frame(now, &net::arp(op & 8 == 0, peer, other, (mac, me))),
+            5 => {
+                let seq = rest.first().copied().unwrap_or(1) as u16;
+                let reply = op & 8 == 0;
+                p.frame(now, &net::echo(reply, (peer, mac), (other, me), 64, 1, seq, rest))
+            }
+            _ => {
+                now += Duration::from_millis(u64::from(rest.first().copied().unwrap_or(0)) * 40);
+                p.timer(now)
+            }
+        };
+        assert!(out.frames.len() <= 64, "{} frames at once", out.frames.len());
+        assert!(out.console.len() <= 64 * 1024, "{} bytes at once", out.console.len());
+        let (line, hist, script, arp, files) = p.sizes();
+        assert!(line <= pc::MAX_LINE && hist <= pc::HISTORY && script <= pc::MAX_SCRIPT);
+        assert!(arp <= pc::ARP_SIZE && files <= pc::MAX_FILES);
+        if out.quit {
+            return;
+        }
+    }
+}
+
 /// The telnet filter: splitting the input never changes what reaches VPCS.
 pub fn telnet(data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else {
@@ -737,6 +778,11 @@ mod tests {
     #[test]
     fn replay_websocket_corpus() {
         replay("websocket", super::websocket);
+    }
+
+    #[test]
+    fn replay_pc_corpus() {
+        replay("pc", super::pc);
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Lab {
         self.next_proc_serial += 1;
         let ident = self.next_proc_serial as u16;
         let node = self.live_mut(key)?;
+        let link = node.ports.first().and_then(|p| p.nio.clone());
         let v = node
             .vpcs_mut()
             .ok_or_else(|| ApiError::Internal("not a PC".into()))?;
@@ -72,6 +73,13 @@ impl Lab {
             return Ok(Answer::NoContent);
         }
         let mut pc = Box::new(Pc::new(b.mac, ident));
+        if let Some(crate::api::Nio::Udp(u)) = link {
+            let rhost = match u.raddr {
+                std::net::IpAddr::V4(a) => a,
+                std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+            };
+            pc.set_link((u.lport, rhost, u.rport));
+        }
         let out = pc.boot(now, script.as_deref());
         b.pc = Some(pc);
         b.scheduled = None;

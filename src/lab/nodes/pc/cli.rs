@@ -228,7 +228,7 @@ pub fn parse(line: &str) -> Cmd {
             None => Cmd::Print(command_help("sleep")),
         },
         "save" => Cmd::Save(file_name(rest)),
-        "load" => Cmd::Load(file_name(rest)),
+        "load" => Cmd::Load(rest.first().map_or(STARTUP.to_string(), |n| n.to_string())),
         "disconnect" => Cmd::Empty,
         "tracer" | "relay" | "rlogin" | "neighbor" => {
             Cmd::Print(format!("'{name}' is not available on a built-in PC."))
@@ -365,27 +365,26 @@ pub fn configured(c: Ipv4Cfg) -> String {
     s
 }
 
-/// What `save` writes: VPCS's startup-file format.
+/// What `save` writes: VPCS's startup-file format (the name only when it
+/// is not VPCS's own, the address as `ip ADDR [GATEWAY] CIDR`).
 pub fn saved(name: &str, ip: Option<Ipv4Cfg>) -> String {
-    let mut s = format!("set pcname {name}\n");
+    let mut s = String::new();
+    if !name.starts_with("VPC") {
+        s.push_str(&format!("set pcname {name}\n"));
+    }
     if let Some(c) = ip {
-        s.push_str(&format!("ip {} {}", c.addr, c.cidr));
+        s.push_str(&format!("ip {}", c.addr));
         if let Some(g) = c.gw {
             s.push_str(&format!(" {g}"));
         }
-        s.push('\n');
+        s.push_str(&format!(" {}\n", c.cidr));
     }
     s
 }
 
-/// `history`.
+/// `history`: the lines as typed.
 pub fn history(lines: &[String]) -> String {
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("{:>3}: {l}", i + 1))
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines.join("\n")
 }
 
 fn pad(buf: &mut String, col: usize) {
@@ -394,15 +393,18 @@ fn pad(buf: &mut String, col: usize) {
     }
 }
 
+/// The link a PC shows: its NIO's local port, remote host and port.
+pub type Link = (u16, Ipv4Addr, u16);
+
 /// `show`, `show ip`, `show arp`, `version`.
 pub fn show(
     what: Show,
-    name: &str,
-    m: [u8; 6],
+    (name, m, link): (&str, [u8; 6], Link),
     ip: Option<Ipv4Cfg>,
     arp: &[(Ipv4Addr, [u8; 6], Instant)],
     now: Instant,
 ) -> String {
+    let (lport, rhost, rport) = link;
     let (addr, cidr, gw) = ip.map_or((Ipv4Addr::UNSPECIFIED, 0, Ipv4Addr::UNSPECIFIED), |c| {
         (c.addr, c.cidr, c.gw.unwrap_or(Ipv4Addr::UNSPECIFIED))
     });
@@ -415,6 +417,10 @@ pub fn show(
             head.push_str("GATEWAY");
             pad(&mut head, 46);
             head.push_str("MAC");
+            pad(&mut head, 65);
+            head.push_str("LPORT");
+            pad(&mut head, 72);
+            head.push_str("RHOST:PORT");
             let label = if name == "VPCS" {
                 "VPCS1".to_string()
             } else {
@@ -427,10 +433,14 @@ pub fn show(
             row.push_str(&gw.to_string());
             pad(&mut row, 46);
             row.push_str(&mac(m));
+            pad(&mut row, 65);
+            row.push_str(&lport.to_string());
+            pad(&mut row, 72);
+            row.push_str(&format!("{rhost}:{rport}"));
             format!("\n{head}\n{row}")
         }
         Show::Ip => format!(
-            "\nNAME        : {name}[1]\nIP/MASK     : {addr}/{cidr}\nGATEWAY     : {gw}\nDNS         : \nMAC         : {}\nMTU:        : 1500",
+            "\nNAME        : {name}[1]\nIP/MASK     : {addr}/{cidr}\nGATEWAY     : {gw}\nDNS         : \nMAC         : {}\nLPORT       : {lport}\nRHOST:PORT  : {rhost}:{rport}\nMTU:        : 1500",
             mac(m)
         ),
         Show::Arp => {
@@ -535,19 +545,17 @@ mod tests {
             cidr: 24,
             gw: None,
         };
-        let t = show(
-            Show::Table,
-            "VPCS",
-            [0, 0x50, 0x79, 0x66, 0x68, 0],
-            Some(c),
-            &[],
-            Instant::now(),
-        );
+        let link = (20000, Ipv4Addr::LOCALHOST, 20001);
+        let who = ("VPCS", [0, 0x50, 0x79, 0x66, 0x68, 0], link);
+        let t = show(Show::Table, who, Some(c), &[], Instant::now());
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[1].find("IP/MASK"), Some(7));
         assert_eq!(lines[1].find("GATEWAY"), Some(28));
         assert_eq!(lines[1].find("MAC"), Some(46));
         assert!(lines[2].starts_with("VPCS1  10.0.0.1/24"));
+        assert_eq!(lines[2].find("20000"), Some(65));
+        assert!(lines[2].ends_with("127.0.0.1:20001"));
         assert_eq!(saved("PC1", Some(c)), "set pcname PC1\nip 10.0.0.1 24\n");
+        assert_eq!(saved("VPCS", None), "");
     }
 }

@@ -22,6 +22,8 @@ pub const HISTORY: usize = 50;
 pub const MAX_LINE: usize = 512;
 /// Script lines waiting (a `load`ed file); past it, the rest is dropped.
 pub const MAX_SCRIPT: usize = 1000;
+/// Files a PC keeps (`save NAME`); past it, a new name is refused.
+pub const MAX_FILES: usize = 16;
 /// How long an ARP request waits for its answer, and how many are sent.
 const ARP_WAIT: Duration = Duration::from_millis(1000);
 const ARP_TRIES: u8 = 3;
@@ -108,6 +110,8 @@ pub struct Pc {
     script: VecDeque<String>,
     /// The startup file's text, for `load` without a name and `save`.
     files: Files,
+    /// Its link, as `show` prints it.
+    link: cli::Link,
     ident: u16,
     out: Out,
 }
@@ -130,14 +134,17 @@ impl Files {
             .map(|(_, c)| c.as_str())
     }
 
-    fn put(&mut self, name: &str, content: String) {
+    fn put(&mut self, name: &str, content: String) -> bool {
+        let full = self.entries.len() >= MAX_FILES;
         match self.entries.iter_mut().find(|(n, _)| n == name) {
             Some(e) => e.1 = content,
+            None if full => return false,
             None => self.entries.push((name.to_string(), content)),
         }
         if !self.dirty.iter().any(|d| d == name) {
             self.dirty.push(name.to_string());
         }
+        true
     }
 }
 
@@ -155,9 +162,15 @@ impl Pc {
             job: None,
             script: VecDeque::new(),
             files: Files::default(),
+            link: (0, Ipv4Addr::UNSPECIFIED, 0),
             ident,
             out: Out::default(),
         }
+    }
+
+    /// The link `show` prints (its NIO: local port, remote host and port).
+    pub fn set_link(&mut self, link: cli::Link) {
+        self.link = link;
     }
 
     /// Its name (`set pcname`).
@@ -175,6 +188,18 @@ impl Pc {
         self.ip
     }
 
+    /// What it holds, for bounds checks: (line, history, script, ARP
+    /// entries, files) lengths.
+    pub fn sizes(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.line.len(),
+            self.history.len(),
+            self.script.len(),
+            self.arp.len(),
+            self.files.entries.len(),
+        )
+    }
+
     /// The files it knows, and those it wrote.
     pub fn files_mut(&mut self) -> &mut Files {
         &mut self.files
@@ -187,10 +212,8 @@ impl Pc {
             self.files
                 .entries
                 .push((cli::STARTUP.into(), script.to_string()));
-            self.say("\r\nExecuting the startup file\r\n\r\n");
+            self.say("\r\nExecuting the startup file\r\n");
             self.queue_script(script);
-        } else {
-            self.say("\r\n");
         }
         self.run_script(now);
         self.take()
@@ -314,8 +337,9 @@ impl Pc {
         }
     }
 
+    /// VPCS's prompt, `"\n\r%s> "` through a terminal.
     fn prompt(&mut self) {
-        let p = format!("\r\n{}> ", self.name);
+        let p = format!("\r\n\r{}> ", self.name);
         self.say(&p);
     }
 
@@ -364,7 +388,6 @@ impl Pc {
     /// Enter was pressed on `line`.
     fn enter(&mut self, now: Instant, line: &str) {
         let line = line.trim();
-        self.say("\r\n");
         if !line.is_empty() {
             if self.history.len() >= HISTORY {
                 self.history.pop_front();
@@ -377,8 +400,13 @@ impl Pc {
         }
     }
 
-    /// One command line (typed, or from a script).
+    /// One command line (typed, or from a script). Like VPCS, a line with
+    /// words starts its answer on a new line.
     fn command(&mut self, now: Instant, line: &str) {
+        if cli::args(line).is_empty() && !line.starts_with('!') {
+            return;
+        }
+        self.say("\r\n");
         match cli::parse(line) {
             cli::Cmd::Empty => {}
             cli::Cmd::Print(text) => self.println(&text),
@@ -387,7 +415,8 @@ impl Pc {
             cli::Cmd::Quit => self.out.quit = true,
             cli::Cmd::SetName(name) => self.name = name,
             cli::Cmd::Show(what) => {
-                let text = cli::show(what, &self.name, self.mac, self.ip, &self.arp, now);
+                let who = (self.name.as_str(), self.mac, self.link);
+                let text = cli::show(what, who, self.ip, &self.arp, now);
                 self.println(&text);
             }
             cli::Cmd::History => {
@@ -424,16 +453,27 @@ impl Pc {
             }
             cli::Cmd::Save(name) => {
                 let text = cli::saved(&self.name, self.ip);
-                self.files.put(&name, text);
-                self.println(&format!("Saving {name} : done"));
-            }
-            cli::Cmd::Load(name) => match self.files.get(&name).map(str::to_string) {
-                Some(text) => {
-                    self.println(&format!("Executing the file \"{name}\""));
-                    self.queue_script(&text);
+                if self.files.put(&name, text) {
+                    self.println(".  done");
+                } else {
+                    self.println(&format!("Can't save \"{name}\": {MAX_FILES} files already"));
                 }
-                None => self.println(&format!("Can't open \"{name}\"")),
-            },
+            }
+            cli::Cmd::Load(name) => {
+                // As typed, then with `.vpc` when it has no extension.
+                let found = self.files.get(&name).or_else(|| {
+                    (!name.contains('.'))
+                        .then(|| self.files.get(&format!("{name}.vpc")))
+                        .flatten()
+                });
+                match found.map(str::to_string) {
+                    Some(text) => {
+                        self.println(&format!("\nExecuting the file \"{name}\""));
+                        self.queue_script(&text);
+                    }
+                    None => self.println(&format!("Can't open \"{name}\"")),
+                }
+            }
         }
     }
 
