@@ -166,15 +166,26 @@ pub fn pc(data: &[u8]) {
             5 => {
                 let seq = rest.first().copied().unwrap_or(1) as u16;
                 let reply = op & 8 == 0;
-                p.frame(now, &net::echo(reply, (peer, mac), (other, me), 64, 1, seq, rest))
+                p.frame(
+                    now,
+                    &net::echo(reply, (peer, mac), (other, me), 64, 1, seq, rest),
+                )
             }
             _ => {
                 now += Duration::from_millis(u64::from(rest.first().copied().unwrap_or(0)) * 40);
                 p.timer(now)
             }
         };
-        assert!(out.frames.len() <= 64, "{} frames at once", out.frames.len());
-        assert!(out.console.len() <= 64 * 1024, "{} bytes at once", out.console.len());
+        assert!(
+            out.frames.len() <= 64,
+            "{} frames at once",
+            out.frames.len()
+        );
+        assert!(
+            out.console.len() <= 64 * 1024,
+            "{} bytes at once",
+            out.console.len()
+        );
         let (line, hist, script, arp, files) = p.sizes();
         assert!(line <= pc::MAX_LINE && hist <= pc::HISTORY && script <= pc::MAX_SCRIPT);
         assert!(arp <= pc::ARP_SIZE && files <= pc::MAX_FILES);

@@ -4,6 +4,7 @@ mod api;
 mod builtin;
 mod cli;
 mod console;
+mod differential;
 mod faults;
 mod fidelity;
 mod gns3;

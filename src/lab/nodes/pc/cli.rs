@@ -400,7 +400,7 @@ pub type Link = (u16, Ipv4Addr, u16);
 pub fn show(
     what: Show,
     (name, m, link): (&str, [u8; 6], Link),
-    ip: Option<Ipv4Cfg>,
+    (ip, mtu): (Option<Ipv4Cfg>, u16),
     arp: &[(Ipv4Addr, [u8; 6], Instant)],
     now: Instant,
 ) -> String {
@@ -437,10 +437,11 @@ pub fn show(
             row.push_str(&lport.to_string());
             pad(&mut row, 72);
             row.push_str(&format!("{rhost}:{rport}"));
-            format!("\n{head}\n{row}")
+            // VPCS also shows its IPv6 link-local address (EUI-64 of the MAC).
+            format!("\n{head}\n{row}\n       {}/64", link_local(m))
         }
         Show::Ip => format!(
-            "\nNAME        : {name}[1]\nIP/MASK     : {addr}/{cidr}\nGATEWAY     : {gw}\nDNS         : \nMAC         : {}\nLPORT       : {lport}\nRHOST:PORT  : {rhost}:{rport}\nMTU:        : 1500",
+            "\nNAME        : {name}[1]\nIP/MASK     : {addr}/{cidr}\nGATEWAY     : {gw}\nDNS         : \nMAC         : {}\nLPORT       : {lport}\nRHOST:PORT  : {rhost}:{rport}\nMTU:        : {mtu}",
             mac(m)
         ),
         Show::Arp => {
@@ -460,11 +461,28 @@ pub fn show(
                 format!("\n{}", live.join("\n"))
             }
         }
-        Show::Version => String::from_utf8_lossy(BANNER)
-            .trim_end_matches("\r\n\r\nPress '?' to get help.\r\n")
-            .replace("\r\r\n", "\n")
-            .to_string(),
+        // Printed as it is (see `version_text`).
+        Show::Version => String::new(),
     }
+}
+
+/// What `version` prints, as it is: the banner without its last line.
+pub fn version_text() -> String {
+    let banner = String::from_utf8_lossy(BANNER);
+    banner
+        .trim_end_matches("\r\nPress '?' to get help.\r\n")
+        .to_string()
+}
+
+/// The IPv6 link-local address VPCS derives from a MAC (EUI-64).
+pub fn link_local(m: [u8; 6]) -> String {
+    let w = [
+        u16::from_be_bytes([m[0] ^ 2, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    ];
+    format!("fe80::{:x}:{:x}:{:x}:{:x}", w[0], w[1], w[2], w[3])
 }
 
 /// `?` and `help`.
@@ -547,7 +565,8 @@ mod tests {
         };
         let link = (20000, Ipv4Addr::LOCALHOST, 20001);
         let who = ("VPCS", [0, 0x50, 0x79, 0x66, 0x68, 0], link);
-        let t = show(Show::Table, who, Some(c), &[], Instant::now());
+        let t = show(Show::Table, who, (Some(c), 1500), &[], Instant::now());
+        assert!(t.ends_with("\n       fe80::250:79ff:fe66:6800/64"), "{t}");
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[1].find("IP/MASK"), Some(7));
         assert_eq!(lines[1].find("GATEWAY"), Some(28));

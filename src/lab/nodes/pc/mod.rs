@@ -112,6 +112,8 @@ pub struct Pc {
     files: Files,
     /// Its link, as `show` prints it.
     link: cli::Link,
+    /// What `show ip` says of the MTU (`clear ip` makes it 0, as in VPCS).
+    mtu: u16,
     ident: u16,
     out: Out,
 }
@@ -163,6 +165,7 @@ impl Pc {
             script: VecDeque::new(),
             files: Files::default(),
             link: (0, Ipv4Addr::UNSPECIFIED, 0),
+            mtu: 1500,
             ident,
             out: Out::default(),
         }
@@ -414,9 +417,10 @@ impl Pc {
             cli::Cmd::Shell => self.println(cli::NO_SHELL),
             cli::Cmd::Quit => self.out.quit = true,
             cli::Cmd::SetName(name) => self.name = name,
+            cli::Cmd::Show(cli::Show::Version) => self.say(&cli::version_text()),
             cli::Cmd::Show(what) => {
                 let who = (self.name.as_str(), self.mac, self.link);
-                let text = cli::show(what, who, self.ip, &self.arp, now);
+                let text = cli::show(what, who, (self.ip, self.mtu), &self.arp, now);
                 self.println(&text);
             }
             cli::Cmd::History => {
@@ -425,6 +429,7 @@ impl Pc {
             }
             cli::Cmd::ClearIp => {
                 self.ip = None;
+                self.mtu = 0;
                 self.arp.clear();
                 self.println("IPv4 address/mask, gateway, DNS, and DHCP cleared");
             }
@@ -605,6 +610,7 @@ impl Pc {
             }
             Some(Job::Probe { cfg, .. }) => {
                 self.ip = Some(cfg);
+                self.mtu = 1500;
                 self.println(&cli::configured(cfg));
                 self.run_script(now);
             }
