@@ -220,8 +220,10 @@ pub fn parse(line: &str) -> Cmd {
         }
         "ip" => ip(rest),
         "ping" => ping(rest),
+        // VPCS reads numbers with `atoi`: at most i32::MAX.
         "sleep" | "zzz" => match rest.first().and_then(|s| s.parse::<u64>().ok()) {
             Some(secs) => {
+                let secs = secs.min(i32::MAX as u64);
                 let text = line.splitn(3, [' ', '\t']).nth(2).unwrap_or("").to_string();
                 Cmd::Sleep(secs, text)
             }
@@ -325,7 +327,10 @@ fn ping(rest: &[&str]) -> Cmd {
             continue;
         };
         let mut value = || {
-            let v = rest.get(i).and_then(|v| v.parse::<i64>().ok());
+            let v = rest
+                .get(i)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)));
             if rest.get(i).is_some() {
                 i += 1;
             }
@@ -486,7 +491,7 @@ pub fn link_local(m: [u8; 6]) -> String {
 }
 
 /// `?` and `help`.
-pub const HELP: &str = "\n?                        Print help\n! [command [args]]       Invoke an OS command with the 'args' as its arguments\n<digit>                  Switch to the VPC<digit>. <digit> range 1 to 9\narp                      Shortcut for: \x1b[1mshow arp\x1b[0m. Show arp table\nclear [arguments]        Clear IPv4/IPv6, arp/neighbor cache, command history\ndhcp [-options]          Shortcut for: \x1b[1mip dhcp\x1b[0m. Get IPv4 address via DHCP\ndisconnect               Exit the telnet session (daemon mode)\necho <text>              Display <text> in output\nhelp                     Print help\nhistory                  Shortcut for: \x1b[1mshow history\x1b[0m. List the command history\nip [arguments]           Configure VPC's IP settings\nload [filename]          Load the configuration/script from the file [filename] (startup.vpc is the default filename).\nping <host> [-options]   Ping the network <host> with ICMP (default) or TCP/UDP\nquit                     Quit program\nrelay [arguments]        Relay packets between two UDP ports\nrlogin [<ip>] <port>     Telnet to host relative to HOST PC\nsave [filename]          Save the configuration to the file [filename] (startup.vpc is the default filename).\nset [arguments]          Set VPC name, peer ports, dump options, echo on or off\nshow [arguments]         Print the information of VPCs (default). Try \x1b[1mshow ?\x1b[0m\nsleep <seconds> [text]   Print <text> and pause the running script for <seconds>\ntrace <host> [-options]  Print the path packets take to network <host>\nversion                  Shortcut for: \x1b[1mshow version\x1b[0m\n\nTo get command syntax help, please enter '?' as an argument of the command.";
+pub const HELP: &str = "\n?                        Print help\n! [command [args]]       Invoke an OS command with the 'args' as its arguments\n<digit>                  Switch to the VPC<digit>. <digit> range 1 to 9\narp                      Shortcut for: \x1b[1mshow arp\x1b[0m. Show arp table\nclear [arguments]        Clear IPv4/IPv6, arp/neighbor cache, command history\ndhcp [-options]          Shortcut for: \x1b[1mip dhcp\x1b[0m. Get IPv4 address via DHCP\ndisconnect               Exit the telnet session (daemon mode)\r\necho <text>              Display <text> in output\nhelp                     Print help\nhistory                  Shortcut for: \x1b[1mshow history\x1b[0m. List the command history\nip [arguments]           Configure VPC's IP settings\nload [filename]          Load the configuration/script from the file [filename] (startup.vpc is the default filename).\nping <host> [-options]   Ping the network <host> with ICMP (default) or TCP/UDP\nquit                     Quit program\nrelay [arguments]        Relay packets between two UDP ports\nrlogin [<ip>] <port>     Telnet to host relative to HOST PC\nsave [filename]          Save the configuration to the file [filename] (startup.vpc is the default filename).\nset [arguments]          Set VPC name, peer ports, dump options, echo on or off\nshow [arguments]         Print the information of VPCs (default). Try \x1b[1mshow ?\x1b[0m\nsleep <seconds> [text]   Print <text> and pause the running script for <seconds>\ntrace <host> [-options]  Print the path packets take to network <host>\nversion                  Shortcut for: \x1b[1mshow version\x1b[0m\n\nTo get command syntax help, please enter '?' as an argument of the command.";
 
 /// A command's own help (`ping ?`).
 fn command_help(name: &str) -> String {
@@ -495,7 +500,7 @@ fn command_help(name: &str) -> String {
             "ip ARG ... [OPTION]\n  Configure the current VPC's IP settings\n    ARG ...:\n    address [mask] [gateway]\n    address [gateway] [mask]\n                   Set the VPC's ip, default gateway ip and network mask\n                   Default IPv4 mask is /24"
         }
         "ping" => {
-            "ping HOST [OPTION ...]\n  Ping the network HOST. HOST can be an ip address or name\n    Options:\n     -c count       Packet count, default 5\n     -i ms          Wait ms milliseconds between sending each packet\n     -l size        Data size\n     -T ttl         Set ttl, default 64\n     -w ms          Wait ms milliseconds to receive the response"
+            "\x1b[1mping <host> [-options]\x1b[0m\n  Ping the network <host>. <host> can be an ip address or name\n    options:\n     -1             ICMP mode, default\n     -2             UDP mode\n     -3             TCP mode\n     -P <protocol>  Same as above, setting ip protocol\n                    1 - icmp, 17 - udp, 6 - tcp\n     -c <count>     packet count, default 5\n     -l <size>      data size\n     -T <ttl>       set TTL, default 64\n     -s <port>      source port\n     -p <port>      destination port\n     -f <flag>      tcp head flag, |C|E|U|A|P|R|S|F|\n                              bits |7 6 5 4 3 2 1 0|\n     -t             send packet until interrupt by Ctrl+C\n     -i <ms>        wait <ms> milliseconds between sending each packet\n     -w <ms>        wait <ms> milliseconds to receive the response\n\n  Note: 1. Using names requires DNS to be set.\n        2. Use Ctrl+C to stop the command."
         }
         "set" => {
             "set ARG ...\n  Set hostname, connection port, ipfrag state, dump options and echo options\n    ARG:\n    pcname NAME   Set the hostname of the current VPC, name is a string,\n                  maximum length is 12"
