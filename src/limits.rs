@@ -93,6 +93,10 @@ pub const MAX_MACS: usize = 8192;
 pub const MAX_DEVICE_PORTS: usize = 64;
 /// Largest message (all its fragments) accepted from a client.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
+/// Frames handed in memory between local tunnel ends per frame received
+/// (a flood through a switch counts one per port); past it, frames take
+/// the sockets and wait for the next loop turn.
+pub const LOCAL_HOPS: usize = 16_384;
 /// Frames held back by delay filters, server-wide; past it, frames drop.
 pub const MAX_DELAYED_FRAMES: usize = 65_536;
 /// Bytes held back by delay filters, server-wide.

@@ -15,6 +15,7 @@ pub mod console;
 pub mod fake;
 pub mod filters;
 pub mod host;
+mod links;
 pub mod node;
 pub mod nodes;
 pub mod ports;
@@ -351,6 +352,8 @@ pub struct Lab {
     builtin_macs: u32,
     /// Built-in PC output produced where no host was at hand (frames).
     pc_later: Vec<(NodeKey, nodes::pc::Out)>,
+    /// Tunnels whose both ends are ours.
+    links: links::Links,
 }
 
 /// What link filters need across ports: a seeded generator (fixed, as
@@ -405,6 +408,7 @@ impl Lab {
             now: Instant::now(),
             builtin_macs: 0,
             pc_later: Vec::new(),
+            links: links::Links::default(),
         }
     }
 
@@ -493,7 +497,13 @@ impl Lab {
             {
                 continue;
             }
-            let sent = send(d.to.to, &d.frame);
+            let sent = match self.links.peer(&d.to.to) {
+                Some(peer) => {
+                    self.on_frame(now, peer, &d.frame, send);
+                    true
+                }
+                None => send(d.to.to, &d.frame),
+            };
             let (key, index) = d.to.port;
             let Some(port) = self
                 .nodes
@@ -512,6 +522,21 @@ impl Lab {
     /// decides by its MAC table and port modes; a hub repeats. Counted per
     /// port; a frame with nowhere to go is dropped, as on a wire.
     pub fn on_frame(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) {
+        if self.links.is_empty() {
+            self.route_frame(now, from, frame, send);
+        } else {
+            self.route_local(now, from, frame, send);
+        }
+    }
+
+    /// [`Lab::on_frame`] for one frame, local tunnels aside.
+    pub(crate) fn route_frame(
         &mut self,
         now: Instant,
         from: Endpoint,

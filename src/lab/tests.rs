@@ -1310,3 +1310,38 @@ fn a_delay_filter_holds_frames_on_the_lab_clock_and_keeps_their_order() {
     let t = r.node(p, n, NodeCommand::SetFilters(PORT0, LinkFilters::default()));
     assert_eq!(r.status(t), Some(409));
 }
+
+#[test]
+fn tunnels_between_two_of_our_ports_carry_frames_in_memory() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (a, ka) = r.vpcs(p);
+    let (b, kb) = r.vpcs(p);
+    for (n, (l, rp)) in [(a, (10050, 10051)), (b, (10051, 10050))] {
+        let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(l, rp)));
+        assert_eq!(r.status(t), Some(201));
+    }
+    r.started(p, a, ka);
+    r.started(p, b, kb);
+    let mut sent = Vec::new();
+    r.lab
+        .on_frame(r.now, Endpoint::Node(ka), &[1; 60], &mut |to, _| {
+            sent.push(to);
+            true
+        });
+    // Out of A's NIO, into B's, and to B itself: no socket in between.
+    assert_eq!(sent, [Endpoint::Node(kb)]);
+    let sa = r.lab.node(ka).unwrap().ports[0].stats;
+    let sb = r.lab.node(kb).unwrap().ports[0].stats;
+    assert_eq!((sa.out_frames, sb.in_frames), (1, 1));
+    // Removing one end makes the other use its socket again.
+    let t = r.node(p, b, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(t), Some(204));
+    let mut sent = Vec::new();
+    r.lab
+        .on_frame(r.now, Endpoint::Node(ka), &[1; 60], &mut |to, _| {
+            sent.push(to);
+            true
+        });
+    assert_eq!(sent, [Endpoint::Nio(ka, 0)]);
+}

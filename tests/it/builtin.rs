@@ -62,8 +62,11 @@ fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
     );
     // The PC answers on its console as VPCS does (what is typed while a
     // command runs is dropped, so wait for the prompt), and quits like it.
-    let after = b.seen.len();
-    assert!(b.expect_after(after, "VPCS> ", 5), "{}", b.text());
+    assert!(
+        b.expect_after(from, "ms\r\n\r\n\rVPCS> ", 5),
+        "{}",
+        b.text()
+    );
     b.send("set pcname B\r\n");
     assert!(b.expect("B> ", 5), "{}", b.text());
     b.send("quit\r\n");

@@ -553,6 +553,11 @@ impl Lab {
         let port = &mut node.ports[index];
         port.nio = Some(nio.clone());
         port.stats = Default::default();
+        let nodes = &self.nodes;
+        self.links.added((key, index), &nio, |k, i| {
+            let n = nodes.get(k.index).filter(|n| n.key == k)?;
+            n.ports.get(i)?.nio.clone()
+        });
         self.emit(Event::NioAdded {
             node: id,
             port: index,
@@ -586,6 +591,7 @@ impl Lab {
             return;
         };
         let stats = port.stats;
+        self.links.removed((key, index));
         host.close_nio(key, index);
         if let Some(lport) = nio.udp_port() {
             self.udp_ports.release(lport);
