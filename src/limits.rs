@@ -89,8 +89,9 @@ pub const MAX_LIVE_OUTPUT: usize = 1024 * 1024;
 pub const MAC_AGEING: Duration = Duration::from_secs(300);
 /// Addresses learnt per switch; past it, new ones are flooded to.
 pub const MAX_MACS: usize = 8192;
-/// Ports a switch or hub may have (dynamips allowed 64 on a switch).
-pub const MAX_DEVICE_PORTS: usize = 64;
+/// Ports a switch or hub may have (dynamips allowed 64 on a switch; a lab
+/// of built-in PCs puts a thousand on one).
+pub const MAX_DEVICE_PORTS: usize = 4096;
 /// Largest message (all its fragments) accepted from a client.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 /// Frames handed in memory between local tunnel ends per frame received
