@@ -132,3 +132,109 @@ fn a_built_in_pc_and_a_real_vpcs_ping_each_other() {
         r.text()
     );
 }
+
+/// Built-in PCs on the built-in switch get their addresses from a real
+/// DHCP server: dnsmasq in a namespace of the test's own, on the host side
+/// of a TAP device the switch's port 0 is attached to.
+#[test]
+fn built_in_pcs_on_the_switch_get_addresses_from_dnsmasq() {
+    let ns = crate::tap::Netns::new("dhcp");
+    ns.ip(&["tuntap", "add", "dev", "nldhcp0", "mode", "tap"]);
+    ns.ip(&["addr", "add", "10.88.0.1/24", "dev", "nldhcp0"]);
+    ns.ip(&["link", "set", "nldhcp0", "up"]);
+    ns.within(|| {
+        let srv = Server::start(&["--pc-engine", "builtin"]);
+        let p = srv.project();
+        let sw = srv.post(
+            &format!("/v1/projects/{p}/dynamips/devices"),
+            r#"{"name": "SW", "device_type": "ethernet_switch"}"#,
+        );
+        let sw = sw.json["device_id"].as_str().unwrap().to_string();
+        let dev = |port: u32, nio: &str| {
+            let r = srv.post(
+                &format!("/v1/projects/{p}/dynamips/devices/{sw}/ports/{port}/nio"),
+                &format!(r#"{{"nio": {nio}}}"#),
+            );
+            assert_eq!(r.status, 201, "{}", r.text);
+        };
+        dev(0, r#"{"type": "nio_tap", "tap_device": "nldhcp0"}"#);
+        let mut consoles = Vec::new();
+        for port in 1..=2u32 {
+            let (v, c) = srv.vm(&p, &format!("PC{port}"));
+            let l = srv.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"].clone();
+            let r = srv.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"].clone();
+            let nio = format!(
+                r#"{{"lport": {l}, "rhost": "127.0.0.1", "rport": {r}, "type": "nio_udp"}}"#
+            );
+            assert_eq!(
+                srv.post(&vm_url(&p, &v, "/adapters/0/ports/0/nio"), &nio)
+                    .status,
+                201
+            );
+            dev(
+                port,
+                &format!(
+                    r#"{{"type": "nio_udp", "lport": {r}, "rhost": "127.0.0.1", "rport": {l}}}"#
+                ),
+            );
+            assert_eq!(srv.post(&vm_url(&p, &v, "/start"), "{}").status, 204);
+            consoles.push(c);
+        }
+        let dir = crate::util::temp_dir("dnsmasq");
+        let dnsmasq = std::process::Command::new("dnsmasq")
+            .args([
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--interface=nldhcp0",
+                "--bind-interfaces",
+                "--port=0",
+                "--dhcp-range=10.88.0.50,10.88.0.99,255.255.255.0,1h",
+                "--dhcp-option=3,10.88.0.1",
+            ])
+            .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq is installed (dnsmasq-base)");
+        // Killed however the test ends.
+        let _dnsmasq = KillOnDrop(dnsmasq);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut leases = Vec::new();
+        for c in consoles {
+            let mut con = Console::open(c);
+            assert!(con.expect("VPCS> ", 5), "{}", con.text());
+            con.send("ip dhcp\r\n");
+            assert!(con.expect(" GW 10.88.0.1", 20), "{}", con.text());
+            let text = con.text();
+            assert!(text.contains("DORA IP 10.88.0."), "{text}");
+            let ip = text
+                .split("DORA IP ")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+            // The address works: the host side of the TAP answers.
+            let from = con.seen.len();
+            con.send("ping 10.88.0.1 -c 2\r\n");
+            assert!(
+                con.expect_after(from, "10.88.0.1 icmp_seq=2 ttl=64", 15),
+                "{}",
+                con.text()
+            );
+            leases.push(ip);
+        }
+        assert_ne!(leases[0], leases[1], "two PCs, two leases");
+    });
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -110,6 +110,8 @@ pub enum Cmd {
     Save(String),
     /// `load [file]`.
     Load(String),
+    /// `ip dhcp`, `dhcp`.
+    Dhcp,
 }
 
 /// Split as VPCS's `mkargv`: on space, tab, `/` and `=`; `"..."` is one.
@@ -216,7 +218,7 @@ pub fn parse(line: &str) -> Cmd {
             _ => Cmd::Print(command_help("set")),
         },
         "ip" | "dhcp" if rest.first().is_some_and(|w| "dhcp".starts_with(w)) || name == "dhcp" => {
-            Cmd::Print("Can't find dhcp server".into())
+            Cmd::Dhcp
         }
         "ip" => ip(rest),
         "ping" => ping(rest),

@@ -71,7 +71,31 @@ enum Job {
     Ping(Ping),
     /// `sleep`.
     Sleep { until: Instant },
+    /// `ip dhcp`: discover, request, then the duplicate-address check.
+    Dhcp(Dhcp),
 }
+
+/// Where `ip dhcp` is: VPCS waits 1, 3 then 9 s for an offer after each
+/// discover, 1 s for the ack after each request, then probes the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Dhcp {
+    xid: u32,
+    phase: DhcpPhase,
+    tries: u8,
+    until: Instant,
+    /// (address, prefix, gateway, server) offered or acknowledged.
+    lease: Option<(Ipv4Addr, u8, Option<Ipv4Addr>, Ipv4Addr)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DhcpPhase {
+    Discover,
+    Request,
+    Probe,
+}
+
+/// VPCS's waits after each discover.
+const DHCP_WAITS: [u64; 3] = [1, 3, 9];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Ping {
@@ -227,6 +251,7 @@ impl Pc {
         match &self.job {
             None => None,
             Some(Job::Probe { until, .. }) | Some(Job::Sleep { until }) => Some(*until),
+            Some(Job::Dhcp(d)) => Some(d.until),
             Some(Job::Ping(p)) => Some(match (p.hop_mac, p.sent) {
                 (None, _) => p.next,
                 (Some(_), Some(sent)) => sent + p.wait,
@@ -311,6 +336,29 @@ impl Pc {
                 seq,
                 ttl,
             } => self.on_echo_reply(now, src, ident, seq, ttl),
+            net::Rx::Dhcp {
+                ack,
+                xid,
+                ip,
+                cidr,
+                gw,
+                server,
+            } => {
+                if let Some(Job::Dhcp(d)) = &mut self.job
+                    && d.xid == xid
+                {
+                    let wanted = match d.phase {
+                        DhcpPhase::Discover => !ack,
+                        DhcpPhase::Request => ack,
+                        DhcpPhase::Probe => false,
+                    };
+                    if wanted && d.lease.is_none_or(|l| !ack || l.0 == ip) {
+                        d.lease = Some((ip, cidr, gw, server));
+                        // Seen at the end of the wait, as VPCS looks.
+                        d.tries |= 0x80;
+                    }
+                }
+            }
             net::Rx::TimeExceeded { .. } | net::Rx::Other => {}
         }
         self.take()
@@ -448,6 +496,20 @@ impl Pc {
                     .push(net::arp(true, self.mac, cfg.addr, ([0; 6], cfg.addr)));
             }
             cli::Cmd::Ping(p) => self.ping(now, p),
+            cli::Cmd::Dhcp => {
+                self.ident = self.ident.wrapping_add(1);
+                let xid = u32::from_be_bytes([self.mac[3], self.mac[4], self.mac[5], 0])
+                    ^ u32::from(self.ident);
+                self.say("D");
+                self.out.frames.push(net::dhcp(self.mac, xid, None));
+                self.job = Some(Job::Dhcp(Dhcp {
+                    xid,
+                    phase: DhcpPhase::Discover,
+                    tries: 0,
+                    until: now + Duration::from_secs(DHCP_WAITS[0]),
+                    lease: None,
+                }));
+            }
             cli::Cmd::Sleep(secs, text) => {
                 if !text.is_empty() {
                     self.println(&text);
@@ -577,6 +639,71 @@ impl Pc {
         }
     }
 
+    /// A DHCP wait is over: look at what came, as VPCS does after its sleep.
+    fn dhcp_step(&mut self, now: Instant, mut d: Dhcp) {
+        let got = d.tries & 0x80 != 0;
+        let tries = (d.tries & 0x7f) + 1;
+        d.tries = tries;
+        match (d.phase, got, d.lease) {
+            (DhcpPhase::Discover, true, Some((ip, _, _, server))) => {
+                self.say("OR");
+                d.phase = DhcpPhase::Request;
+                d.tries = 0;
+                d.until = now + Duration::from_secs(1);
+                self.out
+                    .frames
+                    .push(net::dhcp(self.mac, d.xid, Some((ip, server))));
+            }
+            (DhcpPhase::Discover, _, _) if usize::from(tries) < DHCP_WAITS.len() => {
+                self.say("D");
+                d.until = now + Duration::from_secs(DHCP_WAITS[usize::from(tries)]);
+                self.out.frames.push(net::dhcp(self.mac, d.xid, None));
+            }
+            (DhcpPhase::Discover, _, _) => {
+                self.println("\nCan't find dhcp server");
+                return self.run_script(now);
+            }
+            (DhcpPhase::Request, true, Some((ip, cidr, gw, _))) => {
+                self.say("A");
+                d.phase = DhcpPhase::Probe;
+                d.tries = 1;
+                d.until = now + ARP_WAIT;
+                self.ip = Some(Ipv4Cfg { addr: ip, cidr, gw });
+                self.out
+                    .frames
+                    .push(net::arp(true, self.mac, ip, ([0; 6], ip)));
+            }
+            (DhcpPhase::Request, _, Some((ip, _, _, server))) if tries < 3 => {
+                self.say("R");
+                d.until = now + Duration::from_secs(1);
+                self.out
+                    .frames
+                    .push(net::dhcp(self.mac, d.xid, Some((ip, server))));
+            }
+            (DhcpPhase::Request, _, _) => {
+                self.println("\nCan't get ip address from dhcp server");
+                return self.run_script(now);
+            }
+            (DhcpPhase::Probe, _, Some((ip, _, _, _))) if tries <= ARP_TRIES => {
+                d.until = now + ARP_WAIT;
+                self.out
+                    .frames
+                    .push(net::arp(true, self.mac, ip, ([0; 6], ip)));
+            }
+            (DhcpPhase::Probe, _, lease) => {
+                if let Some((ip, cidr, gw, _)) = lease {
+                    self.mtu = 1500;
+                    self.say(&format!(" IP {ip}/{cidr}"));
+                    if let Some(g) = gw {
+                        self.println(&format!(" GW {g}"));
+                    }
+                }
+                return self.run_script(now);
+            }
+        }
+        self.job = Some(Job::Dhcp(d));
+    }
+
     fn on_echo_reply(&mut self, now: Instant, src: Ipv4Addr, ident: u16, seq: u16, ttl: u8) {
         let Some(Job::Ping(p)) = &mut self.job else {
             return;
@@ -598,6 +725,7 @@ impl Pc {
         match self.job.take() {
             None => {}
             Some(Job::Sleep { .. }) => self.run_script(now),
+            Some(Job::Dhcp(d)) => self.dhcp_step(now, d),
             Some(Job::Probe { cfg, tries, .. }) if tries < ARP_TRIES => {
                 self.job = Some(Job::Probe {
                     cfg,

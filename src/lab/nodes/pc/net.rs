@@ -4,8 +4,9 @@
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress,
+    EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol,
+    Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 use std::net::Ipv4Addr;
 
@@ -66,6 +67,21 @@ pub enum Rx {
         /// The probe's sequence number, from the quoted echo.
         seq: u16,
     },
+    /// A DHCP offer or acknowledgement for us.
+    Dhcp {
+        /// Offer (`false`) or ack (`true`).
+        ack: bool,
+        /// Transaction id.
+        xid: u32,
+        /// The address offered.
+        ip: Ipv4Addr,
+        /// Its prefix length.
+        cidr: u8,
+        /// The router, if any.
+        gw: Option<Ipv4Addr>,
+        /// The server.
+        server: Ipv4Addr,
+    },
     /// Anything else (dropped).
     Other,
 }
@@ -114,6 +130,9 @@ pub fn parse(frame: &[u8]) -> Rx {
             let Ok(repr) = Ipv4Repr::parse(&ip, &caps) else {
                 return Rx::Other;
             };
+            if repr.next_header == IpProtocol::Udp {
+                return dhcp_reply(ip.payload(), repr.src_addr, repr.dst_addr);
+            }
             if repr.next_header != IpProtocol::Icmp {
                 return Rx::Other;
             }
@@ -234,6 +253,103 @@ pub fn echo(
     ip.emit(&mut packet, &caps);
     icmp.emit(
         &mut Icmpv4Packet::new_unchecked(&mut buf[ETH + IP..]),
+        &caps,
+    );
+    buf
+}
+
+/// A DHCP server's answer in a UDP datagram to port 68.
+fn dhcp_reply(udp: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Rx {
+    let caps = ChecksumCapabilities::default();
+    let Ok(packet) = UdpPacket::new_checked(udp) else {
+        return Rx::Other;
+    };
+    let (s, d) = (IpAddress::Ipv4(src), IpAddress::Ipv4(dst));
+    let Ok(u) = UdpRepr::parse(&packet, &s, &d, &caps) else {
+        return Rx::Other;
+    };
+    if u.dst_port != 68 {
+        return Rx::Other;
+    }
+    let Ok(dp) = DhcpPacket::new_checked(packet.payload()) else {
+        return Rx::Other;
+    };
+    let Ok(r) = DhcpRepr::parse(&dp) else {
+        return Rx::Other;
+    };
+    let ack = match r.message_type {
+        DhcpMessageType::Offer => false,
+        DhcpMessageType::Ack => true,
+        _ => return Rx::Other,
+    };
+    let cidr = r
+        .subnet_mask
+        .map_or(24, |m| u32::from(m).count_ones() as u8);
+    Rx::Dhcp {
+        ack,
+        xid: r.transaction_id,
+        ip: r.your_ip,
+        cidr,
+        gw: r.router,
+        server: r.server_identifier.unwrap_or(src),
+    }
+}
+
+/// A DHCP discover (`request` false) or request, broadcast from 0.0.0.0.
+pub fn dhcp(mac: [u8; 6], xid: u32, request: Option<(Ipv4Addr, Ipv4Addr)>) -> Vec<u8> {
+    const PARAMS: &[u8] = &[1, 3, 6, 15];
+    let repr = DhcpRepr {
+        message_type: if request.is_some() {
+            DhcpMessageType::Request
+        } else {
+            DhcpMessageType::Discover
+        },
+        transaction_id: xid,
+        secs: 0,
+        client_hardware_address: EthernetAddress(mac),
+        client_ip: Ipv4Addr::UNSPECIFIED,
+        your_ip: Ipv4Addr::UNSPECIFIED,
+        server_ip: Ipv4Addr::UNSPECIFIED,
+        router: None,
+        subnet_mask: None,
+        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+        broadcast: false,
+        requested_ip: request.map(|(ip, _)| ip),
+        client_identifier: Some(EthernetAddress(mac)),
+        server_identifier: request.map(|(_, server)| server),
+        parameter_request_list: Some(PARAMS),
+        dns_servers: None,
+        max_size: None,
+        lease_duration: None,
+        renew_duration: None,
+        rebind_duration: None,
+        additional_options: &[],
+    };
+    let dhcp_len = repr.buffer_len();
+    let udp = UdpRepr {
+        src_port: 68,
+        dst_port: 67,
+    };
+    let (src, dst) = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST);
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: 8 + dhcp_len,
+        hop_limit: 64,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buf = ethernet(mac, [0xff; 6], EthernetProtocol::Ipv4, IP + 8 + dhcp_len);
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
+    let mut packet = UdpPacket::new_unchecked(&mut buf[ETH + IP..]);
+    udp.emit(
+        &mut packet,
+        &IpAddress::Ipv4(src),
+        &IpAddress::Ipv4(dst),
+        dhcp_len,
+        |payload| {
+            let _ = repr.emit(&mut DhcpPacket::new_unchecked(payload));
+        },
         &caps,
     );
     buf
