@@ -20,6 +20,10 @@ const SCRIPT: &[&str] = &[
     "arp",
     "show arp",
     "ping 10.0.0.99 -c 1",
+    "trace 10.0.0.2",
+    "trace 10.0.0.2 -P 1",
+    "trace 10.0.0.1",
+    "trace 10.0.0.2 -m 99",
     "ip 300.1.1.1/24",
     "ip 10.0.0.0/24",
     "ip 10.0.0.1/24 10.0.1.1",
@@ -126,6 +130,15 @@ fn normalise(s: &str) -> String {
             out.push('N');
             i = skip_digits(i + p.len());
             continue;
+        }
+        // A duration: "0.280 ms".
+        if b[i].is_ascii_digit() {
+            let end = skip_digits(i);
+            if s[i..end].contains('.') && s[end..].starts_with(" ms") {
+                out.push('T');
+                i = end;
+                continue;
+            }
         }
         // A MAC: xx:xx:xx:xx:xx:xx.
         if rest.len() >= 17

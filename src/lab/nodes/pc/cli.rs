@@ -112,6 +112,75 @@ pub enum Cmd {
     Load(String),
     /// `ip dhcp`, `dhcp`.
     Dhcp,
+    /// `trace HOST [-P 1|17] [-m N | N]`.
+    Trace(TraceArgs),
+}
+
+/// `trace`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceArgs {
+    /// The host as typed.
+    pub host: String,
+    /// Its address.
+    pub dst: Ipv4Addr,
+    /// Hops at most.
+    pub max: u8,
+    /// ICMP probes (`-P 1`) rather than UDP.
+    pub icmp: bool,
+}
+
+fn trace(rest: &[&str]) -> Cmd {
+    let Some(host) = rest.first().filter(|h| **h != "?") else {
+        return Cmd::Print(command_help("tracer"));
+    };
+    let (mut max, mut icmp) = (8u8, false);
+    let mut i = 1;
+    while i < rest.len() {
+        let a = rest[i];
+        i += 1;
+        match a {
+            "-P" => match rest.get(i) {
+                None => return Cmd::Print("Missing protocol".into()),
+                Some(&"1") => icmp = true,
+                Some(&"17") => icmp = false,
+                Some(_) => return Cmd::Print("Invalid protocol".into()),
+            },
+            "-m" => match rest.get(i).map(|v| v.parse::<u8>()) {
+                None => return Cmd::Print("Missing TTL".into()),
+                Some(Ok(n)) if (1..=64).contains(&n) => max = n,
+                Some(_) => return Cmd::Print("Invalid TTL".into()),
+            },
+            n if n.bytes().all(|b| b.is_ascii_digit()) => match n.parse::<u8>() {
+                Ok(n) if (1..=64).contains(&n) => {
+                    max = n;
+                    continue;
+                }
+                _ => return Cmd::Print("Invalid TTL".into()),
+            },
+            _ => return Cmd::Print(command_help("tracer")),
+        }
+        i += 1;
+    }
+    match addr(host) {
+        Some(dst) if !dst.is_unspecified() => Cmd::Trace(TraceArgs {
+            host: host.to_string(),
+            dst,
+            max,
+            icmp,
+        }),
+        _ => Cmd::Print(format!("Cannot resolve {host}")),
+    }
+}
+
+/// ICMP unreachable codes as VPCS words them.
+pub fn unreachable(code: u8) -> &'static str {
+    match code {
+        0 => "Destination network unreachable",
+        1 => "Destination host unreachable",
+        2 => "Destination protocol unreachable",
+        3 => "Destination port unreachable",
+        _ => "Destination unreachable",
+    }
 }
 
 /// Split as VPCS's `mkargv`: on space, tab, `/` and `=`; `"..."` is one.
@@ -234,7 +303,8 @@ pub fn parse(line: &str) -> Cmd {
         "save" => Cmd::Save(file_name(rest)),
         "load" => Cmd::Load(rest.first().map_or(STARTUP.to_string(), |n| n.to_string())),
         "disconnect" => Cmd::Empty,
-        "tracer" | "relay" | "rlogin" | "neighbor" => {
+        "tracer" => trace(rest),
+        "relay" | "rlogin" | "neighbor" => {
             Cmd::Print(format!("'{name}' is not available on a built-in PC."))
         }
         _ => Cmd::Empty,
@@ -509,6 +579,9 @@ fn command_help(name: &str) -> String {
         }
         "sleep" => {
             "sleep [seconds] [TEXT]\n  Print TEXT and pause running script for seconds.\n  Default is 5 seconds"
+        }
+        "tracer" => {
+            "\x1b[1mtrace <host> [-options]\x1b[0m\n  Print the path packets take to network <host>. <host> can be an ip address or name.\n    options:\n      -P <protocol>  Use IP <protocol> in trace packets\n                     1 - icmp, 17 - udp (default), 6 - tcp  \n      -m <ttl>       maximum TTL, default 8\n      <ttl>          Same as -m option, compatible with the old version\n\n  Note: 1. Using names requires DNS to be set.\n        2. Use Ctrl+C to stop the command."
         }
         "clear" => {
             "clear ARG\n  Clear ip/ipv6 address, arp/neighbor table, command history\n    ARG:\n    ip            Clear IPv4 address\n    arp           Clear arp table\n    hist          Clear the command history"

@@ -73,6 +73,33 @@ enum Job {
     Sleep { until: Instant },
     /// `ip dhcp`: discover, request, then the duplicate-address check.
     Dhcp(Dhcp),
+    /// `trace`.
+    Trace(Trace),
+}
+
+/// Where `trace` is: the next hop's MAC first, then three probes per TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Trace {
+    dst: Ipv4Addr,
+    hop: Ipv4Addr,
+    hop_mac: Option<[u8; 6]>,
+    arp_tries: u8,
+    max: u8,
+    icmp: bool,
+    ttl: u8,
+    /// Probes sent at this TTL.
+    probe: u8,
+    /// The hop's line so far.
+    line: String,
+    /// The answering address is on the line.
+    named: bool,
+    /// The trace is over once this hop's line is out.
+    reached: bool,
+    /// The probe in flight was answered.
+    answered: bool,
+    sent: Instant,
+    until: Instant,
+    sport: u16,
 }
 
 /// Where `ip dhcp` is: VPCS waits 1, 3 then 9 s for an offer after each
@@ -252,6 +279,7 @@ impl Pc {
             None => None,
             Some(Job::Probe { until, .. }) | Some(Job::Sleep { until }) => Some(*until),
             Some(Job::Dhcp(d)) => Some(d.until),
+            Some(Job::Trace(t)) => Some(t.until),
             Some(Job::Ping(p)) => Some(match (p.hop_mac, p.sent) {
                 (None, _) => p.next,
                 (Some(_), Some(sent)) => sent + p.wait,
@@ -335,7 +363,15 @@ impl Pc {
                 ident,
                 seq,
                 ttl,
-            } => self.on_echo_reply(now, src, ident, seq, ttl),
+            } => {
+                if matches!(self.job, Some(Job::Trace(_))) {
+                    if ident == self.ident {
+                        self.on_trace_answer(now, src, None);
+                    }
+                } else {
+                    self.on_echo_reply(now, src, ident, seq, ttl);
+                }
+            }
             net::Rx::Dhcp {
                 ack,
                 xid,
@@ -359,7 +395,24 @@ impl Pc {
                     }
                 }
             }
-            net::Rx::TimeExceeded { .. } | net::Rx::Other => {}
+            net::Rx::Udp {
+                src,
+                mac,
+                dst,
+                quote,
+            } => {
+                // Nobody listens: port unreachable, as VPCS answers a probe.
+                if self.ip.is_some_and(|c| c.addr == dst) {
+                    let to = self.arp_lookup(now, src).unwrap_or(mac);
+                    let f = net::port_unreachable((self.mac, to), (dst, src), &quote);
+                    if !f.is_empty() {
+                        self.out.frames.push(f);
+                    }
+                }
+            }
+            net::Rx::TimeExceeded { src, .. } => self.on_trace_answer(now, src, None),
+            net::Rx::Unreachable { src, code } => self.on_trace_answer(now, src, Some(code)),
+            net::Rx::Other => {}
         }
         self.take()
     }
@@ -496,6 +549,7 @@ impl Pc {
                     .push(net::arp(true, self.mac, cfg.addr, ([0; 6], cfg.addr)));
             }
             cli::Cmd::Ping(p) => self.ping(now, p),
+            cli::Cmd::Trace(t) => self.trace(now, t),
             cli::Cmd::Dhcp => {
                 self.ident = self.ident.wrapping_add(1);
                 let xid = u32::from_be_bytes([self.mac[3], self.mac[4], self.mac[5], 0])
@@ -635,8 +689,166 @@ impl Pc {
                 p.hop_mac = Some(mac);
                 self.send_echo(now);
             }
+            Some(Job::Trace(t)) if t.hop_mac.is_none() && t.hop == sender => {
+                t.until = now;
+            }
             _ => {}
         }
+    }
+
+    fn trace(&mut self, now: Instant, t: cli::TraceArgs) {
+        let Some(cfg) = self.ip else {
+            return self.println("No gateway found");
+        };
+        if t.dst == cfg.addr {
+            return self.println(&format!(
+                "traceroute to {}, {} hops max\n 1 {}     0.001 ms",
+                t.host, t.max, t.dst
+            ));
+        }
+        let mode = if t.icmp { " (ICMP)" } else { "" };
+        self.println(&format!(
+            "trace to {}, {} hops max{mode}, press Ctrl+C to stop",
+            t.host, t.max
+        ));
+        let hop = if cfg.local(t.dst) {
+            t.dst
+        } else {
+            match cfg.gw {
+                Some(gw) => gw,
+                None => return self.println("No gateway found"),
+            }
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let hop_mac = self.arp_lookup(now, hop);
+        let mut job = Trace {
+            dst: t.dst,
+            hop,
+            hop_mac,
+            arp_tries: 1,
+            max: t.max,
+            icmp: t.icmp,
+            ttl: 1,
+            probe: 0,
+            line: " 1   ".into(),
+            named: false,
+            reached: false,
+            answered: false,
+            sent: now,
+            until: now + ARP_WAIT,
+            sport: 1024 + (self.ident % 60_000),
+        };
+        if hop_mac.is_none() {
+            self.out
+                .frames
+                .push(net::arp(true, self.mac, cfg.addr, ([0; 6], hop)));
+            self.job = Some(Job::Trace(job));
+        } else {
+            self.send_probe(now, &mut job);
+            self.job = Some(Job::Trace(job));
+        }
+    }
+
+    fn send_probe(&mut self, now: Instant, t: &mut Trace) {
+        let (Some(cfg), Some(hop_mac)) = (self.ip, t.hop_mac) else {
+            return;
+        };
+        let ends = (self.mac, hop_mac);
+        let frame = if t.icmp {
+            let data = net::payload(56);
+            net::echo(
+                false,
+                ends,
+                (cfg.addr, t.dst),
+                t.ttl,
+                self.ident,
+                u16::from(t.ttl),
+                &data,
+            )
+        } else {
+            net::udp_probe(ends, (cfg.addr, t.dst), t.ttl, t.sport)
+        };
+        t.probe += 1;
+        t.answered = false;
+        t.sent = now;
+        t.until = now + Duration::from_millis(1000);
+        self.out.frames.push(frame);
+    }
+
+    /// An answer to a probe: a router on the way, the target, or an error.
+    fn on_trace_answer(&mut self, now: Instant, src: Ipv4Addr, unreachable: Option<u8>) {
+        let Some(Job::Trace(t)) = &mut self.job else {
+            return;
+        };
+        if t.hop_mac.is_none() || t.answered {
+            return;
+        }
+        let ms = now.saturating_duration_since(t.sent).as_secs_f64() * 1000.0;
+        match unreachable {
+            Some(code) => {
+                if !t.named {
+                    t.line.push_str(&format!(
+                        "*{src}   {ms:.3} ms (ICMP type:3, code:{code}, {})",
+                        cli::unreachable(code)
+                    ));
+                    t.named = true;
+                }
+                t.reached = true;
+            }
+            None => {
+                if !t.named {
+                    t.line.push_str(&format!("{src} "));
+                    t.named = true;
+                }
+                t.line.push_str(&format!("  {ms:.3} ms"));
+                t.reached |= src == t.dst;
+            }
+        }
+        t.answered = true;
+        // On to the next probe at once, as VPCS does once answered.
+        t.until = now;
+    }
+
+    fn trace_step(&mut self, now: Instant, mut t: Trace) {
+        if t.hop_mac.is_none() {
+            if let Some(mac) = self.arp_lookup(now, t.hop) {
+                t.hop_mac = Some(mac);
+            } else if t.arp_tries >= ARP_TRIES {
+                self.println(&format!("host ({}) not reachable", t.hop));
+                return self.run_script(now);
+            } else {
+                t.arp_tries += 1;
+                t.until = now + ARP_WAIT;
+                let ip = self.ip.map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr);
+                self.out
+                    .frames
+                    .push(net::arp(true, self.mac, ip, ([0; 6], t.hop)));
+                self.job = Some(Job::Trace(t));
+                return;
+            }
+            self.send_probe(now, &mut t);
+            self.job = Some(Job::Trace(t));
+            return;
+        }
+        if !t.answered {
+            t.line.push_str("  *");
+        }
+        if t.probe < 3 {
+            self.send_probe(now, &mut t);
+            self.job = Some(Job::Trace(t));
+            return;
+        }
+        let line = std::mem::take(&mut t.line);
+        self.println(&line);
+        if t.reached || t.ttl >= t.max {
+            return self.run_script(now);
+        }
+        t.ttl += 1;
+        t.probe = 0;
+        t.named = false;
+        t.line = format!("{:2}   ", t.ttl);
+        self.send_probe(now, &mut t);
+        self.job = Some(Job::Trace(t));
     }
 
     /// A DHCP wait is over: look at what came, as VPCS does after its sleep.
@@ -726,6 +938,7 @@ impl Pc {
             None => {}
             Some(Job::Sleep { .. }) => self.run_script(now),
             Some(Job::Dhcp(d)) => self.dhcp_step(now, d),
+            Some(Job::Trace(t)) => self.trace_step(now, t),
             Some(Job::Probe { cfg, tries, .. }) if tries < ARP_TRIES => {
                 self.job = Some(Job::Probe {
                     cfg,

@@ -5,8 +5,8 @@
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress,
-    EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol,
-    Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+    EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr,
+    IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 use std::net::Ipv4Addr;
 
@@ -66,6 +66,25 @@ pub enum Rx {
         src: Ipv4Addr,
         /// The probe's sequence number, from the quoted echo.
         seq: u16,
+    },
+    /// An ICMP destination unreachable, from `src`, with its code.
+    Unreachable {
+        /// Who says so.
+        src: Ipv4Addr,
+        /// The ICMP code (3: port unreachable).
+        code: u8,
+    },
+    /// A UDP datagram to us on a port nobody listens to (a `trace` probe):
+    /// the IP packet, to quote in a port unreachable.
+    Udp {
+        /// From.
+        src: Ipv4Addr,
+        /// Its MAC.
+        mac: [u8; 6],
+        /// To.
+        dst: Ipv4Addr,
+        /// The IP packet (an answer quotes its header and 8 bytes).
+        quote: Vec<u8>,
     },
     /// A DHCP offer or acknowledgement for us.
     Dhcp {
@@ -131,7 +150,16 @@ pub fn parse(frame: &[u8]) -> Rx {
                 return Rx::Other;
             };
             if repr.next_header == IpProtocol::Udp {
-                return dhcp_reply(ip.payload(), repr.src_addr, repr.dst_addr);
+                let udp = ip.payload();
+                if udp.get(2..4) == Some(&[0, 68]) {
+                    return dhcp_reply(udp, repr.src_addr, repr.dst_addr);
+                }
+                return Rx::Udp {
+                    src: repr.src_addr,
+                    mac: src_mac,
+                    dst: repr.dst_addr,
+                    quote: eth.payload().to_vec(),
+                };
             }
             if repr.next_header != IpProtocol::Icmp {
                 return Rx::Other;
@@ -139,6 +167,23 @@ pub fn parse(frame: &[u8]) -> Rx {
             let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
                 return Rx::Other;
             };
+            // Errors quote a truncated datagram, which smoltcp's parser
+            // refuses: read their type and code directly.
+            match u8::from(icmp.msg_type()) {
+                3 => {
+                    return Rx::Unreachable {
+                        src: repr.src_addr,
+                        code: icmp.msg_code(),
+                    };
+                }
+                11 => {
+                    return Rx::TimeExceeded {
+                        src: repr.src_addr,
+                        seq: 0,
+                    };
+                }
+                _ => {}
+            }
             match Icmpv4Repr::parse(&icmp, &caps) {
                 Ok(Icmpv4Repr::EchoRequest {
                     ident,
@@ -157,6 +202,10 @@ pub fn parse(frame: &[u8]) -> Rx {
                     ident,
                     seq: seq_no,
                     ttl: repr.hop_limit,
+                },
+                Ok(Icmpv4Repr::DstUnreachable { reason, .. }) => Rx::Unreachable {
+                    src: repr.src_addr,
+                    code: u8::from(reason),
                 },
                 Ok(Icmpv4Repr::TimeExceeded { data, .. }) => {
                     // The quoted datagram's ICMP header: type, code, sum, id, seq.
@@ -350,6 +399,87 @@ pub fn dhcp(mac: [u8; 6], xid: u32, request: Option<(Ipv4Addr, Ipv4Addr)>) -> Ve
         |payload| {
             let _ = repr.emit(&mut DhcpPacket::new_unchecked(payload));
         },
+        &caps,
+    );
+    buf
+}
+
+/// ICMP port unreachable for an IP packet (`quote`), quoting its header
+/// and first 8 bytes, as VPCS answers a `trace` probe.
+pub fn port_unreachable(
+    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    quote: &[u8],
+) -> Vec<u8> {
+    let caps = ChecksumCapabilities::ignored();
+    let Ok(quoted) = Ipv4Packet::new_checked(quote)
+        .map_err(|_| ())
+        .and_then(|p| Ipv4Repr::parse(&p, &caps).map_err(|_| ()))
+    else {
+        return Vec::new();
+    };
+    let header = usize::from(Ipv4Packet::new_unchecked(quote).header_len());
+    let data = &quote[header..(header + 8).min(quote.len())];
+    let icmp = Icmpv4Repr::DstUnreachable {
+        reason: Icmpv4DstUnreachable::PortUnreachable,
+        header: quoted,
+        data,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buf = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        IP + icmp.buffer_len(),
+    );
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(&mut buf[ETH + IP..]),
+        &caps,
+    );
+    buf
+}
+
+/// A `trace` probe: UDP from `sport` to `sport + 1` with `ttl`.
+pub fn udp_probe(
+    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ttl: u8,
+    sport: u16,
+) -> Vec<u8> {
+    let data = payload(64);
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: sport.wrapping_add(1),
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: 8 + data.len(),
+        hop_limit: ttl,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buf = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        IP + 8 + data.len(),
+    );
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut buf[ETH + IP..]),
+        &IpAddress::Ipv4(src),
+        &IpAddress::Ipv4(dst),
+        data.len(),
+        |p| p.copy_from_slice(&data),
         &caps,
     );
     buf
