@@ -1128,6 +1128,22 @@ impl Lab {
     }
 }
 
+/// A frame with nowhere to go (no NIO, or the PC is stopped): an incoming
+/// one is still captured, as on a wire; counted as dropped.
+fn unlinked(
+    dirty: &mut capture::Sink,
+    (key, index): (NodeKey, usize),
+    port: &mut node::Port,
+    now: Instant,
+    outbound: bool,
+    frame: &[u8],
+) {
+    if !outbound {
+        capture::record(dirty, key, index, port, now, frame);
+    }
+    port.stats.drop_unlinked();
+}
+
 /// A frame through a VPCS port without filters: capture, send, count.
 #[inline]
 fn plain_frame(
@@ -1140,10 +1156,7 @@ fn plain_frame(
     send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
 ) {
     let Some(to) = to else {
-        if !outbound {
-            capture::record(dirty, key, index, port, now, frame);
-        }
-        return port.stats.drop_unlinked();
+        return unlinked(dirty, (key, index), port, now, outbound, frame);
     };
     if !outbound {
         capture::record(dirty, key, index, port, now, frame);
@@ -1175,10 +1188,7 @@ fn filtered_frame(
     };
     let frame = &frame[..];
     let Some(to) = to else {
-        if !outbound {
-            capture::record(dirty, key, index, port, now, frame);
-        }
-        return port.stats.drop_unlinked();
+        return unlinked(dirty, (key, index), port, now, outbound, frame);
     };
     if let Some(due) = due {
         let at = (key, index);

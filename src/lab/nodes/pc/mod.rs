@@ -611,13 +611,8 @@ impl Pc {
             }
             return;
         }
-        let hop = if cfg.local(p.dst) {
-            p.dst
-        } else {
-            match cfg.gw {
-                Some(gw) => gw,
-                None => return self.println("No gateway found"),
-            }
+        let Some(hop) = self.next_hop(cfg, p.dst) else {
+            return;
         };
         self.ident = self.ident.wrapping_add(1);
         let hop_mac = self.arp_lookup(now, hop);
@@ -648,6 +643,18 @@ impl Pc {
             self.job = Some(Job::Ping(ping));
             self.send_echo(now);
         }
+    }
+
+    /// Where a packet for `dst` goes first: `dst` on the subnet, else the
+    /// gateway; VPCS's message when there is none.
+    fn next_hop(&mut self, cfg: Ipv4Cfg, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if cfg.local(dst) {
+            return Some(dst);
+        }
+        if cfg.gw.is_none() {
+            self.println("No gateway found");
+        }
+        cfg.gw
     }
 
     fn send_echo(&mut self, now: Instant) {
@@ -711,13 +718,8 @@ impl Pc {
             "trace to {}, {} hops max{mode}, press Ctrl+C to stop",
             t.host, t.max
         ));
-        let hop = if cfg.local(t.dst) {
-            t.dst
-        } else {
-            match cfg.gw {
-                Some(gw) => gw,
-                None => return self.println("No gateway found"),
-            }
+        let Some(hop) = self.next_hop(cfg, t.dst) else {
+            return;
         };
         self.ident = self.ident.wrapping_add(1);
         let hop_mac = self.arp_lookup(now, hop);
