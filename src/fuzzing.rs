@@ -258,7 +258,13 @@ pub fn websocket(data: &[u8]) {
 /// node are answered in the order they came. At the end, shutdown answers
 /// every request exactly once and leaves nothing behind.
 pub fn lab(data: &[u8]) {
-    let mut f = LabFuzz::new();
+    // An odd length runs built-in PCs instead of vpcs processes.
+    let engine = if data.len() % 2 == 1 {
+        crate::lab::PcEngine::Builtin
+    } else {
+        crate::lab::PcEngine::Vpcs
+    };
+    let mut f = LabFuzz::new(engine);
     for op in data.chunks(2) {
         f.step(op[0], op.get(1).copied().unwrap_or(0));
         f.check();
@@ -302,11 +308,12 @@ struct LabFuzz {
 }
 
 impl LabFuzz {
-    fn new() -> Self {
+    fn new(pc_engine: crate::lab::PcEngine) -> Self {
         // Small pools, so that running out is explored too.
         let settings = Settings {
             udp_ports: (10000, 10030),
             console_ports: (2000, 2007),
+            pc_engine,
             ..crate::lab::fake::settings()
         };
         LabFuzz {

@@ -1078,7 +1078,10 @@ impl Lab {
                 }
             }
             if let Some(v) = node.vpcs() {
-                macs.entry(node.project).or_default().push(v.mac);
+                // A built-in PC's MAC is host-wide, not the project's.
+                if v.builtin.is_none() {
+                    macs.entry(node.project).or_default().push(v.mac);
+                }
             }
             for port in &node.ports {
                 if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
