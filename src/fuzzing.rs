@@ -479,7 +479,7 @@ impl LabFuzz {
                 };
                 if self.lab.console_attach(k, id) {
                     self.lab
-                        .console_input(k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
+                        .console_input(self.now, k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
                     if arg & 1 == 0 {
                         self.lab.console_detach(k, id);
                     }

@@ -14,6 +14,7 @@ use crate::limits::{CONSOLE_HISTORY, MAX_CONSOLE_CLIENT_OUTPUT, MAX_CONSOLE_CLIE
 use crate::proto::bytes::ByteQueue;
 use crate::proto::telnet::{self, GREETING, Session};
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// One attached console client.
 #[derive(Debug)]
@@ -77,7 +78,14 @@ impl Lab {
 
     /// A client typed `data`: telnet negotiation is answered, the rest goes
     /// to the node (host commands refused when no sandbox holds them).
-    pub fn console_input(&mut self, key: NodeKey, id: ClientId, data: &[u8], host: &mut dyn Host) {
+    pub fn console_input(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        id: ClientId,
+        data: &[u8],
+        host: &mut dyn Host,
+    ) {
         let filter = self.filters_shell(key);
         let Some(node) = self.node_mut(key) else {
             return;
@@ -95,7 +103,7 @@ impl Lab {
         }
         let Some(data) = to_pc else { return };
         if node.vpcs().is_some_and(|v| v.builtin.is_some()) {
-            self.builtin_input(key, &data, host);
+            self.builtin_input(now, key, &data, host);
         } else {
             host.console_input(key, &data);
         }

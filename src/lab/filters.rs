@@ -130,11 +130,6 @@ impl Filters {
         (f, warnings)
     }
 
-    /// The filters as asked.
-    pub fn spec(&self) -> &LinkFilters {
-        &self.spec
-    }
-
     /// Whether frames cross untouched (the fast path).
     pub fn is_empty(&self) -> bool {
         self.spec.is_empty()
@@ -246,16 +241,11 @@ impl<T: Ord> DelayQueue<T> {
         self.heap.peek().map(|d| d.0.due)
     }
 
-    /// Forget every frame going to a destination `gone` says is gone.
+    /// Keep only the frames `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
         let heap = std::mem::take(&mut self.heap);
         self.heap = heap.into_iter().filter(|d| keep(&d.0.to)).collect();
         self.bytes = self.heap.iter().map(|d| d.0.frame.len()).sum();
-    }
-
-    /// Frames held.
-    pub fn len(&self) -> usize {
-        self.heap.len()
     }
 
     /// Whether none is held.

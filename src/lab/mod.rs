@@ -346,8 +346,6 @@ pub struct Lab {
     wire: Wire,
     /// Notification channel subscribers (GNS3 2.2's compute websocket).
     subscribers: usize,
-    /// The latest time an entry point was given (console input has none).
-    now: Instant,
     /// Built-in PC MACs handed out.
     builtin_macs: u32,
     /// Built-in PC output produced where no host was at hand (frames).
@@ -405,7 +403,6 @@ impl Lab {
             viewers: HashMap::new(),
             wire: Wire::default(),
             subscribers: 0,
-            now: Instant::now(),
             builtin_macs: 0,
             pc_later: Vec::new(),
             links: links::Links::default(),
@@ -417,7 +414,6 @@ impl Lab {
     /// A client's command. The answer goes to `host.reply(ticket, ..)`, now
     /// or, for an operation that waits, later.
     pub fn handle(&mut self, now: Instant, ticket: Ticket, cmd: Command, host: &mut dyn Host) {
-        self.now = now;
         let reply = match cmd {
             Command::Node(r, c) => return self.submit(now, ticket, r, c, host),
             Command::Version => Ok(Answer::Ok(Body::Version {
@@ -464,7 +460,6 @@ impl Lab {
     /// The loop turned: fire the deadlines that are due, then start one
     /// queued spawn (spawning blocks for a moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
-        self.now = now;
         self.flush_builtin(now, host);
         while let Some(d) = self.timers.pop_expired(now) {
             self.on_deadline(now, d, host);
@@ -544,7 +539,6 @@ impl Lab {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
-        self.now = now;
         let (key, index, outbound) = match from {
             Endpoint::Node(key) => (key, 0, true),
             Endpoint::Nio(key, index) => (key, index, false),

@@ -731,7 +731,8 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
         String::from_utf8_lossy(replay).contains("VPCS> "),
         "history replayed"
     );
-    r.lab.console_input(k, fast, b"ip 10.0.0.1\r", &mut r.host);
+    r.lab
+        .console_input(r.now, k, fast, b"ip 10.0.0.1\r", &mut r.host);
     assert_eq!(r.host.typed[&k], b"ip 10.0.0.1\r");
     let big = vec![b'x'; MAX_CONSOLE_CLIENT_OUTPUT / 2 + 1];
     for _ in 0..2 {
@@ -746,7 +747,8 @@ fn console_clients_are_greeted_fed_and_dropped_when_slow() {
     );
     assert!(r.lab.console_pending(k, slow).is_none());
     assert!(r.lab.console_pending(k, fast).is_some(), "the reader stays");
-    r.lab.console_input(k, fast, b"disconnect\r", &mut r.host);
+    r.lab
+        .console_input(r.now, k, fast, b"disconnect\r", &mut r.host);
     assert!(
         r.lab.console_pending(k, fast).unwrap().1,
         "closing after disconnect"
@@ -1344,4 +1346,34 @@ fn tunnels_between_two_of_our_ports_carry_frames_in_memory() {
             true
         });
     assert_eq!(sent, [Endpoint::Nio(ka, 0)]);
+}
+
+#[test]
+fn frames_a_delay_holds_go_with_their_nio() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let delay = LinkFilters {
+        delay: Some((100, 0)),
+        ..Default::default()
+    };
+    let t = r.node(
+        p,
+        n,
+        NodeCommand::AttachNio(PORT0, nio(10050, 20000), delay),
+    );
+    assert_eq!(r.status(t), Some(201));
+    r.started(p, n, k);
+    r.lab
+        .on_frame(r.now, Endpoint::Node(k), &[1; 60], &mut |_, _| true);
+    assert!(r.lab.timeout(r.now).is_some(), "one frame held");
+    let t = r.node(p, n, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(t), Some(204));
+    r.now += Duration::from_secs(1);
+    let mut sent = 0;
+    r.lab.release_frames(r.now, &mut |_, _| {
+        sent += 1;
+        true
+    });
+    assert_eq!(sent, 0, "nothing left behind for a NIO that is gone");
 }

@@ -58,16 +58,22 @@ impl Server {
         self.flush_console_client(token);
     }
 
-    pub(super) fn on_console_client(&mut self, token: usize, readable: bool, writable: bool) {
+    pub(super) fn on_console_client(
+        &mut self,
+        now: Instant,
+        token: usize,
+        readable: bool,
+        writable: bool,
+    ) {
         if writable {
             self.flush_console_client(token);
         }
         if readable {
-            self.read_console_client(token);
+            self.read_console_client(now, token);
         }
     }
 
-    fn read_console_client(&mut self, token: usize) {
+    fn read_console_client(&mut self, now: Instant, token: usize) {
         let mut buf = [0u8; 4096];
         let mut total = 0;
         while total < READ_BUDGET {
@@ -78,7 +84,8 @@ impl Server {
             match read_some(&c.stream, &mut buf) {
                 Moved::Bytes(n) => {
                     total += n;
-                    self.lab.console_input(node, id, &buf[..n], &mut self.io);
+                    self.lab
+                        .console_input(now, node, id, &buf[..n], &mut self.io);
                     self.flush_console_client(token);
                 }
                 Moved::Later => return,

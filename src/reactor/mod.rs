@@ -236,14 +236,14 @@ impl Server {
             Entry::Signals => self.io.on_signal(),
             Entry::Http(_) => self.pump_http(now, token, readable),
             Entry::ConsoleListener(node) => self.accept_console(now, node),
-            Entry::ConsoleClient(_) => self.on_console_client(token, readable, writable),
+            Entry::ConsoleClient(_) => self.on_console_client(now, token, readable, writable),
             Entry::Pty(node) => self.on_pty(now, node),
             Entry::ChildExit(node) => self.on_child_exit(now, node),
             Entry::NodeSocket(node) => self.relay(now, token, crate::lab::Endpoint::Node(node)),
             Entry::NioSocket(node, port) => {
                 self.relay(now, token, crate::lab::Endpoint::Nio(node, port))
             }
-            Entry::Ws(_) => self.on_ws(token, readable),
+            Entry::Ws(_) => self.on_ws(now, token, readable),
         }
         self.settle();
     }

@@ -14,6 +14,7 @@ use crate::proto::websocket::{Decoder, Message, Opcode, encode, encode_close};
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use std::os::fd::AsRawFd;
+use std::time::Instant;
 
 /// What a websocket carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +96,14 @@ impl Server {
     }
 
     /// Readable or writable.
-    pub(super) fn on_ws(&mut self, token: usize, readable: bool) {
+    pub(super) fn on_ws(&mut self, now: Instant, token: usize, readable: bool) {
         if readable {
-            self.read_ws(token);
+            self.read_ws(now, token);
         }
         self.flush_ws(token);
     }
 
-    fn read_ws(&mut self, token: usize) {
+    fn read_ws(&mut self, now: Instant, token: usize) {
         let mut total = 0;
         loop {
             let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
@@ -116,7 +117,7 @@ impl Server {
                 Moved::Bytes(n) => {
                     total += n;
                     ws.input.extend_from_slice(&self.io.scratch[..n]);
-                    self.decode_ws(token);
+                    self.decode_ws(now, token);
                 }
                 Moved::Later => return,
                 Moved::Closed => return self.close_ws(token),
@@ -125,7 +126,7 @@ impl Server {
     }
 
     /// Act on every whole message received.
-    fn decode_ws(&mut self, token: usize) {
+    fn decode_ws(&mut self, now: Instant, token: usize) {
         loop {
             let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
                 return;
@@ -156,15 +157,15 @@ impl Server {
                     ws.closing = true;
                 }
                 // The controller relays the web console's text frames as text.
-                Some(Message::Text(t)) => self.ws_input(kind, t.as_bytes()),
-                Some(Message::Binary(b)) => self.ws_input(kind, &b),
+                Some(Message::Text(t)) => self.ws_input(now, kind, t.as_bytes()),
+                Some(Message::Binary(b)) => self.ws_input(now, kind, &b),
             }
         }
     }
 
-    fn ws_input(&mut self, kind: WsKind, data: &[u8]) {
+    fn ws_input(&mut self, now: Instant, kind: WsKind, data: &[u8]) {
         if let WsKind::Console(node, id) = kind {
-            self.lab.console_input(node, id, data, &mut self.io);
+            self.lab.console_input(now, node, id, data, &mut self.io);
         }
     }
 

@@ -104,8 +104,13 @@ impl Lab {
     }
 
     /// Console input for a running built-in PC.
-    pub(crate) fn builtin_input(&mut self, key: NodeKey, data: &[u8], host: &mut dyn Host) {
-        let now = self.now;
+    pub(crate) fn builtin_input(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        data: &[u8],
+        host: &mut dyn Host,
+    ) {
         let Some(pc) = self.builtin_mut(key).and_then(|b| b.pc.as_mut()) else {
             return;
         };

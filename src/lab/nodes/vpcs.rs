@@ -12,7 +12,7 @@ use crate::api::body::{VmCreate, VmUpdate};
 use crate::api::{Nio, PortAddr, Ticket};
 use crate::error::ApiError;
 use crate::lab::host::{Host, Signal, Spawn};
-use crate::lab::node::{AfterStop, Kind, Node, NodeKey, Pending, Port, State};
+use crate::lab::node::{AfterStop, Endpoint, Kind, Node, NodeKey, Pending, Port, State};
 use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
 use crate::limits::{MAX_SCRIPT_BYTES, START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
 use std::ffi::OsString;
@@ -592,6 +592,11 @@ impl Lab {
         };
         let stats = port.stats;
         self.links.removed((key, index));
+        // Frames a delay filter held for or from this NIO go with it.
+        let gone = Endpoint::Nio(key, index);
+        self.wire
+            .delayed
+            .retain(|h| h.port != (key, index) && h.to != gone);
         host.close_nio(key, index);
         if let Some(lport) = nio.udp_port() {
             self.udp_ports.release(lport);

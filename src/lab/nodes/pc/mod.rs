@@ -227,21 +227,6 @@ impl Pc {
         self.link = link;
     }
 
-    /// Its name (`set pcname`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Its MAC.
-    pub fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    /// Its IPv4 settings.
-    pub fn ip(&self) -> Option<Ipv4Cfg> {
-        self.ip
-    }
-
     /// What it holds, for bounds checks: (line, history, script, ARP
     /// entries, files) lengths.
     pub fn sizes(&self) -> (usize, usize, usize, usize, usize) {
