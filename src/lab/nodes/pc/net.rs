@@ -264,8 +264,8 @@ pub fn arp(
 #[allow(clippy::too_many_arguments)]
 pub fn echo(
     reply: bool,
-    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
-    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ends: ([u8; 6], [u8; 6]),
+    addrs: (Ipv4Addr, Ipv4Addr),
     ttl: u8,
     ident: u16,
     seq: u16,
@@ -284,27 +284,61 @@ pub fn echo(
             data,
         }
     };
+    ipv4(ends, addrs, IpProtocol::Icmp, ttl, icmp.buffer_len(), |p| {
+        icmp.emit(
+            &mut Icmpv4Packet::new_unchecked(p),
+            &ChecksumCapabilities::default(),
+        )
+    })
+}
+
+/// An IPv4 packet in an Ethernet frame: `len` bytes of `proto` payload,
+/// written by `fill`.
+fn ipv4(
+    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    proto: IpProtocol,
+    ttl: u8,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp.buffer_len(),
+        next_header: proto,
+        payload_len: len,
         hop_limit: ttl,
     };
+    let mut buf = ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, IP + len);
     let caps = ChecksumCapabilities::default();
-    let mut buf = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv4,
-        IP + icmp.buffer_len(),
-    );
-    let mut packet = Ipv4Packet::new_unchecked(&mut buf[ETH..]);
-    ip.emit(&mut packet, &caps);
-    icmp.emit(
-        &mut Icmpv4Packet::new_unchecked(&mut buf[ETH + IP..]),
-        &caps,
-    );
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
+    fill(&mut buf[ETH + IP..]);
     buf
+}
+
+/// A UDP datagram in IPv4 in Ethernet, its payload written by `fill`.
+fn udp(
+    ends: ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ttl: u8,
+    (sport, dport): (u16, u16),
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let repr = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    };
+    ipv4(ends, (src, dst), IpProtocol::Udp, ttl, 8 + len, |p| {
+        repr.emit(
+            &mut UdpPacket::new_unchecked(p),
+            &IpAddress::Ipv4(src),
+            &IpAddress::Ipv4(dst),
+            len,
+            fill,
+            &ChecksumCapabilities::default(),
+        )
+    })
 }
 
 /// A DHCP server's answer in a UDP datagram to port 68.
@@ -374,41 +408,18 @@ pub fn dhcp(mac: [u8; 6], xid: u32, request: Option<(Ipv4Addr, Ipv4Addr)>) -> Ve
         rebind_duration: None,
         additional_options: &[],
     };
-    let dhcp_len = repr.buffer_len();
-    let udp = UdpRepr {
-        src_port: 68,
-        dst_port: 67,
-    };
-    let (src, dst) = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST);
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + dhcp_len,
-        hop_limit: 64,
-    };
-    let caps = ChecksumCapabilities::default();
-    let mut buf = ethernet(mac, [0xff; 6], EthernetProtocol::Ipv4, IP + 8 + dhcp_len);
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
-    let mut packet = UdpPacket::new_unchecked(&mut buf[ETH + IP..]);
-    udp.emit(
-        &mut packet,
-        &IpAddress::Ipv4(src),
-        &IpAddress::Ipv4(dst),
-        dhcp_len,
-        |payload| {
-            let _ = repr.emit(&mut DhcpPacket::new_unchecked(payload));
-        },
-        &caps,
-    );
-    buf
+    let ends = (mac, [0xff; 6]);
+    let addrs = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST);
+    udp(ends, addrs, 64, (68, 67), repr.buffer_len(), |payload| {
+        let _ = repr.emit(&mut DhcpPacket::new_unchecked(payload));
+    })
 }
 
 /// ICMP port unreachable for an IP packet (`quote`), quoting its header
 /// and first 8 bytes, as VPCS answers a `trace` probe.
 pub fn port_unreachable(
-    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
-    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ends: ([u8; 6], [u8; 6]),
+    addrs: (Ipv4Addr, Ipv4Addr),
     quote: &[u8],
 ) -> Vec<u8> {
     let caps = ChecksumCapabilities::ignored();
@@ -425,64 +436,26 @@ pub fn port_unreachable(
         header: quoted,
         data,
     };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp.buffer_len(),
-        hop_limit: 64,
-    };
-    let caps = ChecksumCapabilities::default();
-    let mut buf = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv4,
-        IP + icmp.buffer_len(),
-    );
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
-    icmp.emit(
-        &mut Icmpv4Packet::new_unchecked(&mut buf[ETH + IP..]),
-        &caps,
-    );
-    buf
+    ipv4(ends, addrs, IpProtocol::Icmp, 64, icmp.buffer_len(), |p| {
+        icmp.emit(
+            &mut Icmpv4Packet::new_unchecked(p),
+            &ChecksumCapabilities::default(),
+        )
+    })
 }
 
 /// A `trace` probe: UDP from `sport` to `sport + 1` with `ttl`.
 pub fn udp_probe(
-    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
-    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ends: ([u8; 6], [u8; 6]),
+    addrs: (Ipv4Addr, Ipv4Addr),
     ttl: u8,
     sport: u16,
 ) -> Vec<u8> {
     let data = payload(64);
-    let udp = UdpRepr {
-        src_port: sport,
-        dst_port: sport.wrapping_add(1),
-    };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + data.len(),
-        hop_limit: ttl,
-    };
-    let caps = ChecksumCapabilities::default();
-    let mut buf = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv4,
-        IP + 8 + data.len(),
-    );
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..]), &caps);
-    udp.emit(
-        &mut UdpPacket::new_unchecked(&mut buf[ETH + IP..]),
-        &IpAddress::Ipv4(src),
-        &IpAddress::Ipv4(dst),
-        data.len(),
-        |p| p.copy_from_slice(&data),
-        &caps,
-    );
-    buf
+    let ports = (sport, sport.wrapping_add(1));
+    udp(ends, addrs, ttl, ports, data.len(), |p| {
+        p.copy_from_slice(&data)
+    })
 }
 
 /// The payload of a ping of `size` bytes (VPCS fills it with a counter).
