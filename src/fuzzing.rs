@@ -248,6 +248,37 @@ pub fn websocket(data: &[u8]) {
     if let Some(code) = whole.1 {
         assert!(matches!(code, 1002 | 1007 | 1009), "close code {code}");
     }
+    // The session the reactor runs: fed in the same pieces, it hands out
+    // the same data messages, whole or split.
+    let session = |cuts: &[usize]| {
+        let mut s = crate::proto::websocket::Session::new(Vec::new());
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &c in cuts.iter().chain(std::iter::once(&rest.len())) {
+            out.extend(s.receive(&rest[at..c.max(at)]));
+            at = c.max(at);
+        }
+        out
+    };
+    // Up to a close, after which a session reads nothing more.
+    let data: Vec<Vec<u8>> = whole
+        .0
+        .iter()
+        .take_while(|m| !matches!(m, Message::Close(..)))
+        .filter_map(|m| match m {
+            Message::Text(t) => Some(t.as_bytes().to_vec()),
+            Message::Binary(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(session(&[]), session(&cuts(seed, rest.len())));
+    if whole.1.is_none() {
+        assert_eq!(
+            session(&[]),
+            data,
+            "the session hands out every data message"
+        );
+    }
 }
 
 /// The lab against random sequences of commands, console output, process

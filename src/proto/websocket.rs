@@ -252,6 +252,98 @@ pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
     encode(out, Opcode::Close, &payload);
 }
 
+/// One server-side websocket, sans-IO: what was received goes in, whole
+/// data messages come out; pings are answered, a close is echoed, a
+/// protocol error closes with its code; what waits to be written is
+/// bounded by [`MAX_WS_OUTBOX`](crate::limits::MAX_WS_OUTBOX).
+#[derive(Debug, Default)]
+pub struct Session {
+    decoder: Decoder,
+    /// Received bytes not yet decoded.
+    input: Vec<u8>,
+    /// Frames waiting to be written.
+    out: Vec<u8>,
+    /// A close frame is queued: nothing more is read or sent.
+    closing: bool,
+}
+
+impl Session {
+    /// A session whose first bytes to write are `out` (the handshake's 101).
+    pub fn new(out: Vec<u8>) -> Self {
+        Session {
+            out,
+            ..Default::default()
+        }
+    }
+
+    /// Bytes arrived: the payloads of the whole data messages (text or
+    /// binary) they completed, in order.
+    pub fn receive(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut messages = Vec::new();
+        if self.closing {
+            return messages;
+        }
+        self.input.extend_from_slice(data);
+        while !self.closing {
+            let message = match self.decoder.feed(&self.input) {
+                Ok(None) => break,
+                Ok(Some((used, m))) => {
+                    self.input.drain(..used);
+                    m
+                }
+                Err(e) => {
+                    encode_close(&mut self.out, e.code(), "");
+                    self.closing = true;
+                    break;
+                }
+            };
+            match message {
+                None | Some(Message::Pong(_)) => {}
+                Some(Message::Ping(p)) => encode(&mut self.out, Opcode::Pong, &p),
+                Some(Message::Close(code, _)) => {
+                    encode_close(&mut self.out, code.unwrap_or(1000), "");
+                    self.closing = true;
+                }
+                Some(Message::Text(t)) => messages.push(t.into_bytes()),
+                Some(Message::Binary(b)) => messages.push(b),
+            }
+        }
+        if self.closing {
+            self.input.clear();
+        }
+        messages
+    }
+
+    /// Queue a message; refused (false) once closing.
+    pub fn send(&mut self, op: Opcode, payload: &[u8]) -> bool {
+        if self.closing {
+            return false;
+        }
+        encode(&mut self.out, op, payload);
+        true
+    }
+
+    /// What waits to be written.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// `n` bytes of the output were written.
+    pub fn consumed(&mut self, n: usize) {
+        self.out.drain(..n.min(self.out.len()));
+    }
+
+    /// The peer does not read: more than the bound waits for it.
+    pub fn stalled(&self) -> bool {
+        self.out.len() > crate::limits::MAX_WS_OUTBOX
+    }
+
+    /// Closed and everything written: the connection can go.
+    pub fn finished(&self) -> bool {
+        self.closing && self.out.is_empty()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -383,5 +475,44 @@ pub(crate) mod tests {
         out.clear();
         encode_close(&mut out, 1009, "too big");
         assert_eq!(&out[..4], &[0x88, 9, 0x03, 0xf1]);
+    }
+
+    #[test]
+    fn a_session_answers_pings_echoes_close_and_closes_on_errors() {
+        let mut s = Session::new(b"HTTP/1.1 101 ...\r\n\r\n".to_vec());
+        let n = s.output().len();
+        s.consumed(n);
+        let mut input = client(true, 0x9, b"hi");
+        input.extend(client(true, 0x1, b"ls\n"));
+        input.extend(client(true, 0x2, &[1, 2]));
+        assert_eq!(s.receive(&input), [b"ls\n".to_vec(), vec![1, 2]]);
+        assert_eq!(
+            s.output(),
+            [0x8a, 2, b'h', b'i'],
+            "a pong with the ping's bytes"
+        );
+        s.consumed(4);
+        assert!(s.send(Opcode::Text, b"{}"));
+        s.consumed(4);
+        assert_eq!(
+            s.receive(&client(true, 0x8, &1000u16.to_be_bytes())),
+            Vec::<Vec<u8>>::new()
+        );
+        assert!(!s.finished(), "the echoed close is still to write");
+        assert!(!s.send(Opcode::Text, b"late"));
+        let n = s.output().len();
+        s.consumed(n);
+        assert!(s.finished());
+        // A protocol error: close 1002, nothing read after it.
+        let mut s = Session::new(Vec::new());
+        let mut bad = client(false, 0x9, b"x");
+        bad.extend(client(true, 0x1, b"after"));
+        assert!(s.receive(&bad).is_empty());
+        assert_eq!(&s.output()[..4], &[0x88, 2, 0x03, 0xea]);
+        // A peer that never reads is noticed.
+        let mut s = Session::new(Vec::new());
+        while !s.stalled() {
+            s.send(Opcode::Binary, &[0; 65536]);
+        }
     }
 }

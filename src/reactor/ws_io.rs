@@ -8,9 +8,9 @@
 use super::{Entry, Io, Server};
 use crate::api::answer::Upgrade;
 use crate::lab::{ClientId, NodeKey};
-use crate::limits::{MAX_WS_OUTBOX, READ_BUDGET};
+use crate::limits::READ_BUDGET;
 use crate::os::nb::{Moved, read_some, write_some};
-use crate::proto::websocket::{Decoder, Message, Opcode, encode, encode_close};
+use crate::proto::websocket::{Opcode, Session};
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use std::os::fd::AsRawFd;
@@ -25,17 +25,12 @@ pub(super) enum WsKind {
     Console(NodeKey, ClientId),
 }
 
-/// One websocket connection.
+/// One websocket connection: its socket, what it carries, and its
+/// protocol state (`proto::websocket::Session`).
 pub(super) struct WsConn {
     stream: TcpStream,
-    decoder: Decoder,
-    /// Received bytes not yet decoded.
-    input: Vec<u8>,
-    /// Frames waiting to be written.
-    out: Vec<u8>,
+    session: Session,
     kind: WsKind,
-    /// A close frame is queued: close once it is written.
-    closing: bool,
 }
 
 impl Server {
@@ -58,11 +53,8 @@ impl Server {
         let fd = stream.as_raw_fd();
         let ws = WsConn {
             stream,
-            decoder: Decoder::new(),
-            input: Vec::new(),
-            out,
+            session: Session::new(out),
             kind: WsKind::Notifications,
-            closing: false,
         };
         // A slab reuses the slot just freed, so the token (and the poll
         // registration) stay; should it not, register under the new one.
@@ -116,49 +108,13 @@ impl Server {
             match read_some(&ws.stream, &mut self.io.scratch) {
                 Moved::Bytes(n) => {
                     total += n;
-                    ws.input.extend_from_slice(&self.io.scratch[..n]);
-                    self.decode_ws(now, token);
+                    let kind = ws.kind;
+                    for message in ws.session.receive(&self.io.scratch[..n]) {
+                        self.ws_input(now, kind, &message);
+                    }
                 }
                 Moved::Later => return,
                 Moved::Closed => return self.close_ws(token),
-            }
-        }
-    }
-
-    /// Act on every whole message received.
-    fn decode_ws(&mut self, now: Instant, token: usize) {
-        loop {
-            let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
-                return;
-            };
-            if ws.closing {
-                ws.input.clear();
-                return;
-            }
-            let message = match ws.decoder.feed(&ws.input) {
-                Ok(None) => return,
-                Ok(Some((used, m))) => {
-                    ws.input.drain(..used);
-                    m
-                }
-                Err(e) => {
-                    log::debug!("websocket {token}: {e:?}");
-                    encode_close(&mut ws.out, e.code(), "");
-                    ws.closing = true;
-                    return;
-                }
-            };
-            let kind = ws.kind;
-            match message {
-                None | Some(Message::Pong(_)) => {}
-                Some(Message::Ping(data)) => encode(&mut ws.out, Opcode::Pong, &data),
-                Some(Message::Close(code, _)) => {
-                    encode_close(&mut ws.out, code.unwrap_or(1000), "");
-                    ws.closing = true;
-                }
-                // The controller relays the web console's text frames as text.
-                Some(Message::Text(t)) => self.ws_input(now, kind, t.as_bytes()),
-                Some(Message::Binary(b)) => self.ws_input(now, kind, &b),
             }
         }
     }
@@ -180,7 +136,7 @@ impl Server {
                 Some((pending, _)) if !pending.is_empty() => {
                     let n = pending.len();
                     if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) {
-                        encode(&mut ws.out, Opcode::Binary, pending);
+                        ws.session.send(Opcode::Binary, pending);
                     }
                     self.lab.console_written(node, id, n);
                 }
@@ -190,20 +146,18 @@ impl Server {
         let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
             return;
         };
-        while !ws.out.is_empty() {
-            match write_some(&ws.stream, &ws.out) {
-                Moved::Bytes(n) => {
-                    ws.out.drain(..n);
-                }
+        while !ws.session.output().is_empty() {
+            match write_some(&ws.stream, ws.session.output()) {
+                Moved::Bytes(n) => ws.session.consumed(n),
                 Moved::Later => break,
                 Moved::Closed => return self.close_ws(token),
             }
         }
-        if ws.out.len() > MAX_WS_OUTBOX {
+        if ws.session.stalled() {
             log::warn!("websocket {token} does not read: dropped");
             return self.close_ws(token);
         }
-        if ws.closing && ws.out.is_empty() {
+        if ws.session.finished() {
             self.close_ws(token);
         }
     }
@@ -212,9 +166,8 @@ impl Server {
     pub(super) fn notify(&mut self, text: &str) {
         for token in self.io.notifiers.clone() {
             if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token)
-                && !ws.closing
+                && ws.session.send(Opcode::Text, text.as_bytes())
             {
-                encode(&mut ws.out, Opcode::Text, text.as_bytes());
                 self.flush_ws(token);
             }
         }
