@@ -57,6 +57,15 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     set_nonblocking_cloexec(master.as_raw_fd())?;
     // SAFETY: plain fcntl on a descriptor we own.
     check(unsafe { libc::fcntl(slave.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    // No echo by the terminal itself: VPCS's line editor echoes what it
+    // reads, and keys typed while a command runs (which VPCS discards)
+    // would otherwise show twice once VPCS reads its line again.
+    // SAFETY: a zeroed termios is filled by tcgetattr before it is used.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) })?;
+    t.c_lflag &= !(libc::ECHO | libc::ECHONL);
+    // SAFETY: `t` is a valid termios for this terminal.
+    check(unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) })?;
     Ok((master, slave))
 }
 

@@ -386,3 +386,40 @@ fn moving_the_console_of_a_running_vm_keeps_its_sessions() {
     );
     assert!(fresh.expect_after(mf, "IP/MASK", 5));
 }
+
+/// Keys typed while a VPCS command runs are read by VPCS once the command
+/// is over, and echoed then by its line editor: the terminal must not echo
+/// them as well (they used to show twice).
+#[test]
+fn keys_typed_during_a_command_are_echoed_once() {
+    let srv = crate::util::Server::start(&[]);
+    let p = srv.project();
+    let (v, c) = srv.vm(&p, "PC");
+    assert_eq!(
+        srv.post(&crate::util::vm_url(&p, &v, "/start"), "{}")
+            .status,
+        204
+    );
+    let mut con = crate::util::Console::open(c);
+    assert!(con.expect("VPCS> ", 10), "{}", con.text());
+    con.send("ip 10.9.0.1/24\r\n");
+    assert!(con.expect("PC1 : 10.9.0.1", 10), "{}", con.text());
+    let from = con.seen.len();
+    con.send("ping 10.9.0.77 -c 1\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    con.send("zzzz");
+    assert!(
+        con.expect_after(from, "not reachable", 10),
+        "{}",
+        con.text()
+    );
+    con.expect_after(from, "VPCS> ", 5);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    con.expect_after(con.seen.len(), "never", 1);
+    assert_eq!(
+        con.text()[from..].matches("zzzz").count(),
+        1,
+        "{}",
+        con.text()
+    );
+}

@@ -85,10 +85,6 @@ fn lab(engine: &str) -> (Server, Console) {
 
 /// Run one line and return what it printed up to the next prompt.
 fn run(c: &mut Console, line: &str) -> String {
-    // As a person types: after the prompt, not before. Real VPCS switches
-    // its terminal to raw mode after printing the prompt; keys that arrive
-    // before that are echoed by the pty as well as by VPCS.
-    std::thread::sleep(Duration::from_millis(150));
     let from = c.seen.len();
     c.send(&format!("{line}\r\n"));
     let end = Instant::now() + Duration::from_secs(20);
