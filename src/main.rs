@@ -113,11 +113,27 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // One server per projects directory: only the lock holder may take
+    // what it finds there for leftovers of an earlier run.
+    let mut lock = match nanolab::os::fs::DirLock::take(&cfg.projects_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nanolab: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let marker = nanolab::lab::project::TEMPORARY_MARKER;
-    for gone in nanolab::os::fs::remove_stale_temporary_projects(&cfg.projects_dir, marker) {
+    let swept = nanolab::os::fs::sweep_projects_dir(&cfg.projects_dir, marker);
+    for gone in swept.projects {
         log::info!(
             "removed temporary project left by an earlier run: {}",
             gone.display()
+        );
+    }
+    for gone in swept.files {
+        log::info!(
+            "removed a half-written file left by an earlier run: {}",
+            cfg.projects_dir.join(gone).display()
         );
     }
     if !cfg.console_sandbox {
@@ -144,7 +160,10 @@ fn main() -> ExitCode {
         }
     };
     match server.local_addr() {
-        Ok(addr) => println!("nanolab listening on http://{addr}"),
+        Ok(addr) => {
+            lock.record(&format!("pid {}, http://{addr}", std::process::id()));
+            println!("nanolab listening on http://{addr}")
+        }
         Err(e) => {
             eprintln!("nanolab: {e}");
             return ExitCode::FAILURE;

@@ -121,6 +121,11 @@ pub trait Host {
 /// Project directories and files: nodes' directories, startup scripts,
 /// logs, the temporary marker.
 pub trait Files {
+    /// Confine files beneath `dir` too (a `--local` project's directory
+    /// outside the projects directory).
+    fn add_root(&mut self, _dir: &Path) {}
+    /// Forget a root added by [`Files::add_root`].
+    fn drop_root(&mut self, _dir: &Path) {}
     /// Create `dir` and its parents.
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).

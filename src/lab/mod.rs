@@ -37,7 +37,7 @@ use ports::PortPool;
 use project::{Project, TEMPORARY_MARKER};
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use timers::Timers;
 use uuid::Uuid;
@@ -825,6 +825,34 @@ impl Lab {
         }
     }
 
+    /// A project path a `--local` client chose: absolute, and neither `/`
+    /// nor the projects directory or one of its ancestors (deleting the
+    /// project would take them with it).
+    fn local_path(&self, what: &str, path: &Path) -> Result<(), ApiError> {
+        self.require_local(what)?;
+        let projects = &self.settings.projects_dir;
+        let normal = path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        });
+        if !path.is_absolute() || !normal {
+            return Err(ApiError::bad(format!(
+                "Project path '{}' must be absolute, without '.' or '..'",
+                path.display()
+            )));
+        }
+        if path.parent().is_none() || projects.starts_with(path) {
+            return Err(ApiError::bad(format!(
+                "Project path '{}' would hold the projects directory {}: choose a directory of its own",
+                path.display(),
+                projects.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn reload(&mut self, host: &mut dyn Host) -> Reply {
         self.require_local("Reloading the configuration")?;
         let fresh = host.reload_settings()?;
@@ -868,15 +896,19 @@ impl Lab {
         }
         let id = b.project_id.unwrap_or_else(Uuid::new_v4);
         let default = self.settings.projects_dir.join(id.to_string());
-        let path = match b.path.map(PathBuf::from) {
+        let (path, chosen) = match b.path.map(PathBuf::from) {
             Some(p) if p != default => {
-                self.require_local("Choosing a project path")?;
-                p
+                self.local_path("Choosing a project path", &p)?;
+                (p, true)
             }
-            _ => default,
+            _ => (default, false),
         };
+        // A directory that was there before is not nanolab's to delete.
+        host.files().add_root(&path);
+        let owns_dir = !chosen || !host.files().exists(&path);
         host.files().create_dir(&path)?;
         let mut project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
+        project.owns_dir = owns_dir;
         project.variables = b.variables;
         set_marker(&project, host)?;
         self.emit(Event::ProjectOpened {
@@ -898,8 +930,8 @@ impl Lab {
         }
         let p = self.project(id)?;
         let new_path = b.path.map(PathBuf::from).filter(|to| *to != p.path);
-        if new_path.is_some() {
-            self.require_local("Changing a project path")?;
+        if let Some(to) = &new_path {
+            self.local_path("Changing a project path", to)?;
             let running = p.nodes.iter().any(|n| {
                 self.index
                     .get(n)
@@ -918,9 +950,13 @@ impl Lab {
         if let Some(to) = new_path {
             let from = p.path.clone();
             let was_temporary = p.temporary;
+            let owned_before = p.owns_dir;
+            host.files().add_root(&to);
+            let owns_dir = !host.files().exists(&to);
             host.files().create_dir(&to)?;
             let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
             p.path = to.clone();
+            p.owns_dir = owns_dir;
             for d in &mut p.deleted_node_dirs {
                 if let Ok(rest) = d.strip_prefix(&from) {
                     *d = to.join(rest);
@@ -936,12 +972,16 @@ impl Lab {
                     v.dir = dir;
                 }
             }
-            if was_temporary && let Err(e) = host.files().remove_dir(&from) {
+            if was_temporary
+                && owned_before
+                && let Err(e) = host.files().remove_dir(&from)
+            {
                 self.emit(Event::Warning {
                     node: None,
                     text: format!("project {id}: old temporary directory left: {e}"),
                 });
             }
+            host.files().drop_root(&from);
             self.emit(Event::ProjectMoved {
                 project: id,
                 from,
@@ -974,6 +1014,7 @@ impl Lab {
     /// remove its directory when asked or when it is temporary.
     fn forget_project(&mut self, id: Uuid, delete_dir: bool, host: &mut dyn Host) -> Reply {
         let p = self.project(id)?;
+        let node_dirs: Vec<PathBuf> = p.nodes.iter().map(|&n| p.node_dir(n)).collect();
         let keys: Vec<NodeKey> = p
             .nodes
             .iter()
@@ -993,9 +1034,37 @@ impl Lab {
         let p = self.projects.remove(&id).ok_or_else(|| no_project(id))?;
         self.emit(Event::ProjectClosed { project: id });
         if delete_dir || p.temporary {
-            host.files().remove_dir(&p.path)?;
+            self.remove_project_dir(&p, &node_dirs, host)?;
         }
+        host.files().drop_root(&p.path);
         Ok(Answer::NoContent)
+    }
+
+    /// Remove a project's directory, or, when nanolab did not create it
+    /// (a `--local` path that was already there), only what nanolab wrote
+    /// in it: its nodes' directories and the temporary marker.
+    fn remove_project_dir(
+        &mut self,
+        p: &Project,
+        node_dirs: &[PathBuf],
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        if p.owns_dir {
+            return host.files().remove_dir(&p.path);
+        }
+        for dir in node_dirs.iter().chain(&p.deleted_node_dirs) {
+            host.files().remove_dir(dir)?;
+        }
+        host.files().remove_file(&p.path.join(TEMPORARY_MARKER));
+        self.emit(Event::Warning {
+            node: None,
+            text: format!(
+                "project {}: {} was there before nanolab used it; only its nodes' directories were removed",
+                p.id,
+                p.path.display()
+            ),
+        });
+        Ok(())
     }
 
     fn allocate_udp(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {

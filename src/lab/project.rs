@@ -26,6 +26,9 @@ pub struct Project {
     pub deleted_node_dirs: Vec<PathBuf>,
     /// GNS3 2.2's project variables (JSON text), if set.
     pub variables: Option<String>,
+    /// nanolab created the directory (so deleting the project may remove
+    /// it whole); false for a `--local` path that was already there.
+    pub owns_dir: bool,
     macs: [u64; 4],
 }
 
@@ -40,6 +43,7 @@ impl Project {
             nodes: BTreeSet::new(),
             deleted_node_dirs: Vec::new(),
             variables: None,
+            owns_dir: true,
             macs: [0; 4],
         }
     }

@@ -1,22 +1,26 @@
 //! Projects archives: a tar stream of the projects directory made a piece
 //! at a time (never the whole archive in memory), and a restore that
 //! refuses, as a whole and before writing anything, an archive with an
-//! entry that would land outside the directory. The tar format itself is
-//! the `tar` crate's.
+//! entry that would land outside the directory or with a link (GNS3's
+//! projects hold none, and a link is how one entry carries a later write
+//! elsewhere). Both walk beneath a directory handle ([`super::confined`]):
+//! the kernel, not a string check, keeps them inside. A restore is done a
+//! slice of entries at a time so that the loop serves others in between.
+//! The tar format itself is the `tar` crate's.
 
+use super::confined;
 use crate::error::ApiError;
-use std::fs::{File, ReadDir};
+use cap_std::fs::{Dir, ReadDir};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use tar::{Builder, EntryType, Header};
 
 /// A tar archive of a directory, produced on demand.
 pub struct TarStream {
-    root: PathBuf,
     /// Directories being walked, with their path inside the archive.
     walk: Vec<(ReadDir, PathBuf)>,
     /// The file whose content is being sent, and the bytes still owed.
-    file: Option<(File, u64)>,
+    file: Option<(cap_std::fs::File, u64)>,
     /// Headers (and padding) are written here by the `tar` crate.
     builder: Builder<Vec<u8>>,
     done: bool,
@@ -25,11 +29,10 @@ pub struct TarStream {
 impl TarStream {
     /// Start archiving `root` (its entries, named relative to it).
     pub fn new(root: &Path) -> io::Result<Self> {
-        let walk = vec![(std::fs::read_dir(root)?, PathBuf::new())];
+        let walk = vec![(confined::open_root(root)?.entries()?, PathBuf::new())];
         let mut builder = Builder::new(Vec::new());
         builder.mode(tar::HeaderMode::Deterministic);
         Ok(TarStream {
-            root: root.to_path_buf(),
             walk,
             file: None,
             builder,
@@ -69,7 +72,8 @@ impl TarStream {
         !self.done
     }
 
-    /// Write the next entry's header; open its content, if a file.
+    /// Write the next entry's header; open its content, if a file. Links
+    /// are left out: a restore refuses them.
     fn next_entry(&mut self) {
         let Some((dir, rel)) = self.walk.last_mut() else {
             let _ = self.builder.finish();
@@ -82,31 +86,32 @@ impl TarStream {
         };
         let Ok(entry) = entry else { return };
         let name = rel.join(entry.file_name());
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+        if name == Path::new(super::fs::LOCK_FILE) {
             return;
-        };
+        }
+        // The entry's own metadata: a link is not followed.
+        let Ok(meta) = entry.metadata() else { return };
         let mut header = Header::new_gnu();
-        header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+        header.set_mtime(0);
         if meta.is_dir() {
-            header.set_size(0);
-            if let Ok(d) = std::fs::read_dir(entry.path()) {
+            if let Ok(d) = entry.open_dir().and_then(|d| d.entries()) {
+                header.set_entry_type(EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
                 let _ = self.builder.append_data(&mut header, &name, io::empty());
                 self.walk.push((d, name));
             }
-        } else if meta.file_type().is_symlink() {
-            if let Ok(target) = std::fs::read_link(entry.path()) {
-                header.set_size(0);
-                let _ = self.builder.append_link(&mut header, &name, &target);
-            }
         } else if meta.is_file()
-            && let Ok(file) = File::open(entry.path())
+            && let Ok(file) = entry.open()
         {
+            header.set_entry_type(EntryType::Regular);
+            header.set_mode(0o644);
+            header.set_size(meta.len());
             let _ = self.builder.append_data(&mut header, &name, io::empty());
             if meta.len() > 0 {
                 self.file = Some((file, meta.len()));
             }
         }
-        let _ = &self.root;
     }
 }
 
@@ -140,36 +145,25 @@ fn unreadable(e: io::Error) -> ApiError {
     ApiError::bad(format!("The upload is not a readable tar archive: {e}"))
 }
 
-/// Check every entry of `archive`: where it lands, where a link points,
-/// and that nothing on disk on its way is a symbolic link. Returns how
-/// many entries there are.
-fn check(dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
+/// Check every entry of `archive`: where it lands and what it is (files
+/// and directories only). Returns how many entries there are.
+fn check(archive: &[u8]) -> Result<usize, ApiError> {
     let mut count = 0;
     for entry in tar::Archive::new(archive).entries().map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let path = entry.path().map_err(unreadable)?.into_owned();
-        let at =
-            inside(&path).ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
+        inside(&path).ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
         match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::Directory => {}
-            EntryType::Symlink => {
+            EntryType::Symlink | EntryType::Link => {
                 let target = entry.link_name().map_err(unreadable)?.unwrap_or_default();
-                let from = at.parent().unwrap_or(Path::new(""));
-                if target.is_absolute() || inside(&from.join(&target)).is_none() {
-                    return Err(refuse(
-                        &path,
-                        &format!("is a symbolic link out to {}", target.display()),
-                    ));
-                }
-            }
-            EntryType::Link => {
-                let target = entry.link_name().map_err(unreadable)?.unwrap_or_default();
-                if inside(&target).is_none() {
-                    return Err(refuse(
-                        &path,
-                        &format!("is a hard link out to {}", target.display()),
-                    ));
-                }
+                return Err(refuse(
+                    &path,
+                    &format!(
+                        "is a link (to {}): projects archives hold files and directories only",
+                        target.display()
+                    ),
+                ));
             }
             other => {
                 return Err(refuse(
@@ -178,34 +172,79 @@ fn check(dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
                 ));
             }
         }
-        // A symbolic link already on disk would carry the entry elsewhere.
-        let mut on_disk = dir.to_path_buf();
-        for c in at.parent().unwrap_or(Path::new("")).components() {
-            on_disk.push(c);
-            if std::fs::symlink_metadata(&on_disk).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(refuse(
-                    &path,
-                    "goes through a symbolic link already on disk",
-                ));
-            }
-        }
         count += 1;
     }
     Ok(count)
 }
 
-/// Restore `archive` into `dir` once every entry has been checked.
-pub fn restore(dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
-    let count = check(dir, archive)?;
-    let mut ar = tar::Archive::new(archive);
-    ar.set_overwrite(true);
-    for entry in ar.entries().map_err(unreadable)? {
-        let mut entry = entry.map_err(unreadable)?;
-        entry.unpack_in(dir).map_err(|e| {
-            ApiError::conflict(format!("Restoring into {} failed: {e}", dir.display()))
-        })?;
+/// A restore in progress: checked whole first, then written a slice of
+/// entries at a time.
+pub struct Restore {
+    archive: Vec<u8>,
+    /// Where the next entry (its extension headers included) begins.
+    at: usize,
+    entries: usize,
+}
+
+impl Restore {
+    /// Check `archive` whole; refuse it before anything is written.
+    pub fn new(archive: Vec<u8>) -> Result<Self, ApiError> {
+        let entries = check(&archive)?;
+        Ok(Restore {
+            archive,
+            at: 0,
+            entries,
+        })
     }
-    Ok(count)
+
+    /// How many entries the archive has.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Write up to `budget` more entries beneath `root`. Returns true once
+    /// the archive is restored whole.
+    pub fn step(&mut self, root: &Dir, budget: usize) -> Result<bool, ApiError> {
+        let failed = |path: &Path, e: io::Error| {
+            ApiError::conflict(format!("Restoring {} failed: {e}", path.display()))
+        };
+        let rest = self.archive.get(self.at..).unwrap_or_default();
+        let mut ar = tar::Archive::new(rest);
+        let mut end = 0;
+        for (done, entry) in ar.entries().map_err(unreadable)?.enumerate() {
+            if done == budget {
+                self.at += end;
+                return Ok(false);
+            }
+            let mut entry = entry.map_err(unreadable)?;
+            let path = entry.path().map_err(unreadable)?.into_owned();
+            let rel = inside(&path)
+                .ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
+            end = entry.raw_file_position() as usize + (entry.size() as usize).div_ceil(512) * 512;
+            // The lock of the server restoring stays its own.
+            if rel.as_os_str().is_empty() || rel == Path::new(super::fs::LOCK_FILE) {
+                continue;
+            }
+            if entry.header().entry_type() == EntryType::Directory {
+                confined::create_dir_all(root, &rel).map_err(|e| failed(&path, e))?;
+                continue;
+            }
+            let mut data = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut data).map_err(unreadable)?;
+            confined::create_dir_all(root, rel.parent().unwrap_or(Path::new("")))
+                .and_then(|()| confined::write_atomic(root, &rel, &data, false))
+                .map_err(|e| failed(&path, e))?;
+        }
+        self.at = self.archive.len();
+        Ok(true)
+    }
+}
+
+/// Restore `archive` beneath `root` whole (in one go).
+pub fn restore(root: &Dir, archive: &[u8]) -> Result<usize, ApiError> {
+    let mut r = Restore::new(archive.to_vec())?;
+    while !r.step(root, usize::MAX)? {}
+    Ok(r.entries())
 }
 
 #[cfg(test)]
@@ -266,7 +305,7 @@ mod tests {
         }
         assert!(pieces > 10, "produced a piece at a time");
         let dst = temp("dst");
-        assert!(restore(&dst, &tar).unwrap() >= 5);
+        assert!(restore(&confined::open_root(&dst).unwrap(), &tar).unwrap() >= 5);
         assert_eq!(
             std::fs::read_to_string(dst.join("p/project-files/vpcs/v/startup.vpc")).unwrap(),
             "ip 10.0.0.1\n"
@@ -322,7 +361,7 @@ mod tests {
             let root = temp(what);
             let dst = root.join("projects");
             std::fs::create_dir_all(&dst).unwrap();
-            let e = restore(&dst, &tar).unwrap_err();
+            let e = restore(&confined::open_root(&dst).unwrap(), &tar).unwrap_err();
             assert_eq!(e.status(), 400, "{what}");
             assert!(e.to_string().contains("nothing was written"), "{what}: {e}");
             assert_eq!(
@@ -337,13 +376,73 @@ mod tests {
             );
             let _ = std::fs::remove_dir_all(root);
         }
-        // A link that stays inside is fine.
+        // Even a link that stays inside is refused: GNS3's projects hold
+        // none, and two links that each look inside can climb out through
+        // each other (issue 16).
         let dst = temp("inside");
         let tar = archive(|b| {
             file(b, "a/f", b"x");
             link(b, EntryType::Symlink, "a/l", "f")
         });
-        assert_eq!(restore(&dst, &tar).unwrap(), 2);
+        assert_eq!(
+            restore(&confined::open_root(&dst).unwrap(), &tar)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let _ = std::fs::remove_dir_all(dst);
+    }
+
+    #[test]
+    fn the_chain_of_links_from_issue_16_is_refused_whole() {
+        let root = temp("chain");
+        let dst = root.join("projects");
+        std::fs::create_dir_all(&dst).unwrap();
+        let climb = format!("a/b/c/d/e/f/g/h/r/{}tmp/evil", "../".repeat(10));
+        let tar = archive(|b| {
+            file(b, "P/ok", b"x");
+            link(
+                b,
+                EntryType::Symlink,
+                "P/a/b/c/d/e/f/g/h/r",
+                "../../../../../../../../../.",
+            );
+            link(b, EntryType::Symlink, "P/notes.tmp", &climb);
+        });
+        let e = restore(&confined::open_root(&dst).unwrap(), &tar).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("is a link"), "{e}");
+        assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_restore_in_slices_writes_the_same_tree() {
+        let dst = temp("slices");
+        let tar = archive(|b| {
+            for i in 0..50 {
+                file(b, &format!("p/n{}/f{i}", i % 7), format!("{i}").as_bytes());
+            }
+            // A long name takes an extension header of its own.
+            let mut h = Header::new_gnu();
+            h.set_size(4);
+            h.set_entry_type(EntryType::Regular);
+            b.append_data(&mut h, format!("p/{}", "l".repeat(150)), &b"long"[..])
+                .unwrap();
+        });
+        let mut r = Restore::new(tar).unwrap();
+        assert_eq!(r.entries(), 51);
+        let root = confined::open_root(&dst).unwrap();
+        let mut steps = 1;
+        while !r.step(&root, 4).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps, 13);
+        assert_eq!(std::fs::read(dst.join("p/n3/f10")).unwrap(), b"10");
+        assert_eq!(
+            std::fs::read(dst.join(format!("p/{}", "l".repeat(150)))).unwrap(),
+            b"long"
+        );
         let _ = std::fs::remove_dir_all(dst);
     }
 
@@ -354,7 +453,7 @@ mod tests {
         std::fs::create_dir_all(&dst).unwrap();
         std::os::unix::fs::symlink(&root, dst.join("out")).unwrap();
         let tar = archive(|b| file(b, "out/evil", b"x"));
-        assert_eq!(restore(&dst, &tar).unwrap_err().status(), 400);
+        assert!(restore(&confined::open_root(&dst).unwrap(), &tar).is_err());
         assert!(!root.join("evil").exists());
         let _ = std::fs::remove_dir_all(root);
     }

@@ -4,6 +4,7 @@
 //! program. No policy lives here.
 
 pub mod backup;
+pub mod confined;
 pub mod fs;
 pub mod nb;
 pub mod nio;

@@ -156,6 +156,7 @@ impl Server {
         };
         let landlock = crate::sys::landlock_abi().is_some();
         let lab = Lab::new(config.lab_settings());
+        let disk = crate::os::fs::Disk::new(&config.projects_dir);
         let io = Io {
             registry,
             entries,
@@ -174,7 +175,7 @@ impl Server {
             nodes: HashMap::new(),
             ready_clients: Vec::new(),
             signalled: false,
-            disk: crate::os::fs::Disk,
+            disk,
             streams: HashMap::new(),
             gone_viewers: Vec::new(),
             meter: Default::default(),

@@ -3,6 +3,7 @@
 mod api;
 mod builtin;
 mod cli;
+mod confinement;
 mod console;
 mod differential;
 mod faults;
