@@ -53,6 +53,11 @@ pub struct Config {
     /// The GNS3 controller version `/v2/compute` claims (the controller
     /// requires its own), reported as `<it>-nanolab.<our version>`.
     pub gns3_version: String,
+    /// Open API connections at most (a further one gets a 503).
+    pub max_connections: usize,
+    /// Bytes every client buffer together may hold (outboxes of
+    /// connections, websockets, consoles, live captures).
+    pub memory_budget: usize,
 }
 
 pub use crate::api::v2::GNS3_VERSION;
@@ -103,7 +108,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
-               [--gns3-version X.Y.Z] [--pc-engine vpcs|builtin] [--version] [--help]
+               [--gns3-version X.Y.Z] [--pc-engine vpcs|builtin]
+               [--max-connections N] [--memory-budget MIB] [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -129,6 +135,10 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --pc-engine vpcs|builtin
                           run virtual PCs with the vpcs program (default) or
                           the built-in engine (no process, no vpcs needed)
+  --max-connections N     open API connections at most (default 10000); one
+                          address may hold three quarters of them
+  --memory-budget MIB     what all clients' unsent output may hold together
+                          (default 64); past it, the most lagging is dropped
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -146,6 +156,8 @@ pub struct Flags {
     udp_ports: Option<(u16, u16)>,
     gns3_version: Option<String>,
     pc_engine: Option<crate::lab::PcEngine>,
+    max_connections: Option<usize>,
+    memory_budget: Option<usize>,
     /// Config file to read.
     pub config_file: Option<PathBuf>,
     verbosity: Option<Verbosity>,
@@ -212,6 +224,12 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--config" => f.config_file = Some(value("a file")?.into()),
             "--pc-engine" => f.pc_engine = Some(parse_engine(&value("vpcs or builtin")?)?),
             "--gns3-version" => f.gns3_version = Some(parse_gns3_version(&value("a version")?)?),
+            "--max-connections" => {
+                f.max_connections = Some(parse_count(&value("a number")?, "--max-connections")?)
+            }
+            "--memory-budget" => {
+                f.memory_budget = Some(parse_mib(&value("a size in MiB")?, "--memory-budget")?)
+            }
             "--debug" => f.verbosity = Some(Verbosity::Debug),
             "--quiet" => f.verbosity = Some(Verbosity::Quiet),
             "--log" => f.log_file = Some(value("a file")?.into()),
@@ -246,6 +264,8 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.udp_ports = f.udp_ports.unwrap_or(c.udp_ports);
     c.gns3_version = f.gns3_version.clone().unwrap_or(c.gns3_version);
     c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
+    c.max_connections = f.max_connections.unwrap_or(c.max_connections);
+    c.memory_budget = f.memory_budget.unwrap_or(c.memory_budget);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
     c.log_file = f.log_file.clone();
     c.record = f.record.clone();
@@ -292,7 +312,27 @@ fn defaults() -> Config {
         auth: None,
         gns3_version: GNS3_VERSION.into(),
         pc_engine: crate::lab::PcEngine::Vpcs,
+        max_connections: crate::limits::MAX_CONNECTIONS,
+        memory_budget: crate::limits::MEMORY_BUDGET,
     }
+}
+
+/// A count of at least 1.
+fn parse_count(v: &str, what: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{what} takes a whole number of at least 1, not '{v}'"
+        )),
+    }
+}
+
+/// A size in MiB (at least 1), in bytes.
+fn parse_mib(v: &str, what: &str) -> Result<usize, String> {
+    parse_count(v, what).and_then(|n| {
+        n.checked_mul(1024 * 1024)
+            .ok_or_else(|| format!("{what} {v} MiB is more than this machine can address"))
+    })
 }
 
 fn parse_engine(v: &str) -> Result<crate::lab::PcEngine, String> {
@@ -358,6 +398,12 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "host") => c.host = parse_host(value).map_err(at)?,
             ("Server", "port") => c.port = parse_port(value).map_err(at)?,
             ("Server", "local") => c.local = parse_bool(value).map_err(at)?,
+            ("Server", "max_connections") => {
+                c.max_connections = parse_count(value, "max_connections").map_err(at)?
+            }
+            ("Server", "memory_budget") => {
+                c.memory_budget = parse_mib(value, "memory_budget").map_err(at)?
+            }
             ("Server", "allow_remote_console") => {
                 c.allow_remote_console = parse_bool(value).map_err(at)?
             }

@@ -44,6 +44,10 @@ pub enum ApiError {
     },
     /// A bug or an operating-system failure; the server carries on.
     Internal(String),
+    /// A websocket handshake of a version other than RFC 6455's (13).
+    UpgradeRequired(String),
+    /// The server is at a limit (connections): try again later.
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -60,6 +64,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::HeadersTooLarge { .. } => 431,
             ApiError::Internal(_) => 500,
+            ApiError::UpgradeRequired(_) => 426,
+            ApiError::Unavailable(_) => 503,
         }
     }
 
@@ -91,7 +97,9 @@ impl fmt::Display for ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
-            | ApiError::Internal(m) => f.write_str(m),
+            | ApiError::Internal(m)
+            | ApiError::UpgradeRequired(m)
+            | ApiError::Unavailable(m) => f.write_str(m),
             ApiError::Unauthorized => f.write_str("Authentication required"),
             ApiError::MethodNotAllowed {
                 method,

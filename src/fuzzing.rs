@@ -134,6 +134,7 @@ pub fn json_bodies(data: &[u8]) {
             authorization: None,
             content_type: None,
             websocket_key: None,
+            websocket_version: None,
             body: data.to_vec(),
         };
         if let Err(e) = crate::api::v2::decode(&req, None).command {

@@ -34,8 +34,17 @@ pub const STREAM_PIECE: usize = 64 * 1024;
 
 /// Longest chunk-size line (hex digits and extensions) in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 1024;
-/// Open HTTP connections; further ones are accepted and closed at once.
+/// Open HTTP connections by default (`--max-connections`); a further one
+/// is answered 503 and closed.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// The share of the connections one client address may hold (numerator,
+/// denominator): three quarters, so one address cannot take every slot.
+pub const ADDRESS_SHARE: (usize, usize) = (3, 4);
+/// What every client's unsent output together may hold by default
+/// (`--memory-budget`): connection outboxes, websocket outboxes, console
+/// clients, live capture viewers, backup streams. Past it, the client
+/// with the most unsent bytes is dropped.
+pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 /// Unsent response bytes on one connection past which we stop reading from it.
 pub const MAX_CONN_OUTPUT: usize = 1024 * 1024;
 /// Requests parsed but not yet answered on one connection (pipelining depth).
@@ -46,6 +55,8 @@ pub const READ_BUDGET: usize = 256 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// After `accept` fails (out of descriptors), try again after this.
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// A connection that has not sent its first byte after this is closed.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keep-alive connection with nothing to do is closed after this.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -308,12 +308,13 @@ fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
 
 /// A websocket route needs a websocket handshake.
 fn upgrade(req: &Request, cmd: Command) -> Result<Command, ApiError> {
-    if req.websocket_key.is_none() {
+    let Some(key) = &req.websocket_key else {
         return Err(ApiError::bad(format!(
             "{} is a websocket: send a GET with 'Upgrade: websocket' and 'Sec-WebSocket-Key'",
             req.path
         )));
-    }
+    };
+    crate::proto::websocket::check_handshake(key, req.websocket_version.as_deref())?;
     Ok(cmd)
 }
 
@@ -1002,7 +1003,7 @@ mod tests {
                 .is_ok()
         );
         let ws = format!("/v2/compute/projects/{P}/vpcs/nodes/{V}/console/ws");
-        let hs = "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        let hs = "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         assert!(
             decode(&req("GET", &ws, "", hs), Some(&creds))
                 .command

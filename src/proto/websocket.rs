@@ -19,6 +19,33 @@ pub fn accept_key(client_key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
 }
 
+/// Check a client's handshake as RFC 6455 (4.2.1) requires: version 13
+/// (else 426, which names the version to use) and a key that is 16 bytes
+/// in base64 (else 400).
+pub fn check_handshake(key: &str, version: Option<&str>) -> Result<(), crate::error::ApiError> {
+    use crate::error::ApiError;
+    if version.map(str::trim) != Some("13") {
+        return Err(ApiError::UpgradeRequired(format!(
+            "Websocket version {} is not supported: send 'Sec-WebSocket-Version: 13'",
+            version.unwrap_or("(none)")
+        )));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+    if decoded.map(|k| k.len()) != Ok(16) {
+        return Err(ApiError::bad(format!(
+            "Sec-WebSocket-Key '{key}' is not 16 bytes in base64"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a close code may be sent by a peer (RFC 6455, 7.4): 1005, 1006
+/// and 1015 are only for reporting, others below 3000 are reserved unless
+/// registered, and none is 5000 or more.
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// Frame opcodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opcode {
@@ -173,6 +200,9 @@ fn control(op: Opcode, payload: Vec<u8>) -> Result<Message, WsError> {
             1 => return Err(WsError::Protocol("close frame of one byte")),
             _ => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
+                if !valid_close_code(code) {
+                    return Err(WsError::Protocol("close code not allowed on the wire"));
+                }
                 let reason =
                     String::from_utf8(payload[2..].to_vec()).map_err(|_| WsError::InvalidData)?;
                 Message::Close(Some(code), reason)
@@ -513,6 +543,41 @@ pub(crate) mod tests {
         let mut s = Session::new(Vec::new());
         while !s.stalled() {
             s.send(Opcode::Binary, &[0; 65536]);
+        }
+    }
+
+    #[test]
+    fn handshakes_and_close_codes_as_rfc_6455_requires() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        assert!(check_handshake(key, Some("13")).is_ok());
+        assert_eq!(check_handshake(key, Some("8")).unwrap_err().status(), 426);
+        assert_eq!(check_handshake(key, None).unwrap_err().status(), 426);
+        assert_eq!(check_handshake("", Some("13")).unwrap_err().status(), 400);
+        assert_eq!(
+            check_handshake("c2hvcnQ=", Some("13"))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        for (code, ok) in [
+            (1000, true),
+            (1001, true),
+            (1011, true),
+            (3000, true),
+            (4999, true),
+            (999, false),
+            (1004, false),
+            (1005, false),
+            (1006, false),
+            (1015, false),
+            (2999, false),
+            (5000, false),
+        ] {
+            let mut s = Session::new(Vec::new());
+            let payload = u16::to_be_bytes(code);
+            s.receive(&client(true, 8, &payload));
+            let expect = u16::to_be_bytes(if ok { code } else { 1002 });
+            assert_eq!(s.output(), [0x88, 2, expect[0], expect[1]], "{code}");
         }
     }
 }

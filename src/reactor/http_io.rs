@@ -8,7 +8,7 @@ use crate::api::{self, Front, Ticket};
 use crate::error::ApiError;
 use crate::lab::ClientId;
 use crate::lab::Reply;
-use crate::limits::{MAX_CONNECTIONS, READ_BUDGET, STREAM_PIECE};
+use crate::limits::{ADDRESS_SHARE, READ_BUDGET, STREAM_PIECE};
 use crate::os::backup::TarStream;
 use crate::os::nb::{Moved, read_some, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
@@ -36,6 +36,8 @@ pub(super) struct HttpConn {
     /// The lab answered with an upgrade: the connection becomes a websocket
     /// once this pump is over.
     upgrade: Option<crate::api::answer::Upgrade>,
+    /// The client's address, whose share of the connections this takes.
+    peer: std::net::IpAddr,
 }
 
 impl HttpConn {
@@ -48,10 +50,51 @@ impl HttpConn {
         !std::mem::replace(&mut self.queued, true)
     }
 
-    /// The socket and the bytes still to write (an upgrade's 101).
-    pub(super) fn into_parts(self) -> (TcpStream, Vec<u8>) {
+    /// The socket, the bytes still to write (an upgrade's 101) and the
+    /// client's address.
+    pub(super) fn into_parts(self) -> (TcpStream, Vec<u8>, std::net::IpAddr) {
         let out = self.conn.output().to_vec();
-        (self.stream, out)
+        (self.stream, out, self.peer)
+    }
+}
+
+/// Answer a connection the server cannot take with a 503 that says why,
+/// as far as one write goes (a fresh socket's buffer takes it), and close.
+fn refuse(mut stream: TcpStream, why: &str) {
+    let mut out = Vec::new();
+    Response::error(&ApiError::Unavailable(why.to_string())).write_to(&mut out, true);
+    let _ = stream.write(&out);
+}
+
+impl Io {
+    /// Why a new connection from `ip` cannot be taken, if it cannot: the
+    /// server's cap, or the address's share of it.
+    pub(super) fn over_connection_limits(&self, ip: std::net::IpAddr) -> Option<String> {
+        let cap = self.config.max_connections;
+        let share = (cap * ADDRESS_SHARE.0 / ADDRESS_SHARE.1).max(1);
+        if self.http_conns >= cap {
+            Some(format!(
+                "{cap} connections are open, the most this server takes (--max-connections); try again later"
+            ))
+        } else if self.per_address.get(&ip).copied().unwrap_or(0) >= share {
+            Some(format!(
+                "{ip} holds {share} connections, the most one address may ({}/{} of --max-connections {cap}); close some first",
+                ADDRESS_SHARE.0, ADDRESS_SHARE.1
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// An API connection from `ip` closed, or became a websocket.
+    pub(super) fn connection_gone(&mut self, ip: std::net::IpAddr) {
+        self.http_conns -= 1;
+        if let Some(n) = self.per_address.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&ip);
+            }
+        }
     }
 }
 
@@ -60,8 +103,9 @@ impl Server {
     pub(super) fn accept_http(&mut self, now: Instant) {
         let retry = (now, IoTimer::Accept);
         while let Some((stream, peer)) = accept_one(&self.io.listener, &mut self.io.timers, retry) {
-            if self.io.http_conns >= MAX_CONNECTIONS {
-                log::warn!("connection from {peer} refused: {MAX_CONNECTIONS} connections open");
+            if let Some(refusal) = self.io.over_connection_limits(peer.ip()) {
+                log::warn!("connection from {peer} refused: {refusal}");
+                refuse(stream, &refusal);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -74,6 +118,7 @@ impl Server {
                 queued: false,
                 ws_key: None,
                 upgrade: None,
+                peer: peer.ip(),
             };
             let fd = conn.stream.as_raw_fd();
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -86,6 +131,7 @@ impl Server {
                 }
             };
             self.io.http_conns += 1;
+            *self.io.per_address.entry(peer.ip()).or_default() += 1;
             log::trace!("http[{token}] connected from {peer}");
             self.io.arm_conn_timer(token);
         }
@@ -324,7 +370,7 @@ impl Io {
             let _ = self
                 .registry
                 .deregister(&mut SourceFd(&c.stream.as_raw_fd()));
-            self.http_conns -= 1;
+            self.connection_gone(c.peer);
             log::trace!("http[{token}] closed");
         }
     }

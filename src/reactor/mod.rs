@@ -96,6 +96,8 @@ struct Io {
     /// The connection whose requests are being served right now.
     pumping: Option<usize>,
     http_conns: usize,
+    /// Open API connections by client address (for its share of them).
+    per_address: HashMap<std::net::IpAddr, usize>,
     next_serial: u64,
     record: Option<File>,
     scratch: Vec<u8>,
@@ -166,6 +168,7 @@ impl Server {
             again: Vec::new(),
             pumping: None,
             http_conns: 0,
+            per_address: HashMap::new(),
             next_serial: 0,
             record,
             scratch: vec![0; crate::limits::MAX_FRAME.max(crate::limits::READ_BUDGET)],

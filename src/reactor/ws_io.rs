@@ -47,9 +47,9 @@ impl Server {
         let Some(Entry::Http(http)) = self.io.entries.try_remove(token) else {
             return;
         };
-        self.io.http_conns -= 1;
         let serial = http.serial();
-        let (stream, out) = http.into_parts();
+        let (stream, out, peer) = http.into_parts();
+        self.io.connection_gone(peer);
         let fd = stream.as_raw_fd();
         let ws = WsConn {
             stream,

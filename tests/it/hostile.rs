@@ -312,3 +312,103 @@ fn thousands_of_mutated_requests() {
     answers_at_once(&srv);
     assert_near_baseline(&srv, base, "mutations");
 }
+
+/// Read a whole answer (the server closes after it), with a bound.
+fn read_all(s: &mut TcpStream, secs: u64) -> (String, Duration) {
+    let t = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (String::from_utf8_lossy(&out).into_owned(), t.elapsed())
+}
+
+#[test]
+fn issue_16_a_connection_that_never_speaks_is_closed_after_ten_seconds() {
+    let srv = Server::start(&[]);
+    let mut silent = srv.connect();
+    // One that spoke once is kept (the idle time-out is longer).
+    let mut talker = srv.connect();
+    talker
+        .write_all(b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (text, waited) = read_all(&mut silent, 20);
+    assert!(text.is_empty(), "{text}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
+    talker
+        .write_all(b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(talker);
+    assert_eq!(read_response(&mut r).unwrap().status, 200);
+    assert_eq!(read_response(&mut r).unwrap().status, 200);
+}
+
+#[test]
+fn issue_16_at_the_connection_cap_a_new_client_gets_a_503_that_says_why() {
+    // Listening on every address: 127.0.0.1 and ::1 are two clients.
+    let srv = Server::start(&["--host", "::", "--max-connections", "4"]);
+    let port = srv.addr.port();
+    let v4 = || TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let v6 = || TcpStream::connect(("::1", port)).unwrap();
+    // One address may hold three quarters of the slots.
+    let held: Vec<TcpStream> = (0..3).map(|_| v4()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (text, _) = read_all(&mut v4(), 5);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("holds 3 connections"), "{text}");
+    // Another address takes the last slot; then the server is full.
+    let last = v6();
+    std::thread::sleep(Duration::from_millis(200));
+    let (text, _) = read_all(&mut v6(), 5);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("--max-connections"), "{text}");
+    drop(held);
+    drop(last);
+    assert!(crate::util::wait_for(5, || {
+        crate::util::request(srv.addr, "GET", "/v1/version", "").status == 200
+    }));
+}
+
+#[test]
+fn issue_16_smaller_deviations_handshakes_and_credentials() {
+    let srv = Server::start(&[]);
+    let ws = "/v2/compute/notifications/ws";
+    for (version, key, status) in [
+        ("8", "dGhlIHNhbXBsZSBub25jZQ==", "426"),
+        ("13", "", "400"),
+        ("13", "c2hvcnQ=", "400"),
+        ("13", "dGhlIHNhbXBsZSBub25jZQ==", "101"),
+    ] {
+        let mut s = srv.connect();
+        write!(
+            s,
+            "GET {ws} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        let head = String::from_utf8_lossy(&head);
+        assert!(
+            head.ends_with(status),
+            "version {version}, key {key:?}: {head}"
+        );
+    }
+    // Credentials that are not text are wrong credentials.
+    let dir = crate::util::temp_dir("auth");
+    let pw = crate::util::script(&dir, "pw", "secret\n");
+    let srv = Server::start(&[
+        "--auth-user",
+        "admin",
+        "--auth-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    let mut s = srv.connect();
+    s.write_all(b"GET /v1/version HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \xff\xfe\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    assert_eq!(read_response(&mut r).unwrap().status, 401);
+}

@@ -15,7 +15,9 @@
 use super::parse::{Request, RequestParser};
 use super::response::Response;
 use crate::error::ApiError;
-use crate::limits::{IDLE_TIMEOUT, MAX_CONN_OUTPUT, MAX_PIPELINED, REQUEST_TIMEOUT};
+use crate::limits::{
+    FIRST_BYTE_TIMEOUT, IDLE_TIMEOUT, MAX_CONN_OUTPUT, MAX_PIPELINED, REQUEST_TIMEOUT,
+};
 use crate::proto::bytes::ByteQueue;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -60,6 +62,9 @@ pub struct Conn {
     last_activity: Instant,
     /// When the request now arriving began (for the 408).
     request_started: Instant,
+    /// Nothing was ever received: a silent connection goes after
+    /// [`FIRST_BYTE_TIMEOUT`], not [`IDLE_TIMEOUT`].
+    silent: bool,
 }
 
 impl Conn {
@@ -77,6 +82,7 @@ impl Conn {
             streaming: false,
             last_activity: now,
             request_started: now,
+            silent: true,
         }
     }
 
@@ -86,6 +92,7 @@ impl Conn {
             self.request_started = now;
         }
         self.last_activity = now;
+        self.silent &= data.is_empty();
         self.input.push(data);
     }
 
@@ -94,7 +101,9 @@ impl Conn {
     /// a half-sent request gets a 408 after [`REQUEST_TIMEOUT`], and a
     /// connection waiting for an answer has no deadline.
     pub fn deadline(&self) -> Option<Instant> {
-        if self.is_idle() || !self.output().is_empty() {
+        if self.silent && self.is_idle() {
+            Some(self.last_activity + FIRST_BYTE_TIMEOUT)
+        } else if self.is_idle() || !self.output().is_empty() {
             Some(self.last_activity + IDLE_TIMEOUT)
         } else if self.awaiting_answers() || self.streaming {
             // Waiting for an answer, or for the next piece of a streamed one
@@ -133,6 +142,7 @@ impl Conn {
         let parsed = match self.parser.feed(self.input.pending()) {
             Ok(p) => p,
             Err(err) => {
+                let err = for_controllers(self.input.pending(), err);
                 self.fail(&err);
                 return None;
             }
@@ -278,6 +288,20 @@ impl Conn {
     }
 }
 
+/// A GNS3 controller (the `/v2` and `/v3` compute APIs) turns any status
+/// it does not map into a 500: a request over a size limit there is a 400
+/// whose message names the limit, not a 413 or 431.
+fn for_controllers(head: &[u8], err: ApiError) -> ApiError {
+    let target = head.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let controller = target.starts_with(b"/v2/") || target.starts_with(b"/v3/");
+    match err {
+        ApiError::PayloadTooLarge { .. } | ApiError::HeadersTooLarge { .. } if controller => {
+            ApiError::BadRequest(err.to_string())
+        }
+        err => err,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,13 +319,14 @@ mod tests {
     fn an_idle_connection_closes_after_the_idle_timeout() {
         let now = t0();
         let mut c = Conn::new(now);
-        assert_eq!(c.deadline(), Some(now + IDLE_TIMEOUT));
+        // A connection that never says a word goes after the short one.
+        assert_eq!(c.deadline(), Some(now + FIRST_BYTE_TIMEOUT));
         assert_eq!(
-            c.on_timeout(now + IDLE_TIMEOUT - Duration::from_millis(1)),
+            c.on_timeout(now + FIRST_BYTE_TIMEOUT - Duration::from_millis(1)),
             Expiry::Wait
         );
-        assert_eq!(c.on_timeout(now + IDLE_TIMEOUT), Expiry::Close);
-        // Activity pushes the deadline back.
+        assert_eq!(c.on_timeout(now + FIRST_BYTE_TIMEOUT), Expiry::Close);
+        // Activity pushes the deadline back, to the idle time-out.
         let later = now + Duration::from_secs(100);
         c.receive(later, b"GET / HTTP/1.1\r\n\r\n");
         let (id, _) = c.next_request().unwrap();
@@ -534,5 +559,35 @@ mod tests {
         let big = Response::json(200, &serde_json::json!({"x": "y".repeat(MAX_CONN_OUTPUT)}));
         c.complete(pending[0], big, false);
         assert!(!c.wants_read(), "output over the limit");
+    }
+
+    #[test]
+    fn size_limits_are_400s_for_the_controllers_apis() {
+        let big = format!(
+            "POST /v2/compute/projects HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            crate::limits::MAX_BODY_BYTES + 1
+        );
+        for (req, status) in [
+            (big.clone(), 400),
+            (big.replace("/v2/compute", "/v1"), 413),
+            (
+                format!(
+                    "GET /v2/compute/x HTTP/1.1\r\nX: {}\r\n\r\n",
+                    "a".repeat(20_000)
+                ),
+                400,
+            ),
+            (
+                format!("GET /v1/x HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000)),
+                431,
+            ),
+        ] {
+            let mut c = Conn::new(t0());
+            c.receive(t0(), req.as_bytes());
+            assert!(c.next_request().is_none());
+            let out = text(&c);
+            assert!(out.starts_with(&format!("HTTP/1.1 {status} ")), "{out}");
+            assert!(out.contains("limit"), "{out}");
+        }
     }
 }

@@ -81,6 +81,8 @@ pub struct Request {
     /// `Sec-WebSocket-Key`, when the request asks to upgrade to a websocket
     /// (`Upgrade: websocket`): the handshake answers it.
     pub websocket_key: Option<String>,
+    /// `Sec-WebSocket-Version`, when sent (RFC 6455 requires 13).
+    pub websocket_version: Option<String>,
     /// The body, de-chunked.
     pub body: Vec<u8>,
 }
@@ -280,6 +282,7 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         authorization: None,
         content_type: None,
         websocket_key: None,
+        websocket_version: None,
         body: Vec::new(),
     };
     let mut upgrade = false;
@@ -288,6 +291,12 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
     let mut chunked = false;
     let mut expect = false;
     for h in parsed.headers.iter() {
+        if h.name.eq_ignore_ascii_case("authorization") {
+            // Credentials that are not text are wrong credentials (a 401
+            // where authentication is on), not a malformed request.
+            req.authorization = Some(String::from_utf8_lossy(h.value).trim().to_string());
+            continue;
+        }
         let value = std::str::from_utf8(h.value)
             .map_err(|_| ApiError::bad(format!("Header {} is not valid UTF-8", h.name)))?
             .trim();
@@ -319,8 +328,6 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
                 return Err(ApiError::bad(format!("Expect '{value}' is not supported")));
             }
             expect = !http10;
-        } else if name.eq_ignore_ascii_case("authorization") {
-            req.authorization = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("content-type") {
             req.content_type = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("upgrade") {
@@ -329,6 +336,8 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
                 .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
             ws_key = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            req.websocket_version = Some(value.to_string());
         }
     }
     if upgrade {

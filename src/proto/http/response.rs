@@ -126,6 +126,7 @@ impl Response {
                 .extra
                 .push("WWW-Authenticate: Basic realm=\"nanolab\"".into()),
             ApiError::MethodNotAllowed { allowed, .. } => r.extra.push(format!("Allow: {allowed}")),
+            ApiError::UpgradeRequired(_) => r.extra.push("Sec-WebSocket-Version: 13".into()),
             _ => {}
         }
         r
@@ -193,6 +194,7 @@ pub fn reason(status: u16) -> &'static str {
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        426 => "Upgrade Required",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
