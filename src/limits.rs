@@ -73,6 +73,14 @@ pub const MAX_CONSOLE_CLIENTS: usize = 64;
 /// Longest input line tracked per console client (longer lines are not inspected further).
 pub const MAX_CONSOLE_LINE: usize = 1024;
 
+/// Longest project or node name, in bytes (GNS3's own names are a few
+/// dozen characters; a name is repeated on every status page).
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Projects open at once.
+pub const MAX_PROJECTS: usize = 10_000;
+/// Nodes in one project (a lab of built-in PCs may hold a hundred thousand).
+pub const MAX_NODES_PER_PROJECT: usize = 100_000;
+
 /// Longest network interface name (the kernel's IFNAMSIZ less its NUL).
 pub const MAX_IFNAME: usize = 15;
 

@@ -193,6 +193,18 @@ impl Lab {
         Ok(Answer::Ok(Body::LiveCapture))
     }
 
+    /// Bytes waiting for a live viewer in the lab (for the memory budget).
+    pub fn capture_pending(&self, viewer: ClientId) -> usize {
+        let Some(&(key, index)) = self.viewers.get(&viewer) else {
+            return 0;
+        };
+        self.node(key)
+            .and_then(|n| n.ports.get(index))
+            .and_then(|p| p.capture.as_ref())
+            .and_then(|c| c.viewers.iter().find(|(id, _)| *id == viewer))
+            .map_or(0, |(_, out)| out.len())
+    }
+
     /// What waits for a live viewer (taken); `None` once its capture has
     /// ended or it was dropped for not keeping up.
     pub fn capture_output(&mut self, viewer: ClientId) -> Option<Vec<u8>> {

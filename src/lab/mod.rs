@@ -9,6 +9,7 @@
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
 //! tests drive it with [`fake::FakeHost`] and a made-up `now`.
 
+pub mod budget;
 pub mod capture;
 mod compute;
 pub mod console;
@@ -31,7 +32,7 @@ pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
 use crate::api::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::error::ApiError;
-use crate::limits::MAX_EVENTS;
+use crate::limits::{MAX_EVENTS, MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECTS};
 use node::{Job, Pending};
 use ports::PortPool;
 use project::{Project, TEMPORARY_MARKER};
@@ -825,6 +826,16 @@ impl Lab {
         }
     }
 
+    /// Room for one more node in `project` ([`MAX_NODES_PER_PROJECT`]).
+    pub(crate) fn room_for_node(&self, project: Uuid) -> Result<(), ApiError> {
+        if self.project(project)?.nodes.len() >= MAX_NODES_PER_PROJECT {
+            return Err(ApiError::bad(format!(
+                "Project {project} holds {MAX_NODES_PER_PROJECT} nodes, the most one project may"
+            )));
+        }
+        Ok(())
+    }
+
     /// A project path a `--local` client chose: absolute, and neither `/`
     /// nor the projects directory or one of its ancestors (deleting the
     /// project would take them with it).
@@ -894,6 +905,12 @@ impl Lab {
             }
             return self.project_view(id).map(Answer::Created);
         }
+        check_name(b.name.as_deref())?;
+        if self.projects.len() >= MAX_PROJECTS {
+            return Err(ApiError::bad(format!(
+                "{MAX_PROJECTS} projects are open, the most this server holds: close one first"
+            )));
+        }
         let id = b.project_id.unwrap_or_else(Uuid::new_v4);
         let default = self.settings.projects_dir.join(id.to_string());
         let (path, chosen) = match b.path.map(PathBuf::from) {
@@ -925,6 +942,7 @@ impl Lab {
         b: crate::api::body::ProjectUpdate,
         host: &mut dyn Host,
     ) -> Reply {
+        check_name(b.name.as_deref())?;
         if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables.clone()) {
             p.variables = Some(v);
         }
@@ -1385,6 +1403,17 @@ fn node_status(n: &Node, now: Instant) -> crate::api::answer::NodeStatus {
             .iter()
             .map(|p| (p.adapter, p.number, p.nio.clone(), p.stats))
             .collect(),
+    }
+}
+
+/// A name a client gave a project or a node: at most [`MAX_NAME_BYTES`].
+pub(crate) fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+    match name {
+        Some(n) if n.len() > MAX_NAME_BYTES => Err(ApiError::bad(format!(
+            "A name of {} bytes is longer than the limit of {MAX_NAME_BYTES}",
+            n.len()
+        ))),
+        _ => Ok(()),
     }
 }
 

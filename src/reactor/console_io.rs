@@ -15,8 +15,8 @@ use std::time::Instant;
 /// One telnet client of a node's console.
 pub(super) struct Client {
     stream: TcpStream,
-    node: NodeKey,
-    id: ClientId,
+    pub(super) node: NodeKey,
+    pub(super) id: ClientId,
 }
 
 impl Server {
@@ -98,6 +98,11 @@ impl Server {
     /// Write what the lab holds for the client; close it once it asked to
     /// leave and everything is written, or when the lab forgot it.
     pub(super) fn flush_console_client(&mut self, token: usize) {
+        self.write_console_client(token);
+        self.account(token);
+    }
+
+    fn write_console_client(&mut self, token: usize) {
         let Some(c) = self.io.client(token) else {
             return;
         };
@@ -119,7 +124,7 @@ impl Server {
         }
     }
 
-    fn close_console_client(&mut self, token: usize) {
+    pub(super) fn close_console_client(&mut self, token: usize) {
         if let Some((node, id)) = self.io.drop_client(token) {
             self.lab.console_detach(node, id);
         }
@@ -140,6 +145,7 @@ impl Io {
             .client(token)
             .map(|c| (c.node, c.id, c.stream.as_raw_fd()))?;
         self.unregister(&mut SourceFd(&fd), token);
+        self.budget.set(id, 0);
         log::debug!("console client {token} detached");
         Some((node, id))
     }

@@ -45,6 +45,11 @@ impl HttpConn {
         self.serial
     }
 
+    /// Bytes of answers not yet written (for the memory budget).
+    pub(super) fn unsent(&self) -> usize {
+        self.conn.output().len()
+    }
+
     /// Put on `again` unless already there: returns whether to push it.
     pub(super) fn mark_queued(&mut self) -> bool {
         !std::mem::replace(&mut self.queued, true)
@@ -189,6 +194,7 @@ impl Server {
             try_read = true;
         }
         self.io.arm_conn_timer(token);
+        self.account(token);
     }
 
     /// Hand every complete request in the buffer to the lab, one at a time
@@ -371,6 +377,11 @@ impl Io {
                 .registry
                 .deregister(&mut SourceFd(&c.stream.as_raw_fd()));
             self.connection_gone(c.peer);
+            let who = ClientId {
+                handle: token,
+                serial: c.serial,
+            };
+            self.budget.set(who, 0);
             log::trace!("http[{token}] closed");
         }
     }

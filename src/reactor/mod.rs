@@ -118,6 +118,8 @@ struct Io {
     meter: crate::os::stats::Meter,
     /// Notification websockets, by token.
     notifiers: Vec<usize>,
+    /// What every client's unsent bytes together may hold.
+    budget: crate::lab::budget::Budget,
 }
 
 /// Where a streamed answer's pieces come from.
@@ -159,6 +161,7 @@ impl Server {
         let landlock = crate::sys::landlock_abi().is_some();
         let lab = Lab::new(config.lab_settings());
         let disk = crate::os::fs::Disk::new(&config.projects_dir);
+        let memory_budget = config.memory_budget;
         let io = Io {
             registry,
             entries,
@@ -183,6 +186,7 @@ impl Server {
             gone_viewers: Vec::new(),
             meter: Default::default(),
             notifiers: Vec::new(),
+            budget: crate::lab::budget::Budget::new(memory_budget),
         };
         Ok(Server { poll, lab, io })
     }
@@ -289,6 +293,55 @@ impl Server {
                 crate::lab::Event::Load(_) => log::trace!("{e}"),
                 _ => log::info!("{e}"),
             }
+        }
+        self.enforce_budget();
+    }
+
+    /// Past the memory budget, drop the clients holding the most unsent
+    /// bytes until the total is under it again.
+    fn enforce_budget(&mut self) {
+        while let Some(who) = self.io.budget.victim() {
+            let (total, limit) = (self.io.budget.total(), self.io.budget.limit());
+            log::warn!(
+                "client {} dropped: the clients' unsent output passed the memory budget of {limit} bytes ({total} bytes left held)",
+                who.handle
+            );
+            match self.io.entries.get(who.handle) {
+                Some(Entry::Http(_)) => self.io.close_http_now(who.handle),
+                Some(Entry::Ws(_)) => self.drop_ws_for_budget(who.handle),
+                Some(Entry::ConsoleClient(_)) => self.close_console_client(who.handle),
+                _ => {}
+            }
+        }
+    }
+
+    /// What a client holds now, for the budget.
+    fn account(&mut self, token: usize) {
+        let held = match self.io.entries.get(token) {
+            Some(Entry::Http(c)) => {
+                let viewer = match self.io.streams.get(&token) {
+                    Some((_, Source::Capture(v))) => self.lab.capture_pending(*v),
+                    _ => 0,
+                };
+                Some((c.serial(), c.unsent() + viewer))
+            }
+            Some(Entry::Ws(ws)) => Some(ws.held()),
+            Some(Entry::ConsoleClient(c)) => {
+                let (node, id) = (c.node, c.id);
+                let n = self
+                    .lab
+                    .console_pending(node, id)
+                    .map_or(0, |(p, _)| p.len());
+                Some((id.serial, n))
+            }
+            _ => None,
+        };
+        if let Some((serial, bytes)) = held {
+            let who = ClientId {
+                handle: token,
+                serial,
+            };
+            self.io.budget.set(who, bytes);
         }
     }
 }

@@ -31,6 +31,15 @@ pub(super) struct WsConn {
     stream: TcpStream,
     session: Session,
     kind: WsKind,
+    /// The serial of the connection it was (for the memory budget).
+    serial: u64,
+}
+
+impl WsConn {
+    /// Its serial and the bytes it holds unsent, for the memory budget.
+    pub(super) fn held(&self) -> (u64, usize) {
+        (self.serial, self.session.output().len())
+    }
 }
 
 impl Server {
@@ -50,11 +59,20 @@ impl Server {
         let serial = http.serial();
         let (stream, out, peer) = http.into_parts();
         self.io.connection_gone(peer);
+        // Accounted again under the websocket's token, below.
+        self.io.budget.set(
+            ClientId {
+                handle: token,
+                serial,
+            },
+            0,
+        );
         let fd = stream.as_raw_fd();
         let ws = WsConn {
             stream,
             session: Session::new(out),
             kind: WsKind::Notifications,
+            serial,
         };
         // A slab reuses the slot just freed, so the token (and the poll
         // registration) stay; should it not, register under the new one.
@@ -127,6 +145,22 @@ impl Server {
 
     /// Move the console's output into frames, then write what is queued.
     pub(super) fn flush_ws(&mut self, token: usize) {
+        self.write_ws(token);
+        self.account(token);
+    }
+
+    /// Drop a websocket for the memory budget: a close 1008 that says why,
+    /// as far as the socket takes it, then the connection goes.
+    pub(super) fn drop_ws_for_budget(&mut self, token: usize) {
+        if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) {
+            let mut close = Vec::new();
+            crate::proto::websocket::encode_close(&mut close, 1008, "memory budget exceeded");
+            let _ = write_some(&ws.stream, &close);
+        }
+        self.close_ws(token);
+    }
+
+    fn write_ws(&mut self, token: usize) {
         if let Some(Entry::Ws(ws)) = self.io.entries.get(token)
             && let WsKind::Console(node, id) = ws.kind
         {
@@ -182,6 +216,13 @@ impl Server {
             .io
             .registry
             .deregister(&mut SourceFd(&ws.stream.as_raw_fd()));
+        self.io.budget.set(
+            ClientId {
+                handle: token,
+                serial: ws.serial,
+            },
+            0,
+        );
         match ws.kind {
             WsKind::Notifications => {
                 self.io.notifiers.retain(|t| *t != token);
@@ -221,6 +262,7 @@ impl Io {
             let _ = self
                 .registry
                 .deregister(&mut SourceFd(&ws.stream.as_raw_fd()));
+            self.budget.set(id, 0);
         }
         true
     }

@@ -412,3 +412,89 @@ fn issue_16_smaller_deviations_handshakes_and_credentials() {
     let mut r = BufReader::new(s);
     assert_eq!(read_response(&mut r).unwrap().status, 401);
 }
+
+#[test]
+fn issue_16_a_thousand_notification_clients_that_never_read_stay_within_the_budget() {
+    nanolab::sys::raise_nofile_limit().unwrap();
+    let srv = Server::start(&[]);
+    let base = baseline(&srv);
+    let listeners: Vec<_> = (0..1000)
+        .map(|_| {
+            let (status, ws) =
+                crate::util::Ws::open(srv.addr, "/v2/compute/notifications/ws", None);
+            assert_eq!(status, 101);
+            ws.unwrap()
+        })
+        .collect();
+    let p = "a1b2c3d4-0000-4000-8000-0000000000b0";
+    let r = srv.post(
+        "/v2/compute/projects",
+        &format!(r#"{{"name": "p", "project_id": "{p}"}}"#),
+    );
+    assert_eq!(r.status, 201);
+    let r = srv.post(
+        &format!("/v2/compute/projects/{p}/vpcs/nodes"),
+        r#"{"name": "PC"}"#,
+    );
+    let node = format!(
+        "/v2/compute/projects/{p}/vpcs/nodes/{}",
+        r.json["node_id"].as_str().unwrap()
+    );
+    // Each rename is a node.updated to every listener (~1 KiB each with a
+    // long name): about 3.5 GB of notifications that nobody reads.
+    let pad = "n".repeat(600);
+    let mut conn = BufReader::new(srv.connect());
+    let mut peak = 0;
+    let started = Instant::now();
+    for i in 0..3500 {
+        let body = format!(r#"{{"name": "{pad}{i}"}}"#);
+        // One write: a request in pieces would wait for delayed ACKs.
+        let req = format!(
+            "PUT {node} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.get_mut().write_all(req.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut conn).unwrap().status, 200);
+        if i % 250 == 0 {
+            eprintln!("{i}: {:?} {} KiB", started.elapsed(), srv.rss_kib());
+            peak = peak.max(srv.rss_kib());
+            answers_at_once(&srv);
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "bounded");
+    }
+    peak = peak.max(srv.rss_kib());
+    eprintln!(
+        "1,000 non-reading listeners, 3,500 events: VmRSS {base} KiB at rest, peak {peak} KiB"
+    );
+    assert!(peak < 256 * 1024, "VmRSS {peak} KiB");
+    answers_at_once(&srv);
+    assert!(srv.log().contains("memory budget"), "nobody was dropped");
+    drop(listeners);
+}
+
+#[test]
+fn issue_16_names_and_counts_gns3_would_never_reach_are_400s() {
+    let srv = Server::start(&[]);
+    let long = "x".repeat(1025);
+    let r = srv.post("/v1/projects", &format!(r#"{{"name": "{long}"}}"#));
+    r.assert_error(400, "limit of 1024");
+    let p = srv.project();
+    let r = srv.post(
+        &format!("/v1/projects/{p}/vpcs/vms"),
+        &format!(r#"{{"name": "{long}"}}"#),
+    );
+    r.assert_error(400, "limit of 1024");
+    let r = srv.post(
+        &format!("/v1/projects/{p}/dynamips/devices"),
+        &format!(r#"{{"name": "{long}", "device_type": "ethernet_hub"}}"#),
+    );
+    r.assert_error(400, "limit of 1024");
+    let (vm, _) = srv.vm(&p, "PC1");
+    let r = srv.req(
+        "PUT",
+        &crate::util::vm_url(&p, &vm, ""),
+        &format!(r#"{{"name": "{long}"}}"#),
+    );
+    r.assert_error(400, "limit of 1024");
+    assert!(!srv.get("/").text.contains(&long));
+}

@@ -90,6 +90,8 @@ impl Lab {
             }
             return Ok(Answer::Created(Body::Device(view(node))));
         }
+        super::super::check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
         let id = b.device_id.unwrap_or_else(Uuid::new_v4);
         let node = Node {
             key: self.vacant_key(),
@@ -188,6 +190,7 @@ impl Lab {
         name: Option<String>,
         mapping: Option<Vec<PortMapping>>,
     ) -> Reply {
+        super::super::check_name(name.as_deref())?;
         let node = self.live_mut(key)?;
         if let Some(mapping) = mapping {
             let dropped = node
@@ -226,6 +229,7 @@ impl Lab {
 
     /// Rename, and change the settings of linked switch ports (all or none).
     fn update_device(&mut self, key: NodeKey, b: DeviceUpdate) -> Reply {
+        super::super::check_name(b.name.as_deref())?;
         let node = self.live_mut(key)?;
         if let Some(ports) = &b.ports {
             if !matches!(node.kind, Kind::Switch(_)) {

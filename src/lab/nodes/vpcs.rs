@@ -174,6 +174,8 @@ impl Lab {
             }
             return Ok(Answer::Created(Body::Vpcs(view(node))));
         }
+        super::super::check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
         let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
         if let Some(legacy) = b.legacy_id {
             self.convert_legacy(project, legacy, id, host)?;
@@ -403,6 +405,7 @@ impl Lab {
     /// the script. The script file is written only when it changes, and
     /// never deleted: `""` leaves an empty file, as GNS3 1.3.13 does.
     fn update_vpcs(&mut self, key: NodeKey, b: VmUpdate, host: &mut dyn Host) -> Reply {
+        super::super::check_name(b.name.as_deref())?;
         let node = self.live(key)?;
         let id = node.id;
         match (b.console_telnet, node.console_port) {
