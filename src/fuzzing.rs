@@ -858,7 +858,10 @@ pub fn archive(data: &[u8]) {
     }
     let tar = builder.into_inner().unwrap_or_default();
     let mut disk = crate::os::fs::Disk::new(&root);
-    let _ = disk.restore_tar(&root, &tar);
+    if disk.restore_begin(&root, tar).is_ok() {
+        // Slices of 3 entries: a restore resumed between turns.
+        while disk.restore_step(3).is_none() {}
+    }
     // Later writes, as the files API, a startup script and a capture make.
     for path in written {
         let at = root.join(path.trim_start_matches('/'));

@@ -28,6 +28,10 @@ pub fn body_limit(path: &str) -> usize {
     }
 }
 
+/// Archive entries checked or written per loop turn while a restore runs
+/// (a few milliseconds of work; other clients are served in between).
+pub const RESTORE_SLICE: usize = 32;
+
 /// Size of each piece of a streamed answer (a backup), and the unsent
 /// output under which the next piece is made.
 pub const STREAM_PIECE: usize = 64 * 1024;
@@ -113,6 +117,12 @@ pub const MAX_MACS: usize = 8192;
 pub const MAX_DEVICE_PORTS: usize = 4096;
 /// Largest message (all its fragments) accepted from a client.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
+/// Frames the data plane handles per loop turn, in-memory hand-offs
+/// included: past it, sockets wait for the next turn and frames for a
+/// local peer take the socket (where a full buffer drops them, as a
+/// saturated wire would). So HTTP, consoles, timers and signals are
+/// served every turn, whatever a broadcast storm does.
+pub const FRAMES_PER_TURN: usize = 2048;
 /// Frames handed in memory between local tunnel ends per frame received
 /// (a flood through a switch counts one per port); past it, frames take
 /// the sockets and wait for the next loop turn.

@@ -37,8 +37,10 @@ fn param(params: &str, key: &str) -> Option<String> {
     })
 }
 
+/// Where `needle` first occurs in `hay` (memchr's substring search: an
+/// upload is up to 16 MiB, and a byte-by-byte scan held the loop).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn bad(why: &str) -> ApiError {

@@ -311,10 +311,16 @@ impl Files for FakeFiles {
         Ok(())
     }
 
-    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
+    fn restore_begin(&mut self, dir: &Path, archive: Vec<u8>) -> Result<(), ApiError> {
+        self.files.insert(dir.join("restored.tar"), archive);
+        Ok(())
+    }
+
+    fn restore_step(&mut self, _entries: usize) -> Option<Result<usize, ApiError>> {
         self.files
-            .insert(dir.join("restored.tar"), archive.to_vec());
-        Ok(1)
+            .keys()
+            .any(|f| f.ends_with("restored.tar"))
+            .then_some(Ok(1))
     }
 
     fn exists(&mut self, path: &Path) -> bool {

@@ -130,10 +130,15 @@ pub trait Files {
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
     /// Remove `dir` and everything in it (a missing one is fine).
     fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError>;
-    /// Unpack a tar archive into `dir`, refusing it whole, with nothing
-    /// written, when any entry would land outside `dir`; returns how many
-    /// entries it held.
-    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError>;
+    /// Begin unpacking a tar archive into `dir`, a slice at a time (see
+    /// [`Files::restore_step`]): it is refused whole, with nothing written,
+    /// when any entry would land outside `dir` or is not a file or a
+    /// directory.
+    fn restore_begin(&mut self, dir: &Path, archive: Vec<u8>) -> Result<(), ApiError>;
+    /// Go on with the restore begun: up to `entries` more entries. `None`
+    /// while there is more to do; then how many entries the archive held,
+    /// or why it was refused (nothing written) or failed.
+    fn restore_step(&mut self, entries: usize) -> Option<Result<usize, ApiError>>;
     /// Whether something is at `path`.
     fn exists(&mut self, path: &Path) -> bool;
     /// Rename a file or directory.

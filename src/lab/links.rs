@@ -93,11 +93,13 @@ impl Lab {
     ) {
         let links = std::mem::take(&mut self.links);
         let queue: RefCell<VecDeque<(Endpoint, Vec<u8>)>> = RefCell::new(VecDeque::new());
-        let mut hops = 0usize;
+        // In-memory hand-offs count against the turn's frame budget too.
+        let mut left = self.frames_left.min(LOCAL_HOPS);
+        let before = left;
         {
             let mut via = |to: Endpoint, f: &[u8]| match links.peer(&to) {
-                Some(peer) if hops < LOCAL_HOPS => {
-                    hops += 1;
+                Some(peer) if left > 0 => {
+                    left -= 1;
                     queue.borrow_mut().push_back((peer, f.to_vec()));
                     true
                 }
@@ -112,5 +114,6 @@ impl Lab {
         }
         // Routing a frame changes no NIO, so nothing was added meanwhile.
         self.links = links;
+        self.frames_left = self.frames_left.saturating_sub(before - left);
     }
 }

@@ -32,7 +32,9 @@ pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
 use crate::api::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::error::ApiError;
-use crate::limits::{MAX_EVENTS, MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECTS};
+use crate::limits::{
+    MAX_EVENTS, MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECTS, RESTORE_SLICE,
+};
 use node::{Job, Pending};
 use ports::PortPool;
 use project::{Project, TEMPORARY_MARKER};
@@ -353,6 +355,10 @@ pub struct Lab {
     pc_later: Vec<(NodeKey, nodes::pc::Out)>,
     /// Tunnels whose both ends are ours.
     links: links::Links,
+    /// The upload whose archive is being restored, a slice per turn.
+    restoring: Option<Ticket>,
+    /// Frames the data plane may still handle this loop turn.
+    frames_left: usize,
 }
 
 /// What link filters need across ports: a seeded generator (fixed, as
@@ -407,6 +413,8 @@ impl Lab {
             builtin_macs: 0,
             pc_later: Vec::new(),
             links: links::Links::default(),
+            restoring: None,
+            frames_left: crate::limits::FRAMES_PER_TURN,
         }
     }
 
@@ -435,10 +443,10 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
-            Command::RestoreProjects(archive) => host
-                .files()
-                .restore_tar(&self.settings.projects_dir, &archive)
-                .map(|n| Answer::Created(Body::Restored(n))),
+            Command::RestoreProjects(archive) => match self.restore_begin(ticket, archive, host) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
             Command::BackupProjects => {
                 Ok(Answer::Ok(Body::Backup(self.settings.projects_dir.clone())))
             }
@@ -461,6 +469,7 @@ impl Lab {
     /// The loop turned: fire the deadlines that are due, then start one
     /// queued spawn (spawning blocks for a moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
+        self.restore_step(host);
         self.flush_builtin(now, host);
         while let Some(d) = self.timers.pop_expired(now) {
             self.on_deadline(now, d, host);
@@ -469,9 +478,19 @@ impl Lab {
         self.flush_captures(host);
     }
 
+    /// A new loop turn: the data plane's frame budget is whole again.
+    pub fn begin_turn(&mut self) {
+        self.frames_left = crate::limits::FRAMES_PER_TURN;
+    }
+
+    /// Whether the data plane may handle more frames this turn.
+    pub fn frames_left(&self) -> bool {
+        self.frames_left > 0
+    }
+
     /// How long the loop may sleep before [`Lab::poll`] has work.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.spawns.is_empty() {
+        if !self.spawns.is_empty() || self.restoring.is_some() {
             return Some(Duration::ZERO);
         }
         let held = self
@@ -524,6 +543,7 @@ impl Lab {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
+        self.frames_left = self.frames_left.saturating_sub(1);
         if self.links.is_empty() {
             self.route_frame(now, from, frame, send);
         } else {
@@ -823,6 +843,38 @@ impl Lab {
             Err(ApiError::Forbidden(format!(
                 "{what} is only allowed on a server started with --local"
             )))
+        }
+    }
+
+    /// Begin restoring a projects archive; the answer goes out once it is
+    /// restored whole, a slice per loop turn (so that others are served
+    /// meanwhile).
+    fn restore_begin(
+        &mut self,
+        ticket: Ticket,
+        archive: Vec<u8>,
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        if self.restoring.is_some() {
+            return Err(ApiError::conflict(
+                "Another archive is being restored: send this one when it is done",
+            ));
+        }
+        host.files()
+            .restore_begin(&self.settings.projects_dir, archive)?;
+        self.restoring = Some(ticket);
+        Ok(())
+    }
+
+    /// One slice of the restore in progress; answer it once done.
+    fn restore_step(&mut self, host: &mut dyn Host) {
+        if self.restoring.is_none() {
+            return;
+        }
+        if let Some(done) = host.files().restore_step(RESTORE_SLICE)
+            && let Some(ticket) = self.restoring.take()
+        {
+            host.reply(ticket, done.map(|n| Answer::Created(Body::Restored(n))));
         }
     }
 

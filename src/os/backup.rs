@@ -145,106 +145,115 @@ fn unreadable(e: io::Error) -> ApiError {
     ApiError::bad(format!("The upload is not a readable tar archive: {e}"))
 }
 
-/// Check every entry of `archive`: where it lands and what it is (files
-/// and directories only). Returns how many entries there are.
-fn check(archive: &[u8]) -> Result<usize, ApiError> {
-    let mut count = 0;
-    for entry in tar::Archive::new(archive).entries().map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
-        let path = entry.path().map_err(unreadable)?.into_owned();
-        inside(&path).ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
-        match entry.header().entry_type() {
-            EntryType::Regular | EntryType::Continuous | EntryType::Directory => {}
-            EntryType::Symlink | EntryType::Link => {
-                let target = entry.link_name().map_err(unreadable)?.unwrap_or_default();
-                return Err(refuse(
-                    &path,
-                    &format!(
-                        "is a link (to {}): projects archives hold files and directories only",
-                        target.display()
-                    ),
-                ));
-            }
-            other => {
-                return Err(refuse(
-                    &path,
-                    &format!("is of a kind not restored ({other:?})"),
-                ));
-            }
+/// Check one entry: where it lands and what it is (files and
+/// directories only).
+fn check(entry: &tar::Entry<'_, &[u8]>) -> Result<(), ApiError> {
+    let path = entry.path().map_err(unreadable)?.into_owned();
+    inside(&path).ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
+    match entry.header().entry_type() {
+        EntryType::Regular | EntryType::Continuous | EntryType::Directory => Ok(()),
+        EntryType::Symlink | EntryType::Link => {
+            let target = entry.link_name().map_err(unreadable)?.unwrap_or_default();
+            Err(refuse(
+                &path,
+                &format!(
+                    "is a link (to {}): projects archives hold files and directories only",
+                    target.display()
+                ),
+            ))
         }
-        count += 1;
+        other => Err(refuse(
+            &path,
+            &format!("is of a kind not restored ({other:?})"),
+        )),
     }
-    Ok(count)
 }
 
-/// A restore in progress: checked whole first, then written a slice of
-/// entries at a time.
+/// Write one checked entry beneath `root`.
+fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>) -> Result<(), ApiError> {
+    let path = entry.path().map_err(unreadable)?.into_owned();
+    let failed =
+        |e: io::Error| ApiError::conflict(format!("Restoring {} failed: {e}", path.display()));
+    let rel = inside(&path).unwrap_or_default();
+    // The lock of the server restoring stays its own.
+    if rel.as_os_str().is_empty() || rel == Path::new(super::fs::LOCK_FILE) {
+        return Ok(());
+    }
+    if entry.header().entry_type() == EntryType::Directory {
+        return confined::create_dir_all(root, &rel).map_err(failed);
+    }
+    let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+    entry.read_to_end(&mut data).map_err(unreadable)?;
+    confined::create_dir_all(root, rel.parent().unwrap_or(Path::new("")))
+        .and_then(|()| confined::write_atomic(root, &rel, &data, false))
+        .map_err(failed)
+}
+
+/// A restore in progress, a slice of entries at a time: every entry is
+/// checked first (the archive is refused whole, nothing written, at the
+/// first bad one), then written.
 pub struct Restore {
     archive: Vec<u8>,
     /// Where the next entry (its extension headers included) begins.
     at: usize,
+    /// Entries checked (all of them once writing began).
     entries: usize,
+    writing: bool,
 }
 
 impl Restore {
-    /// Check `archive` whole; refuse it before anything is written.
-    pub fn new(archive: Vec<u8>) -> Result<Self, ApiError> {
-        let entries = check(&archive)?;
-        Ok(Restore {
+    /// A restore of `archive`; nothing is read yet.
+    pub fn new(archive: Vec<u8>) -> Self {
+        Restore {
             archive,
             at: 0,
-            entries,
-        })
+            entries: 0,
+            writing: false,
+        }
     }
 
-    /// How many entries the archive has.
-    pub fn entries(&self) -> usize {
-        self.entries
-    }
-
-    /// Write up to `budget` more entries beneath `root`. Returns true once
-    /// the archive is restored whole.
-    pub fn step(&mut self, root: &Dir, budget: usize) -> Result<bool, ApiError> {
-        let failed = |path: &Path, e: io::Error| {
-            ApiError::conflict(format!("Restoring {} failed: {e}", path.display()))
-        };
+    /// Check, then write, up to `budget` more entries beneath `root`.
+    /// Returns how many entries the archive held once it is restored whole.
+    pub fn step(&mut self, root: &Dir, budget: usize) -> Result<Option<usize>, ApiError> {
         let rest = self.archive.get(self.at..).unwrap_or_default();
         let mut ar = tar::Archive::new(rest);
         let mut end = 0;
         for (done, entry) in ar.entries().map_err(unreadable)?.enumerate() {
             if done == budget {
                 self.at += end;
-                return Ok(false);
+                return Ok(None);
             }
             let mut entry = entry.map_err(unreadable)?;
-            let path = entry.path().map_err(unreadable)?.into_owned();
-            let rel = inside(&path)
-                .ok_or_else(|| refuse(&path, "lands outside the projects directory"))?;
-            end = entry.raw_file_position() as usize + (entry.size() as usize).div_ceil(512) * 512;
-            // The lock of the server restoring stays its own.
-            if rel.as_os_str().is_empty() || rel == Path::new(super::fs::LOCK_FILE) {
-                continue;
+            let size = usize::try_from(entry.size())
+                .map_err(|_| unreadable(io::ErrorKind::InvalidData.into()))?;
+            end = usize::try_from(entry.raw_file_position())
+                .unwrap_or(usize::MAX)
+                .saturating_add(size.div_ceil(512) * 512);
+            if self.writing {
+                write(root, &mut entry)?;
+            } else {
+                check(&entry)?;
+                self.entries += 1;
             }
-            if entry.header().entry_type() == EntryType::Directory {
-                confined::create_dir_all(root, &rel).map_err(|e| failed(&path, e))?;
-                continue;
-            }
-            let mut data = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut data).map_err(unreadable)?;
-            confined::create_dir_all(root, rel.parent().unwrap_or(Path::new("")))
-                .and_then(|()| confined::write_atomic(root, &rel, &data, false))
-                .map_err(|e| failed(&path, e))?;
         }
-        self.at = self.archive.len();
-        Ok(true)
+        if self.writing {
+            return Ok(Some(self.entries));
+        }
+        // Every entry checked: write them, from the start.
+        self.writing = true;
+        self.at = 0;
+        Ok(None)
     }
 }
 
 /// Restore `archive` beneath `root` whole (in one go).
 pub fn restore(root: &Dir, archive: &[u8]) -> Result<usize, ApiError> {
-    let mut r = Restore::new(archive.to_vec())?;
-    while !r.step(root, usize::MAX)? {}
-    Ok(r.entries())
+    let mut r = Restore::new(archive.to_vec());
+    loop {
+        if let Some(n) = r.step(root, usize::MAX)? {
+            return Ok(n);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -430,14 +439,20 @@ mod tests {
             b.append_data(&mut h, format!("p/{}", "l".repeat(150)), &b"long"[..])
                 .unwrap();
         });
-        let mut r = Restore::new(tar).unwrap();
-        assert_eq!(r.entries(), 51);
+        let mut r = Restore::new(tar);
         let root = confined::open_root(&dst).unwrap();
         let mut steps = 1;
-        while !r.step(&root, 4).unwrap() {
+        let entries = loop {
+            if let Some(n) = r.step(&root, 4).unwrap() {
+                break n;
+            }
             steps += 1;
-        }
-        assert_eq!(steps, 13);
+            // Nothing is written until every entry was checked.
+            if steps <= 13 {
+                assert!(!dst.join("p").exists(), "step {steps}");
+            }
+        };
+        assert_eq!((entries, steps), (51, 26), "13 slices checked, 13 written");
         assert_eq!(std::fs::read(dst.join("p/n3/f10")).unwrap(), b"10");
         assert_eq!(
             std::fs::read(dst.join(format!("p/{}", "l".repeat(150)))).unwrap(),

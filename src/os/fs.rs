@@ -21,6 +21,14 @@ pub struct Disk {
     projects: PathBuf,
     /// Project directories outside `projects` (chosen with `--local`).
     roots: Vec<PathBuf>,
+    /// A restore in progress, beneath its directory.
+    restore: Option<(Dir, super::backup::Restore)>,
+}
+
+impl std::fmt::Debug for super::backup::Restore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Restore")
+    }
 }
 
 impl Disk {
@@ -29,6 +37,7 @@ impl Disk {
         Disk {
             projects: projects.to_path_buf(),
             roots: Vec::new(),
+            restore: None,
         }
     }
 
@@ -127,9 +136,20 @@ impl Files for Disk {
         confined::remove_dir_all(&root, &rel).map_err(|e| denied(dir, &e))
     }
 
-    fn restore_tar(&mut self, dir: &Path, archive: &[u8]) -> Result<usize, ApiError> {
+    fn restore_begin(&mut self, dir: &Path, archive: Vec<u8>) -> Result<(), ApiError> {
         let root = self.dir(dir)?;
-        super::backup::restore(&root, archive)
+        self.restore = Some((root, super::backup::Restore::new(archive)));
+        Ok(())
+    }
+
+    fn restore_step(&mut self, entries: usize) -> Option<Result<usize, ApiError>> {
+        let (root, r) = self.restore.as_mut()?;
+        let step = r.step(root, entries);
+        if matches!(step, Ok(None)) {
+            return None;
+        }
+        self.restore = None;
+        step.transpose()
     }
 
     fn exists(&mut self, path: &Path) -> bool {

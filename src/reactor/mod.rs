@@ -213,6 +213,7 @@ impl Server {
                 return Err(e);
             }
             now = Instant::now();
+            self.lab.begin_turn();
             for token in std::mem::take(&mut self.io.again) {
                 self.dispatch(now, token, true, true);
             }

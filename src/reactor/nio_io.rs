@@ -17,6 +17,11 @@ impl Server {
     pub(super) fn relay(&mut self, now: Instant, token: usize, from: Endpoint) {
         let Io { nodes, scratch, .. } = &mut self.io;
         for _ in 0..DATAGRAMS_PER_WAKEUP {
+            // The turn's frame budget is spent: the rest waits (a storm
+            // degrades the data plane, never the API).
+            if !self.lab.frames_left() {
+                break;
+            }
             let Some(src) = wire(nodes, from) else {
                 return;
             };

@@ -15,6 +15,7 @@ mod pages;
 mod security;
 mod seed;
 mod soak;
+mod storm;
 mod switch;
 mod tap;
 mod util;
