@@ -1377,3 +1377,45 @@ fn frames_a_delay_holds_go_with_their_nio() {
     });
     assert_eq!(sent, 0, "nothing left behind for a NIO that is gone");
 }
+
+#[test]
+fn a_restore_is_answered_when_done_and_one_runs_at_a_time() {
+    let mut r = Rig::new();
+    let t = r.send(Command::RestoreProjects(b"archive".to_vec()));
+    assert!(r.host.reply_for(t).is_none(), "answered before it was done");
+    assert_eq!(
+        r.lab.timeout(r.now),
+        Some(Duration::ZERO),
+        "the loop must not sleep"
+    );
+    let second = r.send(Command::RestoreProjects(b"other".to_vec()));
+    assert_eq!(r.reply(second).as_ref().unwrap_err().status(), 409);
+    r.lab.poll(r.now, &mut r.host);
+    assert!(matches!(r.reply(t), Ok(Answer::Created(Body::Restored(1)))));
+    assert_eq!(r.lab.timeout(r.now), None);
+}
+
+#[test]
+fn names_projects_and_nodes_have_limits_that_say_so() {
+    let mut r = Rig::new();
+    let long = "x".repeat(crate::limits::MAX_NAME_BYTES + 1);
+    let t = r.send(Command::CreateProject(ProjectCreate {
+        name: Some(long.clone()),
+        ..Default::default()
+    }));
+    let e = r.reply(t).as_ref().unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().contains("limit of 1024"), "{e}");
+    let p = r.project();
+    let b = VmCreate {
+        console_pick: false,
+        console_telnet: false,
+        name: long,
+        vm_id: None,
+        legacy_id: None,
+        console: None,
+        startup_script: None,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b)));
+    assert_eq!(r.reply(t).as_ref().unwrap_err().status(), 400);
+}
