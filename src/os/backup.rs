@@ -86,7 +86,7 @@ impl TarStream {
         };
         let Ok(entry) = entry else { return };
         let name = rel.join(entry.file_name());
-        if name == Path::new(super::fs::LOCK_FILE) {
+        if name == Path::new(confined::LOCK_FILE) {
             return;
         }
         // The entry's own metadata: a link is not followed.
@@ -176,7 +176,7 @@ fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>) -> Result<(), ApiError> 
         |e: io::Error| ApiError::conflict(format!("Restoring {} failed: {e}", path.display()));
     let rel = inside(&path).unwrap_or_default();
     // The lock of the server restoring stays its own.
-    if rel.as_os_str().is_empty() || rel == Path::new(super::fs::LOCK_FILE) {
+    if rel.as_os_str().is_empty() || rel == Path::new(confined::LOCK_FILE) {
         return Ok(());
     }
     if entry.header().entry_type() == EntryType::Directory {

@@ -18,6 +18,10 @@ use std::path::{Component, Path, PathBuf};
 /// (`.startup.vpc.nanolab-tmp`); one left by a crash is removed at start.
 pub const TMP_SUFFIX: &str = ".nanolab-tmp";
 
+/// Name of the lock file in the projects directory (one server owns it;
+/// backups leave it out and restores never replace it).
+pub const LOCK_FILE: &str = ".nanolab.lock";
+
 /// Open `root` itself (the operator's directory: it may be reached
 /// through links), as the handle everything else is resolved beneath.
 pub fn open_root(root: &Path) -> io::Result<Dir> {

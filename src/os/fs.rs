@@ -299,8 +299,7 @@ pub fn sweep_projects_dir(location: &Path, marker: &str) -> Swept {
     swept
 }
 
-/// Name of the lock file in the projects directory.
-pub const LOCK_FILE: &str = ".nanolab.lock";
+pub use super::confined::LOCK_FILE;
 
 /// The exclusive hold a server has on its projects directory: one server
 /// per directory, so that no server takes another's live temporary
