@@ -849,9 +849,10 @@ pub fn archive(data: &[u8]) {
             }
             let at = root.join(path.trim_start_matches('/'));
             // Nor through a link it planted before (std follows links).
-            let through_link = at.ancestors().take_while(|a| *a != root).skip(1).any(|a| {
-                std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink())
-            });
+            let through_link =
+                at.ancestors().take_while(|a| *a != root).skip(1).any(|a| {
+                    std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink())
+                });
             if through_link {
                 continue;
             }
