@@ -23,26 +23,6 @@ pub struct Disk {
     roots: Vec<PathBuf>,
     /// A restore in progress, beneath its directory.
     restore: Option<(Dir, super::backup::Restore)>,
-    /// The projects directory's handle, opened once (the server holds its
-    /// lock, so it stays the same directory).
-    projects_dir: std::cell::OnceCell<Dir>,
-}
-
-/// A root's handle: the projects directory's, kept, or another root's,
-/// opened for the one operation.
-enum Handle<'a> {
-    Kept(&'a Dir),
-    Opened(Dir),
-}
-
-impl std::ops::Deref for Handle<'_> {
-    type Target = Dir;
-    fn deref(&self) -> &Dir {
-        match self {
-            Handle::Kept(d) => d,
-            Handle::Opened(d) => d,
-        }
-    }
 }
 
 impl std::fmt::Debug for super::backup::Restore {
@@ -58,7 +38,6 @@ impl Disk {
             projects: projects.to_path_buf(),
             roots: Vec::new(),
             restore: None,
-            projects_dir: std::cell::OnceCell::new(),
         }
     }
 
@@ -83,22 +62,15 @@ impl Disk {
     }
 
     /// The root's handle and the path beneath it.
-    fn beneath(&self, path: &Path) -> Result<(Handle<'_>, PathBuf), ApiError> {
+    ///
+    /// The root is opened afresh each time (one `open`): the directory at
+    /// the configured path is the one that counts, even if it was moved
+    /// or replaced while the server ran.
+    fn beneath(&self, path: &Path) -> Result<(Dir, PathBuf), ApiError> {
         let (root, rest) = self.locate(path)?;
+        let dir = confined::open_root(root).map_err(|e| denied(root, &e))?;
         let rel = confined::relative(&rest).map_err(|e| denied(path, &e))?;
-        if root != self.projects {
-            let dir = confined::open_root(root).map_err(|e| denied(root, &e))?;
-            return Ok((Handle::Opened(dir), rel));
-        }
-        if self.projects_dir.get().is_none() {
-            let dir = confined::open_root(root).map_err(|e| denied(root, &e))?;
-            let _ = self.projects_dir.set(dir);
-        }
-        let dir = self
-            .projects_dir
-            .get()
-            .ok_or_else(|| denied(root, &io::ErrorKind::NotFound.into()))?;
-        Ok((Handle::Kept(dir), rel))
+        Ok((dir, rel))
     }
 
     /// A handle on the directory `path` itself.
@@ -151,15 +123,24 @@ impl Files for Disk {
 
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
         let (root, _) = self.locate(dir)?;
-        // The root itself is the operator's (or a --local client's) choice;
-        // the projects directory was made at start.
-        if root != self.projects || self.projects_dir.get().is_none() {
-            std::fs::create_dir_all(root).map_err(|e| {
-                ApiError::conflict(format!("Cannot create directory {}: {e}", root.display()))
-            })?;
-        }
-        let (root, rel) = self.beneath(dir)?;
-        confined::create_dir_all(&root, &rel).map_err(|e| denied(dir, &e))
+        let cannot = |e: &io::Error| match denied(dir, e) {
+            ApiError::Conflict(_) => {
+                ApiError::conflict(format!("Cannot create directory {}: {e}", dir.display()))
+            }
+            refused => refused,
+        };
+        // The root itself is the operator's (or a --local client's) choice:
+        // made, with its parents, when it is missing.
+        let opened = match confined::open_root(root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(root).and_then(|()| confined::open_root(root))
+            }
+            opened => opened,
+        };
+        let root = opened.map_err(|e| cannot(&e))?;
+        let (_, rest) = self.locate(dir)?;
+        let rel = confined::relative(&rest).map_err(|e| denied(dir, &e))?;
+        confined::create_dir_all(&root, &rel).map_err(|e| cannot(&e))
     }
 
     fn remove_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
