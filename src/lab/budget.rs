@@ -1,7 +1,7 @@
 //! One memory budget for every client's unsent bytes (plain data, no I/O).
 //!
-//! Each client buffer (an API connection's output, a websocket's outbox, a
-//! console client's queue, a live capture viewer's records) has a cap of
+//! Each client buffer (an API connection's input and output, a websocket's
+//! buffers, a console client's queue, a live capture viewer's records) has a cap of
 //! its own; the budget caps their sum. Whoever holds the buffers reports
 //! each one's size after it changes; once the total passes the limit the
 //! budget names the client holding the most unsent bytes (the one lagging

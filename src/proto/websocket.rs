@@ -353,6 +353,12 @@ impl Session {
         true
     }
 
+    /// Bytes held: input not yet a whole frame, and output not yet
+    /// written (for the memory budget).
+    pub fn buffered(&self) -> usize {
+        self.input.len() + self.out.len()
+    }
+
     /// What waits to be written.
     pub fn output(&self) -> &[u8] {
         &self.out

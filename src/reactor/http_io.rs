@@ -45,9 +45,10 @@ impl HttpConn {
         self.serial
     }
 
-    /// Bytes of answers not yet written (for the memory budget).
-    pub(super) fn unsent(&self) -> usize {
-        self.conn.output().len()
+    /// Bytes held for this client: requests not yet served and answers
+    /// not yet written (for the memory budget).
+    pub(super) fn buffered(&self) -> usize {
+        self.conn.held()
     }
 
     /// Put on `again` unless already there: returns whether to push it.

@@ -324,7 +324,7 @@ impl Server {
                     Some((_, Source::Capture(v))) => self.lab.capture_pending(*v),
                     _ => 0,
                 };
-                Some((c.serial(), c.unsent() + viewer))
+                Some((c.serial(), c.buffered() + viewer))
             }
             Some(Entry::Ws(ws)) => Some(ws.held()),
             Some(Entry::ConsoleClient(c)) => {

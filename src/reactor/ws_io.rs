@@ -36,9 +36,10 @@ pub(super) struct WsConn {
 }
 
 impl WsConn {
-    /// Its serial and the bytes it holds unsent, for the memory budget.
+    /// Its serial and the bytes it holds (read and unsent), for the
+    /// memory budget.
     pub(super) fn held(&self) -> (u64, usize) {
-        (self.serial, self.session.output().len())
+        (self.serial, self.session.buffered())
     }
 }
 

@@ -282,6 +282,13 @@ impl Conn {
         !self.slots.is_empty()
     }
 
+    /// Bytes held for the client: requests not yet served and answers not
+    /// yet written (for the memory budget: what a client makes the server
+    /// keep, not the buffers' spare room).
+    pub fn held(&self) -> usize {
+        self.input.len() + self.parser.held() + self.out.len()
+    }
+
     /// Memory held by the buffers (for limits and diagnostics).
     pub fn buffered(&self) -> usize {
         self.input.capacity() + self.out.capacity()

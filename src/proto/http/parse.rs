@@ -122,6 +122,16 @@ pub struct RequestParser {
     state: State,
 }
 
+impl RequestParser {
+    /// Body bytes of the request being read, held until it is whole.
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Head { .. } => 0,
+            State::Body { req, .. } | State::Chunked { req, .. } => req.body.len(),
+        }
+    }
+}
+
 impl Default for RequestParser {
     fn default() -> Self {
         RequestParser {
