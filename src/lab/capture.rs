@@ -133,9 +133,13 @@ impl Lab {
             lost: 0,
             viewers: Vec::new(),
         });
-        self.emit(Event::Warning {
-            node: Some(id),
-            text: format!("port {}: capture started into {}", at.port, path.display()),
+        let node = self.live(key)?;
+        let (what, port) = (super::what(node), super::port_label(node, index));
+        self.emit(Event::CaptureStarted {
+            node: id,
+            what,
+            port,
+            path: path.clone(),
         });
         Ok(Answer::Ok(Body::Capture(path)))
     }

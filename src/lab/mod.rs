@@ -105,6 +105,10 @@ pub enum Event {
     NodeCreated {
         /// The node.
         node: Uuid,
+        /// What the node is ("vpcs", "switch", "hub").
+        what: &'static str,
+        /// Its name.
+        name: String,
         /// Its project.
         project: Uuid,
         /// Its console port, if it has one.
@@ -153,13 +157,17 @@ pub enum Event {
     NodeDeleted {
         /// The node.
         node: Uuid,
+        /// What the node was.
+        what: &'static str,
     },
     /// A NIO was attached to a port.
     NioAdded {
         /// The node.
         node: Uuid,
-        /// The port's index.
-        port: usize,
+        /// What the node is ("vpcs", "switch", "hub").
+        what: &'static str,
+        /// The port, as the API numbers it.
+        port: String,
         /// The NIO.
         nio: Nio,
     },
@@ -167,12 +175,25 @@ pub enum Event {
     NioRemoved {
         /// The node.
         node: Uuid,
-        /// The port's index.
-        port: usize,
+        /// What the node is.
+        what: &'static str,
+        /// The port, as the API numbers it.
+        port: String,
         /// The NIO.
         nio: Nio,
         /// What crossed it.
         stats: PortStats,
+    },
+    /// A port's capture began.
+    CaptureStarted {
+        /// The node.
+        node: Uuid,
+        /// What the node is.
+        what: &'static str,
+        /// The port, as the API numbers it.
+        port: String,
+        /// The pcap file.
+        path: PathBuf,
     },
     /// A node's status, name or console changed: its whole description
     /// (GNS3 2.2's `node.updated`).
@@ -191,6 +212,8 @@ pub enum Event {
         /// What.
         text: String,
     },
+    /// A client asked the server to shut down (`/v1/server/shutdown`).
+    ShutdownAsked,
     /// The host's load, every second while someone listens (2.2's `ping`).
     Load(crate::api::answer::Load),
     /// Something went wrong that no client is waiting to hear about.
@@ -240,51 +263,80 @@ impl std::fmt::Display for Event {
             Event::ProjectClosed { project } => write!(f, "project {project} closed"),
             Event::NodeCreated {
                 node,
+                what,
+                name,
                 project,
                 console,
             } => {
-                write!(f, "vm {node}: created in project {project}")?;
+                write!(f, "{what} {node}: {name} created in project {project}")?;
                 match console {
                     Some(c) => write!(f, ", console {c}"),
                     None => Ok(()),
                 }
             }
             Event::ConsoleMoved { node, from, to } => {
-                write!(f, "vm {node}: console moved from {from} to {to}")
+                write!(f, "vpcs {node}: console moved from {from} to {to}")
             }
             Event::ProcessStarted {
                 node,
                 pid,
                 vpcs_port,
             } => {
-                write!(f, "vm {node}: vpcs started, pid {pid}, udp {vpcs_port}")
+                write!(f, "vpcs {node}: started, pid {pid}, udp {vpcs_port}")
             }
-            Event::Stopping { node, pid } => write!(f, "vm {node}: stopping pid {pid}"),
-            Event::ConsoleReady { node } => write!(f, "vm {node}: console ready"),
-            Event::ProcessGone { node, pid, how } => write!(f, "vm {node}: pid {pid} gone ({how})"),
-            Event::NodeDeleted { node } => write!(f, "vm {node}: deleted"),
-            Event::NioAdded { node, port, nio } => write!(f, "vm {node}: port {port}: NIO {nio}"),
-            Event::NioRemoved {
+            Event::Stopping { node, pid } => write!(f, "vpcs {node}: stopping pid {pid}"),
+            Event::ConsoleReady { node } => write!(f, "vpcs {node}: console ready"),
+            Event::ProcessGone { node, pid, how } => {
+                write!(f, "vpcs {node}: pid {pid} gone ({how})")
+            }
+            Event::NodeDeleted { node, what } => write!(f, "{what} {node}: deleted"),
+            Event::NioAdded {
                 node,
+                what,
                 port,
                 nio,
-                stats,
-            } => write!(f, "vm {node}: port {port}: NIO {nio} removed ({stats:?})"),
+            } => write!(f, "{what} {node}: port {port}: NIO {nio}"),
+            Event::NioRemoved {
+                node,
+                what,
+                port,
+                nio,
+                stats: s,
+            } => write!(
+                f,
+                "{what} {node}: port {port}: NIO {nio} removed after {} frames ({} bytes) out, {} frames ({} bytes) in, {} dropped",
+                s.out_frames, s.out_bytes, s.in_frames, s.in_bytes, s.dropped
+            ),
+            Event::CaptureStarted {
+                node,
+                what,
+                port,
+                path,
+            } => write!(
+                f,
+                "{what} {node}: port {port}: capture started into {}",
+                path.display()
+            ),
             Event::Warning {
                 node: Some(n),
                 text,
-            } => write!(f, "vm {n}: {text}"),
+            } => write!(f, "node {n}: {text}"),
             Event::Warning { node: None, text } => f.write_str(text),
             Event::NodeUpdated { project, node } => match node {
                 Body::Vpcs(v) => write!(
                     f,
-                    "vm {}: {} ({}), told to listeners",
+                    "vpcs {}: {} ({}), told to listeners",
                     v.id, v.status, v.name
                 ),
                 Body::Device(d) => write!(
                     f,
-                    "device {}: updated ({}), told to listeners",
-                    d.id, d.name
+                    "{} {}: updated ({}), told to listeners",
+                    match d.kind {
+                        crate::api::DeviceType::Switch => "switch",
+                        crate::api::DeviceType::Hub => "hub",
+                    },
+                    d.id,
+                    d.name
                 ),
                 _ => write!(f, "project {project}: a node was updated"),
             },
@@ -293,12 +345,33 @@ impl std::fmt::Display for Event {
                 level,
                 text,
             } => write!(f, "project {project}: {level:?}: {text}"),
+            Event::ShutdownAsked => f.write_str("shutting down: asked through the API"),
             Event::Load(l) => write!(
                 f,
                 "load: cpu {}%, memory {}%",
                 l.cpu_usage_percent, l.memory_usage_percent
             ),
         }
+    }
+}
+
+/// What a node is, in a log line.
+pub(crate) fn what(node: &Node) -> &'static str {
+    match node.kind {
+        node::Kind::Vpcs(_) => "vpcs",
+        node::Kind::Switch(_) => "switch",
+        node::Kind::Hub => "hub",
+    }
+}
+
+/// A port as the API numbers it: `adapter/port` on a PC, the port number
+/// on a switch or hub.
+pub(crate) fn port_label(node: &Node, index: usize) -> String {
+    let device = !matches!(node.kind, node::Kind::Vpcs(_));
+    match (device, node.ports.get(index)) {
+        (_, None) => format!("#{index}"),
+        (true, Some(p)) => p.number.to_string(),
+        (false, Some(p)) => format!("{}/{}", p.adapter, p.number),
     }
 }
 
@@ -929,6 +1002,7 @@ impl Lab {
     fn request_shutdown(&mut self) -> Reply {
         self.require_local("Shutting the server down")?;
         self.shutdown = true;
+        self.emit(Event::ShutdownAsked);
         Ok(Answer::Created(Body::Empty))
     }
 

@@ -1419,3 +1419,55 @@ fn names_projects_and_nodes_have_limits_that_say_so() {
     let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b)));
     assert_eq!(r.reply(t).as_ref().unwrap_err().status(), 400);
 }
+
+#[test]
+fn log_lines_name_the_kind_and_the_port_as_the_api_numbers_it() {
+    use crate::api::body::DeviceCreate;
+    use crate::api::{DeviceType, NodeClass};
+    let mut r = Rig::new();
+    let p = r.project();
+    let b = DeviceCreate {
+        mapping: None,
+        name: "SW1".into(),
+        device_type: DeviceType::Switch,
+        device_id: None,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Device(b)));
+    let Ok(Answer::Created(Body::Device(d))) = r.reply(t).clone() else {
+        panic!()
+    };
+    let node = NodeRef {
+        project: p,
+        node: d.id,
+        class: NodeClass::Device,
+    };
+    let t = r.send(Command::Node(
+        node,
+        NodeCommand::AddDeviceNio(9, nio(10009, 20000), None),
+    ));
+    assert_eq!(r.status(t), Some(201));
+    let at = PortAddr {
+        adapter: 0,
+        port: 9,
+    };
+    let t = r.send(Command::Node(node, NodeCommand::RemoveNio(at)));
+    assert_eq!(r.status(t), Some(204));
+    let lines: Vec<String> = events(&mut r).iter().map(|e| e.to_string()).collect();
+    let text = lines.join("\n");
+    assert!(
+        text.contains(&format!("switch {}: SW1 created", d.id)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("switch {}: port 9: NIO udp 10009", d.id)),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed after 0 frames (0 bytes) out"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("vm ") && !text.contains("PortStats"),
+        "{text}"
+    );
+}

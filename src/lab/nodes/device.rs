@@ -110,12 +110,15 @@ impl Lab {
             mapping: b.mapping.unwrap_or_default(),
         };
         let v = view(&node);
+        let (what, name) = (super::super::what(&node), node.name.clone());
         self.insert_node(node);
         if let Some(p) = self.projects.get_mut(&project) {
             p.nodes.insert(id);
         }
         self.emit(Event::NodeCreated {
             node: id,
+            what,
+            name,
             project,
             console: None,
         });

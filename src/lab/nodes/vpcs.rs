@@ -326,9 +326,12 @@ impl Lab {
             }
         }
         let v = view(&node);
+        let name = node.name.clone();
         self.insert_node(node);
         self.emit(Event::NodeCreated {
             node: id,
+            what: "vpcs",
+            name,
             project,
             console: console_port,
         });
@@ -561,9 +564,13 @@ impl Lab {
             let n = nodes.get(k.index).filter(|n| n.key == k)?;
             n.ports.get(i)?.nio.clone()
         });
+        let (what, port) = self.node(key).map_or(("node", String::new()), |n| {
+            (super::super::what(n), super::super::port_label(n, index))
+        });
         self.emit(Event::NioAdded {
             node: id,
-            port: index,
+            what,
+            port,
             nio: nio.clone(),
         });
         Ok(Answer::Created(Body::Nio(nio)))
@@ -594,6 +601,9 @@ impl Lab {
             return;
         };
         let stats = port.stats;
+        let (what, label) = self.node(key).map_or(("node", String::new()), |n| {
+            (super::super::what(n), super::super::port_label(n, index))
+        });
         self.links.removed((key, index));
         // Frames a delay filter held for or from this NIO go with it.
         let gone = Endpoint::Nio(key, index);
@@ -606,7 +616,8 @@ impl Lab {
         }
         self.emit(Event::NioRemoved {
             node: id,
-            port: index,
+            what,
+            port: label,
             nio,
             stats,
         });
@@ -638,9 +649,14 @@ impl Lab {
                 continue;
             }
             if let Err(e) = self.spawn_vpcs(now, key, host) {
-                if let Some(node) = self.node_mut(key) {
+                let id = self.node_mut(key).map(|node| {
                     node.pending = None;
-                }
+                    node.id
+                });
+                self.emit(Event::Warning {
+                    node: id,
+                    text: format!("start failed: {e}"),
+                });
                 self.finish_parked(now, key, ticket, Err(e), host);
             }
             return;
@@ -879,6 +895,10 @@ impl Lab {
                 let text = String::from_utf8_lossy(output);
                 let e =
                     ApiError::conflict(format!("VPCS exited at start ({how}): {}", text.trim()));
+                self.emit(Event::Warning {
+                    node: Some(id),
+                    text: format!("start failed: {e}"),
+                });
                 self.finish_parked(now, key, ticket, Err(e), host);
             }
             Some(Pending::Stop(ticket, then)) => self.after_stop(now, key, ticket, then, host),
@@ -987,6 +1007,7 @@ impl Lab {
         let Some(node) = self.take_node(key) else {
             return;
         };
+        let what = super::super::what(&node);
         if let Some(console) = node.console_port {
             self.console_ports.release(console);
         }
@@ -999,7 +1020,7 @@ impl Lab {
                 p.deleted_node_dirs.push(v.dir);
             }
         }
-        self.emit(Event::NodeDeleted { node: id });
+        self.emit(Event::NodeDeleted { node: id, what });
     }
 
     /// Whether the console proxy must refuse host commands for this node.
