@@ -7,12 +7,12 @@
 //! | --- | --- | --- | --- |
 //! | [`proto`] | proto | HTTP/1.1 (parser, ordered answer slots, streamed answers, connection deadlines), telnet, Ethernet/802.1Q, pcap, byte queues | no |
 //! | [`api`] | front-ends | request → typed [`api::Command`]; lab answer → `/v1` JSON or a page (`api::pages`) | no |
-//! | [`lab`] | lab | the application: projects, nodes (VPCS, switches, hubs), ports, pools, queues, lifecycle, deadlines, switching, capture, console policy, events; the [`lab::Host`] trait and a fake host | no (only through `Host`) |
+//! | [`lab`] | lab | the application: projects, nodes (VPCS, switches, hubs), ports, pools, queues, lifecycle, deadlines, switching, capture, console policy, events; the [`lab::Host`] trait | no (only through `Host`) |
 //! | [`reactor`] | reactor | the one `mio::Poll` loop and the host over the real OS | yes |
 //! | [`os`] | reactor | safe OS helpers: project files, tar backup and restore, NIO descriptors, starting VPCS, non-blocking reads | yes |
 //! | [`sys`] | reactor | every `unsafe` and every `libc` call: pty, pidfd, process groups, signals, Landlock | yes |
 //! | [`config`], [`limits`], [`error`] | shared | flags and INI, every bound, the one error enum | config reads its file |
-//! | [`fuzzing`] | tests | fuzz entry points, replayed by unit tests | no |
+//! | `fuzzing` | tests | fuzz entry points, replayed by unit tests; compiled only for tests and cargo-fuzz (`cfg(fuzzing)`), like `lab::fake` (also for the benches, through the `fake` feature) | no |
 //!
 //! Dependencies point inwards: the reactor drives the lab and the
 //! front-ends; the lab knows nothing of sockets, processes or the clock
@@ -24,6 +24,8 @@
 pub mod api;
 pub mod config;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod lab;
 pub mod limits;

@@ -9,6 +9,7 @@
 //! only user of `libc`.
 
 #![allow(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -62,6 +63,7 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     // would otherwise show twice once VPCS reads its line again.
     // SAFETY: a zeroed termios is filled by tcgetattr before it is used.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is the open pty slave; `t` is ours to fill.
     check(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) })?;
     t.c_lflag &= !(libc::ECHO | libc::ECHONL);
     // SAFETY: `t` is a valid termios for this terminal.
@@ -495,6 +497,7 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: statvfs fills a zeroed struct for a NUL-terminated path.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and outlives the call; `st` is ours.
     check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
     let frsize = st.f_frsize as u64;
     Ok((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))

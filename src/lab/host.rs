@@ -1,7 +1,7 @@
 //! The lab's one door to the outside world (the trait only; no I/O here).
 //!
 //! The reactor implements [`Host`] over real sockets, processes and files;
-//! the tests and the fuzz target implement it with [`super::fake::FakeHost`].
+//! the tests and the fuzz target implement it with `lab::fake::FakeHost`.
 //! Every method is an effect the lab decided on. Calls never re-enter the
 //! lab: what the world says back comes later, as a lab call of its own
 //! (`on_output`, `on_exit`, `on_frame`).

@@ -7,12 +7,14 @@
 //! [`Lab::on_output`], [`Lab::on_exit`], [`Lab::on_frame`] for what the
 //! world did, [`Lab::poll`] when the loop turns) and asks for effects through
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
-//! tests drive it with [`fake::FakeHost`] and a made-up `now`.
+//! tests drive it with `fake::FakeHost` and a made-up `now`.
 
 pub mod budget;
 pub mod capture;
 mod compute;
 pub mod console;
+#[cfg(any(test, fuzzing, feature = "fake"))]
+#[doc(hidden)]
 pub mod fake;
 pub mod filters;
 pub mod host;
