@@ -3,9 +3,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`command`] | the command type every front-end produces |
-//! | [`types`] | values commands and answers share: NIOs, device types, port settings |
-//! | [`answer`] | what the lab answers, for the front-ends to render |
+//! | [`command`], [`types`], [`answer`] | the lab's vocabulary (`lab::command`, `lab::types`, `lab::answer`), re-exported: the commands the front-ends produce, the values they share, the answers they render |
 //! | [`v1`] | GNS3 1.3 (`/v1`): decode and render |
 //! | [`v2`] | GNS3 2.2's compute API (`/v2/compute`): decode and render |
 //! | [`pages`] | pages for people: status, upload form, backup and restore |
@@ -13,24 +11,19 @@
 //! | [`routes`] | `/v1` route templates and matching |
 //! | [`body`] | request bodies: JSON → typed structs, validated once |
 
-pub mod answer;
 pub mod body;
-pub mod command;
 pub mod multipart;
 pub mod pages;
 pub mod routes;
-pub mod types;
 pub mod v1;
 pub mod v2;
 
+pub use crate::lab::{answer, command, types};
 pub use command::{
-    Command, DeviceType, Front, LinkFilters, Nio, NioEthernet, NioTap, NioUdp, NodeClass,
-    NodeCommand, NodeCreate, NodeRef, PortAddr, PortMapping, PortSettings, Ticket, VlanMode,
+    API_VERSION, Command, DeviceType, Front, LinkFilters, Nio, NioEthernet, NioTap, NioUdp,
+    NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortMapping, PortSettings, Ticket,
+    VlanMode,
 };
-
-/// The GNS3 compute API version nanolab speaks (the last 1.3 release), so that
-/// GNS3 1.3 clients accept it.
-pub const API_VERSION: &str = "1.3.13";
 
 use crate::proto::http::auth::Credentials;
 use crate::proto::http::parse::Request;
@@ -57,4 +50,27 @@ pub fn render(
         Front::V2 => v2::render(route, reply),
         Front::Pages => pages::render(route, reply),
     }
+}
+
+/// The upgrade an answer asks for (a websocket), if any: the reactor turns
+/// the connection into one once the 101 is out.
+pub fn upgrade(reply: &answer::Reply) -> Option<answer::Upgrade> {
+    match reply {
+        Ok(answer::Answer::Ok(answer::Body::Upgrade(u))) => Some(*u),
+        _ => None,
+    }
+}
+
+/// What a notification channel opened through `front` sends for a lab
+/// notice, if anything.
+pub fn notice(front: Front, n: &answer::Notice<'_>) -> Option<String> {
+    match front {
+        Front::V2 => v2::notification(n),
+        Front::V1 | Front::Pages => None,
+    }
+}
+
+/// A request as a replayable `curl` command line (`--record`).
+pub fn record_line(addr: std::net::SocketAddr, req: &Request) -> String {
+    v1::curl_line(addr, req)
 }

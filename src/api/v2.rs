@@ -9,7 +9,7 @@
 //! 431 become 404 and 400, since anything else turns into a 500 for the GUI.
 
 use super::answer::{
-    Answer, Body, DeviceView, LogLevel, Nio, Notice, ProjectView, Reply, Upgrade, VpcsView,
+    Answer, Body, DeviceView, LogLevel, Nio, Notice, ProjectView, Reply, VpcsView,
 };
 use super::body::{self, CaptureStart, Object, object, only, opt_port, opt_str, req_str};
 use super::command::{
@@ -859,14 +859,6 @@ pub fn notification(n: &Notice<'_>) -> Option<String> {
         }
     };
     Some(v.to_string())
-}
-
-/// Whether the upgrade answer is for the notification channel or a console.
-pub fn upgrade_of(reply: &Reply) -> Option<Upgrade> {
-    match reply {
-        Ok(Answer::Ok(Body::Upgrade(u))) => Some(*u),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 use super::host::{ClientId, Host};
 use super::node::{NodeKey, Port};
 use super::{Answer, Body, Event, Lab, Reply};
-use crate::api::body::CaptureStart;
-use crate::api::{PortAddr, Ticket};
 use crate::error::ApiError;
+use crate::lab::command::{PortAddr, Ticket};
+use crate::lab::spec::CaptureStart;
 pub use crate::limits::{MAX_CAPTURE_BUFFER, MAX_LIVE_OUTPUT};
 use crate::proto::pcap;
 use std::path::PathBuf;

@@ -8,9 +8,9 @@ use super::filters::Filters;
 use super::node::{Kind, NodeKey};
 use super::nodes::{device, vpcs};
 use super::{Answer, Body, Deadline, Event, Lab, LogLevel, Reply};
-use crate::api::answer::{PortUse, Upgrade};
-use crate::api::{LinkFilters, PortAddr};
 use crate::error::ApiError;
+use crate::lab::answer::{PortUse, Upgrade};
+use crate::lab::command::{LinkFilters, PortAddr};
 use crate::lab::host::Host;
 use crate::limits::{MAX_PROJECT_FILE, MAX_PROJECT_FILES, NOTIFICATION_PING};
 use std::path::{Component, Path, PathBuf};
@@ -179,10 +179,13 @@ impl Lab {
                 node.name
             )));
         }
-        let port = node.console_port.ok_or_else(|| {
-            ApiError::conflict(format!("Node {} console type is not telnet", node.name))
-        })?;
-        Ok(Answer::Ok(Body::Upgrade(Upgrade::Console(port))))
+        if node.console_port.is_none() {
+            return Err(ApiError::conflict(format!(
+                "Node {} console type is not telnet",
+                node.name
+            )));
+        }
+        Ok(Answer::Ok(Body::Upgrade(Upgrade::Console(key))))
     }
 
     /// 2.2's `duplicate`: node `dest` (created beforehand by the

@@ -5,8 +5,8 @@
 use super::host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 use super::node::{Nio, NodeKey};
 use super::{Reply, Settings};
-use crate::api::Ticket;
 use crate::error::ApiError;
+use crate::lab::command::Ticket;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -259,8 +259,8 @@ impl Host for FakeHost {
         Ok(vec!["lo".into()])
     }
 
-    fn interface_details(&mut self) -> Result<Vec<crate::api::answer::Interface>, ApiError> {
-        Ok(vec![crate::api::answer::Interface {
+    fn interface_details(&mut self) -> Result<Vec<crate::lab::answer::Interface>, ApiError> {
+        Ok(vec![crate::lab::answer::Interface {
             name: "lo".into(),
             ip_address: "127.0.0.1".into(),
             netmask: "255.0.0.0".into(),
@@ -269,15 +269,15 @@ impl Host for FakeHost {
         }])
     }
 
-    fn load(&mut self) -> crate::api::answer::Load {
-        crate::api::answer::Load {
+    fn load(&mut self) -> crate::lab::answer::Load {
+        crate::lab::answer::Load {
             cpu_usage_percent: 1.5,
             memory_usage_percent: 42.0,
         }
     }
 
-    fn statistics(&mut self, _dir: &Path) -> crate::api::answer::Statistics {
-        crate::api::answer::Statistics {
+    fn statistics(&mut self, _dir: &Path) -> crate::lab::answer::Statistics {
+        crate::lab::answer::Statistics {
             memory_total: 1 << 30,
             ..Default::default()
         }

@@ -8,7 +8,7 @@
 //! BPF expressions are compiled and matched by libpcap (the `pcap` crate),
 //! which is pure computation: no capture device is opened.
 
-use crate::api::types::LinkFilters;
+use crate::lab::types::LinkFilters;
 use crate::limits::{MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -6,21 +6,12 @@
 //! lab: what the world says back comes later, as a lab call of its own
 //! (`on_output`, `on_exit`, `on_frame`).
 
+pub use super::id::ClientId;
 use super::node::{Nio, NodeKey};
 use super::{Reply, Settings};
-use crate::api::Ticket;
 use crate::error::ApiError;
+use crate::lab::command::Ticket;
 use std::path::{Path, PathBuf};
-
-/// Identifies one console client: chosen by the host when it accepts the
-/// connection, opaque to the lab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientId {
-    /// The host's handle for the connection (the reactor's token).
-    pub handle: usize,
-    /// Distinguishes clients that reuse a handle.
-    pub serial: u64,
-}
 
 /// A signal the lab may send to a node's process group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +100,11 @@ pub trait Host {
     /// The host's network interfaces.
     fn interfaces(&mut self) -> Result<Vec<String>, ApiError>;
     /// The host's network interfaces with their addresses.
-    fn interface_details(&mut self) -> Result<Vec<crate::api::answer::Interface>, ApiError>;
+    fn interface_details(&mut self) -> Result<Vec<crate::lab::answer::Interface>, ApiError>;
     /// CPU (since the last reading) and memory in use.
-    fn load(&mut self) -> crate::api::answer::Load;
+    fn load(&mut self) -> crate::lab::answer::Load;
     /// Memory, swap, CPU, load, and the disk holding `dir`.
-    fn statistics(&mut self, dir: &Path) -> crate::api::answer::Statistics;
+    fn statistics(&mut self, dir: &Path) -> crate::lab::answer::Statistics;
     /// Read the configuration again.
     fn reload_settings(&mut self) -> Result<Settings, ApiError>;
 }

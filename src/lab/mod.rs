@@ -9,8 +9,10 @@
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
 //! tests drive it with `fake::FakeHost` and a made-up `now`.
 
+pub mod answer;
 pub mod budget;
 pub mod capture;
+pub mod command;
 mod compute;
 pub mod console;
 #[cfg(any(test, fuzzing, feature = "fake"))]
@@ -18,22 +20,25 @@ pub mod console;
 pub mod fake;
 pub mod filters;
 pub mod host;
+pub mod id;
 mod links;
 pub mod node;
 pub mod nodes;
 pub mod ports;
 pub mod project;
 pub mod queue;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 pub mod timers;
+pub mod types;
 
-pub use crate::api::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
+pub use crate::lab::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
 
-use crate::api::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::error::ApiError;
+use crate::lab::command::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
 use crate::limits::{
     MAX_EVENTS, MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECTS, RESTORE_SLICE,
 };
@@ -217,7 +222,7 @@ pub enum Event {
     /// A client asked the server to shut down (`/v1/server/shutdown`).
     ShutdownAsked,
     /// The host's load, every second while someone listens (2.2's `ping`).
-    Load(crate::api::answer::Load),
+    Load(crate::lab::answer::Load),
     /// Something went wrong that no client is waiting to hear about.
     Warning {
         /// The node concerned, if any.
@@ -334,8 +339,8 @@ impl std::fmt::Display for Event {
                     f,
                     "{} {}: updated ({}), told to listeners",
                     match d.kind {
-                        crate::api::DeviceType::Switch => "switch",
-                        crate::api::DeviceType::Hub => "hub",
+                        crate::lab::command::DeviceType::Switch => "switch",
+                        crate::lab::command::DeviceType::Hub => "hub",
                     },
                     d.id,
                     d.name
@@ -900,10 +905,10 @@ impl Lab {
     // ---- server --------------------------------------------------------------
 
     fn check_version(&self, version: &str) -> Reply {
-        if version != crate::api::API_VERSION {
+        if version != crate::lab::command::API_VERSION {
             return Err(ApiError::conflict(format!(
                 "Client version {version} differs with server version {}",
-                crate::api::API_VERSION
+                crate::lab::command::API_VERSION
             )));
         }
         Ok(Answer::Ok(Body::Version {
@@ -1026,7 +1031,7 @@ impl Lab {
         }))
     }
 
-    fn create_project(&mut self, b: crate::api::body::ProjectCreate, host: &mut dyn Host) -> Reply {
+    fn create_project(&mut self, b: crate::lab::spec::ProjectCreate, host: &mut dyn Host) -> Reply {
         if let Some(id) = b.project_id.filter(|id| self.projects.contains_key(id)) {
             if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables) {
                 p.variables = Some(v);
@@ -1067,7 +1072,7 @@ impl Lab {
     fn update_project(
         &mut self,
         id: Uuid,
-        b: crate::api::body::ProjectUpdate,
+        b: crate::lab::spec::ProjectUpdate,
         host: &mut dyn Host,
     ) -> Reply {
         check_name(b.name.as_deref())?;
@@ -1222,7 +1227,7 @@ impl Lab {
     }
 
     /// The whole lab, projects by name, nodes by name.
-    fn status(&self, now: Instant) -> crate::api::answer::StatusView {
+    fn status(&self, now: Instant) -> crate::lab::answer::StatusView {
         let mut projects: Vec<_> = self
             .projects
             .values()
@@ -1241,7 +1246,7 @@ impl Lab {
             })
             .collect();
         projects.sort_by(|a, b| (&a.0.name, a.0.id).cmp(&(&b.0.name, b.0.id)));
-        crate::api::answer::StatusView {
+        crate::lab::answer::StatusView {
             local: self.settings.local,
             projects,
         }
@@ -1504,8 +1509,8 @@ pub(crate) fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
     }
 }
 
-fn node_status(n: &Node, now: Instant) -> crate::api::answer::NodeStatus {
-    crate::api::answer::NodeStatus {
+fn node_status(n: &Node, now: Instant) -> crate::lab::answer::NodeStatus {
+    crate::lab::answer::NodeStatus {
         id: n.id,
         name: n.name.clone(),
         kind: n.kind_name(),

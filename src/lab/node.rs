@@ -3,21 +3,12 @@
 use super::console::Console;
 use super::nodes::vpcs::Vpcs;
 use super::queue::Queue;
-use crate::api::{NodeCommand, Ticket};
+use crate::lab::command::{NodeCommand, Ticket};
 use uuid::Uuid;
 
-/// Names a node in the lab: its slot and the identity of the node that was
-/// put there. A key outlives its node harmlessly: every lookup goes
-/// through [`super::Lab::node`], which checks both, so a deadline or a
-/// descriptor event for a deleted node finds nothing (never another node).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeKey {
-    pub(super) index: usize,
-    pub(super) generation: u64,
-}
-
-pub use crate::api::answer::PortStats;
-pub use crate::api::{Nio, NioTap, NioUdp};
+pub use super::id::{Endpoint, NodeKey};
+pub use crate::lab::answer::PortStats;
+pub use crate::lab::command::{Nio, NioTap, NioUdp};
 
 /// One numbered port of a node.
 #[derive(Debug)]
@@ -51,15 +42,6 @@ impl Port {
             filters: None,
         }
     }
-}
-
-/// Where a frame comes from or goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    /// The node itself (a VPCS process's own socket).
-    Node(NodeKey),
-    /// The NIO of a node's port (by index in its port list).
-    Nio(NodeKey, usize),
 }
 
 /// A node's lifecycle state, as clients and invariants see it.
@@ -147,7 +129,7 @@ pub struct Node {
     pub kind: Kind,
     /// A switch's or hub's declared ports (2.2's `ports_mapping`); empty
     /// for a VPCS and for a 1.3 device, whose ports appear with their NIO.
-    pub mapping: Vec<crate::api::types::PortMapping>,
+    pub mapping: Vec<crate::lab::types::PortMapping>,
 }
 
 impl Node {

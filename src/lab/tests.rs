@@ -3,9 +3,9 @@
 
 use super::fake::FakeHost;
 use super::*;
-use crate::api::body::{ProjectCreate, VmCreate, VmUpdate};
-use crate::api::{LinkFilters, Nio, NioTap, NioUdp};
-use crate::api::{PortAddr, Ticket};
+use crate::lab::command::{LinkFilters, Nio, NioTap, NioUdp};
+use crate::lab::command::{PortAddr, Ticket};
+use crate::lab::spec::{ProjectCreate, VmCreate, VmUpdate};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
 use nodes::vpcs::{LOG_FILE, LOG_HEADER};
 
@@ -35,7 +35,7 @@ impl Rig {
             serial: 1,
             slot: self.slot,
             route: None,
-            front: crate::api::Front::V1,
+            front: crate::lab::command::Front::V1,
         };
         self.lab.handle(self.now, t, cmd, &mut self.host);
         self.check();
@@ -80,7 +80,7 @@ impl Rig {
             NodeRef {
                 project,
                 node,
-                class: crate::api::NodeClass::Vpcs,
+                class: crate::lab::command::NodeClass::Vpcs,
             },
             c,
         ))
@@ -902,8 +902,8 @@ fn an_integer_vm_id_from_gns3_1_2_is_converted_as_1_3_13_does() {
 
 #[test]
 fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
-    use crate::api::body::{DeviceCreate, DeviceUpdate};
-    use crate::api::{DeviceType, NodeClass, PortSettings, VlanMode};
+    use crate::lab::command::{DeviceType, NodeClass, PortSettings, VlanMode};
+    use crate::lab::spec::{DeviceCreate, DeviceUpdate};
     let mut r = Rig::new();
     let p = r.project();
     let b = DeviceCreate {
@@ -990,7 +990,7 @@ fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
 
 #[test]
 fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
-    use crate::api::body::CaptureStart;
+    use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
     let p = r.project();
     let (n, k) = r.vpcs(p);
@@ -1042,7 +1042,7 @@ fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
 
 #[test]
 fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() {
-    use crate::api::body::CaptureStart;
+    use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
     let p = r.project();
     let (n, k) = r.vpcs(p);
@@ -1082,7 +1082,7 @@ fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() 
 
 #[test]
 fn a_capture_that_cannot_be_written_stops_but_the_frames_go_on() {
-    use crate::api::body::CaptureStart;
+    use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
     let p = r.project();
     let (n, k) = r.vpcs(p);
@@ -1181,7 +1181,7 @@ fn the_heartbeat_beats_every_second_while_someone_listens() {
     assert!(matches!(
         r.reply(t),
         Ok(Answer::Ok(Body::Upgrade(
-            crate::api::answer::Upgrade::Notifications
+            crate::lab::answer::Upgrade::Notifications
         )))
     ));
     assert_eq!(loads(events(&mut r)), 1, "one at once");
@@ -1422,8 +1422,8 @@ fn names_projects_and_nodes_have_limits_that_say_so() {
 
 #[test]
 fn log_lines_name_the_kind_and_the_port_as_the_api_numbers_it() {
-    use crate::api::body::DeviceCreate;
-    use crate::api::{DeviceType, NodeClass};
+    use crate::lab::command::{DeviceType, NodeClass};
+    use crate::lab::spec::DeviceCreate;
     let mut r = Rig::new();
     let p = r.project();
     let b = DeviceCreate {

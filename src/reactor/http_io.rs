@@ -35,7 +35,7 @@ pub(super) struct HttpConn {
     ws_key: Option<String>,
     /// The lab answered with an upgrade: the connection becomes a websocket
     /// once this pump is over.
-    upgrade: Option<crate::api::answer::Upgrade>,
+    upgrade: Option<(crate::api::answer::Upgrade, Front)>,
     /// The client's address, whose share of the connections this takes.
     peer: std::net::IpAddr,
 }
@@ -161,8 +161,8 @@ impl Server {
                 read_total += self.io.read_http(now, token, READ_BUDGET - read_total);
             }
             let served = self.serve_parsed(now, token);
-            if let Some(up) = self.io.http(token).and_then(|c| c.upgrade.take()) {
-                return self.upgrade_http(token, up);
+            if let Some((up, front)) = self.io.http(token).and_then(|c| c.upgrade.take()) {
+                return self.upgrade_http(token, up, front);
             }
             self.feed_stream(token);
             if !self.io.flush_http(now, token) {
@@ -412,14 +412,14 @@ impl Io {
         {
             log::error!("{e}");
         }
-        let upgrade = api::v2::upgrade_of(&reply);
+        let upgrade = api::upgrade(&reply);
         let resp = api::render(ticket.front, ticket.route, reply);
         let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
             return;
         };
         let resp = match (upgrade, c.ws_key.take()) {
             (Some(up), Some(key)) => {
-                c.upgrade = Some(up);
+                c.upgrade = Some((up, ticket.front));
                 Response::switching(&key)
             }
             _ => resp,
@@ -458,7 +458,7 @@ impl Io {
         let (Some(file), Ok(addr)) = (&mut self.record, self.listener.local_addr()) else {
             return;
         };
-        if let Err(e) = file.write_all(api::v1::curl_line(addr, req).as_bytes()) {
+        if let Err(e) = file.write_all(api::record_line(addr, req).as_bytes()) {
             log::warn!("cannot write to the record file: {e}");
         }
     }

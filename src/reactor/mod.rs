@@ -117,7 +117,7 @@ struct Io {
     /// Reads the host's load for `/statistics` and notification pings.
     meter: crate::os::stats::Meter,
     /// Notification websockets, by token.
-    notifiers: Vec<usize>,
+    notifiers: Vec<(usize, crate::api::Front)>,
     /// What every client's unsent bytes together may hold.
     budget: crate::lab::budget::Budget,
 }
@@ -285,9 +285,9 @@ impl Server {
         }
         while let Some(e) = self.lab.poll_event() {
             if !self.io.notifiers.is_empty()
-                && let Some(text) = e.notice().and_then(|n| crate::api::v2::notification(&n))
+                && let Some(n) = e.notice()
             {
-                self.notify(&text);
+                self.notify(&n);
             }
             match e {
                 crate::lab::Event::Warning { .. } => log::warn!("{e}"),

@@ -6,6 +6,7 @@
 //! lab's and the `v2` front-end's.
 
 use super::{Entry, Io, Server};
+use crate::api::Front;
 use crate::api::answer::Upgrade;
 use crate::lab::{ClientId, NodeKey};
 use crate::limits::READ_BUDGET;
@@ -46,13 +47,10 @@ impl WsConn {
 impl Server {
     /// The upgrade answer went into the connection's output: the
     /// connection is a websocket from now on.
-    pub(super) fn upgrade_http(&mut self, token: usize, up: Upgrade) {
+    pub(super) fn upgrade_http(&mut self, token: usize, up: Upgrade, front: Front) {
         let node = match up {
             Upgrade::Notifications => None,
-            Upgrade::Console(port) => match self.io.console_node(port) {
-                Some(node) => Some(node),
-                None => return self.io.close_http_now(token),
-            },
+            Upgrade::Console(node) => Some(node),
         };
         let Some(Entry::Http(http)) = self.io.entries.try_remove(token) else {
             return;
@@ -87,7 +85,7 @@ impl Server {
         }
         let token = at;
         match node {
-            None => self.io.notifiers.push(token),
+            None => self.io.notifiers.push((token, front)),
             Some(node) => {
                 let id = ClientId {
                     handle: token,
@@ -197,10 +195,21 @@ impl Server {
         }
     }
 
-    /// Send `text` to every notification channel.
-    pub(super) fn notify(&mut self, text: &str) {
-        for token in self.io.notifiers.clone() {
-            if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token)
+    /// Send a lab notice to every notification channel, rendered by the
+    /// front-end each subscribed through (once per front-end).
+    pub(super) fn notify(&mut self, notice: &crate::api::answer::Notice<'_>) {
+        let mut rendered: Vec<(Front, Option<String>)> = Vec::new();
+        for (token, front) in self.io.notifiers.clone() {
+            let text = match rendered.iter().find(|(f, _)| *f == front) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let t = crate::api::notice(front, notice);
+                    rendered.push((front, t.clone()));
+                    t
+                }
+            };
+            if let Some(text) = text
+                && let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token)
                 && ws.session.send(Opcode::Text, text.as_bytes())
             {
                 self.flush_ws(token);
@@ -226,7 +235,7 @@ impl Server {
         );
         match ws.kind {
             WsKind::Notifications => {
-                self.io.notifiers.retain(|t| *t != token);
+                self.io.notifiers.retain(|(t, _)| *t != token);
                 self.lab.unsubscribe();
             }
             WsKind::Console(node, id) => self.lab.console_detach(node, id),
@@ -236,14 +245,6 @@ impl Server {
 }
 
 impl Io {
-    /// The node whose console listens on `port`.
-    fn console_node(&self, port: u16) -> Option<NodeKey> {
-        self.nodes.iter().find_map(|(key, n)| {
-            let (_, l) = n.console.as_ref()?;
-            (l.local_addr().ok()?.port() == port).then_some(*key)
-        })
-    }
-
     /// A console websocket client, by id (for output the lab gave it).
     pub(super) fn ws_client_token(&self, id: ClientId) -> Option<usize> {
         match self.entries.get(id.handle) {

@@ -73,7 +73,7 @@ impl Lab {
             return Ok(Answer::NoContent);
         }
         let mut pc = Box::new(Pc::new(b.mac, ident));
-        if let Some(crate::api::Nio::Udp(u)) = link {
+        if let Some(crate::lab::command::Nio::Udp(u)) = link {
             let rhost = match u.raddr {
                 std::net::IpAddr::V4(a) => a,
                 std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,

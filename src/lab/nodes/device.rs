@@ -3,14 +3,14 @@
 //! NIOs on numbered ports, and what happens to their frames.
 
 use super::switch::{self, PortMode};
-use crate::api::answer::DeviceView;
-use crate::api::body::{DeviceCreate, DeviceUpdate};
-use crate::api::{
+use crate::error::ApiError;
+use crate::lab::answer::DeviceView;
+use crate::lab::command::{
     DeviceType, Nio, NodeCommand, PortAddr, PortMapping, PortSettings, Ticket, VlanMode,
 };
-use crate::error::ApiError;
 use crate::lab::host::Host;
 use crate::lab::node::{Endpoint, Kind, Node, NodeKey, Port, Switch};
+use crate::lab::spec::{DeviceCreate, DeviceUpdate};
 use crate::lab::{Answer, Body, Event, Lab, Reply, Step};
 pub use crate::limits::MAX_DEVICE_PORTS;
 use std::time::Instant;

@@ -8,11 +8,11 @@
 //! finishes when the process is gone; reload and delete are a stop followed
 //! by a start or by forgetting the node.
 
-use crate::api::body::{VmCreate, VmUpdate};
-use crate::api::{Nio, PortAddr, Ticket};
 use crate::error::ApiError;
+use crate::lab::command::{Nio, PortAddr, Ticket};
 use crate::lab::host::{Host, Signal, Spawn};
 use crate::lab::node::{AfterStop, Endpoint, Kind, Node, NodeKey, Pending, Port, State};
+use crate::lab::spec::{VmCreate, VmUpdate};
 use crate::lab::{Answer, Body, Deadline, Event, Lab, Reply, Step, VpcsView};
 use crate::limits::{MAX_SCRIPT_BYTES, START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
 use std::ffi::OsString;
@@ -344,10 +344,10 @@ impl Lab {
         now: Instant,
         key: NodeKey,
         ticket: Ticket,
-        cmd: crate::api::NodeCommand,
+        cmd: crate::lab::command::NodeCommand,
         host: &mut dyn Host,
     ) -> Step {
-        use crate::api::NodeCommand as C;
+        use crate::lab::command::NodeCommand as C;
         let node = match self.live(key) {
             Ok(n) => n,
             Err(e) => return Step::Done(Err(e)),

@@ -5,7 +5,7 @@
 //! are decoded and validated. The lab never sees a path, a method or a JSON
 //! body, and does not know which API version asked.
 
-use super::body::{
+use super::spec::{
     CaptureStart, DeviceCreate, DeviceUpdate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate,
 };
 pub use super::types::{
@@ -13,6 +13,10 @@ pub use super::types::{
 };
 use crate::proto::http::conn::SlotId;
 use uuid::Uuid;
+
+/// The GNS3 compute API version nanolab speaks (the last 1.3 release), so that
+/// GNS3 1.3 clients accept it.
+pub const API_VERSION: &str = "1.3.13";
 
 /// Everything a client can ask of the lab.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,8 +76,8 @@ pub enum Body {
 pub enum Upgrade {
     /// The compute's notification channel.
     Notifications,
-    /// A node's console, bridged to this console port.
-    Console(u16),
+    /// A node's console (the websocket becomes one of its clients).
+    Console(super::id::NodeKey),
 }
 
 /// How serious a project log message is (GNS3 2.2's `log.*`).
