@@ -105,8 +105,6 @@ fn lab(c: &mut Criterion) {
         conn: 0,
         serial: 0,
         slot: 0,
-        route: None,
-        front: nanolab::api::Front::V1,
     };
     lab.handle(
         now,
@@ -176,12 +174,10 @@ fn lab(c: &mut Criterion) {
                 conn: 0,
                 serial: 0,
                 slot: 0,
-                route: d.route,
-                front: nanolab::api::Front::V1,
             };
             lab.handle(now, t, d.command.unwrap(), &mut host);
-            let (t, reply) = host.replies.pop().unwrap();
-            v1::render(t.route, reply).body.len()
+            let (_, reply) = host.replies.pop().unwrap();
+            v1::render(d.route, reply).body.len()
         })
     });
     let frame = [0u8; 64];

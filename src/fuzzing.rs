@@ -366,8 +366,6 @@ impl LabFuzz {
             conn: 1,
             serial: 1,
             slot: self.sent.len() as u64,
-            route: None,
-            front: crate::api::Front::V1,
         };
         self.sent.push((t, node));
         self.lab.handle(self.now, t, cmd, &mut self.host);

@@ -20,10 +20,20 @@ pub mod v2;
 
 pub use crate::lab::{answer, command, types};
 pub use command::{
-    API_VERSION, Command, DeviceType, Front, LinkFilters, Nio, NioEthernet, NioTap, NioUdp,
-    NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortMapping, PortSettings, Ticket,
-    VlanMode,
+    API_VERSION, Command, DeviceType, LinkFilters, Nio, NioEthernet, NioTap, NioUdp, NodeClass,
+    NodeCommand, NodeCreate, NodeRef, PortAddr, PortMapping, PortSettings, Ticket, VlanMode,
 };
+
+/// Which front-end decoded a request, and so renders its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// `/v1`: GNS3 1.3.
+    V1,
+    /// `/v2/compute`: GNS3 2.2's compute API.
+    V2,
+    /// The pages for people, outside `/v1`.
+    Pages,
+}
 
 use crate::proto::http::auth::Credentials;
 use crate::proto::http::parse::Request;

@@ -75,17 +75,6 @@ pub enum Command {
     WriteFile(Uuid, String, Vec<u8>),
 }
 
-/// Which front-end decoded a request, and so renders its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Front {
-    /// `/v1`: GNS3 1.3.
-    V1,
-    /// `/v2/compute`: GNS3 2.2's compute API.
-    V2,
-    /// The pages for people, outside `/v1`.
-    Pages,
-}
-
 /// How to create a node, per kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeCreate {
@@ -181,8 +170,4 @@ pub struct Ticket {
     pub serial: u64,
     /// The request's place in the connection's answer order.
     pub slot: SlotId,
-    /// The matched route template, for `X-Route`.
-    pub route: Option<&'static str>,
-    /// The front-end that renders the answer.
-    pub front: Front,
 }

@@ -34,8 +34,6 @@ impl Rig {
             conn: 1,
             serial: 1,
             slot: self.slot,
-            route: None,
-            front: crate::lab::command::Front::V1,
         };
         self.lab.handle(self.now, t, cmd, &mut self.host);
         self.check();

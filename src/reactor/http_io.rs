@@ -31,6 +31,10 @@ pub(super) struct HttpConn {
     timer_at: Option<Instant>,
     /// Already on `again` (answers completed outside a pump of this connection).
     queued: bool,
+    /// Which front-end renders each unanswered request's answer, and the
+    /// route it matched (for `X-Route`), by slot: the lab's ticket names
+    /// only the connection and the slot.
+    fronts: std::collections::HashMap<SlotId, (Front, Option<&'static str>)>,
     /// The last request's `Sec-WebSocket-Key`, for an upgrade answer.
     ws_key: Option<String>,
     /// The lab answered with an upgrade: the connection becomes a websocket
@@ -122,6 +126,7 @@ impl Server {
                 serial: self.io.next_serial,
                 timer_at: None,
                 queued: false,
+                fronts: std::collections::HashMap::new(),
                 ws_key: None,
                 upgrade: None,
                 peer: peer.ip(),
@@ -226,18 +231,13 @@ impl Server {
         if let Some(c) = self.io.http(conn) {
             c.ws_key.clone_from(&req.websocket_key);
         }
-        let mut ticket = Ticket {
-            conn,
-            serial,
-            slot,
-            route: None,
-            front: Front::V1,
-        };
+        let ticket = Ticket { conn, serial, slot };
         let (lab, io) = (&mut self.lab, &mut self.io);
         let handled = guarded("a request", || {
             let (front, decoded) = api::decode(&req, io.config.auth.as_ref());
-            ticket.route = decoded.route;
-            ticket.front = front;
+            if let Some(c) = io.http(conn) {
+                c.fronts.insert(slot, (front, decoded.route));
+            }
             match decoded.command {
                 Err(ApiError::Unauthorized) => {
                     log::debug!("{} {}: no valid credentials", req.method.as_str(), req.path);
@@ -413,13 +413,15 @@ impl Io {
             log::error!("{e}");
         }
         let upgrade = api::upgrade(&reply);
-        let resp = api::render(ticket.front, ticket.route, reply);
         let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
             return;
         };
+        // A request whose decoding panicked has no entry: /v1 renders it.
+        let (front, route) = c.fronts.remove(&ticket.slot).unwrap_or((Front::V1, None));
+        let resp = api::render(front, route, reply);
         let resp = match (upgrade, c.ws_key.take()) {
             (Some(up), Some(key)) => {
-                c.upgrade = Some((up, ticket.front));
+                c.upgrade = Some((up, front));
                 Response::switching(&key)
             }
             _ => resp,
