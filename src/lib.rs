@@ -6,10 +6,10 @@
 //! | module | ring | what it is | may do I/O |
 //! | --- | --- | --- | --- |
 //! | [`proto`] | proto | HTTP/1.1 (parser, ordered answer slots, streamed answers, connection deadlines), telnet, Ethernet/802.1Q, pcap, byte queues | no |
-//! | [`api`] | front-ends | request → typed [`api::Command`]; lab answer → `/v1` JSON or a page (`api::pages`) | no |
-//! | [`lab`] | lab | the application: projects, nodes (VPCS, switches, hubs), ports, pools, queues, lifecycle, deadlines, switching, capture, console policy, events; the [`lab::Host`] trait | no (only through `Host`) |
+//! | [`api`] | front-ends | request → the lab's typed [`lab::command::Command`]; lab answer → `/v1` or `/v2/compute` JSON, or a page (`api::pages`); one door for the reactor | no |
+//! | [`lab`] | lab | the application and its vocabulary (commands, answers, validated inputs, ids): projects, nodes (VPCS, switches, hubs), ports, pools, queues, lifecycle, deadlines, switching, capture, console policy, events, the memory budget; the [`lab::Host`] trait | no (only through `Host`) |
 //! | [`reactor`] | reactor | the one `mio::Poll` loop and the host over the real OS | yes |
-//! | [`os`] | reactor | safe OS helpers: project files, tar backup and restore, NIO descriptors, starting VPCS, non-blocking reads | yes |
+//! | [`os`] | reactor | safe OS helpers: project files confined beneath a directory handle, tar backup and restore, the projects directory's lock, NIO descriptors, starting VPCS, non-blocking reads | yes |
 //! | [`sys`] | reactor | every `unsafe` and every `libc` call: pty, pidfd, process groups, signals, Landlock | yes |
 //! | [`config`], [`limits`], [`error`] | shared | flags and INI, every bound, the one error enum | config reads its file |
 //! | `fuzzing` | tests | fuzz entry points, replayed by unit tests; compiled only for tests and cargo-fuzz (`cfg(fuzzing)`), like `lab::fake` (also for the benches, through the `fake` feature) | no |
