@@ -28,6 +28,7 @@ pub mod nodes;
 pub mod ports;
 pub mod project;
 pub mod queue;
+pub mod registry;
 pub mod spec;
 #[cfg(test)]
 mod tests;
@@ -48,7 +49,6 @@ use crate::limits::{
 use node::{Job, Pending};
 use ports::PortPool;
 use project::{Project, TEMPORARY_MARKER};
-use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -115,14 +115,12 @@ pub enum Step {
 pub struct Lab {
     settings: Settings,
     projects: HashMap<Uuid, Project>,
-    nodes: Slab<Node>,
-    index: HashMap<Uuid, NodeKey>,
+    registry: registry::Registry,
     udp_ports: PortPool,
     console_ports: PortPool,
     timers: Timers<Deadline>,
     /// Nodes waiting to be spawned, one per loop turn.
     spawns: VecDeque<NodeKey>,
-    next_generation: u64,
     next_proc_serial: u64,
     events: VecDeque<Event>,
     shutdown: bool,
@@ -183,11 +181,9 @@ impl Lab {
             console_ports: PortPool::new("console", settings.console_ports),
             settings,
             projects: HashMap::new(),
-            nodes: Slab::new(),
-            index: HashMap::new(),
+            registry: registry::Registry::default(),
             timers: Timers::new(),
             spawns: VecDeque::new(),
-            next_generation: 0,
             next_proc_serial: 0,
             events: VecDeque::new(),
             shutdown: false,
@@ -306,9 +302,8 @@ impl Lab {
             };
             let (key, index) = d.to.port;
             let Some(port) = self
-                .nodes
-                .get_mut(key.index)
-                .filter(|n| n.key == key)
+                .registry
+                .get_mut(key)
                 .and_then(|n| n.ports.get_mut(index))
             else {
                 continue;
@@ -349,7 +344,7 @@ impl Lab {
             Endpoint::Node(key) => (key, 0, true),
             Endpoint::Nio(key, index) => (key, index, false),
         };
-        let Some(node) = self.nodes.get_mut(key.index).filter(|n| n.key == key) else {
+        let Some(node) = self.registry.get_mut(key) else {
             return;
         };
         let dirty = &mut self.sink;
@@ -393,9 +388,8 @@ impl Lab {
         let key = at.0;
         let (wire, dirty) = (&mut self.wire, &mut self.sink);
         let Some(port) = self
-            .nodes
-            .get_mut(key.index)
-            .filter(|n| n.key == key)
+            .registry
+            .get_mut(key)
             .and_then(|n| n.ports.get_mut(at.1))
         else {
             return;
@@ -431,7 +425,7 @@ impl Lab {
     /// Stop everything: kill every process, close every project (temporary
     /// ones are deleted). Nothing is left running.
     pub fn shutdown(&mut self, host: &mut dyn Host) {
-        let keys: Vec<NodeKey> = self.nodes.iter().map(|(_, n)| n.key).collect();
+        let keys: Vec<NodeKey> = self.registry.iter().map(|n| n.key).collect();
         // Kill them all first so that they die in parallel.
         for &key in &keys {
             if self.node(key).is_some_and(|n| n.running()) {
@@ -465,16 +459,12 @@ impl Lab {
     /// The node under `key`, if it is still the node the key was made for.
     /// Every lookup by key goes through here (or [`Lab::node_mut`]).
     pub fn node(&self, key: NodeKey) -> Option<&Node> {
-        self.nodes
-            .get(key.index)
-            .filter(|n| n.key.generation == key.generation)
+        self.registry.get(key)
     }
 
     /// Mutable [`Lab::node`].
     pub fn node_mut(&mut self, key: NodeKey) -> Option<&mut Node> {
-        self.nodes
-            .get_mut(key.index)
-            .filter(|n| n.key.generation == key.generation)
+        self.registry.get_mut(key)
     }
 
     /// [`Lab::node`] for an operation already under way on the node: its
@@ -492,41 +482,32 @@ impl Lab {
 
     /// The key of node `id`.
     pub fn key_of(&self, id: Uuid) -> Option<NodeKey> {
-        self.index.get(&id).copied()
+        self.registry.key_of(id)
     }
 
     /// Every node, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().map(|(_, n)| n)
+        self.registry.iter()
     }
 
     /// The key the next inserted node will have.
     fn vacant_key(&self) -> NodeKey {
-        NodeKey {
-            index: self.nodes.vacant_key(),
-            generation: self.next_generation + 1,
-        }
+        self.registry.vacant_key()
     }
 
     fn insert_node(&mut self, node: Node) {
-        debug_assert_eq!(node.key, self.vacant_key());
-        self.next_generation = node.key.generation;
-        self.index.insert(node.id, node.key);
-        self.nodes.insert(node);
+        self.registry.insert(node);
     }
 
     fn take_node(&mut self, key: NodeKey) -> Option<Node> {
-        self.node(key)?;
-        let node = self.nodes.remove(key.index);
-        self.index.remove(&node.id);
-        Some(node)
+        self.registry.take(key)
     }
 
     fn find_node(&self, r: &NodeRef) -> Result<NodeKey, ApiError> {
         self.project(r.project)?;
         let is_device = |n: &Node| !matches!(n.kind, node::Kind::Vpcs(_));
-        match self.index.get(&r.node) {
-            Some(&key)
+        match self.registry.key_of(r.node) {
+            Some(key)
                 if self.node(key).is_some_and(|n| {
                     n.project == r.project && is_device(n) == (r.class == NodeClass::Device)
                 }) =>
@@ -789,9 +770,9 @@ impl Lab {
         if let Some(to) = &new_path {
             self.local_path("Changing a project path", to)?;
             let running = p.nodes.iter().any(|n| {
-                self.index
-                    .get(n)
-                    .and_then(|&k| self.node(k))
+                self.registry
+                    .key_of(*n)
+                    .and_then(|k| self.node(k))
                     .is_some_and(|n| n.running())
             });
             if running {
@@ -820,7 +801,7 @@ impl Lab {
             }
             for node_id in p.nodes.clone() {
                 let dir = nodes::vpcs::node_dir(&to, node_id);
-                let key = self.index.get(&node_id).copied();
+                let key = self.registry.key_of(node_id);
                 if let Some(v) = key
                     .and_then(|k| self.node_mut(k))
                     .and_then(|n| n.vpcs_mut())
@@ -874,7 +855,7 @@ impl Lab {
         let keys: Vec<NodeKey> = p
             .nodes
             .iter()
-            .filter_map(|n| self.index.get(n).copied())
+            .filter_map(|&n| self.registry.key_of(n))
             .collect();
         // Kill them all first so that they die in parallel; each reap below
         // then finds its process (nearly) gone instead of waiting in turn.
@@ -964,19 +945,10 @@ impl Lab {
     /// ports; no port is reserved by nobody; each node is in one coherent
     /// state. Used by the tests and the fuzz target after every step.
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.index.len() != self.nodes.len() {
-            return Err(format!(
-                "{} indexed, {} nodes",
-                self.index.len(),
-                self.nodes.len()
-            ));
-        }
+        self.registry.check()?;
         let mut udp_expected: HashMap<u16, Uuid> = HashMap::new();
         let mut macs: HashMap<Uuid, Vec<u8>> = HashMap::new();
         for node in self.nodes() {
-            if self.index.get(&node.id) != Some(&node.key) {
-                return Err(format!("node {} not indexed under its key", node.id));
-            }
             let p = self
                 .projects
                 .get(&node.project)
@@ -1030,7 +1002,7 @@ impl Lab {
             }
         }
         for (port, owner) in self.console_ports.reservations() {
-            if !self.index.contains_key(&owner) {
+            if !self.registry.contains(&owner) {
                 return Err(format!("console port {port} reserved by nobody ({owner})"));
             }
         }
@@ -1067,7 +1039,7 @@ impl Lab {
                     used.len()
                 ));
             }
-            if p.nodes.iter().any(|n| !self.index.contains_key(n)) {
+            if p.nodes.iter().any(|n| !self.registry.contains(n)) {
                 return Err(format!("project {id} lists a node that is gone"));
             }
         }

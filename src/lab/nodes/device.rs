@@ -80,7 +80,7 @@ impl Lab {
     /// Create a switch or hub (a known `device_id` returns it).
     pub(crate) fn create_device(&mut self, project: Uuid, b: DeviceCreate) -> Reply {
         self.project(project)?;
-        if let Some(&key) = b.device_id.and_then(|id| self.index.get(&id)) {
+        if let Some(key) = b.device_id.and_then(|id| self.registry.key_of(id)) {
             let node = self.live(key)?;
             if node.project != project || node.vpcs().is_some() {
                 return Err(conflict(format!(

@@ -162,7 +162,7 @@ impl Lab {
     /// itself, all or nothing.
     pub(crate) fn create_vpcs(&mut self, project: Uuid, b: VmCreate, host: &mut dyn Host) -> Reply {
         self.project(project)?;
-        if let Some(&key) = b.vm_id.and_then(|id| self.index.get(&id)) {
+        if let Some(key) = b.vm_id.and_then(|id| self.registry.key_of(id)) {
             let node = self
                 .node(key)
                 .ok_or_else(|| ApiError::Internal("stale index".into()))?;
@@ -559,10 +559,9 @@ impl Lab {
         let port = &mut node.ports[index];
         port.nio = Some(nio.clone());
         port.stats = Default::default();
-        let nodes = &self.nodes;
+        let nodes = &self.registry;
         self.links.added((key, index), &nio, |k, i| {
-            let n = nodes.get(k.index).filter(|n| n.key == k)?;
-            n.ports.get(i)?.nio.clone()
+            nodes.get(k)?.ports.get(i)?.nio.clone()
         });
         let (what, port) = self.node(key).map_or(("node", String::new()), |n| {
             (super::super::what(n), super::super::port_label(n, index))
