@@ -3,8 +3,9 @@
 //! by the host in batches, once per loop turn. A capture that cannot be
 //! written stops with a warning; the relay never waits for it.
 
-use super::host::{ClientId, Host};
-use super::node::{NodeKey, Port};
+use super::host::Host;
+use super::id::ClientId;
+use super::id::NodeKey;
 use super::{Answer, Body, Event, Lab, Reply};
 use crate::error::ApiError;
 use crate::lab::command::{PortAddr, Ticket};
@@ -81,11 +82,11 @@ pub(crate) fn record(
     sink: &mut Sink,
     key: NodeKey,
     index: usize,
-    port: &mut Port,
+    capture: &mut Option<Capture>,
     now: Instant,
     frame: &[u8],
 ) {
-    if let Some(c) = &mut port.capture
+    if let Some(c) = capture
         && c.record(now, frame, &mut sink.ready)
     {
         sink.dirty.push((key, index));

@@ -7,8 +7,9 @@
 //! passes [`MAX_CONSOLE_CLIENT_OUTPUT`] is dropped rather than allowed to
 //! hold the others back.
 
-use super::host::{ClientId, Host};
-use super::node::NodeKey;
+use super::host::Host;
+use super::id::ClientId;
+use super::id::NodeKey;
 use super::{Event, Lab};
 use crate::limits::{CONSOLE_HISTORY, MAX_CONSOLE_CLIENT_OUTPUT, MAX_CONSOLE_CLIENTS};
 use crate::proto::bytes::ByteQueue;

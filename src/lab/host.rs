@@ -7,7 +7,8 @@
 //! (`on_output`, `on_exit`, `on_frame`).
 
 pub use super::id::ClientId;
-use super::node::{Nio, NodeKey};
+use super::id::NodeKey;
+use super::types::Nio;
 use super::{Reply, Settings};
 use crate::error::ApiError;
 use crate::lab::command::Ticket;
@@ -75,7 +76,7 @@ pub trait Host {
     /// Close the NIO of port `port` of `node`.
     fn close_nio(&mut self, node: NodeKey, port: usize);
     /// Send a frame the lab made (a built-in PC's) to `to`; whether it went.
-    fn send_frame(&mut self, to: super::node::Endpoint, frame: &[u8]) -> bool;
+    fn send_frame(&mut self, to: super::id::Endpoint, frame: &[u8]) -> bool;
 
     /// Start the node's program on a console the host reads from.
     fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError>;

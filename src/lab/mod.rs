@@ -1058,7 +1058,7 @@ fn unlinked(
     frame: &[u8],
 ) {
     if !outbound {
-        capture::record(dirty, key, index, port, now, frame);
+        capture::record(dirty, key, index, &mut port.capture, now, frame);
     }
     port.stats.drop_unlinked();
 }
@@ -1078,12 +1078,12 @@ fn plain_frame(
         return unlinked(dirty, (key, index), port, now, outbound, frame);
     };
     if !outbound {
-        capture::record(dirty, key, index, port, now, frame);
+        capture::record(dirty, key, index, &mut port.capture, now, frame);
     }
     let sent = send(to, frame);
     count(&mut port.stats, sent, outbound, frame.len());
     if sent && outbound {
-        capture::record(dirty, key, index, port, now, frame);
+        capture::record(dirty, key, index, &mut port.capture, now, frame);
     }
 }
 
@@ -1113,7 +1113,7 @@ fn filtered_frame(
         let at = (key, index);
         return hold(wire, dirty, at, port, (now, due), to, outbound, frame);
     }
-    capture::record(dirty, key, index, port, now, frame);
+    capture::record(dirty, key, index, &mut port.capture, now, frame);
     let sent = send(to, frame);
     count(&mut port.stats, sent, outbound, frame.len());
 }
@@ -1158,7 +1158,7 @@ pub(crate) fn hold(
     outbound: bool,
     frame: &[u8],
 ) {
-    capture::record(dirty, key, index, port, now, frame);
+    capture::record(dirty, key, index, &mut port.capture, now, frame);
     let held = Held {
         to,
         port: (key, index),

@@ -7,7 +7,7 @@
 use super::pc::{Out, Pc};
 use crate::error::ApiError;
 use crate::lab::host::Host;
-use crate::lab::node::{Endpoint, NodeKey};
+use crate::lab::id::{Endpoint, NodeKey};
 use crate::lab::{Answer, Deadline, Lab, Reply};
 use std::time::Instant;
 

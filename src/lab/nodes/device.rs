@@ -343,7 +343,7 @@ pub(crate) fn switch_frame(
     let frame = &frame[..];
     inport.stats.in_frames += 1;
     inport.stats.in_bytes += frame.len() as u64;
-    crate::lab::capture::record(dirty, key, index, inport, now, frame);
+    crate::lab::capture::record(dirty, key, index, &mut inport.capture, now, frame);
     let outs: Vec<(usize, Vec<u8>)> = match kind {
         Kind::Switch(sw) => {
             let modes: Vec<Option<PortMode>> =
@@ -371,7 +371,7 @@ pub(crate) fn switch_frame(
         let sent = send(to, &f);
         crate::lab::count(&mut port.stats, sent, true, f.len());
         if sent {
-            crate::lab::capture::record(dirty, key, p, port, now, &f);
+            crate::lab::capture::record(dirty, key, p, &mut port.capture, now, &f);
         }
     }
 }
