@@ -9,6 +9,7 @@
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
 //! tests drive it with `fake::FakeHost` and a made-up `now`.
 
+pub mod admission;
 pub mod answer;
 pub mod budget;
 pub mod capture;

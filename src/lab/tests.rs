@@ -900,20 +900,11 @@ fn an_integer_vm_id_from_gns3_1_2_is_converted_as_1_3_13_does() {
 
 #[test]
 fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
-    use crate::lab::command::{DeviceType, NodeClass, PortSettings, VlanMode};
-    use crate::lab::spec::{DeviceCreate, DeviceUpdate};
+    use crate::lab::command::{NodeClass, PortSettings, VlanMode};
+    use crate::lab::spec::DeviceUpdate;
     let mut r = Rig::new();
     let p = r.project();
-    let b = DeviceCreate {
-        mapping: None,
-        name: "SW1".into(),
-        device_type: DeviceType::Switch,
-        device_id: None,
-    };
-    let t = r.send(Command::CreateNode(p, NodeCreate::Device(b)));
-    let Ok(Answer::Created(Body::Device(d))) = r.reply(t).clone() else {
-        panic!()
-    };
+    let d = switch(&mut r, p);
     let k = r.lab.key_of(d.id).unwrap();
     let dev = |c| {
         Command::Node(
@@ -1418,22 +1409,27 @@ fn names_projects_and_nodes_have_limits_that_say_so() {
     assert_eq!(r.reply(t).as_ref().unwrap_err().status(), 400);
 }
 
-#[test]
-fn log_lines_name_the_kind_and_the_port_as_the_api_numbers_it() {
-    use crate::lab::command::{DeviceType, NodeClass};
-    use crate::lab::spec::DeviceCreate;
-    let mut r = Rig::new();
-    let p = r.project();
-    let b = DeviceCreate {
+/// A switch named SW1 in project `p`.
+fn switch(r: &mut Rig, p: Uuid) -> crate::lab::answer::DeviceView {
+    let b = crate::lab::spec::DeviceCreate {
         mapping: None,
         name: "SW1".into(),
-        device_type: DeviceType::Switch,
+        device_type: crate::lab::types::DeviceType::Switch,
         device_id: None,
     };
     let t = r.send(Command::CreateNode(p, NodeCreate::Device(b)));
     let Ok(Answer::Created(Body::Device(d))) = r.reply(t).clone() else {
-        panic!()
+        panic!("{:?}", r.reply(t))
     };
+    d
+}
+
+#[test]
+fn log_lines_name_the_kind_and_the_port_as_the_api_numbers_it() {
+    use crate::lab::command::NodeClass;
+    let mut r = Rig::new();
+    let p = r.project();
+    let d = switch(&mut r, p);
     let node = NodeRef {
         project: p,
         node: d.id,

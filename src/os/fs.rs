@@ -330,17 +330,26 @@ impl DirLock {
     /// Take the lock on `dir`, or say who holds it.
     pub fn take(dir: &Path) -> Result<DirLock, String> {
         let path = dir.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
+        // Beneath the directory's handle, like every file in it: a link
+        // planted under the lock's name cannot take the write elsewhere.
+        let file = confined::open_root(dir)
+            .and_then(|root| {
+                root.open_with(
+                    LOCK_FILE,
+                    cap_std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false),
+                )
+            })
+            .map(cap_std::fs::File::into_std)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(DirLock { file }),
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut holder = String::new();
+                let _ = std::io::Read::read_to_string(&mut &file, &mut holder);
                 let holder = holder.trim();
                 Err(format!(
                     "the projects directory {} is in use by another nanolab ({}); stop it, or give \

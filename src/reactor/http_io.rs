@@ -8,7 +8,7 @@ use crate::api::{self, Front, Ticket};
 use crate::error::ApiError;
 use crate::lab::ClientId;
 use crate::lab::Reply;
-use crate::limits::{ADDRESS_SHARE, READ_BUDGET, STREAM_PIECE};
+use crate::limits::{READ_BUDGET, STREAM_PIECE};
 use crate::os::backup::TarStream;
 use crate::os::nb::{Moved, read_some, write_some};
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
@@ -77,34 +77,9 @@ fn refuse(mut stream: TcpStream, why: &str) {
 }
 
 impl Io {
-    /// Why a new connection from `ip` cannot be taken, if it cannot: the
-    /// server's cap, or the address's share of it.
-    pub(super) fn over_connection_limits(&self, ip: std::net::IpAddr) -> Option<String> {
-        let cap = self.config.max_connections;
-        let share = (cap * ADDRESS_SHARE.0 / ADDRESS_SHARE.1).max(1);
-        if self.http_conns >= cap {
-            Some(format!(
-                "{cap} connections are open, the most this server takes (--max-connections); try again later"
-            ))
-        } else if self.per_address.get(&ip).copied().unwrap_or(0) >= share {
-            Some(format!(
-                "{ip} holds {share} connections, the most one address may ({}/{} of --max-connections {cap}); close some first",
-                ADDRESS_SHARE.0, ADDRESS_SHARE.1
-            ))
-        } else {
-            None
-        }
-    }
-
     /// An API connection from `ip` closed, or became a websocket.
     pub(super) fn connection_gone(&mut self, ip: std::net::IpAddr) {
-        self.http_conns -= 1;
-        if let Some(n) = self.per_address.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_address.remove(&ip);
-            }
-        }
+        self.admission.gone(ip);
     }
 }
 
@@ -113,7 +88,7 @@ impl Server {
     pub(super) fn accept_http(&mut self, now: Instant) {
         let retry = (now, IoTimer::Accept);
         while let Some((stream, peer)) = accept_one(&self.io.listener, &mut self.io.timers, retry) {
-            if let Some(refusal) = self.io.over_connection_limits(peer.ip()) {
+            if let Err(refusal) = self.io.admission.admit(peer.ip()) {
                 log::warn!("connection from {peer} refused: {refusal}");
                 refuse(stream, &refusal);
                 continue;
@@ -138,11 +113,10 @@ impl Server {
                 Ok(t) => t,
                 Err(e) => {
                     log::warn!("cannot register connection from {peer}: {e}");
+                    self.io.admission.gone(peer.ip());
                     continue;
                 }
             };
-            self.io.http_conns += 1;
-            *self.io.per_address.entry(peer.ip()).or_default() += 1;
             log::trace!("http[{token}] connected from {peer}");
             self.io.arm_conn_timer(token);
         }

@@ -95,9 +95,8 @@ struct Io {
     again: Vec<usize>,
     /// The connection whose requests are being served right now.
     pumping: Option<usize>,
-    http_conns: usize,
-    /// Open API connections by client address (for its share of them).
-    per_address: HashMap<std::net::IpAddr, usize>,
+    /// Which API connections are taken (the cap and each address's share).
+    admission: crate::lab::admission::Admission,
     next_serial: u64,
     record: Option<File>,
     scratch: Vec<u8>,
@@ -162,6 +161,7 @@ impl Server {
         let lab = Lab::new(config.lab_settings());
         let disk = crate::os::fs::Disk::new(&config.projects_dir);
         let memory_budget = config.memory_budget;
+        let max_connections = config.max_connections;
         let io = Io {
             registry,
             entries,
@@ -170,8 +170,7 @@ impl Server {
             timers: Timers::new(),
             again: Vec::new(),
             pumping: None,
-            http_conns: 0,
-            per_address: HashMap::new(),
+            admission: crate::lab::admission::Admission::new(max_connections),
             next_serial: 0,
             record,
             scratch: vec![0; crate::limits::MAX_FRAME.max(crate::limits::READ_BUDGET)],

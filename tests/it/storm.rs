@@ -13,18 +13,22 @@ fn version_latency(srv: &Server) -> Duration {
     t.elapsed()
 }
 
+/// Give port `port` of device `dev` a UDP NIO from `l` to `r` (access, VLAN 1).
+fn device_nio(srv: &Server, p: &str, dev: &str, port: u16, (l, r): (u16, u16)) {
+    let body = format!(
+        r#"{{"nio": {{"type": "nio_udp", "lport": {l}, "rhost": "127.0.0.1", "rport": {r}}}, "port_settings": {{"type": "access", "vlan": 1}}}}"#
+    );
+    let r = srv.post(
+        &format!("/v1/projects/{p}/dynamips/devices/{dev}/ports/{port}/nio"),
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 /// Link port `a` of device `d1` to port `b` of `d2` with two UDP ports.
 fn link(srv: &Server, p: &str, (d1, a): (&str, u16), (d2, b): (&str, u16), ports: (u16, u16)) {
-    for (d, port, (l, r)) in [(d1, a, ports), (d2, b, (ports.1, ports.0))] {
-        let body = format!(
-            r#"{{"nio": {{"type": "nio_udp", "lport": {l}, "rhost": "127.0.0.1", "rport": {r}}}, "port_settings": {{"type": "access", "vlan": 1}}}}"#
-        );
-        let r = srv.post(
-            &format!("/v1/projects/{p}/dynamips/devices/{d}/ports/{port}/nio"),
-            &body,
-        );
-        assert_eq!(r.status, 201, "{}", r.text);
-    }
+    device_nio(srv, p, d1, a, ports);
+    device_nio(srv, p, d2, b, (ports.1, ports.0));
 }
 
 #[test]
@@ -55,16 +59,7 @@ fn issue_16_a_switching_loop_of_built_in_nodes_does_not_take_the_api_down() {
             .status,
         201
     );
-    let body = format!(
-        r#"{{"nio": {{"type": "nio_udp", "lport": {}, "rhost": "127.0.0.1", "rport": {}}}, "port_settings": {{"type": "access", "vlan": 1}}}}"#,
-        u + 7,
-        u + 6
-    );
-    let r = srv.post(
-        &format!("/v1/projects/{p}/dynamips/devices/{}/ports/3/nio", sw[0]),
-        &body,
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
+    device_nio(&srv, &p, &sw[0], 3, (u + 7, u + 6));
     assert_eq!(srv.post(&vm_url(&p, &pc, "/start"), "{}").status, 204);
     let mut c = Console::open(console);
     assert!(c.expect("VPCS> ", 5));
@@ -114,16 +109,7 @@ fn issue_16_a_switching_loop_of_built_in_nodes_does_not_take_the_api_down() {
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(took < Duration::from_secs(1), "DELETE took {took:?}");
     // Back into a storm, then SIGTERM: the server exits at once.
-    let body = format!(
-        r#"{{"nio": {{"type": "nio_udp", "lport": {}, "rhost": "127.0.0.1", "rport": {}}}, "port_settings": {{"type": "access", "vlan": 1}}}}"#,
-        u + 4,
-        u + 5
-    );
-    let r = srv.post(
-        &format!("/v1/projects/{p}/dynamips/devices/{}/ports/2/nio", sw[2]),
-        &body,
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
+    device_nio(&srv, &p, &sw[2], 2, (u + 4, u + 5));
     c.send("ping 10.0.0.3 -c 3\r\n");
     std::thread::sleep(Duration::from_secs(1));
     let t = Instant::now();
@@ -161,7 +147,7 @@ fn issue_16_a_30000_entry_restore_is_done_in_slices_while_others_are_served() {
             .success()
     );
     let form = format!("file=@{}", tar.display());
-    let upload = Command::new("curl")
+    let mut upload = Command::new("curl")
         .args([
             "-s",
             "-o",
@@ -174,10 +160,12 @@ fn issue_16_a_30000_entry_restore_is_done_in_slices_while_others_are_served() {
             &form,
         ])
         .arg(srv.url("/upload"))
-        .spawn_output();
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut waits = Vec::new();
     let started = Instant::now();
-    while !upload.done() && started.elapsed() < Duration::from_secs(60) {
+    while upload.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
         let w = version_latency(&srv);
         if w > Duration::from_millis(50) {
             eprintln!("at {:?}: waited {w:?}", started.elapsed());
@@ -185,7 +173,8 @@ fn issue_16_a_30000_entry_restore_is_done_in_slices_while_others_are_served() {
         waits.push(w);
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(upload.wait(), "302");
+    let status = String::from_utf8_lossy(&upload.wait_with_output().unwrap().stdout).into_owned();
+    assert_eq!(status, "302");
     let worst = waits.iter().max().copied().unwrap_or_default();
     eprintln!(
         "restore of 30,301 entries: {} GETs meanwhile, the slowest {worst:?}",
@@ -195,39 +184,4 @@ fn issue_16_a_30000_entry_restore_is_done_in_slices_while_others_are_served() {
     assert!(worst < Duration::from_millis(100), "a GET waited {worst:?}");
     let restored = srv.dir.join("projects/p/project-files/vpcs/n299/f98");
     assert_eq!(std::fs::read_to_string(restored).unwrap(), "299/98\n");
-}
-
-/// A command running in the background, its output read when it ends.
-struct Running(
-    std::sync::mpsc::Receiver<String>,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-);
-
-trait SpawnOutput {
-    fn spawn_output(&mut self) -> Running;
-}
-
-impl SpawnOutput for Command {
-    fn spawn_output(&mut self) -> Running {
-        let child = self.stdout(std::process::Stdio::piped()).spawn().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = done.clone();
-        std::thread::spawn(move || {
-            let out = child.wait_with_output().unwrap();
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-            let _ = tx.send(String::from_utf8_lossy(&out.stdout).into_owned());
-        });
-        Running(rx, done)
-    }
-}
-
-impl Running {
-    fn done(&self) -> bool {
-        self.1.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn wait(self) -> String {
-        self.0.recv_timeout(Duration::from_secs(60)).unwrap()
-    }
 }
