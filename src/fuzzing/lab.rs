@@ -34,7 +34,7 @@ pub fn lab(data: &[u8]) {
         f.step(op[0], op.get(1).copied().unwrap_or(0));
         f.check();
     }
-    f.lab.shutdown(&mut f.host);
+    f.lab.shutdown(f.now, &mut f.host);
     f.check();
     for t in &f.sent {
         assert_eq!(

@@ -138,7 +138,7 @@ pub fn json_bodies(data: &[u8]) {
 /// ARP and ICMP aimed at it) and time: it never panics, and what it holds
 /// stays within its bounds.
 pub fn pc(data: &[u8]) {
-    use crate::lab::nodes::pc::{self, Pc, net};
+    use crate::lab::sim::{self as pc, Pc, net};
     use std::net::Ipv4Addr;
     let mac = [0x00, 0x50, 0x79, 0x67, 0x00, 0x01];
     let peer = [0x00, 0x50, 0x79, 0x67, 0x00, 0x02];

@@ -6,12 +6,12 @@
 use super::host::Host;
 use super::id::ClientId;
 use super::id::NodeKey;
-use super::{Answer, Body, Event, Lab, Reply};
 use crate::error::ApiError;
 use crate::lab::command::{PortAddr, Ticket};
-use crate::lab::spec::CaptureStart;
 pub use crate::limits::{MAX_CAPTURE_BUFFER, MAX_LIVE_OUTPUT};
 use crate::proto::pcap;
+use std::collections::HashMap;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
@@ -93,184 +93,130 @@ pub(crate) fn record(
     }
 }
 
-impl Lab {
-    /// Start capturing a port into `project-files/captures/<name>`.
-    pub(crate) fn start_capture(
-        &mut self,
-        now: Instant,
-        key: NodeKey,
-        index: usize,
-        at: PortAddr,
-        b: CaptureStart,
-        host: &mut dyn Host,
-    ) -> Reply {
-        let node = self.live(key)?;
-        let project = self.project(node.project)?;
-        let dir = project.path.join("project-files").join("captures");
-        let path = dir.join(&b.capture_file_name);
-        let port = &node.ports[index];
-        if port.capture.is_some() {
-            return Err(ApiError::conflict(format!(
-                "Port {} already has a capture running",
-                at.port
-            )));
-        }
-        if port.nio.is_none() {
-            return Err(ApiError::conflict(format!(
-                "Port {} is not connected: link it before capturing",
-                at.port
-            )));
-        }
-        host.files().create_dir(&dir)?;
-        host.files().write_file(&path, &pcap::file_header())?;
-        let epoch = (now, host.wall_clock());
-        let id = node.id;
-        let node = self.live_mut(key)?;
-        node.ports[index].capture = Some(Capture {
-            path: path.clone(),
-            pending: Vec::new(),
-            epoch,
-            frames: 0,
-            lost: 0,
-            viewers: Vec::new(),
-        });
-        let node = self.live(key)?;
-        let (what, port) = (super::what(node), super::port_label(node, index));
-        self.emit(Event::CaptureStarted {
-            node: id,
-            what,
-            port,
-            path: path.clone(),
-        });
-        Ok(Answer::Ok(Body::Capture(path)))
+/// Live viewers: where the capture each follows is.
+#[derive(Debug, Default)]
+pub struct Viewers {
+    at: HashMap<ClientId, (NodeKey, usize)>,
+}
+
+impl Viewers {
+    /// Where `viewer`'s capture is.
+    pub fn get(&self, viewer: ClientId) -> Option<(NodeKey, usize)> {
+        self.at.get(&viewer).copied()
     }
 
-    /// Stop capturing a port (what is buffered is written first).
-    pub(crate) fn stop_capture(
-        &mut self,
-        key: NodeKey,
-        index: usize,
-        at: PortAddr,
-        host: &mut dyn Host,
-    ) -> Reply {
-        if self.live(key)?.ports[index].capture.is_none() {
-            return Err(ApiError::conflict(format!(
-                "No capture is running on port {}",
-                at.port
-            )));
-        }
-        self.end_capture(key, index, host);
-        Ok(Answer::NoContent)
+    /// `viewer` follows the capture of port `index` of `key`.
+    pub fn insert(&mut self, viewer: ClientId, at: (NodeKey, usize)) {
+        self.at.insert(viewer, at);
     }
 
-    /// Write what a port's capture holds, then forget the capture; its
-    /// live viewers see their stream end.
-    pub(crate) fn end_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
-        self.flush_capture(key, index, host);
-        if let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index))
-            && let Some(c) = port.capture.take()
-        {
-            for (id, _) in c.viewers {
-                self.viewers.remove(&id);
-                self.sink.ready.push(id);
-            }
-        }
+    /// `viewer` follows nothing any more.
+    pub fn remove(&mut self, viewer: ClientId) -> Option<(NodeKey, usize)> {
+        self.at.remove(&viewer)
     }
+}
 
-    /// Follow a running capture live: the stream starts with the pcap
-    /// header, then every record as it is made.
-    pub(crate) fn watch_capture(
-        &mut self,
-        key: NodeKey,
-        index: usize,
-        at: PortAddr,
-        viewer: ClientId,
-    ) -> Reply {
-        let node = self.live_mut(key)?;
-        let Some(c) = node.ports.get_mut(index).and_then(|p| p.capture.as_mut()) else {
-            return Err(ApiError::conflict(format!(
-                "No capture is running on port {}: start one first",
-                at.port
-            )));
-        };
-        c.viewers.push((viewer, pcap::file_header().to_vec()));
-        self.viewers.insert(viewer, (key, index));
-        Ok(Answer::Ok(Body::LiveCapture))
+/// Start capturing into `dir/name`: the port must be linked and not
+/// captured already. Returns the file.
+pub fn start(
+    slot: &mut Option<Capture>,
+    linked: bool,
+    (dir, name): (&Path, &str),
+    at: PortAddr,
+    now: Instant,
+    host: &mut dyn Host,
+) -> Result<PathBuf, ApiError> {
+    if slot.is_some() {
+        return Err(ApiError::conflict(format!(
+            "Port {} already has a capture running",
+            at.port
+        )));
     }
-
-    /// Bytes waiting for a live viewer in the lab (for the memory budget).
-    pub fn capture_pending(&self, viewer: ClientId) -> usize {
-        let Some(&(key, index)) = self.viewers.get(&viewer) else {
-            return 0;
-        };
-        self.node(key)
-            .and_then(|n| n.ports.get(index))
-            .and_then(|p| p.capture.as_ref())
-            .and_then(|c| c.viewers.iter().find(|(id, _)| *id == viewer))
-            .map_or(0, |(_, out)| out.len())
+    if !linked {
+        return Err(ApiError::conflict(format!(
+            "Port {} is not connected: link it before capturing",
+            at.port
+        )));
     }
+    let path = dir.join(name);
+    host.files().create_dir(dir)?;
+    host.files().write_file(&path, &pcap::file_header())?;
+    *slot = Some(Capture {
+        path: path.clone(),
+        pending: Vec::new(),
+        epoch: (now, host.wall_clock()),
+        frames: 0,
+        lost: 0,
+        viewers: Vec::new(),
+    });
+    Ok(path)
+}
 
-    /// What waits for a live viewer (taken); `None` once its capture has
-    /// ended or it was dropped for not keeping up.
-    pub fn capture_output(&mut self, viewer: ClientId) -> Option<Vec<u8>> {
-        let &(key, index) = self.viewers.get(&viewer)?;
-        let found = self
-            .node_mut(key)
-            .and_then(|n| n.ports.get_mut(index))
-            .and_then(|p| p.capture.as_mut())
-            .and_then(|c| c.viewers.iter_mut().find(|(id, _)| *id == viewer))
-            .map(|(_, out)| std::mem::take(out));
-        if found.is_none() {
-            self.viewers.remove(&viewer);
-        }
-        found
-    }
-
-    /// Live viewers with output waiting, or whose stream ended.
-    pub fn take_ready_viewers(&mut self) -> Vec<ClientId> {
-        std::mem::take(&mut self.sink.ready)
-    }
-
-    /// A live viewer went away.
-    pub fn capture_unwatch(&mut self, viewer: ClientId) {
-        if let Some((key, index)) = self.viewers.remove(&viewer)
-            && let Some(c) = self
-                .node_mut(key)
-                .and_then(|n| n.ports.get_mut(index))
-                .and_then(|p| p.capture.as_mut())
-        {
-            c.viewers.retain(|(id, _)| *id != viewer);
-        }
-    }
-
-    /// Write the records of every capture that has some (once per turn).
-    pub(crate) fn flush_captures(&mut self, host: &mut dyn Host) {
-        for (key, index) in std::mem::take(&mut self.sink.dirty) {
-            self.flush_capture(key, index, host);
-        }
-    }
-
-    fn flush_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
-        let Some(node) = self.node_mut(key) else {
-            return;
-        };
-        let id = node.id;
-        let Some(c) = node.ports.get_mut(index).and_then(|p| p.capture.as_mut()) else {
-            return;
-        };
-        if c.pending.is_empty() {
-            return;
-        }
-        let data = std::mem::take(&mut c.pending);
+/// Write what a capture holds; a capture that cannot be written stops,
+/// and the error says why.
+pub fn flush(slot: &mut Option<Capture>, host: &mut dyn Host) -> Result<(), String> {
+    let Some(c) = slot.as_mut().filter(|c| !c.pending.is_empty()) else {
+        return Ok(());
+    };
+    let data = std::mem::take(&mut c.pending);
+    if let Err(e) = host.files().append_file(&c.path, &data) {
         let path = c.path.clone();
-        if let Err(e) = host.files().append_file(&path, &data) {
-            if let Some(p) = self.node_mut(key).and_then(|n| n.ports.get_mut(index)) {
-                p.capture = None;
-            }
-            self.emit(Event::Warning {
-                node: Some(id),
-                text: format!("capture into {} stopped: {e}", path.display()),
-            });
+        *slot = None;
+        return Err(format!("capture into {} stopped: {e}", path.display()));
+    }
+    Ok(())
+}
+
+/// Write what a capture holds, then forget it; its live viewers see
+/// their stream end.
+pub fn end(
+    slot: &mut Option<Capture>,
+    sink: &mut Sink,
+    viewers: &mut Viewers,
+    host: &mut dyn Host,
+) -> Result<(), String> {
+    let flushed = flush(slot, host);
+    if let Some(c) = slot.take() {
+        for (id, _) in c.viewers {
+            viewers.remove(id);
+            sink.ready.push(id);
         }
+    }
+    flushed
+}
+
+/// Follow a running capture live: the stream starts with the pcap header,
+/// then every record as it is made.
+pub fn watch(slot: &mut Option<Capture>, at: PortAddr, viewer: ClientId) -> Result<(), ApiError> {
+    let Some(c) = slot.as_mut() else {
+        return Err(ApiError::conflict(format!(
+            "No capture is running on port {}: start one first",
+            at.port
+        )));
+    };
+    c.viewers.push((viewer, pcap::file_header().to_vec()));
+    Ok(())
+}
+
+/// What waits for `viewer` in a capture (taken).
+pub fn output(slot: &mut Option<Capture>, viewer: ClientId) -> Option<Vec<u8>> {
+    slot.as_mut()?
+        .viewers
+        .iter_mut()
+        .find(|(id, _)| *id == viewer)
+        .map(|(_, out)| std::mem::take(out))
+}
+
+/// Bytes waiting for `viewer` in a capture.
+pub fn waiting(slot: &Option<Capture>, viewer: ClientId) -> usize {
+    slot.as_ref()
+        .and_then(|c| c.viewers.iter().find(|(id, _)| *id == viewer))
+        .map_or(0, |(_, out)| out.len())
+}
+
+/// `viewer` stops following a capture.
+pub fn unwatch(slot: &mut Option<Capture>, viewer: ClientId) {
+    if let Some(c) = slot.as_mut() {
+        c.viewers.retain(|(id, _)| *id != viewer);
     }
 }

@@ -159,6 +159,18 @@ pub enum NodeCommand {
     ConsoleSocket,
 }
 
+impl NodeCommand {
+    /// The new name an update gives the node, if any.
+    pub fn new_name(&self) -> Option<&str> {
+        match self {
+            NodeCommand::Update(b) => b.name.as_deref(),
+            NodeCommand::UpdateDevice(b) => b.name.as_deref(),
+            NodeCommand::UpdateMapping(name, _) => name.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// Where an answer must go: opaque to the lab, which hands it back with the
 /// answer. The connection is named by its token and a serial (a later
 /// connection may reuse the token), the request by its slot.

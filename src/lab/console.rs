@@ -7,15 +7,17 @@
 //! passes [`MAX_CONSOLE_CLIENT_OUTPUT`] is dropped rather than allowed to
 //! hold the others back.
 
+use super::event::{Event, Events};
 use super::host::Host;
 use super::id::ClientId;
 use super::id::NodeKey;
-use super::{Event, Lab};
+use super::ports::PortPool;
+use crate::error::ApiError;
 use crate::limits::{CONSOLE_HISTORY, MAX_CONSOLE_CLIENT_OUTPUT, MAX_CONSOLE_CLIENTS};
 use crate::proto::bytes::ByteQueue;
 use crate::proto::telnet::{self, GREETING, Session};
 use std::collections::VecDeque;
-use std::time::Instant;
+use uuid::Uuid;
 
 /// One attached console client.
 #[derive(Debug)]
@@ -41,34 +43,21 @@ impl Console {
     fn client(&mut self, id: ClientId) -> Option<&mut Client> {
         self.clients.iter_mut().find(|c| c.id == id)
     }
-}
 
-impl Lab {
-    /// A client connected to `node`'s console: greet it with the recent
-    /// output. `false` when refused (node gone, too many clients).
-    pub fn console_attach(&mut self, key: NodeKey, id: ClientId) -> bool {
-        let Some(node) = self.node_mut(key) else {
-            return false;
-        };
-        if node.console.clients.len() >= MAX_CONSOLE_CLIENTS {
-            let node = Some(node.id);
-            self.emit(Event::Warning {
-                node,
-                text: format!("console client refused: {MAX_CONSOLE_CLIENTS} attached"),
-            });
+    /// A client connected: greet it with the recent output (and, when the
+    /// node does not run, a note saying so: `stopped`). `false` when
+    /// refused (too many clients).
+    pub fn attach(&mut self, id: ClientId, stopped: Option<&str>) -> bool {
+        if self.clients.len() >= MAX_CONSOLE_CLIENTS {
             return false;
         }
         let mut outbox = Outbox::default();
         outbox.push_raw(GREETING);
-        if !node.running() {
-            let note = format!(
-                "VPCS {} is not running; the console will show it once it starts.\r\n",
-                node.name
-            );
+        if let Some(note) = stopped {
             outbox.push_output(note.as_bytes());
         }
-        outbox.push_output(&node.console.history.contents());
-        node.console.clients.push(Client {
+        outbox.push_output(&self.history.contents());
+        self.clients.push(Client {
             id,
             session: Session::new(),
             outbox,
@@ -77,74 +66,59 @@ impl Lab {
         true
     }
 
-    /// A client typed `data`: telnet negotiation is answered, the rest goes
-    /// to the node (host commands refused when no sandbox holds them).
-    pub fn console_input(
+    /// A client typed `data`: telnet negotiation is answered (host
+    /// commands refused when `filter_shell`); returns what goes to the
+    /// node.
+    pub fn input(
         &mut self,
-        now: Instant,
-        key: NodeKey,
         id: ClientId,
         data: &[u8],
+        filter_shell: bool,
         host: &mut dyn Host,
-    ) {
-        let filter = self.filters_shell(key);
-        let Some(node) = self.node_mut(key) else {
-            return;
+    ) -> Vec<u8> {
+        let Some(c) = self.client(id) else {
+            return Vec::new();
         };
-        let running = node.running();
-        let Some(c) = node.console.client(id) else {
-            return;
-        };
-        let input = c.session.feed(data, filter);
+        let input = c.session.feed(data, filter_shell);
         c.outbox.push_raw(&input.to_client);
         c.closing |= input.disconnect;
-        let to_pc = (!input.to_vpcs.is_empty() && running).then_some(input.to_vpcs);
         if !c.outbox.pending().is_empty() || c.closing {
             host.console_ready(id);
         }
-        let Some(data) = to_pc else { return };
-        if node.vpcs().is_some_and(|v| v.builtin.is_some()) {
-            self.builtin_input(now, key, &data, host);
-        } else {
-            host.console_input(key, &data);
-        }
+        input.to_vpcs
     }
 
     /// What to write to a client, and whether to close it once written.
     /// `None`: the client is unknown (close it).
-    pub fn console_pending(&self, key: NodeKey, id: ClientId) -> Option<(&[u8], bool)> {
-        let c = self
-            .node(key)?
-            .console
-            .clients
-            .iter()
-            .find(|c| c.id == id)?;
+    pub fn pending(&self, id: ClientId) -> Option<(&[u8], bool)> {
+        let c = self.clients.iter().find(|c| c.id == id)?;
         Some((c.outbox.pending(), c.closing))
     }
 
     /// `n` bytes of a client's output were written.
-    pub fn console_written(&mut self, key: NodeKey, id: ClientId, n: usize) {
-        if let Some(c) = self.node_mut(key).and_then(|node| node.console.client(id)) {
+    pub fn written(&mut self, id: ClientId, n: usize) {
+        if let Some(c) = self.client(id) {
             c.outbox.consumed(n);
         }
     }
 
     /// A client went away.
-    pub fn console_detach(&mut self, key: NodeKey, id: ClientId) {
-        if let Some(node) = self.node_mut(key) {
-            node.console.clients.retain(|c| c.id != id);
+    pub fn detach(&mut self, id: ClientId) {
+        self.clients.retain(|c| c.id != id);
+    }
+
+    /// Drop every client (2.2's `console/reset`, a console turned off).
+    pub fn reset(&mut self, host: &mut dyn Host) {
+        for c in self.clients.drain(..) {
+            host.console_drop(c.id);
         }
     }
 
-    /// Show `data` to every client of the node; one that has fallen too far
-    /// behind is dropped so that it cannot hold the others back.
-    pub(crate) fn broadcast(&mut self, key: NodeKey, data: &[u8], host: &mut dyn Host) {
-        let Some(node) = self.node_mut(key) else {
-            return;
-        };
-        let id = node.id;
+    /// Show `data` to every client of node `node`; one that has fallen too
+    /// far behind is dropped so that it cannot hold the others back.
+    pub fn broadcast(&mut self, node: Uuid, data: &[u8], host: &mut dyn Host, events: &mut Events) {
         let mut dropped = Vec::new();
-        node.console.clients.retain_mut(|c| {
+        self.clients.retain_mut(|c| {
             if c.outbox.push_output(data) {
                 host.console_ready(c.id);
                 true
@@ -155,11 +129,79 @@ impl Lab {
         });
         for client in dropped {
             host.console_drop(client);
-            self.emit(Event::Warning {
-                node: Some(id),
-                text: format!("console client {} is not reading: dropped", client.handle),
-            });
+            events.warn(
+                Some(node),
+                format!("console client {} is not reading: dropped", client.handle),
+            );
         }
+    }
+}
+
+/// What choosing a node's console port needs: the pool, the host that
+/// listens, the events, and the node.
+pub struct PortChoice<'a> {
+    /// The console port pool.
+    pub pool: &'a mut PortPool,
+    /// The host, which listens.
+    pub host: &'a mut dyn Host,
+    /// Where warnings go.
+    pub events: &'a mut Events,
+    /// The node's key.
+    pub key: NodeKey,
+    /// The node's id.
+    pub id: Uuid,
+}
+
+impl PortChoice<'_> {
+    /// Reserve and listen on a console port for the node: the one asked
+    /// for, or the lowest free one. With `pick` (GNS3 2.2), a port asked
+    /// for that is out of range or taken is replaced by a free one, as the
+    /// 2.2 compute does, instead of refused.
+    pub fn take(&mut self, asked: Option<u16>, pick: bool) -> Result<u16, ApiError> {
+        let (key, id) = (self.key, self.id);
+        if let Some(port) = asked {
+            let (pool, host) = (&mut *self.pool, &mut *self.host);
+            let taken = pool
+                .check_in_range(port)
+                .and_then(|()| pool.reserve(port, id))
+                .and_then(|()| {
+                    host.bind_console(key, port).inspect_err(|_| {
+                        pool.release(port);
+                    })
+                });
+            match taken {
+                Ok(()) => return Ok(port),
+                Err(e) if !pick => return Err(e),
+                Err(e) => self.events.warn(
+                    Some(id),
+                    format!("console port {port} not available ({e}); picking another"),
+                ),
+            }
+        }
+        let host = &mut *self.host;
+        Ok(self
+            .pool
+            .reserve_lowest(id, |p| host.bind_console(key, p).ok())?
+            .0)
+    }
+
+    /// Listen on `port` instead of `current`; attached clients keep their
+    /// sessions.
+    pub fn move_to(&mut self, current: &mut Option<u16>, port: u16) -> Result<(), ApiError> {
+        self.pool.check_in_range(port)?;
+        self.pool.reserve(port, self.id)?;
+        if let Err(e) = self.host.bind_console(self.key, port) {
+            self.pool.release(port);
+            return Err(e);
+        }
+        let old = current.replace(port).unwrap_or(port);
+        self.pool.release(old);
+        self.events.emit(Event::ConsoleMoved {
+            node: self.id,
+            from: old,
+            to: port,
+        });
+        Ok(())
     }
 }
 

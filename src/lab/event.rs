@@ -2,8 +2,11 @@
 //! for the notification streams, and how a log line names a node and a
 //! port.
 
+use super::answer::PortStats;
 use super::answer::{Body, LogLevel, Notice};
-use super::node::{self, Nio, Node, PortStats};
+use super::types::Nio;
+use crate::limits::MAX_EVENTS;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -285,22 +288,29 @@ impl std::fmt::Display for Event {
     }
 }
 
-/// What a node is, in a log line.
-pub(crate) fn what(node: &Node) -> &'static str {
-    match node.kind {
-        node::Kind::Vpcs(_) => "vpcs",
-        node::Kind::Switch(_) => "switch",
-        node::Kind::Hub => "hub",
-    }
+/// Events not yet taken by the reactor, oldest first; past
+/// [`MAX_EVENTS`] the oldest are dropped.
+#[derive(Debug, Default)]
+pub struct Events {
+    queue: VecDeque<Event>,
 }
 
-/// A port as the API numbers it: `adapter/port` on a PC, the port number
-/// on a switch or hub.
-pub(crate) fn port_label(node: &Node, index: usize) -> String {
-    let device = !matches!(node.kind, node::Kind::Vpcs(_));
-    match (device, node.ports.get(index)) {
-        (_, None) => format!("#{index}"),
-        (true, Some(p)) => p.number.to_string(),
-        (false, Some(p)) => format!("{}/{}", p.adapter, p.number),
+impl Events {
+    /// Something happened.
+    pub fn emit(&mut self, e: Event) {
+        if self.queue.len() >= MAX_EVENTS {
+            self.queue.pop_front();
+        }
+        self.queue.push_back(e);
+    }
+
+    /// A warning about a node (or about none).
+    pub fn warn(&mut self, node: Option<Uuid>, text: String) {
+        self.emit(Event::Warning { node, text });
+    }
+
+    /// The oldest event.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
     }
 }

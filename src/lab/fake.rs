@@ -103,7 +103,7 @@ impl FakeHost {
     fn vpcs_bound(&self, port: u16) -> bool {
         self.procs
             .values()
-            .any(|p| port == p.udp_port || Some(port) == super::nodes::vpcs::relay_port(p.udp_port))
+            .any(|p| port == p.udp_port || Some(port) == super::kinds::vpcs::relay_port(p.udp_port))
     }
 
     /// The process of `node` ends (the test then calls `Lab::on_exit`).

@@ -5,16 +5,13 @@
 //!
 //! Two NIOs are local peers when each is a UDP tunnel to a loopback
 //! address whose remote port is the other's local port. Deliveries per
-//! frame are bounded: past [`LOCAL_HOPS`] (a broadcast storm in a looped
+//! frame are bounded: past [`crate::limits::LOCAL_HOPS`] (a broadcast storm in a looped
 //! topology), frames take the sockets again and so wait for the next loop
 //! turn, as they always did.
 
-use super::Lab;
-use super::node::{Endpoint, Nio, NodeKey};
-use crate::limits::LOCAL_HOPS;
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use super::id::{Endpoint, NodeKey};
+use super::types::Nio;
+use std::collections::HashMap;
 
 /// Which NIO ports talk to which, when both are ours.
 #[derive(Debug, Default)]
@@ -78,42 +75,5 @@ impl Links {
     /// Whether any tunnel is local.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
-    }
-}
-
-impl Lab {
-    /// Route a frame (see [`Lab::on_frame`]), handing frames for a local
-    /// peer straight to it, breadth first, up to [`LOCAL_HOPS`] per call.
-    pub(crate) fn route_local(
-        &mut self,
-        now: Instant,
-        from: Endpoint,
-        frame: &[u8],
-        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    ) {
-        let links = std::mem::take(&mut self.links);
-        let queue: RefCell<VecDeque<(Endpoint, Vec<u8>)>> = RefCell::new(VecDeque::new());
-        // In-memory hand-offs count against the turn's frame budget too.
-        let mut left = self.frames_left.min(LOCAL_HOPS);
-        let before = left;
-        {
-            let mut via = |to: Endpoint, f: &[u8]| match links.peer(&to) {
-                Some(peer) if left > 0 => {
-                    left -= 1;
-                    queue.borrow_mut().push_back((peer, f.to_vec()));
-                    true
-                }
-                _ => send(to, f),
-            };
-            self.route_frame(now, from, frame, &mut via);
-            loop {
-                let next = queue.borrow_mut().pop_front();
-                let Some((at, f)) = next else { break };
-                self.route_frame(now, at, &f, &mut via);
-            }
-        }
-        // Routing a frame changes no NIO, so nothing was added meanwhile.
-        self.links = links;
-        self.frames_left = self.frames_left.saturating_sub(before - left);
     }
 }

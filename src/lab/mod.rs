@@ -8,13 +8,18 @@
 //! world did, [`Lab::poll`] when the loop turns) and asks for effects through
 //! the [`Host`] trait. No socket, no process, no clock, no logging: the
 //! tests drive it with `fake::FakeHost` and a made-up `now`.
+//!
+//! This file is the orchestration: which part does what, in what order.
+//! The parts know ids, not the lab: each node's kind behind its face
+//! ([`kinds`], lent a [`kinds::Ctx`]), ports and their frame path
+//! ([`port`]), the data plane ([`plane`]), consoles, captures, projects,
+//! the registry and the pools.
 
 pub mod admission;
 pub mod answer;
 pub mod budget;
 pub mod capture;
 pub mod command;
-mod compute;
 pub mod console;
 pub mod event;
 #[cfg(any(test, fuzzing, feature = "fake"))]
@@ -23,13 +28,17 @@ pub mod fake;
 pub mod filters;
 pub mod host;
 pub mod id;
+pub mod kinds;
 mod links;
 pub mod node;
-pub mod nodes;
+pub mod plane;
+pub mod port;
 pub mod ports;
 pub mod project;
 pub mod queue;
 pub mod registry;
+pub mod settings;
+pub mod sim;
 pub mod spec;
 #[cfg(test)]
 mod tests;
@@ -38,68 +47,36 @@ pub mod types;
 
 pub use crate::lab::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
 pub use event::Event;
-pub(crate) use event::{port_label, what};
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
-pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats, State};
+pub use kinds::State;
+pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats};
+pub use settings::{PcEngine, Settings};
+pub use timers::Deadline;
 
 use crate::error::ApiError;
-use crate::lab::command::{Command, NodeClass, NodeCommand, NodeCreate, NodeRef, Ticket};
-use crate::limits::{
-    MAX_EVENTS, MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECTS, RESTORE_SLICE,
+use crate::lab::answer::{PortUse, Upgrade};
+use crate::lab::command::{
+    Command, LinkFilters, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortSettings,
+    Ticket,
 };
-use node::{Job, Pending};
+use crate::lab::spec::{CaptureStart, DeviceCreate, VmCreate};
+use crate::limits::{
+    MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES, MAX_PROJECTS,
+    NOTIFICATION_PING, RESTORE_SLICE,
+};
+use console::PortChoice;
+use event::Events;
+use kinds::{Behaviour, Ctx, Gone, Kind, Started, Stopping, Was};
+use node::{AfterStop, Job, Pending};
+use plane::Plane;
+use port::{Port, Wire};
 use ports::PortPool;
 use project::{Project, TEMPORARY_MARKER};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use timers::Timers;
+use timers::{Alarm, Timers};
 use uuid::Uuid;
-
-/// What the lab needs to know of the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// The server runs beside its only user (GNS3's `local`).
-    pub local: bool,
-    /// Where projects live by default.
-    pub projects_dir: PathBuf,
-    /// The VPCS program, or `None` for `vpcs` on `PATH`.
-    pub vpcs: Option<PathBuf>,
-    /// Confine VPCS so that `!` cannot run host commands.
-    pub console_sandbox: bool,
-    /// UDP ports for tunnels (and VPCS's own).
-    pub udp_ports: (u16, u16),
-    /// TCP ports for consoles.
-    pub console_ports: (u16, u16),
-    /// The version string `/v2/compute` reports: the GNS3 controller's
-    /// version, which it must equal, then `-nanolab.<ours>`.
-    pub gns3_version: String,
-    /// What runs new virtual PCs.
-    pub pc_engine: PcEngine,
-}
-
-/// What runs a virtual PC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PcEngine {
-    /// Debian's `vpcs` program, one process per PC.
-    #[default]
-    Vpcs,
-    /// The built-in engine: no process, the PC lives in the lab.
-    Builtin,
-}
-
-/// A deadline the lab set; each names the process it was set for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Deadline {
-    /// SIGKILL the process if it ignored SIGTERM.
-    Kill(NodeKey, u64),
-    /// The process's console must have answered by now.
-    StartTimeout(NodeKey, u64),
-    /// Time for the notification channel's `ping`.
-    Heartbeat,
-    /// A built-in PC wants to be woken.
-    Pc(NodeKey),
-}
 
 /// The outcome of running a command: an answer now, or later.
 #[derive(Debug)]
@@ -122,21 +99,22 @@ pub struct Lab {
     timers: Timers<Deadline>,
     /// Nodes waiting to be spawned, one per loop turn.
     spawns: VecDeque<NodeKey>,
-    next_proc_serial: u64,
-    events: VecDeque<Event>,
+    /// The last process serial given out.
+    serials: u64,
+    events: Events,
     shutdown: bool,
     /// Captures with records to write, live viewers to wake.
     sink: capture::Sink,
     /// Live capture viewers: where their capture is.
-    viewers: HashMap<ClientId, (NodeKey, usize)>,
+    viewers: capture::Viewers,
     /// Randomness for link filters and the frames they hold back.
     wire: Wire,
     /// Notification channel subscribers (GNS3 2.2's compute websocket).
     subscribers: usize,
     /// Built-in PC MACs handed out.
     builtin_macs: u32,
-    /// Built-in PC output produced where no host was at hand (frames).
-    pc_later: Vec<(NodeKey, nodes::pc::Out)>,
+    /// Nodes a frame left work for, done at the next poll (no host then).
+    later: Vec<NodeKey>,
     /// Tunnels whose both ends are ours.
     links: links::Links,
     /// The upload whose archive is being restored, a slice per turn.
@@ -145,33 +123,16 @@ pub struct Lab {
     frames_left: usize,
 }
 
-/// What link filters need across ports: a seeded generator (fixed, as
-/// uBridge never seeds `random()`: runs repeat) and the delay queue.
-#[derive(Debug)]
-pub struct Wire {
-    rng: filters::Rng,
-    delayed: filters::DelayQueue<Held>,
-}
-
-impl Default for Wire {
-    fn default() -> Self {
-        Wire {
-            rng: filters::Rng::new(0x9E37_79B9_7F4A_7C15),
-            delayed: Default::default(),
-        }
-    }
-}
-
-/// A delayed frame's destination and the port that counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Held {
-    to: Endpoint,
-    port: (NodeKey, usize),
-    outbound: bool,
-}
-
 fn no_project(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("Project ID {id} doesn't exist"))
+}
+
+fn went_away() -> ApiError {
+    ApiError::Internal("the node went away during its own operation".into())
+}
+
+fn gone(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("VPCS VM ID {id} was deleted"))
 }
 
 impl Lab {
@@ -185,15 +146,15 @@ impl Lab {
             registry: registry::Registry::default(),
             timers: Timers::new(),
             spawns: VecDeque::new(),
-            next_proc_serial: 0,
-            events: VecDeque::new(),
+            serials: 0,
+            events: Events::default(),
             shutdown: false,
             sink: capture::Sink::default(),
-            viewers: HashMap::new(),
+            viewers: capture::Viewers::default(),
             wire: Wire::default(),
             subscribers: 0,
             builtin_macs: 0,
-            pc_later: Vec::new(),
+            later: Vec::new(),
             links: links::Links::default(),
             restoring: None,
             frames_left: crate::limits::FRAMES_PER_TURN,
@@ -218,10 +179,10 @@ impl Lab {
             Command::GetProject(id) => self.project_view(id).map(Answer::Ok),
             Command::UpdateProject(id, b) => self.update_project(id, b, host),
             Command::CommitProject(id) => self.commit_project(id, host),
-            Command::CloseProject(id) => self.forget_project(id, false, host),
-            Command::DeleteProject(id) => self.forget_project(id, true, host),
+            Command::CloseProject(id) => self.forget_project(now, id, false, host),
+            Command::DeleteProject(id) => self.forget_project(now, id, true, host),
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
-            Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_vpcs(p, b, host),
+            Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_pc(p, b, host),
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
@@ -235,29 +196,46 @@ impl Lab {
             Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
                 self.settings.gns3_version.clone(),
             ))),
-            Command::Statistics => self.statistics(host),
-            Command::PortUse => self.port_use(),
+            Command::Statistics => Ok(Answer::Ok(Body::Statistics(
+                host.statistics(&self.settings.projects_dir),
+            ))),
+            Command::PortUse => Ok(self.port_use()),
             Command::InterfaceDetails => host
                 .interface_details()
                 .map(|i| Answer::Ok(Body::InterfaceDetails(i))),
-            Command::Notifications => self.subscribe(now, host),
-            Command::ListFiles(id) => self.list_files(id, host),
+            Command::Notifications => Ok(self.subscribe(now, host)),
+            Command::ListFiles(id) => self.project(id).and_then(|p| {
+                let files = host.files().list_files(&p.path, MAX_PROJECT_FILES)?;
+                Ok(Answer::Ok(Body::FileList(files)))
+            }),
             Command::ReadFile(id, rel) => self.read_project_file(id, &rel, host),
-            Command::WriteFile(id, rel, data) => self.write_project_file(id, &rel, &data, host),
+            Command::WriteFile(id, rel, data) => self.project(id).and_then(|p| {
+                host.files()
+                    .write_confined(&p.path, &p.file(&rel)?, &data)?;
+                Ok(Answer::Created(Body::Empty))
+            }),
         };
         host.reply(ticket, reply);
     }
 
-    /// The loop turned: fire the deadlines that are due, then start one
-    /// queued spawn (spawning blocks for a moment, so one per turn).
+    /// The loop turned: do what frames left for a host, fire the deadlines
+    /// that are due, then start one queued spawn (spawning blocks for a
+    /// moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
         self.restore_step(host);
-        self.flush_builtin(now, host);
+        for key in std::mem::take(&mut self.later) {
+            self.lend(now, key, host, |k, cx| k.flush(cx));
+        }
         while let Some(d) = self.timers.pop_expired(now) {
-            self.on_deadline(now, d, host);
+            match d {
+                Deadline::Heartbeat => self.heartbeat(now, host),
+                Deadline::Node(key, alarm) => self.on_alarm(now, key, alarm, host),
+            }
         }
         self.spawn_next(now, host);
-        self.flush_captures(host);
+        for (key, index) in std::mem::take(&mut self.sink.dirty) {
+            self.flush_capture(key, index, host);
+        }
     }
 
     /// A new loop turn: the data plane's frame budget is whole again.
@@ -272,7 +250,7 @@ impl Lab {
 
     /// How long the loop may sleep before [`Lab::poll`] has work.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.spawns.is_empty() || self.restoring.is_some() {
+        if !self.spawns.is_empty() || self.restoring.is_some() || !self.later.is_empty() {
             return Some(Duration::ZERO);
         }
         let held = self
@@ -286,37 +264,28 @@ impl Lab {
         }
     }
 
+    /// The data plane's parts, lent for one call.
+    fn plane(&mut self) -> (Plane<'_>, &links::Links, &mut usize) {
+        let plane = Plane {
+            registry: &mut self.registry,
+            sink: &mut self.sink,
+            wire: &mut self.wire,
+            later: &mut self.later,
+        };
+        (plane, &self.links, &mut self.frames_left)
+    }
+
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
-        while let Some(d) = self.wire.delayed.pop_due(now) {
-            if let Endpoint::Node(key) = d.to.to
-                && self.builtin_frame(now, key, &d.frame, send)
-            {
-                continue;
-            }
-            let sent = match self.links.peer(&d.to.to) {
-                Some(peer) => {
-                    self.on_frame(now, peer, &d.frame, send);
-                    true
-                }
-                None => send(d.to.to, &d.frame),
-            };
-            let (key, index) = d.to.port;
-            let Some(port) = self
-                .registry
-                .get_mut(key)
-                .and_then(|n| n.ports.get_mut(index))
-            else {
-                continue;
-            };
-            count(&mut port.stats, sent, d.to.outbound, d.frame.len());
-        }
+        let (mut plane, links, budget) = self.plane();
+        plane.release(now, links, budget, send);
     }
 
     /// A frame arrived from `from`; `send` delivers it and says whether it
-    /// could. A VPCS relays between its process and its NIO; a switch
-    /// decides by its MAC table and port modes; a hub repeats. Counted per
-    /// port; a frame with nowhere to go is dropped, as on a wire.
+    /// could. A PC relays between its engine and its NIO; a switch decides
+    /// by its MAC table and port modes; a hub repeats. Counted per port; a
+    /// frame with nowhere to go is dropped, as on a wire.
+    #[inline]
     pub fn on_frame(
         &mut self,
         now: Instant,
@@ -324,125 +293,33 @@ impl Lab {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
-        self.frames_left = self.frames_left.saturating_sub(1);
-        if self.links.is_empty() {
-            self.route_frame(now, from, frame, send);
-        } else {
-            self.route_local(now, from, frame, send);
-        }
-    }
-
-    /// [`Lab::on_frame`] for one frame, local tunnels aside.
-    #[inline]
-    pub(crate) fn route_frame(
-        &mut self,
-        now: Instant,
-        from: Endpoint,
-        frame: &[u8],
-        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    ) {
-        let (key, index, outbound) = match from {
-            Endpoint::Node(key) => (key, 0, true),
-            Endpoint::Nio(key, index) => (key, index, false),
-        };
-        let Some(node) = self.registry.get_mut(key) else {
-            return;
-        };
-        let dirty = &mut self.sink;
-        let wire = &mut self.wire;
-        if !matches!(node.kind, node::Kind::Vpcs(_)) {
-            return nodes::device::switch_frame(node, dirty, wire, now, index, frame, send);
-        }
-        let running = node.running();
-        let builtin = node.vpcs().is_some_and(|v| v.builtin.is_some());
-        let Some(port) = node.ports.get_mut(index) else {
-            return;
-        };
-        let to = match (outbound, port.nio.is_some()) {
-            (true, true) => Some(Endpoint::Nio(key, index)),
-            (false, _) if running => Some(Endpoint::Node(key)),
-            _ => None,
-        };
-        let at = (key, index);
-        if builtin {
-            return self.builtin_port_frame(now, at, (outbound, to), frame, send);
-        }
-        if port.filters.is_some() {
-            return filtered_frame(wire, dirty, at, port, now, (outbound, to), frame, send);
-        }
-        plain_frame(dirty, at, port, now, (outbound, to), frame, send);
-    }
-
-    /// A frame through the port of a built-in PC: what goes to the PC is
-    /// handed to it once the port is let go. Apart from the plain path,
-    /// which it would otherwise slow down.
-    #[cold]
-    #[inline(never)]
-    fn builtin_port_frame(
-        &mut self,
-        now: Instant,
-        at: (NodeKey, usize),
-        (outbound, to): (bool, Option<Endpoint>),
-        frame: &[u8],
-        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    ) {
-        let key = at.0;
-        let (wire, dirty) = (&mut self.wire, &mut self.sink);
-        let Some(port) = self
-            .registry
-            .get_mut(key)
-            .and_then(|n| n.ports.get_mut(at.1))
-        else {
-            return;
-        };
-        let mut to_pc: Vec<Vec<u8>> = Vec::new();
-        let mut deliver = |to: Endpoint, f: &[u8]| {
-            if to == Endpoint::Node(key) {
-                to_pc.push(f.to_vec());
-                true
-            } else {
-                send(to, f)
-            }
-        };
-        if port.filters.is_some() {
-            filtered_frame(
-                wire,
-                dirty,
-                at,
-                port,
-                now,
-                (outbound, to),
-                frame,
-                &mut deliver,
-            );
-        } else {
-            plain_frame(dirty, at, port, now, (outbound, to), frame, &mut deliver);
-        }
-        for f in to_pc {
-            self.builtin_frame(now, key, &f, send);
-        }
+        let (mut plane, links, budget) = self.plane();
+        *budget = budget.saturating_sub(1);
+        plane.route(now, (from, frame), links, budget, send);
     }
 
     /// Stop everything: kill every process, close every project (temporary
     /// ones are deleted). Nothing is left running.
-    pub fn shutdown(&mut self, host: &mut dyn Host) {
+    pub fn shutdown(&mut self, now: Instant, host: &mut dyn Host) {
         let keys: Vec<NodeKey> = self.registry.iter().map(|n| n.key).collect();
-        // Kill them all first so that they die in parallel.
-        for &key in &keys {
+        self.kill_all(&keys, host);
+        let ids: Vec<Uuid> = self.projects.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.forget_project(now, id, false, host) {
+                self.events.warn(None, format!("closing project {id}: {e}"));
+            }
+        }
+        self.shutdown = true;
+    }
+
+    /// Kill the processes of `keys` first, so that they die in parallel;
+    /// each reap then finds its process (nearly) gone.
+    fn kill_all(&mut self, keys: &[NodeKey], host: &mut dyn Host) {
+        for &key in keys {
             if self.node(key).is_some_and(|n| n.running()) {
                 host.signal(key, Signal::Kill);
             }
         }
-        let ids: Vec<Uuid> = self.projects.keys().copied().collect();
-        for id in ids {
-            if let Err(e) = self.forget_project(id, false, host) {
-                self.emit(Event::Warning {
-                    node: None,
-                    text: format!("closing project {id}: {e}"),
-                });
-            }
-        }
-        self.shutdown = true;
     }
 
     /// Whether a client asked the server to stop.
@@ -452,13 +329,13 @@ impl Lab {
 
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     // ---- nodes -------------------------------------------------------------
 
     /// The node under `key`, if it is still the node the key was made for.
-    /// Every lookup by key goes through here (or [`Lab::node_mut`]).
+    /// Every lookup by key goes through the registry's one check.
     pub fn node(&self, key: NodeKey) -> Option<&Node> {
         self.registry.get(key)
     }
@@ -466,19 +343,6 @@ impl Lab {
     /// Mutable [`Lab::node`].
     pub fn node_mut(&mut self, key: NodeKey) -> Option<&mut Node> {
         self.registry.get_mut(key)
-    }
-
-    /// [`Lab::node`] for an operation already under way on the node: its
-    /// absence is a bug, answered as one.
-    fn live(&self, key: NodeKey) -> Result<&Node, ApiError> {
-        self.node(key)
-            .ok_or_else(|| ApiError::Internal("the node went away during its own operation".into()))
-    }
-
-    /// Mutable [`Lab::live`].
-    fn live_mut(&mut self, key: NodeKey) -> Result<&mut Node, ApiError> {
-        self.node_mut(key)
-            .ok_or_else(|| ApiError::Internal("the node went away during its own operation".into()))
     }
 
     /// The key of node `id`.
@@ -491,45 +355,93 @@ impl Lab {
         self.registry.iter()
     }
 
-    /// The key the next inserted node will have.
-    fn vacant_key(&self) -> NodeKey {
-        self.registry.vacant_key()
+    /// Lend node `key`'s kind its context for `f`; then route the frames
+    /// it sent. Returns what `f` did and whether listeners must be told.
+    fn lend<R>(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        host: &mut dyn Host,
+        f: impl FnOnce(&mut dyn Behaviour, &mut Ctx) -> R,
+    ) -> Option<(R, bool)> {
+        let node = self.registry.get_mut(key)?;
+        let Node {
+            id,
+            project,
+            name,
+            console_port,
+            ports,
+            mapping,
+            console,
+            kind,
+            ..
+        } = node;
+        let mut cx = Ctx {
+            now,
+            key,
+            id: *id,
+            project: *project,
+            name,
+            console_port,
+            ports,
+            mapping,
+            console,
+            settings: &self.settings,
+            udp_ports: &mut self.udp_ports,
+            console_ports: &mut self.console_ports,
+            timers: &mut self.timers,
+            events: &mut self.events,
+            serials: &mut self.serials,
+            spawns: &mut self.spawns,
+            host: &mut *host,
+            frames: Vec::new(),
+            updated: false,
+        };
+        let r = f(kind.face_mut(), &mut cx);
+        let Ctx {
+            frames, updated, ..
+        } = cx;
+        for frame in frames {
+            self.on_frame(now, Endpoint::Node(key), &frame, &mut |to, data| {
+                host.send_frame(to, data)
+            });
+        }
+        Some((r, updated))
     }
 
-    fn insert_node(&mut self, node: Node) {
-        self.registry.insert(node);
-    }
-
-    fn take_node(&mut self, key: NodeKey) -> Option<Node> {
-        self.registry.take(key)
+    /// [`Lab::lend`], then tell listeners when the node changed.
+    fn with_kind<R>(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        host: &mut dyn Host,
+        f: impl FnOnce(&mut dyn Behaviour, &mut Ctx) -> R,
+    ) -> Result<R, ApiError> {
+        let (r, updated) = self.lend(now, key, host, f).ok_or_else(went_away)?;
+        if updated {
+            self.node_updated(key);
+        }
+        Ok(r)
     }
 
     fn find_node(&self, r: &NodeRef) -> Result<NodeKey, ApiError> {
         self.project(r.project)?;
-        let is_device = |n: &Node| !matches!(n.kind, node::Kind::Vpcs(_));
-        match self.registry.key_of(r.node) {
-            Some(key)
-                if self.node(key).is_some_and(|n| {
-                    n.project == r.project && is_device(n) == (r.class == NodeClass::Device)
-                }) =>
-            {
-                Ok(key)
-            }
-            _ => Err(ApiError::NotFound(match r.class {
-                NodeClass::Vpcs => {
-                    format!(
-                        "VPCS VM ID {} doesn't exist in project {}",
-                        r.node, r.project
-                    )
-                }
-                NodeClass::Device => {
-                    format!(
-                        "Device ID {} doesn't exist in project {}",
-                        r.node, r.project
-                    )
-                }
-            })),
-        }
+        let key = self.registry.key_of(r.node).filter(|&key| {
+            self.node(key)
+                .is_some_and(|n| n.project == r.project && n.face().class() == r.class)
+        });
+        key.ok_or_else(|| {
+            ApiError::NotFound(match r.class {
+                NodeClass::Vpcs => format!(
+                    "VPCS VM ID {} doesn't exist in project {}",
+                    r.node, r.project
+                ),
+                NodeClass::Device => format!(
+                    "Device ID {} doesn't exist in project {}",
+                    r.node, r.project
+                ),
+            })
+        })
     }
 
     /// Queue a node command; it runs at once if the node is idle.
@@ -557,7 +469,7 @@ impl Lab {
     fn run_jobs(&mut self, now: Instant, key: NodeKey, job: Job, host: &mut dyn Host) {
         let mut next = Some(job);
         while let Some(job) = next.take() {
-            match self.exec_node(now, key, job.ticket, job.command, host) {
+            match self.exec(now, key, job.ticket, job.command, host) {
                 Step::Parked => return,
                 Step::Done(reply) => {
                     host.reply(job.ticket, reply);
@@ -582,11 +494,876 @@ impl Lab {
         }
     }
 
-    fn emit(&mut self, e: Event) {
-        if self.events.len() >= MAX_EVENTS {
-            self.events.pop_front();
+    /// Run one command on a node whose turn it is: what every node does
+    /// here, what only its kind does through its face.
+    fn exec(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        cmd: NodeCommand,
+        host: &mut dyn Host,
+    ) -> Step {
+        use NodeCommand as C;
+        let Some(node) = self.node(key) else {
+            return Step::Done(Err(went_away()));
+        };
+        if !node.face().accepts(&cmd) {
+            return Step::Done(Err(ApiError::conflict(format!(
+                "{} {} does not take this request",
+                node.kind_name(),
+                node.name
+            ))));
         }
-        self.events.push_back(e);
+        let running = node.running();
+        Step::Done(match cmd {
+            C::Get => Ok(Answer::Ok(node.view())),
+            C::Delete => return self.stop_then(now, key, ticket, AfterStop::Delete, host),
+            C::Start => return self.start(now, key, ticket, host),
+            C::Stop => return self.stop_then(now, key, ticket, AfterStop::Reply, host),
+            C::Reload if running => {
+                return self.stop_then(now, key, ticket, AfterStop::Start, host);
+            }
+            C::Reload => return self.start(now, key, ticket, host),
+            C::Update(_) | C::UpdateDevice(_) | C::UpdateMapping(..) => {
+                self.update(now, key, cmd, host)
+            }
+            C::AddNio(at, nio) => self.add_nio(now, key, (at, None), nio, host),
+            C::AddDeviceNio(port, nio, s) => {
+                self.add_nio(now, key, (PortAddr { adapter: 0, port }, s), nio, host)
+            }
+            C::AttachNio(at, nio, filters) => self
+                .add_nio(now, key, (at, None), nio, host)
+                .and_then(|r| self.set_filters(key, at, filters).map(|()| r)),
+            C::RemoveNio(at) => self.remove_nio(key, at, host),
+            C::SetFilters(at, filters) => self
+                .set_filters(key, at, filters)
+                .map(|()| Answer::Created(Body::Empty)),
+            C::StartCapture(at, b) => self.start_capture(now, key, at, b, host),
+            C::StopCapture(at) => self.stop_capture(key, at, host),
+            C::WatchCapture(at) => self.watch_capture(key, at, capture::viewer(ticket)),
+            C::Suspend => Ok(Answer::NoContent),
+            C::ConsoleReset => self.node_mut(key).ok_or_else(went_away).map(|n| {
+                n.console.reset(host);
+                Answer::NoContent
+            }),
+            C::Duplicate(dest) => self.duplicate(now, key, dest, host),
+            C::ConsoleSocket => self.console_socket(key),
+        })
+    }
+
+    /// An update only the node's kind knows; answered with the node.
+    fn update(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        cmd: NodeCommand,
+        host: &mut dyn Host,
+    ) -> Reply {
+        check_name(cmd.new_name())?;
+        self.with_kind(now, key, host, |k, cx| k.command(cx, cmd))??;
+        let node = self.node(key).ok_or_else(went_away)?;
+        Ok(Answer::Ok(node.view()))
+    }
+
+    /// Start the node, or park the start when its kind says it takes time.
+    fn start(&mut self, now: Instant, key: NodeKey, ticket: Ticket, host: &mut dyn Host) -> Step {
+        match self.with_kind(now, key, host, |k, cx| k.start(cx)) {
+            Ok(Ok(Started::Now)) => Step::Done(Ok(Answer::NoContent)),
+            Ok(Ok(Started::Later)) => {
+                if let Some(node) = self.node_mut(key) {
+                    node.pending = Some(Pending::Start(ticket));
+                }
+                Step::Parked
+            }
+            Ok(Err(e)) | Err(e) => Step::Done(Err(e)),
+        }
+    }
+
+    /// Stop the node, then do `then` (now, or once its process is gone).
+    fn stop_then(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        then: AfterStop,
+        host: &mut dyn Host,
+    ) -> Step {
+        match self.with_kind(now, key, host, |k, cx| k.stop(cx)) {
+            Err(e) => Step::Done(Err(e)),
+            Ok(Stopping::Later) => {
+                if let Some(node) = self.node_mut(key) {
+                    node.pending = Some(Pending::Stop(ticket, then));
+                }
+                Step::Parked
+            }
+            Ok(Stopping::Gone) => match then {
+                AfterStop::Reply => Step::Done(Ok(Answer::NoContent)),
+                AfterStop::Start => self.start(now, key, ticket, host),
+                AfterStop::Delete => {
+                    // Answer first, so that the requests drained with the
+                    // node (404) are answered after this one, in order.
+                    host.reply(ticket, Ok(Answer::NoContent));
+                    self.remove_node(now, key, host);
+                    Step::Parked
+                }
+            },
+        }
+    }
+
+    /// A stop finished (the process is gone): do what it leads to.
+    fn after_stop(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        ticket: Ticket,
+        then: AfterStop,
+        host: &mut dyn Host,
+    ) {
+        match then {
+            AfterStop::Reply => self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host),
+            AfterStop::Delete => {
+                host.reply(ticket, Ok(Answer::NoContent));
+                self.remove_node(now, key, host);
+            }
+            AfterStop::Start => match self.start(now, key, ticket, host) {
+                Step::Parked => {}
+                Step::Done(r) => self.finish_parked(now, key, ticket, r, host),
+            },
+        }
+    }
+
+    /// Spawn the next node waiting on the spawn queue; stale entries (node
+    /// gone, start no longer pending) are skipped.
+    fn spawn_next(&mut self, now: Instant, host: &mut dyn Host) {
+        while let Some(key) = self.spawns.pop_front() {
+            let Some(node) = self.node(key) else { continue };
+            let Some(Pending::Start(ticket)) = node.pending else {
+                continue;
+            };
+            if node.running() {
+                continue;
+            }
+            let spawned = self.with_kind(now, key, host, |k, cx| k.spawn(cx));
+            if let Ok(Err(e)) | Err(e) = spawned {
+                let id = self.node_mut(key).map(|node| {
+                    node.pending = None;
+                    node.id
+                });
+                self.events.warn(id, format!("start failed: {e}"));
+                self.finish_parked(now, key, ticket, Err(e), host);
+            }
+            return;
+        }
+    }
+
+    /// A deadline a node set came due.
+    fn on_alarm(&mut self, now: Instant, key: NodeKey, alarm: Alarm, host: &mut dyn Host) {
+        if let Alarm::StartTimeout(_) = alarm {
+            // The prompt may be waiting unread while the loop was busy:
+            // take it before judging.
+            self.take_pending_output(now, key, host);
+        }
+        let _ = self.with_kind(now, key, host, |k, cx| k.on_alarm(cx, alarm));
+    }
+
+    fn take_pending_output(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {
+        let rest = host.pending_output(key);
+        if !rest.is_empty() {
+            self.on_output(now, key, &rest, host);
+        }
+    }
+
+    /// The node's process printed `data` on its console: keep it, show it
+    /// to every client, and finish a pending start once it is ready.
+    pub fn on_output(&mut self, now: Instant, key: NodeKey, data: &[u8], host: &mut dyn Host) {
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        node.console.history.push(data);
+        let ready = self
+            .with_kind(now, key, host, |k, cx| k.on_output(cx, data))
+            .unwrap_or(false);
+        let Some(node) = self.registry.get_mut(key) else {
+            return;
+        };
+        let (id, pending) = (node.id, node.pending);
+        node.console.broadcast(id, data, host, &mut self.events);
+        if !ready {
+            return;
+        }
+        self.events.emit(Event::ConsoleReady { node: id });
+        if let Some(Pending::Start(ticket)) = pending {
+            if let Some(node) = self.node_mut(key) {
+                node.pending = None;
+            }
+            // Before the answer: the controller then already reads "started".
+            self.node_updated(key);
+            self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host);
+        } else {
+            self.node_updated(key);
+        }
+    }
+
+    /// The node's process exited (the host has reaped it).
+    pub fn on_exit(&mut self, now: Instant, key: NodeKey, how: &str, host: &mut dyn Host) {
+        if self.node(key).is_none_or(|n| !n.running()) {
+            return;
+        }
+        self.take_pending_output(now, key, host);
+        let was = match self.node(key).and_then(|n| n.pending) {
+            Some(Pending::Start(_)) => Was::Starting,
+            Some(Pending::Stop(..)) => Was::Stopping,
+            None => Was::Running,
+        };
+        let Ok(Some(gone)) = self.with_kind(now, key, host, |k, cx| k.on_exit(cx, how, was)) else {
+            return;
+        };
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let (id, project) = (node.id, node.project);
+        let pending = node.pending.take();
+        self.node_updated(key);
+        match (gone, pending) {
+            (Gone::StartFailed(e), Some(Pending::Start(ticket))) => {
+                self.events.warn(Some(id), format!("start failed: {e}"));
+                self.finish_parked(now, key, ticket, Err(e), host);
+            }
+            (Gone::Stopped, Some(Pending::Stop(ticket, then))) => {
+                self.after_stop(now, key, ticket, then, host)
+            }
+            (Gone::Died { warning, log, note }, _) => {
+                self.events.warn(Some(id), warning);
+                self.project_log(project, LogLevel::Error, log);
+                if let Some(node) = self.registry.get_mut(key) {
+                    node.console
+                        .broadcast(id, note.as_bytes(), host, &mut self.events);
+                }
+            }
+            (_, pending) => {
+                if let Some(node) = self.node_mut(key) {
+                    node.pending = pending;
+                }
+            }
+        }
+    }
+
+    /// Stop the node at once and wait for it (project close, shutdown),
+    /// and answer a parked operation: nothing is left running or waiting.
+    fn kill_now(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {
+        let Some(node) = self.node(key) else {
+            return;
+        };
+        let was_running = node.state() != State::Stopped;
+        let updated = self
+            .lend(now, key, host, |k, cx| k.kill(cx))
+            .is_some_and(|(_, u)| u);
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        if let Some(Pending::Start(ticket) | Pending::Stop(ticket, _)) = node.pending.take() {
+            let e = ApiError::conflict("The VM was stopped because its project closed");
+            host.reply(ticket, Err(e));
+        }
+        if was_running || updated {
+            self.node_updated(key);
+        }
+    }
+
+    /// Forget a node, in one step that leaves nothing behind: its process,
+    /// its waiting requests (answered 404), console clients and listener,
+    /// tunnels, ports and MAC. Its directory goes at the next commit.
+    fn remove_node(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {
+        self.kill_now(now, key, host);
+        let Some(node) = self.node_mut(key) else {
+            return;
+        };
+        let id = node.id;
+        for job in node.queue.drain() {
+            host.reply(job.ticket, Err(gone(id)));
+        }
+        node.console.reset(host);
+        host.close_console(key);
+        for index in 0..node.ports.len() {
+            self.drop_nio(key, index, host);
+        }
+        let Some(node) = self.registry.take(key) else {
+            return;
+        };
+        if let Some(console) = node.console_port {
+            self.console_ports.release(console);
+        }
+        if let Some(p) = self.projects.get_mut(&node.project) {
+            p.nodes.remove(&id);
+            if let Some(mac) = node.face().project_mac() {
+                p.release_mac(mac);
+            }
+            if let Some(dir) = node.face().dir() {
+                p.deleted_node_dirs.push(dir.to_path_buf());
+            }
+        }
+        let what = node.word();
+        self.events.emit(Event::NodeDeleted { node: id, what });
+    }
+
+    /// Create a PC: console, directory, script, MAC, then the node itself,
+    /// all or nothing.
+    fn create_pc(&mut self, project: Uuid, b: VmCreate, host: &mut dyn Host) -> Reply {
+        if let Some(r) = self.existing(project, b.vm_id, NodeClass::Vpcs)? {
+            return Ok(r);
+        }
+        check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
+        let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
+        if let Some(legacy) = b.legacy_id {
+            kinds::pc::convert_legacy(self.project(project)?, legacy, id, host)?;
+        }
+        let key = self.registry.vacant_key();
+        let mut choice = PortChoice {
+            pool: &mut self.console_ports,
+            host: &mut *host,
+            events: &mut self.events,
+            key,
+            id,
+        };
+        let console = match b.console_telnet {
+            true => Some(choice.take(b.console, b.console_pick)?),
+            false => None,
+        };
+        let builtin = (self.settings.pc_engine == PcEngine::Builtin).then(|| {
+            self.builtin_macs = self.builtin_macs.wrapping_add(1);
+            kinds::builtin::mac(self.builtin_macs - 1)
+        });
+        let p = self
+            .projects
+            .get_mut(&project)
+            .ok_or_else(|| no_project(project))?;
+        let pc = match kinds::pc::Pc::create(p, id, &b, builtin, host) {
+            Ok(pc) => pc,
+            Err(e) => {
+                if let Some(console) = console {
+                    host.close_console(key);
+                    self.console_ports.release(console);
+                }
+                return Err(e);
+            }
+        };
+        p.deleted_node_dirs.retain(|d| *d != pc.dir);
+        let mut node = Node::new(key, id, project, b.name, Kind::Pc(pc));
+        node.console_port = console;
+        node.ports = vec![Port::new(0, 0)];
+        Ok(self.add_node(node))
+    }
+
+    /// Create a switch or hub.
+    fn create_device(&mut self, project: Uuid, b: DeviceCreate) -> Reply {
+        if let Some(r) = self.existing(project, b.device_id, NodeClass::Device)? {
+            return Ok(r);
+        }
+        check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
+        let id = b.device_id.unwrap_or_else(Uuid::new_v4);
+        let kind = match b.device_type {
+            command::DeviceType::Switch => Kind::Switch(Default::default()),
+            command::DeviceType::Hub => Kind::Hub(Default::default()),
+        };
+        let mut node = Node::new(self.registry.vacant_key(), id, project, b.name, kind);
+        node.mapping = b.mapping.unwrap_or_default();
+        Ok(self.add_node(node))
+    }
+
+    /// A create naming a node that exists: that node, if it is of the
+    /// project and of the class asked for.
+    fn existing(
+        &self,
+        project: Uuid,
+        id: Option<Uuid>,
+        class: NodeClass,
+    ) -> Result<Option<Answer>, ApiError> {
+        self.project(project)?;
+        let Some(node) = id.and_then(|id| self.key_of(id)).and_then(|k| self.node(k)) else {
+            return Ok(None);
+        };
+        if node.project != project || node.face().class() != class {
+            return Err(ApiError::conflict(format!(
+                "Node {} exists in another project or is of another type",
+                node.id
+            )));
+        }
+        Ok(Some(Answer::Created(node.view())))
+    }
+
+    /// Put a new node in the lab and its project.
+    fn add_node(&mut self, node: Node) -> Answer {
+        let view = node.view();
+        let (id, project) = (node.id, node.project);
+        self.events.emit(Event::NodeCreated {
+            node: id,
+            what: node.word(),
+            name: node.name.clone(),
+            project,
+            console: node.console_port,
+        });
+        self.registry.insert(node);
+        if let Some(p) = self.projects.get_mut(&project) {
+            p.nodes.insert(id);
+        }
+        Answer::Created(view)
+    }
+
+    /// Room for one more node in `project` ([`MAX_NODES_PER_PROJECT`]).
+    fn room_for_node(&self, project: Uuid) -> Result<(), ApiError> {
+        if self.project(project)?.nodes.len() >= MAX_NODES_PER_PROJECT {
+            return Err(ApiError::bad(format!(
+                "Project {project} holds {MAX_NODES_PER_PROJECT} nodes, the most one project may"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The index of the port a request names, by the node's kind.
+    fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
+        let node = self.node(key).ok_or_else(went_away)?;
+        node.face().port_index(&node.ports, at)
+    }
+
+    /// Give a port (the kind chooses it) a NIO; the kind hears whether it
+    /// took.
+    fn add_nio(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        (at, settings): (PortAddr, Option<PortSettings>),
+        nio: Nio,
+        host: &mut dyn Host,
+    ) -> Reply {
+        let index = self.with_kind(now, key, host, |k, cx| k.nio_port(cx, at, settings))??;
+        let reply = self.attach_nio(key, index, nio, host);
+        if let Some(node) = self.node_mut(key) {
+            let linked = reply.is_ok();
+            node.kind
+                .face_mut()
+                .nio_changed(&mut node.ports, index, linked);
+        }
+        reply
+    }
+
+    /// Attach a NIO to port `index`, replacing any. Replacing a tunnel with
+    /// one on the same `lport` closes the old socket first; if the new one
+    /// then fails, the old one is opened again, so a failed replacement
+    /// leaves the port as it was. Otherwise the new NIO is opened before
+    /// the old one is closed, and a failure leaves the old one in place.
+    fn attach_nio(&mut self, key: NodeKey, index: usize, nio: Nio, host: &mut dyn Host) -> Reply {
+        let node = self.node(key).ok_or_else(went_away)?;
+        let (id, project) = (node.id, node.project);
+        let old = node.ports[index].nio.clone();
+        let (old_lport, new_lport) = (old.as_ref().and_then(Nio::udp_port), nio.udp_port());
+        if let (Some(old), Some(_)) = (&old, new_lport.filter(|l| Some(*l) == old_lport)) {
+            host.close_nio(key, index);
+            if let Err(e) = host.open_nio(key, index, &nio) {
+                if let Err(lost) = host.open_nio(key, index, old) {
+                    self.drop_nio(key, index, host);
+                    self.events.warn(
+                        Some(id),
+                        format!("NIO {old} lost: it could not be reopened: {lost}"),
+                    );
+                }
+                return Err(e);
+            }
+        } else {
+            let newly_reserved = new_lport.filter(|l| !self.udp_ports.is_reserved(*l));
+            if let Some(lport) = new_lport {
+                self.udp_ports.reserve(lport, project)?;
+            }
+            if let Err(e) = host.open_nio(key, index, &nio) {
+                if let Some(lport) = newly_reserved {
+                    self.udp_ports.release(lport);
+                }
+                return Err(e);
+            }
+            if let Some(lport) = old_lport {
+                self.udp_ports.release(lport);
+            }
+        }
+        let node = self.node_mut(key).ok_or_else(went_away)?;
+        let port = &mut node.ports[index];
+        port.nio = Some(nio.clone());
+        port.stats = Default::default();
+        let (what, label) = (node.word(), node.port_label(index));
+        let nodes = &self.registry;
+        self.links.added((key, index), &nio, |k, i| {
+            nodes.get(k)?.ports.get(i)?.nio.clone()
+        });
+        self.events.emit(Event::NioAdded {
+            node: id,
+            what,
+            port: label,
+            nio: nio.clone(),
+        });
+        Ok(Answer::Created(Body::Nio(nio)))
+    }
+
+    /// Remove a port's NIO; as in 1.3.13, a PC's port without one is fine.
+    fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
+        let index = self.port_of(key, at)?;
+        self.drop_nio(key, index, host);
+        if let Some(node) = self.node_mut(key) {
+            node.kind
+                .face_mut()
+                .nio_changed(&mut node.ports, index, false);
+        }
+        Ok(Answer::NoContent)
+    }
+
+    /// Close a port's NIO and free its UDP port.
+    fn drop_nio(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
+        let Some(node) = self.node(key) else {
+            return;
+        };
+        if node.ports.get(index).is_none_or(|p| p.nio.is_none()) {
+            return;
+        }
+        let (id, what, label) = (node.id, node.word(), node.port_label(index));
+        // A capture stops with its port's NIO.
+        self.end_capture(key, index, host);
+        let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index)) else {
+            return;
+        };
+        let Some(nio) = port.nio.take() else {
+            return;
+        };
+        let stats = port.stats;
+        self.links.removed((key, index));
+        // Frames a delay filter held for or from this NIO go with it.
+        let gone = Endpoint::Nio(key, index);
+        self.wire
+            .delayed
+            .retain(|h| h.port != (key, index) && h.to != gone);
+        host.close_nio(key, index);
+        if let Some(lport) = nio.udp_port() {
+            self.udp_ports.release(lport);
+        }
+        self.events.emit(Event::NioRemoved {
+            node: id,
+            what,
+            port: label,
+            nio,
+            stats,
+        });
+    }
+
+    /// Replace the filters of a linked port; what does not compile is
+    /// skipped with a warning to the project's users.
+    fn set_filters(
+        &mut self,
+        key: NodeKey,
+        at: PortAddr,
+        spec: LinkFilters,
+    ) -> Result<(), ApiError> {
+        let index = self.port_of(key, at)?;
+        let node = self.node_mut(key).ok_or_else(went_away)?;
+        let (project, name) = (node.project, node.name.clone());
+        let warnings = node.ports[index].set_filters(at, spec)?;
+        for w in warnings {
+            self.project_log(project, LogLevel::Warning, format!("{name}: {w}"));
+        }
+        Ok(())
+    }
+
+    /// 2.2's `duplicate`: node `dest` (created beforehand by the
+    /// controller) gets this node's startup script, with its own name.
+    fn duplicate(&mut self, now: Instant, key: NodeKey, dest: Uuid, host: &mut dyn Host) -> Reply {
+        let node = self.node(key).ok_or_else(went_away)?;
+        let script = node.face().script().map(str::to_string);
+        let (project, from) = (node.project, node.name.clone());
+        let dkey = self
+            .key_of(dest)
+            .filter(|k| self.node(*k).is_some_and(|n| n.project == project))
+            .ok_or_else(|| ApiError::NotFound(format!("Node ID {dest} doesn't exist")))?;
+        self.with_kind(now, dkey, host, |k, cx| {
+            k.copy_script(cx, script.as_deref(), &from)
+        })??;
+        let view = self.node(dkey).ok_or_else(went_away)?.view();
+        Ok(Answer::Created(view))
+    }
+
+    /// The console websocket: only for a started node with a console.
+    fn console_socket(&self, key: NodeKey) -> Reply {
+        let node = self.node(key).ok_or_else(went_away)?;
+        if node.state() != State::Started {
+            return Err(ApiError::conflict(format!(
+                "Node {} is not started",
+                node.name
+            )));
+        }
+        if node.console_port.is_none() {
+            return Err(ApiError::conflict(format!(
+                "Node {} console type is not telnet",
+                node.name
+            )));
+        }
+        Ok(Answer::Ok(Body::Upgrade(Upgrade::Console(key))))
+    }
+
+    // ---- consoles ------------------------------------------------------------
+
+    /// A client connected to `node`'s console: greet it with the recent
+    /// output. `false` when refused (node gone, too many clients).
+    pub fn console_attach(&mut self, key: NodeKey, id: ClientId) -> bool {
+        let Some(node) = self.registry.get_mut(key) else {
+            return false;
+        };
+        let note = (!node.running()).then(|| {
+            format!(
+                "{} {} is not running; the console will show it once it starts.\r\n",
+                node.kind_name(),
+                node.name
+            )
+        });
+        let attached = node.console.attach(id, note.as_deref());
+        if !attached {
+            let text = format!(
+                "console client refused: {} attached",
+                crate::limits::MAX_CONSOLE_CLIENTS
+            );
+            self.events.warn(Some(node.id), text);
+        }
+        attached
+    }
+
+    /// A client typed `data`: telnet negotiation is answered, the rest goes
+    /// to the node if it runs (host commands refused when no sandbox holds
+    /// them).
+    pub fn console_input(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        id: ClientId,
+        data: &[u8],
+        host: &mut dyn Host,
+    ) {
+        let Some(node) = self.registry.get_mut(key) else {
+            return;
+        };
+        let filter = node.face().filters_shell();
+        let to_node = node.console.input(id, data, filter, host);
+        if !to_node.is_empty() && node.running() {
+            let _ = self.with_kind(now, key, host, |k, cx| k.on_input(cx, &to_node));
+        }
+    }
+
+    /// What to write to a client, and whether to close it once written.
+    /// `None`: the client is unknown (close it).
+    pub fn console_pending(&self, key: NodeKey, id: ClientId) -> Option<(&[u8], bool)> {
+        self.node(key)?.console.pending(id)
+    }
+
+    /// `n` bytes of a client's output were written.
+    pub fn console_written(&mut self, key: NodeKey, id: ClientId, n: usize) {
+        if let Some(node) = self.node_mut(key) {
+            node.console.written(id, n);
+        }
+    }
+
+    /// A client went away.
+    pub fn console_detach(&mut self, key: NodeKey, id: ClientId) {
+        if let Some(node) = self.node_mut(key) {
+            node.console.detach(id);
+        }
+    }
+
+    // ---- captures --------------------------------------------------------------
+
+    /// Start capturing a port into `project-files/captures/<name>`.
+    fn start_capture(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        at: PortAddr,
+        b: CaptureStart,
+        host: &mut dyn Host,
+    ) -> Reply {
+        let index = self.port_of(key, at)?;
+        let node = self.registry.get_mut(key).ok_or_else(went_away)?;
+        let p = self
+            .projects
+            .get(&node.project)
+            .ok_or_else(|| no_project(node.project))?;
+        let dir = p.path.join("project-files").join("captures");
+        let (what, label) = (node.word(), node.port_label(index));
+        let port = &mut node.ports[index];
+        let linked = port.nio.is_some();
+        let file = (dir.as_path(), b.capture_file_name.as_str());
+        let path = capture::start(&mut port.capture, linked, file, at, now, host)?;
+        self.events.emit(Event::CaptureStarted {
+            node: node.id,
+            what,
+            port: label,
+            path: path.clone(),
+        });
+        Ok(Answer::Ok(Body::Capture(path)))
+    }
+
+    /// Stop capturing a port (what is buffered is written first).
+    fn stop_capture(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
+        let index = self.port_of(key, at)?;
+        if self
+            .node(key)
+            .is_none_or(|n| n.ports[index].capture.is_none())
+        {
+            return Err(ApiError::conflict(format!(
+                "No capture is running on port {}",
+                at.port
+            )));
+        }
+        self.end_capture(key, index, host);
+        Ok(Answer::NoContent)
+    }
+
+    /// Write what a port's capture holds, then forget the capture.
+    fn end_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
+        let Some(node) = self.registry.get_mut(key) else {
+            return;
+        };
+        let Some(port) = node.ports.get_mut(index) else {
+            return;
+        };
+        let (sink, viewers) = (&mut self.sink, &mut self.viewers);
+        if let Err(e) = capture::end(&mut port.capture, sink, viewers, host) {
+            self.events.warn(Some(node.id), e);
+        }
+    }
+
+    fn flush_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
+        let Some(node) = self.registry.get_mut(key) else {
+            return;
+        };
+        let Some(port) = node.ports.get_mut(index) else {
+            return;
+        };
+        if let Err(e) = capture::flush(&mut port.capture, host) {
+            self.events.warn(Some(node.id), e);
+        }
+    }
+
+    /// Follow a running capture live.
+    fn watch_capture(&mut self, key: NodeKey, at: PortAddr, viewer: ClientId) -> Reply {
+        let index = self.port_of(key, at)?;
+        let node = self.node_mut(key).ok_or_else(went_away)?;
+        capture::watch(&mut node.ports[index].capture, at, viewer)?;
+        self.viewers.insert(viewer, (key, index));
+        Ok(Answer::Ok(Body::LiveCapture))
+    }
+
+    fn capture_of(&mut self, viewer: ClientId) -> Option<&mut Option<capture::Capture>> {
+        let (key, index) = self.viewers.get(viewer)?;
+        let port = self.registry.get_mut(key)?.ports.get_mut(index)?;
+        Some(&mut port.capture)
+    }
+
+    /// Bytes waiting for a live viewer in the lab (for the memory budget).
+    pub fn capture_pending(&self, viewer: ClientId) -> usize {
+        let Some((key, index)) = self.viewers.get(viewer) else {
+            return 0;
+        };
+        self.node(key)
+            .and_then(|n| n.ports.get(index))
+            .map_or(0, |p| capture::waiting(&p.capture, viewer))
+    }
+
+    /// What waits for a live viewer (taken); `None` once its capture has
+    /// ended or it was dropped for not keeping up.
+    pub fn capture_output(&mut self, viewer: ClientId) -> Option<Vec<u8>> {
+        let found = self
+            .capture_of(viewer)
+            .and_then(|c| capture::output(c, viewer));
+        if found.is_none() {
+            self.viewers.remove(viewer);
+        }
+        found
+    }
+
+    /// Live viewers with output waiting, or whose stream ended.
+    pub fn take_ready_viewers(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.sink.ready)
+    }
+
+    /// A live viewer went away.
+    pub fn capture_unwatch(&mut self, viewer: ClientId) {
+        if let Some(c) = self.capture_of(viewer) {
+            capture::unwatch(c, viewer);
+        }
+        self.viewers.remove(viewer);
+    }
+
+    // ---- notifications -----------------------------------------------------------
+
+    /// A client opens the notification channel: it gets the load at once,
+    /// then every [`NOTIFICATION_PING`] while anyone listens.
+    fn subscribe(&mut self, now: Instant, host: &mut dyn Host) -> Answer {
+        self.subscribers += 1;
+        if self.subscribers == 1 {
+            self.timers
+                .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
+        }
+        self.events.emit(Event::Load(host.load()));
+        Answer::Ok(Body::Upgrade(Upgrade::Notifications))
+    }
+
+    /// A notification channel closed.
+    pub fn unsubscribe(&mut self) {
+        self.subscribers = self.subscribers.saturating_sub(1);
+    }
+
+    /// The heartbeat: the load for the listeners, and the next beat. With
+    /// nobody listening, the beat stops (an idle server sleeps).
+    fn heartbeat(&mut self, now: Instant, host: &mut dyn Host) {
+        if self.subscribers == 0 {
+            return;
+        }
+        self.events.emit(Event::Load(host.load()));
+        self.timers
+            .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
+    }
+
+    /// Tell listeners a node changed (status, name, console).
+    fn node_updated(&mut self, key: NodeKey) {
+        let Some(n) = self.node(key) else { return };
+        let (project, node) = (n.project, n.view());
+        self.events.emit(Event::NodeUpdated { project, node });
+    }
+
+    /// Something for a project's users to read.
+    fn project_log(&mut self, project: Uuid, level: LogLevel, text: String) {
+        self.events.emit(Event::ProjectLog {
+            project,
+            level,
+            text,
+        });
+    }
+
+    /// GNS3 2.2's `/network/ports`.
+    fn port_use(&self) -> Answer {
+        let taken = |p: &PortPool| p.reservations().map(|(p, _)| p).collect();
+        Answer::Ok(Body::PortUse(PortUse {
+            console_range: self.settings.console_ports,
+            console_ports: taken(&self.console_ports),
+            udp_range: self.settings.udp_ports,
+            udp_ports: taken(&self.udp_ports),
+        }))
+    }
+
+    /// One file of a project.
+    fn read_project_file(&self, id: Uuid, rel: &str, host: &mut dyn Host) -> Reply {
+        let p = self.project(id)?;
+        match host
+            .files()
+            .read_confined(&p.path, &p.file(rel)?, MAX_PROJECT_FILE)?
+        {
+            Some(data) => Ok(Answer::Ok(Body::File(data))),
+            None => Err(ApiError::NotFound(format!("File '{rel}' doesn't exist"))),
+        }
     }
 
     // ---- server --------------------------------------------------------------
@@ -645,16 +1422,6 @@ impl Lab {
         }
     }
 
-    /// Room for one more node in `project` ([`MAX_NODES_PER_PROJECT`]).
-    pub(crate) fn room_for_node(&self, project: Uuid) -> Result<(), ApiError> {
-        if self.project(project)?.nodes.len() >= MAX_NODES_PER_PROJECT {
-            return Err(ApiError::bad(format!(
-                "Project {project} holds {MAX_NODES_PER_PROJECT} nodes, the most one project may"
-            )));
-        }
-        Ok(())
-    }
-
     /// A project path a `--local` client chose: absolute, and neither `/`
     /// nor the projects directory or one of its ancestors (deleting the
     /// project would take them with it).
@@ -696,7 +1463,7 @@ impl Lab {
     fn request_shutdown(&mut self) -> Reply {
         self.require_local("Shutting the server down")?;
         self.shutdown = true;
-        self.emit(Event::ShutdownAsked);
+        self.events.emit(Event::ShutdownAsked);
         Ok(Answer::Created(Body::Empty))
     }
 
@@ -718,7 +1485,7 @@ impl Lab {
         }))
     }
 
-    fn create_project(&mut self, b: crate::lab::spec::ProjectCreate, host: &mut dyn Host) -> Reply {
+    fn create_project(&mut self, b: spec::ProjectCreate, host: &mut dyn Host) -> Reply {
         if let Some(id) = b.project_id.filter(|id| self.projects.contains_key(id)) {
             if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables) {
                 p.variables = Some(v);
@@ -748,7 +1515,7 @@ impl Lab {
         project.owns_dir = owns_dir;
         project.variables = b.variables;
         set_marker(&project, host)?;
-        self.emit(Event::ProjectOpened {
+        self.events.emit(Event::ProjectOpened {
             project: id,
             path: project.path.clone(),
         });
@@ -756,12 +1523,7 @@ impl Lab {
         self.project_view(id).map(Answer::Created)
     }
 
-    fn update_project(
-        &mut self,
-        id: Uuid,
-        b: crate::lab::spec::ProjectUpdate,
-        host: &mut dyn Host,
-    ) -> Reply {
+    fn update_project(&mut self, id: Uuid, b: spec::ProjectUpdate, host: &mut dyn Host) -> Reply {
         check_name(b.name.as_deref())?;
         if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables.clone()) {
             p.variables = Some(v);
@@ -801,26 +1563,22 @@ impl Lab {
                 }
             }
             for node_id in p.nodes.clone() {
-                let dir = nodes::vpcs::node_dir(&to, node_id);
                 let key = self.registry.key_of(node_id);
-                if let Some(v) = key
-                    .and_then(|k| self.node_mut(k))
-                    .and_then(|n| n.vpcs_mut())
-                {
-                    v.dir = dir;
+                if let Some(n) = key.and_then(|k| self.registry.get_mut(k)) {
+                    n.kind.face_mut().moved(&to, node_id);
                 }
             }
             if was_temporary
                 && owned_before
                 && let Err(e) = host.files().remove_dir(&from)
             {
-                self.emit(Event::Warning {
-                    node: None,
-                    text: format!("project {id}: old temporary directory left: {e}"),
-                });
+                self.events.warn(
+                    None,
+                    format!("project {id}: old temporary directory left: {e}"),
+                );
             }
             host.files().drop_root(&from);
-            self.emit(Event::ProjectMoved {
+            self.events.emit(Event::ProjectMoved {
                 project: id,
                 from,
                 to,
@@ -850,7 +1608,13 @@ impl Lab {
 
     /// Stop and forget every node of the project, free its ports, and
     /// remove its directory when asked or when it is temporary.
-    fn forget_project(&mut self, id: Uuid, delete_dir: bool, host: &mut dyn Host) -> Reply {
+    fn forget_project(
+        &mut self,
+        now: Instant,
+        id: Uuid,
+        delete_dir: bool,
+        host: &mut dyn Host,
+    ) -> Reply {
         let p = self.project(id)?;
         let node_dirs: Vec<PathBuf> = p.nodes.iter().map(|&n| p.node_dir(n)).collect();
         let keys: Vec<NodeKey> = p
@@ -858,19 +1622,13 @@ impl Lab {
             .iter()
             .filter_map(|&n| self.registry.key_of(n))
             .collect();
-        // Kill them all first so that they die in parallel; each reap below
-        // then finds its process (nearly) gone instead of waiting in turn.
-        for &key in &keys {
-            if self.node(key).is_some_and(|n| n.running()) {
-                host.signal(key, Signal::Kill);
-            }
-        }
+        self.kill_all(&keys, host);
         for key in keys {
-            self.remove_node(key, host);
+            self.remove_node(now, key, host);
         }
         self.udp_ports.release_owner(id);
         let p = self.projects.remove(&id).ok_or_else(|| no_project(id))?;
-        self.emit(Event::ProjectClosed { project: id });
+        self.events.emit(Event::ProjectClosed { project: id });
         if delete_dir || p.temporary {
             self.remove_project_dir(&p, &node_dirs, host)?;
         }
@@ -894,7 +1652,7 @@ impl Lab {
             host.files().remove_dir(dir)?;
         }
         host.files().remove_file(&p.path.join(TEMPORARY_MARKER));
-        self.emit(Event::Warning {
+        self.events.emit(Event::Warning {
             node: None,
             text: format!(
                 "project {}: {} was there before nanolab used it; only its nodes' directories were removed",
@@ -969,31 +1727,23 @@ impl Lab {
                     ));
                 }
             }
-            if let Some(v) = node.vpcs() {
-                // A built-in PC's MAC is host-wide, not the project's.
-                if v.builtin.is_none() {
-                    macs.entry(node.project).or_default().push(v.mac);
-                }
+            let face = node.face();
+            if let Some(mac) = face.project_mac() {
+                macs.entry(node.project).or_default().push(mac);
             }
             for port in &node.ports {
                 if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
                     udp_expected.insert(lport, node.project);
                 }
             }
-            if let Some(p) = node.proc() {
-                udp_expected.insert(p.vpcs_port, node.id);
-                if let Some(r) = nodes::vpcs::relay_port(p.vpcs_port) {
-                    udp_expected.insert(r, node.id);
-                }
+            for port in face.udp_ports() {
+                udp_expected.insert(port, node.id);
             }
-            match (node.pending, node.proc()) {
-                (Some(Pending::Stop(..)), None) => {
-                    return Err(format!("{} stopping without a process", node.id));
-                }
-                (Some(Pending::Start(_)), Some(p)) if p.ready => {
-                    return Err(format!("{} ready but its start is still pending", node.id));
-                }
-                _ => {}
+            let starting = matches!(node.pending, Some(Pending::Start(_)));
+            face.check(starting)
+                .map_err(|e| format!("{}: {e}", node.id))?;
+            if matches!(node.pending, Some(Pending::Stop(..))) && !node.running() {
+                return Err(format!("{} stopping but not running", node.id));
             }
             if node.pending.is_some() && !node.queue.is_busy() {
                 return Err(format!(
@@ -1048,159 +1798,17 @@ impl Lab {
     }
 }
 
-/// A frame with nowhere to go (no NIO, or the PC is stopped): an incoming
-/// one is still captured, as on a wire; counted as dropped.
-fn unlinked(
-    dirty: &mut capture::Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut node::Port,
-    now: Instant,
-    outbound: bool,
-    frame: &[u8],
-) {
-    if !outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
-    }
-    port.stats.drop_unlinked();
-}
-
-/// A frame through a VPCS port without filters: capture, send, count.
-#[inline]
-fn plain_frame(
-    dirty: &mut capture::Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut node::Port,
-    now: Instant,
-    (outbound, to): (bool, Option<Endpoint>),
-    frame: &[u8],
-    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-) {
-    let Some(to) = to else {
-        return unlinked(dirty, (key, index), port, now, outbound, frame);
-    };
-    if !outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
-    }
-    let sent = send(to, frame);
-    count(&mut port.stats, sent, outbound, frame.len());
-    if sent && outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
-    }
-}
-
-/// A frame through a VPCS port that has filters: filter, capture, then
-/// send now or hold until due. Apart from the plain path so that a port
-/// without filters pays one branch.
-#[cold]
-#[allow(clippy::too_many_arguments)]
-fn filtered_frame(
-    wire: &mut Wire,
-    dirty: &mut capture::Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut node::Port,
-    now: Instant,
-    (outbound, to): (bool, Option<Endpoint>),
-    frame: &[u8],
-    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-) {
-    let Some((frame, due)) = filter(wire, port, now, outbound, frame) else {
-        return;
-    };
-    let frame = &frame[..];
-    let Some(to) = to else {
-        return unlinked(dirty, (key, index), port, now, outbound, frame);
-    };
-    if let Some(due) = due {
-        let at = (key, index);
-        return hold(wire, dirty, at, port, (now, due), to, outbound, frame);
-    }
-    capture::record(dirty, key, index, &mut port.capture, now, frame);
-    let sent = send(to, frame);
-    count(&mut port.stats, sent, outbound, frame.len());
-}
-
-/// Run a port's filters on a frame: `None` when dropped (and counted),
-/// otherwise the frame (a copy when corrupted) and when it may go, if it
-/// is held back.
-#[inline]
-pub(crate) fn filter<'f>(
-    wire: &mut Wire,
-    port: &mut node::Port,
-    now: Instant,
-    outbound: bool,
-    frame: &'f [u8],
-) -> Option<(std::borrow::Cow<'f, [u8]>, Option<Instant>)> {
-    use filters::Verdict;
-    use std::borrow::Cow;
-    let Some(f) = port.filters.as_deref_mut() else {
-        return Some((Cow::Borrowed(frame), None));
-    };
-    match f.apply(now, outbound, frame, &mut wire.rng) {
-        Verdict::Pass => Some((Cow::Borrowed(frame), None)),
-        Verdict::Corrupted(c) => Some((Cow::Owned(c), None)),
-        Verdict::Delay(due, c) => Some((c.map_or(Cow::Borrowed(frame), Cow::Owned), Some(due))),
-        Verdict::Drop => {
-            port.stats.drop_filtered();
-            None
-        }
-    }
-}
-
-/// Capture a frame a delay filter holds back, then queue it until `due`
-/// (as uBridge: filters, then capture, then the delay).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn hold(
-    wire: &mut Wire,
-    dirty: &mut capture::Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut node::Port,
-    (now, due): (Instant, Instant),
-    to: Endpoint,
-    outbound: bool,
-    frame: &[u8],
-) {
-    capture::record(dirty, key, index, &mut port.capture, now, frame);
-    let held = Held {
-        to,
-        port: (key, index),
-        outbound,
-    };
-    if !wire.delayed.push(due, held, frame.to_vec()) {
-        port.stats.drop_filtered();
-    }
-}
-
-/// Count a frame that crossed a port (or could not).
-#[inline]
-pub(crate) fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
-    let n = len as u64;
-    match (sent, outbound) {
-        (false, _) => s.drop_send(),
-        (true, true) => {
-            s.out_frames += 1;
-            s.out_bytes += n;
-        }
-        (true, false) => {
-            s.in_frames += 1;
-            s.in_bytes += n;
-        }
-    }
-}
-
 fn node_status(n: &Node, now: Instant) -> crate::lab::answer::NodeStatus {
     crate::lab::answer::NodeStatus {
         id: n.id,
         name: n.name.clone(),
         kind: n.kind_name(),
-        macs: match &n.kind {
-            node::Kind::Switch(sw) => sw
-                .table
-                .entries(now)
-                .into_iter()
-                .map(|(vlan, mac, i)| (vlan, mac, n.ports.get(i).map_or(0, |p| p.number)))
-                .collect(),
-            _ => Vec::new(),
-        },
+        macs: n
+            .face()
+            .mac_table(now)
+            .into_iter()
+            .map(|(vlan, mac, i)| (vlan, mac, n.ports.get(i).map_or(0, |p| p.number)))
+            .collect(),
         state: match n.state() {
             State::Stopped => "stopped",
             State::Starting => "starting",
@@ -1218,7 +1826,7 @@ fn node_status(n: &Node, now: Instant) -> crate::lab::answer::NodeStatus {
 }
 
 /// A name a client gave a project or a node: at most [`MAX_NAME_BYTES`].
-pub(crate) fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+fn check_name(name: Option<&str>) -> Result<(), ApiError> {
     match name {
         Some(n) if n.len() > MAX_NAME_BYTES => Err(ApiError::bad(format!(
             "A name of {} bytes is longer than the limit of {MAX_NAME_BYTES}",

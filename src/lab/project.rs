@@ -50,7 +50,26 @@ impl Project {
 
     /// Working directory of a node of this project.
     pub fn node_dir(&self, node: Uuid) -> PathBuf {
-        super::nodes::vpcs::node_dir(&self.path, node)
+        super::kinds::vpcs::node_dir(&self.path, node)
+    }
+
+    /// A file of the project: `rel` must stay inside its directory.
+    pub fn file(&self, rel: &str) -> Result<PathBuf, ApiError> {
+        let rel = std::path::Path::new(rel);
+        let inside = rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        if !inside || rel.as_os_str().is_empty() {
+            return Err(ApiError::Forbidden(format!(
+                "File '{}' is outside project {}",
+                rel.display(),
+                self.id
+            )));
+        }
+        Ok(self.path.join(rel))
     }
 
     /// Take the lowest free MAC offset (vpcs `-m`), 0..255.

@@ -7,7 +7,7 @@ use crate::lab::command::{LinkFilters, Nio, NioTap, NioUdp};
 use crate::lab::command::{PortAddr, Ticket};
 use crate::lab::spec::{ProjectCreate, VmCreate, VmUpdate};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
-use nodes::vpcs::{LOG_FILE, LOG_HEADER};
+use kinds::vpcs::{LOG_FILE, LOG_HEADER};
 
 const PROMPT_OUTPUT: &[u8] = b"Welcome to Virtual PC Simulator\r\n\r\nVPCS> ";
 
@@ -265,7 +265,7 @@ fn crash_during_start_is_a_409_with_the_output() {
     let (n, k) = r.vpcs(p);
     let start = r.node(p, n, NodeCommand::Start);
     r.turn();
-    let dir = r.lab.node(k).unwrap().vpcs().unwrap().dir.clone();
+    let dir = r.lab.node(k).unwrap().face().dir().unwrap().to_path_buf();
     let log = format!("old run\n{LOG_HEADER}[\"vpcs\"]\nbind: Address already in use\n");
     r.host
         .disk
@@ -600,7 +600,7 @@ fn a_failed_spawn_is_a_409_and_frees_its_ports() {
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopped);
     let spawn = r.host.last_spawn.clone().unwrap();
     assert_eq!(
-        nodes::vpcs::relay_port(spawn.vpcs_port),
+        kinds::vpcs::relay_port(spawn.vpcs_port),
         Some(spawn.vpcs_port + 9)
     );
 }
@@ -613,16 +613,7 @@ fn vpcs_ports_skip_what_other_programs_hold() {
     // 10000 is free but its relay port 10009 is not.
     r.host.foreign_udp.insert(10009);
     r.started(p, n, k);
-    let port = r
-        .lab
-        .node(k)
-        .unwrap()
-        .vpcs()
-        .unwrap()
-        .proc
-        .as_ref()
-        .unwrap()
-        .vpcs_port;
+    let port = r.lab.node(k).unwrap().face().udp_ports()[0];
     assert_eq!(port, 10001);
 }
 
@@ -692,10 +683,10 @@ fn creation_is_all_or_nothing() {
         .lab
         .node(r.lab.key_of(v.id).unwrap())
         .unwrap()
-        .vpcs()
+        .face()
+        .dir()
         .unwrap()
-        .dir
-        .clone();
+        .to_path_buf();
     assert_eq!(
         r.host.disk.files[&dir.join("startup.vpc")],
         b"ip 10.0.0.1\nset pcname Y\n"

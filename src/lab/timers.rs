@@ -3,6 +3,7 @@
 //! Timers are never cancelled: the owner of a key re-checks its own state when
 //! the key fires, so an outdated deadline costs one pop and nothing else.
 
+use super::id::NodeKey;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -46,6 +47,27 @@ impl<K: Ord> Timers<K> {
             .peek()
             .map(|Reverse((at, _))| at.saturating_duration_since(now))
     }
+}
+
+/// A deadline the lab set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Deadline {
+    /// Time for the notification channel's `ping`.
+    Heartbeat,
+    /// Something a node asked to be told at a time.
+    Node(NodeKey, Alarm),
+}
+
+/// A node's deadline; those set for a process name it by its serial, so
+/// that they never act on a later process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Alarm {
+    /// SIGKILL the process if it ignored SIGTERM.
+    Kill(u64),
+    /// The process's console must have answered by now.
+    StartTimeout(u64),
+    /// A built-in PC wants to be woken.
+    Wake,
 }
 
 #[cfg(test)]

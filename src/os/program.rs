@@ -1,8 +1,8 @@
 //! The VPCS program on disk: where it is and which dynamic loader it needs
-//! (reads files; the pure ELF parsing lives in `lab::nodes::vpcs`).
+//! (reads files; the pure ELF parsing lives in `lab::kinds::vpcs`).
 
 use crate::error::ApiError;
-use crate::lab::nodes::vpcs::parse_interp;
+use crate::lab::kinds::vpcs::parse_interp;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 

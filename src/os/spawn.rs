@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::lab::Spawn;
-use crate::lab::nodes::vpcs::{self, Launch};
+use crate::lab::kinds::vpcs::{self, Launch};
 use crate::sys;
 use mio::net::UdpSocket;
 use std::fs::File;

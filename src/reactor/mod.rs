@@ -228,7 +228,8 @@ impl Server {
             self.settle();
         }
         let (lab, io) = (&mut self.lab, &mut self.io);
-        let _ = guarded("shutdown", || lab.shutdown(io));
+        let now = Instant::now();
+        let _ = guarded("shutdown", || lab.shutdown(now, io));
         self.settle();
         log::info!("shut down cleanly");
         Ok(())

@@ -1,8 +1,14 @@
-//! The Ethernet switch's forwarding decision (sans-IO): MAC learning per
+//! The Ethernet switch (sans-IO). Its forwarding decision: MAC learning per
 //! VLAN with ageing, access, 802.1Q trunk and QinQ ports, flooding within
 //! a VLAN, never back out of the port a frame came in on. A pure function
 //! over (table, ports, ingress port, frame, now).
 
+use super::{Behaviour, Ctx, Echo, Face, FrameCx, device};
+use crate::error::ApiError;
+use crate::lab::answer::Body;
+use crate::lab::command::{DeviceType, NodeClass, NodeCommand, PortAddr, PortSettings};
+use crate::lab::id::Endpoint;
+use crate::lab::port::Port;
 pub use crate::limits::{MAC_AGEING, MAX_MACS};
 use crate::proto::ethernet::{self, Mac};
 use std::collections::HashMap;
@@ -133,9 +139,94 @@ pub fn forward(
     }
 }
 
-/// The hub: every frame to every other port that has a NIO.
-pub fn flood(ports: &[bool], from: usize) -> impl Iterator<Item = usize> + '_ {
-    (0..ports.len()).filter(move |&p| p != from && ports[p])
+/// An Ethernet switch: what it holds besides its ports.
+#[derive(Debug, Default)]
+pub struct Switch {
+    /// Learnt addresses.
+    pub table: MacTable,
+}
+
+impl Behaviour for Switch {
+    fn name(&self) -> &'static str {
+        "Ethernet switch"
+    }
+
+    fn word(&self) -> &'static str {
+        "switch"
+    }
+
+    fn class(&self) -> NodeClass {
+        NodeClass::Device
+    }
+
+    fn accepts(&self, cmd: &NodeCommand) -> bool {
+        device::accepts(cmd)
+    }
+
+    fn view(&self, n: &Face) -> Body {
+        device::view(n, DeviceType::Switch)
+    }
+
+    fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
+        device::port_index(ports, at.port)
+    }
+
+    fn port_label(&self, port: &Port) -> String {
+        port.number.to_string()
+    }
+
+    fn nio_port(
+        &mut self,
+        cx: &mut Ctx,
+        at: PortAddr,
+        settings: Option<PortSettings>,
+    ) -> Result<usize, ApiError> {
+        device::nio_port(cx, at.port, settings, true)
+    }
+
+    fn nio_changed(&mut self, ports: &mut [Port], index: usize, linked: bool) {
+        self.table.forget_port(index);
+        if !linked && let Some(p) = ports.get_mut(index) {
+            p.mode = None;
+        }
+    }
+
+    fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
+        let table = &mut self.table;
+        let mut changed = |i: usize| table.forget_port(i);
+        match cmd {
+            NodeCommand::UpdateDevice(b) => device::update(cx, b, true, &mut changed),
+            NodeCommand::UpdateMapping(name, mapping) => {
+                device::update_mapping(cx, name, mapping, &mut changed)
+            }
+            _ => Err(ApiError::conflict(format!(
+                "Ethernet switch {} does not take this request",
+                cx.name
+            ))),
+        }
+    }
+
+    #[inline]
+    fn on_frame(
+        &mut self,
+        fx: &mut FrameCx,
+        index: usize,
+        _outbound: bool,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) -> Echo {
+        let now = fx.now;
+        device::switch_frame(fx, index, frame, send, |ports, frame| {
+            let modes: Vec<Option<PortMode>> =
+                ports.iter().map(|p| p.nio.as_ref().and(p.mode)).collect();
+            forward(&mut self.table, &modes, index, frame, now)
+        });
+        Echo::default()
+    }
+
+    fn mac_table(&self, now: Instant) -> Vec<(u16, Mac, usize)> {
+        self.table.entries(now)
+    }
 }
 
 #[cfg(test)]
@@ -264,9 +355,5 @@ mod tests {
         let now = Instant::now();
         assert!(forward(&mut t, &ports, 0, &[1, 2, 3], now).is_empty());
         assert!(forward(&mut t, &ports, 7, &frame(A, B), now).is_empty());
-        assert_eq!(
-            flood(&[true, false, true, true], 0).collect::<Vec<_>>(),
-            [2, 3]
-        );
     }
 }

@@ -1,0 +1,35 @@
+//! What the lab needs to know of the configuration (plain data).
+
+use std::path::PathBuf;
+
+/// What the lab needs to know of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The server runs beside its only user (GNS3's `local`).
+    pub local: bool,
+    /// Where projects live by default.
+    pub projects_dir: PathBuf,
+    /// The VPCS program, or `None` for `vpcs` on `PATH`.
+    pub vpcs: Option<PathBuf>,
+    /// Confine VPCS so that `!` cannot run host commands.
+    pub console_sandbox: bool,
+    /// UDP ports for tunnels (and VPCS's own).
+    pub udp_ports: (u16, u16),
+    /// TCP ports for consoles.
+    pub console_ports: (u16, u16),
+    /// The version string `/v2/compute` reports: the GNS3 controller's
+    /// version, which it must equal, then `-nanolab.<ours>`.
+    pub gns3_version: String,
+    /// What runs new virtual PCs.
+    pub pc_engine: PcEngine,
+}
+
+/// What runs a virtual PC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PcEngine {
+    /// Debian's `vpcs` program, one process per PC.
+    #[default]
+    Vpcs,
+    /// The built-in engine: no process, the PC lives in the lab.
+    Builtin,
+}
