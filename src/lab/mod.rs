@@ -265,20 +265,20 @@ impl Lab {
     }
 
     /// The data plane's parts, lent for one call.
-    fn plane(&mut self) -> (Plane<'_>, &links::Links, &mut usize) {
-        let plane = Plane {
+    fn plane(&mut self) -> Plane<'_> {
+        Plane {
             registry: &mut self.registry,
             sink: &mut self.sink,
             wire: &mut self.wire,
             later: &mut self.later,
-        };
-        (plane, &self.links, &mut self.frames_left)
+            links: &self.links,
+            budget: &mut self.frames_left,
+        }
     }
 
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
-        let (mut plane, links, budget) = self.plane();
-        plane.release(now, links, budget, send);
+        self.plane().release(now, send);
     }
 
     /// A frame arrived from `from`; `send` delivers it and says whether it
@@ -293,9 +293,8 @@ impl Lab {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
-        let (mut plane, links, budget) = self.plane();
-        *budget = budget.saturating_sub(1);
-        plane.route(now, (from, frame), links, budget, send);
+        self.frames_left = self.frames_left.saturating_sub(1);
+        self.plane().route(now, from, frame, send);
     }
 
     /// Stop everything: kill every process, close every project (temporary

@@ -27,29 +27,45 @@ pub struct Plane<'a> {
     pub wire: &'a mut Wire,
     /// Nodes with work for the next poll.
     pub later: &'a mut Vec<NodeKey>,
+    /// Tunnels whose both ends are ours.
+    pub links: &'a Links,
+    /// In-memory hand-offs left this loop turn.
+    pub budget: &'a mut usize,
 }
 
 impl Plane<'_> {
     /// Route a frame from `from`, local peers included, spending at most
-    /// `budget` in-memory hand-offs (what is left stays in it).
+    /// the budget's in-memory hand-offs.
     #[inline]
     pub fn route(
         &mut self,
         now: Instant,
-        (from, frame): (Endpoint, &[u8]),
-        links: &Links,
-        budget: &mut usize,
+        from: Endpoint,
+        frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
-        if links.is_empty() {
+        if self.links.is_empty() {
             let echo = self.step(now, from, frame, send);
             if !echo.frames.is_empty() {
                 self.answers(now, from, echo, send);
             }
             return;
         }
+        self.route_local(now, from, frame, send);
+    }
+
+    /// [`Plane::route`] when some tunnels are local: hand-offs to a local
+    /// peer are queued, breadth first, up to [`LOCAL_HOPS`].
+    fn route_local(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) {
+        let links = self.links;
         let mut queue: VecDeque<(Endpoint, Vec<u8>)> = VecDeque::new();
-        let mut left = (*budget).min(LOCAL_HOPS);
+        let mut left = (*self.budget).min(LOCAL_HOPS);
         let before = left;
         let mut via =
             |to: Endpoint, f: &[u8], q: &mut VecDeque<(Endpoint, Vec<u8>)>| match links.peer(&to) {
@@ -73,7 +89,7 @@ impl Plane<'_> {
             hop(self, at, &f, &mut out);
             queue.append(&mut out);
         }
-        *budget = budget.saturating_sub(before - left);
+        *self.budget = self.budget.saturating_sub(before - left);
     }
 
     /// One frame at one node: its kind decides.
@@ -99,10 +115,7 @@ impl Plane<'_> {
             sink: self.sink,
             wire: self.wire,
         };
-        let echo = node
-            .kind
-            .face_mut()
-            .on_frame(&mut fx, index, outbound, frame, send);
+        let echo = node.kind.on_frame(&mut fx, index, outbound, frame, send);
         if echo.flush {
             self.later.push(key);
         }
@@ -129,13 +142,7 @@ impl Plane<'_> {
     }
 
     /// Send the frames delay filters held back that are due by `now`.
-    pub fn release(
-        &mut self,
-        now: Instant,
-        links: &Links,
-        budget: &mut usize,
-        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    ) {
+    pub fn release(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
         while let Some(d) = self.wire.delayed.pop_due(now) {
             let (key, index) = d.to.port;
             let to_node = match d.to.to {
@@ -145,7 +152,7 @@ impl Plane<'_> {
                     .and_then(|n| n.kind.face_mut().take_frame(now, &d.frame)),
                 Endpoint::Nio(..) => None,
             };
-            let sent = match (to_node, links.peer(&d.to.to)) {
+            let sent = match (to_node, self.links.peer(&d.to.to)) {
                 (Some(echo), _) => {
                     if echo.flush {
                         self.later.push(key);
@@ -156,7 +163,7 @@ impl Plane<'_> {
                     true
                 }
                 (None, Some(peer)) => {
-                    self.route(now, (peer, &d.frame), links, budget, send);
+                    self.route(now, peer, &d.frame, send);
                     true
                 }
                 (None, None) => send(d.to.to, &d.frame),

@@ -1,7 +1,8 @@
 //! Node kinds behind one face (sans-IO).
 //!
 //! The lab holds a [`Kind`] per node, one arm per kind, and reaches every
-//! kind through [`Kind::face`]: the one match on kinds in the lab. A kind
+//! kind through [`Kind::face`]: the one match on kinds in the lab
+//! (`each_kind!`). A kind
 //! implements [`Behaviour`], whose methods have defaults, and is lent a
 //! [`Ctx`] (its own ports, console and name, and the lab's pools, timers,
 //! events and host), never the whole lab. A kind asks for the lab's
@@ -52,25 +53,44 @@ pub enum Kind {
     Hub(hub::Hub),
 }
 
+/// `match` over every kind, binding the kind's data to `$k` in `$body`:
+/// the one place kinds are told apart (a new kind is one more arm here).
+macro_rules! each_kind {
+    ($kind:expr, $k:ident => $body:expr) => {
+        match $kind {
+            Kind::Pc($k) => $body,
+            Kind::Switch($k) => $body,
+            Kind::Hub($k) => $body,
+        }
+    };
+}
+
 impl Kind {
-    /// The kind's face: the one place kinds are told apart.
+    /// The kind's face.
     #[inline]
     pub fn face(&self) -> &dyn Behaviour {
-        match self {
-            Kind::Pc(k) => k,
-            Kind::Switch(k) => k,
-            Kind::Hub(k) => k,
-        }
+        each_kind!(self, k => k)
     }
 
     /// Mutable [`Kind::face`].
     #[inline]
     pub fn face_mut(&mut self) -> &mut dyn Behaviour {
-        match self {
-            Kind::Pc(k) => k,
-            Kind::Switch(k) => k,
-            Kind::Hub(k) => k,
-        }
+        each_kind!(self, k => k)
+    }
+
+    /// [`Behaviour::on_frame`], dispatched statically: the data plane's
+    /// hot path, where a virtual call would keep the kind's frame path
+    /// from being inlined.
+    #[inline]
+    pub fn on_frame(
+        &mut self,
+        fx: &mut FrameCx,
+        index: usize,
+        outbound: bool,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) -> Echo {
+        each_kind!(self, k => k.on_frame(fx, index, outbound, frame, send))
     }
 }
 
