@@ -9,7 +9,7 @@
 //! limit again. Dropping the biggest first frees the most for the fewest
 //! clients let go, and a client that keeps up never holds much.
 
-use super::ClientId;
+use super::id::ClientId;
 use std::collections::HashMap;
 
 /// What every client buffer together may hold, and what each holds now.

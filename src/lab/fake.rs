@@ -2,9 +2,11 @@
 //! target: it records every effect and lets a test decide what fails.
 //! Processes do not run; a test says when one prints or exits.
 
+use super::answer::Reply;
 use super::host::{ClientId, Files, Host, Signal, Spawn, Spawned};
-use super::node::{Nio, NodeKey};
-use super::{Reply, Settings};
+use super::id::NodeKey;
+use super::settings::Settings;
+use super::types::Nio;
 use crate::error::ApiError;
 use crate::lab::command::Ticket;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -6,10 +6,11 @@
 //! lab: what the world says back comes later, as a lab call of its own
 //! (`on_output`, `on_exit`, `on_frame`).
 
+use super::answer::Reply;
 pub use super::id::ClientId;
 use super::id::NodeKey;
+use super::settings::Settings;
 use super::types::Nio;
-use super::{Reply, Settings};
 use crate::error::ApiError;
 use crate::lab::command::Ticket;
 use std::path::{Path, PathBuf};

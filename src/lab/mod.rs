@@ -28,6 +28,7 @@ pub mod fake;
 pub mod filters;
 pub mod host;
 pub mod id;
+mod invariants;
 pub mod kinds;
 mod links;
 pub mod node;
@@ -35,6 +36,7 @@ pub mod plane;
 pub mod port;
 pub mod ports;
 pub mod project;
+pub mod projects;
 pub mod queue;
 pub mod registry;
 pub mod settings;
@@ -44,6 +46,8 @@ pub mod spec;
 mod tests;
 pub mod timers;
 pub mod types;
+pub mod vlan;
+pub mod wiring;
 
 pub use crate::lab::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
 pub use event::Event;
@@ -56,27 +60,27 @@ pub use timers::Deadline;
 use crate::error::ApiError;
 use crate::lab::answer::{PortUse, Upgrade};
 use crate::lab::command::{
-    Command, LinkFilters, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortSettings,
-    Ticket,
+    Command, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortSettings, Ticket,
 };
-use crate::lab::spec::{CaptureStart, DeviceCreate, VmCreate};
+use crate::lab::spec::{DeviceCreate, VmCreate};
 use crate::limits::{
-    MAX_NAME_BYTES, MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES, MAX_PROJECTS,
-    NOTIFICATION_PING, RESTORE_SLICE,
+    MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES, NOTIFICATION_PING, RESTORE_SLICE,
 };
 use console::PortChoice;
 use event::Events;
-use kinds::{Behaviour, Ctx, Gone, Kind, Started, Stopping, Was};
-use node::{AfterStop, Job, Pending};
+use kinds::kind::Kind;
+use kinds::{Behaviour, Ctx, Gone, Started, Stopping, Was};
+use node::{AfterStop, Job, Pending, went_away};
 use plane::Plane;
 use port::{Port, Wire};
 use ports::PortPool;
-use project::{Project, TEMPORARY_MARKER};
-use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use project::Project;
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use timers::{Alarm, Timers};
 use uuid::Uuid;
+use wiring::Wiring;
 
 /// The outcome of running a command: an answer now, or later.
 #[derive(Debug)]
@@ -92,7 +96,7 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Lab {
     settings: Settings,
-    projects: HashMap<Uuid, Project>,
+    projects: projects::Projects,
     registry: registry::Registry,
     udp_ports: PortPool,
     console_ports: PortPool,
@@ -123,14 +127,6 @@ pub struct Lab {
     frames_left: usize,
 }
 
-fn no_project(id: Uuid) -> ApiError {
-    ApiError::NotFound(format!("Project ID {id} doesn't exist"))
-}
-
-fn went_away() -> ApiError {
-    ApiError::Internal("the node went away during its own operation".into())
-}
-
 fn gone(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("VPCS VM ID {id} was deleted"))
 }
@@ -142,7 +138,7 @@ impl Lab {
             udp_ports: PortPool::new("UDP", settings.udp_ports),
             console_ports: PortPool::new("console", settings.console_ports),
             settings,
-            projects: HashMap::new(),
+            projects: projects::Projects::default(),
             registry: registry::Registry::default(),
             timers: Timers::new(),
             spawns: VecDeque::new(),
@@ -175,10 +171,13 @@ impl Lab {
             Command::Interfaces => host.interfaces().map(|n| Answer::Ok(Body::Interfaces(n))),
             Command::ReloadConfig => self.reload(host),
             Command::Shutdown => self.request_shutdown(),
-            Command::CreateProject(b) => self.create_project(b, host),
+            Command::CreateProject(b) => {
+                self.projects
+                    .create(b, &self.settings, host, &mut self.events)
+            }
             Command::GetProject(id) => self.project_view(id).map(Answer::Ok),
             Command::UpdateProject(id, b) => self.update_project(id, b, host),
-            Command::CommitProject(id) => self.commit_project(id, host),
+            Command::CommitProject(id) => self.projects.commit(id, host),
             Command::CloseProject(id) => self.forget_project(now, id, false, host),
             Command::DeleteProject(id) => self.forget_project(now, id, true, host),
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
@@ -234,7 +233,7 @@ impl Lab {
         }
         self.spawn_next(now, host);
         for (key, index) in std::mem::take(&mut self.sink.dirty) {
-            self.flush_capture(key, index, host);
+            self.wiring().flush_capture(key, index, host);
         }
     }
 
@@ -276,6 +275,19 @@ impl Lab {
         }
     }
 
+    /// The wiring's parts, lent for one call.
+    fn wiring(&mut self) -> Wiring<'_> {
+        Wiring {
+            registry: &mut self.registry,
+            udp_ports: &mut self.udp_ports,
+            links: &mut self.links,
+            wire: &mut self.wire,
+            sink: &mut self.sink,
+            viewers: &mut self.viewers,
+            events: &mut self.events,
+        }
+    }
+
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
         self.plane().release(now, send);
@@ -302,7 +314,7 @@ impl Lab {
     pub fn shutdown(&mut self, now: Instant, host: &mut dyn Host) {
         let keys: Vec<NodeKey> = self.registry.iter().map(|n| n.key).collect();
         self.kill_all(&keys, host);
-        let ids: Vec<Uuid> = self.projects.keys().copied().collect();
+        let ids = self.projects.ids();
         for id in ids {
             if let Err(e) = self.forget_project(now, id, false, host) {
                 self.events.warn(None, format!("closing project {id}: {e}"));
@@ -533,14 +545,20 @@ impl Lab {
             }
             C::AttachNio(at, nio, filters) => self
                 .add_nio(now, key, (at, None), nio, host)
-                .and_then(|r| self.set_filters(key, at, filters).map(|()| r)),
+                .and_then(|r| self.wiring().set_filters(key, at, filters).map(|()| r)),
             C::RemoveNio(at) => self.remove_nio(key, at, host),
             C::SetFilters(at, filters) => self
+                .wiring()
                 .set_filters(key, at, filters)
                 .map(|()| Answer::Created(Body::Empty)),
-            C::StartCapture(at, b) => self.start_capture(now, key, at, b, host),
-            C::StopCapture(at) => self.stop_capture(key, at, host),
-            C::WatchCapture(at) => self.watch_capture(key, at, capture::viewer(ticket)),
+            C::StartCapture(at, b) => {
+                let dir = self.project(node.project).map(|p| p.path.clone());
+                dir.and_then(|d| self.wiring().start_capture(&d, now, key, at, b, host))
+            }
+            C::StopCapture(at) => self.wiring().stop_capture(key, at, host),
+            C::WatchCapture(at) => self
+                .wiring()
+                .watch_capture(key, at, capture::viewer(ticket)),
             C::Suspend => Ok(Answer::NoContent),
             C::ConsoleReset => self.node_mut(key).ok_or_else(went_away).map(|n| {
                 n.console.reset(host);
@@ -559,7 +577,7 @@ impl Lab {
         cmd: NodeCommand,
         host: &mut dyn Host,
     ) -> Reply {
-        check_name(cmd.new_name())?;
+        projects::check_name(cmd.new_name())?;
         self.with_kind(now, key, host, |k, cx| k.command(cx, cmd))??;
         let node = self.node(key).ok_or_else(went_away)?;
         Ok(Answer::Ok(node.view()))
@@ -785,7 +803,7 @@ impl Lab {
         node.console.reset(host);
         host.close_console(key);
         for index in 0..node.ports.len() {
-            self.drop_nio(key, index, host);
+            self.wiring().drop_nio(key, index, host);
         }
         let Some(node) = self.registry.take(key) else {
             return;
@@ -793,7 +811,7 @@ impl Lab {
         if let Some(console) = node.console_port {
             self.console_ports.release(console);
         }
-        if let Some(p) = self.projects.get_mut(&node.project) {
+        if let Ok(p) = self.projects.get_mut(node.project) {
             p.nodes.remove(&id);
             if let Some(mac) = node.face().project_mac() {
                 p.release_mac(mac);
@@ -812,7 +830,7 @@ impl Lab {
         if let Some(r) = self.existing(project, b.vm_id, NodeClass::Vpcs)? {
             return Ok(r);
         }
-        check_name(Some(&b.name))?;
+        projects::check_name(Some(&b.name))?;
         self.room_for_node(project)?;
         let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
         if let Some(legacy) = b.legacy_id {
@@ -834,10 +852,7 @@ impl Lab {
             self.builtin_macs = self.builtin_macs.wrapping_add(1);
             kinds::builtin::mac(self.builtin_macs - 1)
         });
-        let p = self
-            .projects
-            .get_mut(&project)
-            .ok_or_else(|| no_project(project))?;
+        let p = self.projects.get_mut(project)?;
         let pc = match kinds::pc::Pc::create(p, id, &b, builtin, host) {
             Ok(pc) => pc,
             Err(e) => {
@@ -860,7 +875,7 @@ impl Lab {
         if let Some(r) = self.existing(project, b.device_id, NodeClass::Device)? {
             return Ok(r);
         }
-        check_name(Some(&b.name))?;
+        projects::check_name(Some(&b.name))?;
         self.room_for_node(project)?;
         let id = b.device_id.unwrap_or_else(Uuid::new_v4);
         let kind = match b.device_type {
@@ -905,7 +920,7 @@ impl Lab {
             console: node.console_port,
         });
         self.registry.insert(node);
-        if let Some(p) = self.projects.get_mut(&project) {
+        if let Ok(p) = self.projects.get_mut(project) {
             p.nodes.insert(id);
         }
         Answer::Created(view)
@@ -921,12 +936,6 @@ impl Lab {
         Ok(())
     }
 
-    /// The index of the port a request names, by the node's kind.
-    fn port_of(&self, key: NodeKey, at: PortAddr) -> Result<usize, ApiError> {
-        let node = self.node(key).ok_or_else(went_away)?;
-        node.face().port_index(&node.ports, at)
-    }
-
     /// Give a port (the kind chooses it) a NIO; the kind hears whether it
     /// took.
     fn add_nio(
@@ -938,7 +947,7 @@ impl Lab {
         host: &mut dyn Host,
     ) -> Reply {
         let index = self.with_kind(now, key, host, |k, cx| k.nio_port(cx, at, settings))??;
-        let reply = self.attach_nio(key, index, nio, host);
+        let reply = self.wiring().attach_nio(key, index, nio, host);
         if let Some(node) = self.node_mut(key) {
             let linked = reply.is_ok();
             node.kind
@@ -948,126 +957,16 @@ impl Lab {
         reply
     }
 
-    /// Attach a NIO to port `index`, replacing any. Replacing a tunnel with
-    /// one on the same `lport` closes the old socket first; if the new one
-    /// then fails, the old one is opened again, so a failed replacement
-    /// leaves the port as it was. Otherwise the new NIO is opened before
-    /// the old one is closed, and a failure leaves the old one in place.
-    fn attach_nio(&mut self, key: NodeKey, index: usize, nio: Nio, host: &mut dyn Host) -> Reply {
-        let node = self.node(key).ok_or_else(went_away)?;
-        let (id, project) = (node.id, node.project);
-        let old = node.ports[index].nio.clone();
-        let (old_lport, new_lport) = (old.as_ref().and_then(Nio::udp_port), nio.udp_port());
-        if let (Some(old), Some(_)) = (&old, new_lport.filter(|l| Some(*l) == old_lport)) {
-            host.close_nio(key, index);
-            if let Err(e) = host.open_nio(key, index, &nio) {
-                if let Err(lost) = host.open_nio(key, index, old) {
-                    self.drop_nio(key, index, host);
-                    self.events.warn(
-                        Some(id),
-                        format!("NIO {old} lost: it could not be reopened: {lost}"),
-                    );
-                }
-                return Err(e);
-            }
-        } else {
-            let newly_reserved = new_lport.filter(|l| !self.udp_ports.is_reserved(*l));
-            if let Some(lport) = new_lport {
-                self.udp_ports.reserve(lport, project)?;
-            }
-            if let Err(e) = host.open_nio(key, index, &nio) {
-                if let Some(lport) = newly_reserved {
-                    self.udp_ports.release(lport);
-                }
-                return Err(e);
-            }
-            if let Some(lport) = old_lport {
-                self.udp_ports.release(lport);
-            }
-        }
-        let node = self.node_mut(key).ok_or_else(went_away)?;
-        let port = &mut node.ports[index];
-        port.nio = Some(nio.clone());
-        port.stats = Default::default();
-        let (what, label) = (node.word(), node.port_label(index));
-        let nodes = &self.registry;
-        self.links.added((key, index), &nio, |k, i| {
-            nodes.get(k)?.ports.get(i)?.nio.clone()
-        });
-        self.events.emit(Event::NioAdded {
-            node: id,
-            what,
-            port: label,
-            nio: nio.clone(),
-        });
-        Ok(Answer::Created(Body::Nio(nio)))
-    }
-
     /// Remove a port's NIO; as in 1.3.13, a PC's port without one is fine.
     fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
-        let index = self.port_of(key, at)?;
-        self.drop_nio(key, index, host);
+        let index = self.wiring().port_of(key, at)?;
+        self.wiring().drop_nio(key, index, host);
         if let Some(node) = self.node_mut(key) {
             node.kind
                 .face_mut()
                 .nio_changed(&mut node.ports, index, false);
         }
         Ok(Answer::NoContent)
-    }
-
-    /// Close a port's NIO and free its UDP port.
-    fn drop_nio(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
-        let Some(node) = self.node(key) else {
-            return;
-        };
-        if node.ports.get(index).is_none_or(|p| p.nio.is_none()) {
-            return;
-        }
-        let (id, what, label) = (node.id, node.word(), node.port_label(index));
-        // A capture stops with its port's NIO.
-        self.end_capture(key, index, host);
-        let Some(port) = self.node_mut(key).and_then(|n| n.ports.get_mut(index)) else {
-            return;
-        };
-        let Some(nio) = port.nio.take() else {
-            return;
-        };
-        let stats = port.stats;
-        self.links.removed((key, index));
-        // Frames a delay filter held for or from this NIO go with it.
-        let gone = Endpoint::Nio(key, index);
-        self.wire
-            .delayed
-            .retain(|h| h.port != (key, index) && h.to != gone);
-        host.close_nio(key, index);
-        if let Some(lport) = nio.udp_port() {
-            self.udp_ports.release(lport);
-        }
-        self.events.emit(Event::NioRemoved {
-            node: id,
-            what,
-            port: label,
-            nio,
-            stats,
-        });
-    }
-
-    /// Replace the filters of a linked port; what does not compile is
-    /// skipped with a warning to the project's users.
-    fn set_filters(
-        &mut self,
-        key: NodeKey,
-        at: PortAddr,
-        spec: LinkFilters,
-    ) -> Result<(), ApiError> {
-        let index = self.port_of(key, at)?;
-        let node = self.node_mut(key).ok_or_else(went_away)?;
-        let (project, name) = (node.project, node.name.clone());
-        let warnings = node.ports[index].set_filters(at, spec)?;
-        for w in warnings {
-            self.project_log(project, LogLevel::Warning, format!("{name}: {w}"));
-        }
-        Ok(())
     }
 
     /// 2.2's `duplicate`: node `dest` (created beforehand by the
@@ -1174,93 +1073,6 @@ impl Lab {
 
     // ---- captures --------------------------------------------------------------
 
-    /// Start capturing a port into `project-files/captures/<name>`.
-    fn start_capture(
-        &mut self,
-        now: Instant,
-        key: NodeKey,
-        at: PortAddr,
-        b: CaptureStart,
-        host: &mut dyn Host,
-    ) -> Reply {
-        let index = self.port_of(key, at)?;
-        let node = self.registry.get_mut(key).ok_or_else(went_away)?;
-        let p = self
-            .projects
-            .get(&node.project)
-            .ok_or_else(|| no_project(node.project))?;
-        let dir = p.path.join("project-files").join("captures");
-        let (what, label) = (node.word(), node.port_label(index));
-        let port = &mut node.ports[index];
-        let linked = port.nio.is_some();
-        let file = (dir.as_path(), b.capture_file_name.as_str());
-        let path = capture::start(&mut port.capture, linked, file, at, now, host)?;
-        self.events.emit(Event::CaptureStarted {
-            node: node.id,
-            what,
-            port: label,
-            path: path.clone(),
-        });
-        Ok(Answer::Ok(Body::Capture(path)))
-    }
-
-    /// Stop capturing a port (what is buffered is written first).
-    fn stop_capture(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
-        let index = self.port_of(key, at)?;
-        if self
-            .node(key)
-            .is_none_or(|n| n.ports[index].capture.is_none())
-        {
-            return Err(ApiError::conflict(format!(
-                "No capture is running on port {}",
-                at.port
-            )));
-        }
-        self.end_capture(key, index, host);
-        Ok(Answer::NoContent)
-    }
-
-    /// Write what a port's capture holds, then forget the capture.
-    fn end_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
-        let Some(node) = self.registry.get_mut(key) else {
-            return;
-        };
-        let Some(port) = node.ports.get_mut(index) else {
-            return;
-        };
-        let (sink, viewers) = (&mut self.sink, &mut self.viewers);
-        if let Err(e) = capture::end(&mut port.capture, sink, viewers, host) {
-            self.events.warn(Some(node.id), e);
-        }
-    }
-
-    fn flush_capture(&mut self, key: NodeKey, index: usize, host: &mut dyn Host) {
-        let Some(node) = self.registry.get_mut(key) else {
-            return;
-        };
-        let Some(port) = node.ports.get_mut(index) else {
-            return;
-        };
-        if let Err(e) = capture::flush(&mut port.capture, host) {
-            self.events.warn(Some(node.id), e);
-        }
-    }
-
-    /// Follow a running capture live.
-    fn watch_capture(&mut self, key: NodeKey, at: PortAddr, viewer: ClientId) -> Reply {
-        let index = self.port_of(key, at)?;
-        let node = self.node_mut(key).ok_or_else(went_away)?;
-        capture::watch(&mut node.ports[index].capture, at, viewer)?;
-        self.viewers.insert(viewer, (key, index));
-        Ok(Answer::Ok(Body::LiveCapture))
-    }
-
-    fn capture_of(&mut self, viewer: ClientId) -> Option<&mut Option<capture::Capture>> {
-        let (key, index) = self.viewers.get(viewer)?;
-        let port = self.registry.get_mut(key)?.ports.get_mut(index)?;
-        Some(&mut port.capture)
-    }
-
     /// Bytes waiting for a live viewer in the lab (for the memory budget).
     pub fn capture_pending(&self, viewer: ClientId) -> usize {
         let Some((key, index)) = self.viewers.get(viewer) else {
@@ -1274,26 +1086,17 @@ impl Lab {
     /// What waits for a live viewer (taken); `None` once its capture has
     /// ended or it was dropped for not keeping up.
     pub fn capture_output(&mut self, viewer: ClientId) -> Option<Vec<u8>> {
-        let found = self
-            .capture_of(viewer)
-            .and_then(|c| capture::output(c, viewer));
-        if found.is_none() {
-            self.viewers.remove(viewer);
-        }
-        found
+        self.wiring().capture_output(viewer)
+    }
+
+    /// A live viewer went away.
+    pub fn capture_unwatch(&mut self, viewer: ClientId) {
+        self.wiring().capture_unwatch(viewer);
     }
 
     /// Live viewers with output waiting, or whose stream ended.
     pub fn take_ready_viewers(&mut self) -> Vec<ClientId> {
         std::mem::take(&mut self.sink.ready)
-    }
-
-    /// A live viewer went away.
-    pub fn capture_unwatch(&mut self, viewer: ClientId) {
-        if let Some(c) = self.capture_of(viewer) {
-            capture::unwatch(c, viewer);
-        }
-        self.viewers.remove(viewer);
     }
 
     // ---- notifications -----------------------------------------------------------
@@ -1365,28 +1168,18 @@ impl Lab {
         }
     }
 
-    // ---- server --------------------------------------------------------------
+    // ---- server and projects ------------------------------------------------
 
     fn check_version(&self, version: &str) -> Reply {
-        if version != crate::lab::command::API_VERSION {
+        if version != command::API_VERSION {
             return Err(ApiError::conflict(format!(
                 "Client version {version} differs with server version {}",
-                crate::lab::command::API_VERSION
+                command::API_VERSION
             )));
         }
         Ok(Answer::Ok(Body::Version {
             local: self.settings.local,
         }))
-    }
-
-    fn require_local(&self, what: &str) -> Result<(), ApiError> {
-        if self.settings.local {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "{what} is only allowed on a server started with --local"
-            )))
-        }
     }
 
     /// Begin restoring a projects archive; the answer goes out once it is
@@ -1421,36 +1214,8 @@ impl Lab {
         }
     }
 
-    /// A project path a `--local` client chose: absolute, and neither `/`
-    /// nor the projects directory or one of its ancestors (deleting the
-    /// project would take them with it).
-    fn local_path(&self, what: &str, path: &Path) -> Result<(), ApiError> {
-        self.require_local(what)?;
-        let projects = &self.settings.projects_dir;
-        let normal = path.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::RootDir | std::path::Component::Normal(_)
-            )
-        });
-        if !path.is_absolute() || !normal {
-            return Err(ApiError::bad(format!(
-                "Project path '{}' must be absolute, without '.' or '..'",
-                path.display()
-            )));
-        }
-        if path.parent().is_none() || projects.starts_with(path) {
-            return Err(ApiError::bad(format!(
-                "Project path '{}' would hold the projects directory {}: choose a directory of its own",
-                path.display(),
-                projects.display()
-            )));
-        }
-        Ok(())
-    }
-
     fn reload(&mut self, host: &mut dyn Host) -> Reply {
-        self.require_local("Reloading the configuration")?;
+        projects::require_local(&self.settings, "Reloading the configuration")?;
         let fresh = host.reload_settings()?;
         self.udp_ports.set_range(fresh.udp_ports);
         self.console_ports.set_range(fresh.console_ports);
@@ -1460,149 +1225,42 @@ impl Lab {
     }
 
     fn request_shutdown(&mut self) -> Reply {
-        self.require_local("Shutting the server down")?;
+        projects::require_local(&self.settings, "Shutting the server down")?;
         self.shutdown = true;
         self.events.emit(Event::ShutdownAsked);
         Ok(Answer::Created(Body::Empty))
     }
 
-    // ---- projects ------------------------------------------------------------
-
     fn project(&self, id: Uuid) -> Result<&Project, ApiError> {
-        self.projects.get(&id).ok_or_else(|| no_project(id))
+        self.projects.get(id)
     }
 
     fn project_view(&self, id: Uuid) -> Result<Body, ApiError> {
-        let p = self.project(id)?;
-        Ok(Body::Project(ProjectView {
-            id: p.id,
-            name: p.name.clone(),
-            path: p.path.clone(),
-            location: self.settings.projects_dir.clone(),
-            temporary: p.temporary,
-            variables: p.variables.clone(),
-        }))
+        self.projects.view(id, &self.settings).map(Body::Project)
     }
 
-    fn create_project(&mut self, b: spec::ProjectCreate, host: &mut dyn Host) -> Reply {
-        if let Some(id) = b.project_id.filter(|id| self.projects.contains_key(id)) {
-            if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables) {
-                p.variables = Some(v);
-            }
-            return self.project_view(id).map(Answer::Created);
-        }
-        check_name(b.name.as_deref())?;
-        if self.projects.len() >= MAX_PROJECTS {
-            return Err(ApiError::bad(format!(
-                "{MAX_PROJECTS} projects are open, the most this server holds: close one first"
-            )));
-        }
-        let id = b.project_id.unwrap_or_else(Uuid::new_v4);
-        let default = self.settings.projects_dir.join(id.to_string());
-        let (path, chosen) = match b.path.map(PathBuf::from) {
-            Some(p) if p != default => {
-                self.local_path("Choosing a project path", &p)?;
-                (p, true)
-            }
-            _ => (default, false),
-        };
-        // A directory that was there before is not nanolab's to delete.
-        host.files().add_root(&path);
-        let owns_dir = !chosen || !host.files().exists(&path);
-        host.files().create_dir(&path)?;
-        let mut project = Project::new(id, b.name, path, b.temporary.unwrap_or(false));
-        project.owns_dir = owns_dir;
-        project.variables = b.variables;
-        set_marker(&project, host)?;
-        self.events.emit(Event::ProjectOpened {
-            project: id,
-            path: project.path.clone(),
-        });
-        self.projects.insert(id, project);
-        self.project_view(id).map(Answer::Created)
-    }
-
+    /// Update a project; it moves only while none of its nodes runs.
     fn update_project(&mut self, id: Uuid, b: spec::ProjectUpdate, host: &mut dyn Host) -> Reply {
-        check_name(b.name.as_deref())?;
-        if let (Some(p), Some(v)) = (self.projects.get_mut(&id), b.variables.clone()) {
-            p.variables = Some(v);
-        }
-        let p = self.project(id)?;
-        let new_path = b.path.map(PathBuf::from).filter(|to| *to != p.path);
-        if let Some(to) = &new_path {
-            self.local_path("Changing a project path", to)?;
-            let running = p.nodes.iter().any(|n| {
-                self.registry
-                    .key_of(*n)
-                    .and_then(|k| self.node(k))
-                    .is_some_and(|n| n.running())
-            });
-            if running {
+        if let Some(to) = self.projects.new_path(id, &b, &self.settings)? {
+            let nodes = self.project(id)?.nodes.clone();
+            let keys: Vec<NodeKey> = nodes.iter().filter_map(|n| self.key_of(*n)).collect();
+            if keys
+                .iter()
+                .any(|k| self.node(*k).is_some_and(|n| n.running()))
+            {
                 return Err(ApiError::conflict(
                     "Stop the project's VMs before changing its path",
                 ));
             }
-        }
-        // Re-point, as 1.3.13 does: the GUI's "Save as" has already copied
-        // (or moved) the files there. The old directory goes only when the
-        // project was temporary.
-        if let Some(to) = new_path {
-            let from = p.path.clone();
-            let was_temporary = p.temporary;
-            let owned_before = p.owns_dir;
-            host.files().add_root(&to);
-            let owns_dir = !host.files().exists(&to);
-            host.files().create_dir(&to)?;
-            let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
-            p.path = to.clone();
-            p.owns_dir = owns_dir;
-            for d in &mut p.deleted_node_dirs {
-                if let Ok(rest) = d.strip_prefix(&from) {
-                    *d = to.join(rest);
+            self.projects.repoint(id, &to, host, &mut self.events)?;
+            for key in keys {
+                if let Some(n) = self.registry.get_mut(key) {
+                    n.kind.face_mut().moved(&to, n.id);
                 }
             }
-            for node_id in p.nodes.clone() {
-                let key = self.registry.key_of(node_id);
-                if let Some(n) = key.and_then(|k| self.registry.get_mut(k)) {
-                    n.kind.face_mut().moved(&to, node_id);
-                }
-            }
-            if was_temporary
-                && owned_before
-                && let Err(e) = host.files().remove_dir(&from)
-            {
-                self.events.warn(
-                    None,
-                    format!("project {id}: old temporary directory left: {e}"),
-                );
-            }
-            host.files().drop_root(&from);
-            self.events.emit(Event::ProjectMoved {
-                project: id,
-                from,
-                to,
-            });
         }
-        let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
-        if let Some(name) = b.name {
-            p.name = Some(name);
-        }
-        if let Some(t) = b.temporary {
-            p.temporary = t;
-            set_marker(p, host)?;
-        }
+        self.projects.update(id, b, host)?;
         self.project_view(id).map(Answer::Ok)
-    }
-
-    fn commit_project(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
-        let p = self.projects.get_mut(&id).ok_or_else(|| no_project(id))?;
-        while let Some(dir) = p.deleted_node_dirs.pop() {
-            if let Err(e) = host.files().remove_dir(&dir) {
-                p.deleted_node_dirs.push(dir);
-                return Err(e);
-            }
-        }
-        Ok(Answer::NoContent)
     }
 
     /// Stop and forget every node of the project, free its ports, and
@@ -1615,51 +1273,18 @@ impl Lab {
         host: &mut dyn Host,
     ) -> Reply {
         let p = self.project(id)?;
-        let node_dirs: Vec<PathBuf> = p.nodes.iter().map(|&n| p.node_dir(n)).collect();
-        let keys: Vec<NodeKey> = p
-            .nodes
+        let keys: Vec<NodeKey> = p.nodes.iter().filter_map(|&n| self.key_of(n)).collect();
+        let node_dirs: Vec<PathBuf> = keys
             .iter()
-            .filter_map(|&n| self.registry.key_of(n))
+            .filter_map(|&k| Some(self.node(k)?.face().dir()?.to_path_buf()))
             .collect();
         self.kill_all(&keys, host);
         for key in keys {
             self.remove_node(now, key, host);
         }
         self.udp_ports.release_owner(id);
-        let p = self.projects.remove(&id).ok_or_else(|| no_project(id))?;
-        self.events.emit(Event::ProjectClosed { project: id });
-        if delete_dir || p.temporary {
-            self.remove_project_dir(&p, &node_dirs, host)?;
-        }
-        host.files().drop_root(&p.path);
-        Ok(Answer::NoContent)
-    }
-
-    /// Remove a project's directory, or, when nanolab did not create it
-    /// (a `--local` path that was already there), only what nanolab wrote
-    /// in it: its nodes' directories and the temporary marker.
-    fn remove_project_dir(
-        &mut self,
-        p: &Project,
-        node_dirs: &[PathBuf],
-        host: &mut dyn Host,
-    ) -> Result<(), ApiError> {
-        if p.owns_dir {
-            return host.files().remove_dir(&p.path);
-        }
-        for dir in node_dirs.iter().chain(&p.deleted_node_dirs) {
-            host.files().remove_dir(dir)?;
-        }
-        host.files().remove_file(&p.path.join(TEMPORARY_MARKER));
-        self.events.emit(Event::Warning {
-            node: None,
-            text: format!(
-                "project {}: {} was there before nanolab used it; only its nodes' directories were removed",
-                p.id,
-                p.path.display()
-            ),
-        });
-        Ok(())
+        let how = (delete_dir, node_dirs.as_slice());
+        self.projects.close(id, how, host, &mut self.events)
     }
 
     fn allocate_udp(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
@@ -1671,176 +1296,33 @@ impl Lab {
     }
 
     /// The whole lab, projects by name, nodes by name.
-    fn status(&self, now: Instant) -> crate::lab::answer::StatusView {
+    fn status(&self, now: Instant) -> answer::StatusView {
         let mut projects: Vec<_> = self
             .projects
-            .values()
+            .iter()
             .filter_map(|p| {
-                let Ok(Body::Project(view)) = self.project_view(p.id) else {
-                    return None;
-                };
+                let view = self.projects.view(p.id, &self.settings).ok()?;
                 let mut nodes: Vec<_> = p
                     .nodes
                     .iter()
                     .filter_map(|id| self.key_of(*id).and_then(|k| self.node(k)))
-                    .map(|n| node_status(n, now))
+                    .map(|n| n.status(now))
                     .collect();
                 nodes.sort_by(|a, b| a.name.cmp(&b.name));
                 Some((view, nodes))
             })
             .collect();
         projects.sort_by(|a, b| (&a.0.name, a.0.id).cmp(&(&b.0.name, b.0.id)));
-        crate::lab::answer::StatusView {
+        answer::StatusView {
             local: self.settings.local,
             projects,
         }
     }
 
-    // ---- invariants ----------------------------------------------------------
-
-    /// Check that every structure agrees with every other: each node is
-    /// indexed and in its project, holds its console port, MAC and tunnel
-    /// ports; no port is reserved by nobody; each node is in one coherent
-    /// state. Used by the tests and the fuzz target after every step.
+    /// Check that every structure agrees with every other (see
+    /// [`invariants::check`]).
     pub fn check_invariants(&self) -> Result<(), String> {
-        self.registry.check()?;
-        let mut udp_expected: HashMap<u16, Uuid> = HashMap::new();
-        let mut macs: HashMap<Uuid, Vec<u8>> = HashMap::new();
-        for node in self.nodes() {
-            let p = self
-                .projects
-                .get(&node.project)
-                .ok_or(format!("node {} without project", node.id))?;
-            if !p.nodes.contains(&node.id) {
-                return Err(format!("project does not list node {}", node.id));
-            }
-            if let Some(console) = node.console_port {
-                let owner = self
-                    .console_ports
-                    .reservations()
-                    .find(|(port, _)| *port == console);
-                if owner.map(|(_, o)| o) != Some(node.id) {
-                    return Err(format!(
-                        "console port {console} of {} not reserved by it",
-                        node.id
-                    ));
-                }
-            }
-            let face = node.face();
-            if let Some(mac) = face.project_mac() {
-                macs.entry(node.project).or_default().push(mac);
-            }
-            for port in &node.ports {
-                if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
-                    udp_expected.insert(lport, node.project);
-                }
-            }
-            for port in face.udp_ports() {
-                udp_expected.insert(port, node.id);
-            }
-            let starting = matches!(node.pending, Some(Pending::Start(_)));
-            face.check(starting)
-                .map_err(|e| format!("{}: {e}", node.id))?;
-            if matches!(node.pending, Some(Pending::Stop(..))) && !node.running() {
-                return Err(format!("{} stopping but not running", node.id));
-            }
-            if node.pending.is_some() && !node.queue.is_busy() {
-                return Err(format!(
-                    "{} has a parked operation but an idle queue",
-                    node.id
-                ));
-            }
-        }
-        for (port, owner) in self.console_ports.reservations() {
-            if !self.registry.contains(&owner) {
-                return Err(format!("console port {port} reserved by nobody ({owner})"));
-            }
-        }
-        for (port, owner) in self.udp_ports.reservations() {
-            let running = self
-                .key_of(owner)
-                .and_then(|k| self.node(k))
-                .is_some_and(|n| n.running());
-            if !self.projects.contains_key(&owner) && !running {
-                return Err(format!("UDP port {port} reserved by nobody ({owner})"));
-            }
-        }
-        for (port, owner) in udp_expected {
-            if !self
-                .udp_ports
-                .reservations()
-                .any(|(p, o)| p == port && o == owner)
-            {
-                return Err(format!(
-                    "UDP port {port} in use but not reserved by its user"
-                ));
-            }
-        }
-        for (id, p) in &self.projects {
-            let mut used = macs.remove(id).unwrap_or_default();
-            used.sort_unstable();
-            if used.windows(2).any(|w| w[0] == w[1]) {
-                return Err(format!("project {id} gave a MAC twice"));
-            }
-            if p.macs_taken() != used.len() {
-                return Err(format!(
-                    "project {id}: {} MACs taken, {} used",
-                    p.macs_taken(),
-                    used.len()
-                ));
-            }
-            if p.nodes.iter().any(|n| !self.registry.contains(n)) {
-                return Err(format!("project {id} lists a node that is gone"));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn node_status(n: &Node, now: Instant) -> crate::lab::answer::NodeStatus {
-    crate::lab::answer::NodeStatus {
-        id: n.id,
-        name: n.name.clone(),
-        kind: n.kind_name(),
-        macs: n
-            .face()
-            .mac_table(now)
-            .into_iter()
-            .map(|(vlan, mac, i)| (vlan, mac, n.ports.get(i).map_or(0, |p| p.number)))
-            .collect(),
-        state: match n.state() {
-            State::Stopped => "stopped",
-            State::Starting => "starting",
-            State::Started => "started",
-            State::Stopping => "stopping",
-        },
-        console: n.console_port,
-        clients: n.console.clients.len(),
-        ports: n
-            .ports
-            .iter()
-            .map(|p| (p.adapter, p.number, p.nio.clone(), p.stats))
-            .collect(),
-    }
-}
-
-/// A name a client gave a project or a node: at most [`MAX_NAME_BYTES`].
-fn check_name(name: Option<&str>) -> Result<(), ApiError> {
-    match name {
-        Some(n) if n.len() > MAX_NAME_BYTES => Err(ApiError::bad(format!(
-            "A name of {} bytes is longer than the limit of {MAX_NAME_BYTES}",
-            n.len()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn set_marker(p: &Project, host: &mut dyn Host) -> Result<(), ApiError> {
-    let marker = p.path.join(TEMPORARY_MARKER);
-    if p.temporary {
-        host.files().write_file(&marker, b"")
-    } else {
-        host.files().remove_file(&marker);
-        Ok(())
+        let (pools, projects) = ((&self.console_ports, &self.udp_ports), &self.projects);
+        invariants::check(&self.registry, projects, pools.0, pools.1)
     }
 }

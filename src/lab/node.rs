@@ -2,7 +2,8 @@
 //! the operation parked on it) around its kind (plain data, no I/O).
 
 use super::console::Console;
-use super::kinds::{Behaviour, Face, Kind, State};
+use super::kinds::kind::Kind;
+use super::kinds::{Behaviour, Face, State};
 use super::port::Port;
 use super::queue::Queue;
 use super::types::PortMapping;
@@ -12,6 +13,11 @@ use uuid::Uuid;
 pub use super::id::{Endpoint, NodeKey};
 pub use crate::lab::answer::PortStats;
 pub use crate::lab::command::{Nio, NioTap, NioUdp};
+
+/// A node an operation under way needed is gone: a bug, answered as one.
+pub fn went_away() -> crate::error::ApiError {
+    crate::error::ApiError::Internal("the node went away during its own operation".into())
+}
 
 /// A request waiting in a node's queue.
 #[derive(Debug)]
@@ -138,5 +144,33 @@ impl Node {
             ports: &self.ports,
             mapping: &self.mapping,
         })
+    }
+
+    /// The node as the status page shows it.
+    pub fn status(&self, now: std::time::Instant) -> crate::lab::answer::NodeStatus {
+        crate::lab::answer::NodeStatus {
+            id: self.id,
+            name: self.name.clone(),
+            kind: self.kind_name(),
+            macs: self
+                .face()
+                .mac_table(now)
+                .into_iter()
+                .map(|(vlan, mac, i)| (vlan, mac, self.ports.get(i).map_or(0, |p| p.number)))
+                .collect(),
+            state: match self.state() {
+                State::Stopped => "stopped",
+                State::Starting => "starting",
+                State::Started => "started",
+                State::Stopping => "stopping",
+            },
+            console: self.console_port,
+            clients: self.console.clients.len(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| (p.adapter, p.number, p.nio.clone(), p.stats))
+                .collect(),
+        }
     }
 }

@@ -7,8 +7,8 @@ use super::capture::{self, Capture, Sink};
 use super::command::{LinkFilters, PortAddr};
 use super::filters::{self, Filters};
 use super::id::{Endpoint, NodeKey};
-use super::kinds::switch::PortMode;
 use super::types::Nio;
+use super::vlan::PortMode;
 use crate::error::ApiError;
 use std::time::Instant;
 

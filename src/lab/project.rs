@@ -48,9 +48,10 @@ impl Project {
         }
     }
 
-    /// Working directory of a node of this project.
-    pub fn node_dir(&self, node: Uuid) -> PathBuf {
-        super::kinds::vpcs::node_dir(&self.path, node)
+    /// Working directory of node `node` of a kind whose nodes live under
+    /// `project-files/<kind>` (GNS3's layout: `vpcs`, `qemu`, `docker`).
+    pub fn node_dir(&self, kind: &str, node: Uuid) -> PathBuf {
+        node_dir(&self.path, kind, node)
     }
 
     /// A file of the project: `rel` must stay inside its directory.
@@ -97,6 +98,15 @@ impl Project {
         let i = mac as usize;
         self.macs[i / 64] &= !(1u64 << (i % 64));
     }
+}
+
+/// Working directory of node `node` of kind `kind` in the project that
+/// lives in `project_dir`.
+pub fn node_dir(project_dir: &std::path::Path, kind: &str, node: Uuid) -> PathBuf {
+    project_dir
+        .join("project-files")
+        .join(kind)
+        .join(node.to_string())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! their NIO (or are declared up front, 2.2's `ports_mapping`), the
 //! updates, the view, and the path of a frame through the device.
 
-use super::switch::PortMode;
 use super::{Ctx, FrameCx};
 use crate::error::ApiError;
 use crate::lab::answer::{Body, DeviceView};
@@ -11,6 +10,7 @@ use crate::lab::command::{DeviceType, PortMapping, PortSettings, VlanMode};
 use crate::lab::id::Endpoint;
 use crate::lab::port::{Port, count, filter, hold};
 use crate::lab::spec::DeviceUpdate;
+use crate::lab::vlan::PortMode;
 pub use crate::limits::MAX_DEVICE_PORTS;
 
 fn conflict(msg: String) -> ApiError {

@@ -1,8 +1,8 @@
 //! Node kinds behind one face (sans-IO).
 //!
-//! The lab holds a [`Kind`] per node, one arm per kind, and reaches every
-//! kind through [`Kind::face`]: the one match on kinds in the lab
-//! (`each_kind!`). A kind
+//! The lab holds a [`kind::Kind`] per node, one arm per kind, and reaches
+//! every kind through [`kind::Kind::face`]: the one match on kinds in the
+//! lab (`each_kind!`). A kind
 //! implements [`Behaviour`], whose methods have defaults, and is lent a
 //! [`Ctx`] (its own ports, console and name, and the lab's pools, timers,
 //! events and host), never the whole lab. A kind asks for the lab's
@@ -15,11 +15,12 @@
 //! [`device`].
 //!
 //! Adding a kind: a file here with its data and its `Behaviour`, an arm in
-//! [`Kind`] and in [`Kind::face`], and its creation in the lab.
+//! [`kind::Kind`] and in `each_kind!`, and its creation in the lab.
 
 pub mod builtin;
 pub mod device;
 pub mod hub;
+pub mod kind;
 pub mod pc;
 pub mod switch;
 pub mod vpcs;
@@ -41,58 +42,6 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Instant;
 use uuid::Uuid;
-
-/// What a node is.
-#[derive(Debug)]
-pub enum Kind {
-    /// A virtual PC, on one of its two engines.
-    Pc(pc::Pc),
-    /// An Ethernet switch inside the lab: port modes and the MAC table.
-    Switch(switch::Switch),
-    /// An Ethernet hub inside the lab.
-    Hub(hub::Hub),
-}
-
-/// `match` over every kind, binding the kind's data to `$k` in `$body`:
-/// the one place kinds are told apart (a new kind is one more arm here).
-macro_rules! each_kind {
-    ($kind:expr, $k:ident => $body:expr) => {
-        match $kind {
-            Kind::Pc($k) => $body,
-            Kind::Switch($k) => $body,
-            Kind::Hub($k) => $body,
-        }
-    };
-}
-
-impl Kind {
-    /// The kind's face.
-    #[inline]
-    pub fn face(&self) -> &dyn Behaviour {
-        each_kind!(self, k => k)
-    }
-
-    /// Mutable [`Kind::face`].
-    #[inline]
-    pub fn face_mut(&mut self) -> &mut dyn Behaviour {
-        each_kind!(self, k => k)
-    }
-
-    /// [`Behaviour::on_frame`], dispatched statically: the data plane's
-    /// hot path, where a virtual call would keep the kind's frame path
-    /// from being inlined.
-    #[inline]
-    pub fn on_frame(
-        &mut self,
-        fx: &mut FrameCx,
-        index: usize,
-        outbound: bool,
-        frame: &[u8],
-        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    ) -> Echo {
-        each_kind!(self, k => k.on_frame(fx, index, outbound, frame, send))
-    }
-}
 
 /// A node's lifecycle state, as clients and invariants see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

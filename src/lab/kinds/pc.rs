@@ -30,6 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use uuid::Uuid;
 
+/// Where a project keeps its PCs' directories (`project-files/vpcs`).
+pub const DIR: &str = "vpcs";
+
 /// A virtual PC: what both engines share, and the engine.
 #[derive(Debug)]
 pub struct Pc {
@@ -73,7 +76,7 @@ impl Pc {
         builtin: Option<[u8; 6]>,
         host: &mut dyn Host,
     ) -> Result<Pc, ApiError> {
-        let dir = project.node_dir(id);
+        let dir = project.node_dir(DIR, id);
         let mac = match builtin {
             Some(_) => 0,
             None => project.take_mac()?,
@@ -520,7 +523,7 @@ impl Behaviour for Pc {
     }
 
     fn moved(&mut self, project_dir: &Path, id: Uuid) {
-        self.dir = super::vpcs::node_dir(project_dir, id);
+        self.dir = crate::lab::project::node_dir(project_dir, DIR, id);
     }
 
     fn project_mac(&self) -> Option<u8> {

@@ -8,7 +8,6 @@ use crate::limits::MAX_SCRIPT_BYTES;
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use uuid::Uuid;
 
 /// File name of a node's startup script inside its directory.
 pub const STARTUP_SCRIPT: &str = "startup.vpc";
@@ -123,14 +122,6 @@ pub(crate) fn renamed_script(script: &str, old: &str, new: &str) -> String {
     } else {
         script.replace(old, new)
     }
-}
-
-/// Where a node of `project_dir` keeps its files.
-pub fn node_dir(project_dir: &Path, id: Uuid) -> PathBuf {
-    project_dir
-        .join("project-files")
-        .join("vpcs")
-        .join(id.to_string())
 }
 
 /// Pure part of finding a program's dynamic loader: PT_INTERP in an ELF
