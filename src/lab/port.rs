@@ -1,6 +1,9 @@
-//! A node's port and the path every frame takes through it (sans-IO):
-//! link filters, capture, delay, counting. The lab's data plane calls
-//! these for every kind.
+//! A node's port and the one path every frame takes through it
+//! (sans-IO), in uBridge's order: link filters, capture, delay, count.
+//! [`Port::ingress`] takes a frame from the port's NIO toward the node,
+//! [`Port::egress`] one from the node toward the NIO; each answers with a
+//! [`Pass`]. Every kind uses them, and so do frames handed to a local
+//! peer and frames a delay held back.
 
 use super::answer::PortStats;
 use super::capture::{self, Capture, Sink};
@@ -10,6 +13,7 @@ use super::id::{Endpoint, NodeKey};
 use super::types::Nio;
 use super::vlan::PortMode;
 use crate::error::ApiError;
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// One numbered port of a node.
@@ -89,131 +93,162 @@ pub struct Held {
     pub(crate) outbound: bool,
 }
 
-/// A frame with nowhere to go (no NIO, or the PC is stopped): an incoming
-/// one is still captured, as on a wire; counted as dropped.
-fn unlinked(
-    dirty: &mut Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut Port,
-    now: Instant,
-    outbound: bool,
-    frame: &[u8],
-) {
-    if !outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
-    }
-    port.stats.drop_unlinked();
+/// What the port lets through.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pass<'f> {
+    /// Deliver this (the frame, or a corrupted copy) now; then count it
+    /// ([`Port::delivered`], [`Port::sent`]).
+    Now(Cow<'f, [u8]>),
+    /// A delay filter holds it until then; the caller holds it
+    /// ([`Tap::hold`]) or, for a frame that fans out, what it becomes.
+    Later(Instant, Cow<'f, [u8]>),
+    /// Dropped here, and counted.
+    Dropped,
 }
 
-/// A frame through a VPCS port without filters: capture, send, count.
-#[inline]
-pub(crate) fn plain_frame(
-    dirty: &mut Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut Port,
-    now: Instant,
-    (outbound, to): (bool, Option<Endpoint>),
-    frame: &[u8],
-    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-) {
-    let Some(to) = to else {
-        return unlinked(dirty, (key, index), port, now, outbound, frame);
-    };
-    if !outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
+/// What a frame's passage may touch besides its port: the wire's
+/// randomness and delay queue, the capture sink, where and when.
+pub struct Tap<'a> {
+    /// Filter randomness and delayed frames.
+    pub wire: &'a mut Wire,
+    /// Captures with records to write.
+    pub sink: &'a mut Sink,
+    /// The port: its node's key and its index.
+    pub at: (NodeKey, usize),
+    /// Now.
+    pub now: Instant,
+}
+
+impl Tap<'_> {
+    /// Hold a frame a delay filter delayed until `due`, then send it to
+    /// `to` and count it on this port (see [`Plane::release`]).
+    ///
+    /// [`Plane::release`]: super::plane::Plane::release
+    pub fn hold(
+        &mut self,
+        port: &mut Port,
+        to: Endpoint,
+        outbound: bool,
+        due: Instant,
+        frame: &[u8],
+    ) {
+        if outbound {
+            self.record(port, frame);
+        }
+        let held = Held {
+            to,
+            port: self.at,
+            outbound,
+        };
+        if !self.wire.delayed.push(due, held, frame.to_vec()) {
+            port.stats.drop_filtered();
+        }
     }
-    let sent = send(to, frame);
-    count(&mut port.stats, sent, outbound, frame.len());
-    if sent && outbound {
-        capture::record(dirty, key, index, &mut port.capture, now, frame);
+
+    fn record(&mut self, port: &mut Port, frame: &[u8]) {
+        let (key, index) = self.at;
+        capture::record(self.sink, key, index, &mut port.capture, self.now, frame);
     }
 }
 
-/// A frame through a VPCS port that has filters: filter, capture, then
-/// send now or hold until due. Apart from the plain path so that a port
-/// without filters pays one branch.
+impl Port {
+    /// A frame from the NIO toward the node: filters, then capture, then
+    /// delay. `open`: the node takes frames (else it is dropped, counted
+    /// as unlinked, as on a wire).
+    #[inline]
+    pub fn ingress<'f>(&mut self, t: &mut Tap, frame: &'f [u8], open: bool) -> Pass<'f> {
+        let (frame, due) = match self.filter(t, false, frame) {
+            Some(f) => f,
+            None => return Pass::Dropped,
+        };
+        t.record(self, &frame);
+        if !open {
+            self.stats.drop_unlinked();
+            return Pass::Dropped;
+        }
+        match due {
+            Some(due) => Pass::Later(due, frame),
+            None => Pass::Now(frame),
+        }
+    }
+
+    /// A frame from the node toward the NIO: filters, then delay (at
+    /// least until `held`, when what it answers was held); captured once
+    /// sent ([`Port::sent`]) or held.
+    #[inline]
+    pub fn egress<'f>(&mut self, t: &mut Tap, frame: &'f [u8], held: Option<Instant>) -> Pass<'f> {
+        if self.nio.is_none() {
+            self.stats.drop_unlinked();
+            return Pass::Dropped;
+        }
+        match self.filter(t, true, frame) {
+            None => Pass::Dropped,
+            Some((frame, due)) => match due.max(held) {
+                Some(due) => Pass::Later(due, frame),
+                None => Pass::Now(frame),
+            },
+        }
+    }
+
+    /// A frame that passed [`Port::ingress`] was handed to the node (or
+    /// could not be).
+    #[inline]
+    pub fn delivered(&mut self, ok: bool, len: usize) {
+        count(&mut self.stats, ok, false, len);
+    }
+
+    /// A frame that passed [`Port::egress`] was sent (or could not be):
+    /// counted, and captured when it left.
+    #[inline]
+    pub fn sent(&mut self, t: &mut Tap, ok: bool, frame: &[u8]) {
+        count(&mut self.stats, ok, true, frame.len());
+        if ok {
+            t.record(self, frame);
+        }
+    }
+
+    /// The port's filters on a frame: `None` when dropped (and counted),
+    /// else the frame (a copy when corrupted) and when it may go, if it is
+    /// held back.
+    #[inline]
+    fn filter<'f>(
+        &mut self,
+        t: &mut Tap,
+        outbound: bool,
+        frame: &'f [u8],
+    ) -> Option<(Cow<'f, [u8]>, Option<Instant>)> {
+        let Some(f) = self.filters.as_deref_mut() else {
+            return Some((Cow::Borrowed(frame), None));
+        };
+        filtered(f, &mut self.stats, t, outbound, frame)
+    }
+}
+
+/// [`Port::filter`] for a port that has filters, apart so that a port
+/// without pays one branch.
 #[cold]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn filtered_frame(
-    wire: &mut Wire,
-    dirty: &mut Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut Port,
-    now: Instant,
-    (outbound, to): (bool, Option<Endpoint>),
-    frame: &[u8],
-    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-) {
-    let Some((frame, due)) = filter(wire, port, now, outbound, frame) else {
-        return;
-    };
-    let frame = &frame[..];
-    let Some(to) = to else {
-        return unlinked(dirty, (key, index), port, now, outbound, frame);
-    };
-    if let Some(due) = due {
-        let at = (key, index);
-        return hold(wire, dirty, at, port, (now, due), to, outbound, frame);
-    }
-    capture::record(dirty, key, index, &mut port.capture, now, frame);
-    let sent = send(to, frame);
-    count(&mut port.stats, sent, outbound, frame.len());
-}
-
-/// Run a port's filters on a frame: `None` when dropped (and counted),
-/// otherwise the frame (a copy when corrupted) and when it may go, if it
-/// is held back.
-#[inline]
-pub(crate) fn filter<'f>(
-    wire: &mut Wire,
-    port: &mut Port,
-    now: Instant,
+fn filtered<'f>(
+    f: &mut Filters,
+    stats: &mut PortStats,
+    t: &mut Tap,
     outbound: bool,
     frame: &'f [u8],
-) -> Option<(std::borrow::Cow<'f, [u8]>, Option<Instant>)> {
+) -> Option<(Cow<'f, [u8]>, Option<Instant>)> {
     use filters::Verdict;
-    use std::borrow::Cow;
-    let Some(f) = port.filters.as_deref_mut() else {
-        return Some((Cow::Borrowed(frame), None));
-    };
-    match f.apply(now, outbound, frame, &mut wire.rng) {
+    match f.apply(t.now, outbound, frame, &mut t.wire.rng) {
         Verdict::Pass => Some((Cow::Borrowed(frame), None)),
         Verdict::Corrupted(c) => Some((Cow::Owned(c), None)),
         Verdict::Delay(due, c) => Some((c.map_or(Cow::Borrowed(frame), Cow::Owned), Some(due))),
         Verdict::Drop => {
-            port.stats.drop_filtered();
+            stats.drop_filtered();
             None
         }
     }
 }
 
-/// Capture a frame a delay filter holds back, then queue it until `due`
-/// (as uBridge: filters, then capture, then the delay).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn hold(
-    wire: &mut Wire,
-    dirty: &mut Sink,
-    (key, index): (NodeKey, usize),
-    port: &mut Port,
-    (now, due): (Instant, Instant),
-    to: Endpoint,
-    outbound: bool,
-    frame: &[u8],
-) {
-    capture::record(dirty, key, index, &mut port.capture, now, frame);
-    let held = Held {
-        to,
-        port: (key, index),
-        outbound,
-    };
-    if !wire.delayed.push(due, held, frame.to_vec()) {
-        port.stats.drop_filtered();
-    }
-}
-
 /// Count a frame that crossed a port (or could not).
 #[inline]
-pub(crate) fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
+pub fn count(s: &mut PortStats, sent: bool, outbound: bool, len: usize) {
     let n = len as u64;
     match (sent, outbound) {
         (false, _) => s.drop_send(),

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::lab::answer::{Body, DeviceView};
 use crate::lab::command::{DeviceType, PortMapping, PortSettings, VlanMode};
 use crate::lab::id::Endpoint;
-use crate::lab::port::{Port, count, filter, hold};
+use crate::lab::port::{Pass, Port, Tap};
 use crate::lab::spec::DeviceUpdate;
 use crate::lab::vlan::PortMode;
 pub use crate::limits::MAX_DEVICE_PORTS;
@@ -195,10 +195,10 @@ pub fn update_mapping(
     Ok(())
 }
 
-/// A frame came in on port `index` of a switch or hub: the ingress port's
-/// filters, capture and count; then `decide` says where it goes (port,
-/// frame), and each goes out through its port's filters, count and
-/// capture. A delay on the way in holds back what goes out for it.
+/// A frame came in on port `index` of a switch or hub: through the
+/// ingress port, then `decide` says where it goes (port, frame), and each
+/// goes out through its port. A delay on the way in holds back what goes
+/// out for it.
 #[inline]
 pub fn switch_frame(
     fx: &mut FrameCx,
@@ -207,31 +207,34 @@ pub fn switch_frame(
     send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     decide: impl FnOnce(&[Port], &[u8]) -> Vec<(usize, Vec<u8>)>,
 ) {
-    let (key, now) = (fx.key, fx.now);
-    let Some(inport) = fx.ports.get_mut(index).filter(|p| p.nio.is_some()) else {
+    let key = fx.key;
+    let ports = &mut *fx.ports;
+    let Some(inport) = ports.get_mut(index).filter(|p| p.nio.is_some()) else {
         return;
     };
-    let Some((frame, ingress_due)) = filter(fx.wire, inport, now, false, frame) else {
-        return;
+    let mut t = Tap {
+        wire: fx.wire,
+        sink: fx.sink,
+        at: (key, index),
+        now: fx.now,
     };
-    let frame = &frame[..];
-    inport.stats.in_frames += 1;
-    inport.stats.in_bytes += frame.len() as u64;
-    crate::lab::capture::record(fx.sink, key, index, &mut inport.capture, now, frame);
-    for (p, f) in decide(fx.ports, frame) {
-        let port = &mut fx.ports[p];
-        let Some((f, due)) = filter(fx.wire, port, now, true, &f) else {
-            continue;
-        };
+    let (frame, held) = match inport.ingress(&mut t, frame, true) {
+        Pass::Now(f) => (f, None),
+        Pass::Later(due, f) => (f, Some(due)),
+        Pass::Dropped => return,
+    };
+    inport.delivered(true, frame.len());
+    for (p, f) in decide(ports, &frame) {
+        let port = &mut ports[p];
         let to = Endpoint::Nio(key, p);
-        if let Some(due) = due.max(ingress_due) {
-            hold(fx.wire, fx.sink, (key, p), port, (now, due), to, true, &f);
-            continue;
-        }
-        let sent = send(to, &f);
-        count(&mut port.stats, sent, true, f.len());
-        if sent {
-            crate::lab::capture::record(fx.sink, key, p, &mut port.capture, now, &f);
+        t.at = (key, p);
+        match port.egress(&mut t, &f, held) {
+            Pass::Now(f) => {
+                let ok = send(to, &f);
+                port.sent(&mut t, ok, &f);
+            }
+            Pass::Later(due, f) => t.hold(port, to, true, due, &f),
+            Pass::Dropped => {}
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
 use crate::lab::event::Event;
 use crate::lab::host::{Host, Signal, Spawn};
 use crate::lab::id::Endpoint;
-use crate::lab::port::{Port, filtered_frame, plain_frame};
+use crate::lab::port::{Pass, Port, Tap};
 use crate::lab::project::Project;
 use crate::lab::spec::{VmCreate, VmUpdate};
 use crate::lab::timers::Alarm;
@@ -477,34 +477,42 @@ impl Behaviour for Pc {
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo {
         let running = self.running();
-        let key = fx.key;
+        let (key, now) = (fx.key, fx.now);
         let Some(port) = fx.ports.get_mut(index) else {
             return Echo::default();
         };
-        let to = match (outbound, port.nio.is_some()) {
-            (true, true) => Some(Endpoint::Nio(key, index)),
-            (false, _) if running => Some(Endpoint::Node(key)),
-            _ => None,
+        let mut t = Tap {
+            wire: fx.wire,
+            sink: fx.sink,
+            at: (key, index),
+            now,
         };
-        let at = (key, index);
-        let Engine::Builtin(b) = &mut self.engine else {
-            if port.filters.is_some() {
-                filtered_frame(
-                    fx.wire,
-                    fx.sink,
-                    at,
-                    port,
-                    fx.now,
-                    (outbound, to),
-                    frame,
-                    send,
-                );
-            } else {
-                plain_frame(fx.sink, at, port, fx.now, (outbound, to), frame, send);
+        if outbound {
+            let to = Endpoint::Nio(key, index);
+            match port.egress(&mut t, frame, None) {
+                Pass::Now(f) => {
+                    let ok = send(to, &f);
+                    port.sent(&mut t, ok, &f);
+                }
+                Pass::Later(due, f) => t.hold(port, to, true, due, &f),
+                Pass::Dropped => {}
             }
             return Echo::default();
-        };
-        builtin_frame(b, fx, at, (outbound, to), frame, send)
+        }
+        let to = Endpoint::Node(key);
+        match (port.ingress(&mut t, frame, running), &mut self.engine) {
+            (Pass::Now(f), Engine::Process(_)) => {
+                let ok = send(to, &f);
+                port.delivered(ok, f.len());
+            }
+            (Pass::Now(f), Engine::Builtin(b)) => {
+                port.delivered(true, f.len());
+                return b.frame(now, &f).unwrap_or_default();
+            }
+            (Pass::Later(due, f), _) => t.hold(port, to, false, due, &f),
+            (Pass::Dropped, _) => {}
+        }
+        Echo::default()
     }
 
     fn take_frame(&mut self, now: Instant, frame: &[u8]) -> Option<Echo> {
@@ -569,48 +577,6 @@ impl Behaviour for Pc {
         }
         Ok(())
     }
-}
-
-/// A frame through the port of a built-in PC: what goes to the PC is
-/// handed to it once the port is let go. Apart from the process path,
-/// which it would otherwise slow down.
-#[cold]
-#[inline(never)]
-fn builtin_frame(
-    b: &mut BuiltinPc,
-    fx: &mut FrameCx,
-    at: (crate::lab::id::NodeKey, usize),
-    (outbound, to): (bool, Option<Endpoint>),
-    frame: &[u8],
-    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-) -> Echo {
-    let key = at.0;
-    let Some(port) = fx.ports.get_mut(at.1) else {
-        return Echo::default();
-    };
-    let mut to_pc: Vec<Vec<u8>> = Vec::new();
-    let mut deliver = |to: Endpoint, f: &[u8]| {
-        if to == Endpoint::Node(key) {
-            to_pc.push(f.to_vec());
-            true
-        } else {
-            send(to, f)
-        }
-    };
-    let (now, pass) = (fx.now, (outbound, to));
-    if port.filters.is_some() {
-        filtered_frame(fx.wire, fx.sink, at, port, now, pass, frame, &mut deliver);
-    } else {
-        plain_frame(fx.sink, at, port, now, pass, frame, &mut deliver);
-    }
-    let mut echo = Echo::default();
-    for f in to_pc {
-        if let Some(e) = b.frame(now, &f) {
-            echo.frames.extend(e.frames);
-            echo.flush |= e.flush;
-        }
-    }
-    echo
 }
 
 /// A state in GNS3 2.2's words, which have no "starting" or "stopping":
