@@ -7,7 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | [`proto`] | proto | HTTP/1.1 (parser, ordered answer slots, streamed answers, connection deadlines), telnet, Ethernet/802.1Q, pcap, byte queues | no |
 //! | [`api`] | front-ends | request → the lab's typed [`lab::command::Command`]; lab answer → `/v1` or `/v2/compute` JSON, or a page (`api::pages`); one door for the reactor | no |
-//! | [`lab`] | lab | the application and its vocabulary (commands, answers, validated inputs, ids): projects, nodes (VPCS, switches, hubs), ports, pools, queues, lifecycle, deadlines, switching, capture, console policy, events, the memory budget; the [`lab::Host`] trait | no (only through `Host`) |
+//! | [`lab`] | lab | the application and its vocabulary (commands, answers, validated inputs, ids): the orchestration in `lab/mod.rs`; node kinds behind one face ([`lab::kinds`]: PCs on two engines, switches, hubs); the registry, ports and their one frame path, the data plane, wiring (NIOs, filters, captures), projects, consoles, pools, queues, deadlines, events, the memory budget; the [`lab::Host`] trait | no (only through `Host`) |
 //! | [`reactor`] | reactor | the one `mio::Poll` loop and the host over the real OS | yes |
 //! | [`os`] | reactor | safe OS helpers: project files confined beneath a directory handle, tar backup and restore, the projects directory's lock, NIO descriptors, starting VPCS, non-blocking reads | yes |
 //! | [`sys`] | reactor | every `unsafe` and every `libc` call: pty, pidfd, process groups, signals, Landlock | yes |
