@@ -160,7 +160,7 @@ fn signal_group(pgid: u32, sig: libc::c_int) {
 pub enum Reaped {
     /// Still running.
     Running,
-    /// Gone, with this wait status (see [`describe_status`]).
+    /// Gone, with this wait status (`describe_status` reads it).
     Ended(libc::c_int),
     /// `waitpid` failed (the child was reaped elsewhere, say): gone, but how
     /// is unknown.

@@ -1320,7 +1320,7 @@ impl Lab {
     }
 
     /// Check that every structure agrees with every other (see
-    /// [`invariants::check`]).
+    /// `invariants::check`).
     pub fn check_invariants(&self) -> Result<(), String> {
         let (pools, projects) = ((&self.console_ports, &self.udp_ports), &self.projects);
         invariants::check(&self.registry, projects, pools.0, pools.1)

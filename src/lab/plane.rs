@@ -1,6 +1,6 @@
 //! The data plane (sans-IO): a frame arrives at an endpoint, the node it
 //! names decides through its kind's face, and what leaves goes to `send`
-//! or, when the far end of a tunnel is ours too ([`Links`]), straight to
+//! or, when the far end of a tunnel is ours too (`Links`), straight to
 //! that peer in memory, breadth first and bounded. Frames a delay filter
 //! held back are released here too.
 //!
