@@ -12,6 +12,7 @@
 //! | [`body`] | request bodies: JSON → typed structs, validated once |
 
 pub mod body;
+pub mod decode;
 pub mod multipart;
 pub mod pages;
 pub mod routes;

@@ -1,174 +1,223 @@
-//! `/v2/compute` request bodies: JSON → the lab's validated inputs
-//! (2.2's keys; what 2.2 ignores is ignored here too).
+//! `/v2/compute` request bodies: 2.2's shapes, decoded through serde
+//! ([`crate::api::decode`]) into the lab's validated inputs. The keys a
+//! 2.2 controller sends that a compute does not use are taken and
+//! ignored; others are refused, with the list of what is taken.
 
 use crate::api::answer::Nio;
-use crate::api::body::{self, Object, object, only, opt_port, opt_str, req_str};
-use crate::api::body::{DeviceCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
-use crate::api::command::{DeviceType, LinkFilters, PortMapping};
+use crate::api::body::{self, DeviceCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
+use crate::api::command::{DeviceType, LinkFilters, PortMapping, VlanMode};
+use crate::api::decode::{
+    self, Id, Int, NodeId, Object, OneOf, Port, Word, from_object, name, port, required,
+    required_text,
+};
 use crate::error::ApiError;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
-/// Keys a 2.2 controller may send when creating a project; only `name`,
-/// `project_id` and `variables` matter to a compute.
-pub(super) const PROJECT_KEYS: &[&str] = &[
-    "name",
-    "project_id",
-    "path",
-    "variables",
-    "auto_close",
-    "auto_open",
-    "auto_start",
-    "scene_width",
-    "scene_height",
-    "zoom",
-    "show_layers",
-    "snap_to_grid",
-    "show_grid",
-    "grid_size",
-    "drawing_grid_size",
-    "show_interface_labels",
-    "supplier",
-    "filename",
-    "status",
-];
+/// A key a 2.2 controller sends that a compute does not use.
+type Unused = Option<IgnoredAny>;
+
+/// What a 2.2 controller may send when creating or updating a project;
+/// only `name`, `project_id` and `variables` matter to a compute.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+#[allow(dead_code)]
+struct ProjectBody {
+    name: Option<String>,
+    project_id: Option<Id>,
+    // The controller sends `path` to its own local compute only.
+    path: Unused,
+    variables: Option<Value>,
+    auto_close: Unused,
+    auto_open: Unused,
+    auto_start: Unused,
+    scene_width: Unused,
+    scene_height: Unused,
+    zoom: Unused,
+    show_layers: Unused,
+    snap_to_grid: Unused,
+    show_grid: Unused,
+    grid_size: Unused,
+    drawing_grid_size: Unused,
+    show_interface_labels: Unused,
+    supplier: Unused,
+    filename: Unused,
+    status: Unused,
+}
 
 pub(super) fn project_create(raw: &[u8]) -> Result<ProjectCreate, ApiError> {
-    let o = object(raw)?;
-    only(&o, PROJECT_KEYS)?;
+    let b: ProjectBody = decode::decode(raw)?;
     Ok(ProjectCreate {
-        name: opt_str(&o, "name")?,
-        project_id: body::opt_uuid(&o, "project_id")?,
-        // The controller sends `path` to its own local compute only.
+        name: b.name,
+        project_id: b.project_id.map(|Id(id)| id),
         path: None,
         temporary: None,
-        variables: body::variables(&o)?,
+        variables: body::variables(b.variables)?,
     })
 }
 
 pub(super) fn project_update(raw: &[u8]) -> Result<ProjectUpdate, ApiError> {
-    let o = object(raw)?;
-    only(&o, PROJECT_KEYS)?;
+    let b: ProjectBody = decode::decode(raw)?;
     Ok(ProjectUpdate {
-        variables: body::variables(&o)?,
+        variables: body::variables(b.variables)?,
         ..Default::default()
     })
 }
 
-/// `console_type`: `telnet` or `none`.
-pub(super) fn console_type(o: &Object) -> Result<Option<bool>, ApiError> {
-    match opt_str(o, "console_type")?.as_deref() {
-        None => Ok(None),
-        Some("telnet") => Ok(Some(true)),
-        Some("none") => Ok(Some(false)),
-        Some(other) => Err(ApiError::bad(format!(
-            "Field 'console_type' must be telnet or none, not '{other}'"
-        ))),
+/// `console_type`: `telnet` (true) or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Telnet(bool);
+
+impl Word for Telnet {
+    const ALLOWED: &'static str = "telnet or none";
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "telnet" => Some(Telnet(true)),
+            "none" => Some(Telnet(false)),
+            _ => None,
+        }
     }
 }
 
-pub(super) fn name_field(o: &Object) -> Result<Option<String>, ApiError> {
-    let name = opt_str(o, "name")?;
-    if name.as_deref() == Some("") {
-        return Err(ApiError::bad("Field 'name' must not be empty"));
-    }
-    Ok(name)
+fn telnet(v: Option<OneOf<Telnet>>) -> Option<bool> {
+    v.map(|OneOf(Telnet(t))| t)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct VpcsBody {
+    name: Option<String>,
+    node_id: Option<NodeId>,
+    console: Option<Port>,
+    console_type: Option<OneOf<Telnet>>,
+    startup_script: Option<String>,
 }
 
 pub(super) fn vpcs_create(raw: &[u8]) -> Result<VmCreate, ApiError> {
-    let o = object(raw)?;
-    only(
-        &o,
-        &[
-            "name",
-            "node_id",
-            "console",
-            "console_type",
-            "startup_script",
-        ],
-    )?;
-    let mut renamed = o.clone();
-    renamed.remove("console_type");
-    if let Some(id) = renamed.remove("node_id") {
-        renamed.insert("vm_id".into(), id);
-    }
-    let v1 = VmCreate::parse(Value::Object(renamed).to_string().as_bytes())?;
+    let b: VpcsBody = decode::decode(raw)?;
     Ok(VmCreate {
+        name: required_text("name", b.name)?,
+        vm_id: NodeId::uuid(b.node_id),
+        legacy_id: NodeId::legacy(b.node_id),
+        console: port(b.console),
+        startup_script: b.startup_script,
         console_pick: true,
-        console_telnet: console_type(&o)?.unwrap_or(true),
-        ..v1
+        console_telnet: telnet(b.console_type).unwrap_or(true),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct VpcsUpdateBody {
+    name: Option<String>,
+    console: Option<Port>,
+    console_type: Option<OneOf<Telnet>>,
 }
 
 pub(super) fn vpcs_update(raw: &[u8]) -> Result<VmUpdate, ApiError> {
-    let o = object(raw)?;
-    only(&o, &["name", "console", "console_type"])?;
+    let b: VpcsUpdateBody = decode::decode(raw)?;
     Ok(VmUpdate {
-        name: name_field(&o)?,
-        console: opt_port(&o, "console")?,
+        name: name(b.name)?,
+        console: port(b.console),
         startup_script: None,
         console_pick: true,
-        console_telnet: console_type(&o)?,
+        console_telnet: telnet(b.console_type),
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+#[allow(dead_code)]
+struct SwitchBody {
+    name: Option<String>,
+    node_id: Option<Id>,
+    console: Unused,
+    console_type: Unused,
+    ports_mapping: Option<Vec<Object>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct HubBody {
+    name: Option<String>,
+    node_id: Option<Id>,
+    ports_mapping: Option<Vec<Object>>,
+}
+
 pub(super) fn device_create(raw: &[u8], kind: DeviceType) -> Result<DeviceCreate, ApiError> {
-    let o = object(raw)?;
-    match kind {
-        DeviceType::Switch => only(
-            &o,
-            &[
-                "name",
-                "node_id",
-                "console",
-                "console_type",
-                "ports_mapping",
-            ],
-        )?,
-        DeviceType::Hub => only(&o, &["name", "node_id", "ports_mapping"])?,
-    }
-    let mapping = match ports_mapping(&o, kind)? {
+    let (name, id, mapping) = match kind {
+        DeviceType::Switch => {
+            let b: SwitchBody = decode::decode(raw)?;
+            (b.name, b.node_id, b.ports_mapping)
+        }
+        DeviceType::Hub => {
+            let b: HubBody = decode::decode(raw)?;
+            (b.name, b.node_id, b.ports_mapping)
+        }
+    };
+    let mapping = match ports_mapping(mapping, kind)? {
         Some(m) => m,
         None => PortMapping::defaults(kind),
     };
     Ok(DeviceCreate {
-        name: req_str(&o, "name")?,
+        name: required_text("name", name)?,
         device_type: kind,
-        device_id: body::opt_uuid(&o, "node_id")?,
+        device_id: id.map(|Id(id)| id),
         mapping: Some(mapping),
     })
+}
+
+/// 2.2's update schema is the object's: its read-only keys are accepted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+#[allow(dead_code)]
+struct DeviceUpdateBody {
+    name: Option<String>,
+    node_id: Unused,
+    project_id: Unused,
+    console: Unused,
+    console_type: Unused,
+    ports_mapping: Option<Vec<Object>>,
+    status: Unused,
 }
 
 pub(super) fn device_update(
     raw: &[u8],
     kind: DeviceType,
 ) -> Result<(Option<String>, Option<Vec<PortMapping>>), ApiError> {
-    let o = object(raw)?;
-    // 2.2's update schema is the object's: its read-only keys are accepted.
-    only(
-        &o,
-        &[
-            "name",
-            "node_id",
-            "project_id",
-            "console",
-            "console_type",
-            "ports_mapping",
-            "status",
-        ],
-    )?;
-    Ok((name_field(&o)?, ports_mapping(&o, kind)?))
+    let b: DeviceUpdateBody = decode::decode(raw)?;
+    Ok((name(b.name)?, ports_mapping(b.ports_mapping, kind)?))
+}
+
+/// A switch's declared port.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct SwitchPort {
+    name: Option<String>,
+    port_number: Option<Int<0, { u32::MAX as i64 }>>,
+    #[serde(rename = "type")]
+    mode: Option<OneOf<VlanMode>>,
+    vlan: Option<Int<1, 4094>>,
+    ethertype: Option<String>,
+}
+
+/// A hub's declared port.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct HubPort {
+    name: Option<String>,
+    port_number: Option<Int<0, { u32::MAX as i64 }>>,
 }
 
 /// `ports_mapping`: a switch's `{name, port_number, type, vlan, ethertype}`,
 /// a hub's `{name, port_number}`.
-pub(super) fn ports_mapping(
-    o: &Object,
+fn ports_mapping(
+    items: Option<Vec<Object>>,
     kind: DeviceType,
 ) -> Result<Option<Vec<PortMapping>>, ApiError> {
-    let items = match o.get("ports_mapping") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(ApiError::bad("Field 'ports_mapping' must be an array")),
+    let Some(items) = items else {
+        return Ok(None);
     };
     if items.len() > crate::limits::MAX_DEVICE_PORTS {
         return Err(ApiError::bad(format!(
@@ -178,39 +227,35 @@ pub(super) fn ports_mapping(
         )));
     }
     let mut out: Vec<PortMapping> = Vec::new();
-    for item in items {
-        let Some(p) = item.as_object() else {
-            return Err(ApiError::bad(
-                "Each entry of 'ports_mapping' must be an object",
-            ));
+    for (i, item) in items.into_iter().enumerate() {
+        let at = |e: ApiError| ApiError::bad(format!("In 'ports_mapping[{i}]': {e}"));
+        let (name, number, vlan, ethertype) = match kind {
+            DeviceType::Hub => {
+                let p: HubPort = from_object(item).map_err(at)?;
+                (p.name, p.port_number, None, None)
+            }
+            DeviceType::Switch => {
+                let p: SwitchPort = from_object(item).map_err(at)?;
+                let OneOf(mode) = required("type", p.mode).map_err(at)?;
+                let vlan = p.vlan.map_or(1, |Int(v)| u16::try_from(v).unwrap_or(1));
+                (p.name, p.port_number, Some((mode, vlan)), p.ethertype)
+            }
         };
-        let number = body::opt_int(p, "port_number", 0, i64::from(u32::MAX))?
-            .ok_or_else(|| ApiError::bad("Field 'port_number' is required in 'ports_mapping'"))?
-            as u32;
+        let Int(number) = required("port_number", number).map_err(at)?;
+        let number = u32::try_from(number).unwrap_or(u32::MAX);
         if out.iter().any(|m| m.port_number == number) {
             return Err(ApiError::bad(format!(
                 "Port {number} appears twice in 'ports_mapping'"
             )));
         }
-        let vlan = match kind {
-            DeviceType::Hub => {
-                only(p, &["name", "port_number"])?;
-                None
-            }
-            DeviceType::Switch => {
-                only(p, &["name", "port_number", "type", "vlan", "ethertype"])?;
-                let mode = body::vlan_mode(p)?;
-                Some((mode, body::opt_int(p, "vlan", 1, 4094)?.unwrap_or(1) as u16))
-            }
-        };
-        let ethertype = opt_str(p, "ethertype")?.unwrap_or_default();
+        let ethertype = ethertype.unwrap_or_default();
         if !["", "0x8100", "0x88A8", "0x9100", "0x9200"].contains(&ethertype.as_str()) {
             return Err(ApiError::bad(format!(
                 "Field 'ethertype' must be one of \"\", 0x8100, 0x88A8, 0x9100, 0x9200, not '{ethertype}'"
             )));
         }
         out.push(PortMapping {
-            name: req_str(p, "name")?,
+            name: required_text("name", name).map_err(at)?,
             port_number: number,
             vlan,
             ethertype,
@@ -221,10 +266,10 @@ pub(super) fn ports_mapping(
 
 /// A 2.2 NIO: 1.3's keys plus `filters` and `suspend`.
 pub(super) fn nio_with_filters(raw: &[u8]) -> Result<(Nio, LinkFilters), ApiError> {
-    let mut o = object(raw)?;
+    let mut o = decode::object(raw)?;
     let filters = o.remove("filters");
     let suspend = o.remove("suspend");
-    let nio = Nio::from_object(&o)?;
+    let nio = Nio::from_object(o)?;
     if let Nio::Ethernet(e) = &nio {
         return Err(ApiError::conflict(format!(
             "NIO of type {} is not supported",
@@ -233,7 +278,7 @@ pub(super) fn nio_with_filters(raw: &[u8]) -> Result<(Nio, LinkFilters), ApiErro
     }
     let mut f = match filters {
         None | Some(Value::Null) => LinkFilters::default(),
-        Some(Value::Object(f)) => link_filters(&f)?,
+        Some(Value::Object(f)) => link_filters(f)?,
         Some(_) => return Err(ApiError::bad("Field 'filters' must be an object")),
     };
     f.suspend = match suspend {
@@ -244,57 +289,72 @@ pub(super) fn nio_with_filters(raw: &[u8]) -> Result<(Nio, LinkFilters), ApiErro
     Ok((nio, f))
 }
 
-/// 2.2's filters: `{"<type>": [values]}`, with the controller's ranges.
-pub fn link_filters(o: &Object) -> Result<LinkFilters, ApiError> {
-    let mut f = LinkFilters::default();
-    for (name, values) in o {
-        let Value::Array(values) = values else {
-            return Err(ApiError::bad(format!(
-                "Filter '{name}' must be a list of values"
-            )));
-        };
-        let int = |i: usize, min: i64, max: i64| -> Result<i64, ApiError> {
-            let v = values.get(i).unwrap_or(&Value::Null);
-            // The controller casts to int; strings of digits come from its GUI.
-            let n = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| {
-                    ApiError::bad(format!("Filter '{name}' value {i} must be an integer"))
-                })?;
-            if !(min..=max).contains(&n) {
-                return Err(ApiError::bad(format!(
-                    "Filter '{name}' value {i} must be between {min} and {max}, not {n}"
-                )));
-            }
-            Ok(n)
-        };
-        match name.as_str() {
-            "frequency_drop" => f.frequency_drop = Some(int(0, -1, 32767)? as i32),
-            "packet_loss" => f.packet_loss = Some(int(0, 0, 100)? as u8),
-            "corrupt" => f.corrupt = Some(int(0, 0, 100)? as u8),
-            "delay" => {
-                let jitter = if values.len() > 1 {
-                    int(1, 0, 32767)?
-                } else {
-                    0
-                };
-                f.delay = Some((int(0, 0, 32767)? as u32, jitter as u32));
-            }
-            "bpf" => {
-                for v in values {
-                    let s = v
-                        .as_str()
-                        .ok_or_else(|| ApiError::bad("Filter 'bpf' must be a list of strings"))?;
-                    f.bpf.push(s.to_string());
-                }
-            }
-            other => {
-                return Err(ApiError::bad(format!(
-                    "Unknown filter '{other}' (frequency_drop, packet_loss, delay, corrupt and bpf are)"
-                )));
-            }
-        }
+/// 2.2's filters: `{"<type>": [values]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct FiltersBody {
+    frequency_drop: Option<Vec<Value>>,
+    packet_loss: Option<Vec<Value>>,
+    delay: Option<Vec<Value>>,
+    corrupt: Option<Vec<Value>>,
+    bpf: Option<Vec<String>>,
+}
+
+/// 2.2's filters, with the controller's ranges; the controller casts to
+/// int, and strings of digits come from its GUI.
+pub fn link_filters(o: Object) -> Result<LinkFilters, ApiError> {
+    const KNOWN: [&str; 5] = ["frequency_drop", "packet_loss", "delay", "corrupt", "bpf"];
+    if let Some(other) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!(
+            "Unknown filter '{other}' (frequency_drop, packet_loss, delay, corrupt and bpf are)"
+        )));
     }
+    let b: FiltersBody = from_object(o)?;
+    let int = |name: &str, values: &[Value], i: usize, min: i64, max: i64| {
+        let v = values.get(i).unwrap_or(&Value::Null);
+        let n = v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .ok_or_else(|| {
+                ApiError::bad(format!("Filter '{name}' value {i} must be an integer"))
+            })?;
+        if !(min..=max).contains(&n) {
+            return Err(ApiError::bad(format!(
+                "Filter '{name}' value {i} must be between {min} and {max}, not {n}"
+            )));
+        }
+        Ok(n)
+    };
+    let mut f = LinkFilters::default();
+    if let Some(v) = &b.frequency_drop {
+        f.frequency_drop = Some(int("frequency_drop", v, 0, -1, 32767)? as i32);
+    }
+    if let Some(v) = &b.packet_loss {
+        f.packet_loss = Some(int("packet_loss", v, 0, 0, 100)? as u8);
+    }
+    if let Some(v) = &b.corrupt {
+        f.corrupt = Some(int("corrupt", v, 0, 0, 100)? as u8);
+    }
+    if let Some(v) = &b.delay {
+        let jitter = if v.len() > 1 {
+            int("delay", v, 1, 0, 32767)?
+        } else {
+            0
+        };
+        f.delay = Some((int("delay", v, 0, 0, 32767)? as u32, jitter as u32));
+    }
+    f.bpf = b.bpf.unwrap_or_default();
     Ok(f)
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a JSON object")]
+struct DuplicateBody {
+    destination_node_id: Option<Id>,
+}
+
+/// `duplicate`: the node (created beforehand) that gets a copy.
+pub(super) fn duplicate(raw: &[u8]) -> Result<uuid::Uuid, ApiError> {
+    let b: DuplicateBody = decode::decode(raw)?;
+    required("destination_node_id", b.destination_node_id).map(|Id(id)| id)
 }

@@ -8,7 +8,7 @@
 //! there). Only the statuses the controller maps are used: 405, 413 and
 //! 431 become 404 and 400, since anything else turns into a 500 for the GUI.
 
-use super::body::{self, CaptureStart, object};
+use super::body::CaptureStart;
 use super::command::{Command, DeviceType, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr};
 use super::routes::{Matched, Table, route_in};
 use super::v1::Decoded;
@@ -274,9 +274,7 @@ fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
             upgrade(req, node(m, vpcs_route(m, NodeCommand::ConsoleSocket)?)?)?
         }
         (Route::Duplicate, _) => {
-            let o = object(raw)?;
-            let dest = body::opt_uuid(&o, "destination_node_id")?
-                .ok_or_else(|| ApiError::bad("Field 'destination_node_id' is required"))?;
+            let dest = duplicate(raw)?;
             node(m, vpcs_route(m, NodeCommand::Duplicate(dest))?)?
         }
         (Route::Nio, Post) => {
