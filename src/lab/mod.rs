@@ -48,6 +48,7 @@ pub mod timers;
 pub mod types;
 pub mod vlan;
 pub mod wiring;
+pub mod world;
 
 pub use crate::lab::answer::{Answer, Body, LogLevel, Notice, ProjectView, Reply, VpcsView};
 pub use event::Event;
@@ -58,29 +59,26 @@ pub use settings::{PcEngine, Settings};
 pub use timers::Deadline;
 
 use crate::error::ApiError;
-use crate::lab::answer::{PortUse, Upgrade};
+use crate::lab::answer::Upgrade;
 use crate::lab::command::{
     Command, NodeClass, NodeCommand, NodeCreate, NodeRef, PortAddr, PortSettings, Ticket,
 };
 use crate::lab::spec::{DeviceCreate, VmCreate};
 use crate::limits::{
-    MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES, NOTIFICATION_PING, RESTORE_SLICE,
+    MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES,
 };
-use console::PortChoice;
-use event::Events;
 use kinds::kind::Kind;
 use kinds::{Behaviour, Ctx, Gone, Started, Stopping, Was};
 use node::{AfterStop, Job, Pending, went_away};
 use plane::Plane;
 use port::{Port, Wire};
-use ports::PortPool;
 use project::Project;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use timers::{Alarm, Timers};
+use timers::Alarm;
 use uuid::Uuid;
 use wiring::Wiring;
+use world::World;
 
 /// The outcome of running a command: an answer now, or later.
 #[derive(Debug)]
@@ -95,17 +93,10 @@ pub enum Step {
 /// The whole application state.
 #[derive(Debug)]
 pub struct Lab {
-    settings: Settings,
+    /// What node operations share: configuration, pools, deadlines, events.
+    world: World,
     projects: projects::Projects,
     registry: registry::Registry,
-    udp_ports: PortPool,
-    console_ports: PortPool,
-    timers: Timers<Deadline>,
-    /// Nodes waiting to be spawned, one per loop turn.
-    spawns: VecDeque<NodeKey>,
-    /// The last process serial given out.
-    serials: u64,
-    events: Events,
     shutdown: bool,
     /// Captures with records to write, live viewers to wake.
     sink: capture::Sink,
@@ -113,16 +104,10 @@ pub struct Lab {
     viewers: capture::Viewers,
     /// Randomness for link filters and the frames they hold back.
     wire: Wire,
-    /// Notification channel subscribers (GNS3 2.2's compute websocket).
-    subscribers: usize,
-    /// Built-in PC MACs handed out.
-    builtin_macs: u32,
     /// Nodes a frame left work for, done at the next poll (no host then).
     later: Vec<NodeKey>,
     /// Tunnels whose both ends are ours.
     links: links::Links,
-    /// The upload whose archive is being restored, a slice per turn.
-    restoring: Option<Ticket>,
     /// Frames the data plane may still handle this loop turn.
     frames_left: usize,
 }
@@ -135,24 +120,15 @@ impl Lab {
     /// An empty lab.
     pub fn new(settings: Settings) -> Self {
         Lab {
-            udp_ports: PortPool::new("UDP", settings.udp_ports),
-            console_ports: PortPool::new("console", settings.console_ports),
-            settings,
+            world: World::new(settings),
             projects: projects::Projects::default(),
             registry: registry::Registry::default(),
-            timers: Timers::new(),
-            spawns: VecDeque::new(),
-            serials: 0,
-            events: Events::default(),
             shutdown: false,
             sink: capture::Sink::default(),
             viewers: capture::Viewers::default(),
             wire: Wire::default(),
-            subscribers: 0,
-            builtin_macs: 0,
             later: Vec::new(),
             links: links::Links::default(),
-            restoring: None,
             frames_left: crate::limits::FRAMES_PER_TURN,
         }
     }
@@ -165,15 +141,15 @@ impl Lab {
         let reply = match cmd {
             Command::Node(r, c) => return self.submit(now, ticket, r, c, host),
             Command::Version => Ok(Answer::Ok(Body::Version {
-                local: self.settings.local,
+                local: self.world.settings.local,
             })),
             Command::CheckVersion(v) => self.check_version(&v),
             Command::Interfaces => host.interfaces().map(|n| Answer::Ok(Body::Interfaces(n))),
-            Command::ReloadConfig => self.reload(host),
+            Command::ReloadConfig => self.world.reload(host),
             Command::Shutdown => self.request_shutdown(),
             Command::CreateProject(b) => {
                 self.projects
-                    .create(b, &self.settings, host, &mut self.events)
+                    .create(b, &self.world.settings, host, &mut self.world.events)
             }
             Command::GetProject(id) => self.project_view(id).map(Answer::Ok),
             Command::UpdateProject(id, b) => self.update_project(id, b, host),
@@ -185,24 +161,29 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
-            Command::RestoreProjects(archive) => match self.restore_begin(ticket, archive, host) {
+            Command::RestoreProjects(archive) => match self.projects.restore_begin(
+                ticket,
+                archive,
+                &self.world.settings,
+                host,
+            ) {
                 Ok(()) => return,
                 Err(e) => Err(e),
             },
             Command::BackupProjects => {
-                Ok(Answer::Ok(Body::Backup(self.settings.projects_dir.clone())))
+                Ok(Answer::Ok(Body::Backup(self.world.settings.projects_dir.clone())))
             }
             Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
-                self.settings.gns3_version.clone(),
+                self.world.settings.gns3_version.clone(),
             ))),
             Command::Statistics => Ok(Answer::Ok(Body::Statistics(
-                host.statistics(&self.settings.projects_dir),
+                host.statistics(&self.world.settings.projects_dir),
             ))),
-            Command::PortUse => Ok(self.port_use()),
+            Command::PortUse => Ok(self.world.port_use()),
             Command::InterfaceDetails => host
                 .interface_details()
                 .map(|i| Answer::Ok(Body::InterfaceDetails(i))),
-            Command::Notifications => Ok(self.subscribe(now, host)),
+            Command::Notifications => Ok(self.world.subscribe(now, host)),
             Command::ListFiles(id) => self.project(id).and_then(|p| {
                 let files = host.files().list_files(&p.path, MAX_PROJECT_FILES)?;
                 Ok(Answer::Ok(Body::FileList(files)))
@@ -221,13 +202,13 @@ impl Lab {
     /// that are due, then start one queued spawn (spawning blocks for a
     /// moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
-        self.restore_step(host);
+        self.projects.restore_step(host);
         for key in std::mem::take(&mut self.later) {
             self.lend(now, key, host, |k, cx| k.flush(cx));
         }
-        while let Some(d) = self.timers.pop_expired(now) {
+        while let Some(d) = self.world.timers.pop_expired(now) {
             match d {
-                Deadline::Heartbeat => self.heartbeat(now, host),
+                Deadline::Heartbeat => self.world.heartbeat(now, host),
                 Deadline::Node(key, alarm) => self.on_alarm(now, key, alarm, host),
             }
         }
@@ -249,7 +230,8 @@ impl Lab {
 
     /// How long the loop may sleep before [`Lab::poll`] has work.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.spawns.is_empty() || self.restoring.is_some() || !self.later.is_empty() {
+        let restoring = self.projects.restoring();
+        if !self.world.spawns.is_empty() || restoring || !self.later.is_empty() {
             return Some(Duration::ZERO);
         }
         let held = self
@@ -257,7 +239,7 @@ impl Lab {
             .delayed
             .next_due()
             .map(|t| t.saturating_duration_since(now));
-        match (self.timers.timeout(now), held) {
+        match (self.world.timers.timeout(now), held) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -279,12 +261,12 @@ impl Lab {
     fn wiring(&mut self) -> Wiring<'_> {
         Wiring {
             registry: &mut self.registry,
-            udp_ports: &mut self.udp_ports,
+            udp_ports: &mut self.world.udp_ports,
             links: &mut self.links,
             wire: &mut self.wire,
             sink: &mut self.sink,
             viewers: &mut self.viewers,
-            events: &mut self.events,
+            events: &mut self.world.events,
         }
     }
 
@@ -317,7 +299,7 @@ impl Lab {
         let ids = self.projects.ids();
         for id in ids {
             if let Err(e) = self.forget_project(now, id, false, host) {
-                self.events.warn(None, format!("closing project {id}: {e}"));
+                self.world.events.warn(None, format!("closing project {id}: {e}"));
             }
         }
         self.shutdown = true;
@@ -340,7 +322,7 @@ impl Lab {
 
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+        self.world.events.pop()
     }
 
     // ---- nodes -------------------------------------------------------------
@@ -376,39 +358,8 @@ impl Lab {
         f: impl FnOnce(&mut dyn Behaviour, &mut Ctx) -> R,
     ) -> Option<(R, bool)> {
         let node = self.registry.get_mut(key)?;
-        let Node {
-            id,
-            project,
-            name,
-            console_port,
-            ports,
-            mapping,
-            console,
-            kind,
-            ..
-        } = node;
-        let mut cx = Ctx {
-            now,
-            key,
-            id: *id,
-            project: *project,
-            name,
-            console_port,
-            ports,
-            mapping,
-            console,
-            settings: &self.settings,
-            udp_ports: &mut self.udp_ports,
-            console_ports: &mut self.console_ports,
-            timers: &mut self.timers,
-            events: &mut self.events,
-            serials: &mut self.serials,
-            spawns: &mut self.spawns,
-            host: &mut *host,
-            frames: Vec::new(),
-            updated: false,
-        };
-        let r = f(kind.face_mut(), &mut cx);
+        let (kind, mut cx) = self.world.lend(node, now, &mut *host);
+        let r = f(kind, &mut cx);
         let Ctx {
             frames, updated, ..
         } = cx;
@@ -653,7 +604,7 @@ impl Lab {
     /// Spawn the next node waiting on the spawn queue; stale entries (node
     /// gone, start no longer pending) are skipped.
     fn spawn_next(&mut self, now: Instant, host: &mut dyn Host) {
-        while let Some(key) = self.spawns.pop_front() {
+        while let Some(key) = self.world.spawns.pop_front() {
             let Some(node) = self.node(key) else { continue };
             let Some(Pending::Start(ticket)) = node.pending else {
                 continue;
@@ -667,7 +618,7 @@ impl Lab {
                     node.pending = None;
                     node.id
                 });
-                self.events.warn(id, format!("start failed: {e}"));
+                self.world.events.warn(id, format!("start failed: {e}"));
                 self.finish_parked(now, key, ticket, Err(e), host);
             }
             return;
@@ -705,11 +656,11 @@ impl Lab {
             return;
         };
         let (id, pending) = (node.id, node.pending);
-        node.console.broadcast(id, data, host, &mut self.events);
+        node.console.broadcast(id, data, host, &mut self.world.events);
         if !ready {
             return;
         }
-        self.events.emit(Event::ConsoleReady { node: id });
+        self.world.events.emit(Event::ConsoleReady { node: id });
         if let Some(Pending::Start(ticket)) = pending {
             if let Some(node) = self.node_mut(key) {
                 node.pending = None;
@@ -744,18 +695,18 @@ impl Lab {
         self.node_updated(key);
         match (gone, pending) {
             (Gone::StartFailed(e), Some(Pending::Start(ticket))) => {
-                self.events.warn(Some(id), format!("start failed: {e}"));
+                self.world.events.warn(Some(id), format!("start failed: {e}"));
                 self.finish_parked(now, key, ticket, Err(e), host);
             }
             (Gone::Stopped, Some(Pending::Stop(ticket, then))) => {
                 self.after_stop(now, key, ticket, then, host)
             }
             (Gone::Died { warning, log, note }, _) => {
-                self.events.warn(Some(id), warning);
+                self.world.events.warn(Some(id), warning);
                 self.project_log(project, LogLevel::Error, log);
                 if let Some(node) = self.registry.get_mut(key) {
                     node.console
-                        .broadcast(id, note.as_bytes(), host, &mut self.events);
+                        .broadcast(id, note.as_bytes(), host, &mut self.world.events);
                 }
             }
             (_, pending) => {
@@ -809,7 +760,7 @@ impl Lab {
             return;
         };
         if let Some(console) = node.console_port {
-            self.console_ports.release(console);
+            self.world.console_ports.release(console);
         }
         if let Ok(p) = self.projects.get_mut(node.project) {
             p.nodes.remove(&id);
@@ -821,7 +772,7 @@ impl Lab {
             }
         }
         let what = node.word();
-        self.events.emit(Event::NodeDeleted { node: id, what });
+        self.world.events.emit(Event::NodeDeleted { node: id, what });
     }
 
     /// Create a PC: console, directory, script, MAC, then the node itself,
@@ -837,32 +788,8 @@ impl Lab {
             kinds::pc::convert_legacy(self.project(project)?, legacy, id, host)?;
         }
         let key = self.registry.vacant_key();
-        let mut choice = PortChoice {
-            pool: &mut self.console_ports,
-            host: &mut *host,
-            events: &mut self.events,
-            key,
-            id,
-        };
-        let console = match b.console_telnet {
-            true => Some(choice.take(b.console, b.console_pick)?),
-            false => None,
-        };
-        let builtin = (self.settings.pc_engine == PcEngine::Builtin).then(|| {
-            self.builtin_macs = self.builtin_macs.wrapping_add(1);
-            kinds::builtin::mac(self.builtin_macs - 1)
-        });
         let p = self.projects.get_mut(project)?;
-        let pc = match kinds::pc::Pc::create(p, id, &b, builtin, host) {
-            Ok(pc) => pc,
-            Err(e) => {
-                if let Some(console) = console {
-                    host.close_console(key);
-                    self.console_ports.release(console);
-                }
-                return Err(e);
-            }
-        };
+        let (pc, console) = self.world.new_pc(p, (key, id), &b, host)?;
         p.deleted_node_dirs.retain(|d| *d != pc.dir);
         let mut node = Node::new(key, id, project, b.name, Kind::Pc(pc));
         node.console_port = console;
@@ -912,7 +839,7 @@ impl Lab {
     fn add_node(&mut self, node: Node) -> Answer {
         let view = node.view();
         let (id, project) = (node.id, node.project);
-        self.events.emit(Event::NodeCreated {
+        self.world.events.emit(Event::NodeCreated {
             node: id,
             what: node.word(),
             name: node.name.clone(),
@@ -1025,7 +952,7 @@ impl Lab {
                 "console client refused: {} attached",
                 crate::limits::MAX_CONSOLE_CLIENTS
             );
-            self.events.warn(Some(node.id), text);
+            self.world.events.warn(Some(node.id), text);
         }
         attached
     }
@@ -1094,6 +1021,11 @@ impl Lab {
         self.wiring().capture_unwatch(viewer);
     }
 
+    /// A notification channel closed.
+    pub fn unsubscribe(&mut self) {
+        self.world.unsubscribe();
+    }
+
     /// Live viewers with output waiting, or whose stream ended.
     pub fn take_ready_viewers(&mut self) -> Vec<ClientId> {
         std::mem::take(&mut self.sink.ready)
@@ -1101,60 +1033,25 @@ impl Lab {
 
     // ---- notifications -----------------------------------------------------------
 
-    /// A client opens the notification channel: it gets the load at once,
-    /// then every [`NOTIFICATION_PING`] while anyone listens.
-    fn subscribe(&mut self, now: Instant, host: &mut dyn Host) -> Answer {
-        self.subscribers += 1;
-        if self.subscribers == 1 {
-            self.timers
-                .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
-        }
-        self.events.emit(Event::Load(host.load()));
-        Answer::Ok(Body::Upgrade(Upgrade::Notifications))
-    }
 
-    /// A notification channel closed.
-    pub fn unsubscribe(&mut self) {
-        self.subscribers = self.subscribers.saturating_sub(1);
-    }
 
-    /// The heartbeat: the load for the listeners, and the next beat. With
-    /// nobody listening, the beat stops (an idle server sleeps).
-    fn heartbeat(&mut self, now: Instant, host: &mut dyn Host) {
-        if self.subscribers == 0 {
-            return;
-        }
-        self.events.emit(Event::Load(host.load()));
-        self.timers
-            .schedule(now + NOTIFICATION_PING, Deadline::Heartbeat);
-    }
 
     /// Tell listeners a node changed (status, name, console).
     fn node_updated(&mut self, key: NodeKey) {
         let Some(n) = self.node(key) else { return };
         let (project, node) = (n.project, n.view());
-        self.events.emit(Event::NodeUpdated { project, node });
+        self.world.events.emit(Event::NodeUpdated { project, node });
     }
 
     /// Something for a project's users to read.
     fn project_log(&mut self, project: Uuid, level: LogLevel, text: String) {
-        self.events.emit(Event::ProjectLog {
+        self.world.events.emit(Event::ProjectLog {
             project,
             level,
             text,
         });
     }
 
-    /// GNS3 2.2's `/network/ports`.
-    fn port_use(&self) -> Answer {
-        let taken = |p: &PortPool| p.reservations().map(|(p, _)| p).collect();
-        Answer::Ok(Body::PortUse(PortUse {
-            console_range: self.settings.console_ports,
-            console_ports: taken(&self.console_ports),
-            udp_range: self.settings.udp_ports,
-            udp_ports: taken(&self.udp_ports),
-        }))
-    }
 
     /// One file of a project.
     fn read_project_file(&self, id: Uuid, rel: &str, host: &mut dyn Host) -> Reply {
@@ -1178,56 +1075,14 @@ impl Lab {
             )));
         }
         Ok(Answer::Ok(Body::Version {
-            local: self.settings.local,
+            local: self.world.settings.local,
         }))
     }
 
-    /// Begin restoring a projects archive; the answer goes out once it is
-    /// restored whole, a slice per loop turn (so that others are served
-    /// meanwhile).
-    fn restore_begin(
-        &mut self,
-        ticket: Ticket,
-        archive: Vec<u8>,
-        host: &mut dyn Host,
-    ) -> Result<(), ApiError> {
-        if self.restoring.is_some() {
-            return Err(ApiError::conflict(
-                "Another archive is being restored: send this one when it is done",
-            ));
-        }
-        host.files()
-            .restore_begin(&self.settings.projects_dir, archive)?;
-        self.restoring = Some(ticket);
-        Ok(())
-    }
-
-    /// One slice of the restore in progress; answer it once done.
-    fn restore_step(&mut self, host: &mut dyn Host) {
-        if self.restoring.is_none() {
-            return;
-        }
-        if let Some(done) = host.files().restore_step(RESTORE_SLICE)
-            && let Some(ticket) = self.restoring.take()
-        {
-            host.reply(ticket, done.map(|n| Answer::Created(Body::Restored(n))));
-        }
-    }
-
-    fn reload(&mut self, host: &mut dyn Host) -> Reply {
-        projects::require_local(&self.settings, "Reloading the configuration")?;
-        let fresh = host.reload_settings()?;
-        self.udp_ports.set_range(fresh.udp_ports);
-        self.console_ports.set_range(fresh.console_ports);
-        self.settings.vpcs = fresh.vpcs;
-        self.settings.console_sandbox = fresh.console_sandbox;
-        Ok(Answer::Created(Body::Empty))
-    }
-
     fn request_shutdown(&mut self) -> Reply {
-        projects::require_local(&self.settings, "Shutting the server down")?;
+        projects::require_local(&self.world.settings, "Shutting the server down")?;
         self.shutdown = true;
-        self.events.emit(Event::ShutdownAsked);
+        self.world.events.emit(Event::ShutdownAsked);
         Ok(Answer::Created(Body::Empty))
     }
 
@@ -1236,12 +1091,12 @@ impl Lab {
     }
 
     fn project_view(&self, id: Uuid) -> Result<Body, ApiError> {
-        self.projects.view(id, &self.settings).map(Body::Project)
+        self.projects.view(id, &self.world.settings).map(Body::Project)
     }
 
     /// Update a project; it moves only while none of its nodes runs.
     fn update_project(&mut self, id: Uuid, b: spec::ProjectUpdate, host: &mut dyn Host) -> Reply {
-        if let Some(to) = self.projects.new_path(id, &b, &self.settings)? {
+        if let Some(to) = self.projects.new_path(id, &b, &self.world.settings)? {
             let nodes = self.project(id)?.nodes.clone();
             let keys: Vec<NodeKey> = nodes.iter().filter_map(|n| self.key_of(*n)).collect();
             if keys
@@ -1252,7 +1107,7 @@ impl Lab {
                     "Stop the project's VMs before changing its path",
                 ));
             }
-            self.projects.repoint(id, &to, host, &mut self.events)?;
+            self.projects.repoint(id, &to, host, &mut self.world.events)?;
             for key in keys {
                 if let Some(n) = self.registry.get_mut(key) {
                     n.kind.face_mut().moved(&to, n.id);
@@ -1282,14 +1137,15 @@ impl Lab {
         for key in keys {
             self.remove_node(now, key, host);
         }
-        self.udp_ports.release_owner(id);
+        self.world.udp_ports.release_owner(id);
         let how = (delete_dir, node_dirs.as_slice());
-        self.projects.close(id, how, host, &mut self.events)
+        self.projects.close(id, how, host, &mut self.world.events)
     }
 
     fn allocate_udp(&mut self, id: Uuid, host: &mut dyn Host) -> Reply {
         self.project(id)?;
         let (port, ()) = self
+            .world
             .udp_ports
             .reserve_lowest(id, |p| host.udp_free(p).then_some(()))?;
         Ok(Answer::Created(Body::UdpPort(port)))
@@ -1301,7 +1157,7 @@ impl Lab {
             .projects
             .iter()
             .filter_map(|p| {
-                let view = self.projects.view(p.id, &self.settings).ok()?;
+                let view = self.projects.view(p.id, &self.world.settings).ok()?;
                 let mut nodes: Vec<_> = p
                     .nodes
                     .iter()
@@ -1314,7 +1170,7 @@ impl Lab {
             .collect();
         projects.sort_by(|a, b| (&a.0.name, a.0.id).cmp(&(&b.0.name, b.0.id)));
         answer::StatusView {
-            local: self.settings.local,
+            local: self.world.settings.local,
             projects,
         }
     }
@@ -1322,7 +1178,7 @@ impl Lab {
     /// Check that every structure agrees with every other (see
     /// `invariants::check`).
     pub fn check_invariants(&self) -> Result<(), String> {
-        let (pools, projects) = ((&self.console_ports, &self.udp_ports), &self.projects);
+        let (pools, projects) = ((&self.world.console_ports, &self.world.udp_ports), &self.projects);
         invariants::check(&self.registry, projects, pools.0, pools.1)
     }
 }

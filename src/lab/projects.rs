@@ -4,13 +4,14 @@
 //! lab's; this part knows projects by id.
 
 use super::answer::{Answer, Body, ProjectView, Reply};
+use super::command::Ticket;
 use super::event::{Event, Events};
 use super::host::Host;
 use super::project::{Project, TEMPORARY_MARKER};
 use super::settings::Settings;
 use super::spec::{ProjectCreate, ProjectUpdate};
 use crate::error::ApiError;
-use crate::limits::{MAX_NAME_BYTES, MAX_PROJECTS};
+use crate::limits::{MAX_NAME_BYTES, MAX_PROJECTS, RESTORE_SLICE};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use uuid::Uuid;
@@ -19,6 +20,8 @@ use uuid::Uuid;
 #[derive(Debug, Default)]
 pub struct Projects {
     map: HashMap<Uuid, Project>,
+    /// The upload whose archive is being restored, a slice per turn.
+    restoring: Option<Ticket>,
 }
 
 fn no_project(id: Uuid) -> ApiError {
@@ -26,6 +29,45 @@ fn no_project(id: Uuid) -> ApiError {
 }
 
 impl Projects {
+    /// Begin restoring a projects archive; the answer goes out once it is
+    /// restored whole, a slice per loop turn (so that others are served
+    /// meanwhile).
+    pub fn restore_begin(
+        &mut self,
+        ticket: Ticket,
+        archive: Vec<u8>,
+        settings: &Settings,
+        host: &mut dyn Host,
+    ) -> Result<(), ApiError> {
+        if self.restoring.is_some() {
+            return Err(ApiError::conflict(
+                "Another archive is being restored: send this one when it is done",
+            ));
+        }
+        host.files()
+            .restore_begin(&settings.projects_dir, archive)?;
+        self.restoring = Some(ticket);
+        Ok(())
+    }
+
+    /// One slice of the restore in progress; answer it once done.
+    pub fn restore_step(&mut self, host: &mut dyn Host) {
+        if self.restoring.is_none() {
+            return;
+        }
+        if let Some(done) = host.files().restore_step(RESTORE_SLICE)
+            && let Some(ticket) = self.restoring.take()
+        {
+            host.reply(ticket, done.map(|n| Answer::Created(Body::Restored(n))));
+        }
+    }
+
+
+    /// Whether an archive is being restored.
+    pub fn restoring(&self) -> bool {
+        self.restoring.is_some()
+    }
+
     /// Project `id`, or 1.3.13's 404.
     pub fn get(&self, id: Uuid) -> Result<&Project, ApiError> {
         self.map.get(&id).ok_or_else(|| no_project(id))
