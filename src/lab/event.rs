@@ -309,6 +309,15 @@ impl Events {
         self.emit(Event::Warning { node, text });
     }
 
+    /// Something for a project's users to read.
+    pub fn project_log(&mut self, project: Uuid, level: LogLevel, text: String) {
+        self.emit(Event::ProjectLog {
+            project,
+            level,
+            text,
+        });
+    }
+
     /// The oldest event.
     pub fn pop(&mut self) -> Option<Event> {
         self.queue.pop_front()

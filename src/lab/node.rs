@@ -146,6 +146,27 @@ impl Node {
         })
     }
 
+    /// The console websocket: only for a started node with a console.
+    pub fn console_socket(&self) -> crate::lab::answer::Reply {
+        use crate::error::ApiError;
+        use crate::lab::answer::{Answer, Upgrade};
+        if self.state() != State::Started {
+            return Err(ApiError::conflict(format!(
+                "Node {} is not started",
+                self.name
+            )));
+        }
+        if self.console_port.is_none() {
+            return Err(ApiError::conflict(format!(
+                "Node {} console type is not telnet",
+                self.name
+            )));
+        }
+        Ok(Answer::Ok(crate::lab::answer::Body::Upgrade(
+            Upgrade::Console(self.key),
+        )))
+    }
+
     /// The node as the status page shows it.
     pub fn status(&self, now: std::time::Instant) -> crate::lab::answer::NodeStatus {
         crate::lab::answer::NodeStatus {

@@ -62,7 +62,6 @@ impl Projects {
         }
     }
 
-
     /// Whether an archive is being restored.
     pub fn restoring(&self) -> bool {
         self.restoring.is_some()

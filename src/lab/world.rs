@@ -7,21 +7,21 @@ use super::answer::{Answer, Body, PortUse, Reply, Upgrade};
 use super::console::PortChoice;
 use super::event::{Event, Events};
 use super::host::Host;
-use super::kinds::pc::Pc;
-use super::project::Project;
-use super::settings::PcEngine;
-use super::spec::VmCreate;
-use crate::error::ApiError;
-use crate::limits::NOTIFICATION_PING;
-use uuid::Uuid;
 use super::id::NodeKey;
+use super::kinds::pc::Pc;
 use super::kinds::{Behaviour, Ctx};
 use super::node::Node;
 use super::ports::PortPool;
+use super::project::Project;
+use super::settings::PcEngine;
 use super::settings::Settings;
+use super::spec::VmCreate;
 use super::timers::{Deadline, Timers};
+use crate::error::ApiError;
+use crate::limits::NOTIFICATION_PING;
 use std::collections::VecDeque;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// The lab's shared parts.
 #[derive(Debug)]

@@ -78,7 +78,7 @@ fn a_switch_forwards_within_a_vlan_and_follows_setting_changes() {
     assert_eq!(r.status(t), Some(404));
     let t = r.send(dev(NodeCommand::Delete));
     assert_eq!(r.status(t), Some(204));
-    assert!(r.host.nios.is_empty() && r.lab.udp_ports.reservations().count() == 0);
+    assert!(r.host.nios.is_empty() && r.lab.nodes.world.udp_ports.reservations().count() == 0);
 }
 
 #[test]

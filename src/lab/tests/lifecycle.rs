@@ -23,7 +23,7 @@ fn start_then_stop_then_start() {
     r.exit(k, "exit code 0");
     assert_eq!(r.status(stop), Some(204));
     assert_eq!(
-        r.lab.udp_ports.reservations().count(),
+        r.lab.nodes.world.udp_ports.reservations().count(),
         0,
         "VPCS ports freed"
     );
@@ -85,7 +85,7 @@ fn delete_of_a_running_node_answers_what_waited_behind_it() {
     }
     assert!(r.lab.node(k).is_none() && r.lab.key_of(n).is_none());
     assert!(!r.host.consoles.contains_key(&k), "console listener closed");
-    assert_eq!(r.lab.console_ports.reservations().count(), 0);
+    assert_eq!(r.lab.nodes.world.console_ports.reservations().count(), 0);
     let later = r.node(p, n, NodeCommand::Get);
     assert_eq!(r.status(later), Some(404));
 }
@@ -223,7 +223,7 @@ fn closing_a_project_with_running_nodes_leaves_nothing() {
     assert!(r.host.procs.is_empty(), "every process reaped");
     assert!(r.host.consoles.is_empty() && r.host.nios.is_empty());
     assert!(r.lab.node(ka).is_none() && r.lab.node(kb).is_none());
-    assert_eq!(r.lab.udp_ports.reservations().count(), 0);
+    assert_eq!(r.lab.nodes.world.udp_ports.reservations().count(), 0);
     assert!(
         r.host
             .disk
@@ -256,15 +256,18 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
     );
     let port = &r.lab.node(k).unwrap().ports[0];
     assert_eq!(port.nio.as_ref().map(|n| udp(n).rport), Some(20001));
-    assert!(r.lab.udp_ports.is_reserved(10050));
+    assert!(r.lab.nodes.world.udp_ports.is_reserved(10050));
     // Another lport: the old one is freed once the new one is open.
     let other = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10060, 20001)));
     assert_eq!(r.status(other), Some(201));
-    assert!(!r.lab.udp_ports.is_reserved(10050) && r.lab.udp_ports.is_reserved(10060));
+    assert!(
+        !r.lab.nodes.world.udp_ports.is_reserved(10050)
+            && r.lab.nodes.world.udp_ports.is_reserved(10060)
+    );
     // A failed new lport leaves both the old tunnel and the pool alone.
     let failed = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10070, 20002)));
     assert_eq!(r.status(failed), Some(409));
-    assert!(!r.lab.udp_ports.is_reserved(10070));
+    assert!(!r.lab.nodes.world.udp_ports.is_reserved(10070));
     assert_eq!(udp(&r.host.nios[&(k, 0)]).lport, 10060);
     let remove = r.node(p, n, NodeCommand::RemoveNio(PORT0));
     assert_eq!(r.status(remove), Some(204));
@@ -298,12 +301,12 @@ fn a_tap_nio_takes_no_udp_port_and_a_failed_one_keeps_the_old() {
     let bad = r.node(p, n, NodeCommand::AddNio(PORT0, tap("tap9")));
     assert_eq!(r.status(bad), Some(409));
     assert_eq!(udp(&r.host.nios[&(k, 0)]).lport, 10050, "the tunnel stays");
-    assert!(r.lab.udp_ports.is_reserved(10050));
+    assert!(r.lab.nodes.world.udp_ports.is_reserved(10050));
     let good = r.node(p, n, NodeCommand::AddNio(PORT0, tap("tap0")));
     assert_eq!(r.reply(good), &Ok(Answer::Created(Body::Nio(tap("tap0")))));
     assert_eq!(r.host.nios[&(k, 0)], tap("tap0"));
     assert!(
-        !r.lab.udp_ports.is_reserved(10050),
+        !r.lab.nodes.world.udp_ports.is_reserved(10050),
         "the tunnel's port is freed"
     );
     let remove = r.node(p, n, NodeCommand::RemoveNio(PORT0));
@@ -428,7 +431,7 @@ fn a_failed_spawn_is_a_409_and_frees_its_ports() {
     r.turn();
     assert!(r.error(start).contains("missing"));
     assert_eq!(r.status(get), Some(200), "the queue moves on");
-    assert_eq!(r.lab.udp_ports.reservations().count(), 0);
+    assert_eq!(r.lab.nodes.world.udp_ports.reservations().count(), 0);
     assert_eq!(r.lab.node(k).unwrap().state(), State::Stopped);
     let spawn = r.host.last_spawn.clone().unwrap();
     assert_eq!(

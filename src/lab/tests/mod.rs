@@ -4,7 +4,7 @@
 use super::fake::FakeHost;
 use super::*;
 use crate::lab::command::{LinkFilters, Nio, NioTap, NioUdp};
-use crate::lab::command::{PortAddr, Ticket};
+use crate::lab::command::{NodeCommand, PortAddr, Ticket};
 use crate::lab::spec::{ProjectCreate, VmCreate, VmUpdate};
 use crate::limits::{MAX_CONSOLE_CLIENT_OUTPUT, START_TIMEOUT, STOP_GRACE};
 use kinds::vpcs::{LOG_FILE, LOG_HEADER};
