@@ -113,21 +113,123 @@ impl LabFuzz {
     }
 
     fn step(&mut self, op: u8, arg: u8) {
-        match op % 20 {
-            0 => {
+        Op::of(op).apply(self, arg);
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.lab.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+        for key in self.host.procs.keys() {
+            assert!(
+                self.lab.node(*key).is_some_and(|n| n.running()),
+                "a process lives for a node that has none"
+            );
+        }
+        let mut last: HashMap<(Uuid, Uuid), u64> = HashMap::new();
+        let node_of: HashMap<u64, (Uuid, Uuid)> = self
+            .sent
+            .iter()
+            .filter_map(|(t, n)| n.map(|n| (t.slot, n)))
+            .collect();
+        let mut seen = HashSet::new();
+        for (t, _) in &self.host.replies {
+            assert!(seen.insert(t.slot), "request {} answered twice", t.slot);
+            if let Some(n) = node_of.get(&t.slot) {
+                let prev = last.insert(*n, t.slot);
+                assert!(
+                    prev.is_none_or(|p| p < t.slot),
+                    "node {n:?}: answers out of order"
+                );
+            }
+        }
+    }
+}
+
+/// One fuzz operation, named; its byte picks it (`op % 20`), its argument
+/// byte shapes it. The mapping is fixed: the corpora replay unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Open a project (ids 1..4, temporary or not).
+    CreateProject,
+    /// Create a PC in a project.
+    CreatePc,
+    /// A PC command; the group picks which of twelve.
+    PcCommand(u8),
+    /// Turn the loop.
+    Poll,
+    /// Let time pass, then turn the loop.
+    Wait,
+    /// A PC's process prints (now, or waiting unread).
+    Output,
+    /// A PC's process exits.
+    Exit,
+    /// Close, delete or reserve a UDP port in a project.
+    ProjectCommand,
+    /// A console client attaches, types, maybe leaves.
+    Console,
+    /// The host starts failing (spawns, unreachable peers) or stops.
+    HostFaults,
+    /// A frame at a PC.
+    Frame,
+    /// Another program takes a port.
+    ForeignPorts,
+    /// Create a switch or hub.
+    CreateDevice,
+    /// A switch or hub command.
+    DeviceCommand,
+    /// Start, stop or watch a capture; a viewer reads or leaves.
+    Capture,
+    /// GNS3 2.2's node operations, filters included.
+    V2Command,
+    /// Frames through filters, delayed frames released, listeners.
+    FramesAndRelease,
+    /// A frame at a switch or hub port.
+    SwitchFrame,
+}
+
+impl Op {
+    /// The operation a byte names.
+    fn of(byte: u8) -> Op {
+        match byte % 20 {
+            0 => Op::CreateProject,
+            1 => Op::CreatePc,
+            n @ 2..=4 => Op::PcCommand(n - 2),
+            5 => Op::Poll,
+            6 => Op::Wait,
+            7 => Op::Output,
+            8 => Op::Exit,
+            9 => Op::ProjectCommand,
+            10 => Op::Console,
+            11 => Op::HostFaults,
+            12 => Op::Frame,
+            13 => Op::ForeignPorts,
+            14 => Op::CreateDevice,
+            15 => Op::DeviceCommand,
+            16 => Op::Capture,
+            18 => Op::V2Command,
+            19 => Op::FramesAndRelease,
+            _ => Op::SwitchFrame,
+        }
+    }
+
+    /// Do it to the lab under test.
+    fn apply(self, f: &mut LabFuzz, arg: u8) {
+        match self {
+            Op::CreateProject => {
                 let id = Uuid::from_u128(1 + (arg % 4) as u128);
                 let b = ProjectCreate {
                     project_id: Some(id),
                     temporary: Some(arg & 8 != 0),
                     ..Default::default()
                 };
-                self.send(Command::CreateProject(b), None);
-                if !self.projects.contains(&id) && self.lab.check_invariants().is_ok() {
-                    self.projects.push(id);
+                f.send(Command::CreateProject(b), None);
+                if !f.projects.contains(&id) && f.lab.check_invariants().is_ok() {
+                    f.projects.push(id);
                 }
             }
-            1 => {
-                let Some(p) = Self::pick(&self.projects, arg) else {
+            Op::CreatePc => {
+                let Some(p) = LabFuzz::pick(&f.projects, arg) else {
                     return;
                 };
                 let id = Uuid::from_u128(100 + (arg % 8) as u128);
@@ -140,14 +242,14 @@ impl LabFuzz {
                     console_pick: arg & 64 != 0,
                     console_telnet: arg & 128 == 0,
                 };
-                self.send(Command::CreateNode(p, NodeCreate::Vpcs(b)), None);
-                let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
-                if created && !self.nodes.contains(&(p, id)) {
-                    self.nodes.push((p, id));
+                f.send(Command::CreateNode(p, NodeCreate::Vpcs(b)), None);
+                let created = matches!(f.host.replies.last(), Some((_, Ok(_))));
+                if created && !f.nodes.contains(&(p, id)) {
+                    f.nodes.push((p, id));
                 }
             }
-            2..=4 => {
-                let Some((p, n)) = Self::pick(&self.nodes, arg) else {
+            Op::PcCommand(group) => {
+                let Some((p, n)) = LabFuzz::pick(&f.nodes, arg) else {
                     return;
                 };
                 let at = PortAddr {
@@ -155,7 +257,7 @@ impl LabFuzz {
                     port: 0,
                 };
                 let lport = 10000 + (arg % 8) as u16 * 3;
-                let c = match (op % 20 - 2) * 4 + (arg >> 4) % 4 {
+                let c = match group * 4 + (arg >> 4) % 4 {
                     0 | 1 => NodeCommand::Start,
                     2 | 3 => NodeCommand::Stop,
                     4 => NodeCommand::Reload,
@@ -185,7 +287,7 @@ impl LabFuzz {
                     ),
                     _ => NodeCommand::RemoveNio(at),
                 };
-                self.send(
+                f.send(
                     Command::Node(
                         NodeRef {
                             project: p,
@@ -197,13 +299,13 @@ impl LabFuzz {
                     Some((p, n)),
                 );
             }
-            5 => self.lab.poll(self.now, &mut self.host),
-            6 => {
-                self.now += Duration::from_millis(arg as u64 * 50);
-                self.lab.poll(self.now, &mut self.host);
+            Op::Poll => f.lab.poll(f.now, &mut f.host),
+            Op::Wait => {
+                f.now += Duration::from_millis(arg as u64 * 50);
+                f.lab.poll(f.now, &mut f.host);
             }
-            7 => {
-                let Some(k) = self.key(arg) else { return };
+            Op::Output => {
+                let Some(k) = f.key(arg) else { return };
                 let out: &[u8] = if arg & 1 == 0 {
                     b"VPCS> "
                 } else {
@@ -211,19 +313,19 @@ impl LabFuzz {
 "
                 };
                 if arg & 2 == 0 {
-                    self.lab.on_output(self.now, k, out, &mut self.host);
+                    f.lab.on_output(f.now, k, out, &mut f.host);
                 } else {
-                    self.host.unread.insert(k, out.to_vec());
+                    f.host.unread.insert(k, out.to_vec());
                 }
             }
-            8 => {
-                let Some(k) = self.key(arg) else { return };
-                if self.host.exit(k).is_some() {
-                    self.lab.on_exit(self.now, k, "exit code 1", &mut self.host);
+            Op::Exit => {
+                let Some(k) = f.key(arg) else { return };
+                if f.host.exit(k).is_some() {
+                    f.lab.on_exit(f.now, k, "exit code 1", &mut f.host);
                 }
             }
-            9 => {
-                let Some(p) = Self::pick(&self.projects, arg) else {
+            Op::ProjectCommand => {
+                let Some(p) = LabFuzz::pick(&f.projects, arg) else {
                     return;
                 };
                 let c = match arg % 3 {
@@ -231,55 +333,53 @@ impl LabFuzz {
                     1 => Command::DeleteProject(p),
                     _ => Command::AllocateUdp(p),
                 };
-                self.send(c, None);
+                f.send(c, None);
             }
-            10 => {
-                let Some(k) = self.key(arg) else { return };
-                self.clients += 1;
+            Op::Console => {
+                let Some(k) = f.key(arg) else { return };
+                f.clients += 1;
                 let id = ClientId {
                     handle: arg as usize,
-                    serial: self.clients,
+                    serial: f.clients,
                 };
-                if self.lab.console_attach(k, id) {
-                    self.lab
-                        .console_input(self.now, k, id, b"ip 10.0.0.2\r! ls\r", &mut self.host);
+                if f.lab.console_attach(k, id) {
+                    f.lab
+                        .console_input(f.now, k, id, b"ip 10.0.0.2\r! ls\r", &mut f.host);
                     if arg & 1 == 0 {
-                        self.lab.console_detach(k, id);
+                        f.lab.console_detach(k, id);
                     }
                 }
             }
-            11 => {
-                self.host.spawn_error =
+            Op::HostFaults => {
+                f.host.spawn_error =
                     (arg & 1 == 1).then(|| crate::error::ApiError::conflict("no vpcs"));
                 if arg & 2 == 0 {
-                    self.host
-                        .unreachable_rports
-                        .insert(20000 + (arg % 3) as u16);
+                    f.host.unreachable_rports.insert(20000 + (arg % 3) as u16);
                 } else {
-                    self.host.unreachable_rports.clear();
+                    f.host.unreachable_rports.clear();
                 }
             }
-            12 => {
-                let Some(k) = self.key(arg) else { return };
+            Op::Frame => {
+                let Some(k) = f.key(arg) else { return };
                 let from = if arg & 1 == 0 {
                     Endpoint::Node(k)
                 } else {
                     Endpoint::Nio(k, 0)
                 };
-                self.lab
-                    .on_frame(self.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                f.lab
+                    .on_frame(f.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
             }
-            13 => {
+            Op::ForeignPorts => {
                 let b = if arg & 1 == 0 {
                     10009
                 } else {
                     2000 + (arg % 8) as u16
                 };
-                self.host.foreign_udp.insert(b);
-                self.host.foreign_consoles.insert(b);
+                f.host.foreign_udp.insert(b);
+                f.host.foreign_consoles.insert(b);
             }
-            14 => {
-                let Some(p) = Self::pick(&self.projects, arg) else {
+            Op::CreateDevice => {
+                let Some(p) = LabFuzz::pick(&f.projects, arg) else {
                     return;
                 };
                 let id = Uuid::from_u128(200 + (arg % 4) as u128);
@@ -299,14 +399,14 @@ impl LabFuzz {
                         })
                     }),
                 };
-                self.send(Command::CreateNode(p, NodeCreate::Device(b)), None);
-                let created = matches!(self.host.replies.last(), Some((_, Ok(_))));
-                if created && !self.devices.contains(&(p, id)) {
-                    self.devices.push((p, id));
+                f.send(Command::CreateNode(p, NodeCreate::Device(b)), None);
+                let created = matches!(f.host.replies.last(), Some((_, Ok(_))));
+                if created && !f.devices.contains(&(p, id)) {
+                    f.devices.push((p, id));
                 }
             }
-            15 => {
-                let Some((p, d)) = Self::pick(&self.devices, arg) else {
+            Op::DeviceCommand => {
+                let Some((p, d)) = LabFuzz::pick(&f.devices, arg) else {
                     return;
                 };
                 let port = (arg % 4) as u32;
@@ -340,12 +440,12 @@ impl LabFuzz {
                     node: d,
                     class: crate::api::NodeClass::Device,
                 };
-                self.send(Command::Node(r, c), Some((p, d)));
+                f.send(Command::Node(r, c), Some((p, d)));
             }
-            16 => {
+            Op::Capture => {
                 let device = arg & 1 == 1;
-                let list = if device { &self.devices } else { &self.nodes };
-                let Some((p, n)) = Self::pick(list, arg >> 1) else {
+                let list = if device { &f.devices } else { &f.nodes };
+                let Some((p, n)) = LabFuzz::pick(list, arg >> 1) else {
                     return;
                 };
                 let at = PortAddr {
@@ -367,8 +467,8 @@ impl LabFuzz {
                 } else {
                     crate::api::NodeClass::Vpcs
                 };
-                let slot = self.sent.len() as u64;
-                self.send(
+                let slot = f.sent.len() as u64;
+                f.send(
                     Command::Node(
                         NodeRef {
                             project: p,
@@ -379,28 +479,28 @@ impl LabFuzz {
                     ),
                     Some((p, n)),
                 );
-                self.viewers.push(ClientId {
+                f.viewers.push(ClientId {
                     handle: 1,
                     serial: slot,
                 });
-                self.viewers.push(ClientId {
+                f.viewers.push(ClientId {
                     handle: 1,
                     serial: 1,
                 });
-                if let Some(v) = Self::pick(&self.viewers, arg) {
+                if let Some(v) = LabFuzz::pick(&f.viewers, arg) {
                     if arg & 2 == 0 {
-                        let _ = self.lab.capture_output(v);
+                        let _ = f.lab.capture_output(v);
                     } else {
-                        self.lab.capture_unwatch(v);
+                        f.lab.capture_unwatch(v);
                     }
                 }
-                let _ = self.lab.take_ready_viewers();
+                let _ = f.lab.take_ready_viewers();
             }
-            18 => {
+            Op::V2Command => {
                 // GNS3 2.2's node operations, filters included.
                 let device = arg & 1 == 1;
-                let list = if device { &self.devices } else { &self.nodes };
-                let Some((p, n)) = Self::pick(list, arg >> 1) else {
+                let list = if device { &f.devices } else { &f.nodes };
+                let Some((p, n)) = LabFuzz::pick(list, arg >> 1) else {
                     return;
                 };
                 let filters = LinkFilters {
@@ -420,7 +520,7 @@ impl LabFuzz {
                     adapter: 0,
                     port: if device { (arg % 4) as u32 } else { 0 },
                 };
-                let other = Self::pick(&self.nodes, arg).map_or(n, |(_, o)| o);
+                let other = LabFuzz::pick(&f.nodes, arg).map_or(n, |(_, o)| o);
                 let c = match (arg >> 5) % 6 {
                     0 | 1 => NodeCommand::AttachNio(
                         at,
@@ -448,34 +548,34 @@ impl LabFuzz {
                     node: n,
                     class,
                 };
-                self.send(Command::Node(r, c), Some((p, n)));
+                f.send(Command::Node(r, c), Some((p, n)));
             }
-            19 => {
+            Op::FramesAndRelease => {
                 // Frames through filters, delayed frames released, listeners.
-                if let Some(k) = self.key(arg) {
+                if let Some(k) = f.key(arg) {
                     let from = if arg & 1 == 0 {
                         Endpoint::Node(k)
                     } else {
                         Endpoint::Nio(k, 0)
                     };
                     for _ in 0..(arg % 8) {
-                        self.lab
-                            .on_frame(self.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                        f.lab
+                            .on_frame(f.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
                     }
                 }
-                self.now += Duration::from_millis(u64::from(arg % 16) * 10);
-                self.lab.release_frames(self.now, &mut |_, _| arg & 4 == 0);
+                f.now += Duration::from_millis(u64::from(arg % 16) * 10);
+                f.lab.release_frames(f.now, &mut |_, _| arg & 4 == 0);
                 match arg >> 6 {
-                    0 => self.send(Command::Notifications, None),
-                    1 => self.lab.unsubscribe(),
+                    0 => f.send(Command::Notifications, None),
+                    1 => f.lab.unsubscribe(),
                     _ => {}
                 }
             }
-            _ => {
-                let Some((_, d)) = Self::pick(&self.devices, arg) else {
+            Op::SwitchFrame => {
+                let Some((_, d)) = LabFuzz::pick(&f.devices, arg) else {
                     return;
                 };
-                let Some(k) = self.lab.key_of(d) else { return };
+                let Some(k) = f.lab.key_of(d) else { return };
                 let mut frame = vec![0xff; 6];
                 frame.extend_from_slice(&[0, 0x50, 0x79, 0x66, 0x68, arg % 5, 0x08, 0x00]);
                 frame.extend_from_slice(&[arg; 46]);
@@ -483,40 +583,11 @@ impl LabFuzz {
                     frame[0] = 0;
                     frame[5] = arg % 5;
                 }
-                self.lab.on_frame(
-                    self.now,
+                f.lab.on_frame(
+                    f.now,
                     Endpoint::Nio(k, (arg % 4) as usize),
                     &frame,
                     &mut |_, _| arg & 2 == 0,
-                );
-            }
-        }
-    }
-
-    fn check(&self) {
-        if let Err(e) = self.lab.check_invariants() {
-            panic!("invariant broken: {e}");
-        }
-        for key in self.host.procs.keys() {
-            assert!(
-                self.lab.node(*key).is_some_and(|n| n.running()),
-                "a process lives for a node that has none"
-            );
-        }
-        let mut last: HashMap<(Uuid, Uuid), u64> = HashMap::new();
-        let node_of: HashMap<u64, (Uuid, Uuid)> = self
-            .sent
-            .iter()
-            .filter_map(|(t, n)| n.map(|n| (t.slot, n)))
-            .collect();
-        let mut seen = HashSet::new();
-        for (t, _) in &self.host.replies {
-            assert!(seen.insert(t.slot), "request {} answered twice", t.slot);
-            if let Some(n) = node_of.get(&t.slot) {
-                let prev = last.insert(*n, t.slot);
-                assert!(
-                    prev.is_none_or(|p| p < t.slot),
-                    "node {n:?}: answers out of order"
                 );
             }
         }
