@@ -50,8 +50,19 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Decode a JSON object into `T`.
 pub fn from_object<T: DeserializeOwned>(o: Object) -> Result<T, ApiError> {
+    from_object_at("", o)
+}
+
+/// [`from_object`] for an object found at `at` in a body (`ports[1]`):
+/// messages name fields by their whole path.
+pub fn from_object_at<T: DeserializeOwned>(at: &str, o: Object) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(Value::Object(o)).map_err(|e| {
-        let path = e.path().to_string();
+        let inner = e.path().to_string();
+        let path = match (at, inner.as_str()) {
+            (at, "." | "") if !at.is_empty() => at.to_string(),
+            ("", inner) => inner.to_string(),
+            (at, inner) => format!("{at}.{inner}"),
+        };
         ApiError::bad(message(&path, &e.into_inner().to_string()))
     })
 }
@@ -395,6 +406,24 @@ mod tests {
         assert_eq!(
             msg("[1]"),
             "Request body must be a JSON object, not an array"
+        );
+    }
+
+    #[test]
+    fn an_object_found_inside_a_body_is_named_by_its_place() {
+        let o = |j: &str| match serde_json::from_str::<Value>(j).unwrap() {
+            Value::Object(o) => o,
+            _ => unreachable!(),
+        };
+        let e = from_object_at::<Inner>("ports_mapping[2]", o(r#"{"vlan": "x"}"#)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Field 'ports_mapping[2].vlan' must be an integer, not a string"
+        );
+        let e = from_object_at::<Inner>("ports_mapping[2]", o(r#"{"x": 1}"#)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Unknown property 'x' in 'ports_mapping[2]' (additional properties are not allowed; expected vlan)"
         );
     }
 

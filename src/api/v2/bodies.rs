@@ -7,8 +7,8 @@ use crate::api::answer::Nio;
 use crate::api::body::{self, DeviceCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
 use crate::api::command::{DeviceType, LinkFilters, PortMapping, VlanMode};
 use crate::api::decode::{
-    self, Id, Int, NodeId, Object, OneOf, Port, Word, from_object, name, port, required,
-    required_text,
+    self, Id, Int, NodeId, Object, OneOf, Port, Word, from_object, from_object_at, name, port,
+    required, required_text,
 };
 use crate::error::ApiError;
 use serde::Deserialize;
@@ -228,20 +228,21 @@ fn ports_mapping(
     }
     let mut out: Vec<PortMapping> = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let at = |e: ApiError| ApiError::bad(format!("In 'ports_mapping[{i}]': {e}"));
+        let at = format!("ports_mapping[{i}]");
+        let field = |name: &str| format!("{at}.{name}");
         let (name, number, vlan, ethertype) = match kind {
             DeviceType::Hub => {
-                let p: HubPort = from_object(item).map_err(at)?;
+                let p: HubPort = from_object_at(&at, item)?;
                 (p.name, p.port_number, None, None)
             }
             DeviceType::Switch => {
-                let p: SwitchPort = from_object(item).map_err(at)?;
-                let OneOf(mode) = required("type", p.mode).map_err(at)?;
+                let p: SwitchPort = from_object_at(&at, item)?;
+                let OneOf(mode) = required(&field("type"), p.mode)?;
                 let vlan = p.vlan.map_or(1, |Int(v)| u16::try_from(v).unwrap_or(1));
                 (p.name, p.port_number, Some((mode, vlan)), p.ethertype)
             }
         };
-        let Int(number) = required("port_number", number).map_err(at)?;
+        let Int(number) = required(&field("port_number"), number)?;
         let number = u32::try_from(number).unwrap_or(u32::MAX);
         if out.iter().any(|m| m.port_number == number) {
             return Err(ApiError::bad(format!(
@@ -251,11 +252,11 @@ fn ports_mapping(
         let ethertype = ethertype.unwrap_or_default();
         if !["", "0x8100", "0x88A8", "0x9100", "0x9200"].contains(&ethertype.as_str()) {
             return Err(ApiError::bad(format!(
-                "Field 'ethertype' must be one of \"\", 0x8100, 0x88A8, 0x9100, 0x9200, not '{ethertype}'"
+                "Field 'ports_mapping[{i}].ethertype' must be one of \"\", 0x8100, 0x88A8, 0x9100, 0x9200, not '{ethertype}'"
             )));
         }
         out.push(PortMapping {
-            name: required_text("name", name).map_err(at)?,
+            name: required_text(&format!("ports_mapping[{i}].name"), name)?,
             port_number: number,
             vlan,
             ethertype,
