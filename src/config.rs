@@ -53,6 +53,9 @@ pub struct Config {
     /// The GNS3 controller version `/v2/compute` claims (the controller
     /// requires its own), reported as `<it>-nanolab.<our version>`.
     pub gns3_version: String,
+    /// The GNS3 3.0 controller version `/v3/compute` claims, reported as
+    /// `<it>+nanolab.<our version>` (3.0 compares what is before the `+`).
+    pub gns3_3_version: String,
     /// Open API connections at most (a further one gets a 503).
     pub max_connections: usize,
     /// Bytes every client buffer together may hold (outboxes of
@@ -60,7 +63,7 @@ pub struct Config {
     pub memory_budget: usize,
 }
 
-pub use crate::api::v2::GNS3_VERSION;
+pub use crate::api::v2::{GNS3_3_VERSION, GNS3_VERSION};
 
 impl Config {
     /// What the lab needs to know of the configuration.
@@ -76,6 +79,11 @@ impl Config {
             gns3_version: format!(
                 "{}-nanolab.{}",
                 self.gns3_version,
+                env!("CARGO_PKG_VERSION")
+            ),
+            gns3_3_version: format!(
+                "{}+nanolab.{}",
+                self.gns3_3_version,
                 env!("CARGO_PKG_VERSION")
             ),
         }
@@ -108,7 +116,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--projects-dir DIR] [--vpcs PATH] [--console-ports A-B] [--udp-ports A-B]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
-               [--gns3-version X.Y.Z] [--pc-engine vpcs|builtin]
+               [--gns3-version X.Y.Z] [--gns3-3-version X.Y.Z] [--pc-engine vpcs|builtin]
                [--max-connections N] [--memory-budget MIB] [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
@@ -132,6 +140,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                           the password for --auth-user: the first line of FILE
   --gns3-version X.Y.Z    the GNS3 controller version to claim on /v2/compute
                           (default 2.2.61); the controller refuses any other
+  --gns3-3-version X.Y.Z  the GNS3 3.0 controller version to claim on /v3/compute
+                          (default 3.0.6)
   --pc-engine vpcs|builtin
                           run virtual PCs with the vpcs program (default) or
                           the built-in engine (no process, no vpcs needed)
@@ -155,6 +165,7 @@ pub struct Flags {
     console_ports: Option<(u16, u16)>,
     udp_ports: Option<(u16, u16)>,
     gns3_version: Option<String>,
+    gns3_3_version: Option<String>,
     pc_engine: Option<crate::lab::PcEngine>,
     max_connections: Option<usize>,
     memory_budget: Option<usize>,
@@ -224,6 +235,9 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--config" => f.config_file = Some(value("a file")?.into()),
             "--pc-engine" => f.pc_engine = Some(parse_engine(&value("vpcs or builtin")?)?),
             "--gns3-version" => f.gns3_version = Some(parse_gns3_version(&value("a version")?)?),
+            "--gns3-3-version" => {
+                f.gns3_3_version = Some(parse_gns3_version(&value("a version")?)?)
+            }
             "--max-connections" => {
                 f.max_connections = Some(parse_count(&value("a number")?, "--max-connections")?)
             }
@@ -263,6 +277,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.console_ports = f.console_ports.unwrap_or(c.console_ports);
     c.udp_ports = f.udp_ports.unwrap_or(c.udp_ports);
     c.gns3_version = f.gns3_version.clone().unwrap_or(c.gns3_version);
+    c.gns3_3_version = f.gns3_3_version.clone().unwrap_or(c.gns3_3_version);
     c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
     c.max_connections = f.max_connections.unwrap_or(c.max_connections);
     c.memory_budget = f.memory_budget.unwrap_or(c.memory_budget);
@@ -311,6 +326,7 @@ fn defaults() -> Config {
         console_sandbox: true,
         auth: None,
         gns3_version: GNS3_VERSION.into(),
+        gns3_3_version: GNS3_3_VERSION.into(),
         pc_engine: crate::lab::PcEngine::Vpcs,
         max_connections: crate::limits::MAX_CONNECTIONS,
         memory_budget: crate::limits::MEMORY_BUDGET,
@@ -410,6 +426,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "projects_path") => c.projects_dir = expand_home(value),
             ("GNS3", "controller_version") => {
                 c.gns3_version = parse_gns3_version(value).map_err(at)?
+            }
+            ("GNS3", "controller_3_version") => {
+                c.gns3_3_version = parse_gns3_version(value).map_err(at)?
             }
             ("Server", "console_start_port_range") => {
                 cs = Some(parse_port(value).map_err(at)?);

@@ -67,6 +67,31 @@ pub fn from_object_at<T: DeserializeOwned>(at: &str, o: Object) -> Result<T, Api
     })
 }
 
+/// [`decode`], ignoring the properties `T` does not take (at the top
+/// level): what a newer client adds is dropped, what `T` takes is checked
+/// as strictly.
+pub fn decode_lenient<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut o = object(body)?;
+    for _ in 0..=o.len() {
+        let unknown = match serde_path_to_error::deserialize::<_, T>(Value::Object(o.clone())) {
+            Ok(t) => return Ok(t),
+            Err(e) => {
+                let raw = e.inner().to_string();
+                let top = !e.path().to_string().contains(['.', '[']);
+                match raw
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next())
+                {
+                    Some(k) if top => k.to_string(),
+                    _ => return from_object(o),
+                }
+            }
+        };
+        o.remove(&unknown);
+    }
+    from_object(o)
+}
+
 /// `a=b&c=d`, as `curl -d name=x` or an HTML form sends.
 fn looks_like_form(text: &str) -> bool {
     let t = text.trim();

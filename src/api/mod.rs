@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | [`command`], [`types`], [`answer`] | the lab's vocabulary (`lab::command`, `lab::types`, `lab::answer`), re-exported: the commands the front-ends produce, the values they share, the answers they render |
 //! | [`v1`] | GNS3 1.3 (`/v1`): decode and render |
-//! | [`v2`] | GNS3 2.2's compute API (`/v2/compute`): decode and render |
+//! | [`v2`] | GNS3 2.2's and 3.0's compute APIs (`/v2/compute`, `/v3/compute`, one module with a [`v2::Dialect`]): decode and render |
 //! | [`pages`] | pages for people: status, upload form, backup and restore |
 //! | [`multipart`] | `multipart/form-data` bodies (uploads) |
 //! | [`routes`] | `/v1` route templates and matching |
@@ -32,6 +32,8 @@ pub enum Front {
     V1,
     /// `/v2/compute`: GNS3 2.2's compute API.
     V2,
+    /// `/v3/compute`: GNS3 3.0's compute API.
+    V3,
     /// The pages for people, outside `/v1`.
     Pages,
 }
@@ -45,6 +47,8 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> (Front, v1::Decoded)
         (Front::V1, v1::decode(req, auth))
     } else if req.path == "/v2" || req.path.starts_with("/v2/") {
         (Front::V2, v2::decode(req, auth))
+    } else if req.path == "/v3" || req.path.starts_with("/v3/") {
+        (Front::V3, v2::decode_v3(req, auth))
     } else {
         (Front::Pages, pages::decode(req, auth))
     }
@@ -59,6 +63,7 @@ pub fn render(
     match front {
         Front::V1 => v1::render(route, reply),
         Front::V2 => v2::render(route, reply),
+        Front::V3 => v2::render_v3(route, reply),
         Front::Pages => pages::render(route, reply),
     }
 }
@@ -77,6 +82,7 @@ pub fn upgrade(reply: &answer::Reply) -> Option<answer::Upgrade> {
 pub fn notice(front: Front, n: &answer::Notice<'_>) -> Option<String> {
     match front {
         Front::V2 => v2::notification(n),
+        Front::V3 => v2::notification_v3(n),
         Front::V1 | Front::Pages => None,
     }
 }

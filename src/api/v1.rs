@@ -251,6 +251,7 @@ fn body_json(b: Body) -> Value {
         | Body::Statistics(_)
         | Body::PortUse(_)
         | Body::Capabilities(_)
+        | Body::Capabilities3(..)
         | Body::FileList(_)
         | Body::File(_)
         | Body::Upgrade(_) => json!({}),

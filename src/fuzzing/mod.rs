@@ -115,7 +115,16 @@ pub fn json_bodies(data: &[u8]) {
             format!("{P}/vpcs/{N}/adapters/0/ports/0/start_capture"),
         ),
     ];
-    for (method, path) in routes {
+    // And of every `/v3/compute` route that takes one (3.0's keys too).
+    let v3 = routes.clone().map(|(m, p)| {
+        (
+            m,
+            p.replace("/v2/", "/v3/")
+                .replace("start_capture", "capture/start"),
+        )
+    });
+    for (method, path) in routes.into_iter().chain(v3) {
+        let v3 = path.starts_with("/v3/");
         let req = Request {
             method,
             path,
@@ -127,7 +136,11 @@ pub fn json_bodies(data: &[u8]) {
             websocket_version: None,
             body: data.to_vec(),
         };
-        if let Err(e) = crate::api::v2::decode(&req, None).command {
+        let decoded = match v3 {
+            false => crate::api::v2::decode(&req, None),
+            true => crate::api::v2::decode_v3(&req, None),
+        };
+        if let Err(e) = decoded.command {
             let r = crate::api::v2::render(None, Err(e));
             assert!(matches!(r.status, 400 | 404 | 409), "{}", r.status);
         }

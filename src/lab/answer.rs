@@ -47,6 +47,9 @@ pub enum Body {
     /// What the compute can do (`/v2/compute/capabilities`), with the
     /// version string it reports.
     Capabilities(String),
+    /// What the compute can do, as GNS3 3.0 asks: the version string it
+    /// reports and the machine.
+    Capabilities3(String, Machine),
     /// A project's files: (path relative to it, MD5 digest).
     FileList(Vec<(String, String)>),
     /// A file's bytes.
@@ -137,6 +140,19 @@ pub struct Load {
     pub cpu_usage_percent: f64,
     /// Memory in use, 0–100.
     pub memory_usage_percent: f64,
+    /// The projects' disk in use, 0–100.
+    pub disk_usage_percent: f64,
+}
+
+/// The machine, as GNS3 3.0's capabilities describe it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Physical memory, in bytes.
+    pub memory: u64,
+    /// Size of the disk holding the projects, in bytes.
+    pub disk_size: u64,
 }
 
 /// `/v2/compute/statistics`: memory and swap in bytes, the rest in percent.

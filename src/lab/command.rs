@@ -59,6 +59,8 @@ pub enum Command {
     BackupProjects,
     /// What this compute can do (GNS3 2.2's `/capabilities`).
     Capabilities,
+    /// What the compute can do, as GNS3 3.0 asks (`/v3/compute/capabilities`).
+    Capabilities3,
     /// The host's load (`/statistics`).
     Statistics,
     /// Port ranges and ports in use (`/network/ports`).

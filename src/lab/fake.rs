@@ -22,6 +22,7 @@ pub fn settings() -> Settings {
         udp_ports: (10000, 10100),
         console_ports: (2000, 2100),
         gns3_version: "2.2.61-nanolab.test".into(),
+        gns3_3_version: "3.0.6+nanolab.test".into(),
         pc_engine: super::PcEngine::Vpcs,
     }
 }
@@ -275,6 +276,7 @@ impl Host for FakeHost {
         crate::lab::answer::Load {
             cpu_usage_percent: 1.5,
             memory_usage_percent: 42.0,
+            disk_usage_percent: 17.0,
         }
     }
 
@@ -282,6 +284,14 @@ impl Host for FakeHost {
         crate::lab::answer::Statistics {
             memory_total: 1 << 30,
             ..Default::default()
+        }
+    }
+
+    fn machine(&mut self, _dir: &Path) -> crate::lab::answer::Machine {
+        crate::lab::answer::Machine {
+            cpus: 2,
+            memory: 1 << 30,
+            disk_size: 1 << 34,
         }
     }
 

@@ -107,6 +107,8 @@ pub trait Host {
     fn load(&mut self) -> crate::lab::answer::Load;
     /// Memory, swap, CPU, load, and the disk holding `dir`.
     fn statistics(&mut self, dir: &Path) -> crate::lab::answer::Statistics;
+    /// The machine: CPUs, memory, and the size of the disk holding `dir`.
+    fn machine(&mut self, dir: &Path) -> crate::lab::answer::Machine;
     /// Read the configuration again.
     fn reload_settings(&mut self) -> Result<Settings, ApiError>;
 }

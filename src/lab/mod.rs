@@ -132,6 +132,12 @@ impl Lab {
             Command::BackupProjects => Ok(Answer::Ok(Body::Backup(
                 self.nodes.world.settings.projects_dir.clone(),
             ))),
+            Command::Capabilities3 => {
+                let settings = &self.nodes.world.settings;
+                let machine = host.machine(&settings.projects_dir);
+                let version = settings.gns3_3_version.clone();
+                Ok(Answer::Ok(Body::Capabilities3(version, machine)))
+            }
             Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
                 self.nodes.world.settings.gns3_version.clone(),
             ))),

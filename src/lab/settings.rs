@@ -20,6 +20,9 @@ pub struct Settings {
     /// The version string `/v2/compute` reports: the GNS3 controller's
     /// version, which it must equal, then `-nanolab.<ours>`.
     pub gns3_version: String,
+    /// The version string `/v3/compute` reports: the GNS3 3.0 controller's
+    /// version, which it must equal, then `+nanolab.<ours>`.
+    pub gns3_3_version: String,
     /// What runs new virtual PCs.
     pub pc_engine: PcEngine,
 }

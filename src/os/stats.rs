@@ -3,7 +3,7 @@
 //! [`Meter`] keeps the previous CPU sample, as `psutil.cpu_percent` does,
 //! so each reading covers the time since the last one.
 
-use crate::api::answer::{Load, Statistics};
+use crate::api::answer::{Load, Machine, Statistics};
 use std::path::Path;
 
 /// CPU time counters from `/proc/stat`'s first line: (busy, total) jiffies.
@@ -85,6 +85,7 @@ impl Meter {
         Load {
             cpu_usage_percent: self.cpu_percent(),
             memory_usage_percent: mem.map_or(0.0, |(t, a, ..)| percent(t - a.min(t), t)),
+            disk_usage_percent: 0.0,
         }
     }
 
@@ -102,9 +103,7 @@ impl Meter {
             .and_then(|s| parse_loadavg(&s))
             .unwrap_or_default()
             .map(|l| (l / cpus * 1000.0).round() / 10.0);
-        let disk = crate::sys::disk_space(dir)
-            .or_else(|_| crate::sys::disk_space(Path::new("/")))
-            .map_or(0.0, |(t, avail)| percent(t - avail.min(t), t));
+        let disk = disk_percent(dir);
         Statistics {
             memory_total: total,
             memory_free: available,
@@ -118,6 +117,30 @@ impl Meter {
             disk_usage_percent: disk,
             load_average_percent: loadavg,
         }
+    }
+}
+
+/// How full the disk holding `dir` is (the root's when `dir` is not
+/// there), 0–100.
+pub fn disk_percent(dir: &Path) -> f64 {
+    crate::sys::disk_space(dir)
+        .or_else(|_| crate::sys::disk_space(Path::new("/")))
+        .map_or(0.0, |(t, avail)| percent(t - avail.min(t), t))
+}
+
+/// The machine as GNS3 3.0's capabilities describe it: logical CPUs,
+/// physical memory, and the size of the disk holding `dir`.
+pub fn machine(dir: &Path) -> Machine {
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| parse_meminfo(&s))
+        .map_or(0, |(total, ..)| total);
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory,
+        disk_size: crate::sys::disk_space(dir)
+            .or_else(|_| crate::sys::disk_space(Path::new("/")))
+            .map_or(0, |(total, _)| total),
     }
 }
 

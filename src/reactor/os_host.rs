@@ -176,7 +176,13 @@ impl Host for Io {
     }
 
     fn load(&mut self) -> crate::api::answer::Load {
-        self.meter.load()
+        let mut load = self.meter.load();
+        load.disk_usage_percent = crate::os::stats::disk_percent(&self.config.projects_dir);
+        load
+    }
+
+    fn machine(&mut self, dir: &std::path::Path) -> crate::api::answer::Machine {
+        crate::os::stats::machine(dir)
     }
 
     fn statistics(&mut self, dir: &std::path::Path) -> crate::api::answer::Statistics {

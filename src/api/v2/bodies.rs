@@ -3,6 +3,7 @@
 //! 2.2 controller sends that a compute does not use are taken and
 //! ignored; others are refused, with the list of what is taken.
 
+use super::Dialect;
 use crate::api::answer::Nio;
 use crate::api::body::{self, DeviceCreate, ProjectCreate, ProjectUpdate, VmCreate, VmUpdate};
 use crate::api::command::{DeviceType, LinkFilters, PortMapping, VlanMode};
@@ -65,6 +66,16 @@ pub(super) fn project_update(raw: &[u8]) -> Result<ProjectUpdate, ApiError> {
     })
 }
 
+/// A node's body: 2.2's keys only; 3.0's controller also sends keys a
+/// compute does not use (`compute_id`, `builtin`, `usage`, ...), which are
+/// ignored, as the 3.0 compute ignores them, and never echoed.
+fn node_body<T: serde::de::DeserializeOwned>(raw: &[u8], d: Dialect) -> Result<T, ApiError> {
+    match d {
+        Dialect::V2 => decode::decode(raw),
+        Dialect::V3 => decode::decode_lenient(raw),
+    }
+}
+
 /// `console_type`: `telnet` (true) or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Telnet(bool);
@@ -94,8 +105,8 @@ struct VpcsBody {
     startup_script: Option<String>,
 }
 
-pub(super) fn vpcs_create(raw: &[u8]) -> Result<VmCreate, ApiError> {
-    let b: VpcsBody = decode::decode(raw)?;
+pub(super) fn vpcs_create(raw: &[u8], d: Dialect) -> Result<VmCreate, ApiError> {
+    let b: VpcsBody = node_body(raw, d)?;
     Ok(VmCreate {
         name: required_text("name", b.name)?,
         vm_id: NodeId::uuid(b.node_id),
@@ -115,8 +126,8 @@ struct VpcsUpdateBody {
     console_type: Option<OneOf<Telnet>>,
 }
 
-pub(super) fn vpcs_update(raw: &[u8]) -> Result<VmUpdate, ApiError> {
-    let b: VpcsUpdateBody = decode::decode(raw)?;
+pub(super) fn vpcs_update(raw: &[u8], d: Dialect) -> Result<VmUpdate, ApiError> {
+    let b: VpcsUpdateBody = node_body(raw, d)?;
     Ok(VmUpdate {
         name: name(b.name)?,
         console: port(b.console),
@@ -145,14 +156,18 @@ struct HubBody {
     ports_mapping: Option<Vec<Object>>,
 }
 
-pub(super) fn device_create(raw: &[u8], kind: DeviceType) -> Result<DeviceCreate, ApiError> {
+pub(super) fn device_create(
+    raw: &[u8],
+    kind: DeviceType,
+    d: Dialect,
+) -> Result<DeviceCreate, ApiError> {
     let (name, id, mapping) = match kind {
         DeviceType::Switch => {
-            let b: SwitchBody = decode::decode(raw)?;
+            let b: SwitchBody = node_body(raw, d)?;
             (b.name, b.node_id, b.ports_mapping)
         }
         DeviceType::Hub => {
-            let b: HubBody = decode::decode(raw)?;
+            let b: HubBody = node_body(raw, d)?;
             (b.name, b.node_id, b.ports_mapping)
         }
     };
@@ -185,8 +200,9 @@ struct DeviceUpdateBody {
 pub(super) fn device_update(
     raw: &[u8],
     kind: DeviceType,
+    d: Dialect,
 ) -> Result<(Option<String>, Option<Vec<PortMapping>>), ApiError> {
-    let b: DeviceUpdateBody = decode::decode(raw)?;
+    let b: DeviceUpdateBody = node_body(raw, d)?;
     Ok((name(b.name)?, ports_mapping(b.ports_mapping, kind)?))
 }
 

@@ -73,104 +73,121 @@ pub enum Route {
 
 use Method::{Delete, Get, Post, Put};
 
-const N: &str = "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}";
-const PORT: &str = r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}";
-
-const TABLE: &Table<Route> = &[
-    (Route::Capabilities, "/v2/compute/capabilities", &[Get]),
-    (Route::Version, "/v2/compute/version", &[Get]),
-    (Route::Notifications, "/v2/compute/notifications/ws", &[Get]),
-    (Route::Statistics, "/v2/compute/statistics", &[Get]),
-    (Route::Interfaces, "/v2/compute/network/interfaces", &[Get]),
-    (Route::Ports, "/v2/compute/network/ports", &[Get]),
-    (Route::Projects, "/v2/compute/projects", &[Post]),
+/// The compute routes under prefix `$p`, with the capture routes' last
+/// segments (2.2: `start_capture`, `stop_capture`, `pcap`; 3.0:
+/// `capture/start`, `capture/stop`, `capture/stream`).
+macro_rules! compute_routes {
+    ($p:literal, $start:literal, $stop:literal, $pcap:literal) => {
+        &[
+    (Route::Capabilities, concat!($p, "/capabilities"), &[Get]),
+    (Route::Version, concat!($p, "/version"), &[Get]),
+    (Route::Notifications, concat!($p, "/notifications/ws"), &[Get]),
+    (Route::Statistics, concat!($p, "/statistics"), &[Get]),
+    (Route::Interfaces, concat!($p, "/network/interfaces"), &[Get]),
+    (Route::Ports, concat!($p, "/network/ports"), &[Get]),
+    (Route::Projects, concat!($p, "/projects"), &[Post]),
     (
         Route::Project,
-        "/v2/compute/projects/{project_id}",
+        concat!($p, "/projects/{project_id}"),
         &[Get, Put, Delete],
     ),
     (
         Route::ProjectClose,
-        "/v2/compute/projects/{project_id}/close",
+        concat!($p, "/projects/{project_id}/close"),
         &[Post],
     ),
     (
         Route::UdpPort,
-        "/v2/compute/projects/{project_id}/ports/udp",
+        concat!($p, "/projects/{project_id}/ports/udp"),
         &[Post],
     ),
     (
         Route::Files,
-        "/v2/compute/projects/{project_id}/files",
+        concat!($p, "/projects/{project_id}/files"),
         &[Get],
     ),
     (
         Route::File,
-        "/v2/compute/projects/{project_id}/files/{path:.+}",
+        concat!($p, "/projects/{project_id}/files/{path:.+}"),
         &[Get, Post],
     ),
     (
         Route::Nodes,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes"),
         &[Post],
     ),
     (Route::Node, N, &[Get, Put, Delete]),
     (
         Route::Start,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/start",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/start"),
         &[Post],
     ),
     (
         Route::Stop,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/stop",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/stop"),
         &[Post],
     ),
     (
         Route::Reload,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/reload",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/reload"),
         &[Post],
     ),
     (
         Route::Suspend,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/suspend",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/suspend"),
         &[Post],
     ),
     (
         Route::ConsoleReset,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/console/reset",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/console/reset"),
         &[Post],
     ),
     (
         Route::ConsoleWs,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/console/ws",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/console/ws"),
         &[Get],
     ),
     (
         Route::Duplicate,
-        "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/duplicate",
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/duplicate"),
         &[Post],
     ),
     (
         Route::Nio,
-        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio",
+        concat!($p, r"/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio"),
         &[Post, Put, Delete],
     ),
     (
         Route::StartCapture,
-        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/start_capture",
+        concat!($p, r"/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/", $start),
         &[Post],
     ),
     (
         Route::StopCapture,
-        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture",
+        concat!($p, r"/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/", $stop),
         &[Post],
     ),
     (
         Route::Pcap,
-        r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/pcap",
+        concat!($p, r"/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/", $pcap),
         &[Get],
     ),
-];
+]
+    };
+}
+
+const N: &str = "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}";
+const PORT: &str = r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}";
+
+const TABLE: &Table<Route> =
+    compute_routes!("/v2/compute", "start_capture", "stop_capture", "pcap");
+
+const TABLE_V3: &Table<Route> = compute_routes!(
+    "/v3/compute",
+    "capture/start",
+    "capture/stop",
+    "capture/stream"
+);
 
 // The templates above spell out the node and port prefixes; these keep
 // them honest.
@@ -180,19 +197,51 @@ const _: () = assert!(N.len() < PORT.len());
 /// `--gns3-version`, and what `GET /v2/compute/version` reports.
 pub const GNS3_VERSION: &str = "2.2.61";
 
+/// The newest GNS3 3.0 release nanolab is tested against: the default
+/// `--gns3-3-version`, and what `GET /v3/compute/version` reports.
+pub const GNS3_3_VERSION: &str = "3.0.6";
+
+/// Which controller a compute request comes from: the routes, the keys it
+/// sends, what it needs back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// GNS3 2.2 (`/v2/compute`).
+    V2,
+    /// GNS3 3.0 (`/v3/compute`): capture routes under `capture/`, node
+    /// bodies with keys a compute does not use (`compute_id`, `builtin`,
+    /// `usage`, ...), ignored; richer capabilities; `disk_usage_percent`
+    /// in every ping.
+    V3,
+}
+
 /// The node types this compute serves, as 2.2 names them.
 pub const NODE_TYPES: [&str; 3] = ["vpcs", "ethernet_switch", "ethernet_hub"];
 
 /// Decode a request: credentials (except where 2.2 needs none), route,
 /// method, ids, body.
 pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
-    let m = route_in(TABLE, &req.method, &req.path);
-    // 2.2 exempts the console websocket; the controller's pcap proxy
-    // forwards the GUI's headers, not the compute's credentials.
-    let exempt = matches!(
-        m.map(|m| m.route),
-        Some(Route::ConsoleWs) | Some(Route::Pcap)
-    );
+    decode_in(Dialect::V2, req, auth)
+}
+
+/// [`decode`] for a GNS3 3.0 controller (`/v3/compute`).
+pub fn decode_v3(req: &Request, auth: Option<&Credentials>) -> Decoded {
+    decode_in(Dialect::V3, req, auth)
+}
+
+fn decode_in(d: Dialect, req: &Request, auth: Option<&Credentials>) -> Decoded {
+    let table = match d {
+        Dialect::V2 => TABLE,
+        Dialect::V3 => TABLE_V3,
+    };
+    let m = route_in(table, &req.method, &req.path);
+    // Both exempt the console websocket (3.0 opens it with the
+    // controller's own credentials, not the compute's); 2.2's pcap proxy
+    // forwards the GUI's headers, while 3.0 sends the compute's.
+    let exempt = match m.map(|m| m.route) {
+        Some(Route::ConsoleWs) => true,
+        Some(Route::Pcap) => d == Dialect::V2,
+        _ => false,
+    };
     if !exempt && auth.is_some_and(|c| !c.accepts(req.authorization.as_deref())) {
         return Decoded {
             route: None,
@@ -201,8 +250,12 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
     }
     let Some(m) = m else {
         let e = ApiError::NotFound(format!(
-            "Route {} doesn't exist on this compute: see docs/API.md for /v2/compute",
-            req.path
+            "Route {} doesn't exist on this compute: see docs/API.md for {}",
+            req.path,
+            match d {
+                Dialect::V2 => "/v2/compute",
+                Dialect::V3 => "/v3/compute",
+            }
         ));
         return Decoded {
             route: None,
@@ -210,7 +263,7 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
         };
     };
     let command = if m.method_allowed {
-        command(&m, req)
+        command(&m, req, d)
     } else {
         Err(ApiError::NotFound(format!(
             "{} {} not found: the route accepts {}",
@@ -229,10 +282,11 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
     }
 }
 
-fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
+fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command, ApiError> {
     let raw = &req.body[..];
     let project = || project_id(m.params[0]);
     Ok(match (m.route, &req.method) {
+        (Route::Capabilities, _) if d == Dialect::V3 => Command::Capabilities3,
         (Route::Capabilities, _) => Command::Capabilities,
         (Route::Version, _) => Command::Version,
         (Route::Notifications, _) => upgrade(req, Command::Notifications)?,
@@ -251,16 +305,16 @@ fn command(m: &Matched<'_, Route>, req: &Request) -> Result<Command, ApiError> {
         (Route::Nodes, _) => {
             let p = project()?;
             let create = match node_class(m.params[1])? {
-                (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw)?),
-                (_, kind) => NodeCreate::Device(device_create(raw, kind)?),
+                (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw, d)?),
+                (_, kind) => NodeCreate::Device(device_create(raw, kind, d)?),
             };
             Command::CreateNode(p, create)
         }
         (Route::Node, Get) => node(m, NodeCommand::Get)?,
         (Route::Node, Put) => match node_class(m.params[1])? {
-            (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw)?))?,
+            (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw, d)?))?,
             (_, kind) => {
-                let (name, mapping) = device_update(raw, kind)?;
+                let (name, mapping) = device_update(raw, kind, d)?;
                 node(m, NodeCommand::UpdateMapping(name, mapping))?
             }
         },
@@ -582,5 +636,122 @@ mod tests {
             .collect();
         keys.sort();
         assert_eq!(keys, ["node_types", "platform", "version"]);
+    }
+
+    fn cmd3(method: &str, path: &str, body: &str) -> Result<Command, ApiError> {
+        decode_v3(&req(method, path, body, ""), None).command
+    }
+
+    #[test]
+    fn v3_capture_routes_live_under_capture() {
+        let port = format!("/v3/compute/projects/{P}/vpcs/nodes/{V}/adapters/0/ports/0");
+        let body = r#"{"capture_file_name": "a.pcap", "data_link_type": "DLT_EN10MB"}"#;
+        assert!(matches!(
+            cmd3("POST", &format!("{port}/capture/start"), body),
+            Ok(Command::Node(_, NodeCommand::StartCapture(..)))
+        ));
+        assert!(matches!(
+            cmd3("POST", &format!("{port}/capture/stop"), ""),
+            Ok(Command::Node(_, NodeCommand::StopCapture(_)))
+        ));
+        assert!(matches!(
+            cmd3("GET", &format!("{port}/capture/stream"), ""),
+            Ok(Command::Node(_, NodeCommand::WatchCapture(_)))
+        ));
+        // 2.2's names are gone in 3.0, and 3.0's are not 2.2's.
+        let e = cmd3("POST", &format!("{port}/start_capture"), body).unwrap_err();
+        assert!(e.to_string().contains("/v3/compute"), "{e}");
+        let v2port = port.replace("/v3/", "/v2/");
+        assert!(cmd("POST", &format!("{v2port}/capture/start"), body).is_err());
+        assert!(matches!(
+            cmd3("GET", "/v3/compute/capabilities", ""),
+            Ok(Command::Capabilities3)
+        ));
+    }
+
+    #[test]
+    fn v3_node_bodies_drop_the_keys_a_compute_does_not_use() {
+        let body = format!(
+            r#"{{"name": "PC1", "node_id": "{V}", "compute_id": "{P}", "builtin": true, "usage": "", "startup_script": "ip 10.0.0.1"}}"#
+        );
+        let Ok(Command::CreateNode(_, NodeCreate::Vpcs(b))) = cmd3(
+            "POST",
+            &format!("/v3/compute/projects/{P}/vpcs/nodes"),
+            &body,
+        ) else {
+            panic!("refused");
+        };
+        assert_eq!(b.name, "PC1");
+        assert_eq!(b.startup_script.as_deref(), Some("ip 10.0.0.1"));
+        // 2.2 refuses what it does not know; 3.0 still checks what it knows.
+        let e = cmd(
+            "POST",
+            &format!("/v2/compute/projects/{P}/vpcs/nodes"),
+            &body,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("Unknown property"), "{e}");
+        let bad = format!(r#"{{"name": 5, "node_id": "{V}", "compute_id": "{P}"}}"#);
+        let e = cmd3(
+            "POST",
+            &format!("/v3/compute/projects/{P}/vpcs/nodes"),
+            &bad,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "Field 'name' must be a string, not a number");
+        let sw = r#"{"name": "SW1", "compute_id": "x", "builtin": true, "console_type": "none"}"#;
+        assert!(matches!(
+            cmd3(
+                "POST",
+                &format!("/v3/compute/projects/{P}/ethernet_switch/nodes"),
+                sw
+            ),
+            Ok(Command::CreateNode(_, NodeCreate::Device(_)))
+        ));
+    }
+
+    #[test]
+    fn v3_asks_credentials_for_the_capture_stream_not_the_console() {
+        let creds = Credentials::new("u", "p");
+        let n = format!("/v3/compute/projects/{P}/vpcs/nodes/{V}");
+        let stream = format!("{n}/adapters/0/ports/0/capture/stream");
+        let d = decode_v3(&req("GET", &stream, "", ""), Some(&creds));
+        assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
+        let ws = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        let d = decode_v3(
+            &req("GET", &format!("{n}/console/ws"), "", ws),
+            Some(&creds),
+        );
+        assert!(
+            !matches!(d.command, Err(ApiError::Unauthorized)),
+            "{:?}",
+            d.command
+        );
+    }
+
+    #[test]
+    fn v3_capabilities_and_pings_say_what_3_0_reads() {
+        use crate::api::answer::{Load, Machine, Notice};
+        let m = Machine {
+            cpus: 2,
+            memory: 1 << 30,
+            disk_size: 1 << 34,
+        };
+        let caps = body_json(Body::Capabilities3("3.0.6+nanolab.0.1.0".into(), m));
+        assert_eq!(caps["version"], "3.0.6+nanolab.0.1.0");
+        assert_eq!(
+            (caps["cpus"].as_u64(), caps["disk_size"].as_u64()),
+            (Some(2), Some(1 << 34))
+        );
+        let load = Load {
+            cpu_usage_percent: 1.0,
+            memory_usage_percent: 2.0,
+            disk_usage_percent: 3.0,
+        };
+        let v3: Value =
+            serde_json::from_str(&notification_v3(&Notice::Load(&load)).unwrap()).unwrap();
+        assert_eq!(v3["event"]["disk_usage_percent"], 3.0);
+        let v2: Value = serde_json::from_str(&notification(&Notice::Load(&load)).unwrap()).unwrap();
+        assert!(v2["event"].get("disk_usage_percent").is_none());
     }
 }

@@ -27,6 +27,18 @@ pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     .with_route(route)
 }
 
+/// The HTTP answer for a lab reply to a GNS3 3.0 controller: 2.2's shapes
+/// but for the version it reports.
+pub fn render_v3(route: Option<&'static str>, reply: Reply) -> Response {
+    match reply {
+        Ok(Answer::Ok(Body::Version { local })) => {
+            Response::json(200, &json!({"version": GNS3_3_VERSION, "local": local}))
+                .with_route(route)
+        }
+        reply => render(route, reply),
+    }
+}
+
 /// Only statuses the 2.2 controller maps: anything else is a 500 there.
 pub(super) fn mapped(e: ApiError) -> ApiError {
     match e {
@@ -45,6 +57,14 @@ pub(super) fn body_json(b: Body) -> Value {
             "version": version,
             "platform": std::env::consts::OS,
             "node_types": NODE_TYPES,
+        }),
+        Body::Capabilities3(version, m) => json!({
+            "version": version,
+            "platform": std::env::consts::OS,
+            "node_types": NODE_TYPES,
+            "cpus": m.cpus,
+            "memory": m.memory,
+            "disk_size": m.disk_size,
         }),
         Body::Version { local } => json!({"version": GNS3_VERSION, "local": local}),
         Body::Interfaces(names) => names
@@ -166,14 +186,27 @@ pub fn device_json(d: &DeviceView) -> Value {
 /// A notification for the compute's websocket, as 2.2 words it: one JSON
 /// text.
 pub fn notification(n: &Notice<'_>) -> Option<String> {
+    notification_in(Dialect::V2, n)
+}
+
+/// A notification as a GNS3 3.0 controller reads it: 2.2's, with
+/// `disk_usage_percent` in every ping (its reader fails without it).
+pub fn notification_v3(n: &Notice<'_>) -> Option<String> {
+    notification_in(Dialect::V3, n)
+}
+
+fn notification_in(d: Dialect, n: &Notice<'_>) -> Option<String> {
     let v = match *n {
-        Notice::Load(l) => json!({
-            "action": "ping",
-            "event": {
+        Notice::Load(l) => {
+            let mut event = json!({
                 "cpu_usage_percent": l.cpu_usage_percent,
                 "memory_usage_percent": l.memory_usage_percent,
-            },
-        }),
+            });
+            if d == Dialect::V3 {
+                event["disk_usage_percent"] = json!(l.disk_usage_percent);
+            }
+            json!({"action": "ping", "event": event})
+        }
         Notice::NodeUpdated { project, node } => {
             let event = match node {
                 Body::Vpcs(v) => vpcs_json(v),
