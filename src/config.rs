@@ -595,6 +595,38 @@ mod tests {
     }
 
     #[test]
+    fn each_controllers_version_is_claimed_apart() {
+        let c = run(&[]).unwrap();
+        let s = c.lab_settings();
+        assert!(
+            s.gns3_version.starts_with("2.2.61-nanolab."),
+            "{}",
+            s.gns3_version
+        );
+        assert!(
+            s.gns3_3_version.starts_with("3.0.6+nanolab."),
+            "{}",
+            s.gns3_3_version
+        );
+        let c = run(&["--gns3-3-version", "3.0.7"]).unwrap();
+        assert_eq!(
+            (c.gns3_version.as_str(), c.gns3_3_version.as_str()),
+            ("2.2.61", "3.0.7")
+        );
+        assert!(run(&["--gns3-3-version", "3.0-beta"]).is_err());
+        let mut c = defaults();
+        apply_ini(
+            &mut c,
+            "[GNS3]\ncontroller_3_version = 3.0.5\ncontroller_version = 2.2.60\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.gns3_version.as_str(), c.gns3_3_version.as_str()),
+            ("2.2.60", "3.0.5")
+        );
+    }
+
+    #[test]
     fn auth_comes_from_the_file_or_from_flags_with_a_hidden_password() {
         let mut c = defaults();
         apply_ini(

@@ -134,6 +134,20 @@ pub(crate) fn load_on(srv: &Server, reads: bool) {
             drive(srv.addr, conns, dur, u64::MAX, |_| get_vm.clone()),
         );
     }
+    // What a 2.2 and a 3.0 controller ask first, side by side.
+    for (name, path) in [
+        ("GET v2 caps", "/v2/compute/capabilities"),
+        ("GET v3 caps", "/v3/compute/capabilities"),
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        if reads {
+            report(
+                name,
+                64,
+                drive(srv.addr, 64, dur, u64::MAX, |_| req.clone()),
+            );
+        }
+    }
     // VM creation: bounded by console ports and MAC offsets (255 per project),
     // so each connection fills projects of its own, up to 10,000 VMs in all.
     for conns in [1, 64] {

@@ -62,6 +62,9 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 #[derive(Debug, Default)]
 pub struct Meter {
     last_cpu: Option<(u64, u64)>,
+    /// The machine, read once: CPUs, memory and the disk's size do not
+    /// change while nanolab runs (a capabilities request reads no file).
+    machine: Option<Machine>,
 }
 
 impl Meter {
@@ -87,6 +90,11 @@ impl Meter {
             memory_usage_percent: mem.map_or(0.0, |(t, a, ..)| percent(t - a.min(t), t)),
             disk_usage_percent: 0.0,
         }
+    }
+
+    /// [`machine`], read the first time only.
+    pub fn machine(&mut self, dir: &Path) -> Machine {
+        *self.machine.get_or_insert_with(|| machine(dir))
     }
 
     /// Everything `/statistics` reports; the disk is the one holding `dir`.

@@ -182,7 +182,7 @@ impl Host for Io {
     }
 
     fn machine(&mut self, dir: &std::path::Path) -> crate::api::answer::Machine {
-        crate::os::stats::machine(dir)
+        self.meter.machine(dir)
     }
 
     fn statistics(&mut self, dir: &std::path::Path) -> crate::api::answer::Statistics {

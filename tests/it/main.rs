@@ -20,4 +20,5 @@ mod switch;
 mod tap;
 mod util;
 mod v2;
+mod v3;
 mod vms;
