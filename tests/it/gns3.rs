@@ -18,11 +18,17 @@ use std::time::{Duration, Instant};
 /// The controller version nanolab claims by default, and the one installed.
 const GNS3: &str = "2.2.61";
 
-/// The venv with gns3-server, installed once per target directory.
+/// The venv with gns3-server 2.2, installed once per target directory.
 fn venv() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gns3-server-{GNS3}"));
+    VENV.get_or_init(|| install(GNS3)).clone()
+}
+
+/// A venv with gns3-server `version` from PyPI, installed once per target
+/// directory.
+pub fn install(version: &str) -> PathBuf {
+    {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gns3-server-{version}"));
         let done = dir.join(".installed");
         if done.exists() {
             return dir;
@@ -39,18 +45,17 @@ fn venv() -> PathBuf {
             "python3 -m venv failed (Debian: apt-get install python3-venv)"
         );
         let out = Command::new(dir.join("bin/pip"))
-            .args(["install", "-q", &format!("gns3-server=={GNS3}")])
+            .args(["install", "-q", &format!("gns3-server=={version}")])
             .output()
             .expect("pip");
         assert!(
             out.status.success(),
-            "pip install gns3-server=={GNS3}: {}",
+            "pip install gns3-server=={version}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(&done, GNS3).unwrap();
+        std::fs::write(&done, version).unwrap();
         dir
-    })
-    .clone()
+    }
 }
 
 /// A running controller, killed on drop.
@@ -205,12 +210,12 @@ impl Drop for Controller {
     }
 }
 
-fn tail(s: &str) -> &str {
+pub fn tail(s: &str) -> &str {
     &s[s.len().saturating_sub(4000)..]
 }
 
 /// Open the console the controller names for a node.
-fn console(node: &Value) -> Console {
+pub fn console(node: &Value) -> Console {
     let host = node["console_host"].as_str().unwrap();
     let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
     let c = Console::open_at(host, node["console"].as_u64().unwrap() as u16);
@@ -221,7 +226,7 @@ fn console(node: &Value) -> Console {
 
 /// Ping from a console; returns the mean round trip in ms, `None` when no
 /// reply came.
-fn ping(c: &mut Console, to: &str, count: u32) -> Option<f64> {
+pub fn ping(c: &mut Console, to: &str, count: u32) -> Option<f64> {
     let from = c.seen.len();
     c.send(&format!("ping {to} -c {count}\n"));
     let last = format!("icmp_seq={count}");
@@ -279,7 +284,7 @@ fn stream(addr: SocketAddr, path: &str, secs: u64) -> std::thread::JoinHandle<Ve
     })
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
@@ -299,7 +304,7 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 /// Decode a pcap with the real tcpdump.
-fn tcpdump(pcap: &[u8]) -> String {
+pub fn tcpdump(pcap: &[u8]) -> String {
     let mut child = Command::new("tcpdump")
         .args(["-n", "-r", "-"])
         .stdin(Stdio::piped())

@@ -9,6 +9,7 @@ mod differential;
 mod faults;
 mod fidelity;
 mod gns3;
+mod gns3_3;
 mod hostile;
 mod http;
 mod pages;

@@ -286,10 +286,15 @@ impl Drop for Server {
 
 /// One request to `addr` on a fresh connection.
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    request_with(addr, method, path, body, "")
+}
+
+/// [`request`] with more header lines (each ending in CRLF).
+pub fn request_with(addr: SocketAddr, method: &str, path: &str, body: &str, headers: &str) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(raw.as_bytes()).unwrap();

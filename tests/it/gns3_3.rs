@@ -1,0 +1,303 @@
+//! The real GNS3 3.0.6 controller (PyPI `gns3-server`, installed into a
+//! private venv under `target/`) drives nanolab as its remote compute over
+//! `/v3/compute`, as its web UI makes it: log in, register the compute, a
+//! lab of two PCs on a switch, start, ping, capture, a delay filter, stop,
+//! close and reopen, delete. Everything runs in a network namespace with
+//! loopback only.
+
+use crate::gns3::{console, install, ping, tail, tcpdump};
+use crate::tap::Netns;
+use crate::util::{Resp, Server, TempDir, request, request_with, temp_dir, wait_for};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The controller version nanolab claims on `/v3` by default, and the one
+/// installed.
+const GNS3: &str = "3.0.6";
+
+/// A running 3.0 controller, logged in as its admin, killed on drop.
+struct Controller {
+    child: Child,
+    addr: SocketAddr,
+    dir: TempDir,
+    token: String,
+}
+
+impl Controller {
+    fn start(venv: &Path) -> Controller {
+        let dir = temp_dir("gns3-3");
+        let port = 3080;
+        let conf = dir.join("gns3_server.conf");
+        let mut ini = format!("[Server]\nhost = 127.0.0.1\nport = {port}\n");
+        for key in ["projects", "images", "configs", "appliances", "symbols"] {
+            let d = dir.join(key);
+            std::fs::create_dir_all(&d).unwrap();
+            ini.push_str(&format!("{key}_path = {}\n", d.display()));
+        }
+        ini.push_str("report_errors = False\ncompute_username = gns3\ncompute_password = local\n");
+        ini.push_str("[Controller]\njwt_secret_key = 0123456789abcdef0123456789abcdef\n");
+        std::fs::write(&conf, ini).unwrap();
+        let log = std::fs::File::create(dir.join("controller.log")).unwrap();
+        let child = Command::new(venv.join("bin/gns3server"))
+            .arg("--config")
+            .arg(&conf)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .env("HOME", &*dir)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start gns3server");
+        let mut c = Controller {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            token: String::new(),
+        };
+        let up = wait_for(90, || {
+            TcpStream::connect(c.addr).is_ok()
+                && request(c.addr, "GET", "/v3/version", "").status == 200
+        });
+        assert!(up, "the controller did not start: {}", tail(&c.log()));
+        let login = c.ok(
+            "POST",
+            "/v3/access/users/authenticate",
+            json!({"username": "admin", "password": "admin"}),
+        );
+        c.token = login["access_token"].as_str().unwrap().to_string();
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default()
+    }
+
+    fn headers(&self) -> String {
+        format!(
+            "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+            self.token
+        )
+    }
+
+    fn req(&self, method: &str, path: &str, body: &Value) -> Resp {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        request_with(self.addr, method, path, &body, &self.headers())
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, &Value::Null)
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let r = self.req(method, path, &body);
+        assert!(
+            r.status < 300,
+            "{method} {path}: {} {}\ncontroller log:\n{}",
+            r.status,
+            r.text,
+            tail(&self.log())
+        );
+        r.json
+    }
+
+    /// Register a nanolab as the web UI does; its compute id.
+    fn register(&self, name: &str, port: u16) -> String {
+        let c = self.ok(
+            "POST",
+            "/v3/computes?connect=true",
+            json!({"name": name, "protocol": "http", "host": "127.0.0.1", "port": port,
+                   "user": "gns3", "password": "any"}),
+        );
+        c["compute_id"].as_str().unwrap().to_string()
+    }
+
+    fn node(&self, p: &str, name: &str, kind: &str, compute: &str, props: Value) -> String {
+        let n = self.ok(
+            "POST",
+            &format!("/v3/projects/{p}/nodes"),
+            json!({"name": name, "node_type": kind, "compute_id": compute, "properties": props}),
+        );
+        n["node_id"].as_str().unwrap().to_string()
+    }
+
+    fn pc(&self, p: &str, name: &str, compute: &str, ip: &str) -> String {
+        let script = format!("set pcname {name}\nip {ip}/24\n");
+        self.node(p, name, "vpcs", compute, json!({"startup_script": script}))
+    }
+
+    fn link(&self, p: &str, a: (&str, u32), b: (&str, u32)) -> String {
+        let l = self.ok(
+            "POST",
+            &format!("/v3/projects/{p}/links"),
+            json!({"nodes": [
+                {"node_id": a.0, "adapter_number": 0, "port_number": a.1},
+                {"node_id": b.0, "adapter_number": 0, "port_number": b.1},
+            ]}),
+        );
+        l["link_id"].as_str().unwrap().to_string()
+    }
+
+    /// Wait until the controller reports `status` (it learns it only from
+    /// the compute's `node.updated`).
+    fn wait_status(&self, p: &str, n: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        let ok = wait_for(20, || {
+            last = self.get(&format!("/v3/projects/{p}/nodes/{n}")).json;
+            last["status"] == status
+        });
+        assert!(ok, "node {n} never {status}: {last}\n{}", tail(&self.log()));
+        last
+    }
+
+    /// Follow the controller's capture stream of a link for `secs`.
+    fn stream(&self, path: &str, secs: u64) -> std::thread::JoinHandle<Vec<u8>> {
+        let (addr, path, headers) = (self.addr, path.to_string(), self.headers());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let req =
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            let end = Instant::now() + Duration::from_secs(secs);
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 65536];
+            while Instant::now() < end {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                    Err(_) => {}
+                }
+            }
+            let at = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(raw.len(), |i| i + 4);
+            let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+            if head.contains("transfer-encoding: chunked") {
+                crate::gns3::dechunk(&raw[at..])
+            } else {
+                raw[at..].to_vec()
+            }
+        })
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
+    let venv = install(GNS3);
+    let ns = Netns::new("g30");
+    ns.within(move || {
+        let nl = Server::start(&[]);
+        let ctl = Controller::start(&venv);
+        let compute = ctl.register("nanolab1", nl.addr.port());
+
+        let p = ctl.ok("POST", "/v3/projects", json!({"name": "lab"}))["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pc1 = ctl.pc(&p, "PC1", &compute, "10.0.0.1");
+        let pc2 = ctl.pc(&p, "PC2", &compute, "10.0.0.2");
+        let sw = ctl.node(&p, "SW1", "ethernet_switch", &compute, json!({}));
+        let hub = ctl.node(&p, "HUB1", "ethernet_hub", &compute, json!({}));
+        let l1 = ctl.link(&p, (&pc1, 0), (&sw, 0));
+        ctl.link(&p, (&pc2, 0), (&sw, 1));
+        ctl.link(&p, (&sw, 2), (&hub, 0));
+
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/nodes/start"),
+            Value::Null,
+        );
+        let n1 = ctl.wait_status(&p, &pc1, "started");
+        ctl.wait_status(&p, &pc2, "started");
+        ctl.wait_status(&p, &sw, "started");
+
+        // The console the controller names.
+        let mut c = console(&n1);
+        let base = ping(&mut c, "10.0.0.2", 3).unwrap_or_else(|| {
+            panic!(
+                "PC1 does not ping PC2 across the switch: {}\nnanolab log:\n{}",
+                c.text(),
+                tail(&nl.log())
+            )
+        });
+
+        // Capture through the controller (it picks the switch's side and
+        // streams with the compute's credentials), read by tcpdump.
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/links/{l1}/capture/start"),
+            json!({"data_link_type": "DLT_EN10MB"}),
+        );
+        let pcap = ctl.stream(&format!("/v3/projects/{p}/links/{l1}/capture/stream"), 30);
+        std::thread::sleep(Duration::from_millis(500));
+        ping(&mut c, "10.0.0.2", 2).expect("ping while capturing");
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/links/{l1}/capture/stop"),
+            Value::Null,
+        );
+        let dump = tcpdump(&pcap.join().unwrap());
+        assert!(dump.contains("ICMP echo request"), "{dump}");
+        assert!(dump.contains("ICMP echo reply"), "{dump}");
+
+        // A delay filter on the link raises the round trip.
+        ctl.ok(
+            "PUT",
+            &format!("/v3/projects/{p}/links/{l1}"),
+            json!({"filters": {"delay": [200, 0]}}),
+        );
+        let slow = ping(&mut c, "10.0.0.2", 3).expect("ping with a delay");
+        assert!(slow - base >= 180.0, "base {base} ms, with delay {slow} ms");
+
+        ctl.ok("POST", &format!("/v3/projects/{p}/nodes/stop"), Value::Null);
+        ctl.wait_status(&p, &pc1, "stopped");
+
+        // Close and reopen: nodes and links replayed, PCs ping again.
+        ctl.ok("POST", &format!("/v3/projects/{p}/close"), Value::Null);
+        assert_eq!(nl.get(&format!("/v3/compute/projects/{p}")).status, 404);
+        ctl.ok("POST", &format!("/v3/projects/{p}/open"), Value::Null);
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/nodes/start"),
+            Value::Null,
+        );
+        let n1 = ctl.wait_status(&p, &pc1, "started");
+        ctl.wait_status(&p, &pc2, "started");
+        let mut c = console(&n1);
+        assert!(
+            ping(&mut c, "10.0.0.2", 2).is_some(),
+            "after reopening: {}",
+            c.text()
+        );
+
+        // Delete: nothing is left on the compute.
+        let r = ctl.req("DELETE", &format!("/v3/projects/{p}"), &Value::Null);
+        assert!(r.status < 300, "{}", r.text);
+        assert!(wait_for(10, || nl
+            .get(&format!("/v3/compute/projects/{p}"))
+            .status
+            == 404));
+        assert!(
+            wait_for(10, || crate::util::children(nl.pid()).is_empty()),
+            "vpcs processes left behind"
+        );
+    });
+}
