@@ -110,11 +110,11 @@ impl Controller {
     }
 
     /// Register a nanolab as the web UI does; its compute id.
-    fn register(&self, name: &str, port: u16) -> String {
+    fn register(&self, name: &str, host: &str, port: u16) -> String {
         let c = self.ok(
             "POST",
             "/v3/computes?connect=true",
-            json!({"name": name, "protocol": "http", "host": "127.0.0.1", "port": port,
+            json!({"name": name, "protocol": "http", "host": host, "port": port,
                    "user": "gns3", "password": "any"}),
         );
         c["compute_id"].as_str().unwrap().to_string()
@@ -206,7 +206,7 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
     ns.within(move || {
         let nl = Server::start(&[]);
         let ctl = Controller::start(&venv);
-        let compute = ctl.register("nanolab1", nl.addr.port());
+        let compute = ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
 
         let p = ctl.ok("POST", "/v3/projects", json!({"name": "lab"}))["project_id"]
             .as_str()
@@ -300,4 +300,70 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
             "vpcs processes left behind"
         );
     });
+}
+
+#[test]
+fn two_computes_in_two_namespaces_under_one_3_0_controller() {
+    let venv = install(GNS3);
+    let a = Netns::new("g3c");
+    let b = Netns::new("g3d");
+    // A veth pair between the two namespaces, and nothing else.
+    let (va, vb) = (
+        format!("nl3a{}", std::process::id() % 10000),
+        format!("nl3b{}", std::process::id() % 10000),
+    );
+    a.ip(&[
+        "link",
+        "add",
+        &va,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &vb,
+        "netns",
+        &b.name(),
+    ]);
+    a.ip(&["addr", "add", "10.98.0.1/24", "dev", &va]);
+    a.ip(&["link", "set", &va, "up"]);
+    b.ip(&["addr", "add", "10.98.0.2/24", "dev", &vb]);
+    b.ip(&["link", "set", &vb, "up"]);
+    let nl_b = b.within(|| Server::start(&["--host", "10.98.0.2"]));
+    let port_b = nl_b.addr.port();
+    a.within(move || {
+        let nl_a = Server::start(&["--host", "10.98.0.1"]);
+        let ctl = Controller::start(&venv);
+        let host_a = ctl.register("hostA", "10.98.0.1", nl_a.addr.port());
+        let host_b = ctl.register("hostB", "10.98.0.2", port_b);
+        let p = ctl.ok("POST", "/v3/projects", json!({"name": "two"}))["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pc1 = ctl.pc(&p, "PC1", &host_a, "10.0.0.1");
+        let pc2 = ctl.pc(&p, "PC2", &host_b, "10.0.0.2");
+        ctl.link(&p, (&pc1, 0), (&pc2, 0));
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/nodes/start"),
+            Value::Null,
+        );
+        let n1 = ctl.wait_status(&p, &pc1, "started");
+        let n2 = ctl.wait_status(&p, &pc2, "started");
+        assert_eq!(n2["console_host"], "10.98.0.2");
+        let mut c1 = console(&n1);
+        assert!(
+            ping(&mut c1, "10.0.0.2", 3).is_some(),
+            "A to B: {}",
+            c1.text()
+        );
+        let mut c2 = console(&n2);
+        assert!(
+            ping(&mut c2, "10.0.0.1", 3).is_some(),
+            "B to A: {}",
+            c2.text()
+        );
+        let r = ctl.req("DELETE", &format!("/v3/projects/{p}"), &Value::Null);
+        assert!(r.status < 300, "{}", r.text);
+    });
+    drop(nl_b);
 }
