@@ -252,6 +252,7 @@ fn body_json(b: Body) -> Value {
         | Body::PortUse(_)
         | Body::Capabilities(_)
         | Body::Capabilities3(..)
+        | Body::Cloud(_)
         | Body::FileList(_)
         | Body::File(_)
         | Body::Upgrade(_) => json!({}),

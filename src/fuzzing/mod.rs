@@ -105,6 +105,7 @@ pub fn json_bodies(data: &[u8]) {
         (Method::Post, format!("{P}/vpcs/nodes")),
         (Method::Post, format!("{P}/ethernet_switch/nodes")),
         (Method::Post, format!("{P}/ethernet_hub/nodes")),
+        (Method::Post, format!("{P}/cloud/nodes")),
         (Method::Put, format!("{P}/vpcs/{N}")),
         (Method::Put, format!("{P}/ethernet_switch/{N}")),
         (Method::Post, format!("{P}/vpcs/{N}/duplicate")),

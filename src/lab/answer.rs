@@ -58,6 +58,8 @@ pub enum Body {
     Upgrade(Upgrade),
     /// An Ethernet switch or hub.
     Device(DeviceView),
+    /// A cloud.
+    Cloud(CloudView),
     /// A capture was started into this file.
     Capture(PathBuf),
     /// A live view of a capture: the request's own connection follows it.
@@ -196,6 +198,19 @@ pub struct PortUse {
     pub udp_range: (u16, u16),
     /// UDP ports taken.
     pub udp_ports: Vec<u16>,
+}
+
+/// A cloud as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its ports.
+    pub ports: Vec<super::types::HostPort>,
 }
 
 /// A switch or hub as clients see it.

@@ -84,6 +84,8 @@ pub enum NodeCreate {
     Vpcs(VmCreate),
     /// An Ethernet switch or hub inside the lab (1.3's "Dynamips devices").
     Device(DeviceCreate),
+    /// A cloud: ports that reach host interfaces and TAP devices.
+    Cloud(crate::lab::spec::CloudCreate),
 }
 
 /// What kind of node a route names, for lookups and their messages.
@@ -93,6 +95,8 @@ pub enum NodeClass {
     Vpcs,
     /// `/dynamips/devices/{device_id}`
     Device,
+    /// `/{v2,v3}/compute/.../cloud/nodes/{node_id}`
+    Cloud,
 }
 
 /// Names a node: its project and its id.

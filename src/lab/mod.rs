@@ -118,6 +118,7 @@ impl Lab {
             Command::AllocateUdp(id) => self.allocate_udp(id, host),
             Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_pc(p, b, host),
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
+            Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => {
@@ -278,6 +279,9 @@ impl Lab {
                     "Device ID {} doesn't exist in project {}",
                     r.node, r.project
                 ),
+                NodeClass::Cloud => {
+                    format!("Cloud ID {} doesn't exist in project {}", r.node, r.project)
+                }
             })
         })
     }
@@ -476,6 +480,36 @@ impl Lab {
         };
         let mut node = Node::new(self.nodes.registry.vacant_key(), id, project, b.name, kind);
         node.mapping = b.mapping.unwrap_or_default();
+        Ok(self.add_node(node))
+    }
+
+    /// Create a cloud: each port's host side is opened (a TAP device made
+    /// when missing), all or nothing.
+    fn create_cloud(&mut self, project: Uuid, b: spec::CloudCreate, host: &mut dyn Host) -> Reply {
+        use kinds::cloud::{Cloud, HOST_SIDE};
+        if let Some(r) = self.existing(project, b.node_id, NodeClass::Cloud)? {
+            return Ok(r);
+        }
+        projects::check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
+        let id = b.node_id.unwrap_or_else(Uuid::new_v4);
+        let key = self.nodes.registry.vacant_key();
+        for (i, p) in b.ports.iter().enumerate() {
+            if let Err(e) = host.open_nio(key, HOST_SIDE + i, &Cloud::host_nio(p)) {
+                for j in 0..i {
+                    host.close_nio(key, HOST_SIDE + j);
+                }
+                return Err(e);
+            }
+        }
+        let ports = b
+            .ports
+            .iter()
+            .map(|p| Port::new(0, p.port_number))
+            .collect();
+        let kind = Kind::Cloud(Cloud { ports: b.ports });
+        let mut node = Node::new(key, id, project, b.name, kind);
+        node.ports = ports;
         Ok(self.add_node(node))
     }
 

@@ -100,3 +100,14 @@ pub struct CaptureStart {
     /// File name, inside the project's `project-files/captures`.
     pub capture_file_name: String,
 }
+
+/// `POST .../cloud/nodes` (GNS3 2.2 and 3.0)
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CloudCreate {
+    /// Name.
+    pub name: String,
+    /// Id asked for.
+    pub node_id: Option<Uuid>,
+    /// Its ports, numbered 0, 1, 2... in the given order.
+    pub ports: Vec<super::types::HostPort>,
+}

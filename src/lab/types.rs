@@ -150,3 +150,23 @@ impl LinkFilters {
         *self == LinkFilters::default()
     }
 }
+
+/// A cloud's port as GNS3 declares it: a link of the lab to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Its name.
+    pub name: String,
+    /// Its number.
+    pub port_number: u32,
+    /// What on the host it reaches.
+    pub link: HostLink,
+}
+
+/// What a cloud port reaches on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostLink {
+    /// A host interface, through a packet socket (`type: ethernet`).
+    Ethernet(String),
+    /// A TAP device, created when missing (`type: tap`).
+    Tap(String),
+}

@@ -3,6 +3,7 @@
 mod api;
 mod builtin;
 mod cli;
+mod cloud;
 mod confinement;
 mod console;
 mod differential;

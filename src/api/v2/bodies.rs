@@ -12,6 +12,8 @@ use crate::api::decode::{
     required, required_text,
 };
 use crate::error::ApiError;
+use crate::lab::spec::CloudCreate;
+use crate::lab::types::{HostLink, HostPort};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -374,4 +376,86 @@ struct DuplicateBody {
 pub(super) fn duplicate(raw: &[u8]) -> Result<uuid::Uuid, ApiError> {
     let b: DuplicateBody = decode::decode(raw)?;
     required("destination_node_id", b.destination_node_id).map(|Id(id)| id)
+}
+
+/// A cloud's port as the controller declares it. `udp` ports (a tunnel
+/// the cloud itself would open) are not served.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct CloudPort {
+    name: Option<String>,
+    #[allow(dead_code)]
+    port_number: Option<IgnoredAny>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    interface: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+#[allow(dead_code)]
+struct CloudBody {
+    name: Option<String>,
+    node_id: Option<Id>,
+    ports_mapping: Option<Vec<Object>>,
+    remote_console_host: Unused,
+    remote_console_port: Unused,
+    remote_console_type: Unused,
+    remote_console_http_path: Unused,
+    interfaces: Unused,
+    usage: Unused,
+    node_directory: Unused,
+    status: Unused,
+    project_id: Unused,
+}
+
+/// A cloud to create: its ports are renumbered 0, 1, 2... in the given
+/// order, as the reference compute does; each reaches a host interface
+/// (`ethernet`) or a TAP device (`tap`).
+pub(super) fn cloud_create(raw: &[u8], d: Dialect) -> Result<CloudCreate, ApiError> {
+    let b: CloudBody = node_body(raw, d)?;
+    let mut ports = Vec::new();
+    for (i, item) in b.ports_mapping.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("ports_mapping[{i}]");
+        if i >= crate::limits::MAX_DEVICE_PORTS {
+            return Err(ApiError::bad(format!(
+                "Field 'ports_mapping' has more than {} ports",
+                crate::limits::MAX_DEVICE_PORTS
+            )));
+        }
+        let p: CloudPort = decode::from_object_at(&at, item)?;
+        let interface = required_text(&format!("{at}.interface"), p.interface)?;
+        let bad = interface.len() > crate::limits::MAX_IFNAME || interface.contains(['/', '\0']);
+        if bad {
+            return Err(ApiError::bad(format!(
+                "Field '{at}.interface' must be an interface name of at most {} bytes without '/', not '{interface}'",
+                crate::limits::MAX_IFNAME
+            )));
+        }
+        let link = match required_text(&format!("{at}.type"), p.kind)?.as_str() {
+            "ethernet" => HostLink::Ethernet(interface),
+            "tap" => HostLink::Tap(interface),
+            other => {
+                return Err(ApiError::conflict(format!(
+                    "Cloud port type '{other}' is not served (ethernet and tap are)"
+                )));
+            }
+        };
+        ports.push(HostPort {
+            name: p.name.unwrap_or_else(|| format!("port{i}")),
+            port_number: u32::try_from(i).unwrap_or(u32::MAX),
+            link,
+        });
+    }
+    Ok(CloudCreate {
+        name: required_text("name", b.name)?,
+        node_id: b.node_id.map(|Id(id)| id),
+        ports,
+    })
+}
+
+/// A cloud's update: its name (its ports stay).
+pub(super) fn cloud_update(raw: &[u8], d: Dialect) -> Result<Option<String>, ApiError> {
+    let b: CloudBody = node_body(raw, d)?;
+    name(b.name)
 }

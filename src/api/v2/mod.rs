@@ -116,7 +116,11 @@ macro_rules! compute_routes {
         concat!($p, "/projects/{project_id}/{node_type}/nodes"),
         &[Post],
     ),
-    (Route::Node, N, &[Get, Put, Delete]),
+    (
+        Route::Node,
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}"),
+        &[Get, Put, Delete],
+    ),
     (
         Route::Start,
         concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/start"),
@@ -176,9 +180,6 @@ macro_rules! compute_routes {
     };
 }
 
-const N: &str = "/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}";
-const PORT: &str = r"/v2/compute/projects/{project_id}/{node_type}/nodes/{node_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}";
-
 const TABLE: &Table<Route> =
     compute_routes!("/v2/compute", "start_capture", "stop_capture", "pcap");
 
@@ -188,10 +189,6 @@ const TABLE_V3: &Table<Route> = compute_routes!(
     "capture/stop",
     "capture/stream"
 );
-
-// The templates above spell out the node and port prefixes; these keep
-// them honest.
-const _: () = assert!(N.len() < PORT.len());
 
 /// The newest GNS3 2.2 release nanolab is tested against: the default
 /// `--gns3-version`, and what `GET /v2/compute/version` reports.
@@ -215,7 +212,7 @@ pub enum Dialect {
 }
 
 /// The node types this compute serves, as 2.2 names them.
-pub const NODE_TYPES: [&str; 3] = ["vpcs", "ethernet_switch", "ethernet_hub"];
+pub const NODE_TYPES: [&str; 4] = ["vpcs", "ethernet_switch", "ethernet_hub", "cloud"];
 
 /// Decode a request: credentials (except where 2.2 needs none), route,
 /// method, ids, body.
@@ -306,6 +303,7 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
             let p = project()?;
             let create = match node_class(m.params[1])? {
                 (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw, d)?),
+                (NodeClass::Cloud, _) => NodeCreate::Cloud(cloud_create(raw, d)?),
                 (_, kind) => NodeCreate::Device(device_create(raw, kind, d)?),
             };
             Command::CreateNode(p, create)
@@ -313,6 +311,9 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::Node, Get) => node(m, NodeCommand::Get)?,
         (Route::Node, Put) => match node_class(m.params[1])? {
             (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw, d)?))?,
+            (NodeClass::Cloud, _) => {
+                node(m, NodeCommand::UpdateMapping(cloud_update(raw, d)?, None))?
+            }
             (_, kind) => {
                 let (name, mapping) = device_update(raw, kind, d)?;
                 node(m, NodeCommand::UpdateMapping(name, mapping))?
@@ -372,6 +373,7 @@ fn node_class(raw: &str) -> Result<(NodeClass, DeviceType), ApiError> {
         "vpcs" => Ok((NodeClass::Vpcs, DeviceType::Switch)),
         "ethernet_switch" => Ok((NodeClass::Device, DeviceType::Switch)),
         "ethernet_hub" => Ok((NodeClass::Device, DeviceType::Hub)),
+        "cloud" => Ok((NodeClass::Cloud, DeviceType::Hub)),
         other => Err(ApiError::NotFound(format!(
             "Node type {other} is not served by nanolab (it serves {})",
             NODE_TYPES.join(", ")

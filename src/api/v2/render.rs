@@ -3,10 +3,11 @@
 
 use super::*;
 use crate::api::answer::{
-    Answer, Body, DeviceView, LogLevel, Nio, Notice, ProjectView, Reply, VpcsView,
+    Answer, Body, CloudView, DeviceView, LogLevel, Nio, Notice, ProjectView, Reply, VpcsView,
 };
 use crate::api::command::{DeviceType, VlanMode};
 use crate::error::ApiError;
+use crate::lab::types::HostLink;
 use crate::proto::http::response::Response;
 use serde_json::{Value, json};
 
@@ -108,6 +109,7 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Device(d) => device_json(&d),
+        Body::Cloud(c) => cloud_json(&c),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
         Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
@@ -144,6 +146,35 @@ pub fn vpcs_json(v: &VpcsView) -> Value {
         "console_type": if v.console_telnet { "telnet" } else { "none" },
         "project_id": v.project.to_string(),
         "command_line": v.command_line,
+    })
+}
+
+/// A cloud as 2.2 and 3.0 show it: always started; its ports as given
+/// (renumbered in order); no remote console.
+pub fn cloud_json(c: &CloudView) -> Value {
+    let ports: Vec<Value> = c
+        .ports
+        .iter()
+        .map(|p| {
+            let (kind, interface) = match &p.link {
+                HostLink::Ethernet(i) => ("ethernet", i),
+                HostLink::Tap(i) => ("tap", i),
+            };
+            json!({"name": p.name, "port_number": p.port_number, "type": kind, "interface": interface})
+        })
+        .collect();
+    json!({
+        "name": c.name,
+        "node_id": c.id.to_string(),
+        "project_id": c.project.to_string(),
+        "ports_mapping": ports,
+        "interfaces": [],
+        "remote_console_host": "",
+        "remote_console_port": 0,
+        "remote_console_type": "none",
+        "remote_console_http_path": "/",
+        "status": "started",
+        "node_directory": "",
     })
 }
 
@@ -211,6 +242,7 @@ fn notification_in(d: Dialect, n: &Notice<'_>) -> Option<String> {
             let event = match node {
                 Body::Vpcs(v) => vpcs_json(v),
                 Body::Device(d) => device_json(d),
+                Body::Cloud(c) => cloud_json(c),
                 _ => return None,
             };
             json!({"action": "node.updated", "event": event, "project_id": project.to_string()})

@@ -315,3 +315,15 @@ fn v3_capabilities_and_pings_say_what_3_0_reads() {
     let v2: Value = serde_json::from_str(&notification(&Notice::Load(&load)).unwrap()).unwrap();
     assert!(v2["event"].get("disk_usage_percent").is_none());
 }
+
+#[test]
+fn every_route_lives_under_its_prefix() {
+    assert!(TABLE.iter().all(|r| r.1.starts_with("/v2/compute/")));
+    assert!(TABLE_V3.iter().all(|r| r.1.starts_with("/v3/compute/")));
+    assert_eq!(TABLE.len(), TABLE_V3.len());
+    let node = format!("/v3/compute/projects/{P}/vpcs/nodes/{V}");
+    assert!(matches!(
+        decode_v3(&req("DELETE", &node, "", ""), None).command,
+        Ok(Command::Node(_, NodeCommand::Delete))
+    ));
+}

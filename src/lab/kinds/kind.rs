@@ -1,7 +1,7 @@
 //! The kinds, one arm each, and the one place they are told apart.
 
 use super::{Behaviour, Echo, FrameCx};
-use super::{hub, pc, switch};
+use super::{cloud, hub, pc, switch};
 use crate::lab::id::Endpoint;
 
 /// What a node is.
@@ -13,6 +13,8 @@ pub enum Kind {
     Switch(switch::Switch),
     /// An Ethernet hub inside the lab.
     Hub(hub::Hub),
+    /// A cloud: ports to host interfaces and TAP devices.
+    Cloud(cloud::Cloud),
 }
 
 /// `match` over every kind, binding the kind's data to `$k` in `$body`:
@@ -23,6 +25,7 @@ macro_rules! each_kind {
             Kind::Pc($k) => $body,
             Kind::Switch($k) => $body,
             Kind::Hub($k) => $body,
+            Kind::Cloud($k) => $body,
         }
     };
 }

@@ -18,6 +18,7 @@
 //! [`kind::Kind`] and in `each_kind!`, and its creation in the lab.
 
 pub mod builtin;
+pub mod cloud;
 pub mod device;
 pub mod hub;
 pub mod kind;

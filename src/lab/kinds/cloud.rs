@@ -1,0 +1,162 @@
+//! The cloud (sans-IO): GNS3's way to link a lab to the host. Each port
+//! joins the link a controller attaches (a UDP NIO, like any port's) to
+//! something on the host: an interface through a packet socket, or a TAP
+//! device. Frames cross nanolab's own relay both ways, so filters, capture
+//! and counters work on a cloud port as on any other. It runs from its
+//! creation to its deletion.
+
+use super::{Behaviour, Ctx, Echo, Face, FrameCx};
+use crate::error::ApiError;
+use crate::lab::answer::{Body, CloudView};
+use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
+use crate::lab::id::Endpoint;
+use crate::lab::port::{Pass, Port, Tap};
+use crate::lab::types::{HostLink, HostPort, Nio, NioEthernet, NioTap};
+
+/// Where a port's host side is, among the node's NIO indices: port `i`'s
+/// host side is `HOST_SIDE + i`, its link side `i`.
+pub const HOST_SIDE: usize = 1 << 20;
+
+/// A cloud: its ports' host sides.
+#[derive(Debug, Default)]
+pub struct Cloud {
+    /// Its ports, in order (port `i` is the node's port `i`).
+    pub ports: Vec<HostPort>,
+}
+
+impl Cloud {
+    /// The NIO that opens port `i`'s host side.
+    pub fn host_nio(p: &HostPort) -> Nio {
+        match &p.link {
+            HostLink::Ethernet(device) => Nio::Ethernet(NioEthernet {
+                kind: "nio_generic_ethernet",
+                device: device.clone(),
+            }),
+            HostLink::Tap(device) => Nio::Tap(NioTap {
+                device: device.clone(),
+            }),
+        }
+    }
+}
+
+impl Behaviour for Cloud {
+    fn name(&self) -> &'static str {
+        "Cloud"
+    }
+
+    fn word(&self) -> &'static str {
+        "cloud"
+    }
+
+    fn class(&self) -> NodeClass {
+        NodeClass::Cloud
+    }
+
+    fn accepts(&self, cmd: &NodeCommand) -> bool {
+        use NodeCommand as C;
+        matches!(
+            cmd,
+            C::Get
+                | C::Delete
+                | C::UpdateMapping(..)
+                | C::AttachNio(..)
+                | C::RemoveNio(_)
+                | C::SetFilters(..)
+                | C::StartCapture(..)
+                | C::StopCapture(_)
+                | C::WatchCapture(_)
+                | C::Suspend
+        )
+    }
+
+    fn view(&self, n: &Face) -> Body {
+        Body::Cloud(CloudView {
+            id: n.id,
+            project: n.project,
+            name: n.name.to_string(),
+            ports: self.ports.clone(),
+        })
+    }
+
+    fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
+        ports
+            .iter()
+            .position(|p| p.number == at.port)
+            .ok_or_else(|| {
+                ApiError::conflict(format!("Port {} doesn't exist on this cloud", at.port))
+            })
+    }
+
+    fn port_label(&self, port: &Port) -> String {
+        port.number.to_string()
+    }
+
+    /// A rename; the ports stay those the cloud was made with.
+    fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
+        match cmd {
+            NodeCommand::UpdateMapping(name, _) => {
+                if let Some(name) = name {
+                    *cx.name = name;
+                }
+                cx.updated = true;
+                Ok(())
+            }
+            _ => Err(ApiError::conflict(format!(
+                "Cloud {} does not take this request",
+                cx.name
+            ))),
+        }
+    }
+
+    /// Close every host side (the node goes away).
+    fn kill(&mut self, cx: &mut Ctx) {
+        for i in 0..self.ports.len() {
+            cx.host.close_nio(cx.key, HOST_SIDE + i);
+        }
+    }
+
+    /// From the link (port `i`) to the host side, or from the host side
+    /// (`HOST_SIDE + i`) out of the link, through port `i` either way.
+    fn on_frame(
+        &mut self,
+        fx: &mut FrameCx,
+        index: usize,
+        _outbound: bool,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) -> Echo {
+        let (key, from_host) = (fx.key, index >= HOST_SIDE);
+        let i = if from_host { index - HOST_SIDE } else { index };
+        let Some(port) = fx.ports.get_mut(i) else {
+            return Echo::default();
+        };
+        let mut t = Tap {
+            wire: fx.wire,
+            sink: fx.sink,
+            at: (key, i),
+            now: fx.now,
+        };
+        if from_host {
+            let to = Endpoint::Nio(key, i);
+            match port.egress(&mut t, frame, None) {
+                Pass::Now(f) => {
+                    let ok = send(to, &f);
+                    port.sent(&mut t, ok, &f);
+                }
+                Pass::Later(due, f) => t.hold(port, to, true, due, &f),
+                Pass::Dropped => {}
+            }
+        } else {
+            let to = Endpoint::Nio(key, HOST_SIDE + i);
+            match port.ingress(&mut t, frame, true) {
+                Pass::Now(f) => {
+                    let ok = send(to, &f);
+                    port.delivered(ok, f.len());
+                }
+                Pass::Later(due, f) => t.hold(port, to, false, due, &f),
+                Pass::Dropped => {}
+            }
+        }
+        Echo::default()
+    }
+}
