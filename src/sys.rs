@@ -337,12 +337,23 @@ pub fn exec_only_ruleset(allowed: &[&Path]) -> io::Result<OwnedFd> {
 
 /// Names of the host's network interfaces.
 pub fn interface_names() -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
+    // /proc/net/dev is this process's network namespace; /sys/class/net
+    // is the namespace sysfs was mounted in, the host's inside a test's.
+    Ok(parse_net_dev(&std::fs::read_to_string("/proc/net/dev")?))
+}
+
+/// The interface names of a `/proc/net/dev` text (two header lines, then
+/// `name: counters` per interface), sorted.
+pub fn parse_net_dev(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|n| !n.is_empty())
         .collect();
     names.sort();
-    Ok(names)
+    names
 }
 
 use crate::limits::MAX_IFNAME;
@@ -505,6 +516,14 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn interface_names_come_from_proc_net_dev() {
+        let text =
+            "Inter-|   Receive\n face |bytes packets\n    lo: 1 2 3\n  eth0: 4 5 6\nnltap0:7 8\n";
+        assert_eq!(parse_net_dev(text), ["eth0", "lo", "nltap0"]);
+    }
+
     use super::*;
 
     #[test]

@@ -211,6 +211,9 @@ pub struct CloudView {
     pub name: String,
     /// Its ports.
     pub ports: Vec<super::types::HostPort>,
+    /// The host's interfaces a port may reach: (name, `ethernet` or
+    /// `tap`, special), for the web UI's port editor.
+    pub interfaces: Vec<(String, &'static str, bool)>,
 }
 
 /// A switch or hub as clients see it.

@@ -507,7 +507,12 @@ impl Lab {
             .iter()
             .map(|p| Port::new(0, p.port_number))
             .collect();
-        let kind = Kind::Cloud(Cloud { ports: b.ports });
+        let found = host.interface_details().unwrap_or_default();
+        let interfaces = kinds::cloud::interfaces(&found);
+        let kind = Kind::Cloud(Cloud {
+            ports: b.ports,
+            interfaces,
+        });
         let mut node = Node::new(key, id, project, b.name, kind);
         node.ports = ports;
         Ok(self.add_node(node))

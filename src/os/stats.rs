@@ -168,7 +168,10 @@ pub fn interfaces() -> std::io::Result<Vec<crate::api::answer::Interface>> {
                 .map(|m| m.trim().to_string())
                 .unwrap_or_default();
             crate::api::answer::Interface {
-                kind: if name.starts_with("tap") {
+                // A TUN/TAP device has tun_flags, whatever its name.
+                kind: if name.starts_with("tap")
+                    || Path::new(&format!("/sys/class/net/{name}/tun_flags")).exists()
+                {
                     "tap"
                 } else {
                     "ethernet"

@@ -36,6 +36,13 @@ fn a_pc_reaches_the_host_through_a_cloud_on_a_tap() {
         assert_eq!(ports[0]["port_number"], 0, "{ports}");
         assert_eq!(ports[0]["type"], "tap");
         assert!(r.json.get("builtin").is_none());
+        // The host's interfaces, for the web UI's port editor.
+        let ifs = r.json["interfaces"].as_array().unwrap();
+        let tap = ifs.iter().find(|i| i["name"] == "nlctap0");
+        let tap = tap.unwrap_or_else(|| panic!("the tap is not among {ifs:?}"));
+        assert_eq!(tap["special"], false);
+        let lo = ifs.iter().find(|i| i["name"] == "lo").expect("lo");
+        assert_eq!(lo["special"], true);
         let cloud = r.json["node_id"].as_str().unwrap().to_string();
         let body = r#"{"name": "PC1", "startup_script": "ip 10.78.0.1/24\n"}"#;
         let r = s.post(&format!("{c}/{P}/vpcs/nodes"), body);

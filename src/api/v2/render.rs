@@ -168,7 +168,11 @@ pub fn cloud_json(c: &CloudView) -> Value {
         "node_id": c.id.to_string(),
         "project_id": c.project.to_string(),
         "ports_mapping": ports,
-        "interfaces": [],
+        "interfaces": c
+            .interfaces
+            .iter()
+            .map(|(name, kind, special)| json!({"name": name, "type": kind, "special": special}))
+            .collect::<Vec<_>>(),
         "remote_console_host": "",
         "remote_console_port": 0,
         "remote_console_type": "none",

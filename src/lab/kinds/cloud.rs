@@ -22,6 +22,40 @@ pub const HOST_SIDE: usize = 1 << 20;
 pub struct Cloud {
     /// Its ports, in order (port `i` is the node's port `i`).
     pub ports: Vec<HostPort>,
+    /// The host's interfaces when it was made: (name, `ethernet` or `tap`,
+    /// special).
+    pub interfaces: Vec<(String, &'static str, bool)>,
+}
+
+/// Interfaces GNS3 calls special (not offered for a cloud's ports by
+/// default): loopback, bridges and the like.
+const SPECIAL: [&str; 14] = [
+    "lo",
+    "vmnet",
+    "vboxnet",
+    "docker",
+    "lxcbr",
+    "virbr",
+    "ovs-system",
+    "veth",
+    "fw",
+    "p2p",
+    "bridge",
+    "vmware",
+    "virtualbox",
+    "gns3",
+];
+
+/// The host's interfaces as a cloud lists them.
+pub fn interfaces(found: &[crate::lab::answer::Interface]) -> Vec<(String, &'static str, bool)> {
+    found
+        .iter()
+        .map(|i| {
+            let kind = if i.kind == "tap" { "tap" } else { "ethernet" };
+            let special = SPECIAL.iter().any(|s| i.name.starts_with(s));
+            (i.name.clone(), kind, special)
+        })
+        .collect()
 }
 
 impl Cloud {
@@ -75,6 +109,7 @@ impl Behaviour for Cloud {
             project: n.project,
             name: n.name.to_string(),
             ports: self.ports.clone(),
+            interfaces: self.interfaces.clone(),
         })
     }
 
