@@ -486,7 +486,6 @@ impl Lab {
     /// Create a cloud: each port's host side is opened (a TAP device made
     /// when missing), all or nothing.
     fn create_cloud(&mut self, project: Uuid, b: spec::CloudCreate, host: &mut dyn Host) -> Reply {
-        use kinds::cloud::{Cloud, HOST_SIDE};
         if let Some(r) = self.existing(project, b.node_id, NodeClass::Cloud)? {
             return Ok(r);
         }
@@ -494,26 +493,9 @@ impl Lab {
         self.room_for_node(project)?;
         let id = b.node_id.unwrap_or_else(Uuid::new_v4);
         let key = self.nodes.registry.vacant_key();
-        for (i, p) in b.ports.iter().enumerate() {
-            if let Err(e) = host.open_nio(key, HOST_SIDE + i, &Cloud::host_nio(p)) {
-                for j in 0..i {
-                    host.close_nio(key, HOST_SIDE + j);
-                }
-                return Err(e);
-            }
-        }
-        let ports = b
-            .ports
-            .iter()
-            .map(|p| Port::new(0, p.port_number))
-            .collect();
-        let found = host.interface_details().unwrap_or_default();
-        let interfaces = kinds::cloud::interfaces(&found);
-        let kind = Kind::Cloud(Cloud {
-            ports: b.ports,
-            interfaces,
-        });
-        let mut node = Node::new(key, id, project, b.name, kind);
+        let cloud = kinds::cloud::Cloud::open(key, b.ports, host)?;
+        let ports = cloud.node_ports();
+        let mut node = Node::new(key, id, project, b.name, Kind::Cloud(cloud));
         node.ports = ports;
         Ok(self.add_node(node))
     }

@@ -58,6 +58,36 @@ pub fn install(version: &str) -> PathBuf {
     }
 }
 
+/// Start gns3server from `venv` on 127.0.0.1:3080 of the calling thread's
+/// namespace, with every path private, no error reporting, and `ini` added
+/// to its `[Server]` section (then any further sections).
+pub fn launch(venv: &Path, tag: &str, ini: &str) -> (Child, SocketAddr, TempDir) {
+    let dir = temp_dir(tag);
+    let port = 3080;
+    let conf = dir.join("gns3_server.conf");
+    let mut text = format!("[Server]\nhost = 127.0.0.1\nport = {port}\nreport_errors = False\n");
+    for key in ["projects", "images", "configs", "appliances", "symbols"] {
+        let d = dir.join(key);
+        std::fs::create_dir_all(&d).unwrap();
+        text.push_str(&format!("{key}_path = {}\n", d.display()));
+    }
+    text.push_str(ini);
+    std::fs::write(&conf, text).unwrap();
+    let log = std::fs::File::create(dir.join("controller.log")).unwrap();
+    let child = Command::new(venv.join("bin/gns3server"))
+        .arg("--config")
+        .arg(&conf)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("HOME", &*dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start gns3server");
+    (child, SocketAddr::from(([127, 0, 0, 1], port)), dir)
+}
+
 /// A running controller, killed on drop.
 struct Controller {
     child: Child,
@@ -69,34 +99,8 @@ impl Controller {
     /// Start on 127.0.0.1:3080 of the calling thread's namespace, with
     /// every path private and no error reporting.
     fn start(venv: &Path) -> Controller {
-        let dir = temp_dir("gns3");
-        let port = 3080;
-        let conf = dir.join("gns3_server.conf");
-        let mut ini = format!("[Server]\nhost = 127.0.0.1\nport = {port}\n");
-        for key in ["projects", "images", "configs", "appliances", "symbols"] {
-            let d = dir.join(key);
-            std::fs::create_dir_all(&d).unwrap();
-            ini.push_str(&format!("{key}_path = {}\n", d.display()));
-        }
-        ini.push_str("report_errors = False\nauth = False\n");
-        std::fs::write(&conf, ini).unwrap();
-        let log = std::fs::File::create(dir.join("controller.log")).unwrap();
-        let child = Command::new(venv.join("bin/gns3server"))
-            .arg("--config")
-            .arg(&conf)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("HOME", &*dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start gns3server");
-        let c = Controller {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-        };
+        let (child, addr, dir) = launch(venv, "gns3", "auth = False\n");
+        let c = Controller { child, addr, dir };
         let up = wait_for(60, || {
             TcpStream::connect(c.addr).is_ok() && c.get("/v2/version").status == 200
         });

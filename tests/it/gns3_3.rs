@@ -5,14 +5,14 @@
 //! close and reopen, delete. Everything runs in a network namespace with
 //! loopback only.
 
-use crate::gns3::{console, install, ping, tail, tcpdump};
+use crate::gns3::{console, install, launch, ping, tail, tcpdump};
 use crate::tap::Netns;
-use crate::util::{Resp, Server, TempDir, request, request_with, temp_dir, wait_for};
+use crate::util::{Resp, Server, TempDir, request, request_with, wait_for};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The controller version nanolab claims on `/v3` by default, and the one
@@ -29,33 +29,12 @@ struct Controller {
 
 impl Controller {
     fn start(venv: &Path) -> Controller {
-        let dir = temp_dir("gns3-3");
-        let port = 3080;
-        let conf = dir.join("gns3_server.conf");
-        let mut ini = format!("[Server]\nhost = 127.0.0.1\nport = {port}\n");
-        for key in ["projects", "images", "configs", "appliances", "symbols"] {
-            let d = dir.join(key);
-            std::fs::create_dir_all(&d).unwrap();
-            ini.push_str(&format!("{key}_path = {}\n", d.display()));
-        }
-        ini.push_str("report_errors = False\ncompute_username = gns3\ncompute_password = local\n");
-        ini.push_str("[Controller]\njwt_secret_key = 0123456789abcdef0123456789abcdef\n");
-        std::fs::write(&conf, ini).unwrap();
-        let log = std::fs::File::create(dir.join("controller.log")).unwrap();
-        let child = Command::new(venv.join("bin/gns3server"))
-            .arg("--config")
-            .arg(&conf)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("HOME", &*dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start gns3server");
+        let ini = "compute_username = gns3\ncompute_password = local\n\
+                   [Controller]\njwt_secret_key = 0123456789abcdef0123456789abcdef\n";
+        let (child, addr, dir) = launch(venv, "gns3-3", ini);
         let mut c = Controller {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr,
             dir,
             token: String::new(),
         };

@@ -9,13 +9,14 @@ use super::{Behaviour, Ctx, Echo, Face, FrameCx};
 use crate::error::ApiError;
 use crate::lab::answer::{Body, CloudView};
 use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
-use crate::lab::id::Endpoint;
+use crate::lab::host::Host;
+use crate::lab::id::{Endpoint, NodeKey};
 use crate::lab::port::{Pass, Port, Tap};
 use crate::lab::types::{HostLink, HostPort, Nio, NioEthernet, NioTap};
 
 /// Where a port's host side is, among the node's NIO indices: port `i`'s
 /// host side is `HOST_SIDE + i`, its link side `i`.
-pub const HOST_SIDE: usize = 1 << 20;
+const HOST_SIDE: usize = 1 << 20;
 
 /// A cloud: its ports' host sides.
 #[derive(Debug, Default)]
@@ -47,7 +48,7 @@ const SPECIAL: [&str; 14] = [
 ];
 
 /// The host's interfaces as a cloud lists them.
-pub fn interfaces(found: &[crate::lab::answer::Interface]) -> Vec<(String, &'static str, bool)> {
+fn interfaces(found: &[crate::lab::answer::Interface]) -> Vec<(String, &'static str, bool)> {
     found
         .iter()
         .map(|i| {
@@ -59,8 +60,38 @@ pub fn interfaces(found: &[crate::lab::answer::Interface]) -> Vec<(String, &'sta
 }
 
 impl Cloud {
+    /// A cloud for node `key`: every port's host side opened (a TAP device
+    /// made when missing), all or nothing; the host's interfaces listed.
+    pub fn open(
+        key: NodeKey,
+        ports: Vec<HostPort>,
+        host: &mut dyn Host,
+    ) -> Result<Cloud, ApiError> {
+        for (i, p) in ports.iter().enumerate() {
+            if let Err(e) = host.open_nio(key, HOST_SIDE + i, &Self::host_nio(p)) {
+                for j in 0..i {
+                    host.close_nio(key, HOST_SIDE + j);
+                }
+                return Err(e);
+            }
+        }
+        let found = host.interface_details().unwrap_or_default();
+        Ok(Cloud {
+            ports,
+            interfaces: interfaces(&found),
+        })
+    }
+
+    /// The node's ports: one per cloud port, link side.
+    pub fn node_ports(&self) -> Vec<Port> {
+        self.ports
+            .iter()
+            .map(|p| Port::new(0, p.port_number))
+            .collect()
+    }
+
     /// The NIO that opens port `i`'s host side.
-    pub fn host_nio(p: &HostPort) -> Nio {
+    fn host_nio(p: &HostPort) -> Nio {
         match &p.link {
             HostLink::Ethernet(device) => Nio::Ethernet(NioEthernet {
                 kind: "nio_generic_ethernet",
