@@ -61,6 +61,38 @@ pub struct Config {
     /// Bytes every client buffer together may hold (outboxes of
     /// connections, websockets, consoles, live captures).
     pub memory_budget: usize,
+    /// Serve the API over TLS (https) with this certificate chain and
+    /// private key (PEM files), read at start.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the API's TLS certificate chain and key are (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own first.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// Refuse plain HTTP on the port (by default it is served too).
+    pub only: bool,
+}
+
+impl TlsFiles {
+    /// Read and check both files: the error names the file and what is
+    /// wrong with it.
+    pub fn load(&self) -> Result<crate::proto::tls::Identity, String> {
+        let read = |p: &PathBuf, what: &str| {
+            std::fs::read(p).map_err(|e| format!("cannot read the TLS {what} {}: {e}", p.display()))
+        };
+        let (cert, key) = (read(&self.cert, "certificate")?, read(&self.key, "key")?);
+        crate::proto::tls::Identity::from_pem(&cert, &key).map_err(|e| {
+            format!(
+                "TLS ({} and {}): {e}",
+                self.cert.display(),
+                self.key.display()
+            )
+        })
+    }
 }
 
 pub use crate::api::v2::{GNS3_3_VERSION, GNS3_VERSION};
@@ -117,7 +149,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--config FILE] [--debug | --quiet] [--log FILE] [--record FILE]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
                [--gns3-version X.Y.Z] [--gns3-3-version X.Y.Z] [--pc-engine vpcs|builtin]
-               [--max-connections N] [--memory-budget MIB] [--version] [--help]
+               [--max-connections N] [--memory-budget MIB]
+               [--tls-cert FILE --tls-key FILE [--tls-only]] [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -149,6 +182,11 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                           address may hold three quarters of them
   --memory-budget MIB     what all clients' unsent output may hold together
                           (default 64); past it, the most lagging is dropped
+  --tls-cert FILE         serve the API and its websockets over TLS (https) with
+                          this PEM certificate chain; consoles stay telnet
+  --tls-key FILE          the PEM private key of --tls-cert
+  --tls-only              refuse plain HTTP on the port (by default it is served
+                          too: GNS3 3.0 opens web consoles with its browser's scheme)
   --version               print the version and exit
   --help                  print this help and exit
 ";
@@ -177,6 +215,9 @@ pub struct Flags {
     no_sandbox: bool,
     auth_user: Option<String>,
     auth_password_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_only: bool,
 }
 
 /// Why the command line could not be used.
@@ -251,6 +292,9 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--no-console-sandbox" => f.no_sandbox = true,
             "--auth-user" => f.auth_user = Some(value("a user name")?),
             "--auth-password-file" => f.auth_password_file = Some(value("a file")?.into()),
+            "--tls-cert" => f.tls_cert = Some(value("a PEM file")?.into()),
+            "--tls-key" => f.tls_key = Some(value("a PEM file")?.into()),
+            "--tls-only" => f.tls_only = true,
             "--version" | "-v" => return Ok((f, Some(Command::Version))),
             "--help" | "-h" => return Ok((f, Some(Command::Help))),
             other => return Err(format!("unknown argument '{other}'")),
@@ -293,6 +337,23 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     } else if f.auth_password_file.is_some() {
         return Err("--auth-password-file needs --auth-user".into());
     }
+    match (&f.tls_cert, &f.tls_key) {
+        (Some(cert), Some(key)) => {
+            c.tls = Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                only: false,
+            })
+        }
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    }
+    if f.tls_only {
+        match &mut c.tls {
+            Some(files) => files.only = true,
+            None => return Err("--tls-only needs --tls-cert and --tls-key".into()),
+        }
+    }
     Ok(c)
 }
 
@@ -330,6 +391,7 @@ fn defaults() -> Config {
         pc_engine: crate::lab::PcEngine::Vpcs,
         max_connections: crate::limits::MAX_CONNECTIONS,
         memory_budget: crate::limits::MEMORY_BUDGET,
+        tls: None,
     }
 }
 
@@ -393,6 +455,8 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
     // The line that last set each range, to name it in an error.
     let (mut console_line, mut udp_line) = (None, None);
     let (mut auth, mut user, mut password) = (false, None, None);
+    // GNS3's keys: `ssl = True` with `certfile` and `certkey`.
+    let (mut ssl, mut certfile, mut certkey) = (None, None, None);
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -449,6 +513,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "auth") => auth = parse_bool(value).map_err(at)?,
             ("Server", "user") => user = Some(value.to_string()),
             ("Server", "password") => password = Some(value.to_string()),
+            ("Server", "ssl") => ssl = Some((parse_bool(value).map_err(at)?, n + 1)),
+            ("Server", "certfile") => certfile = Some(expand_home(value)),
+            ("Server", "certkey") => certkey = Some(expand_home(value)),
             ("VPCS", "engine") => c.pc_engine = parse_engine(value).map_err(at)?,
             ("VPCS", "vpcs_path") => c.vpcs = (!value.is_empty()).then(|| expand_home(value)),
             // Other GNS3 keys (images_path, auth, report_errors...) are not ours to refuse.
@@ -474,6 +541,22 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             &user,
             password.as_deref().unwrap_or(""),
         ));
+    }
+    match (ssl, certfile, certkey) {
+        (Some((true, _)), Some(cert), Some(key)) => {
+            c.tls = Some(TlsFiles {
+                cert,
+                key,
+                only: false,
+            })
+        }
+        (Some((true, line)), _, _) => {
+            return Err(format!(
+                "line {line}: ssl = True needs 'certfile' and 'certkey' in [Server]"
+            ));
+        }
+        (Some((false, _)), _, _) => c.tls = None,
+        _ => {}
     }
     Ok(())
 }

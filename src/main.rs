@@ -144,7 +144,24 @@ fn main() -> ExitCode {
         log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
     }
     let api = std::net::SocketAddr::new(cfg.host, cfg.port);
-    let mut server = match nanolab::reactor::Server::new(cfg, flags) {
+    let link = match &cfg.tls {
+        None => nanolab::os::link::Policy::Plain,
+        Some(files) => match files.load() {
+            Ok(identity) => nanolab::os::link::Policy::Tls {
+                identity,
+                plain_too: !files.only,
+            },
+            Err(e) => {
+                eprintln!("nanolab: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let scheme = match link {
+        nanolab::os::link::Policy::Plain => "http",
+        _ => "https",
+    };
+    let mut server = match nanolab::reactor::Server::new(cfg, flags, link) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             eprintln!(
@@ -161,8 +178,8 @@ fn main() -> ExitCode {
     };
     match server.local_addr() {
         Ok(addr) => {
-            lock.record(&format!("pid {}, http://{addr}", std::process::id()));
-            println!("nanolab listening on http://{addr}")
+            lock.record(&format!("pid {}, {scheme}://{addr}", std::process::id()));
+            println!("nanolab listening on {scheme}://{addr}")
         }
         Err(e) => {
             eprintln!("nanolab: {e}");

@@ -8,6 +8,7 @@
 //! | [`bytes`] | the byte queue every socket buffer uses |
 //! | [`ethernet`] | Ethernet addresses and 802.1Q tags |
 //! | [`pcap`] | classic pcap headers and records |
+//! | [`tls`] | TLS for the API: rustls's unbuffered server connection between two record buffers |
 //! | [`websocket`] | RFC 6455 handshake key and frame codec (server side) |
 
 pub mod bytes;
@@ -15,4 +16,5 @@ pub mod ethernet;
 pub mod http;
 pub mod pcap;
 pub mod telnet;
+pub mod tls;
 pub mod websocket;

@@ -10,7 +10,8 @@ use crate::lab::ClientId;
 use crate::lab::Reply;
 use crate::limits::{READ_BUDGET, STREAM_PIECE};
 use crate::os::backup::TarStream;
-use crate::os::nb::{Moved, read_some, write_some};
+use crate::os::link::{Link, Policy};
+use crate::os::nb::Moved;
 use crate::proto::http::conn::{Conn, Expiry, SlotId};
 use crate::proto::http::parse::Request;
 use crate::proto::http::response::Response;
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 /// One API connection: socket, protocol state and timer bookkeeping.
 pub(super) struct HttpConn {
-    stream: TcpStream,
+    stream: Link,
     conn: Conn,
     /// Distinguishes this connection from a later one that reuses the token.
     serial: u64,
@@ -52,7 +53,7 @@ impl HttpConn {
     /// Bytes held for this client: requests not yet served and answers
     /// not yet written (for the memory budget).
     pub(super) fn buffered(&self) -> usize {
-        self.conn.held()
+        self.conn.held() + self.stream.held()
     }
 
     /// Put on `again` unless already there: returns whether to push it.
@@ -62,7 +63,7 @@ impl HttpConn {
 
     /// The socket, the bytes still to write (an upgrade's 101) and the
     /// client's address.
-    pub(super) fn into_parts(self) -> (TcpStream, Vec<u8>, std::net::IpAddr) {
+    pub(super) fn into_parts(self) -> (Link, Vec<u8>, std::net::IpAddr) {
         let out = self.conn.output().to_vec();
         (self.stream, out, self.peer)
     }
@@ -90,13 +91,16 @@ impl Server {
         while let Some((stream, peer)) = accept_one(&self.io.listener, &mut self.io.timers, retry) {
             if let Err(refusal) = self.io.admission.admit(peer.ip()) {
                 log::warn!("connection from {peer} refused: {refusal}");
-                refuse(stream, &refusal);
+                // Under TLS the 503 would need a handshake: just close.
+                if matches!(self.io.link, Policy::Plain) {
+                    refuse(stream, &refusal);
+                }
                 continue;
             }
             let _ = stream.set_nodelay(true);
             self.io.next_serial += 1;
             let conn = HttpConn {
-                stream,
+                stream: Link::new(stream, &self.io.link),
                 conn: Conn::new(now),
                 serial: self.io.next_serial,
                 timer_at: None,
@@ -148,7 +152,8 @@ impl Server {
                 return self.io.close_http(token);
             }
             let Some(c) = self.io.http(token) else { return };
-            if c.conn.finished() {
+            // Under TLS the last answer may still be in the record buffer.
+            if c.conn.finished() && !c.stream.pending() {
                 return self.io.close_http(token);
             }
             if read_total >= READ_BUDGET {
@@ -311,7 +316,7 @@ impl Io {
         };
         let mut total = 0;
         while c.conn.wants_read() && total < budget {
-            match read_some(&c.stream, &mut self.scratch[..budget - total]) {
+            match c.stream.read(&mut self.scratch[..budget - total]) {
                 Moved::Bytes(n) => {
                     c.conn.receive(now, &self.scratch[..n]);
                     total += n;
@@ -328,8 +333,11 @@ impl Io {
         let Some(c) = self.http(token) else {
             return true;
         };
+        if let Moved::Closed = c.stream.flush() {
+            return false;
+        }
         while !c.conn.output().is_empty() {
-            match write_some(&c.stream, c.conn.output()) {
+            match c.stream.write(c.conn.output()) {
                 Moved::Bytes(n) => c.conn.consumed_output(now, n),
                 Moved::Later => return true,
                 Moved::Closed => return false,

@@ -119,6 +119,8 @@ struct Io {
     notifiers: Vec<(usize, crate::api::Front)>,
     /// What every client's unsent bytes together may hold.
     budget: crate::lab::budget::Budget,
+    /// How API connections speak: plain HTTP or TLS.
+    link: crate::os::link::Policy,
 }
 
 /// Where a streamed answer's pieces come from.
@@ -138,7 +140,8 @@ pub struct Server {
 
 impl Server {
     /// Bind the API listener and prepare the loop.
-    pub fn new(config: Config, flags: Flags) -> io::Result<Self> {
+    /// `link`: plain HTTP or TLS.
+    pub fn new(config: Config, flags: Flags, link: crate::os::link::Policy) -> io::Result<Self> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let mut entries = Slab::new();
@@ -186,6 +189,7 @@ impl Server {
             meter: Default::default(),
             notifiers: Vec::new(),
             budget: crate::lab::budget::Budget::new(memory_budget),
+            link,
         };
         Ok(Server { poll, lab, io })
     }

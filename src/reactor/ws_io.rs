@@ -10,9 +10,9 @@ use crate::api::Front;
 use crate::api::answer::Upgrade;
 use crate::lab::{ClientId, NodeKey};
 use crate::limits::READ_BUDGET;
-use crate::os::nb::{Moved, read_some, write_some};
+use crate::os::link::Link;
+use crate::os::nb::Moved;
 use crate::proto::websocket::{Opcode, Session};
-use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -29,7 +29,7 @@ pub(super) enum WsKind {
 /// One websocket connection: its socket, what it carries, and its
 /// protocol state (`proto::websocket::Session`).
 pub(super) struct WsConn {
-    stream: TcpStream,
+    stream: Link,
     session: Session,
     kind: WsKind,
     /// The serial of the connection it was (for the memory budget).
@@ -40,7 +40,7 @@ impl WsConn {
     /// Its serial and the bytes it holds (read and unsent), for the
     /// memory budget.
     pub(super) fn held(&self) -> (u64, usize) {
-        (self.serial, self.session.buffered())
+        (self.serial, self.session.buffered() + self.stream.held())
     }
 }
 
@@ -122,7 +122,7 @@ impl Server {
                 self.io.again.push(token);
                 return;
             }
-            match read_some(&ws.stream, &mut self.io.scratch) {
+            match ws.stream.read(&mut self.io.scratch) {
                 Moved::Bytes(n) => {
                     total += n;
                     let kind = ws.kind;
@@ -154,7 +154,7 @@ impl Server {
         if let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) {
             let mut close = Vec::new();
             crate::proto::websocket::encode_close(&mut close, 1008, "memory budget exceeded");
-            let _ = write_some(&ws.stream, &close);
+            let _ = ws.stream.write(&close);
         }
         self.close_ws(token);
     }
@@ -179,8 +179,11 @@ impl Server {
         let Some(Entry::Ws(ws)) = self.io.entries.get_mut(token) else {
             return;
         };
+        if let Moved::Closed = ws.stream.flush() {
+            return self.close_ws(token);
+        }
         while !ws.session.output().is_empty() {
-            match write_some(&ws.stream, ws.session.output()) {
+            match ws.stream.write(ws.session.output()) {
                 Moved::Bytes(n) => ws.session.consumed(n),
                 Moved::Later => break,
                 Moved::Closed => return self.close_ws(token),
@@ -190,7 +193,7 @@ impl Server {
             log::warn!("websocket {token} does not read: dropped");
             return self.close_ws(token);
         }
-        if ws.session.finished() {
+        if ws.session.finished() && !ws.stream.pending() {
             self.close_ws(token);
         }
     }
