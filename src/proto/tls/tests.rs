@@ -37,7 +37,6 @@ fn shuttle(c: &mut ClientConnection, s: &mut Tls, out: &[u8]) -> (usize, Progres
     }
     let mut at = 0;
     let mut taken = 0;
-    let mut last = Progress::Open;
     loop {
         let space = s.space();
         let n = space.len().min(wire.len() - at);
@@ -47,7 +46,6 @@ fn shuttle(c: &mut ClientConnection, s: &mut Tls, out: &[u8]) -> (usize, Progres
         let (e, p) = s.advance(&out[taken..]);
         assert!(e <= RECORD, "one record at most per call: {e}");
         taken += e;
-        last = p;
         let back = s.outgoing().to_vec();
         s.sent(back.len());
         let mut rd = &back[..];
@@ -56,7 +54,7 @@ fn shuttle(c: &mut ClientConnection, s: &mut Tls, out: &[u8]) -> (usize, Progres
             c.process_new_packets().unwrap();
         }
         if p != Progress::Open || at == wire.len() {
-            return (taken, last);
+            return (taken, p);
         }
     }
 }
