@@ -59,9 +59,14 @@ pub fn install(version: &str) -> PathBuf {
 }
 
 /// Start gns3server from `venv` on 127.0.0.1:3080 of the calling thread's
-/// namespace, with every path private, no error reporting, and `ini` added
-/// to its `[Server]` section (then any further sections).
-pub fn launch(venv: &Path, tag: &str, ini: &str) -> (Child, SocketAddr, TempDir) {
+/// namespace, with every path private, no error reporting, `ini` added to
+/// its `[Server]` section (then any further sections), and `env` set.
+pub fn launch(
+    venv: &Path,
+    tag: &str,
+    ini: &str,
+    env: &[(&str, &Path)],
+) -> (Child, SocketAddr, TempDir) {
     let dir = temp_dir(tag);
     let port = 3080;
     let conf = dir.join("gns3_server.conf");
@@ -81,6 +86,7 @@ pub fn launch(venv: &Path, tag: &str, ini: &str) -> (Child, SocketAddr, TempDir)
         .env("HOME", &*dir)
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_DATA_HOME", dir.join("data"))
+        .envs(env.iter().copied())
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -99,7 +105,7 @@ impl Controller {
     /// Start on 127.0.0.1:3080 of the calling thread's namespace, with
     /// every path private and no error reporting.
     fn start(venv: &Path) -> Controller {
-        let (child, addr, dir) = launch(venv, "gns3", "auth = False\n");
+        let (child, addr, dir) = launch(venv, "gns3", "auth = False\n", &[]);
         let c = Controller { child, addr, dir };
         let up = wait_for(60, || {
             TcpStream::connect(c.addr).is_ok() && c.get("/v2/version").status == 200

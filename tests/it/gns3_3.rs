@@ -7,6 +7,7 @@
 
 use crate::gns3::{console, install, launch, ping, tail, tcpdump};
 use crate::tap::Netns;
+use crate::tls::Cert;
 use crate::util::{Resp, Server, TempDir, request, request_with, wait_for};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -29,9 +30,14 @@ struct Controller {
 
 impl Controller {
     fn start(venv: &Path) -> Controller {
+        Self::start_env(venv, &[])
+    }
+
+    /// With `env` set (`SSL_CERT_FILE`: the certificate it trusts).
+    fn start_env(venv: &Path, env: &[(&str, &Path)]) -> Controller {
         let ini = "compute_username = gns3\ncompute_password = local\n\
                    [Controller]\njwt_secret_key = 0123456789abcdef0123456789abcdef\n";
-        let (child, addr, dir) = launch(venv, "gns3-3", ini);
+        let (child, addr, dir) = launch(venv, "gns3-3", ini, env);
         let mut c = Controller {
             child,
             addr,
@@ -90,10 +96,14 @@ impl Controller {
 
     /// Register a nanolab as the web UI does; its compute id.
     fn register(&self, name: &str, host: &str, port: u16) -> String {
+        self.register_as(name, "http", host, port)
+    }
+
+    fn register_as(&self, name: &str, protocol: &str, host: &str, port: u16) -> String {
         let c = self.ok(
             "POST",
             "/v3/computes?connect=true",
-            json!({"name": name, "protocol": "http", "host": host, "port": port,
+            json!({"name": name, "protocol": protocol, "host": host, "port": port,
                    "user": "gns3", "password": "any"}),
         );
         c["compute_id"].as_str().unwrap().to_string()
@@ -180,13 +190,44 @@ impl Drop for Controller {
 
 #[test]
 fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
-    let venv = install(GNS3);
-    let ns = Netns::new("g30");
-    ns.within(move || {
-        let nl = Server::start(&[]);
-        let ctl = Controller::start(&venv);
-        let compute = ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
+    lab_under_3_0("g30", false);
+}
 
+#[test]
+fn the_gns3_3_0_controller_runs_a_lab_on_an_https_nanolab() {
+    lab_under_3_0("g3s", true);
+}
+
+/// The whole lab through the controller: two PCs on a switch, a hub, a
+/// cloud on a TAP of the namespace (its host side at 10.0.0.254). Over
+/// `https`, nanolab serves TLS only, with a self-signed certificate the
+/// controller trusts through `SSL_CERT_FILE`.
+fn lab_under_3_0(tag: &str, https: bool) {
+    let venv = install(GNS3);
+    let ns = Netns::new(tag);
+    ns.ip(&["tuntap", "add", "dev", "nl3tap", "mode", "tap"]);
+    ns.ip(&["addr", "add", "10.0.0.254/24", "dev", "nl3tap"]);
+    ns.ip(&["link", "set", "nl3tap", "up"]);
+    ns.within(move || {
+        let cert = https.then(Cert::new);
+        let (nl, ctl) = match &cert {
+            Some(cert) => {
+                let mut flags = cert.flags();
+                flags.push("--tls-only".into());
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                let nl = Server::start(&flags);
+                let ctl = Controller::start_env(&venv, &[("SSL_CERT_FILE", &cert.cert)]);
+                (nl, ctl)
+            }
+            None => (Server::start(&[]), Controller::start(&venv)),
+        };
+        let scheme = if https { "https" } else { "http" };
+        let compute = ctl.register_as("nanolab1", scheme, "127.0.0.1", nl.addr.port());
+        // What nanolab answers itself, in the scheme it speaks.
+        let status = |path: &str| match &cert {
+            Some(cert) => cert.curl(&nl, &[], path).0,
+            None => nl.get(path).status,
+        };
         let p = ctl.ok("POST", "/v3/projects", json!({"name": "lab"}))["project_id"]
             .as_str()
             .unwrap()
@@ -198,6 +239,16 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
         let l1 = ctl.link(&p, (&pc1, 0), (&sw, 0));
         ctl.link(&p, (&pc2, 0), (&sw, 1));
         ctl.link(&p, (&sw, 2), (&hub, 0));
+        let tap =
+            json!([{"name": "nl3tap", "port_number": 0, "type": "tap", "interface": "nl3tap"}]);
+        let cloud = ctl.node(
+            &p,
+            "Cloud1",
+            "cloud",
+            &compute,
+            json!({"ports_mapping": tap}),
+        );
+        ctl.link(&p, (&hub, 1), (&cloud, 0));
 
         ctl.ok(
             "POST",
@@ -217,6 +268,20 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
                 tail(&nl.log())
             )
         });
+
+        // Through the switch, the hub and the cloud to the namespace.
+        assert!(
+            ping(&mut c, "10.0.0.254", 2).is_some(),
+            "PC1 does not reach the far side of the cloud's TAP: {}",
+            c.text()
+        );
+
+        // A suspended link carries nothing; resumed, it carries again.
+        let link = format!("/v3/projects/{p}/links/{l1}");
+        ctl.ok("PUT", &link, json!({"suspend": true}));
+        assert!(ping(&mut c, "10.0.0.2", 1).is_none(), "{}", c.text());
+        ctl.ok("PUT", &link, json!({"suspend": false}));
+        assert!(ping(&mut c, "10.0.0.2", 2).is_some(), "{}", c.text());
 
         // Capture through the controller (it picks the switch's side and
         // streams with the compute's credentials), read by tcpdump.
@@ -251,7 +316,7 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
 
         // Close and reopen: nodes and links replayed, PCs ping again.
         ctl.ok("POST", &format!("/v3/projects/{p}/close"), Value::Null);
-        assert_eq!(nl.get(&format!("/v3/compute/projects/{p}")).status, 404);
+        assert_eq!(status(&format!("/v3/compute/projects/{p}")), 404);
         ctl.ok("POST", &format!("/v3/projects/{p}/open"), Value::Null);
         ctl.ok(
             "POST",
@@ -270,10 +335,9 @@ fn the_gns3_3_0_controller_runs_a_lab_on_nanolab() {
         // Delete: nothing is left on the compute.
         let r = ctl.req("DELETE", &format!("/v3/projects/{p}"), &Value::Null);
         assert!(r.status < 300, "{}", r.text);
-        assert!(wait_for(10, || nl
-            .get(&format!("/v3/compute/projects/{p}"))
-            .status
-            == 404));
+        assert!(wait_for(10, || status(&format!(
+            "/v3/compute/projects/{p}"
+        )) == 404));
         assert!(
             wait_for(10, || crate::util::children(nl.pid()).is_empty()),
             "vpcs processes left behind"

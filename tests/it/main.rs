@@ -20,6 +20,7 @@ mod soak;
 mod storm;
 mod switch;
 mod tap;
+mod tls;
 mod util;
 mod v2;
 mod v3;

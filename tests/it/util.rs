@@ -174,8 +174,8 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
+        let line = line.trim().replace("https://", "http://");
         let url = line
-            .trim()
             .strip_prefix("nanolab listening on http://")
             .unwrap_or_else(|| {
                 panic!(
