@@ -1,6 +1,6 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
-//! `cargo bench --bench system -- load|scale|relay|switch|idle`.
+//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|tls`.
 //!
 //! Figures are printed; nothing is asserted. Every loop is bounded in time and
 //! count, and all traffic stays on loopback.
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 mod load;
 mod pcs;
 mod relay;
+mod tls;
 
 use load::{drive, idle, load, load_on, report, scale};
 use pcs::pcs;
@@ -58,6 +59,9 @@ fn main() {
     }
     if want("pcs") {
         pcs();
+    }
+    if want("tls") {
+        tls::tls();
     }
 }
 
@@ -121,13 +125,7 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let addr = line.trim().rsplit("://").next().unwrap().parse().unwrap();
         Server { child, addr, dir }
     }
 
