@@ -288,9 +288,11 @@ pub fn websocket(data: &[u8]) {
 
 mod archive;
 mod lab;
+mod tls;
 
 pub use archive::archive;
 pub use lab::lab;
+pub use tls::tls;
 
 #[cfg(test)]
 mod tests {
@@ -343,5 +345,10 @@ mod tests {
     #[test]
     fn replay_lab_corpus() {
         replay("lab", super::lab);
+    }
+
+    #[test]
+    fn replay_tls_corpus() {
+        replay("tls", super::tls);
     }
 }
