@@ -5,9 +5,10 @@
 //! [`Tls::outgoing`], which the caller writes to the socket. No socket, no
 //! clock.
 //!
-//! The buffers are sized for one TLS record each way and allocated with the
-//! session, so a request costs no allocation of this layer's own; only the
-//! handshake may grow the outgoing buffer (a long certificate chain).
+//! The buffers start small (most API requests and answers are a few hundred
+//! bytes) and grow, once, to one whole TLS record each way when a record or
+//! an answer asks for it; they never shrink, so after that a request costs
+//! no allocation of this layer's own.
 //! rustls 0.23 still decrypts and encrypts each record through a buffer of
 //! its own (its unbuffered API notes in-place decryption as future work).
 
@@ -24,6 +25,10 @@ const RECORD: usize = 16 * 1024;
 const INCOMING: usize = 5 + RECORD + 2048;
 /// Room for one encrypted record of up to [`RECORD`] bytes of plaintext.
 const OUTGOING: usize = 5 + RECORD + 256;
+/// What each buffer starts with.
+const SMALL: usize = 4096;
+/// What a record adds to its plaintext, at most (header, tag, padding).
+const OVERHEAD: usize = 256;
 
 /// A server's certificate and key, ready for connections.
 #[derive(Clone)]
@@ -98,19 +103,24 @@ impl Tls {
             // Only fails on a config rustls rejects; `Identity` built it.
             conn: UnbufferedServerConnection::new(identity.0.clone())
                 .expect("a server config rustls built"),
-            incoming: vec![0; INCOMING],
+            incoming: vec![0; SMALL],
             filled: 0,
-            outgoing: vec![0; OUTGOING],
+            outgoing: vec![0; SMALL],
             sent: 0,
             queued: 0,
-            plain: Vec::with_capacity(RECORD),
+            plain: Vec::new(),
             taken: 0,
             peer_closed: false,
         }
     }
 
-    /// Where to read ciphertext into (empty: process first).
+    /// Where to read ciphertext into (empty: process first). A full
+    /// buffer after processing holds part of a record larger than it:
+    /// grown to a whole record's room, once.
     pub fn space(&mut self) -> &mut [u8] {
+        if self.filled == self.incoming.len() && self.incoming.len() < INCOMING {
+            self.incoming.resize(INCOMING, 0);
+        }
         &mut self.incoming[self.filled..]
     }
 
@@ -221,8 +231,14 @@ impl Tls {
                         self.outgoing.copy_within(self.sent..self.queued, 0);
                         (self.queued, self.sent) = (self.queued - self.sent, 0);
                     }
+                    // A longer answer: room for whole records, once.
+                    if out.len() + OVERHEAD > self.outgoing.len() - self.queued
+                        && self.outgoing.len() < OUTGOING
+                    {
+                        self.outgoing.resize(OUTGOING, 0);
+                    }
                     let room = self.outgoing.len() - self.queued;
-                    let take = out.len().min(RECORD).min(room.saturating_sub(256));
+                    let take = out.len().min(RECORD).min(room.saturating_sub(OVERHEAD));
                     if take > 0 && encrypted == 0 {
                         match w.encrypt(&out[..take], &mut self.outgoing[self.queued..]) {
                             Ok(n) => {
@@ -269,7 +285,7 @@ impl Tls {
     fn settle(&self, p: Progress) -> Progress {
         match p {
             Progress::Open if self.peer_closed => Progress::PeerClosed,
-            Progress::Open if self.filled == self.incoming.len() && self.plain().is_empty() => {
+            Progress::Open if self.filled == INCOMING && self.plain().is_empty() => {
                 Progress::Failed
             }
             p => p,

@@ -85,6 +85,8 @@ fn a_request_and_a_long_answer_cross_intact() {
     assert_eq!(s.plain(), &request[10..]);
     s.took(request.len());
     assert!(s.plain().is_empty());
+    // A small exchange keeps the small buffers.
+    assert_eq!((s.incoming.len(), s.outgoing.len()), (SMALL, SMALL));
 
     // Longer than several records: taken one record at a time.
     let answer: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
@@ -97,6 +99,7 @@ fn a_request_and_a_long_answer_cross_intact() {
         got.extend(client_reads(&mut c));
     }
     assert_eq!(got, answer);
+    assert_eq!(s.outgoing.len(), OUTGOING, "grown once to a whole record");
 }
 
 #[test]
@@ -123,6 +126,7 @@ fn a_reader_that_does_not_take_leaves_the_rest_as_ciphertext() {
         s.took(k);
     }
     assert_eq!(got, big);
+    assert_eq!(s.incoming.len(), INCOMING, "grown once to a whole record");
 }
 
 #[test]
