@@ -155,6 +155,8 @@ pub enum NodeCommand {
     SetFilters(PortAddr, LinkFilters),
     /// Rename a switch or hub, change its declared ports (GNS3 2.2).
     UpdateMapping(Option<String>, Option<Vec<PortMapping>>),
+    /// Rename a cloud, replace its ports (only while none is linked).
+    UpdateCloud(Option<String>, Option<Vec<crate::lab::types::HostPort>>),
     /// Suspend: a VPCS has nothing to suspend (a no-op, as in 2.2).
     Suspend,
     /// Drop the console's clients (2.2's `console/reset`).
@@ -172,6 +174,7 @@ impl NodeCommand {
             NodeCommand::Update(b) => b.name.as_deref(),
             NodeCommand::UpdateDevice(b) => b.name.as_deref(),
             NodeCommand::UpdateMapping(name, _) => name.as_deref(),
+            NodeCommand::UpdateCloud(name, _) => name.as_deref(),
             _ => None,
         }
     }

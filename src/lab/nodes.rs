@@ -307,7 +307,7 @@ impl Nodes {
                 return self.stop_then(now, key, ticket, AfterStop::Start, host);
             }
             C::Reload => return self.start(now, key, ticket, host),
-            C::Update(_) | C::UpdateDevice(_) | C::UpdateMapping(..) => {
+            C::Update(_) | C::UpdateDevice(_) | C::UpdateMapping(..) | C::UpdateCloud(..) => {
                 self.update(now, key, cmd, host)
             }
             C::AddNio(at, nio) => self.add_nio(now, key, (at, None), nio, host),

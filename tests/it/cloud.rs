@@ -85,6 +85,34 @@ fn a_pc_reaches_the_host_through_a_cloud_on_a_tap() {
         let dump = String::from_utf8_lossy(&dump.stdout);
         assert!(dump.contains("ICMP echo reply"), "{dump}");
         // A cloud is always started; deleting it closes its host sides.
+        // New ports only while none is linked (as GNS3): refused, then
+        // taken once the link is gone; the old host side closes, the new
+        // TAP devices are made.
+        let two = r#"{"ports_mapping": [
+            {"name": "a", "port_number": 0, "type": "tap", "interface": "nlctap1"},
+            {"name": "b", "port_number": 5, "type": "tap", "interface": "nlctap2"}]}"#;
+        let node = format!("{c}/{P}/cloud/nodes/{cloud}");
+        s.req("PUT", &node, two).assert_error(409, "delete its links first");
+        assert_eq!(s.req("DELETE", &format!("{cl_port}/nio"), "").status, 204);
+        let r = s.req("PUT", &node, two);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let ports = &r.json["ports_mapping"];
+        assert_eq!((ports[0]["name"].as_str(), ports[1]["port_number"].as_u64()), (Some("a"), Some(1)), "{ports}");
+        let link_up = |dev: &str| {
+            std::process::Command::new("ip")
+                .args(["link", "show", dev])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(link_up("nlctap1") && link_up("nlctap2"), "the new TAP devices exist");
+        let r = s.req("PUT", &node, r#"{"ports_mapping": []}"#);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            crate::util::wait_for(5, || !link_up("nlctap1")),
+            "a TAP device nanolab made goes with its port"
+        );
         let r = s.req("DELETE", &format!("{c}/{P}/cloud/nodes/{cloud}"), "");
         assert_eq!(r.status, 204, "{}", r.text);
         assert_eq!(

@@ -414,8 +414,27 @@ struct CloudBody {
 /// (`ethernet`) or a TAP device (`tap`).
 pub(super) fn cloud_create(raw: &[u8], d: Dialect) -> Result<CloudCreate, ApiError> {
     let b: CloudBody = node_body(raw, d)?;
+    Ok(CloudCreate {
+        ports: host_ports(b.ports_mapping.unwrap_or_default())?,
+        name: required_text("name", b.name)?,
+        node_id: b.node_id.map(|Id(id)| id),
+    })
+}
+
+/// A cloud's update: its name and its ports, each when given.
+pub(super) fn cloud_update(
+    raw: &[u8],
+    d: Dialect,
+) -> Result<(Option<String>, Option<Vec<HostPort>>), ApiError> {
+    let b: CloudBody = node_body(raw, d)?;
+    let ports = b.ports_mapping.map(host_ports).transpose()?;
+    Ok((name(b.name)?, ports))
+}
+
+/// A cloud's `ports_mapping`, renumbered 0, 1, 2... in order.
+fn host_ports(mapping: Vec<Object>) -> Result<Vec<HostPort>, ApiError> {
     let mut ports = Vec::new();
-    for (i, item) in b.ports_mapping.unwrap_or_default().into_iter().enumerate() {
+    for (i, item) in mapping.into_iter().enumerate() {
         let at = format!("ports_mapping[{i}]");
         if i >= crate::limits::MAX_DEVICE_PORTS {
             return Err(ApiError::bad(format!(
@@ -447,15 +466,5 @@ pub(super) fn cloud_create(raw: &[u8], d: Dialect) -> Result<CloudCreate, ApiErr
             link,
         });
     }
-    Ok(CloudCreate {
-        name: required_text("name", b.name)?,
-        node_id: b.node_id.map(|Id(id)| id),
-        ports,
-    })
-}
-
-/// A cloud's update: its name (its ports stay).
-pub(super) fn cloud_update(raw: &[u8], d: Dialect) -> Result<Option<String>, ApiError> {
-    let b: CloudBody = node_body(raw, d)?;
-    name(b.name)
+    Ok(ports)
 }

@@ -312,7 +312,8 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::Node, Put) => match node_class(m.params[1])? {
             (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw, d)?))?,
             (NodeClass::Cloud, _) => {
-                node(m, NodeCommand::UpdateMapping(cloud_update(raw, d)?, None))?
+                let (name, ports) = cloud_update(raw, d)?;
+                node(m, NodeCommand::UpdateCloud(name, ports))?
             }
             (_, kind) => {
                 let (name, mapping) = device_update(raw, kind, d)?;

@@ -67,19 +67,54 @@ impl Cloud {
         ports: Vec<HostPort>,
         host: &mut dyn Host,
     ) -> Result<Cloud, ApiError> {
-        for (i, p) in ports.iter().enumerate() {
-            if let Err(e) = host.open_nio(key, HOST_SIDE + i, &Self::host_nio(p)) {
-                for j in 0..i {
-                    host.close_nio(key, HOST_SIDE + j);
-                }
-                return Err(e);
-            }
-        }
+        Self::open_sides(key, &ports, host)?;
         let found = host.interface_details().unwrap_or_default();
         Ok(Cloud {
             ports,
             interfaces: interfaces(&found),
         })
+    }
+
+    /// Open the host side of every port in `ports`, all or nothing.
+    fn open_sides(key: NodeKey, ports: &[HostPort], host: &mut dyn Host) -> Result<(), ApiError> {
+        for (i, p) in ports.iter().enumerate() {
+            if let Err(e) = host.open_nio(key, HOST_SIDE + i, &Self::host_nio(p)) {
+                Self::close_sides(key, i, host);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Close the host sides of the first `n` ports.
+    fn close_sides(key: NodeKey, n: usize, host: &mut dyn Host) {
+        for i in 0..n {
+            host.close_nio(key, HOST_SIDE + i);
+        }
+    }
+
+    /// New ports, as GNS3 allows while no port is linked: the old host
+    /// sides closed, the new ones opened; the old ones back if that fails.
+    fn replace_ports(&mut self, cx: &mut Ctx, ports: Vec<HostPort>) -> Result<(), ApiError> {
+        if ports == self.ports {
+            return Ok(());
+        }
+        if cx.ports.iter().any(|p| p.nio.is_some()) {
+            return Err(ApiError::conflict(format!(
+                "Cannot modify cloud {} while a port is linked: delete its links first",
+                cx.name
+            )));
+        }
+        Self::close_sides(cx.key, self.ports.len(), cx.host);
+        if let Err(e) = Self::open_sides(cx.key, &ports, cx.host) {
+            if Self::open_sides(cx.key, &self.ports, cx.host).is_err() {
+                log::warn!("cloud {}: its former host sides did not reopen", cx.name);
+            }
+            return Err(e);
+        }
+        self.ports = ports;
+        *cx.ports = self.node_ports();
+        Ok(())
     }
 
     /// The node's ports: one per cloud port, link side.
@@ -123,7 +158,7 @@ impl Behaviour for Cloud {
             cmd,
             C::Get
                 | C::Delete
-                | C::UpdateMapping(..)
+                | C::UpdateCloud(..)
                 | C::AttachNio(..)
                 | C::RemoveNio(_)
                 | C::SetFilters(..)
@@ -157,10 +192,13 @@ impl Behaviour for Cloud {
         port.number.to_string()
     }
 
-    /// A rename; the ports stay those the cloud was made with.
+    /// A rename, new ports, or both.
     fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
         match cmd {
-            NodeCommand::UpdateMapping(name, _) => {
+            NodeCommand::UpdateCloud(name, ports) => {
+                if let Some(ports) = ports {
+                    self.replace_ports(cx, ports)?;
+                }
                 if let Some(name) = name {
                     *cx.name = name;
                 }
@@ -176,9 +214,7 @@ impl Behaviour for Cloud {
 
     /// Close every host side (the node goes away).
     fn kill(&mut self, cx: &mut Ctx) {
-        for i in 0..self.ports.len() {
-            cx.host.close_nio(cx.key, HOST_SIDE + i);
-        }
+        Self::close_sides(cx.key, self.ports.len(), cx.host);
     }
 
     /// From the link (port `i`) to the host side, or from the host side
