@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 /// The controller version nanolab claims on `/v3` by default, and the one
 /// installed.
-const GNS3: &str = "3.0.6";
+pub(crate) const GNS3: &str = "3.0.6";
 
 /// A running 3.0 controller, logged in as its admin, killed on drop.
-struct Controller {
+pub(crate) struct Controller {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: TempDir,
     token: String,
 }
@@ -34,7 +34,7 @@ impl Controller {
     }
 
     /// With `env` set (`SSL_CERT_FILE`: the certificate it trusts).
-    fn start_env(venv: &Path, env: &[(&str, &Path)]) -> Controller {
+    pub(crate) fn start_env(venv: &Path, env: &[(&str, &Path)]) -> Controller {
         let ini = "compute_username = gns3\ncompute_password = local\n\
                    [Controller]\njwt_secret_key = 0123456789abcdef0123456789abcdef\n";
         let (child, addr, dir) = launch(venv, "gns3-3", ini, env);
@@ -58,7 +58,7 @@ impl Controller {
         c
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default()
     }
 
@@ -69,7 +69,7 @@ impl Controller {
         )
     }
 
-    fn req(&self, method: &str, path: &str, body: &Value) -> Resp {
+    pub(crate) fn req(&self, method: &str, path: &str, body: &Value) -> Resp {
         let body = if body.is_null() {
             String::new()
         } else {
@@ -82,7 +82,7 @@ impl Controller {
         self.req("GET", path, &Value::Null)
     }
 
-    fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn ok(&self, method: &str, path: &str, body: Value) -> Value {
         let r = self.req(method, path, &body);
         assert!(
             r.status < 300,
@@ -99,7 +99,7 @@ impl Controller {
         self.register_as(name, "http", host, port)
     }
 
-    fn register_as(&self, name: &str, protocol: &str, host: &str, port: u16) -> String {
+    pub(crate) fn register_as(&self, name: &str, protocol: &str, host: &str, port: u16) -> String {
         let c = self.ok(
             "POST",
             "/v3/computes?connect=true",
@@ -109,7 +109,14 @@ impl Controller {
         c["compute_id"].as_str().unwrap().to_string()
     }
 
-    fn node(&self, p: &str, name: &str, kind: &str, compute: &str, props: Value) -> String {
+    pub(crate) fn node(
+        &self,
+        p: &str,
+        name: &str,
+        kind: &str,
+        compute: &str,
+        props: Value,
+    ) -> String {
         let n = self.ok(
             "POST",
             &format!("/v3/projects/{p}/nodes"),
@@ -118,12 +125,12 @@ impl Controller {
         n["node_id"].as_str().unwrap().to_string()
     }
 
-    fn pc(&self, p: &str, name: &str, compute: &str, ip: &str) -> String {
+    pub(crate) fn pc(&self, p: &str, name: &str, compute: &str, ip: &str) -> String {
         let script = format!("set pcname {name}\nip {ip}/24\n");
         self.node(p, name, "vpcs", compute, json!({"startup_script": script}))
     }
 
-    fn link(&self, p: &str, a: (&str, u32), b: (&str, u32)) -> String {
+    pub(crate) fn link(&self, p: &str, a: (&str, u32), b: (&str, u32)) -> String {
         let l = self.ok(
             "POST",
             &format!("/v3/projects/{p}/links"),
@@ -137,7 +144,7 @@ impl Controller {
 
     /// Wait until the controller reports `status` (it learns it only from
     /// the compute's `node.updated`).
-    fn wait_status(&self, p: &str, n: &str, status: &str) -> Value {
+    pub(crate) fn wait_status(&self, p: &str, n: &str, status: &str) -> Value {
         let mut last = Value::Null;
         let ok = wait_for(20, || {
             last = self.get(&format!("/v3/projects/{p}/nodes/{n}")).json;

@@ -25,3 +25,4 @@ mod util;
 mod v2;
 mod v3;
 mod vms;
+mod webui;
