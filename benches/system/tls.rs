@@ -145,6 +145,11 @@ pub(crate) fn tls() {
         drive(srv.addr, 64, dur, u64::MAX, |_| v3.clone()),
     );
     report("v3 caps https", 64, drive_tls(srv.addr, 64, dur, &v3));
+    report(
+        "v3 caps http",
+        1,
+        drive(srv.addr, 1, dur, u64::MAX, |_| v3.clone()),
+    );
     report("v3 caps https", 1, drive_tls(srv.addr, 1, dur, &v3));
     let (n, took) = handshakes(srv.addr, Duration::from_secs(3), &v3);
     println!(
