@@ -514,6 +514,34 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
     Ok((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
 }
 
+/// Whether `/dev/kvm` opens read-write, speaks KVM API 12 and makes a VM.
+/// Necessary for QEMU to use KVM, not sufficient: on nested hosts these
+/// succeed and QEMU with KVM still hangs or aborts.
+pub fn kvm_usable() -> bool {
+    const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
+    const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
+    let Ok(dev) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    else {
+        return false;
+    };
+    // SAFETY: both ioctls take no pointer argument; the descriptor is open.
+    let version = unsafe { libc::ioctl(dev.as_raw_fd(), KVM_GET_API_VERSION as _, 0) };
+    if version != 12 {
+        return false;
+    }
+    // SAFETY: as above; a VM descriptor comes back, owned at once.
+    let vm = unsafe { libc::ioctl(dev.as_raw_fd(), KVM_CREATE_VM as _, 0) };
+    if vm < 0 {
+        return false;
+    }
+    // SAFETY: `vm` is a fresh descriptor nobody else owns.
+    drop(unsafe { OwnedFd::from_raw_fd(vm) });
+    true
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -13,6 +13,8 @@ pub enum Route {
     Version,
     /// `/v1/interfaces`
     Interfaces,
+    /// `/v1/qemu/binaries`
+    QemuBinaries,
     /// `/v1/config/reload`
     ConfigReload,
     /// `/v1/server/shutdown`
@@ -65,6 +67,7 @@ use Method::{Delete, Get, Post, Put};
 const TABLE: &[(Route, &str, &[Method])] = &[
     (Route::Version, "/v1/version", &[Get, Post]),
     (Route::Interfaces, "/v1/interfaces", &[Get]),
+    (Route::QemuBinaries, "/v1/qemu/binaries", &[Get]),
     (Route::ConfigReload, "/v1/config/reload", &[Post]),
     (Route::Shutdown, "/v1/server/shutdown", &[Post]),
     (Route::Projects, "/v1/projects", &[Post]),

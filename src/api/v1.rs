@@ -88,6 +88,10 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
         (Route::Version, Get) => Command::Version,
         (Route::Version, _) => Command::CheckVersion(VersionCheck::parse(raw)?.version),
         (Route::Interfaces, _) => Command::Interfaces,
+        (Route::QemuBinaries, _) => Command::QemuBinaries {
+            img: false,
+            archs: None,
+        },
         (Route::ConfigReload, _) => Command::ReloadConfig,
         (Route::Shutdown, _) => Command::Shutdown,
         (Route::Projects, _) => Command::CreateProject(ProjectCreate::parse(raw)?),
@@ -236,6 +240,7 @@ fn body_json(b: Body) -> Value {
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Device(d) => device_json(&d),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
+        Body::Binaries(list) => binaries_json(&list),
         Body::LiveCapture => json!({}),
         Body::Nio(Nio::Udp(n)) => {
             json!({"type": "nio_udp", "lport": n.lport, "rhost": n.rhost, "rport": n.rport})
@@ -252,11 +257,19 @@ fn body_json(b: Body) -> Value {
         | Body::PortUse(_)
         | Body::Capabilities(_)
         | Body::Capabilities3(..)
+        | Body::QemuCapabilities(_)
         | Body::Cloud(_)
         | Body::FileList(_)
         | Body::File(_)
         | Body::Upgrade(_) => json!({}),
     }
+}
+
+/// QEMU programs, as GNS3 lists them: `[{"path", "version"}]`.
+pub(crate) fn binaries_json(list: &[crate::lab::answer::Binary]) -> Value {
+    list.iter()
+        .map(|b| json!({"path": b.path.to_string_lossy(), "version": b.version}))
+        .collect()
 }
 
 /// `local` is always there: the GNS3 1.3 GUI refuses a server whose

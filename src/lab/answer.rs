@@ -50,6 +50,11 @@ pub enum Body {
     /// What the compute can do, as GNS3 3.0 asks: the version string it
     /// reports and the machine.
     Capabilities3(String, Machine),
+    /// QEMU programs (`/v1/qemu/binaries`, `/v2/compute/qemu/binaries`
+    /// and `img-binaries`).
+    Binaries(Vec<Binary>),
+    /// `/v2/compute/qemu/capabilities`: the architectures KVM accelerates.
+    QemuCapabilities(Vec<&'static str>),
     /// A project's files: (path relative to it, MD5 digest).
     FileList(Vec<(String, String)>),
     /// A file's bytes.
@@ -155,6 +160,26 @@ pub struct Machine {
     pub memory: u64,
     /// Size of the disk holding the projects, in bytes.
     pub disk_size: u64,
+}
+
+/// A QEMU program and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    /// Its absolute path.
+    pub path: std::path::PathBuf,
+    /// What it says its version is (`10.0.2`), empty when it would not say.
+    pub version: String,
+}
+
+/// The host's QEMU programs and acceleration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QemuHost {
+    /// `qemu-system-*`, `qemu-kvm` and `qemu` programs (GNS3's rule).
+    pub binaries: Vec<Binary>,
+    /// `qemu-img` programs.
+    pub img_binaries: Vec<Binary>,
+    /// `/dev/kvm` answers: KVM can be tried.
+    pub kvm: bool,
 }
 
 /// `/v2/compute/statistics`: memory and swap in bytes, the rest in percent.

@@ -61,6 +61,16 @@ pub enum Command {
     Capabilities,
     /// What the compute can do, as GNS3 3.0 asks (`/v3/compute/capabilities`).
     Capabilities3,
+    /// The host's QEMU programs: `qemu-img` ones when `img`, else the
+    /// emulators, those of `archs` only when given (2.2's filter).
+    QemuBinaries {
+        /// `qemu-img` programs instead of emulators.
+        img: bool,
+        /// Keep only `qemu-system-<arch>` of these.
+        archs: Option<Vec<String>>,
+    },
+    /// What QEMU can do here: the architectures KVM accelerates.
+    QemuCapabilities,
     /// The host's load (`/statistics`).
     Statistics,
     /// Port ranges and ports in use (`/network/ports`).

@@ -287,6 +287,10 @@ impl Host for FakeHost {
         }
     }
 
+    fn qemu(&mut self) -> crate::lab::answer::QemuHost {
+        crate::lab::answer::QemuHost::default()
+    }
+
     fn machine(&mut self, _dir: &Path) -> crate::lab::answer::Machine {
         crate::lab::answer::Machine {
             cpus: 2,

@@ -109,6 +109,8 @@ pub trait Host {
     fn statistics(&mut self, dir: &Path) -> crate::lab::answer::Statistics;
     /// The machine: CPUs, memory, and the size of the disk holding `dir`.
     fn machine(&mut self, dir: &Path) -> crate::lab::answer::Machine;
+    /// The QEMU programs and acceleration found at start.
+    fn qemu(&mut self) -> crate::lab::answer::QemuHost;
     /// Read the configuration again.
     fn reload_settings(&mut self) -> Result<Settings, ApiError>;
 }

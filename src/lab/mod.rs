@@ -139,6 +139,25 @@ impl Lab {
                 let version = settings.gns3_3_version.clone();
                 Ok(Answer::Ok(Body::Capabilities3(version, machine)))
             }
+            Command::QemuBinaries { img, archs } => {
+                let q = host.qemu();
+                let list = if img { q.img_binaries } else { q.binaries };
+                let wanted = |b: &crate::lab::answer::Binary| match &archs {
+                    None => true,
+                    Some(archs) => b.path.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        archs.iter().any(|a| n == format!("qemu-system-{a}"))
+                    }),
+                };
+                Ok(Answer::Ok(Body::Binaries(
+                    list.into_iter().filter(wanted).collect(),
+                )))
+            }
+            Command::QemuCapabilities => {
+                let kvm = host.qemu().kvm && cfg!(target_arch = "x86_64");
+                let archs = if kvm { vec!["x86_64", "i386"] } else { vec![] };
+                Ok(Answer::Ok(Body::QemuCapabilities(archs)))
+            }
             Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
                 self.nodes.world.settings.gns3_version.clone(),
             ))),

@@ -10,5 +10,6 @@ pub mod link;
 pub mod nb;
 pub mod nio;
 pub mod program;
+pub mod qemu;
 pub mod spawn;
 pub mod stats;

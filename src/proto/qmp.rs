@@ -117,8 +117,12 @@ mod tests {
         wire.extend_from_slice(
             br#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}"#,
         );
-        wire.extend_from_slice(b"\n{\"id\": 2, \"return\": {\"status\": \"paused\", \"running\": false}}\n");
-        wire.extend_from_slice(b"{\"id\": 3, \"error\": {\"class\": \"GenericError\", \"desc\": \"no such link\"}}\n");
+        wire.extend_from_slice(
+            b"\n{\"id\": 2, \"return\": {\"status\": \"paused\", \"running\": false}}\n",
+        );
+        wire.extend_from_slice(
+            b"{\"id\": 3, \"error\": {\"class\": \"GenericError\", \"desc\": \"no such link\"}}\n",
+        );
         let mut got = Vec::new();
         for piece in wire.chunks(7) {
             got.extend(r.receive(piece));
@@ -153,7 +157,10 @@ mod tests {
         assert!(r.receive(b"not json\n[1, 2]\n{\"id\": \"x\"}\n").is_empty());
         let long = vec![b'a'; MAX_LINE + 10];
         assert!(r.receive(&long).is_empty());
-        assert!(r.receive(b"\n").is_empty(), "the long line is dropped whole");
+        assert!(
+            r.receive(b"\n").is_empty(),
+            "the long line is dropped whole"
+        );
         assert_eq!(
             r.receive(b"{\"event\": \"RESET\", \"data\": {\"guest\": true}}\n"),
             vec![Message::Event {

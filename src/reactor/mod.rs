@@ -121,6 +121,8 @@ struct Io {
     budget: crate::lab::budget::Budget,
     /// How API connections speak: plain HTTP or TLS.
     link: crate::os::link::Policy,
+    /// The QEMU programs on `PATH` and KVM, read at start.
+    qemu: crate::lab::answer::QemuHost,
 }
 
 /// Where a streamed answer's pieces come from.
@@ -190,6 +192,7 @@ impl Server {
             notifiers: Vec::new(),
             budget: crate::lab::budget::Budget::new(memory_budget),
             link,
+            qemu: crate::os::qemu::probe(&std::env::var("PATH").unwrap_or_default()),
         };
         Ok(Server { poll, lab, io })
     }

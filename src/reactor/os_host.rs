@@ -181,6 +181,10 @@ impl Host for Io {
         load
     }
 
+    fn qemu(&mut self) -> crate::lab::answer::QemuHost {
+        self.qemu.clone()
+    }
+
     fn machine(&mut self, dir: &std::path::Path) -> crate::api::answer::Machine {
         self.meter.machine(dir)
     }

@@ -14,6 +14,7 @@ mod gns3_3;
 mod hostile;
 mod http;
 mod pages;
+mod qemu;
 mod security;
 mod seed;
 mod soak;

@@ -468,3 +468,18 @@ fn host_ports(mapping: Vec<Object>) -> Result<Vec<HostPort>, ApiError> {
     }
     Ok(ports)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ArchsBody {
+    archs: Option<Vec<String>>,
+}
+
+/// `qemu/binaries`' optional body: `{"archs": ["x86_64", ...]}`.
+pub(super) fn qemu_archs(raw: &[u8]) -> Result<Option<Vec<String>>, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let b: ArchsBody = decode::decode(raw)?;
+    Ok(b.archs)
+}

@@ -31,6 +31,12 @@ pub enum Route {
     Interfaces,
     /// `/network/ports`
     Ports,
+    /// `/qemu/binaries` (2.2 only)
+    QemuBinaries,
+    /// `/qemu/img-binaries` (2.2 only)
+    QemuImgBinaries,
+    /// `/qemu/capabilities`
+    QemuCapabilities,
     /// `/projects`
     Projects,
     /// `/projects/{project_id}`
@@ -85,6 +91,9 @@ macro_rules! compute_routes {
     (Route::Statistics, concat!($p, "/statistics"), &[Get]),
     (Route::Interfaces, concat!($p, "/network/interfaces"), &[Get]),
     (Route::Ports, concat!($p, "/network/ports"), &[Get]),
+    (Route::QemuBinaries, concat!($p, "/qemu/binaries"), &[Get]),
+    (Route::QemuImgBinaries, concat!($p, "/qemu/img-binaries"), &[Get]),
+    (Route::QemuCapabilities, concat!($p, "/qemu/capabilities"), &[Get]),
     (Route::Projects, concat!($p, "/projects"), &[Post]),
     (
         Route::Project,
@@ -290,6 +299,21 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::Statistics, _) => Command::Statistics,
         (Route::Interfaces, _) => Command::InterfaceDetails,
         (Route::Ports, _) => Command::PortUse,
+        (Route::QemuBinaries | Route::QemuImgBinaries, _) if d == Dialect::V3 => {
+            return Err(ApiError::NotFound(format!(
+                "Route {} doesn't exist on this compute: GNS3 3.0 lists no QEMU programs",
+                req.path
+            )));
+        }
+        (Route::QemuBinaries, _) => Command::QemuBinaries {
+            img: false,
+            archs: qemu_archs(raw)?,
+        },
+        (Route::QemuImgBinaries, _) => Command::QemuBinaries {
+            img: true,
+            archs: None,
+        },
+        (Route::QemuCapabilities, _) => Command::QemuCapabilities,
         (Route::Projects, _) => Command::CreateProject(project_create(raw)?),
         (Route::Project, Get) => Command::GetProject(project()?),
         (Route::Project, Put) => Command::UpdateProject(project()?, project_update(raw)?),

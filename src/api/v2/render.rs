@@ -67,6 +67,8 @@ pub(super) fn body_json(b: Body) -> Value {
             "memory": m.memory,
             "disk_size": m.disk_size,
         }),
+        Body::Binaries(list) => crate::api::v1::binaries_json(&list),
+        Body::QemuCapabilities(archs) => json!({"kvm": archs}),
         Body::Version { local } => json!({"version": GNS3_VERSION, "local": local}),
         Body::Interfaces(names) => names
             .into_iter()
