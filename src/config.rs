@@ -61,6 +61,8 @@ pub struct Config {
     /// Bytes every client buffer together may hold (outboxes of
     /// connections, websockets, consoles, live captures).
     pub memory_budget: usize,
+    /// Where images are (QEMU's in `QEMU/`).
+    pub images_dir: PathBuf,
     /// Serve the API over TLS (https) with this certificate chain and
     /// private key (PEM files), read at start.
     pub tls: Option<TlsFiles>,
@@ -108,6 +110,7 @@ impl Config {
             udp_ports: self.udp_ports,
             console_ports: self.console_ports,
             pc_engine: self.pc_engine,
+            images_dir: self.images_dir.clone(),
             gns3_version: format!(
                 "{}-nanolab.{}",
                 self.gns3_version,
@@ -150,7 +153,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--no-console-sandbox] [--auth-user USER [--auth-password-file FILE]]
                [--gns3-version X.Y.Z] [--gns3-3-version X.Y.Z] [--pc-engine vpcs|builtin]
                [--max-connections N] [--memory-budget MIB]
-               [--tls-cert FILE --tls-key FILE [--tls-only]] [--version] [--help]
+               [--tls-cert FILE --tls-key FILE [--tls-only]] [--images-dir DIR]
+               [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
   --port N                API port, 0 picks a free one (default 8000)
@@ -182,6 +186,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                           address may hold three quarters of them
   --memory-budget MIB     what all clients' unsent output may hold together
                           (default 64); past it, the most lagging is dropped
+  --images-dir DIR        where images are, QEMU's in DIR/QEMU (default ~/GNS3/images)
   --tls-cert FILE         serve the API and its websockets over TLS (https) with
                           this PEM certificate chain; consoles stay telnet
   --tls-key FILE          the PEM private key of --tls-cert
@@ -218,6 +223,7 @@ pub struct Flags {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_only: bool,
+    images_dir: Option<PathBuf>,
 }
 
 /// Why the command line could not be used.
@@ -295,6 +301,7 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--tls-cert" => f.tls_cert = Some(value("a PEM file")?.into()),
             "--tls-key" => f.tls_key = Some(value("a PEM file")?.into()),
             "--tls-only" => f.tls_only = true,
+            "--images-dir" => f.images_dir = Some(value("a directory")?.into()),
             "--version" | "-v" => return Ok((f, Some(Command::Version))),
             "--help" | "-h" => return Ok((f, Some(Command::Help))),
             other => return Err(format!("unknown argument '{other}'")),
@@ -323,6 +330,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.gns3_version = f.gns3_version.clone().unwrap_or(c.gns3_version);
     c.gns3_3_version = f.gns3_3_version.clone().unwrap_or(c.gns3_3_version);
     c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
+    c.images_dir = f.images_dir.clone().unwrap_or(c.images_dir);
     c.max_connections = f.max_connections.unwrap_or(c.max_connections);
     c.memory_budget = f.memory_budget.unwrap_or(c.memory_budget);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
@@ -392,7 +400,17 @@ fn defaults() -> Config {
         max_connections: crate::limits::MAX_CONNECTIONS,
         memory_budget: crate::limits::MEMORY_BUDGET,
         tls: None,
+        images_dir: default_images_dir(),
     }
+}
+
+/// GNS3's default: `~/GNS3/images`.
+fn default_images_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into())
+        .join("GNS3")
+        .join("images")
 }
 
 /// A count of at least 1.
@@ -488,6 +506,7 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
                 c.allow_remote_console = parse_bool(value).map_err(at)?
             }
             ("Server", "projects_path") => c.projects_dir = expand_home(value),
+            ("Server", "images_path") => c.images_dir = expand_home(value),
             ("GNS3", "controller_version") => {
                 c.gns3_version = parse_gns3_version(value).map_err(at)?
             }

@@ -127,6 +127,37 @@ pub fn prepare_child(cmd: &mut Command, setup: ChildSetup) {
     }
 }
 
+/// Make `cmd` (a VM) start in a new session with no terminal, with no
+/// blocked signals, killed if the server dies, and the descriptors in
+/// `keep` (its console, monitor and channels) left open across exec.
+pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>) {
+    // SAFETY: the closure only makes async-signal-safe system calls on the
+    // integers moved in, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            for &fd in &keep {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Open a pidfd for `pid`: readable once the process has exited.
 pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.

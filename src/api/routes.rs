@@ -15,6 +15,26 @@ pub enum Route {
     Interfaces,
     /// `/v1/qemu/binaries`
     QemuBinaries,
+    /// `/v1/projects/{project_id}/qemu/vms`
+    QemuVms,
+    /// `/v1/projects/{project_id}/qemu/vms/{vm_id}`
+    QemuVm,
+    /// `.../qemu/vms/{vm_id}/start`
+    QemuStart,
+    /// `.../qemu/vms/{vm_id}/stop`
+    QemuStop,
+    /// `.../qemu/vms/{vm_id}/suspend`
+    QemuSuspend,
+    /// `.../qemu/vms/{vm_id}/resume`
+    QemuResume,
+    /// `.../qemu/vms/{vm_id}/reload`
+    QemuReload,
+    /// `.../qemu/vms/{vm_id}/adapters/{a}/ports/{p}/nio`
+    QemuNio,
+    /// `.../qemu/vms/{vm_id}/adapters/{a}/ports/{p}/start_capture` (nanolab's)
+    QemuStartCapture,
+    /// `.../qemu/vms/{vm_id}/adapters/{a}/ports/{p}/stop_capture` (nanolab's)
+    QemuStopCapture,
     /// `/v1/config/reload`
     ConfigReload,
     /// `/v1/server/shutdown`
@@ -68,6 +88,56 @@ const TABLE: &[(Route, &str, &[Method])] = &[
     (Route::Version, "/v1/version", &[Get, Post]),
     (Route::Interfaces, "/v1/interfaces", &[Get]),
     (Route::QemuBinaries, "/v1/qemu/binaries", &[Get]),
+    (
+        Route::QemuVms,
+        r"/v1/projects/{project_id}/qemu/vms",
+        &[Post],
+    ),
+    (
+        Route::QemuVm,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}",
+        &[Get, Put, Delete],
+    ),
+    (
+        Route::QemuStart,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/start",
+        &[Post],
+    ),
+    (
+        Route::QemuStop,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/stop",
+        &[Post],
+    ),
+    (
+        Route::QemuSuspend,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/suspend",
+        &[Post],
+    ),
+    (
+        Route::QemuResume,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/resume",
+        &[Post],
+    ),
+    (
+        Route::QemuReload,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/reload",
+        &[Post],
+    ),
+    (
+        Route::QemuNio,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio",
+        &[Post, Delete],
+    ),
+    (
+        Route::QemuStartCapture,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/start_capture",
+        &[Post],
+    ),
+    (
+        Route::QemuStopCapture,
+        r"/v1/projects/{project_id}/qemu/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/stop_capture",
+        &[Post],
+    ),
     (Route::ConfigReload, "/v1/config/reload", &[Post]),
     (Route::Shutdown, "/v1/server/shutdown", &[Post]),
     (Route::Projects, "/v1/projects", &[Post]),

@@ -150,6 +150,33 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
             node(m, NodeCommand::AddNio(at, Nio::parse(raw)?))?
         }
         (Route::VmNio, _) => node(m, NodeCommand::RemoveNio(port_addr(m)?))?,
+        (Route::QemuVms, _) => Command::CreateNode(
+            project()?,
+            NodeCreate::Qemu(Box::new(body::qemu::create(raw)?)),
+        ),
+        (Route::QemuVm, Get) => qemu(m, NodeCommand::Get)?,
+        (Route::QemuVm, Put) => qemu(
+            m,
+            NodeCommand::UpdateQemu(Box::new(body::qemu::update(raw)?)),
+        )?,
+        (Route::QemuVm, _) => qemu(m, NodeCommand::Delete)?,
+        (Route::QemuStart, _) => qemu(m, empty_then(raw, NodeCommand::Start)?)?,
+        (Route::QemuStop, _) => qemu(m, empty_then(raw, NodeCommand::Stop)?)?,
+        (Route::QemuSuspend, _) => qemu(m, empty_then(raw, NodeCommand::Suspend)?)?,
+        (Route::QemuResume, _) => qemu(m, empty_then(raw, NodeCommand::Resume)?)?,
+        (Route::QemuReload, _) => qemu(m, empty_then(raw, NodeCommand::Reload)?)?,
+        (Route::QemuNio, Method::Post) => {
+            let at = port_addr(m)?;
+            qemu(m, NodeCommand::AddNio(at, Nio::parse(raw)?))?
+        }
+        (Route::QemuNio, _) => qemu(m, NodeCommand::RemoveNio(port_addr(m)?))?,
+        (Route::QemuStartCapture, _) => qemu(
+            m,
+            NodeCommand::StartCapture(port_addr(m)?, CaptureStart::parse(raw)?),
+        )?,
+        (Route::QemuStopCapture, _) => {
+            qemu(m, empty_then(raw, NodeCommand::StopCapture(port_addr(m)?))?)?
+        }
     })
 }
 
@@ -164,6 +191,15 @@ fn node(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
         project: body::parse_uuid("project_id", m.project())?,
         node: body::parse_uuid("vm_id", m.vm())?,
         class: NodeClass::Vpcs,
+    };
+    Ok(Command::Node(r, cmd))
+}
+
+fn qemu(m: &Matched<'_>, cmd: NodeCommand) -> Result<Command, ApiError> {
+    let r = NodeRef {
+        project: body::parse_uuid("project_id", m.project())?,
+        node: body::parse_uuid("vm_id", m.vm())?,
+        class: NodeClass::Qemu,
     };
     Ok(Command::Node(r, cmd))
 }
@@ -238,6 +274,7 @@ fn body_json(b: Body) -> Value {
             .collect(),
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
+        Body::Qemu(v) => qemu_json(&v),
         Body::Device(d) => device_json(&d),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
         Body::Binaries(list) => binaries_json(&list),
@@ -263,6 +300,25 @@ fn body_json(b: Body) -> Value {
         | Body::File(_)
         | Body::Upgrade(_) => json!({}),
     }
+}
+
+/// A QEMU VM in 1.3.13's shape: its 19 keys, always all of them.
+pub(crate) fn qemu_json(v: &crate::lab::answer::QemuView) -> Value {
+    let c = &v.config;
+    json!({
+        "vm_id": v.id.to_string(), "project_id": v.project.to_string(), "name": v.name,
+        "qemu_path": c.qemu_path,
+        "hda_disk_image": c.hda, "hdb_disk_image": c.hdb,
+        "hdc_disk_image": c.hdc, "hdd_disk_image": c.hdd,
+        "ram": c.ram, "adapters": c.adapters, "adapter_type": c.adapter_type,
+        "console": v.console,
+        "initrd": c.initrd, "kernel_image": c.kernel_image,
+        "kernel_command_line": c.kernel_command_line,
+        "legacy_networking": c.legacy_networking,
+        "cpu_throttling": c.cpu_throttling,
+        "process_priority": c.process_priority,
+        "options": c.options,
+    })
 }
 
 /// QEMU programs, as GNS3 lists them: `[{"path", "version"}]`.

@@ -38,6 +38,8 @@ pub enum Body {
     Project(ProjectView),
     /// A VPCS node.
     Vpcs(VpcsView),
+    /// A QEMU VM.
+    Qemu(Box<QemuView>),
     /// The host's interfaces with their addresses (`/v2/compute/network/interfaces`).
     InterfaceDetails(Vec<Interface>),
     /// The host's load (`/v2/compute/statistics`).
@@ -345,6 +347,27 @@ pub struct ProjectView {
     pub temporary: bool,
     /// GNS3 2.2's project variables (JSON text).
     pub variables: Option<String>,
+}
+
+/// A QEMU VM as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its console port.
+    pub console: u16,
+    /// Its settings.
+    pub config: crate::lab::spec::QemuConfig,
+    /// `started`, `stopped` or `suspended`.
+    pub status: &'static str,
+    /// Its directory.
+    pub directory: std::path::PathBuf,
+    /// The command line of its last start, or empty.
+    pub command_line: String,
 }
 
 /// A VPCS node as clients see it.

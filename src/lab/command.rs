@@ -96,6 +96,8 @@ pub enum NodeCreate {
     Device(DeviceCreate),
     /// A cloud: ports that reach host interfaces and TAP devices.
     Cloud(crate::lab::spec::CloudCreate),
+    /// A QEMU virtual machine.
+    Qemu(Box<crate::lab::spec::QemuCreate>),
 }
 
 /// What kind of node a route names, for lookups and their messages.
@@ -107,6 +109,8 @@ pub enum NodeClass {
     Device,
     /// `/{v2,v3}/compute/.../cloud/nodes/{node_id}`
     Cloud,
+    /// `/v1/projects/{project_id}/qemu/vms/{vm_id}`
+    Qemu,
 }
 
 /// Names a node: its project and its id.
@@ -165,6 +169,10 @@ pub enum NodeCommand {
     SetFilters(PortAddr, LinkFilters),
     /// Rename a switch or hub, change its declared ports (GNS3 2.2).
     UpdateMapping(Option<String>, Option<Vec<PortMapping>>),
+    /// Change a QEMU VM's settings.
+    UpdateQemu(Box<crate::lab::spec::QemuPatch>),
+    /// Resume a suspended VM.
+    Resume,
     /// Rename a cloud, replace its ports (only while none is linked).
     UpdateCloud(Option<String>, Option<Vec<crate::lab::types::HostPort>>),
     /// Suspend: a VPCS has nothing to suspend (a no-op, as in 2.2).
@@ -185,6 +193,7 @@ impl NodeCommand {
             NodeCommand::UpdateDevice(b) => b.name.as_deref(),
             NodeCommand::UpdateMapping(name, _) => name.as_deref(),
             NodeCommand::UpdateCloud(name, _) => name.as_deref(),
+            NodeCommand::UpdateQemu(b) => b.name.as_deref(),
             _ => None,
         }
     }

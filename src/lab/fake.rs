@@ -24,6 +24,7 @@ pub fn settings() -> Settings {
         gns3_version: "2.2.61-nanolab.test".into(),
         gns3_3_version: "3.0.6+nanolab.test".into(),
         pc_engine: super::PcEngine::Vpcs,
+        images_dir: "/images".into(),
     }
 }
 
@@ -71,6 +72,12 @@ pub struct FakeHost {
     pub unread: HashMap<NodeKey, Vec<u8>>,
     /// What clients typed into each node's console.
     pub typed: HashMap<NodeKey, Vec<u8>>,
+    /// Files outside the projects that can be read (images, programs).
+    pub readable: HashSet<PathBuf>,
+    /// What the lab wrote to VMs' monitors.
+    pub monitor: HashMap<NodeKey, Vec<u8>>,
+    /// The last VM spawned.
+    pub last_vm: Option<super::host::VmSpawn>,
     /// Frames the lab sent by itself (built-in PCs): (to, frame).
     pub sent_frames: Vec<(super::node::Endpoint, Vec<u8>)>,
     /// Boot output logged per node.
@@ -216,6 +223,45 @@ impl Host for FakeHost {
             filter_shell: !spawn.sandbox,
             command_line: format!("vpcs -m {} -s {}", spawn.mac, spawn.vpcs_port),
         })
+    }
+
+    fn spawn_vm(
+        &mut self,
+        node: NodeKey,
+        spawn: &super::host::VmSpawn,
+    ) -> Result<Spawned, ApiError> {
+        self.last_vm = Some(spawn.clone());
+        if let Some(e) = &self.spawn_error {
+            return Err(e.clone());
+        }
+        assert!(
+            !self.procs.contains_key(&node),
+            "two processes for one node"
+        );
+        self.next_pid += 1;
+        let pid = 1000 + self.next_pid;
+        let proc = FakeProc {
+            pid,
+            signals: Vec::new(),
+            udp_port: 0,
+        };
+        self.procs.insert(node, proc);
+        Ok(Spawned {
+            pid,
+            filter_shell: false,
+            command_line: spawn.args.join(" "),
+        })
+    }
+
+    fn readable(&mut self, path: &Path) -> bool {
+        self.readable.contains(path)
+    }
+
+    fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {
+        self.monitor
+            .entry(node)
+            .or_default()
+            .extend_from_slice(data);
     }
 
     fn signal(&mut self, node: NodeKey, signal: Signal) {

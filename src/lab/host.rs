@@ -41,6 +41,25 @@ pub struct Spawn {
     pub startup_script: bool,
 }
 
+/// What the host needs to start a QEMU VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSpawn {
+    /// The command line, program first, with `@console@`, `@monitor@` and
+    /// `@nicN@` where the descriptors the host makes go.
+    pub args: Vec<String>,
+    /// The VM's directory (its working directory).
+    pub dir: PathBuf,
+    /// Where its output goes (the command line first).
+    pub log: PathBuf,
+    /// Its adapters: adapter `i`'s channel is the node's NIO
+    /// `channel_base + i`, relayed like any NIO.
+    pub adapters: usize,
+    /// See `adapters`.
+    pub channel_base: usize,
+    /// Linked clones to make when missing: (base image, qcow2 overlay).
+    pub overlays: Vec<(PathBuf, PathBuf)>,
+}
+
 /// A process the host started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spawned {
@@ -81,6 +100,14 @@ pub trait Host {
 
     /// Start the node's program on a console the host reads from.
     fn spawn(&mut self, node: NodeKey, spawn: &Spawn) -> Result<Spawned, ApiError>;
+    /// Start a QEMU VM: its linked clones, its console, monitor and
+    /// adapter channels, the process.
+    fn spawn_vm(&mut self, node: NodeKey, spawn: &VmSpawn) -> Result<Spawned, ApiError>;
+    /// Whether a file outside the projects (an image, a program) is there
+    /// to be read.
+    fn readable(&mut self, path: &Path) -> bool;
+    /// Write to the node's machine monitor (QMP).
+    fn monitor_send(&mut self, node: NodeKey, data: &[u8]);
     /// Signal the node's process group.
     fn signal(&mut self, node: NodeKey, signal: Signal);
     /// Wait for the node's process, just killed, to be gone; returns how it ended.

@@ -119,6 +119,7 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Vpcs(b)) => self.create_pc(p, b, host),
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
+            Command::CreateNode(p, NodeCreate::Qemu(b)) => self.create_qemu(p, b, host),
             Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => {
@@ -301,6 +302,10 @@ impl Lab {
                 NodeClass::Cloud => {
                     format!("Cloud ID {} doesn't exist in project {}", r.node, r.project)
                 }
+                NodeClass::Qemu => format!(
+                    "QEMU VM ID {} doesn't exist in project {}",
+                    r.node, r.project
+                ),
             })
         })
     }
@@ -349,6 +354,11 @@ impl Lab {
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
         self.nodes.release_frames(now, send);
+    }
+
+    /// The node's machine monitor (a VM's QMP) said `data`.
+    pub fn on_monitor(&mut self, now: Instant, key: NodeKey, data: &[u8], host: &mut dyn Host) {
+        self.settle(|n| n.on_monitor(now, key, data, host));
     }
 
     /// The node's process printed `data` on its console.
@@ -516,6 +526,46 @@ impl Lab {
         let ports = cloud.node_ports();
         let mut node = Node::new(key, id, project, b.name, Kind::Cloud(cloud));
         node.ports = ports;
+        Ok(self.add_node(node))
+    }
+
+    /// Create a QEMU VM: its console port, its directory, one port per
+    /// adapter. A bare `qemu_path` is found among the emulators on `PATH`.
+    fn create_qemu(
+        &mut self,
+        project: Uuid,
+        mut b: Box<spec::QemuCreate>,
+        host: &mut dyn Host,
+    ) -> Reply {
+        if let Some(r) = self.existing(project, b.vm_id, NodeClass::Qemu)? {
+            return Ok(r);
+        }
+        projects::check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
+        kinds::qemu::split_options(&b.config.options)?;
+        b.config.qemu_path = qemu_program(&b.config.qemu_path, host)?;
+        let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
+        let key = self.nodes.registry.vacant_key();
+        let dir = self.project(project)?.node_dir(kinds::qemu::DIR, id);
+        let world = &mut self.nodes.world;
+        let mut choice = console::PortChoice {
+            pool: &mut world.console_ports,
+            host: &mut *host,
+            events: &mut world.events,
+            key,
+            id,
+        };
+        let console = choice.take(b.console, false)?;
+        if let Err(e) = host.files().create_dir(&dir) {
+            host.close_console(key);
+            world.console_ports.release(console);
+            return Err(e);
+        }
+        let adapters = b.config.adapters;
+        let vm = kinds::qemu::Qemu::new(dir, world.settings.images_dir.clone(), b.config);
+        let mut node = Node::new(key, id, project, b.name, Kind::Qemu(vm));
+        node.console_port = Some(console);
+        node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
         Ok(self.add_node(node))
     }
 
@@ -694,4 +744,27 @@ impl Lab {
         );
         invariants::check(&self.nodes.registry, projects, pools.0, pools.1)
     }
+}
+
+/// The emulator a create names: a path as given (it must be there), a bare
+/// name among the emulators found on `PATH` at start.
+fn qemu_program(name: &str, host: &mut dyn Host) -> Result<String, ApiError> {
+    let missing = || ApiError::conflict("QEMU binary path is not set or not found in the path");
+    if name.is_empty() {
+        return Err(missing());
+    }
+    if name.contains('/') {
+        return match host.readable(std::path::Path::new(name)) {
+            true => Ok(name.to_string()),
+            false => Err(ApiError::conflict(format!(
+                "QEMU binary '{name}' is not accessible"
+            ))),
+        };
+    }
+    host.qemu()
+        .binaries
+        .into_iter()
+        .find(|b| b.path.file_name().is_some_and(|n| n == name))
+        .map(|b| b.path.to_string_lossy().into_owned())
+        .ok_or_else(missing)
 }

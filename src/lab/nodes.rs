@@ -298,6 +298,9 @@ impl Nodes {
             ))));
         }
         let running = node.running();
+        if node.face().in_place(&cmd) {
+            return Step::Done(self.update(now, key, cmd, host).map(|_| Answer::NoContent));
+        }
         Step::Done(match cmd {
             C::Get => Ok(Answer::Ok(node.view())),
             C::Delete => return self.stop_then(now, key, ticket, AfterStop::Delete, host),
@@ -307,9 +310,11 @@ impl Nodes {
                 return self.stop_then(now, key, ticket, AfterStop::Start, host);
             }
             C::Reload => return self.start(now, key, ticket, host),
-            C::Update(_) | C::UpdateDevice(_) | C::UpdateMapping(..) | C::UpdateCloud(..) => {
-                self.update(now, key, cmd, host)
-            }
+            C::Update(_)
+            | C::UpdateDevice(_)
+            | C::UpdateMapping(..)
+            | C::UpdateCloud(..)
+            | C::UpdateQemu(_) => self.update(now, key, cmd, host),
             C::AddNio(at, nio) => self.add_nio(now, key, (at, None), nio, host),
             C::AddDeviceNio(port, nio, s) => {
                 self.add_nio(now, key, (PortAddr { adapter: 0, port }, s), nio, host)
@@ -334,7 +339,7 @@ impl Nodes {
             C::WatchCapture(at) => self
                 .wiring()
                 .watch_capture(key, at, capture::viewer(ticket)),
-            C::Suspend => Ok(Answer::NoContent),
+            C::Suspend | C::Resume => Ok(Answer::NoContent),
             C::ConsoleReset => self.node_mut(key).ok_or_else(went_away).map(|n| {
                 n.console.reset(host);
                 Answer::NoContent
@@ -491,12 +496,20 @@ impl Nodes {
         let Some(node) = self.registry.get_mut(key) else {
             return;
         };
-        let (id, pending) = (node.id, node.pending);
+        let id = node.id;
         node.console
             .broadcast(id, data, host, &mut self.world.events);
-        if !ready {
-            return;
+        if ready {
+            self.became_ready(now, key, host);
         }
+    }
+
+    /// The node's process is ready: a parked start is answered.
+    fn became_ready(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {
+        let Some(node) = self.registry.get(key) else {
+            return;
+        };
+        let (id, pending) = (node.id, node.pending);
         self.world.events.emit(Event::ConsoleReady { node: id });
         if let Some(Pending::Start(ticket)) = pending {
             if let Some(node) = self.node_mut(key) {
@@ -507,6 +520,16 @@ impl Nodes {
             self.finish_parked(now, key, ticket, Ok(Answer::NoContent), host);
         } else {
             self.node_updated(key);
+        }
+    }
+
+    /// The node's machine monitor said `data` (a VM's QMP).
+    pub fn on_monitor(&mut self, now: Instant, key: NodeKey, data: &[u8], host: &mut dyn Host) {
+        let ready = self
+            .with_kind(now, key, host, |k, cx| k.on_monitor(cx, data))
+            .unwrap_or(false);
+        if ready {
+            self.became_ready(now, key, host);
         }
     }
 

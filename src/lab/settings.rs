@@ -25,6 +25,8 @@ pub struct Settings {
     pub gns3_3_version: String,
     /// What runs new virtual PCs.
     pub pc_engine: PcEngine,
+    /// Where images are (QEMU's in `QEMU/`), GNS3's layout.
+    pub images_dir: PathBuf,
 }
 
 /// What runs a virtual PC.

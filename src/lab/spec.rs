@@ -111,3 +111,137 @@ pub struct CloudCreate {
     /// Its ports, numbered 0, 1, 2... in the given order.
     pub ports: Vec<super::types::HostPort>,
 }
+
+/// A QEMU VM's settings, as `/v1` names them (the node's name, id and
+/// console aside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuConfig {
+    /// The emulator, resolved to an absolute path at create.
+    pub qemu_path: String,
+    /// Disk images (`hda_disk_image`...), as given: a relative name is
+    /// found in the images directory.
+    pub hda: String,
+    /// Second disk.
+    pub hdb: String,
+    /// Third disk.
+    pub hdc: String,
+    /// Fourth disk.
+    pub hdd: String,
+    /// RAM in MB.
+    pub ram: u32,
+    /// Network adapters.
+    pub adapters: u32,
+    /// Their QEMU device model (`e1000`, `virtio-net-pci`...).
+    pub adapter_type: String,
+    /// Initial ramdisk.
+    pub initrd: String,
+    /// Kernel to boot directly.
+    pub kernel_image: String,
+    /// Its command line.
+    pub kernel_command_line: String,
+    /// `-net nic,vlan=` (QEMU 2.9 dropped it: refused at start).
+    pub legacy_networking: bool,
+    /// CPU limit in percent (0: none).
+    pub cpu_throttling: u32,
+    /// `realtime` ... `very low`.
+    pub process_priority: String,
+    /// Extra QEMU arguments.
+    pub options: String,
+}
+
+impl Default for QemuConfig {
+    /// GNS3 1.3.13's defaults.
+    fn default() -> Self {
+        QemuConfig {
+            qemu_path: String::new(),
+            hda: String::new(),
+            hdb: String::new(),
+            hdc: String::new(),
+            hdd: String::new(),
+            ram: 256,
+            adapters: 1,
+            adapter_type: "e1000".into(),
+            initrd: String::new(),
+            kernel_image: String::new(),
+            kernel_command_line: String::new(),
+            legacy_networking: false,
+            cpu_throttling: 0,
+            process_priority: "low".into(),
+            options: String::new(),
+        }
+    }
+}
+
+/// A QEMU VM to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuCreate {
+    /// Name.
+    pub name: String,
+    /// Id asked for.
+    pub vm_id: Option<Uuid>,
+    /// Console port asked for.
+    pub console: Option<u16>,
+    /// Its settings.
+    pub config: QemuConfig,
+}
+
+/// A QEMU VM's update: what is given changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QemuPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New console port.
+    pub console: Option<u16>,
+    /// New emulator.
+    pub qemu_path: Option<String>,
+    /// New disks.
+    pub disks: [Option<String>; 4],
+    /// New RAM.
+    pub ram: Option<u32>,
+    /// New adapter count.
+    pub adapters: Option<u32>,
+    /// New adapter model.
+    pub adapter_type: Option<String>,
+    /// New initrd.
+    pub initrd: Option<String>,
+    /// New kernel.
+    pub kernel_image: Option<String>,
+    /// New kernel command line.
+    pub kernel_command_line: Option<String>,
+    /// New legacy networking.
+    pub legacy_networking: Option<bool>,
+    /// New CPU limit.
+    pub cpu_throttling: Option<u32>,
+    /// New priority.
+    pub process_priority: Option<String>,
+    /// New options.
+    pub options: Option<String>,
+}
+
+impl QemuPatch {
+    /// Apply to `c` what is given.
+    pub fn apply(self, c: &mut QemuConfig) {
+        let [a, b, cc, d] = self.disks;
+        for (to, from) in [
+            (&mut c.hda, a),
+            (&mut c.hdb, b),
+            (&mut c.hdc, cc),
+            (&mut c.hdd, d),
+            (&mut c.qemu_path, self.qemu_path),
+            (&mut c.adapter_type, self.adapter_type),
+            (&mut c.initrd, self.initrd),
+            (&mut c.kernel_image, self.kernel_image),
+            (&mut c.kernel_command_line, self.kernel_command_line),
+            (&mut c.process_priority, self.process_priority),
+            (&mut c.options, self.options),
+        ] {
+            if let Some(v) = from {
+                *to = v;
+            }
+        }
+        c.ram = self.ram.unwrap_or(c.ram);
+        c.adapters = self.adapters.unwrap_or(c.adapters);
+        c.legacy_networking = self.legacy_networking.unwrap_or(c.legacy_networking);
+        c.cpu_throttling = self.cpu_throttling.unwrap_or(c.cpu_throttling);
+    }
+}

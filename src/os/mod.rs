@@ -13,3 +13,4 @@ pub mod program;
 pub mod qemu;
 pub mod spawn;
 pub mod stats;
+pub mod vm;

@@ -25,8 +25,11 @@ pub struct Started {
     pub pidfd: OwnedFd,
     /// The console (pty master), non-blocking.
     pub pty: File,
-    /// The server's end of the frame tunnel, connected to VPCS.
-    pub internal: UdpSocket,
+    /// The server's end of the frame tunnel, connected to VPCS (a VM's
+    /// adapters have channels of their own, relayed as NIOs).
+    pub internal: Option<UdpSocket>,
+    /// A VM's monitor (QMP), non-blocking.
+    pub monitor: Option<File>,
     /// `vpcs.log`, where boot output is kept.
     pub log: File,
     /// No kernel sandbox applies: the console proxy must refuse `!` lines.
@@ -130,7 +133,8 @@ pub fn start_vpcs(s: &Spawn, landlock: bool) -> Result<Started, ApiError> {
         child,
         pidfd,
         pty: File::from(master),
-        internal,
+        internal: Some(internal),
+        monitor: None,
         log,
         filter_shell: ruleset.is_none() && s.sandbox,
         command_line,

@@ -4,6 +4,7 @@
 
 use super::{Entry, Io, Server, guarded};
 use crate::error::ApiError;
+use crate::lab::host::VmSpawn;
 use crate::lab::{NodeKey, Spawn, Spawned};
 use crate::os::nb::{Moved, read_some};
 use crate::os::spawn::Started;
@@ -99,11 +100,66 @@ impl Io {
             filter_shell: p.filter_shell,
             command_line: p.command_line.clone(),
         };
-        let watch = [
+        let mut watch = vec![
             (p.pidfd.as_raw_fd(), Entry::ChildExit(node)),
             (p.pty.as_raw_fd(), Entry::Pty(node)),
-            (p.internal.as_raw_fd(), Entry::NodeSocket(node)),
         ];
+        if let Some(internal) = &p.internal {
+            watch.push((internal.as_raw_fd(), Entry::NodeSocket(node)));
+        }
+        self.watch_process(node, p, spawned, watch)
+    }
+
+    /// Start QEMU for `node` (see [`crate::os::vm`]) and watch its exit,
+    /// console and monitor; its adapters' channels become the node's NIOs
+    /// `channel_base + i`.
+    pub(super) fn spawn_qemu(&mut self, node: NodeKey, s: &VmSpawn) -> Result<Spawned, ApiError> {
+        let (p, nics) = crate::os::vm::start_qemu(s)?;
+        let spawned = Spawned {
+            pid: p.pid,
+            filter_shell: false,
+            command_line: p.command_line.clone(),
+        };
+        let mut watch = vec![
+            (p.pidfd.as_raw_fd(), Entry::ChildExit(node)),
+            (p.pty.as_raw_fd(), Entry::Pty(node)),
+        ];
+        if let Some(monitor) = &p.monitor {
+            watch.push((monitor.as_raw_fd(), Entry::Monitor(node)));
+        }
+        let spawned = self.watch_process(node, p, spawned, watch)?;
+        for (i, nic) in nics.into_iter().enumerate() {
+            let io = crate::os::nio::NioIo::Udp(nic);
+            let fd = io.fd();
+            let port = s.channel_base + i;
+            let registered = self.register(
+                &mut SourceFd(&fd),
+                Interest::READABLE,
+                Entry::NioSocket(node, port),
+            );
+            match registered {
+                Ok(token) => {
+                    self.nodes
+                        .entry(node)
+                        .or_default()
+                        .nios
+                        .insert(port, (token, io));
+                }
+                Err(e) => log::warn!("cannot watch adapter {i}'s channel: {e}"),
+            }
+        }
+        Ok(spawned)
+    }
+
+    /// Keep a process just started and register its descriptors; killed
+    /// and forgotten when one cannot be.
+    fn watch_process(
+        &mut self,
+        node: NodeKey,
+        p: Started,
+        spawned: Spawned,
+        watch: Vec<(RawFd, Entry)>,
+    ) -> Result<Spawned, ApiError> {
         self.nodes.entry(node).or_default().proc = Some(ProcIo {
             p,
             tokens: Vec::new(),
@@ -118,11 +174,38 @@ impl Io {
                     sys::kill_group(spawned.pid);
                     sys::reap_blocking(spawned.pid);
                     self.forget_process(node);
-                    return Err(ApiError::io("watching the VPCS process", &e));
+                    return Err(ApiError::io("watching the process", &e));
                 }
             }
         }
         Ok(spawned)
+    }
+}
+
+impl Server {
+    /// The monitor is readable: hand what QMP said to the lab.
+    pub(super) fn on_monitor(&mut self, now: Instant, node: NodeKey) {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Some(m) = self.io.proc(node).and_then(|p| p.p.monitor.as_ref()) {
+            match read_some(m, &mut buf) {
+                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
+                Moved::Later => break,
+                // QEMU is going: its exit tells the rest.
+                Moved::Closed => {
+                    self.io
+                        .unwatch(node, |p| p.monitor.as_ref().map_or(-1, |m| m.as_raw_fd()));
+                    break;
+                }
+            }
+            if data.len() >= crate::limits::READ_BUDGET {
+                break;
+            }
+        }
+        if !data.is_empty() {
+            let (lab, io) = (&mut self.lab, &mut self.io);
+            let _ = guarded("monitor output", || lab.on_monitor(now, node, &data, io));
+        }
     }
 }
 

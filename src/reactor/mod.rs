@@ -61,6 +61,8 @@ enum Entry {
     NodeSocket(NodeKey),
     /// A NIO's descriptor, UDP socket or TAP device (node, port index).
     NioSocket(NodeKey, usize),
+    /// The monitor (QMP) of a running QEMU.
+    Monitor(NodeKey),
     /// A websocket (GNS3 2.2's notification channel or a console).
     Ws(Box<ws_io::WsConn>),
 }
@@ -256,6 +258,7 @@ impl Server {
             Entry::Pty(node) => self.on_pty(now, node),
             Entry::ChildExit(node) => self.on_child_exit(now, node),
             Entry::NodeSocket(node) => self.relay(now, token, crate::lab::Endpoint::Node(node)),
+            Entry::Monitor(node) => self.on_monitor(now, node),
             Entry::NioSocket(node, port) => {
                 self.relay(now, token, crate::lab::Endpoint::Nio(node, port))
             }

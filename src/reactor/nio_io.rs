@@ -58,7 +58,9 @@ pub(super) fn send_to(nodes: &HashMap<NodeKey, NodeIo>, to: Endpoint, frame: &[u
 
 fn wire(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<Wire<'_>> {
     match at {
-        Endpoint::Node(k) => Some(Wire::Udp(&nodes.get(&k)?.proc.as_ref()?.p.internal)),
+        Endpoint::Node(k) => Some(Wire::Udp(
+            nodes.get(&k)?.proc.as_ref()?.p.internal.as_ref()?,
+        )),
         Endpoint::Nio(k, port) => Some(nodes.get(&k)?.nios.get(&port)?.1.wire()),
     }
 }

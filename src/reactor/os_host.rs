@@ -117,6 +117,26 @@ impl Host for Io {
         self.spawn_vpcs(node, spawn)
     }
 
+    fn spawn_vm(
+        &mut self,
+        node: NodeKey,
+        spawn: &crate::lab::host::VmSpawn,
+    ) -> Result<Spawned, ApiError> {
+        self.spawn_qemu(node, spawn)
+    }
+
+    fn readable(&mut self, path: &std::path::Path) -> bool {
+        std::fs::File::open(path).is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_file()))
+    }
+
+    fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {
+        if let Some(m) = self.proc(node).and_then(|p| p.p.monitor.as_ref())
+            && let Err(e) = (&*m).write_all(data)
+        {
+            log::warn!("QMP command not sent: {e}");
+        }
+    }
+
     fn signal(&mut self, node: NodeKey, signal: Signal) {
         let Some(p) = self.nodes.get(&node).and_then(|n| n.proc.as_ref()) else {
             return;

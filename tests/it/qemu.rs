@@ -104,3 +104,207 @@ fn the_host_s_qemu_programs_are_listed_with_their_versions() {
     s.get("/v3/compute/qemu/binaries")
         .assert_error(404, "GNS3 3.0 lists no QEMU programs");
 }
+
+/// The tiny guest `testvm/build.sh` makes (Debian's kernel, busybox), built
+/// once per target directory.
+fn test_vm() -> std::path::PathBuf {
+    static VM: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    VM.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("testvm");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/testvm/build.sh");
+        let out = Command::new("bash").arg(script).arg(&dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "building the test VM: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+    .clone()
+}
+
+fn nio(lport: u64, rport: u64) -> String {
+    format!(r#"{{"type": "nio_udp", "lport": {lport}, "rhost": "127.0.0.1", "rport": {rport}}}"#)
+}
+
+#[test]
+fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
+    let vm = test_vm();
+    let images = crate::util::temp_dir("images");
+    std::fs::create_dir_all(images.join("QEMU")).unwrap();
+    for f in ["vmlinuz", "initrd.img", "disk.qcow2"] {
+        std::fs::copy(vm.join(f), images.join("QEMU").join(f)).unwrap();
+    }
+    let images_arg = images.display().to_string();
+    let s = Server::start(&["--images-dir", &images_arg]);
+    let p = s.project();
+    let vms = format!("/v1/projects/{p}/qemu/vms");
+    let body = r#"{"name": "R1", "qemu_path": "qemu-system-x86_64", "ram": 128,
+        "hda_disk_image": "disk.qcow2", "kernel_image": "vmlinuz", "initrd": "initrd.img",
+        "kernel_command_line": "console=ttyS0 quiet ip=10.0.0.3/24 vmname=r1"}"#;
+    let r = s.post(&vms, body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.json.as_object().unwrap().len(),
+        19,
+        "1.3.13's 19 keys: {}",
+        r.text
+    );
+    assert_eq!(r.json["qemu_path"], which("qemu-system-x86_64").as_str());
+    assert_eq!(r.json["adapters"], 1);
+    let id = r.json["vm_id"].as_str().unwrap().to_string();
+    let console_port = r.json["console"].as_u64().unwrap() as u16;
+    let v = format!("{vms}/{id}");
+
+    // Linked to a real VPCS by a UDP tunnel through nanolab's relay.
+    let (pc, pc_console) = s.vm(&p, "PC1");
+    let udp = |_| {
+        s.post(&format!("/v1/projects/{p}/ports/udp"), "").json["udp_port"]
+            .as_u64()
+            .unwrap()
+    };
+    let (a, b) = (udp(0), udp(1));
+    let pc_nio = format!("/v1/projects/{p}/vpcs/vms/{pc}/adapters/0/ports/0/nio");
+    assert_eq!(s.post(&pc_nio, &nio(a, b)).status, 201);
+    let vm_nio = format!("{v}/adapters/0/ports/0/nio");
+    let r = s.post(&vm_nio, &nio(b, a));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.post(&format!("{v}/adapters/3/ports/0/nio"), &nio(b + 100, a));
+    r.assert_error(409, "Adapter 3 does not exist");
+
+    let r = s.post(&format!("{v}/start"), "");
+    assert_eq!(r.status, 204, "{}\n{}", r.text, s.log());
+    let mut c1 = crate::util::Console::open(console_port);
+    let mut c2 = crate::util::Console::open(console_port);
+    assert!(
+        c1.expect("r1# ", 90),
+        "no prompt on the serial console: {}",
+        c1.text()
+    );
+    assert!(
+        c2.expect("TESTVM-READY name=r1", 10),
+        "a second client sees it too: {}",
+        c2.text()
+    );
+    assert!(
+        c1.text().contains("mac=00:00:ab:"),
+        "1.3.13's MAC: {}",
+        c1.text()
+    );
+
+    let r = s.post(&format!("/v1/projects/{p}/vpcs/vms/{pc}/start"), "");
+    assert_eq!(r.status, 204, "{}", r.text);
+    let mut pcc = crate::util::Console::open(pc_console);
+    assert!(pcc.expect("VPCS>", 10));
+    pcc.send("ip 10.0.0.1/24\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = s.post(
+        &format!("{v}/adapters/0/ports/0/start_capture"),
+        r#"{"capture_file_name": "r1.pcap"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pcap = r.json["pcap_file_path"].as_str().unwrap().to_string();
+    assert!(
+        crate::gns3::ping(&mut pcc, "10.0.0.3", 3).is_some(),
+        "the VPCS does not ping the VM: {}",
+        pcc.text()
+    );
+    assert_eq!(
+        s.post(&format!("{v}/adapters/0/ports/0/stop_capture"), "")
+            .status,
+        204
+    );
+    let dump = Command::new("tcpdump")
+        .args(["-nr", &pcap])
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("ICMP echo reply"), "{dump}");
+
+    // Suspended, the guest answers nothing; resumed, it does again.
+    assert_eq!(s.post(&format!("{v}/suspend"), "").status, 204);
+    assert!(
+        crate::gns3::ping(&mut pcc, "10.0.0.3", 1).is_none(),
+        "{}",
+        pcc.text()
+    );
+    assert_eq!(s.post(&format!("{v}/resume"), "").status, 204);
+    assert!(
+        crate::gns3::ping(&mut pcc, "10.0.0.3", 2).is_some(),
+        "{}",
+        pcc.text()
+    );
+
+    // Reload resets the guest: it boots again, on the same console.
+    let from = c1.seen.len();
+    assert_eq!(s.post(&format!("{v}/reload"), "").status, 204);
+    assert!(
+        c1.expect_after(from, "TESTVM-READY", 90),
+        "no reboot after reload: {}",
+        c1.text()
+    );
+
+    let qemu_pids = || {
+        crate::util::children(s.pid())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.starts_with("qemu"))
+            })
+            .count()
+    };
+    assert_eq!(qemu_pids(), 1);
+    assert_eq!(s.post(&format!("{v}/stop"), "").status, 204);
+    assert_eq!(qemu_pids(), 0, "QEMU is gone once stop answers");
+    let r = s.req("DELETE", &v, "");
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(s.get(&v).status, 404);
+}
+
+#[test]
+fn qemu_vm_requests_that_cannot_work_say_why() {
+    let s = Server::start(&["--images-dir", "/nonexistent-images"]);
+    let p = s.project();
+    let vms = format!("/v1/projects/{p}/qemu/vms");
+    s.post(&vms, r#"{"name": "R1"}"#)
+        .assert_error(400, "qemu_path");
+    s.post(&vms, r#"{"name": "R1", "qemu_path": "qemu-system-nope"}"#)
+        .assert_error(409, "QEMU binary path is not set or not found in the path");
+    s.post(
+        &vms,
+        r#"{"name": "R1", "qemu_path": "qemu-system-x86_64", "colour": 1}"#,
+    )
+    .assert_error(400, "colour");
+    s.post(
+        &vms,
+        r#"{"name": "R1", "qemu_path": "qemu-system-x86_64", "adapters": 33}"#,
+    )
+    .assert_error(400, "adapters");
+    s.post(&vms, r#"{"name": "R1", "qemu_path": "qemu-system-x86_64", "options": "-drive file=/etc/shadow"}"#)
+        .assert_error(409, "Forbidden additional option: -drive");
+    let r = s.post(
+        &vms,
+        r#"{"name": "R1", "qemu_path": "qemu-system-x86_64", "hda_disk_image": "missing.qcow2"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["vm_id"].as_str().unwrap();
+    s.post(&format!("{vms}/{id}/start"), "").assert_error(
+        409,
+        "hda disk image '/nonexistent-images/QEMU/missing.qcow2' is not accessible",
+    );
+    let r = s.req(
+        "PUT",
+        &format!("{vms}/{id}"),
+        r#"{"ram": 64, "options": "-nographic"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["ram"].as_u64(), r.json["options"].as_str()),
+        (Some(64), Some("-nographic"))
+    );
+    // Suspend, resume and stop of a VM that does not run: nothing to do.
+    for op in ["suspend", "resume", "stop"] {
+        assert_eq!(s.post(&format!("{vms}/{id}/{op}"), "").status, 204, "{op}");
+    }
+}

@@ -454,5 +454,7 @@ impl CaptureStart {
     }
 }
 
+pub mod qemu;
+
 #[cfg(test)]
 mod tests;

@@ -110,6 +110,8 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::File(_) => json!({}),
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
+        // /v2 and /v3 do not route QEMU VMs yet: the /v1 shape.
+        Body::Qemu(v) => crate::api::v1::qemu_json(&v),
         Body::Device(d) => device_json(&d),
         Body::Cloud(c) => cloud_json(&c),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),

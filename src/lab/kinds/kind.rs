@@ -1,7 +1,7 @@
 //! The kinds, one arm each, and the one place they are told apart.
 
 use super::{Behaviour, Echo, FrameCx};
-use super::{cloud, hub, pc, switch};
+use super::{cloud, hub, pc, qemu, switch};
 use crate::lab::id::Endpoint;
 
 /// What a node is.
@@ -15,6 +15,8 @@ pub enum Kind {
     Hub(hub::Hub),
     /// A cloud: ports to host interfaces and TAP devices.
     Cloud(cloud::Cloud),
+    /// A QEMU virtual machine.
+    Qemu(qemu::Qemu),
 }
 
 /// `match` over every kind, binding the kind's data to `$k` in `$body`:
@@ -26,6 +28,7 @@ macro_rules! each_kind {
             Kind::Switch($k) => $body,
             Kind::Hub($k) => $body,
             Kind::Cloud($k) => $body,
+            Kind::Qemu($k) => $body,
         }
     };
 }

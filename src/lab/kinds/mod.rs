@@ -23,6 +23,7 @@ pub mod device;
 pub mod hub;
 pub mod kind;
 pub mod pc;
+pub mod qemu;
 pub mod switch;
 pub mod vpcs;
 
@@ -304,6 +305,19 @@ pub trait Behaviour {
     /// A console client typed `data`.
     fn on_input(&mut self, cx: &mut Ctx, data: &[u8]) {
         let _ = (cx, data);
+    }
+
+    /// Whether it does this suspend, resume or reload itself, in place
+    /// (a running VM), rather than as the lab does for every node.
+    fn in_place(&self, cmd: &NodeCommand) -> bool {
+        let _ = cmd;
+        false
+    }
+
+    /// Its machine monitor said `data`; `true` when it just became ready.
+    fn on_monitor(&mut self, cx: &mut Ctx, data: &[u8]) -> bool {
+        let _ = (cx, data);
+        false
     }
 
     /// Its process printed `data`; `true` when it just became ready.

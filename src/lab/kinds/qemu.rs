@@ -1,0 +1,633 @@
+//! QEMU virtual machines (sans-IO: the lab decides the command line and
+//! the lifecycle, the host spawns, relays and reads).
+//!
+//! nanolab owns a VM's plumbing: its serial console is one end of a socket
+//! pair the host reads like a VPCS pty (so the console is nanolab's, many
+//! clients, history), its monitor is QMP on another pair, and each adapter
+//! is a datagram channel whose other end nanolab relays to the adapter's
+//! NIO: filters, captures and counters work on QEMU ports as on any other.
+//! A start spawns QEMU and is answered once QMP has greeted and taken
+//! `qmp_capabilities`; suspend, resume and reload are QMP's `stop`, `cont`
+//! and `system_reset`; a stop asks QMP to `quit` and kills after
+//! [`STOP_GRACE`].
+
+use super::{Behaviour, Ctx, Echo, Face, FrameCx, Gone, Started, State, Stopping, Was};
+use crate::error::ApiError;
+use crate::lab::answer::{Body, QemuView};
+use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
+use crate::lab::event::Event;
+use crate::lab::host::{Signal, VmSpawn};
+use crate::lab::id::Endpoint;
+use crate::lab::port::{Pass, Port, Tap};
+use crate::lab::spec::{QemuConfig, QemuPatch};
+use crate::lab::timers::Alarm;
+use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
+use crate::proto::qmp;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Where a project keeps its VMs' directories (`project-files/qemu`).
+pub const DIR: &str = "qemu";
+/// QEMU's output (the command line first), in the VM's directory.
+pub const LOG_FILE: &str = "qemu.log";
+/// Where adapter `i`'s channel to QEMU is among the node's NIO indices:
+/// `CHANNEL + i` (its NIO to the world is `i`).
+const CHANNEL: usize = 1 << 20;
+/// The disks, by the key that names each.
+const DISKS: [&str; 4] = ["hda", "hdb", "hdc", "hdd"];
+/// Options that would fight nanolab for the machine's disks, network or
+/// life (GNS3 2.2's list, and `-daemonize`).
+const FORBIDDEN: [&str; 12] = [
+    "-blockdev",
+    "-drive",
+    "-hda",
+    "-hdb",
+    "-hdc",
+    "-hdd",
+    "-fsdev",
+    "-virtfs",
+    "-nic",
+    "-netdev",
+    "-daemonize",
+    "-serial",
+];
+
+/// A command line, and the linked clones to make first (base, overlay).
+type Plan = (Vec<String>, Vec<(PathBuf, PathBuf)>);
+
+/// A QEMU VM: its settings, directory and process.
+#[derive(Debug)]
+pub struct Qemu {
+    /// Its directory (linked clones, `qemu.log`).
+    pub dir: PathBuf,
+    /// What the API set.
+    pub config: Box<QemuConfig>,
+    /// Where relative image names are found.
+    pub images: PathBuf,
+    /// The command line of the last start.
+    pub command_line: String,
+    /// The running QEMU, if any.
+    pub proc: Option<Box<VmProc>>,
+}
+
+/// A running QEMU.
+#[derive(Debug)]
+pub struct VmProc {
+    /// Tells this process's alarms from a later one's.
+    pub serial: u64,
+    /// Its pid.
+    pub pid: u32,
+    /// Its QMP reader.
+    pub qmp: qmp::Reader,
+    /// QMP took `qmp_capabilities`: the VM is up.
+    pub ready: bool,
+    /// The guest's CPUs are paused.
+    pub paused: bool,
+    /// The last QMP command id given.
+    pub last_id: u64,
+}
+
+impl Qemu {
+    /// A VM in `dir`, its images found in `images`.
+    pub fn new(dir: PathBuf, images: PathBuf, config: QemuConfig) -> Qemu {
+        Qemu {
+            dir,
+            config: Box::new(config),
+            images,
+            command_line: String::new(),
+            proc: None,
+        }
+    }
+
+    /// An image's path: an absolute one as given, a relative one in the
+    /// images directory's `QEMU/`, else in the images directory (1.3's
+    /// topologies).
+    pub fn image_path(&self, name: &str, exists: &mut dyn FnMut(&Path) -> bool) -> PathBuf {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        let in_qemu = self.images.join("QEMU").join(p);
+        if exists(&in_qemu) {
+            return in_qemu;
+        }
+        let direct = self.images.join(p);
+        if exists(&direct) { direct } else { in_qemu }
+    }
+
+    /// Adapter `i`'s MAC, GNS3 1.3.13's way: `00:00:ab:`, the node id's
+    /// last four hex digits, the adapter number.
+    pub fn mac(id: Uuid, adapter: usize) -> String {
+        let hex = id.simple().to_string();
+        format!(
+            "00:00:ab:{}:{}:{:02x}",
+            &hex[28..30],
+            &hex[30..32],
+            adapter & 0xff
+        )
+    }
+
+    /// The command line, every image found, its linked clones to make
+    /// (base, overlay); fd placeholders (`@console@`, `@monitor@`,
+    /// `@nicN@`) for the host to fill. A missing image is a 409 naming it.
+    fn plan(&self, cx: &mut Ctx) -> Result<Plan, ApiError> {
+        let c = &self.config;
+        let host = &mut *cx.host;
+        let mut exists = |p: &Path| host.readable(p);
+        let mut args = vec![
+            c.qemu_path.clone(),
+            "-name".into(),
+            cx.name.clone(),
+            "-m".into(),
+            format!("{}M", c.ram),
+        ];
+        let options = split_options(&c.options)?;
+        let mut overlays = Vec::new();
+        for (i, image) in [&c.hda, &c.hdb, &c.hdc, &c.hdd].into_iter().enumerate() {
+            if image.is_empty() {
+                continue;
+            }
+            let base = self.image_path(image, &mut exists);
+            if !exists(&base) {
+                return Err(ApiError::conflict(format!(
+                    "{} disk image '{}' is not accessible",
+                    DISKS[i],
+                    base.display()
+                )));
+            }
+            let overlay = self.dir.join(format!("{}_disk.qcow2", DISKS[i]));
+            args.push(format!("-{}", DISKS[i]));
+            args.push(overlay.to_string_lossy().into_owned());
+            overlays.push((base, overlay));
+        }
+        for (key, what, value) in [
+            ("-kernel", "kernel image", &c.kernel_image),
+            ("-initrd", "initrd file", &c.initrd),
+        ] {
+            if value.is_empty() {
+                continue;
+            }
+            let p = self.image_path(value, &mut exists);
+            if !exists(&p) {
+                return Err(ApiError::conflict(format!(
+                    "{what} '{}' is not accessible",
+                    p.display()
+                )));
+            }
+            args.push(key.into());
+            args.push(p.to_string_lossy().into_owned());
+        }
+        if !c.kernel_command_line.is_empty() {
+            args.push("-append".into());
+            args.push(c.kernel_command_line.clone());
+        }
+        // No acceleration asked in the options: TCG, which runs
+        // everywhere (KVM that passes the /dev/kvm probe can still hang
+        // on a nested host).
+        let accel = options.iter().any(|o| {
+            o.starts_with("-accel")
+                || o == "-enable-kvm"
+                || o.starts_with("--accel")
+                || o.contains("accel=")
+        });
+        if !accel {
+            args.extend(["-accel".into(), "tcg".into()]);
+        }
+        args.extend(
+            [
+                "-display",
+                "none",
+                "-chardev",
+                "socket,id=con0,fd=@console@",
+                "-serial",
+                "chardev:con0",
+                "-chardev",
+                "socket,id=qmp0,fd=@monitor@",
+                "-mon",
+                "chardev=qmp0,mode=control",
+            ]
+            .map(String::from),
+        );
+        for i in 0..c.adapters as usize {
+            args.push("-device".into());
+            args.push(format!(
+                "{},mac={},netdev=gns3-{i}",
+                c.adapter_type,
+                Self::mac(cx.id, i)
+            ));
+            args.push("-netdev".into());
+            args.push(format!(
+                "dgram,id=gns3-{i},local.type=fd,local.str=@nic{i}@"
+            ));
+        }
+        args.extend(options);
+        Ok((args, overlays))
+    }
+
+    /// Spawn QEMU: its directory, linked clones and channels (the host's
+    /// part), then wait for QMP.
+    fn spawn_vm(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        cx.host.files().create_dir(&self.dir)?;
+        let (args, overlays) = self.plan(cx)?;
+        let spawn = VmSpawn {
+            args,
+            dir: self.dir.clone(),
+            log: self.dir.join(LOG_FILE),
+            adapters: self.config.adapters as usize,
+            channel_base: CHANNEL,
+            overlays,
+        };
+        let spawned = cx.host.spawn_vm(cx.key, &spawn)?;
+        let serial = cx.next_serial();
+        cx.console.history.clear();
+        self.command_line = spawned.command_line;
+        self.proc = Some(Box::new(VmProc {
+            serial,
+            pid: spawned.pid,
+            qmp: qmp::Reader::default(),
+            ready: false,
+            paused: false,
+            last_id: 0,
+        }));
+        cx.schedule(cx.now + START_TIMEOUT, Alarm::StartTimeout(serial));
+        cx.events.emit(Event::ProcessStarted {
+            node: cx.id,
+            pid: spawned.pid,
+            vpcs_port: 0,
+        });
+        Ok(())
+    }
+
+    /// Send a QMP command; `false` when QMP is not up.
+    fn qmp(&mut self, cx: &mut Ctx, execute: &str, arguments: Value) -> bool {
+        let Some(p) = self.proc.as_mut().filter(|p| p.ready) else {
+            return false;
+        };
+        p.last_id += 1;
+        cx.host
+            .monitor_send(cx.key, &qmp::command(p.last_id, execute, arguments));
+        true
+    }
+
+    /// Forget the process: what the host held, its channels.
+    fn process_gone(&mut self, cx: &mut Ctx, how: &str) -> bool {
+        let Some(p) = self.proc.take() else {
+            return false;
+        };
+        for i in 0..self.config.adapters as usize {
+            cx.host.close_nio(cx.key, CHANNEL + i);
+        }
+        cx.host.release_process(cx.key);
+        cx.events.emit(Event::ProcessGone {
+            node: cx.id,
+            pid: p.pid,
+            how: how.to_string(),
+        });
+        true
+    }
+
+    /// The end of `qemu.log`, for an error.
+    fn log_tail(&self, cx: &mut Ctx) -> String {
+        let log = cx
+            .host
+            .files()
+            .read_tail(&self.dir.join(LOG_FILE), START_ERROR_BYTES);
+        String::from_utf8_lossy(&log).trim().to_string()
+    }
+
+    fn proc_of(&self, serial: u64) -> Option<&VmProc> {
+        self.proc.as_deref().filter(|p| p.serial == serial)
+    }
+
+    /// Apply an update. The adapters change only while QEMU is stopped
+    /// (their channels are QEMU's), and drop their NIOs, as GNS3 does.
+    fn update(&mut self, cx: &mut Ctx, b: QemuPatch) -> Result<(), ApiError> {
+        if let Some(adapters) = b.adapters
+            && adapters != self.config.adapters
+        {
+            if self.proc.is_some() {
+                return Err(ApiError::conflict(format!(
+                    "QEMU VM {} must be stopped to change its adapters",
+                    cx.name
+                )));
+            }
+            for i in 0..cx.ports.len() {
+                cx.host.close_nio(cx.key, i);
+            }
+            *cx.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
+        }
+        if let Some(port) = b.console.filter(|p| Some(*p) != *cx.console_port) {
+            let mut current = *cx.console_port;
+            let moved = cx.console_choice().move_to(&mut current, port);
+            *cx.console_port = current;
+            moved?;
+        }
+        if let Some(options) = &b.options {
+            split_options(options)?;
+        }
+        if let Some(name) = b.name.clone() {
+            *cx.name = name;
+        }
+        b.apply(&mut self.config);
+        cx.updated = true;
+        Ok(())
+    }
+}
+
+/// `options` split as a shell would (quotes, backslashes), refused when it
+/// names what nanolab owns.
+pub fn split_options(options: &str) -> Result<Vec<String>, ApiError> {
+    let words = shlex::split(options).ok_or_else(|| {
+        ApiError::conflict(format!("QEMU options are not well quoted: {options}"))
+    })?;
+    for w in &words {
+        let flag = w
+            .strip_prefix('-')
+            .filter(|r| r.starts_with('-'))
+            .unwrap_or(w);
+        if FORBIDDEN.contains(&flag) {
+            return Err(ApiError::conflict(format!(
+                "Forbidden additional option: {w}"
+            )));
+        }
+    }
+    Ok(words)
+}
+
+/// The API's word for a state.
+fn status_word(state: State, paused: bool) -> &'static str {
+    match state {
+        State::Started if paused => "suspended",
+        State::Started | State::Stopping => "started",
+        State::Stopped | State::Starting => "stopped",
+    }
+}
+
+impl Behaviour for Qemu {
+    fn name(&self) -> &'static str {
+        "QEMU VM"
+    }
+
+    fn word(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn running(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    fn class(&self) -> NodeClass {
+        NodeClass::Qemu
+    }
+
+    fn accepts(&self, cmd: &NodeCommand) -> bool {
+        use NodeCommand as C;
+        !matches!(
+            cmd,
+            C::Update(_)
+                | C::UpdateDevice(_)
+                | C::UpdateMapping(..)
+                | C::UpdateCloud(..)
+                | C::AddDeviceNio(..)
+                | C::Duplicate(_)
+        )
+    }
+
+    fn view(&self, n: &Face) -> Body {
+        let paused = self.proc.as_ref().is_some_and(|p| p.paused);
+        Body::Qemu(Box::new(QemuView {
+            id: n.id,
+            project: n.project,
+            name: n.name.to_string(),
+            console: n.console.unwrap_or(0),
+            config: (*self.config).clone(),
+            status: status_word(n.state, paused),
+            directory: self.dir.clone(),
+            command_line: self.command_line.clone(),
+        }))
+    }
+
+    /// An adapter number names the port (a QEMU adapter has port 0).
+    fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
+        ports
+            .iter()
+            .position(|p| p.adapter == at.adapter && p.number == at.port)
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "Adapter {} does not exist on this QEMU VM (it has {}, each with port 0)",
+                    at.adapter,
+                    ports.len()
+                ))
+            })
+    }
+
+    fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
+        match cmd {
+            NodeCommand::UpdateQemu(b) => self.update(cx, *b),
+            // Suspend, resume, reload: QMP on a running VM, nothing on a
+            // stopped one (as 1.3.13).
+            NodeCommand::Suspend => {
+                if self.qmp(cx, "stop", Value::Null)
+                    && let Some(p) = &mut self.proc
+                {
+                    p.paused = true;
+                    cx.updated = true;
+                }
+                Ok(())
+            }
+            NodeCommand::Resume => {
+                if self.qmp(cx, "cont", Value::Null)
+                    && let Some(p) = &mut self.proc
+                {
+                    p.paused = false;
+                    cx.updated = true;
+                }
+                Ok(())
+            }
+            NodeCommand::Reload => {
+                self.qmp(cx, "system_reset", Value::Null);
+                Ok(())
+            }
+            _ => Err(ApiError::conflict(format!(
+                "QEMU VM {} does not take this request",
+                cx.name
+            ))),
+        }
+    }
+
+    fn in_place(&self, cmd: &NodeCommand) -> bool {
+        matches!(
+            cmd,
+            NodeCommand::Suspend | NodeCommand::Resume | NodeCommand::Reload
+        ) && self.proc.is_some()
+    }
+
+    /// A running VM resumes (1.3.13's start of a started VM).
+    fn start(&mut self, cx: &mut Ctx) -> Result<Started, ApiError> {
+        if self.proc.is_some() {
+            self.command(cx, NodeCommand::Resume)?;
+            return Ok(Started::Now);
+        }
+        // Check the images now: a missing one is the start's answer.
+        self.plan(cx)?;
+        cx.spawns.push_back(cx.key);
+        Ok(Started::Later)
+    }
+
+    fn spawn(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        self.spawn_vm(cx)
+    }
+
+    fn stop(&mut self, cx: &mut Ctx) -> Stopping {
+        let Some(p) = &self.proc else {
+            return Stopping::Gone;
+        };
+        let (serial, pid) = (p.serial, p.pid);
+        cx.events.emit(Event::Stopping { node: cx.id, pid });
+        if !self.qmp(cx, "quit", Value::Null) {
+            cx.host.signal(cx.key, Signal::Term);
+        }
+        cx.schedule(cx.now + STOP_GRACE, Alarm::Kill(serial));
+        Stopping::Later
+    }
+
+    fn kill(&mut self, cx: &mut Ctx) {
+        if self.proc.is_some() {
+            cx.host.signal(cx.key, Signal::Kill);
+            let how = cx.host.reap(cx.key);
+            self.process_gone(cx, &how);
+        }
+    }
+
+    fn on_input(&mut self, cx: &mut Ctx, data: &[u8]) {
+        cx.host.console_input(cx.key, data);
+    }
+
+    /// QMP: answer the greeting, and the VM is up once QMP took it.
+    fn on_monitor(&mut self, cx: &mut Ctx, data: &[u8]) -> bool {
+        let Some(p) = self.proc.as_mut() else {
+            return false;
+        };
+        let mut ready = false;
+        for m in p.qmp.receive(data) {
+            match m {
+                qmp::Message::Greeting => {
+                    p.last_id += 1;
+                    let c = qmp::command(p.last_id, "qmp_capabilities", Value::Null);
+                    cx.host.monitor_send(cx.key, &c);
+                }
+                qmp::Message::Reply { id: 1, result } if !p.ready => match result {
+                    Ok(_) => {
+                        p.ready = true;
+                        ready = true;
+                    }
+                    Err(e) => cx.warn(format!("QMP refused its capabilities: {e}")),
+                },
+                qmp::Message::Reply { result: Err(e), .. } => cx.warn(format!("QMP: {e}")),
+                qmp::Message::Event { name, data } if name == "STOP" || name == "RESUME" => {
+                    let _ = data;
+                    p.paused = name == "STOP";
+                    cx.updated = true;
+                }
+                _ => {}
+            }
+        }
+        ready
+    }
+
+    fn on_exit(&mut self, cx: &mut Ctx, how: &str, was: Was) -> Option<Gone> {
+        if !self.process_gone(cx, how) {
+            return None;
+        }
+        let tail = self.log_tail(cx);
+        Some(match was {
+            Was::Starting => Gone::StartFailed(ApiError::conflict(format!(
+                "QEMU exited at start ({how}): {tail}"
+            ))),
+            Was::Stopping => Gone::Stopped,
+            Was::Running => Gone::Died {
+                warning: format!("qemu exited on its own ({how})"),
+                log: format!("QEMU process has stopped ({how})\n{tail}"),
+                note: format!("\r\n*** QEMU stopped ({how}) ***\r\n"),
+            },
+        })
+    }
+
+    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) {
+        match alarm {
+            Alarm::Kill(serial) if self.proc_of(serial).is_some() => {
+                cx.warn(format!(
+                    "QEMU did not quit within {STOP_GRACE:?}: killing it"
+                ));
+                cx.host.signal(cx.key, Signal::Kill);
+            }
+            Alarm::StartTimeout(serial) if self.proc_of(serial).is_some_and(|p| !p.ready) => {
+                cx.warn(format!("QMP did not answer within {START_TIMEOUT:?}"));
+                cx.host.signal(cx.key, Signal::Kill);
+            }
+            _ => {}
+        }
+    }
+
+    /// From an adapter's NIO (index `i`) into QEMU's channel, or from the
+    /// channel (`CHANNEL + i`) out of the NIO.
+    fn on_frame(
+        &mut self,
+        fx: &mut FrameCx,
+        index: usize,
+        _outbound: bool,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) -> Echo {
+        let running = self.proc.is_some();
+        let (key, from_vm) = (fx.key, index >= CHANNEL);
+        let i = if from_vm { index - CHANNEL } else { index };
+        let Some(port) = fx.ports.get_mut(i) else {
+            return Echo::default();
+        };
+        let mut t = Tap {
+            wire: fx.wire,
+            sink: fx.sink,
+            at: (key, i),
+            now: fx.now,
+        };
+        if from_vm {
+            let to = Endpoint::Nio(key, i);
+            match port.egress(&mut t, frame, None) {
+                Pass::Now(f) => {
+                    let ok = send(to, &f);
+                    port.sent(&mut t, ok, &f);
+                }
+                Pass::Later(due, f) => t.hold(port, to, true, due, &f),
+                Pass::Dropped => {}
+            }
+        } else {
+            let to = Endpoint::Nio(key, CHANNEL + i);
+            match port.ingress(&mut t, frame, running) {
+                Pass::Now(f) => {
+                    let ok = send(to, &f);
+                    port.delivered(ok, f.len());
+                }
+                Pass::Later(due, f) => t.hold(port, to, false, due, &f),
+                Pass::Dropped => {}
+            }
+        }
+        Echo::default()
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn moved(&mut self, project_dir: &Path, id: Uuid) {
+        self.dir = crate::lab::project::node_dir(project_dir, DIR, id);
+    }
+
+    fn check(&self, starting: bool) -> Result<(), String> {
+        if starting && self.proc.as_ref().is_some_and(|p| p.ready) {
+            return Err("a start is parked, yet QMP is up".into());
+        }
+        Ok(())
+    }
+}
