@@ -129,8 +129,9 @@ pub fn prepare_child(cmd: &mut Command, setup: ChildSetup) {
 
 /// Make `cmd` (a VM) start in a new session with no terminal, with no
 /// blocked signals, killed if the server dies, and the descriptors in
-/// `keep` (its console, monitor and channels) left open across exec.
-pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>) {
+/// `keep` (its console, monitor and channels) left open across exec, at
+/// the `nice` value asked.
+pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>, nice: i32) {
     // SAFETY: the closure only makes async-signal-safe system calls on the
     // integers moved in, and allocates nothing.
     unsafe {
@@ -148,6 +149,8 @@ pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>) {
                 0,
                 0,
             );
+            // Failing to raise the priority leaves it as it was.
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
             for &fd in &keep {
                 if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());

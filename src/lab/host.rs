@@ -58,6 +58,9 @@ pub struct VmSpawn {
     pub channel_base: usize,
     /// Linked clones to make when missing: (base image, qcow2 overlay).
     pub overlays: Vec<(PathBuf, PathBuf)>,
+    /// Its nice value (a priority above normal may be refused: it then
+    /// runs at normal).
+    pub nice: i32,
 }
 
 /// A process the host started.

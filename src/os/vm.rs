@@ -64,7 +64,7 @@ pub fn start_qemu(s: &VmSpawn) -> Result<(Started, Vec<UdpSocket>), ApiError> {
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().map_err(io("qemu.log"))?))
         .stderr(Stdio::from(log.try_clone().map_err(io("qemu.log"))?));
-    sys::prepare_vm_child(&mut cmd, keep);
+    sys::prepare_vm_child(&mut cmd, keep, s.nice);
     let child = cmd.spawn().map_err(|e| {
         ApiError::conflict(format!(
             "QEMU binary '{}' could not be started: {e}",

@@ -237,6 +237,7 @@ impl Qemu {
             adapters: self.config.adapters as usize,
             channel_base: CHANNEL,
             overlays,
+            nice: nice(&self.config.process_priority),
         };
         let spawned = cx.host.spawn_vm(cx.key, &spawn)?;
         let serial = cx.next_serial();
@@ -355,6 +356,18 @@ pub fn split_options(options: &str) -> Result<Vec<String>, ApiError> {
     Ok(words)
 }
 
+/// GNS3's nice value for a process priority (`renice`).
+fn nice(priority: &str) -> i32 {
+    match priority {
+        "realtime" => -20,
+        "very high" => -15,
+        "high" => -5,
+        "normal" => 0,
+        "very low" => 19,
+        _ => 5,
+    }
+}
+
 /// The API's word for a state.
 fn status_word(state: State, paused: bool) -> &'static str {
     match state {
@@ -468,6 +481,17 @@ impl Behaviour for Qemu {
         if self.proc.is_some() {
             self.command(cx, NodeCommand::Resume)?;
             return Ok(Started::Now);
+        }
+        if self.config.legacy_networking {
+            return Err(ApiError::conflict(
+                "Qemu version 2.9.0 and later doesn't support legacy networking mode",
+            ));
+        }
+        if self.config.cpu_throttling > 0 {
+            return Err(ApiError::conflict(format!(
+                "CPU throttling is not served yet: set cpu_throttling of {} to 0",
+                cx.name
+            )));
         }
         // Check the images now: a missing one is the start's answer.
         self.plan(cx)?;

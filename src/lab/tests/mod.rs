@@ -191,4 +191,5 @@ fn switch(r: &mut Rig, p: Uuid) -> crate::lab::answer::DeviceView {
 
 mod frames;
 mod lifecycle;
+mod qemu;
 mod surface;

@@ -1,0 +1,224 @@
+//! A QEMU VM's lifecycle on the fake clock: QMP's greeting and
+//! capabilities answer a start, suspend, resume and reload are QMP
+//! commands, a stop asks QMP to quit and kills after the grace, a QEMU that
+//! dies or never greets is dealt with.
+
+use super::*;
+use crate::lab::spec::{QemuConfig, QemuCreate};
+
+const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}}, \"capabilities\": [\"oob\"]}}\r\n";
+
+fn vm(r: &mut Rig, p: Uuid, config: QemuConfig) -> Result<(Uuid, NodeKey), String> {
+    r.host.readable.insert(QEMU.into());
+    let b = QemuCreate {
+        name: "R1".into(),
+        vm_id: None,
+        console: None,
+        config: QemuConfig {
+            qemu_path: QEMU.into(),
+            ..config
+        },
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Qemu(Box::new(b))));
+    match r.reply(t) {
+        Ok(Answer::Created(Body::Qemu(v))) => Ok((v.id, r.lab.key_of(v.id).unwrap())),
+        Err(e) => Err(e.to_string()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn op(r: &mut Rig, p: Uuid, n: Uuid, c: NodeCommand) -> Ticket {
+    r.send(Command::Node(
+        NodeRef {
+            project: p,
+            node: n,
+            class: crate::lab::command::NodeClass::Qemu,
+        },
+        c,
+    ))
+}
+
+fn monitor(r: &mut Rig, k: NodeKey, data: &[u8]) {
+    r.lab.on_monitor(r.now, k, data, &mut r.host);
+    r.check();
+}
+
+/// What the lab wrote to the VM's QMP, and forget it.
+fn qmp_sent(r: &mut Rig, k: NodeKey) -> String {
+    String::from_utf8(r.host.monitor.remove(&k).unwrap_or_default()).unwrap()
+}
+
+fn status(r: &mut Rig, p: Uuid, n: Uuid) -> &'static str {
+    let t = op(r, p, n, NodeCommand::Get);
+    match r.reply(t) {
+        Ok(Answer::Ok(Body::Qemu(v))) => v.status,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Start it and let QMP come up.
+fn started(r: &mut Rig, p: Uuid, n: Uuid, k: NodeKey) {
+    let t = op(r, p, n, NodeCommand::Start);
+    r.turn();
+    monitor(r, k, GREETING);
+    monitor(r, k, b"{\"return\": {}, \"id\": 1}\r\n");
+    assert_eq!(r.status(t), Some(204));
+    qmp_sent(r, k);
+}
+
+#[test]
+fn a_start_is_answered_once_qmp_took_its_capabilities() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let start = op(&mut r, p, n, NodeCommand::Start);
+    assert_eq!(r.status(start), None, "parked until the spawn queue runs");
+    r.turn();
+    let args = r.host.last_vm.clone().unwrap().args;
+    assert_eq!(args[0], QEMU);
+    let line = args.join(" ");
+    for part in [
+        "-accel tcg",
+        "-display none",
+        "socket,id=con0,fd=@console@",
+        "chardev=qmp0,mode=control",
+        "e1000,mac=00:00:ab:",
+        "dgram,id=gns3-0,local.type=fd,local.str=@nic0@",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+    monitor(&mut r, k, GREETING);
+    assert_eq!(r.status(start), None, "QMP greeted, not yet ready");
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"qmp_capabilities\""));
+    // A reply in pieces.
+    monitor(&mut r, k, b"{\"return\": {},");
+    monitor(&mut r, k, b" \"id\": 1}\r\n");
+    assert_eq!(r.status(start), Some(204));
+    assert_eq!(status(&mut r, p, n), "started");
+}
+
+#[test]
+fn suspend_resume_and_reload_are_qmp_commands_in_place() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    started(&mut r, p, n, k);
+    let t = op(&mut r, p, n, NodeCommand::Suspend);
+    assert_eq!(r.status(t), Some(204));
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"stop\""));
+    assert_eq!(status(&mut r, p, n), "suspended");
+    let t = op(&mut r, p, n, NodeCommand::Resume);
+    assert_eq!(r.status(t), Some(204));
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"cont\""));
+    assert_eq!(status(&mut r, p, n), "started");
+    // The guest paused by other means is seen too (QMP's events).
+    monitor(
+        &mut r,
+        k,
+        b"{\"timestamp\": {\"seconds\": 1, \"microseconds\": 0}, \"event\": \"STOP\"}\r\n",
+    );
+    assert_eq!(status(&mut r, p, n), "suspended");
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    assert_eq!(r.status(t), Some(204), "a start of a running VM resumes it");
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"cont\""));
+    let t = op(&mut r, p, n, NodeCommand::Reload);
+    assert_eq!(r.status(t), Some(204));
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"system_reset\""));
+    assert!(r.host.procs.contains_key(&k), "the same process");
+    assert!(r.signals(k).is_empty());
+}
+
+#[test]
+fn a_stop_asks_qmp_to_quit_then_kills_after_the_grace() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    started(&mut r, p, n, k);
+    let stop = op(&mut r, p, n, NodeCommand::Stop);
+    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"quit\""));
+    assert!(r.signals(k).is_empty(), "QMP first");
+    r.advance(STOP_GRACE);
+    assert_eq!(r.signals(k), [Signal::Kill]);
+    r.exit(k, "signal 9");
+    assert_eq!(r.status(stop), Some(204));
+    assert_eq!(status(&mut r, p, n), "stopped");
+    // Stopped: suspend, resume and stop have nothing to do.
+    for c in [NodeCommand::Suspend, NodeCommand::Resume, NodeCommand::Stop] {
+        let t = op(&mut r, p, n, c);
+        assert_eq!(r.status(t), Some(204));
+    }
+    assert!(r.host.monitor.is_empty(), "no QMP without a QEMU");
+}
+
+#[test]
+fn qemu_dying_or_silent_at_start_fails_the_start() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let start = op(&mut r, p, n, NodeCommand::Start);
+    r.turn();
+    r.exit(k, "exit code 1");
+    assert!(
+        r.error(start)
+            .contains("QEMU exited at start (exit code 1)"),
+        "{}",
+        r.error(start)
+    );
+    let start = op(&mut r, p, n, NodeCommand::Start);
+    r.turn();
+    r.advance(START_TIMEOUT);
+    assert_eq!(r.signals(k), [Signal::Kill], "QMP never greeted");
+    r.exit(k, "signal 9");
+    assert_eq!(r.status(start), Some(409));
+}
+
+#[test]
+fn what_a_vm_cannot_run_with_is_refused_with_its_name() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let forbidden = QemuConfig {
+        options: "-m 64 --drive file=/etc/shadow".into(),
+        ..QemuConfig::default()
+    };
+    let e = vm(&mut r, p, forbidden).unwrap_err();
+    assert!(e.contains("Forbidden additional option: --drive"), "{e}");
+    let (n, _) = vm(
+        &mut r,
+        p,
+        QemuConfig {
+            hda: "router.qcow2".into(),
+            ..QemuConfig::default()
+        },
+    )
+    .unwrap();
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    assert!(
+        r.error(t)
+            .contains("hda disk image '/images/QEMU/router.qcow2' is not accessible"),
+        "{}",
+        r.error(t)
+    );
+    r.host.readable.insert("/images/router.qcow2".into());
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    assert_eq!(r.status(t), None, "found where 1.3 topologies kept images");
+    r.turn();
+    let line = r.host.last_vm.clone().unwrap();
+    assert_eq!(
+        line.overlays[0].0,
+        std::path::PathBuf::from("/images/router.qcow2")
+    );
+    assert!(line.overlays[0].1.ends_with("hda_disk.qcow2"));
+}
+
+#[test]
+fn closing_the_project_kills_a_running_vm_at_once() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    started(&mut r, p, n, k);
+    let t = r.send(Command::CloseProject(p));
+    assert_eq!(r.status(t), Some(204));
+    assert!(r.host.procs.is_empty(), "no QEMU left");
+    assert!(r.host.released.iter().any(|(key, _)| *key == k));
+}
