@@ -545,6 +545,9 @@ impl Lab {
         kinds::qemu::split_options(&b.config.options)?;
         b.config.qemu_path = qemu_program(&b.config.qemu_path, host)?;
         let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
+        if b.mac_from_id && b.config.more.mac_address.is_empty() {
+            b.config.more.mac_address = kinds::qemu::Qemu::gns3_mac(id);
+        }
         let key = self.nodes.registry.vacant_key();
         let dir = self.project(project)?.node_dir(kinds::qemu::DIR, id);
         let world = &mut self.nodes.world;
@@ -555,16 +558,21 @@ impl Lab {
             key,
             id,
         };
-        let console = choice.take(b.console, false)?;
+        let console = match b.config.more.console_type.as_str() {
+            "none" => None,
+            _ => Some(choice.take(b.console, b.mac_from_id)?),
+        };
         if let Err(e) = host.files().create_dir(&dir) {
-            host.close_console(key);
-            world.console_ports.release(console);
+            if let Some(console) = console {
+                host.close_console(key);
+                world.console_ports.release(console);
+            }
             return Err(e);
         }
         let adapters = b.config.adapters;
         let vm = kinds::qemu::Qemu::new(dir, world.settings.images_dir.clone(), b.config);
         let mut node = Node::new(key, id, project, b.name, Kind::Qemu(vm));
-        node.console_port = Some(console);
+        node.console_port = console;
         node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
         Ok(self.add_node(node))
     }

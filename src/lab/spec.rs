@@ -147,6 +147,55 @@ pub struct QemuConfig {
     pub process_priority: String,
     /// Extra QEMU arguments.
     pub options: String,
+    /// GNS3 2.2's settings (defaults on `/v1`).
+    pub more: QemuMore,
+}
+
+/// The settings GNS3 2.2 added to a QEMU VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuMore {
+    /// `x86_64`, `i386`, `arm`...
+    pub platform: String,
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// `-boot order=`: `c`, `d`, `n`, `cd`...
+    pub boot_priority: String,
+    /// The first adapter's MAC (`""`: 1.3.13's, from the node id).
+    pub mac_address: String,
+    /// `telnet` or `none`.
+    pub console_type: String,
+    /// A CD-ROM image.
+    pub cdrom_image: String,
+    /// A BIOS image.
+    pub bios_image: String,
+    /// Each disk's interface (`none` attaches it as IDE).
+    pub disk_interfaces: [String; 4],
+    /// What closing does (`power_off`...).
+    pub on_close: String,
+    /// 2.2's usage notes.
+    pub usage: String,
+    /// Tell the guest when a link is down.
+    pub replicate_network_connection_state: bool,
+}
+
+impl Default for QemuMore {
+    /// GNS3 2.2's defaults.
+    fn default() -> Self {
+        let none = || "none".to_string();
+        QemuMore {
+            platform: "x86_64".into(),
+            cpus: 1,
+            boot_priority: "c".into(),
+            mac_address: String::new(),
+            console_type: "telnet".into(),
+            cdrom_image: String::new(),
+            bios_image: String::new(),
+            disk_interfaces: [none(), none(), none(), none()],
+            on_close: "power_off".into(),
+            usage: String::new(),
+            replicate_network_connection_state: true,
+        }
+    }
 }
 
 impl Default for QemuConfig {
@@ -168,6 +217,7 @@ impl Default for QemuConfig {
             cpu_throttling: 0,
             process_priority: "low".into(),
             options: String::new(),
+            more: QemuMore::default(),
         }
     }
 }
@@ -183,6 +233,9 @@ pub struct QemuCreate {
     pub console: Option<u16>,
     /// Its settings.
     pub config: QemuConfig,
+    /// An empty `mac_address` becomes GNS3 2.2's, made from the node id
+    /// (else 1.3.13's per-adapter scheme applies).
+    pub mac_from_id: bool,
 }
 
 /// A QEMU VM's update: what is given changes.
@@ -216,6 +269,35 @@ pub struct QemuPatch {
     pub process_priority: Option<String>,
     /// New options.
     pub options: Option<String>,
+    /// New 2.2 settings, each when given.
+    pub more: MorePatch,
+}
+
+/// GNS3 2.2's settings to change, each when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MorePatch {
+    /// See [`QemuMore`].
+    pub platform: Option<String>,
+    /// See [`QemuMore`].
+    pub cpus: Option<u32>,
+    /// See [`QemuMore`].
+    pub boot_priority: Option<String>,
+    /// See [`QemuMore`].
+    pub mac_address: Option<String>,
+    /// See [`QemuMore`].
+    pub console_type: Option<String>,
+    /// See [`QemuMore`].
+    pub cdrom_image: Option<String>,
+    /// See [`QemuMore`].
+    pub bios_image: Option<String>,
+    /// See [`QemuMore`].
+    pub disk_interfaces: [Option<String>; 4],
+    /// See [`QemuMore`].
+    pub on_close: Option<String>,
+    /// See [`QemuMore`].
+    pub usage: Option<String>,
+    /// See [`QemuMore`].
+    pub replicate_network_connection_state: Option<bool>,
 }
 
 impl QemuPatch {
@@ -243,5 +325,30 @@ impl QemuPatch {
         c.adapters = self.adapters.unwrap_or(c.adapters);
         c.legacy_networking = self.legacy_networking.unwrap_or(c.legacy_networking);
         c.cpu_throttling = self.cpu_throttling.unwrap_or(c.cpu_throttling);
+        let (m, p) = (&mut c.more, self.more);
+        let [a, b, cc, d] = p.disk_interfaces;
+        let [ia, ib, ic, id] = &mut m.disk_interfaces;
+        for (to, from) in [
+            (&mut m.platform, p.platform),
+            (&mut m.boot_priority, p.boot_priority),
+            (&mut m.mac_address, p.mac_address),
+            (&mut m.console_type, p.console_type),
+            (&mut m.cdrom_image, p.cdrom_image),
+            (&mut m.bios_image, p.bios_image),
+            (ia, a),
+            (ib, b),
+            (ic, cc),
+            (id, d),
+            (&mut m.on_close, p.on_close),
+            (&mut m.usage, p.usage),
+        ] {
+            if let Some(v) = from {
+                *to = v;
+            }
+        }
+        m.cpus = p.cpus.unwrap_or(m.cpus);
+        m.replicate_network_connection_state = p
+            .replicate_network_connection_state
+            .unwrap_or(m.replicate_network_connection_state);
     }
 }

@@ -509,3 +509,73 @@ fn two_computes_in_two_namespaces_make_one_lab() {
     });
     drop(nl_b);
 }
+
+#[test]
+fn the_gns3_2_2_controller_runs_a_qemu_vm_on_nanolab() {
+    let venv = venv();
+    let images = crate::qemu::images();
+    let ns = Netns::new("g2q");
+    ns.within(move || {
+        let images = images.display().to_string();
+        let nl = Server::start(&["--images-dir", &images]);
+        let ctl = Controller::start(&venv);
+        ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
+        let p = ctl.project("routers");
+        // What a 2.2 QEMU template sends (platform, no path: the compute
+        // picks qemu-system-x86_64).
+        let r1 = ctl.node(
+            &p,
+            "R1",
+            "qemu",
+            "nanolab1",
+            json!({"platform": "x86_64", "qemu_path": "", "ram": 128, "adapters": 1,
+                   "adapter_type": "e1000", "hda_disk_image": "disk.qcow2",
+                   "kernel_image": "vmlinuz", "initrd": "initrd.img",
+                   "kernel_command_line": "console=ttyS0 quiet ip=10.0.0.3/24 vmname=r1",
+                   "console_type": "telnet", "linked_clone": true, "boot_priority": "c",
+                   "mac_address": "", "options": "", "on_close": "power_off"}),
+        );
+        let pc = ctl.pc(&p, "PC1", "nanolab1", "10.0.0.1");
+        ctl.link(&p, (&pc, 0), (&r1, 0));
+        ctl.ok(
+            "POST",
+            &format!("/v2/projects/{p}/nodes/start"),
+            Value::Null,
+        );
+        let n = ctl.wait_status(&p, &r1, "started");
+        assert!(
+            n["properties"]["mac_address"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("0c:")),
+            "2.2's MAC: {n}"
+        );
+        let n_pc = ctl.wait_status(&p, &pc, "started");
+        let mut c = console(&n);
+        assert!(
+            c.expect("r1# ", 90),
+            "no prompt on the console the controller names: {}",
+            c.text()
+        );
+        let mut cp = console(&n_pc);
+        assert!(
+            ping(&mut cp, "10.0.0.3", 3).is_some(),
+            "PC1 does not ping R1: {}\n{}",
+            cp.text(),
+            tail(&nl.log())
+        );
+        ctl.ok(
+            "POST",
+            &format!("/v2/projects/{p}/nodes/{r1}/suspend"),
+            Value::Null,
+        );
+        ctl.wait_status(&p, &r1, "suspended");
+        ctl.ok("POST", &format!("/v2/projects/{p}/nodes/stop"), Value::Null);
+        ctl.wait_status(&p, &r1, "stopped");
+        let r = ctl.req("DELETE", &format!("/v2/projects/{p}"), &Value::Null);
+        assert!(r.status < 300, "{}", r.text);
+        assert!(
+            wait_for(10, || crate::qemu::qemu_children(nl.pid()) == 0),
+            "a QEMU is left"
+        );
+    });
+}

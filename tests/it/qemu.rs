@@ -107,7 +107,7 @@ fn the_host_s_qemu_programs_are_listed_with_their_versions() {
 
 /// The tiny guest `testvm/build.sh` makes (Debian's kernel, busybox), built
 /// once per target directory.
-fn test_vm() -> std::path::PathBuf {
+pub fn test_vm() -> std::path::PathBuf {
     static VM: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     VM.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("testvm");
@@ -128,14 +128,31 @@ fn nio(lport: u64, rport: u64) -> String {
     format!(r#"{{"type": "nio_udp", "lport": {lport}, "rhost": "127.0.0.1", "rport": {rport}}}"#)
 }
 
-#[test]
-fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
+/// An images directory holding the test VM's files under `QEMU/`.
+pub fn images() -> crate::util::TempDir {
     let vm = test_vm();
     let images = crate::util::temp_dir("images");
     std::fs::create_dir_all(images.join("QEMU")).unwrap();
     for f in ["vmlinuz", "initrd.img", "disk.qcow2"] {
         std::fs::copy(vm.join(f), images.join("QEMU").join(f)).unwrap();
     }
+    images
+}
+
+/// QEMU processes among `pid`'s children.
+pub fn qemu_children(pid: u32) -> usize {
+    crate::util::children(pid)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("qemu"))
+        })
+        .count()
+}
+
+#[test]
+fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
+    let images = images();
     let images_arg = images.display().to_string();
     let s = Server::start(&["--images-dir", &images_arg]);
     let p = s.project();
@@ -245,15 +262,7 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
         c1.text()
     );
 
-    let qemu_pids = || {
-        crate::util::children(s.pid())
-            .into_iter()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.starts_with("qemu"))
-            })
-            .count()
-    };
+    let qemu_pids = || qemu_children(s.pid());
     assert_eq!(qemu_pids(), 1);
     assert_eq!(s.post(&format!("{v}/stop"), "").status, 204);
     assert_eq!(qemu_pids(), 0, "QEMU is gone once stop answers");
@@ -307,4 +316,74 @@ fn qemu_vm_requests_that_cannot_work_say_why() {
     for op in ["suspend", "resume", "stop"] {
         assert_eq!(s.post(&format!("{vms}/{id}/{op}"), "").status, 204, "{op}");
     }
+}
+
+#[test]
+fn qemu_nodes_on_v2_and_v3_take_their_controller_s_bodies() {
+    let images = images();
+    let images_arg = images.display().to_string();
+    let s = Server::start(&["--images-dir", &images_arg]);
+    for (c, n, extra) in [
+        ("/v2/compute", "5d176242-567e-4b2d-9a6f-0a1b2c3d4e5f", ""),
+        (
+            "/v3/compute",
+            "7e28a1c4-1111-4b2d-9a6f-0a1b2c3d4e5f",
+            r#", "compute_id": "local", "aux_type": "none""#,
+        ),
+    ] {
+        let p = uuid::Uuid::new_v4();
+        let r = s.post(
+            &format!("{c}/projects"),
+            &format!(r#"{{"name": "q", "project_id": "{p}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        let body = format!(
+            r#"{{"node_id": "{n}", "name": "R1", "platform": "x86_64", "qemu_path": "", "ram": 128,
+                "kernel_image": "vmlinuz", "initrd": "initrd.img", "hda_disk_image": "disk.qcow2",
+                "kernel_command_line": "console=ttyS0 quiet", "mac_address": "", "linked_clone": true,
+                "hda_disk_interface": "none", "tpm": false, "uefi": false, "usage": ""{extra}}}"#
+        );
+        let nodes = format!("{c}/projects/{p}/qemu/nodes");
+        let r = s.post(&nodes, &body);
+        assert_eq!(r.status, 201, "{c}: {}", r.text);
+        assert_eq!(r.json["qemu_path"], which("qemu-system-x86_64").as_str());
+        assert_eq!(r.json["status"], "stopped");
+        // 2.2's MAC: 0c, the node id's hex digits 2 to 7, 00:00.
+        assert_eq!(
+            r.json["mac_address"],
+            format!("0c:{}:{}:{}:00:00", &n[2..4], &n[4..6], &n[6..8])
+        );
+        let node = format!("{nodes}/{n}");
+        assert_eq!(s.post(&format!("{node}/start"), "").status, 204);
+        assert_eq!(s.get(&node).json["status"], "started");
+        assert_eq!(s.post(&format!("{node}/suspend"), "").status, 204);
+        assert_eq!(s.get(&node).json["status"], "suspended");
+        assert_eq!(s.post(&format!("{node}/resume"), "").status, 204);
+        assert_eq!(s.get(&node).json["status"], "started");
+        assert!(
+            s.get(&node).json["command_line"]
+                .as_str()
+                .unwrap()
+                .contains("mac=0c:")
+        );
+        assert_eq!(s.post(&format!("{node}/stop"), "").status, 204);
+        assert_eq!(s.get(&node).json["status"], "stopped");
+        s.post(&nodes, r#"{"name": "R2", "console_type": "vnc"}"#)
+            .assert_error(409, "Console type vnc is not supported yet");
+        s.post(&nodes, r#"{"name": "R2", "linked_clone": false}"#)
+            .assert_error(409, "linked_clone false");
+        assert_eq!(s.req("DELETE", &node, "").status, 204);
+    }
+    // /v2 refuses what 2.2's schema does not know; /v3 ignores it.
+    let p = uuid::Uuid::new_v4();
+    s.post(
+        "/v2/compute/projects",
+        &format!(r#"{{"name": "q", "project_id": "{p}"}}"#),
+    );
+    s.post(
+        &format!("/v2/compute/projects/{p}/qemu/nodes"),
+        r#"{"name": "R3", "compute_id": "x"}"#,
+    )
+    .assert_error(400, "compute_id");
+    assert_eq!(qemu_children(s.pid()), 0);
 }

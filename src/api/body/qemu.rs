@@ -88,6 +88,7 @@ fn patch(b: QemuBody) -> Result<QemuPatch, ApiError> {
         cpu_throttling: int(b.cpu_throttling.map(|Int(n)| n)),
         process_priority: priority(b.process_priority)?,
         options: b.options,
+        more: Default::default(),
     })
 }
 
@@ -110,6 +111,7 @@ pub fn create(raw: &[u8]) -> Result<QemuCreate, ApiError> {
         vm_id,
         console,
         config,
+        mac_from_id: false,
     })
 }
 

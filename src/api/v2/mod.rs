@@ -61,6 +61,8 @@ pub enum Route {
     Reload,
     /// `.../suspend`
     Suspend,
+    /// `.../resume`
+    Resume,
     /// `.../console/reset`
     ConsoleReset,
     /// `.../console/ws`
@@ -151,6 +153,11 @@ macro_rules! compute_routes {
         &[Post],
     ),
     (
+        Route::Resume,
+        concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/resume"),
+        &[Post],
+    ),
+    (
         Route::ConsoleReset,
         concat!($p, "/projects/{project_id}/{node_type}/nodes/{node_id}/console/reset"),
         &[Post],
@@ -221,7 +228,7 @@ pub enum Dialect {
 }
 
 /// The node types this compute serves, as 2.2 names them.
-pub const NODE_TYPES: [&str; 4] = ["vpcs", "ethernet_switch", "ethernet_hub", "cloud"];
+pub const NODE_TYPES: [&str; 5] = ["vpcs", "ethernet_switch", "ethernet_hub", "cloud", "qemu"];
 
 /// Decode a request: credentials (except where 2.2 needs none), route,
 /// method, ids, body.
@@ -328,6 +335,7 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
             let create = match node_class(m.params[1])? {
                 (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw, d)?),
                 (NodeClass::Cloud, _) => NodeCreate::Cloud(cloud_create(raw, d)?),
+                (NodeClass::Qemu, _) => NodeCreate::Qemu(Box::new(qemu::create(raw, d)?)),
                 (_, kind) => NodeCreate::Device(device_create(raw, kind, d)?),
             };
             Command::CreateNode(p, create)
@@ -335,6 +343,9 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::Node, Get) => node(m, NodeCommand::Get)?,
         (Route::Node, Put) => match node_class(m.params[1])? {
             (NodeClass::Vpcs, _) => node(m, NodeCommand::Update(vpcs_update(raw, d)?))?,
+            (NodeClass::Qemu, _) => {
+                node(m, NodeCommand::UpdateQemu(Box::new(qemu::update(raw, d)?)))?
+            }
             (NodeClass::Cloud, _) => {
                 let (name, ports) = cloud_update(raw, d)?;
                 node(m, NodeCommand::UpdateCloud(name, ports))?
@@ -349,6 +360,7 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::Stop, _) => node(m, vpcs_only(m, NodeCommand::Stop)?)?,
         (Route::Reload, _) => node(m, vpcs_only(m, NodeCommand::Reload)?)?,
         (Route::Suspend, _) => node(m, NodeCommand::Suspend)?,
+        (Route::Resume, _) => node(m, vpcs_only(m, NodeCommand::Resume)?)?,
         (Route::ConsoleReset, _) => node(m, vpcs_route(m, NodeCommand::ConsoleReset)?)?,
         (Route::ConsoleWs, _) => {
             upgrade(req, node(m, vpcs_route(m, NodeCommand::ConsoleSocket)?)?)?
@@ -399,6 +411,7 @@ fn node_class(raw: &str) -> Result<(NodeClass, DeviceType), ApiError> {
         "ethernet_switch" => Ok((NodeClass::Device, DeviceType::Switch)),
         "ethernet_hub" => Ok((NodeClass::Device, DeviceType::Hub)),
         "cloud" => Ok((NodeClass::Cloud, DeviceType::Hub)),
+        "qemu" => Ok((NodeClass::Qemu, DeviceType::Hub)),
         other => Err(ApiError::NotFound(format!(
             "Node type {other} is not served by nanolab (it serves {})",
             NODE_TYPES.join(", ")
@@ -425,7 +438,7 @@ fn node(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<Command, ApiError> {
 /// 2.2 answers them with a 204 that does nothing.
 fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
     Ok(match node_class(m.params[1])? {
-        (NodeClass::Vpcs, _) => cmd,
+        (NodeClass::Vpcs | NodeClass::Qemu, _) => cmd,
         _ if m.route == Route::Reload => return Err(not_here(m)),
         _ => NodeCommand::Suspend,
     })
@@ -433,8 +446,9 @@ fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, Ap
 
 /// A route 2.2 serves for VPCS only.
 fn vpcs_route(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
-    match node_class(m.params[1])? {
-        (NodeClass::Vpcs, _) => Ok(cmd),
+    match (node_class(m.params[1])?, &cmd) {
+        ((NodeClass::Qemu, _), NodeCommand::Duplicate(_)) => Err(not_here(m)),
+        ((NodeClass::Vpcs | NodeClass::Qemu, _), _) => Ok(cmd),
         _ => Err(not_here(m)),
     }
 }
@@ -456,6 +470,7 @@ fn port_addr(m: &Matched<'_, Route>) -> PortAddr {
 }
 
 mod bodies;
+mod qemu;
 mod render;
 
 use bodies::*;

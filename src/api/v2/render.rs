@@ -110,8 +110,7 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::File(_) => json!({}),
         Body::Project(p) => project_json(&p),
         Body::Vpcs(v) => vpcs_json(&v),
-        // /v2 and /v3 do not route QEMU VMs yet: the /v1 shape.
-        Body::Qemu(v) => crate::api::v1::qemu_json(&v),
+        Body::Qemu(v) => super::qemu::json(&v),
         Body::Device(d) => device_json(&d),
         Body::Cloud(c) => cloud_json(&c),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
@@ -251,6 +250,7 @@ fn notification_in(d: Dialect, n: &Notice<'_>) -> Option<String> {
                 Body::Vpcs(v) => vpcs_json(v),
                 Body::Device(d) => device_json(d),
                 Body::Cloud(c) => cloud_json(c),
+                Body::Qemu(v) => super::qemu::json(v),
                 _ => return None,
             };
             json!({"action": "node.updated", "event": event, "project_id": project.to_string()})

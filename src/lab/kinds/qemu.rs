@@ -116,9 +116,18 @@ impl Qemu {
         if exists(&direct) { direct } else { in_qemu }
     }
 
-    /// Adapter `i`'s MAC, GNS3 1.3.13's way: `00:00:ab:`, the node id's
-    /// last four hex digits, the adapter number.
-    pub fn mac(id: Uuid, adapter: usize) -> String {
+    /// Adapter `i`'s MAC: the base MAC plus `i` (GNS3 2.2), or without
+    /// one 1.3.13's: `00:00:ab:`, the node id's last four hex digits, the
+    /// adapter number.
+    pub fn mac(&self, id: Uuid, adapter: usize) -> String {
+        if let Some(base) = parse_mac(&self.config.more.mac_address) {
+            let n = (base + adapter as u64) & 0xffff_ffff_ffff;
+            let b = n.to_be_bytes();
+            return format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[2], b[3], b[4], b[5], b[6], b[7]
+            );
+        }
         let hex = id.simple().to_string();
         format!(
             "00:00:ab:{}:{}:{:02x}",
@@ -126,6 +135,13 @@ impl Qemu {
             &hex[30..32],
             adapter & 0xff
         )
+    }
+
+    /// GNS3 2.2's base MAC for node `id`: `0c:` and the id's hex digits
+    /// 2 to 7, then `:00:00`.
+    pub fn gns3_mac(id: Uuid) -> String {
+        let hex = id.simple().to_string();
+        format!("0c:{}:{}:{}:00:00", &hex[2..4], &hex[4..6], &hex[6..8])
     }
 
     /// The command line, every image found, its linked clones to make
@@ -178,6 +194,31 @@ impl Qemu {
             args.push(key.into());
             args.push(p.to_string_lossy().into_owned());
         }
+        for (key, what, value) in [
+            ("-cdrom", "cdrom image", &c.more.cdrom_image),
+            ("-bios", "bios image", &c.more.bios_image),
+        ] {
+            if value.is_empty() {
+                continue;
+            }
+            let p = self.image_path(value, &mut exists);
+            if !exists(&p) {
+                return Err(ApiError::conflict(format!(
+                    "{what} '{}' is not accessible",
+                    p.display()
+                )));
+            }
+            args.push(key.into());
+            args.push(p.to_string_lossy().into_owned());
+        }
+        if c.more.cpus > 1 {
+            args.push("-smp".into());
+            args.push(format!("cpus={},sockets=1", c.more.cpus));
+        }
+        if c.more.boot_priority != "c" {
+            args.push("-boot".into());
+            args.push(format!("order={}", c.more.boot_priority));
+        }
         if !c.kernel_command_line.is_empty() {
             args.push("-append".into());
             args.push(c.kernel_command_line.clone());
@@ -214,7 +255,7 @@ impl Qemu {
             args.push(format!(
                 "{},mac={},netdev=gns3-{i}",
                 c.adapter_type,
-                Self::mac(cx.id, i)
+                self.mac(cx.id, i)
             ));
             args.push("-netdev".into());
             args.push(format!(
@@ -354,6 +395,20 @@ pub fn split_options(options: &str) -> Result<Vec<String>, ApiError> {
         }
     }
     Ok(words)
+}
+
+/// A MAC address as a number, `None` for anything else (`""`).
+fn parse_mac(text: &str) -> Option<u64> {
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    parts.iter().try_fold(0u64, |n, p| {
+        (p.len() == 2)
+            .then(|| u8::from_str_radix(p, 16).ok())
+            .flatten()
+            .map(|b| n << 8 | u64::from(b))
+    })
 }
 
 /// GNS3's nice value for a process priority (`renice`).

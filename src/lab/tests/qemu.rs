@@ -19,6 +19,7 @@ fn vm(r: &mut Rig, p: Uuid, config: QemuConfig) -> Result<(Uuid, NodeKey), Strin
             qemu_path: QEMU.into(),
             ..config
         },
+        mac_from_id: false,
     };
     let t = r.send(Command::CreateNode(p, NodeCreate::Qemu(Box::new(b))));
     match r.reply(t) {
