@@ -1,6 +1,6 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
-//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|tls`.
+//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|tls|qemu`.
 //!
 //! Figures are printed; nothing is asserted. Every loop is bounded in time and
 //! count, and all traffic stays on loopback.
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 mod load;
 mod pcs;
+mod qemu;
 mod relay;
 mod tls;
 
@@ -62,6 +63,9 @@ fn main() {
     }
     if want("tls") {
         tls::tls();
+    }
+    if want("qemu") {
+        qemu::qemu();
     }
 }
 
