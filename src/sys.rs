@@ -131,7 +131,7 @@ pub fn prepare_child(cmd: &mut Command, setup: ChildSetup) {
 /// blocked signals, killed if the server dies, and the descriptors in
 /// `keep` (its console, monitor and channels) left open across exec, at
 /// the `nice` value asked.
-pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>, nice: i32) {
+pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>, nice: i32, landlock: Option<RawFd>) {
     // SAFETY: the closure only makes async-signal-safe system calls on the
     // integers moved in, and allocates nothing.
     unsafe {
@@ -151,6 +151,14 @@ pub fn prepare_vm_child(cmd: &mut Command, keep: Vec<RawFd>, nice: i32) {
             );
             // Failing to raise the priority leaves it as it was.
             libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            if let Some(ruleset) = landlock {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             for &fd in &keep {
                 if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());
@@ -324,6 +332,87 @@ pub fn landlock_abi() -> Option<i64> {
         )
     };
     (v > 0).then_some(v)
+}
+
+/// What a path may be used for under [`fs_ruleset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read files and list directories beneath it, and execute.
+    Read,
+    /// Read and write files beneath it (not create or remove any).
+    ReadWrite,
+    /// Everything beneath it: create, write, remove.
+    Full,
+}
+
+/// Every file-system right of Landlock ABI 1.
+const LANDLOCK_ACCESS_FS_ABI1: u64 = (1 << 13) - 1;
+/// Reading files, listing directories, executing.
+const LANDLOCK_READ: u64 = 1 | (1 << 2) | (1 << 3);
+/// Writing files.
+const LANDLOCK_WRITE_FILE: u64 = 1 << 1;
+/// Truncating files (ABI 3).
+const LANDLOCK_TRUNCATE: u64 = 1 << 14;
+
+/// A Landlock ruleset that handles every file-system right and allows
+/// only `rules` (paths that do not exist are skipped).
+pub fn fs_ruleset(rules: &[(&Path, Access)]) -> io::Result<OwnedFd> {
+    let truncate = if landlock_abi().is_some_and(|v| v >= 3) {
+        LANDLOCK_TRUNCATE
+    } else {
+        0
+    };
+    let handled = LANDLOCK_ACCESS_FS_ABI1 | truncate;
+    let attr = RulesetAttr {
+        handled_access_fs: handled,
+    };
+    // SAFETY: `attr` is valid for its size; the kernel copies it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &attr,
+            std::mem::size_of::<RulesetAttr>(),
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor from the kernel.
+    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    for (path, access) in rules {
+        let Ok(file) = std::fs::File::open(path) else {
+            continue;
+        };
+        let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+        let mut allowed = match access {
+            Access::Read => LANDLOCK_READ,
+            Access::ReadWrite => LANDLOCK_READ | LANDLOCK_WRITE_FILE | truncate,
+            Access::Full => handled,
+        };
+        // A file takes only the rights that apply to files.
+        if !is_dir {
+            allowed &= 1 | LANDLOCK_WRITE_FILE | (1 << 2) | truncate;
+        }
+        let rule = PathBeneathAttr {
+            allowed_access: allowed,
+            parent_fd: file.as_raw_fd(),
+        };
+        // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset.as_raw_fd(),
+                LANDLOCK_RULE_PATH_BENEATH,
+                &rule,
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(ruleset)
 }
 
 /// A Landlock ruleset that forbids executing any file except `allowed`.

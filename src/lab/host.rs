@@ -61,6 +61,9 @@ pub struct VmSpawn {
     /// Its nice value (a priority above normal may be refused: it then
     /// runs at normal).
     pub nice: i32,
+    /// What it may read besides the system (images), when confined; it
+    /// writes only beneath `dir`.
+    pub reads: Vec<PathBuf>,
 }
 
 /// A process the host started.

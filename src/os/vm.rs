@@ -64,7 +64,13 @@ pub fn start_qemu(s: &VmSpawn) -> Result<(Started, Vec<UdpSocket>), ApiError> {
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().map_err(io("qemu.log"))?))
         .stderr(Stdio::from(log.try_clone().map_err(io("qemu.log"))?));
-    sys::prepare_vm_child(&mut cmd, keep, s.nice);
+    let ruleset = confinement(s);
+    sys::prepare_vm_child(
+        &mut cmd,
+        keep,
+        s.nice,
+        ruleset.as_ref().map(|r| r.as_raw_fd()),
+    );
     let child = cmd.spawn().map_err(|e| {
         ApiError::conflict(format!(
             "QEMU binary '{}' could not be started: {e}",
@@ -96,6 +102,45 @@ pub fn start_qemu(s: &VmSpawn) -> Result<(Started, Vec<UdpSocket>), ApiError> {
         command_line,
     };
     Ok((started, nics))
+}
+
+/// What QEMU may touch, as a Landlock ruleset: read the system (its
+/// program, libraries, firmware, `/proc`, `/sys`, devices), the images it
+/// was given, read and write `/dev/kvm` and the like, and do anything only
+/// beneath its own directory. `None` where the kernel has no Landlock:
+/// logged once, and QEMU runs unconfined (its forbidden options still hold).
+fn confinement(s: &VmSpawn) -> Option<OwnedFd> {
+    use sys::Access::{Full, Read, ReadWrite};
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if sys::landlock_abi().is_none() {
+        WARNED.call_once(|| log::warn!("kernel without Landlock: QEMU runs unconfined"));
+        return None;
+    }
+    let mut rules: Vec<(&Path, sys::Access)> = [
+        "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev",
+    ]
+    .iter()
+    .map(|p| (Path::new(*p), Read))
+    .collect();
+    for dev in [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/kvm",
+        "/dev/urandom",
+        "/dev/random",
+        "/dev/shm",
+    ] {
+        rules.push((Path::new(dev), ReadWrite));
+    }
+    rules.extend(s.reads.iter().map(|p| (p.as_path(), Read)));
+    rules.push((s.dir.as_path(), Full));
+    match sys::fs_ruleset(&rules) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log::warn!("cannot confine QEMU with Landlock ({e}): it runs unconfined");
+            None
+        }
+    }
 }
 
 /// Two UDP sockets on loopback connected to each other: the server's end

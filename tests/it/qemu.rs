@@ -387,3 +387,27 @@ fn qemu_nodes_on_v2_and_v3_take_their_controller_s_bodies() {
     .assert_error(400, "compute_id");
     assert_eq!(qemu_children(s.pid()), 0);
 }
+
+#[test]
+fn a_qemu_vm_cannot_write_outside_its_directory() {
+    let images = images();
+    let images_arg = images.display().to_string();
+    let s = Server::start(&["--images-dir", &images_arg]);
+    let p = s.project();
+    let vms = format!("/v1/projects/{p}/qemu/vms");
+    let outside = crate::util::temp_dir("outside");
+    let target = outside.join("written-by-qemu");
+    // QEMU writes its pid file itself: beneath its directory only.
+    let body = format!(
+        r#"{{"name": "R1", "qemu_path": "qemu-system-x86_64", "kernel_image": "vmlinuz",
+            "options": "-pidfile {}"}}"#,
+        target.display()
+    );
+    let r = s.post(&vms, &body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["vm_id"].as_str().unwrap();
+    let r = s.post(&format!("{vms}/{id}/start"), "");
+    r.assert_error(409, "QEMU exited at start");
+    assert!(!target.exists(), "QEMU wrote outside its directory");
+    assert_eq!(qemu_children(s.pid()), 0);
+}

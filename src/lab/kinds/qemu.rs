@@ -271,6 +271,14 @@ impl Qemu {
     fn spawn_vm(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
         cx.host.files().create_dir(&self.dir)?;
         let (args, overlays) = self.plan(cx)?;
+        // The images directory, and every image named by its path.
+        let mut reads = vec![self.images.clone()];
+        reads.extend(overlays.iter().map(|(base, _)| base.clone()));
+        reads.extend(
+            args.iter()
+                .filter(|a| a.starts_with('/') && !a.starts_with(&*self.dir.to_string_lossy()))
+                .map(PathBuf::from),
+        );
         let spawn = VmSpawn {
             args,
             dir: self.dir.clone(),
@@ -279,6 +287,7 @@ impl Qemu {
             channel_base: CHANNEL,
             overlays,
             nice: nice(&self.config.process_priority),
+            reads,
         };
         let spawned = cx.host.spawn_vm(cx.key, &spawn)?;
         let serial = cx.next_serial();
