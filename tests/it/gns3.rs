@@ -27,6 +27,10 @@ fn venv() -> PathBuf {
 /// A venv with gns3-server `version` from PyPI, installed once per target
 /// directory.
 pub fn install(version: &str) -> PathBuf {
+    // Tests run in parallel threads: one installs while the others wait,
+    // rather than each removing the venv another is installing.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gns3-server-{version}"));
         let done = dir.join(".installed");
