@@ -167,7 +167,7 @@ fn command(m: &Matched<'_>, method: &Method, raw: &[u8]) -> Result<Command, ApiE
         (Route::QemuReload, _) => qemu(m, empty_then(raw, NodeCommand::Reload)?)?,
         (Route::QemuNio, Method::Post) => {
             let at = port_addr(m)?;
-            qemu(m, NodeCommand::AddNio(at, Nio::parse(raw)?))?
+            qemu(m, NodeCommand::AddNio(at, Nio::parse_for(raw, "QEMU")?))?
         }
         (Route::QemuNio, _) => qemu(m, NodeCommand::RemoveNio(port_addr(m)?))?,
         (Route::QemuStartCapture, _) => qemu(

@@ -411,3 +411,97 @@ fn a_qemu_vm_cannot_write_outside_its_directory() {
     assert!(!target.exists(), "QEMU wrote outside its directory");
     assert_eq!(qemu_children(s.pid()), 0);
 }
+
+/// GNS3 1.3.13's own QEMU handler tests (`tests/handlers/api/test_qemu.py`
+/// at `v1.3.13`), over HTTP, where they test what nanolab serves: a real
+/// QEMU with no disk stands in for their mocks of start, stop and the rest.
+#[test]
+fn gns3_1_3_13_qemu_handler_tests() {
+    let s = Server::start(&[]);
+    let p = s.project();
+    let qemu = which("qemu-system-x86_64");
+    let vms = format!("/v1/projects/{p}/qemu/vms");
+    let create = |extra: &str| {
+        s.post(
+            &vms,
+            &format!(r#"{{"name": "PC TEST 1", "qemu_path": "{qemu}"{extra}}}"#),
+        )
+    };
+    // test_qemu_create
+    let r = create("");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.header("X-Route"),
+        Some("/v1/projects/{project_id}/qemu/vms")
+    );
+    assert_eq!(
+        (r.json["name"].as_str(), r.json["project_id"].as_str()),
+        (Some("PC TEST 1"), Some(p.as_str()))
+    );
+    // test_qemu_create_with_params
+    let r = create(r#", "ram": 1024, "hda_disk_image": "/tmp/hda""#);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        (r.json["ram"].as_u64(), r.json["hda_disk_image"].as_str()),
+        (Some(1024), Some("/tmp/hda"))
+    );
+    // test_qemu_get
+    let vm = create("").json["vm_id"].as_str().unwrap().to_string();
+    let v = format!("{vms}/{vm}");
+    let r = s.get(&v);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("X-Route"),
+        Some("/v1/projects/{project_id}/qemu/vms/{vm_id}")
+    );
+    assert_eq!(r.json["name"], "PC TEST 1");
+    // test_qemu_start, _suspend, _resume, _reload, _stop
+    for op in ["start", "suspend", "resume", "reload", "stop"] {
+        let r = s.post(&format!("{v}/{op}"), "");
+        assert_eq!(r.status, 204, "{op}: {}", r.text);
+    }
+    // test_qemu_update
+    let console = r#"{"name": "test", "ram": 1024, "hdb_disk_image": "/tmp/hdb"}"#;
+    let r = s.req("PUT", &v, console);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.json["name"].as_str(),
+            r.json["ram"].as_u64(),
+            r.json["hdb_disk_image"].as_str()
+        ),
+        (Some("test"), Some(1024), Some("/tmp/hdb"))
+    );
+    let free = r.json["console"].as_u64().unwrap() + 10;
+    let r = s.req("PUT", &v, &format!(r#"{{"console": {free}}}"#));
+    assert_eq!(r.json["console"].as_u64(), Some(free), "{}", r.text);
+    // test_qemu_nio_create_udp
+    assert_eq!(s.req("PUT", &v, r#"{"adapters": 2}"#).status, 200);
+    let nio = format!("{v}/adapters/1/ports/0/nio");
+    let udp = r#"{"type": "nio_udp", "lport": 4242, "rport": 4343, "rhost": "127.0.0.1"}"#;
+    let r = s.post(&nio, udp);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let route = r"/v1/projects/{project_id}/qemu/vms/{vm_id}/adapters/{adapter_number:\d+}/ports/{port_number:\d+}/nio";
+    assert_eq!(r.header("X-Route"), Some(route));
+    assert_eq!(r.json["type"], "nio_udp");
+    // test_qemu_nio_create_ethernet
+    let eth = r#"{"type": "nio_generic_ethernet", "ethernet_device": "eth0"}"#;
+    s.post(&nio, eth).assert_error(409, "not supported by QEMU");
+    // test_qemu_delete_nio
+    let r = s.req("DELETE", &nio, "");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("X-Route"), Some(route));
+    // test_qemu_list_binaries
+    let r = s.get("/v1/qemu/binaries");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["path"].is_string() && b["version"].is_string())
+    );
+    // test_qemu_delete
+    assert_eq!(s.req("DELETE", &v, "").status, 204);
+    assert_eq!(qemu_children(s.pid()), 0);
+}

@@ -224,9 +224,15 @@ impl Nio {
     /// Decode a VPCS NIO; the accepted properties depend on `type`. A VPCS
     /// takes a tunnel or a TAP device, as in 1.3.13.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_for(body, "VPCS")
+    }
+
+    /// The same for a node of kind `what` (`VPCS`, `QEMU`): as in 1.3.13,
+    /// neither takes a host interface.
+    pub fn parse_for(body: &[u8], what: &str) -> Result<Self, ApiError> {
         match Self::from_object(object(body)?)? {
             Nio::Ethernet(e) => Err(ApiError::conflict(format!(
-                "NIO type '{}' is not supported by VPCS (nio_udp and nio_tap are)",
+                "NIO type '{}' is not supported by {what} (nio_udp and nio_tap are)",
                 e.kind
             ))),
             nio => Ok(nio),
