@@ -174,21 +174,52 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
     let console_port = r.json["console"].as_u64().unwrap() as u16;
     let v = format!("{vms}/{id}");
 
-    // Linked to a real VPCS by a UDP tunnel through nanolab's relay.
-    let (pc, pc_console) = s.vm(&p, "PC1");
-    let udp = |_| {
-        s.post(&format!("/v1/projects/{p}/ports/udp"), "").json["udp_port"]
+    // On a built-in switch with a real VPCS beside it, and a built-in PC
+    // on a second nanolab (--pc-engine builtin) by a tunnel between them.
+    let udp = |srv: &Server, p: &str| {
+        srv.post(&format!("/v1/projects/{p}/ports/udp"), "").json["udp_port"]
             .as_u64()
             .unwrap()
     };
-    let (a, b) = (udp(0), udp(1));
+    let r = s.post(
+        &format!("/v1/projects/{p}/dynamips/devices"),
+        r#"{"name": "SW1", "device_type": "ethernet_switch"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let sw = r.json["device_id"].as_str().unwrap().to_string();
+    let sw_port = |port: u32, lport: u64, rport: u64| {
+        let body = format!(
+            r#"{{"nio": {}, "port_settings": {{"type": "access", "vlan": 1}}}}"#,
+            nio(lport, rport)
+        );
+        let r = s.post(
+            &format!("/v1/projects/{p}/dynamips/devices/{sw}/ports/{port}/nio"),
+            &body,
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    };
+    let (pc, pc_console) = s.vm(&p, "PC1");
+    let (a, b) = (udp(&s, &p), udp(&s, &p));
     let pc_nio = format!("/v1/projects/{p}/vpcs/vms/{pc}/adapters/0/ports/0/nio");
     assert_eq!(s.post(&pc_nio, &nio(a, b)).status, 201);
+    sw_port(1, b, a);
+    let (c, d) = (udp(&s, &p), udp(&s, &p));
     let vm_nio = format!("{v}/adapters/0/ports/0/nio");
-    let r = s.post(&vm_nio, &nio(b, a));
+    let r = s.post(&vm_nio, &nio(c, d));
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = s.post(&format!("{v}/adapters/3/ports/0/nio"), &nio(b + 100, a));
+    sw_port(2, d, c);
+    let r = s.post(&format!("{v}/adapters/3/ports/0/nio"), &nio(c + 100, d));
     r.assert_error(409, "Adapter 3 does not exist");
+    let b2 = Server::start(&["--pc-engine", "builtin"]);
+    let p2 = b2.project();
+    let (pc2, pc2_console) = b2.vm(&p2, "PC2");
+    let (e, f) = (udp(&b2, &p2), udp(&s, &p));
+    let r = b2.post(
+        &format!("/v1/projects/{p2}/vpcs/vms/{pc2}/adapters/0/ports/0/nio"),
+        &nio(e, f),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    sw_port(3, f, e);
 
     let r = s.post(&format!("{v}/start"), "");
     assert_eq!(r.status, 204, "{}\n{}", r.text, s.log());
@@ -215,6 +246,11 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
     let mut pcc = crate::util::Console::open(pc_console);
     assert!(pcc.expect("VPCS>", 10));
     pcc.send("ip 10.0.0.1/24\n");
+    let r = b2.post(&format!("/v1/projects/{p2}/vpcs/vms/{pc2}/start"), "");
+    assert_eq!(r.status, 204, "{}", r.text);
+    let mut pc2c = crate::util::Console::open(pc2_console);
+    assert!(pc2c.expect("VPCS>", 10));
+    pc2c.send("ip 10.0.0.2/24\n");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let r = s.post(
         &format!("{v}/adapters/0/ports/0/start_capture"),
@@ -238,6 +274,11 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
         .unwrap();
     let dump = String::from_utf8_lossy(&dump.stdout);
     assert!(dump.contains("ICMP echo reply"), "{dump}");
+    assert!(
+        crate::gns3::ping(&mut pc2c, "10.0.0.3", 2).is_some(),
+        "the built-in PC does not ping the VM: {}",
+        pc2c.text()
+    );
 
     // Suspended, the guest answers nothing; resumed, it does again.
     assert_eq!(s.post(&format!("{v}/suspend"), "").status, 204);
@@ -266,9 +307,24 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
     assert_eq!(qemu_pids(), 1);
     assert_eq!(s.post(&format!("{v}/stop"), "").status, 204);
     assert_eq!(qemu_pids(), 0, "QEMU is gone once stop answers");
+    // The linked clone lives in the VM's directory, which goes with the
+    // node at the project's next commit (1.3.13).
+    let dir = s
+        .dir
+        .join("projects")
+        .join(&p)
+        .join("project-files/qemu")
+        .join(&id);
+    assert!(
+        dir.join("hda_disk.qcow2").exists(),
+        "no linked clone in {}",
+        dir.display()
+    );
     let r = s.req("DELETE", &v, "");
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(s.get(&v).status, 404);
+    assert_eq!(s.post(&format!("/v1/projects/{p}/commit"), "").status, 204);
+    assert!(!dir.exists(), "the VM's directory outlived the commit");
 }
 
 #[test]
