@@ -63,6 +63,8 @@ pub struct Config {
     pub memory_budget: usize,
     /// Where images are (QEMU's in `QEMU/`).
     pub images_dir: PathBuf,
+    /// How QEMU VMs are accelerated.
+    pub qemu_accel: crate::lab::QemuAccel,
     /// Serve the API over TLS (https) with this certificate chain and
     /// private key (PEM files), read at start.
     pub tls: Option<TlsFiles>,
@@ -111,6 +113,8 @@ impl Config {
             console_ports: self.console_ports,
             pc_engine: self.pc_engine,
             images_dir: self.images_dir.clone(),
+            qemu_accel: self.qemu_accel,
+            kvm_runs: Default::default(),
             gns3_version: format!(
                 "{}-nanolab.{}",
                 self.gns3_version,
@@ -154,6 +158,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--gns3-version X.Y.Z] [--gns3-3-version X.Y.Z] [--pc-engine vpcs|builtin]
                [--max-connections N] [--memory-budget MIB]
                [--tls-cert FILE --tls-key FILE [--tls-only]] [--images-dir DIR]
+               [--qemu-accel auto|kvm|tcg]
                [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
@@ -187,6 +192,9 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --memory-budget MIB     what all clients' unsent output may hold together
                           (default 64); past it, the most lagging is dropped
   --images-dir DIR        where images are, QEMU's in DIR/QEMU (default ~/GNS3/images)
+  --qemu-accel auto|kvm|tcg
+                          QEMU acceleration: KVM where it runs guests (tried once),
+                          else TCG (default auto)
   --tls-cert FILE         serve the API and its websockets over TLS (https) with
                           this PEM certificate chain; consoles stay telnet
   --tls-key FILE          the PEM private key of --tls-cert
@@ -224,6 +232,7 @@ pub struct Flags {
     tls_key: Option<PathBuf>,
     tls_only: bool,
     images_dir: Option<PathBuf>,
+    qemu_accel: Option<crate::lab::QemuAccel>,
 }
 
 /// Why the command line could not be used.
@@ -302,6 +311,7 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--tls-key" => f.tls_key = Some(value("a PEM file")?.into()),
             "--tls-only" => f.tls_only = true,
             "--images-dir" => f.images_dir = Some(value("a directory")?.into()),
+            "--qemu-accel" => f.qemu_accel = Some(parse_accel(&value("auto, kvm or tcg")?)?),
             "--version" | "-v" => return Ok((f, Some(Command::Version))),
             "--help" | "-h" => return Ok((f, Some(Command::Help))),
             other => return Err(format!("unknown argument '{other}'")),
@@ -331,6 +341,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.gns3_3_version = f.gns3_3_version.clone().unwrap_or(c.gns3_3_version);
     c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
     c.images_dir = f.images_dir.clone().unwrap_or(c.images_dir);
+    c.qemu_accel = f.qemu_accel.unwrap_or(c.qemu_accel);
     c.max_connections = f.max_connections.unwrap_or(c.max_connections);
     c.memory_budget = f.memory_budget.unwrap_or(c.memory_budget);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
@@ -401,6 +412,7 @@ fn defaults() -> Config {
         memory_budget: crate::limits::MEMORY_BUDGET,
         tls: None,
         images_dir: default_images_dir(),
+        qemu_accel: crate::lab::QemuAccel::Auto,
     }
 }
 
@@ -429,6 +441,17 @@ fn parse_mib(v: &str, what: &str) -> Result<usize, String> {
         n.checked_mul(1024 * 1024)
             .ok_or_else(|| format!("{what} {v} MiB is more than this machine can address"))
     })
+}
+
+fn parse_accel(v: &str) -> Result<crate::lab::QemuAccel, String> {
+    match v {
+        "auto" => Ok(crate::lab::QemuAccel::Auto),
+        "kvm" => Ok(crate::lab::QemuAccel::Kvm),
+        "tcg" => Ok(crate::lab::QemuAccel::Tcg),
+        other => Err(format!(
+            "'{other}' is not a QEMU acceleration: auto, kvm or tcg"
+        )),
+    }
 }
 
 fn parse_engine(v: &str) -> Result<crate::lab::PcEngine, String> {
@@ -536,6 +559,12 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
             ("Server", "certfile") => certfile = Some(expand_home(value)),
             ("Server", "certkey") => certkey = Some(expand_home(value)),
             ("VPCS", "engine") => c.pc_engine = parse_engine(value).map_err(at)?,
+            ("Qemu", "enable_kvm") => {
+                c.qemu_accel = match parse_bool(value).map_err(at)? {
+                    false => crate::lab::QemuAccel::Tcg,
+                    true => c.qemu_accel,
+                }
+            }
             ("VPCS", "vpcs_path") => c.vpcs = (!value.is_empty()).then(|| expand_home(value)),
             // Other GNS3 keys (images_path, auth, report_errors...) are not ours to refuse.
             _ => {}

@@ -25,6 +25,8 @@ pub fn settings() -> Settings {
         gns3_3_version: "3.0.6+nanolab.test".into(),
         pc_engine: super::PcEngine::Vpcs,
         images_dir: "/images".into(),
+        qemu_accel: super::QemuAccel::Auto,
+        kvm_runs: Default::default(),
     }
 }
 
@@ -72,6 +74,8 @@ pub struct FakeHost {
     pub unread: HashMap<NodeKey, Vec<u8>>,
     /// What clients typed into each node's console.
     pub typed: HashMap<NodeKey, Vec<u8>>,
+    /// The QEMU programs and KVM probe it reports.
+    pub qemu_host: crate::lab::answer::QemuHost,
     /// Files outside the projects that can be read (images, programs).
     pub readable: HashSet<PathBuf>,
     /// What the lab wrote to VMs' monitors.
@@ -334,7 +338,7 @@ impl Host for FakeHost {
     }
 
     fn qemu(&mut self) -> crate::lab::answer::QemuHost {
-        crate::lab::answer::QemuHost::default()
+        self.qemu_host.clone()
     }
 
     fn machine(&mut self, _dir: &Path) -> crate::lab::answer::Machine {

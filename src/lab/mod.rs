@@ -56,7 +56,7 @@ pub use event::Event;
 pub use host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 pub use kinds::State;
 pub use node::{Endpoint, Nio, NioTap, NioUdp, Node, NodeKey, PortStats};
-pub use settings::{PcEngine, Settings};
+pub use settings::{PcEngine, QemuAccel, Settings};
 pub use timers::Deadline;
 
 use crate::error::ApiError;

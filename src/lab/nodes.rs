@@ -473,7 +473,10 @@ impl Nodes {
             // take it before judging.
             self.take_pending_output(now, key, host);
         }
-        let _ = self.with_kind(now, key, host, |k, cx| k.on_alarm(cx, alarm));
+        let ready = self.with_kind(now, key, host, |k, cx| k.on_alarm(cx, alarm));
+        if ready == Ok(true) {
+            self.became_ready(now, key, host);
+        }
     }
 
     pub(super) fn take_pending_output(&mut self, now: Instant, key: NodeKey, host: &mut dyn Host) {

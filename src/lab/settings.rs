@@ -27,6 +27,23 @@ pub struct Settings {
     pub pc_engine: PcEngine,
     /// Where images are (QEMU's in `QEMU/`), GNS3's layout.
     pub images_dir: PathBuf,
+    /// How QEMU VMs are accelerated.
+    pub qemu_accel: QemuAccel,
+    /// Whether KVM was seen to run a guest here (`None`: not tried yet).
+    /// Learnt by the first VM that tries it, kept for the others.
+    pub kvm_runs: std::cell::Cell<Option<bool>>,
+}
+
+/// How QEMU VMs are accelerated (a VM's own `-accel` options win).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QemuAccel {
+    /// KVM where it runs guests (tried once), TCG otherwise.
+    #[default]
+    Auto,
+    /// KVM, always.
+    Kvm,
+    /// TCG, always.
+    Tcg,
 }
 
 /// What runs a virtual PC.

@@ -68,6 +68,8 @@ pub enum Alarm {
     StartTimeout(u64),
     /// A built-in PC wants to be woken.
     Wake,
+    /// See whether a VM tried under KVM runs its guest (process serial).
+    KvmCheck(u64),
 }
 
 #[cfg(test)]

@@ -214,6 +214,8 @@ pub enum Was {
 pub enum Gone {
     /// As asked (a stop).
     Stopped,
+    /// On purpose, and started again: a parked start goes on waiting.
+    Restarted,
     /// The start fails with this.
     StartFailed(ApiError),
     /// On its own: a line for the log, one for the project's users, one
@@ -332,9 +334,10 @@ pub trait Behaviour {
         None
     }
 
-    /// A deadline it set came due.
-    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) {
+    /// A deadline it set came due; `true` when it just became ready.
+    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) -> bool {
         let _ = (cx, alarm);
+        false
     }
 
     /// Work a frame left for the next poll (see [`Echo::flush`]).

@@ -433,11 +433,11 @@ impl Behaviour for Pc {
         })
     }
 
-    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) {
+    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) -> bool {
         match alarm {
             Alarm::Kill(serial) => {
                 let Some(p) = self.proc_of(serial) else {
-                    return;
+                    return false;
                 };
                 let pid = p.pid;
                 cx.warn(format!(
@@ -451,12 +451,14 @@ impl Behaviour for Pc {
                     cx.host.signal(cx.key, Signal::Kill);
                 }
             }
+            Alarm::KvmCheck(_) => {}
             Alarm::Wake => {
                 if let Engine::Builtin(b) = &mut self.engine {
                     b.timer(cx, &mut self.startup_script, &self.dir);
                 }
             }
         }
+        false
     }
 
     fn flush(&mut self, cx: &mut Ctx) {

@@ -19,6 +19,7 @@ use crate::lab::event::Event;
 use crate::lab::host::{Signal, VmSpawn};
 use crate::lab::id::Endpoint;
 use crate::lab::port::{Pass, Port, Tap};
+use crate::lab::settings::QemuAccel;
 use crate::lab::spec::{QemuConfig, QemuPatch};
 use crate::lab::timers::Alarm;
 use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
@@ -34,6 +35,14 @@ pub const LOG_FILE: &str = "qemu.log";
 /// Where adapter `i`'s channel to QEMU is among the node's NIO indices:
 /// `CHANNEL + i` (its NIO to the world is `i`).
 const CHANNEL: usize = 1 << 20;
+/// How long a VM tried under KVM has to show its firmware running
+/// (SeaBIOS and OVMF write to the debug port at once) before nanolab calls
+/// KVM broken here and starts it again under TCG.
+const KVM_TRIAL: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often the trial looks.
+const KVM_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+/// Where a VM tried under KVM writes its firmware's debug port.
+const DEBUGCON: &str = "debugcon.log";
 /// The disks, by the key that names each.
 const DISKS: [&str; 4] = ["hda", "hdb", "hdc", "hdd"];
 /// Options that would fight nanolab for the machine's disks, network or
@@ -53,8 +62,9 @@ const FORBIDDEN: [&str; 12] = [
     "-serial",
 ];
 
-/// A command line, and the linked clones to make first (base, overlay).
-type Plan = (Vec<String>, Vec<(PathBuf, PathBuf)>);
+/// A command line, the linked clones to make first (base, overlay), and
+/// whether it tries KVM (to be watched).
+type Plan = (Vec<String>, Vec<(PathBuf, PathBuf)>, bool);
 
 /// A QEMU VM: its settings, directory and process.
 #[derive(Debug)]
@@ -86,6 +96,8 @@ pub struct VmProc {
     pub paused: bool,
     /// The last QMP command id given.
     pub last_id: u64,
+    /// It tries KVM: ready once its firmware is seen running.
+    pub kvm_trial: Option<std::time::Instant>,
 }
 
 impl Qemu {
@@ -149,6 +161,8 @@ impl Qemu {
     /// `@nicN@`) for the host to fill. A missing image is a 409 naming it.
     fn plan(&self, cx: &mut Ctx) -> Result<Plan, ApiError> {
         let c = &self.config;
+        let host_kvm = cx.host.qemu().kvm;
+        let (accel_policy, kvm_runs) = (cx.settings.qemu_accel, cx.settings.kvm_runs.get());
         let host = &mut *cx.host;
         let mut exists = |p: &Path| host.readable(p);
         let mut args = vec![
@@ -223,17 +237,44 @@ impl Qemu {
             args.push("-append".into());
             args.push(c.kernel_command_line.clone());
         }
-        // No acceleration asked in the options: TCG, which runs
-        // everywhere (KVM that passes the /dev/kvm probe can still hang
-        // on a nested host).
-        let accel = options.iter().any(|o| {
+        // No acceleration in the options: KVM where it runs guests, which
+        // the first VM to try finds out (the /dev/kvm probe passes on
+        // nested hosts whose KVM then hangs); TCG otherwise.
+        let asked = options.iter().any(|o| {
             o.starts_with("-accel")
                 || o == "-enable-kvm"
                 || o.starts_with("--accel")
                 || o.contains("accel=")
         });
-        if !accel {
-            args.extend(["-accel".into(), "tcg".into()]);
+        let program = Path::new(&c.qemu_path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let x86 = ["x86_64", "i386", "amd64"]
+            .iter()
+            .any(|a| program.ends_with(a))
+            || program.starts_with("qemu-kvm");
+        let (kvm, trial) = match (asked, accel_policy) {
+            (true, _) | (false, QemuAccel::Tcg) => (false, false),
+            (false, QemuAccel::Kvm) => (true, false),
+            (false, QemuAccel::Auto) => match (x86 && host_kvm, kvm_runs) {
+                (true, Some(true)) => (true, false),
+                (true, None) => (true, true),
+                _ => (false, false),
+            },
+        };
+        if !asked {
+            args.push("-accel".into());
+            args.push(if kvm { "kvm" } else { "tcg" }.into());
+        }
+        if trial {
+            let log = self.dir.join(DEBUGCON);
+            args.extend([
+                "-debugcon".into(),
+                format!("file:{}", log.display()),
+                "-global".into(),
+                "isa-debugcon.iobase=0x402".into(),
+            ]);
         }
         args.extend(
             [
@@ -263,14 +304,17 @@ impl Qemu {
             ));
         }
         args.extend(options);
-        Ok((args, overlays))
+        Ok((args, overlays, trial))
     }
 
     /// Spawn QEMU: its directory, linked clones and channels (the host's
     /// part), then wait for QMP.
     fn spawn_vm(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
         cx.host.files().create_dir(&self.dir)?;
-        let (args, overlays) = self.plan(cx)?;
+        let (args, overlays, trial) = self.plan(cx)?;
+        if trial {
+            cx.host.files().remove_file(&self.dir.join(DEBUGCON));
+        }
         // The images directory, and every image named by its path.
         let mut reads = vec![self.images.clone()];
         reads.extend(overlays.iter().map(|(base, _)| base.clone()));
@@ -300,6 +344,7 @@ impl Qemu {
             ready: false,
             paused: false,
             last_id: 0,
+            kvm_trial: trial.then_some(cx.now),
         }));
         cx.schedule(cx.now + START_TIMEOUT, Alarm::StartTimeout(serial));
         cx.events.emit(Event::ProcessStarted {
@@ -345,6 +390,52 @@ impl Qemu {
             .files()
             .read_tail(&self.dir.join(LOG_FILE), START_ERROR_BYTES);
         String::from_utf8_lossy(&log).trim().to_string()
+    }
+
+    /// A VM tried under KVM: its firmware wrote to the debug port (KVM
+    /// runs guests: ready, and later VMs use it straight away), or not yet
+    /// (look again), or not within [`KVM_TRIAL`] (KVM hangs here: this QEMU
+    /// goes, and the VM starts again under TCG, as every later one will).
+    fn kvm_check(&mut self, cx: &mut Ctx, serial: u64) -> bool {
+        let Some(since) = self.proc_of(serial).and_then(|p| p.kvm_trial) else {
+            return false;
+        };
+        // KVM that cannot give the guest the CPU QEMU models (a nested
+        // host's) says so at once, and such guests hang past their firmware.
+        let qemu_log = cx.host.files().read_tail(&self.dir.join(LOG_FILE), 4096);
+        let unfit = String::from_utf8_lossy(&qemu_log)
+            .lines()
+            .find(|l| l.contains("host doesn't support requested feature"))
+            .map(|l| l.trim().to_string());
+        let log = self.dir.join(DEBUGCON);
+        if let Some(why) = unfit {
+            return self.kvm_fails(cx, &why);
+        }
+        if !cx.host.files().read_tail(&log, 1).is_empty() {
+            cx.settings.kvm_runs.set(Some(true));
+            if let Some(p) = &mut self.proc {
+                p.kvm_trial = None;
+            }
+            return true;
+        }
+        if cx.now < since + KVM_TRIAL {
+            cx.schedule(cx.now + KVM_LOOK, Alarm::KvmCheck(serial));
+            return false;
+        }
+        let why = format!("its firmware did not run within {KVM_TRIAL:?}");
+        self.kvm_fails(cx, &why)
+    }
+
+    /// KVM does not run guests here: never again, and this VM starts over
+    /// under TCG once its QEMU is gone (see `on_exit`).
+    fn kvm_fails(&mut self, cx: &mut Ctx, why: &str) -> bool {
+        cx.settings.kvm_runs.set(Some(false));
+        cx.warn(format!(
+            "KVM does not run {}'s guest here ({why}): QEMU VMs run under TCG from now on",
+            cx.name
+        ));
+        cx.host.signal(cx.key, Signal::Kill);
+        false
     }
 
     fn proc_of(&self, serial: u64) -> Option<&VmProc> {
@@ -606,6 +697,11 @@ impl Behaviour for Qemu {
                     cx.host.monitor_send(cx.key, &c);
                 }
                 qmp::Message::Reply { id: 1, result } if !p.ready => match result {
+                    // Under a KVM trial, ready once the firmware runs.
+                    Ok(_) if p.kvm_trial.is_some() => {
+                        p.ready = true;
+                        cx.schedule(cx.now + KVM_LOOK, Alarm::KvmCheck(p.serial));
+                    }
                     Ok(_) => {
                         p.ready = true;
                         ready = true;
@@ -625,8 +721,17 @@ impl Behaviour for Qemu {
     }
 
     fn on_exit(&mut self, cx: &mut Ctx, how: &str, was: Was) -> Option<Gone> {
+        let retried = self.proc.as_ref().is_some_and(|p| p.kvm_trial.is_some())
+            && cx.settings.kvm_runs.get() == Some(false);
         if !self.process_gone(cx, how) {
             return None;
+        }
+        // A KVM trial that failed: again, under TCG.
+        if retried && was == Was::Starting {
+            return Some(match self.spawn_vm(cx) {
+                Ok(()) => Gone::Restarted,
+                Err(e) => Gone::StartFailed(e),
+            });
         }
         let tail = self.log_tail(cx);
         Some(match was {
@@ -642,8 +747,9 @@ impl Behaviour for Qemu {
         })
     }
 
-    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) {
+    fn on_alarm(&mut self, cx: &mut Ctx, alarm: Alarm) -> bool {
         match alarm {
+            Alarm::KvmCheck(serial) => return self.kvm_check(cx, serial),
             Alarm::Kill(serial) if self.proc_of(serial).is_some() => {
                 cx.warn(format!(
                     "QEMU did not quit within {STOP_GRACE:?}: killing it"
@@ -656,6 +762,7 @@ impl Behaviour for Qemu {
             }
             _ => {}
         }
+        false
     }
 
     /// From an adapter's NIO (index `i`) into QEMU's channel, or from the
@@ -713,8 +820,13 @@ impl Behaviour for Qemu {
     }
 
     fn check(&self, starting: bool) -> Result<(), String> {
-        if starting && self.proc.as_ref().is_some_and(|p| p.ready) {
-            return Err("a start is parked, yet QMP is up".into());
+        if starting
+            && self
+                .proc
+                .as_ref()
+                .is_some_and(|p| p.ready && p.kvm_trial.is_none())
+        {
+            return Err("a start is parked, yet QMP is up and no KVM trial runs".into());
         }
         Ok(())
     }

@@ -223,3 +223,108 @@ fn closing_the_project_kills_a_running_vm_at_once() {
     assert!(r.host.procs.is_empty(), "no QEMU left");
     assert!(r.host.released.iter().any(|(key, _)| *key == k));
 }
+
+/// Start the VM `n` and bring QMP up: the start's ticket.
+fn qmp_up(r: &mut Rig, p: Uuid, n: Uuid, k: NodeKey) -> Ticket {
+    let t = op(r, p, n, NodeCommand::Start);
+    r.turn();
+    monitor(r, k, GREETING);
+    monitor(r, k, b"{\"return\": {}, \"id\": 1}\r\n");
+    t
+}
+
+fn accel(r: &Rig) -> (bool, bool) {
+    let line = r.host.last_vm.clone().unwrap().args.join(" ");
+    (line.contains("-accel kvm"), line.contains("-debugcon"))
+}
+
+#[test]
+fn kvm_that_hangs_is_found_out_once_and_the_vm_starts_under_tcg() {
+    let mut r = Rig::new();
+    r.host.qemu_host.kvm = true;
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let start = qmp_up(&mut r, p, n, k);
+    assert_eq!(accel(&r), (true, true), "KVM tried, its firmware watched");
+    assert_eq!(r.status(start), None, "not ready before the firmware runs");
+    for _ in 0..11 {
+        r.advance(Duration::from_millis(250));
+    }
+    assert!(r.signals(k).is_empty(), "the trial lasts 3 s");
+    r.advance(Duration::from_millis(250));
+    assert_eq!(r.signals(k), [Signal::Kill], "nothing from the firmware");
+    r.exit(k, "signal 9");
+    assert_eq!(r.status(start), None, "the start goes on, under TCG");
+    assert_eq!(accel(&r), (false, false));
+    monitor(&mut r, k, GREETING);
+    monitor(&mut r, k, b"{\"return\": {}, \"id\": 1}\r\n");
+    assert_eq!(r.status(start), Some(204));
+    // The next VM does not try again.
+    let (n2, k2) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let t = qmp_up(&mut r, p, n2, k2);
+    assert_eq!(accel(&r), (false, false));
+    assert_eq!(r.status(t), Some(204));
+}
+
+#[test]
+fn kvm_that_runs_the_firmware_is_kept() {
+    let mut r = Rig::new();
+    r.host.qemu_host.kvm = true;
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let start = qmp_up(&mut r, p, n, k);
+    let dir = r.host.last_vm.clone().unwrap().dir;
+    r.host
+        .disk
+        .files
+        .insert(dir.join("debugcon.log"), b"SeaBIOS (version 1.16)".to_vec());
+    r.advance(Duration::from_millis(250));
+    assert_eq!(r.status(start), Some(204));
+    assert!(r.signals(k).is_empty());
+    let (n2, k2) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let t = qmp_up(&mut r, p, n2, k2);
+    assert_eq!(accel(&r), (true, false), "KVM straight away");
+    assert_eq!(r.status(t), Some(204));
+    // A VM's own -accel wins.
+    let own = QemuConfig {
+        options: "-accel tcg".into(),
+        ..QemuConfig::default()
+    };
+    let (n3, k3) = vm(&mut r, p, own).unwrap();
+    qmp_up(&mut r, p, n3, k3);
+    assert_eq!(accel(&r), (false, false));
+}
+
+#[test]
+fn kvm_that_cannot_give_the_guest_its_cpu_is_left_at_once() {
+    let mut r = Rig::new();
+    r.host.qemu_host.kvm = true;
+    let p = r.project();
+    let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
+    let start = qmp_up(&mut r, p, n, k);
+    let dir = r.host.last_vm.clone().unwrap().dir;
+    let warning = b"qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]\n";
+    r.host
+        .disk
+        .files
+        .insert(dir.join("qemu.log"), warning.to_vec());
+    r.host
+        .disk
+        .files
+        .insert(dir.join("debugcon.log"), b"SeaBIOS".to_vec());
+    r.advance(Duration::from_millis(250));
+    assert_eq!(
+        r.signals(k),
+        [Signal::Kill],
+        "the firmware runs, the guest would not"
+    );
+    r.exit(k, "signal 9");
+    assert_eq!(accel(&r), (false, false));
+    monitor(&mut r, k, GREETING);
+    monitor(&mut r, k, b"{\"return\": {}, \"id\": 1}\r\n");
+    assert_eq!(r.status(start), Some(204));
+    let warned = events(&mut r)
+        .iter()
+        .any(|e| format!("{e:?}").contains("CPUID.01H:ECX.pni"));
+    assert!(warned, "the reason is told");
+}
