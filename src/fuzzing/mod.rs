@@ -90,6 +90,8 @@ pub fn json_bodies(data: &[u8]) {
         body::VmUpdate::parse(data).err(),
         crate::api::Nio::parse(data).err(),
         body::empty(data).err(),
+        body::qemu::create(data).err(),
+        body::qemu::update(data).err(),
     ];
     for e in statuses.into_iter().flatten() {
         assert!(matches!(e.status(), 400 | 409), "{e:?}");
@@ -106,6 +108,9 @@ pub fn json_bodies(data: &[u8]) {
         (Method::Post, format!("{P}/ethernet_switch/nodes")),
         (Method::Post, format!("{P}/ethernet_hub/nodes")),
         (Method::Post, format!("{P}/cloud/nodes")),
+        (Method::Post, format!("{P}/qemu/nodes")),
+        (Method::Put, format!("{P}/qemu/{N}")),
+        (Method::Get, "/v2/compute/qemu/binaries".to_string()),
         (Method::Put, format!("{P}/vpcs/{N}")),
         (Method::Put, format!("{P}/ethernet_switch/{N}")),
         (Method::Post, format!("{P}/vpcs/{N}/duplicate")),
