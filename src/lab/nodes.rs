@@ -322,7 +322,7 @@ impl Nodes {
             C::AttachNio(at, nio, filters) => self
                 .add_nio(now, key, (at, None), nio, host)
                 .and_then(|r| self.wiring().set_filters(key, at, filters).map(|()| r)),
-            C::RemoveNio(at) => self.remove_nio(key, at, host),
+            C::RemoveNio(at) => self.remove_nio(now, key, at, host),
             C::SetFilters(at, filters) => self
                 .wiring()
                 .set_filters(key, at, filters)
@@ -666,17 +666,24 @@ impl Nodes {
     ) -> Reply {
         let index = self.with_kind(now, key, host, |k, cx| k.nio_port(cx, at, settings))??;
         let reply = self.wiring().attach_nio(key, index, nio, host);
+        let linked = reply.is_ok();
         if let Some(node) = self.node_mut(key) {
-            let linked = reply.is_ok();
             node.kind
                 .face_mut()
                 .nio_changed(&mut node.ports, index, linked);
         }
+        let _ = self.with_kind(now, key, host, |k, cx| k.link_state(cx, index, linked));
         reply
     }
 
     /// Remove a port's NIO; as in 1.3.13, a PC's port without one is fine.
-    pub(super) fn remove_nio(&mut self, key: NodeKey, at: PortAddr, host: &mut dyn Host) -> Reply {
+    pub(super) fn remove_nio(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        at: PortAddr,
+        host: &mut dyn Host,
+    ) -> Reply {
         let index = self.wiring().port_of(key, at)?;
         self.wiring().drop_nio(key, index, host);
         if let Some(node) = self.node_mut(key) {
@@ -684,6 +691,7 @@ impl Nodes {
                 .face_mut()
                 .nio_changed(&mut node.ports, index, false);
         }
+        let _ = self.with_kind(now, key, host, |k, cx| k.link_state(cx, index, false));
         Ok(Answer::NoContent)
     }
 

@@ -280,8 +280,10 @@ fn a_qemu_vm_boots_pings_and_obeys_suspend_resume_reload_and_stop() {
         pc2c.text()
     );
 
-    // Suspended, the guest answers nothing; resumed, it does again.
+    // Suspended, the guest answers nothing; resumed, it does again. The
+    // 204 leaves once QMP has the `stop`, not once QEMU has acted on it.
     assert_eq!(s.post(&format!("{v}/suspend"), "").status, 204);
+    std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(
         crate::gns3::ping(&mut pcc, "10.0.0.3", 1).is_none(),
         "{}",

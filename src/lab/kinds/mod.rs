@@ -278,6 +278,12 @@ pub trait Behaviour {
         let _ = (ports, index, linked);
     }
 
+    /// Port `index`'s link came up (a NIO) or went down: a kind whose
+    /// guest can see its carrier tells it.
+    fn link_state(&mut self, cx: &mut Ctx, index: usize, up: bool) {
+        let _ = (cx, index, up);
+    }
+
     /// A request only this kind has (an update).
     fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError>;
 

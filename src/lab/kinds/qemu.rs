@@ -355,6 +355,18 @@ impl Qemu {
         Ok(())
     }
 
+    /// Tell the guest which adapters have no link (2.2's
+    /// `replicate_network_connection_state`): at start, for each adapter
+    /// without a NIO.
+    fn links_at_start(&mut self, cx: &mut Ctx) {
+        let down: Vec<usize> = (0..cx.ports.len())
+            .filter(|&i| cx.ports[i].nio.is_none())
+            .collect();
+        for i in down {
+            self.link_state(cx, i, false);
+        }
+    }
+
     /// Send a QMP command; `false` when QMP is not up.
     fn qmp(&mut self, cx: &mut Ctx, execute: &str, arguments: Value) -> bool {
         let Some(p) = self.proc.as_mut().filter(|p| p.ready) else {
@@ -416,6 +428,7 @@ impl Qemu {
             if let Some(p) = &mut self.proc {
                 p.kvm_trial = None;
             }
+            self.links_at_start(cx);
             return true;
         }
         if cx.now < since + KVM_TRIAL {
@@ -683,6 +696,13 @@ impl Behaviour for Qemu {
         cx.host.console_input(cx.key, data);
     }
 
+    fn link_state(&mut self, cx: &mut Ctx, index: usize, up: bool) {
+        if self.config.more.replicate_network_connection_state {
+            let args = serde_json::json!({"name": format!("gns3-{index}"), "up": up});
+            self.qmp(cx, "set_link", args);
+        }
+    }
+
     /// QMP: answer the greeting, and the VM is up once QMP took it.
     fn on_monitor(&mut self, cx: &mut Ctx, data: &[u8]) -> bool {
         let Some(p) = self.proc.as_mut() else {
@@ -716,6 +736,9 @@ impl Behaviour for Qemu {
                 }
                 _ => {}
             }
+        }
+        if ready {
+            self.links_at_start(cx);
         }
         ready
     }

@@ -328,3 +328,34 @@ fn kvm_that_cannot_give_the_guest_its_cpu_is_left_at_once() {
         .any(|e| format!("{e:?}").contains("CPUID.01H:ECX.pni"));
     assert!(warned, "the reason is told");
 }
+
+#[test]
+fn the_guest_sees_its_links_come_and_go() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let two = QemuConfig {
+        adapters: 2,
+        ..QemuConfig::default()
+    };
+    let (n, k) = vm(&mut r, p, two).unwrap();
+    let t = op(&mut r, p, n, NodeCommand::AddNio(PORT0, nio(10000, 10001)));
+    assert_eq!(r.status(t), Some(201));
+    let start = qmp_up(&mut r, p, n, k);
+    assert_eq!(r.status(start), Some(204));
+    let sent = qmp_sent(&mut r, k);
+    assert!(
+        sent.contains(r#""execute":"set_link""#) && sent.contains(r#""name":"gns3-1","up":false"#),
+        "adapter 1 has no link: {sent}"
+    );
+    assert!(!sent.contains("gns3-0"), "adapter 0 has one: {sent}");
+    let one = PortAddr {
+        adapter: 1,
+        port: 0,
+    };
+    let t = op(&mut r, p, n, NodeCommand::AddNio(one, nio(10002, 10003)));
+    assert_eq!(r.status(t), Some(201));
+    assert!(qmp_sent(&mut r, k).contains(r#""name":"gns3-1","up":true"#));
+    let t = op(&mut r, p, n, NodeCommand::RemoveNio(PORT0));
+    assert_eq!(r.status(t), Some(204));
+    assert!(qmp_sent(&mut r, k).contains(r#""name":"gns3-0","up":false"#));
+}
