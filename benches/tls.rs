@@ -4,14 +4,12 @@
 //!
 //! `cargo bench --bench tls`
 
-use nanolab::proto::tls::{Identity, Progress, Tls};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use nanolab::proto::tls::testing::{client, identity};
+use nanolab::proto::tls::{Progress, Tls};
+use rustls::ClientConnection;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Counts the allocations made while `COUNTING` is set on this thread.
@@ -47,24 +45,6 @@ fn server<T>(spent: &mut Duration, f: impl FnOnce() -> T) -> T {
     *spent += t.elapsed();
     COUNTING.with(|c| c.set(false));
     r
-}
-
-const CERT: &[u8] = include_bytes!("../src/proto/tls/test-cert.pem");
-const KEY: &[u8] = include_bytes!("../src/proto/tls/test-key.pem");
-
-fn client() -> ClientConnection {
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(CERT) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap()
 }
 
 /// Client to server and back until the server took all of `answer`; the
@@ -120,8 +100,7 @@ fn exchange(
 }
 
 fn main() {
-    let identity = Identity::from_pem(CERT, KEY).unwrap();
-    let (mut c, mut s) = (client(), Tls::new(&identity));
+    let (mut c, mut s) = (client(), Tls::new(&identity()));
     let mut spent = Duration::ZERO;
     for _ in 0..4 {
         exchange(&mut c, &mut s, &[], &mut spent);

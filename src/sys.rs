@@ -363,6 +363,28 @@ pub fn fs_ruleset(rules: &[(&Path, Access)]) -> io::Result<OwnedFd> {
         0
     };
     let handled = LANDLOCK_ACCESS_FS_ABI1 | truncate;
+    let ruleset = create_ruleset(handled)?;
+    for (path, access) in rules {
+        let Ok(file) = std::fs::File::open(path) else {
+            continue;
+        };
+        let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+        let mut allowed = match access {
+            Access::Read => LANDLOCK_READ,
+            Access::ReadWrite => LANDLOCK_READ | LANDLOCK_WRITE_FILE | truncate,
+            Access::Full => handled,
+        };
+        // A file takes only the rights that apply to files.
+        if !is_dir {
+            allowed &= 1 | LANDLOCK_WRITE_FILE | (1 << 2) | truncate;
+        }
+        add_rule(&ruleset, &file, allowed)?;
+    }
+    Ok(ruleset)
+}
+
+/// A Landlock ruleset handling the `handled` file-system rights.
+fn create_ruleset(handled: u64) -> io::Result<OwnedFd> {
     let attr = RulesetAttr {
         handled_access_fs: handled,
     };
@@ -379,81 +401,41 @@ pub fn fs_ruleset(rules: &[(&Path, Access)]) -> io::Result<OwnedFd> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a fresh descriptor from the kernel.
-    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    for (path, access) in rules {
-        let Ok(file) = std::fs::File::open(path) else {
-            continue;
-        };
-        let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
-        let mut allowed = match access {
-            Access::Read => LANDLOCK_READ,
-            Access::ReadWrite => LANDLOCK_READ | LANDLOCK_WRITE_FILE | truncate,
-            Access::Full => handled,
-        };
-        // A file takes only the rights that apply to files.
-        if !is_dir {
-            allowed &= 1 | LANDLOCK_WRITE_FILE | (1 << 2) | truncate;
-        }
-        let rule = PathBeneathAttr {
-            allowed_access: allowed,
-            parent_fd: file.as_raw_fd(),
-        };
-        // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_add_rule,
-                ruleset.as_raw_fd(),
-                LANDLOCK_RULE_PATH_BENEATH,
-                &rule,
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Allow `allowed` beneath `file` (a directory, or the file itself).
+fn add_rule(ruleset: &OwnedFd, file: &std::fs::File, allowed: u64) -> io::Result<()> {
+    let rule = PathBeneathAttr {
+        allowed_access: allowed,
+        parent_fd: file.as_raw_fd(),
+    };
+    // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &rule,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok(ruleset)
+    Ok(())
 }
 
 /// A Landlock ruleset that forbids executing any file except `allowed`.
 /// Only execution is handled: reading and writing files stay allowed.
 pub fn exec_only_ruleset(allowed: &[&Path]) -> io::Result<OwnedFd> {
-    let attr = RulesetAttr {
-        handled_access_fs: LANDLOCK_ACCESS_FS_EXECUTE,
-    };
-    // SAFETY: `attr` is valid for its size; the kernel copies it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            &attr,
-            std::mem::size_of::<RulesetAttr>(),
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor from the kernel.
-    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let ruleset = create_ruleset(LANDLOCK_ACCESS_FS_EXECUTE)?;
     for path in allowed {
-        let file = std::fs::File::open(path)?;
-        let rule = PathBeneathAttr {
-            allowed_access: LANDLOCK_ACCESS_FS_EXECUTE,
-            parent_fd: file.as_raw_fd(),
-        };
-        // SAFETY: `rule` is valid and packed as the kernel expects; both fds are open.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_add_rule,
-                ruleset.as_raw_fd(),
-                LANDLOCK_RULE_PATH_BENEATH,
-                &rule,
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        add_rule(
+            &ruleset,
+            &std::fs::File::open(path)?,
+            LANDLOCK_ACCESS_FS_EXECUTE,
+        )?;
     }
     Ok(ruleset)
 }

@@ -4,33 +4,12 @@
 
 use super::*;
 use load::{report, response_len};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
-use std::sync::Arc;
+use rustls::ClientConnection;
 
 const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/proto/tls/test-cert.pem");
 const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/proto/tls/test-key.pem");
 
-fn config() -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(CERT).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-fn connect(config: &Arc<ClientConfig>) -> ClientConnection {
-    let name = ServerName::try_from("localhost").unwrap();
-    ClientConnection::new(config.clone(), name).unwrap()
-}
+use nanolab::proto::tls::testing::{client_config as config, client_of as connect};
 
 /// Write what the client has encrypted, as far as the socket takes it.
 fn send(s: &mut TcpStream, c: &mut ClientConnection) {

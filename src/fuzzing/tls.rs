@@ -4,41 +4,23 @@
 //! and what it hands over is exactly what the client sent, or a prefix of
 //! it when the wire was tampered with.
 
+use crate::proto::tls::testing;
 use crate::proto::tls::{Identity, Progress, Tls};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::{ClientConfig, ClientConnection};
 use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
-
-const CERT: &[u8] = include_bytes!("../proto/tls/test-cert.pem");
-const KEY: &[u8] = include_bytes!("../proto/tls/test-key.pem");
 
 /// Plaintext and ciphertext a session may hold at once.
 const BOUND: usize = 64 << 10;
 
 fn identity() -> &'static Identity {
     static ID: OnceLock<Identity> = OnceLock::new();
-    ID.get_or_init(|| Identity::from_pem(CERT, KEY).unwrap())
+    ID.get_or_init(testing::identity)
 }
 
 fn client() -> ClientConnection {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let mut roots = RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(CERT) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(config)
-    });
-    ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap()
+    testing::client_of(CONFIG.get_or_init(testing::client_config))
 }
 
 /// Give the session `piece` (as far as its buffer takes it; the rest is

@@ -11,7 +11,7 @@ use crate::lab::answer::{Body, CloudView};
 use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
 use crate::lab::host::Host;
 use crate::lab::id::{Endpoint, NodeKey};
-use crate::lab::port::{Pass, Port, Tap};
+use crate::lab::port::Port;
 use crate::lab::types::{HostLink, HostPort, Nio, NioEthernet, NioTap};
 
 /// Where a port's host side is, among the node's NIO indices: port `i`'s
@@ -227,38 +227,6 @@ impl Behaviour for Cloud {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo {
-        let (key, from_host) = (fx.key, index >= HOST_SIDE);
-        let i = if from_host { index - HOST_SIDE } else { index };
-        let Some(port) = fx.ports.get_mut(i) else {
-            return Echo::default();
-        };
-        let mut t = Tap {
-            wire: fx.wire,
-            sink: fx.sink,
-            at: (key, i),
-            now: fx.now,
-        };
-        if from_host {
-            let to = Endpoint::Nio(key, i);
-            match port.egress(&mut t, frame, None) {
-                Pass::Now(f) => {
-                    let ok = send(to, &f);
-                    port.sent(&mut t, ok, &f);
-                }
-                Pass::Later(due, f) => t.hold(port, to, true, due, &f),
-                Pass::Dropped => {}
-            }
-        } else {
-            let to = Endpoint::Nio(key, HOST_SIDE + i);
-            match port.ingress(&mut t, frame, true) {
-                Pass::Now(f) => {
-                    let ok = send(to, &f);
-                    port.delivered(ok, f.len());
-                }
-                Pass::Later(due, f) => t.hold(port, to, false, due, &f),
-                Pass::Dropped => {}
-            }
-        }
-        Echo::default()
+        super::bridge(fx, index, HOST_SIDE, true, frame, send)
     }
 }

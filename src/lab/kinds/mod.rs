@@ -180,6 +180,55 @@ pub struct Echo {
     pub flush: bool,
 }
 
+/// A frame across a port whose node is a bridge between its link (NIO
+/// `i`) and a side channel of its own (NIO `side + i`: a cloud's host
+/// interface, a VM's adapter): in from the link and out to the side, or in
+/// from the side and out of the link, through port `i`'s pipeline either
+/// way. `open`: the side takes frames now.
+pub fn bridge(
+    fx: &mut FrameCx,
+    index: usize,
+    side: usize,
+    open: bool,
+    frame: &[u8],
+    send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+) -> Echo {
+    use super::port::{Pass, Tap};
+    let (key, from_side) = (fx.key, index >= side);
+    let i = if from_side { index - side } else { index };
+    let Some(port) = fx.ports.get_mut(i) else {
+        return Echo::default();
+    };
+    let mut t = Tap {
+        wire: fx.wire,
+        sink: fx.sink,
+        at: (key, i),
+        now: fx.now,
+    };
+    if from_side {
+        let to = Endpoint::Nio(key, i);
+        match port.egress(&mut t, frame, None) {
+            Pass::Now(f) => {
+                let ok = send(to, &f);
+                port.sent(&mut t, ok, &f);
+            }
+            Pass::Later(due, f) => t.hold(port, to, true, due, &f),
+            Pass::Dropped => {}
+        }
+    } else {
+        let to = Endpoint::Nio(key, side + i);
+        match port.ingress(&mut t, frame, open) {
+            Pass::Now(f) => {
+                let ok = send(to, &f);
+                port.delivered(ok, f.len());
+            }
+            Pass::Later(due, f) => t.hold(port, to, false, due, &f),
+            Pass::Dropped => {}
+        }
+    }
+    Echo::default()
+}
+
 /// What a start did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {

@@ -18,7 +18,7 @@ use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
 use crate::lab::event::Event;
 use crate::lab::host::{Signal, VmSpawn};
 use crate::lab::id::Endpoint;
-use crate::lab::port::{Pass, Port, Tap};
+use crate::lab::port::Port;
 use crate::lab::settings::QemuAccel;
 use crate::lab::spec::{QemuConfig, QemuPatch};
 use crate::lab::timers::Alarm;
@@ -194,21 +194,6 @@ impl Qemu {
         for (key, what, value) in [
             ("-kernel", "kernel image", &c.kernel_image),
             ("-initrd", "initrd file", &c.initrd),
-        ] {
-            if value.is_empty() {
-                continue;
-            }
-            let p = self.image_path(value, &mut exists);
-            if !exists(&p) {
-                return Err(ApiError::conflict(format!(
-                    "{what} '{}' is not accessible",
-                    p.display()
-                )));
-            }
-            args.push(key.into());
-            args.push(p.to_string_lossy().into_owned());
-        }
-        for (key, what, value) in [
             ("-cdrom", "cdrom image", &c.more.cdrom_image),
             ("-bios", "bios image", &c.more.bios_image),
         ] {
@@ -798,40 +783,7 @@ impl Behaviour for Qemu {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo {
-        let running = self.proc.is_some();
-        let (key, from_vm) = (fx.key, index >= CHANNEL);
-        let i = if from_vm { index - CHANNEL } else { index };
-        let Some(port) = fx.ports.get_mut(i) else {
-            return Echo::default();
-        };
-        let mut t = Tap {
-            wire: fx.wire,
-            sink: fx.sink,
-            at: (key, i),
-            now: fx.now,
-        };
-        if from_vm {
-            let to = Endpoint::Nio(key, i);
-            match port.egress(&mut t, frame, None) {
-                Pass::Now(f) => {
-                    let ok = send(to, &f);
-                    port.sent(&mut t, ok, &f);
-                }
-                Pass::Later(due, f) => t.hold(port, to, true, due, &f),
-                Pass::Dropped => {}
-            }
-        } else {
-            let to = Endpoint::Nio(key, CHANNEL + i);
-            match port.ingress(&mut t, frame, running) {
-                Pass::Now(f) => {
-                    let ok = send(to, &f);
-                    port.delivered(ok, f.len());
-                }
-                Pass::Later(due, f) => t.hold(port, to, false, due, &f),
-                Pass::Dropped => {}
-            }
-        }
-        Echo::default()
+        super::bridge(fx, index, CHANNEL, self.proc.is_some(), frame, send)
     }
 
     fn dir(&self) -> Option<&Path> {

@@ -293,5 +293,50 @@ impl Tls {
     }
 }
 
+/// A test identity and a rustls client that trusts only it, for the
+/// tests, the fuzz target and the benches (never in the server).
+#[cfg(any(test, fuzzing, feature = "fake"))]
+pub mod testing {
+    use super::*;
+    use rustls::pki_types::ServerName;
+    use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+    /// A self-signed certificate for `localhost` and 127.0.0.1 (PEM).
+    pub const CERT: &[u8] = include_bytes!("test-cert.pem");
+    /// Its key.
+    pub const KEY: &[u8] = include_bytes!("test-key.pem");
+
+    /// The server side of [`CERT`].
+    pub fn identity() -> Identity {
+        Identity::from_pem(CERT, KEY).unwrap()
+    }
+
+    /// A client configuration that trusts [`CERT`] only.
+    pub fn client_config() -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(CERT) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// A client of `config` for `localhost`.
+    pub fn client_of(config: &Arc<ClientConfig>) -> ClientConnection {
+        ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap()
+    }
+
+    /// A fresh client that trusts [`CERT`].
+    pub fn client() -> ClientConnection {
+        client_of(&client_config())
+    }
+}
+
 #[cfg(test)]
 mod tests;

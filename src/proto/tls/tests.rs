@@ -1,30 +1,11 @@
 //! The session against rustls's own client, bytes shuttled by hand.
 
+use super::testing::{self, CERT, KEY, client};
 use super::*;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
-
-const CERT: &[u8] = include_bytes!("test-cert.pem");
-const KEY: &[u8] = include_bytes!("test-key.pem");
-
-fn client() -> ClientConnection {
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(CERT) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from("localhost").unwrap();
-    ClientConnection::new(Arc::new(config), name).unwrap()
-}
+use rustls::ClientConnection;
 
 fn server() -> Tls {
-    Tls::new(&Identity::from_pem(CERT, KEY).unwrap())
+    Tls::new(&testing::identity())
 }
 
 /// Move what the client has to send into the server's buffer (as far as
