@@ -33,10 +33,14 @@ pub enum ApiError {
     /// Body larger than the limit.
     PayloadTooLarge {
         /// The limit in bytes.
-        limit: usize,
+        limit: u64,
         /// The announced or received size.
-        size: usize,
+        size: u64,
     },
+    /// A node names an image the compute does not have (GNS3 2.2's
+    /// `ImageMissingError`: its controller then uploads the image and
+    /// creates the node again).
+    ImageMissing(String),
     /// Header block too large.
     HeadersTooLarge {
         /// The limit in bytes.
@@ -60,7 +64,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Timeout => 408,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict(_) | ApiError::ImageMissing(_) => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::HeadersTooLarge { .. } => 431,
             ApiError::Internal(_) => 500,
@@ -71,6 +75,11 @@ impl ApiError {
 
     /// The JSON error body, keys sorted.
     pub fn body(&self) -> serde_json::Value {
+        if let ApiError::ImageMissing(image) = self {
+            // What a GNS3 controller looks for to upload the image.
+            return serde_json::json!({"status": self.status(), "message": self.to_string(),
+                "image": image, "exception": "ImageMissingError"});
+        }
         serde_json::json!({"status": self.status(), "message": self.to_string()})
     }
 
@@ -101,6 +110,7 @@ impl fmt::Display for ApiError {
             | ApiError::UpgradeRequired(m)
             | ApiError::Unavailable(m) => f.write_str(m),
             ApiError::Unauthorized => f.write_str("Authentication required"),
+            ApiError::ImageMissing(image) => write!(f, "The image {image} is missing"),
             ApiError::MethodNotAllowed {
                 method,
                 route,

@@ -16,6 +16,24 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Largest upload (`POST /upload`, a projects archive to restore).
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest image a client may upload (`POST .../qemu/images/{name}`).
+/// Its body is never held whole: it goes to a file piece by piece as it
+/// arrives, so this bounds the disk, not memory.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 40;
+
+/// Bytes of image files hashed per loop turn while an image list computes
+/// the MD5 digests it has no cache for (a few milliseconds of work; other
+/// clients and links are served in between).
+pub const DIGEST_SLICE: usize = 4 * 1024 * 1024;
+
+/// Whether the body of `method path` is streamed to a file as it arrives
+/// rather than held whole: image uploads, which may be gigabytes.
+pub fn streams_body(method: &str, path: &str) -> bool {
+    method == "POST"
+        && (path.starts_with("/v2/compute/qemu/images/")
+            || path.starts_with("/v3/compute/qemu/images/"))
+}
+
 /// The body limit for a request to `path`: uploads, and project files
 /// written through `/v2/compute/projects/{P}/files/...`, may be larger.
 pub fn body_limit(path: &str) -> usize {

@@ -141,6 +141,7 @@ pub fn json_bodies(data: &[u8]) {
             websocket_key: None,
             websocket_version: None,
             body: data.to_vec(),
+            streamed: false,
         };
         let decoded = match v3 {
             false => crate::api::v2::decode(&req, None),

@@ -105,6 +105,9 @@ impl Conn {
             Some(self.last_activity + FIRST_BYTE_TIMEOUT)
         } else if self.is_idle() || !self.output().is_empty() {
             Some(self.last_activity + IDLE_TIMEOUT)
+        } else if self.parser.streaming_body() {
+            // An upload that stalls: it has the time of a request to go on.
+            Some(self.last_activity + REQUEST_TIMEOUT)
         } else if self.awaiting_answers() || self.streaming {
             // Waiting for an answer, or for the next piece of a streamed one
             // (a live capture on a quiet link): not a half-sent request.
@@ -118,6 +121,12 @@ impl Conn {
     pub fn on_timeout(&mut self, now: Instant) -> Expiry {
         match self.deadline() {
             Some(d) if d <= now && (self.is_idle() || !self.output().is_empty()) => Expiry::Close,
+            // A stalled upload's answer is the lab's (the upload failed):
+            // the connection just goes.
+            Some(d) if d <= now && self.parser.streaming_body() => {
+                self.closing = true;
+                Expiry::Close
+            }
             Some(d) if d <= now => {
                 self.fail(&ApiError::Timeout);
                 Expiry::Answer408
@@ -165,6 +174,41 @@ impl Conn {
         self.next_id += 1;
         self.slots.push_back(Slot { id, ready: None });
         Some((id, req))
+    }
+
+    /// Hand what arrived of a streamed body (see [`Request::streamed`]) to
+    /// `sink`, piece by piece, straight from the input buffer. `None`
+    /// while more is to come (or no body is being streamed); then whether
+    /// it came whole. A framing error, or the peer closing before the end,
+    /// is the body's failure; the connection then closes once the
+    /// request's answer is out.
+    pub fn drain_body(&mut self, sink: &mut dyn FnMut(&[u8])) -> Option<Result<(), ApiError>> {
+        while self.parser.streaming_body() {
+            let part = match self.parser.feed_body(self.input.pending()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.closing = true;
+                    return Some(Err(e));
+                }
+            };
+            if !part.data.is_empty() {
+                sink(&self.input.pending()[part.data]);
+            }
+            self.input.consume(part.consumed);
+            if part.end {
+                return Some(Ok(()));
+            }
+            if part.consumed == 0 {
+                break;
+            }
+        }
+        if self.parser.streaming_body() && self.eof {
+            self.closing = true;
+            return Some(Err(ApiError::bad(
+                "The connection closed before the whole body was sent",
+            )));
+        }
+        None
     }
 
     /// Answer with an error and close: used for framing errors and timeouts.
@@ -596,5 +640,48 @@ mod tests {
             assert!(out.starts_with(&format!("HTTP/1.1 {status} ")), "{out}");
             assert!(out.contains("limit"), "{out}");
         }
+    }
+
+    #[test]
+    fn a_streamed_body_goes_to_the_sink_and_a_stall_or_an_early_close_fails_it() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        c.receive(
+            now,
+            b"POST /v2/compute/qemu/images/a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc",
+        );
+        let (slot, req) = c.next_request().expect("the head is a request");
+        assert!(req.streamed);
+        let mut got = Vec::new();
+        assert_eq!(c.drain_body(&mut |p| got.extend_from_slice(p)), None);
+        assert_eq!(got, b"abc");
+        assert_eq!(c.next_request(), None, "no request while the body streams");
+        // Quiet for the request timeout: the connection goes.
+        assert_eq!(c.deadline(), Some(now + REQUEST_TIMEOUT));
+        c.receive(now, b"def");
+        assert_eq!(
+            c.drain_body(&mut |p| got.extend_from_slice(p)),
+            Some(Ok(()))
+        );
+        assert_eq!(got, b"abcdef");
+        c.complete(slot, Response::no_content(), false);
+        assert!(text(&c).starts_with("HTTP/1.1 204"));
+        // A second upload whose client goes away half-way.
+        c.receive(
+            now,
+            b"POST /v2/compute/qemu/images/b HTTP/1.1\r\nContent-Length: 9\r\n\r\nab",
+        );
+        assert!(c.next_request().is_some());
+        c.peer_closed();
+        let flow = c.drain_body(&mut |_| {});
+        assert!(matches!(flow, Some(Err(_))), "{flow:?}");
+        let later = now + REQUEST_TIMEOUT + Duration::from_secs(1);
+        let mut stalled = Conn::new(now);
+        stalled.receive(
+            now,
+            b"POST /v2/compute/qemu/images/c HTTP/1.1\r\nContent-Length: 9\r\n\r\n",
+        );
+        assert!(stalled.next_request().is_some());
+        assert_eq!(stalled.on_timeout(later), Expiry::Close);
     }
 }

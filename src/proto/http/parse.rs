@@ -9,7 +9,9 @@
 use crate::error::ApiError;
 #[cfg(test)]
 use crate::limits::MAX_BODY_BYTES;
-use crate::limits::{MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS, body_limit};
+use crate::limits::{
+    MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS, MAX_IMAGE_BYTES, body_limit, streams_body,
+};
 
 /// Request methods the API knows; anything else is kept for the 405 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +85,23 @@ pub struct Request {
     pub websocket_key: Option<String>,
     /// `Sec-WebSocket-Version`, when sent (RFC 6455 requires 13).
     pub websocket_version: Option<String>,
-    /// The body, de-chunked.
+    /// The body, de-chunked (empty when it is streamed).
     pub body: Vec<u8>,
+    /// The body is not held here: it follows in pieces through
+    /// [`RequestParser::feed_body`] (an image upload, see
+    /// [`streams_body`]).
+    pub streamed: bool,
+}
+
+/// A piece of a streamed body found by [`RequestParser::feed_body`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct BodyPart {
+    /// Bytes of the input that were used; the caller drops them.
+    pub consumed: usize,
+    /// Where in the input the piece is (empty when only framing was read).
+    pub data: std::ops::Range<usize>,
+    /// The body is complete: the next bytes are the next request's.
+    pub end: bool,
 }
 
 /// What one call to [`RequestParser::feed`] found.
@@ -104,8 +121,23 @@ enum State {
     Head { scanned: usize },
     /// Reading `remaining` bytes of a Content-Length body.
     Body { req: Request, remaining: usize },
-    /// Reading a chunked body.
-    Chunked { req: Request, step: Chunk },
+    /// Reading a chunked body; `total` bytes of data so far.
+    Chunked {
+        req: Request,
+        step: Chunk,
+        total: u64,
+    },
+    /// Handing out a streamed body as it arrives.
+    Streaming(Left),
+}
+
+/// What is left of a streamed body.
+#[derive(Debug)]
+enum Left {
+    /// So many bytes (Content-Length).
+    Length(u64),
+    /// Chunks until the last; `total` bytes of data so far.
+    Chunked { step: Chunk, total: u64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,9 +158,15 @@ impl RequestParser {
     /// Body bytes of the request being read, held until it is whole.
     pub fn held(&self) -> usize {
         match &self.state {
-            State::Head { .. } => 0,
+            State::Head { .. } | State::Streaming(_) => 0,
             State::Body { req, .. } | State::Chunked { req, .. } => req.body.len(),
         }
+    }
+
+    /// A streamed body is being received: its pieces come from
+    /// [`RequestParser::feed_body`], and no request is parsed until it ends.
+    pub fn streaming_body(&self) -> bool {
+        matches!(self.state, State::Streaming(_))
     }
 }
 
@@ -142,7 +180,7 @@ impl Default for RequestParser {
 
 /// How the body of a request is framed.
 enum Framing {
-    Length(usize),
+    Length(u64),
     Chunked,
 }
 
@@ -177,6 +215,21 @@ impl RequestParser {
                     let has_body = !matches!(framing, Framing::Length(0));
                     let body_here = consumed < input.len();
                     send_continue = expect && has_body && !body_here;
+                    if req.streamed {
+                        // The head goes out now; the body follows in pieces.
+                        self.state = State::Streaming(match framing {
+                            Framing::Length(n) => Left::Length(n),
+                            Framing::Chunked => Left::Chunked {
+                                step: Chunk::Size,
+                                total: 0,
+                            },
+                        });
+                        return Ok(Parsed {
+                            consumed,
+                            request: Some(req),
+                            send_continue,
+                        });
+                    }
                     self.state = match framing {
                         Framing::Length(0) => {
                             self.state = State::Head { scanned: 0 };
@@ -186,10 +239,15 @@ impl RequestParser {
                                 send_continue,
                             });
                         }
-                        Framing::Length(n) => State::Body { req, remaining: n },
+                        Framing::Length(n) => State::Body {
+                            req,
+                            // Within the body limit (checked with the head), so it fits.
+                            remaining: usize::try_from(n).unwrap_or(usize::MAX),
+                        },
                         Framing::Chunked => State::Chunked {
                             req,
                             step: Chunk::Size,
+                            total: 0,
                         },
                     };
                 }
@@ -211,8 +269,10 @@ impl RequestParser {
                         send_continue,
                     });
                 }
-                State::Chunked { req, step } => {
-                    let (used, done) = chunked_step(req, step, rest)?;
+                State::Chunked { req, step, total } => {
+                    let limit = body_limit(&req.path) as u64;
+                    let (used, data, done) = chunked_step(step, total, limit, rest)?;
+                    req.body.extend_from_slice(&rest[..data]);
                     consumed += used;
                     if done {
                         return Ok(Parsed {
@@ -229,14 +289,60 @@ impl RequestParser {
                         });
                     }
                 }
+                // The body's pieces are taken with `feed_body`.
+                State::Streaming(_) => {
+                    return Ok(Parsed {
+                        consumed,
+                        request: None,
+                        send_continue,
+                    });
+                }
             }
+        }
+    }
+
+    /// The next piece of a streamed body in `input`: framing (chunk sizes)
+    /// is skipped, data is pointed at, never copied. Errors are fatal for
+    /// the connection. Not streaming: an empty, ended part.
+    pub fn feed_body(&mut self, input: &[u8]) -> Result<BodyPart, ApiError> {
+        let mut at = 0;
+        loop {
+            let rest = &input[at..];
+            let State::Streaming(left) = &mut self.state else {
+                return Ok(BodyPart {
+                    consumed: at,
+                    data: at..at,
+                    end: true,
+                });
+            };
+            let (used, data, end) = match left {
+                Left::Length(n) => {
+                    let take = usize::try_from(*n).map_or(rest.len(), |n| n.min(rest.len()));
+                    *n -= take as u64;
+                    (take, take, *n == 0)
+                }
+                Left::Chunked { step, total } => chunked_step(step, total, MAX_IMAGE_BYTES, rest)?,
+            };
+            if end {
+                self.state = State::Head { scanned: 0 };
+            }
+            if end || data > 0 || used == 0 {
+                return Ok(BodyPart {
+                    consumed: at + used,
+                    data: at..at + data,
+                    end,
+                });
+            }
+            at += used;
         }
     }
 
     fn finish(&mut self) -> Request {
         match std::mem::replace(&mut self.state, State::Head { scanned: 0 }) {
             State::Body { req, .. } | State::Chunked { req, .. } => req,
-            State::Head { .. } => unreachable!("finish is only called with a request in progress"),
+            State::Head { .. } | State::Streaming(_) => {
+                unreachable!("finish is only called with a buffered request in progress")
+            }
         }
     }
 }
@@ -294,10 +400,12 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
         websocket_key: None,
         websocket_version: None,
         body: Vec::new(),
+        streamed: false,
     };
+    req.streamed = streams_body(req.method.as_str(), &req.path);
     let mut upgrade = false;
     let mut ws_key = None;
-    let mut length: Option<usize> = None;
+    let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut expect = false;
     for h in parsed.headers.iter() {
@@ -360,9 +468,9 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
             ));
         }
         (true, None) => Framing::Chunked,
-        (false, Some(n)) if n > body_limit(&req.path) => {
+        (false, Some(n)) if n > limit(&req) => {
             return Err(ApiError::PayloadTooLarge {
-                limit: body_limit(&req.path),
+                limit: limit(&req),
                 size: n,
             });
         }
@@ -371,31 +479,44 @@ fn parse_head(head: &[u8]) -> Result<(Request, Framing, bool), ApiError> {
     Ok((req, framing, expect))
 }
 
-fn parse_content_length(value: &str) -> Result<usize, ApiError> {
+/// The most body bytes `req` may carry: an image upload's, or the
+/// buffered limit of its path.
+fn limit(req: &Request) -> u64 {
+    if req.streamed {
+        MAX_IMAGE_BYTES
+    } else {
+        body_limit(&req.path) as u64
+    }
+}
+
+fn parse_content_length(value: &str) -> Result<u64, ApiError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad(format!("Invalid Content-Length '{value}'")));
     }
     // Too many digits to fit is still a well-formed, too-large length.
-    Ok(value.parse::<usize>().unwrap_or(usize::MAX))
+    Ok(value.parse::<u64>().unwrap_or(u64::MAX))
 }
 
-/// Advance a chunked body. Returns bytes used and whether the body is complete.
+/// Advance a chunked body of at most `limit` bytes, `total` so far.
+/// Returns bytes used, how many of them (at the start of `buf`) are data,
+/// and whether the body is complete.
 fn chunked_step(
-    req: &mut Request,
     step: &mut Chunk,
+    total: &mut u64,
+    limit: u64,
     buf: &[u8],
-) -> Result<(usize, bool), ApiError> {
+) -> Result<(usize, usize, bool), ApiError> {
     match *step {
         Chunk::Size => {
             let Some(line_end) = find_line(buf, MAX_CHUNK_LINE, "chunk size line")? else {
-                return Ok((0, false));
+                return Ok((0, 0, false));
             };
             let size = parse_chunk_size(&buf[..line_end.0])?;
-            if req.body.len().saturating_add(size) > body_limit(&req.path) {
-                let size = req.body.len().saturating_add(size);
+            let size64 = u64::try_from(size).unwrap_or(u64::MAX);
+            if total.saturating_add(size64) > limit {
                 return Err(ApiError::PayloadTooLarge {
-                    limit: body_limit(&req.path),
-                    size,
+                    limit,
+                    size: total.saturating_add(size64),
                 });
             }
             *step = if size == 0 {
@@ -403,35 +524,35 @@ fn chunked_step(
             } else {
                 Chunk::Data(size)
             };
-            Ok((line_end.1, false))
+            Ok((line_end.1, 0, false))
         }
         Chunk::Data(left) => {
             let take = buf.len().min(left);
-            req.body.extend_from_slice(&buf[..take]);
+            *total += take as u64;
             *step = if take == left {
                 Chunk::DataEnd
             } else {
                 Chunk::Data(left - take)
             };
-            Ok((take, false))
+            Ok((take, take, false))
         }
         Chunk::DataEnd => match buf {
             [b'\r', b'\n', ..] => {
                 *step = Chunk::Size;
-                Ok((2, false))
+                Ok((2, 0, false))
             }
             [b'\n', ..] => {
                 *step = Chunk::Size;
-                Ok((1, false))
+                Ok((1, 0, false))
             }
-            [] | [b'\r'] => Ok((0, false)),
+            [] | [b'\r'] => Ok((0, 0, false)),
             _ => Err(ApiError::bad("Chunk data is not followed by CRLF")),
         },
         Chunk::Trailer => {
             let Some((content_end, used)) = find_line(buf, MAX_HEAD_BYTES, "trailer")? else {
-                return Ok((0, false));
+                return Ok((0, 0, false));
             };
-            Ok((used, content_end == 0))
+            Ok((used, 0, content_end == 0))
         }
     }
 }
@@ -668,6 +789,85 @@ mod tests {
         let r =
             one(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}").unwrap();
         assert_eq!(r.body, b"{}");
+    }
+
+    /// Feed `input` cut at every `step` bytes; the requests, each with its
+    /// streamed body gathered from `feed_body`.
+    fn stream_split(input: &[u8], step: usize) -> Vec<(Request, Vec<u8>)> {
+        let mut parser = RequestParser::new();
+        let (mut buf, mut out) = (Vec::new(), Vec::<(Request, Vec<u8>)>::new());
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                if parser.streaming_body() {
+                    let part = parser.feed_body(&buf).unwrap();
+                    let last = out.last_mut().expect("a streamed request first");
+                    last.1.extend_from_slice(&buf[part.data]);
+                    buf.drain(..part.consumed);
+                    if part.consumed == 0 && !part.end {
+                        break;
+                    }
+                    continue;
+                }
+                let p = parser.feed(&buf).unwrap();
+                buf.drain(..p.consumed);
+                match p.request {
+                    Some(r) => out.push((r, Vec::new())),
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_image_upload_streams_its_body_in_pieces_at_every_split() {
+        let image: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        let mut chunked = Vec::new();
+        for c in image.chunks(1000) {
+            chunked.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            chunked.extend_from_slice(c);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        for (framing, body) in [
+            (format!("Content-Length: {}", image.len()), image.clone()),
+            ("Transfer-Encoding: chunked".to_string(), chunked),
+        ] {
+            let mut input =
+                format!("POST /v2/compute/qemu/images/a.qcow2 HTTP/1.1\r\n{framing}\r\n\r\n")
+                    .into_bytes();
+            input.extend_from_slice(&body);
+            input.extend_from_slice(GET);
+            for step in [1, 2, 7, 1000, input.len()] {
+                let got = stream_split(&input, step);
+                assert_eq!(got.len(), 2, "{framing}, step {step}");
+                assert!(got[0].0.streamed && got[0].0.body.is_empty());
+                assert_eq!(got[0].1, image, "{framing}, step {step}");
+                assert_eq!(got[1].0.path, "/v1/version", "the next request after it");
+            }
+        }
+    }
+
+    #[test]
+    fn only_image_uploads_stream_and_their_limit_is_the_image_limit() {
+        let up = format!(
+            "POST /v3/compute/qemu/images/x HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES * 64
+        );
+        let r = RequestParser::new().feed(up.as_bytes()).unwrap();
+        assert!(r.request.is_some_and(|r| r.streamed), "a big image is fine");
+        let too_big = format!(
+            "POST /v3/compute/qemu/images/x HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_IMAGE_BYTES + 1
+        );
+        assert_eq!(status(too_big.as_bytes()), 413);
+        let get = one(b"GET /v2/compute/qemu/images/x HTTP/1.1\r\n\r\n").unwrap();
+        assert!(!get.streamed, "a download has no body to stream");
+        let mut p = RequestParser::new();
+        p.feed(b"POST /v2/compute/qemu/images/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        assert!(p.feed_body(b"zz\r\n").is_err(), "bad chunk size");
     }
 
     #[test]
