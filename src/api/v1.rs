@@ -288,6 +288,8 @@ fn body_json(b: Body) -> Value {
         // Answers to other front-ends' commands, which `/v1` never asks.
         Body::Status(_)
         | Body::Backup(_)
+        | Body::Images(_)
+        | Body::FileStream(_)
         | Body::Restored(_)
         | Body::InterfaceDetails(_)
         | Body::Statistics(_)

@@ -79,8 +79,25 @@ pub enum Body {
     Status(StatusView),
     /// The projects directory, to be streamed as a tar archive.
     Backup(PathBuf),
+    /// The images in the images directory, with their digests.
+    Images(Vec<ImageFile>),
+    /// A file to stream as it is (an image download).
+    FileStream(PathBuf),
     /// A projects archive was restored: how many entries it had.
     Restored(usize),
+}
+
+/// A file in the images directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFile {
+    /// Its name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// It starts with the ELF magic number (a program, not an image).
+    pub elf: bool,
+    /// Its MD5 digest in hex, when known.
+    pub md5: Option<String>,
 }
 
 /// What a websocket upgrade is for.

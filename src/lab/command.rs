@@ -69,6 +69,13 @@ pub enum Command {
         /// Keep only `qemu-system-<arch>` of these.
         archs: Option<Vec<String>>,
     },
+    /// The QEMU images, with their digests.
+    Images,
+    /// Write the image at this path (relative to the QEMU images
+    /// directory) from the request's streamed body.
+    UploadImage(String),
+    /// Stream this QEMU image back.
+    DownloadImage(String),
     /// What QEMU can do here: the architectures KVM accelerates.
     QemuCapabilities,
     /// The host's load (`/statistics`).

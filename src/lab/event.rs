@@ -13,6 +13,13 @@ use uuid::Uuid;
 /// Something that happened, for the log now and for notification streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// An image was uploaded whole.
+    Uploaded {
+        /// Where it was written.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
     /// A project was created or reopened.
     ProjectOpened {
         /// The project.
@@ -279,6 +286,9 @@ impl std::fmt::Display for Event {
                 text,
             } => write!(f, "project {project}: {level:?}: {text}"),
             Event::ShutdownAsked => f.write_str("shutting down: asked through the API"),
+            Event::Uploaded { path, bytes } => {
+                write!(f, "image {} uploaded: {bytes} bytes", path.display())
+            }
             Event::Load(l) => write!(
                 f,
                 "load: cpu {}%, memory {}%",

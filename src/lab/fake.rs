@@ -2,7 +2,7 @@
 //! target: it records every effect and lets a test decide what fails.
 //! Processes do not run; a test says when one prints or exits.
 
-use super::answer::Reply;
+use super::answer::{ImageFile, Reply};
 use super::host::{ClientId, Files, Host, Signal, Spawn, Spawned};
 use super::id::NodeKey;
 use super::settings::Settings;
@@ -82,6 +82,8 @@ pub struct FakeHost {
     pub monitor: HashMap<NodeKey, Vec<u8>>,
     /// The last VM spawned.
     pub last_vm: Option<super::host::VmSpawn>,
+    /// Uploads whose body the lab asked to receive: (ticket, file).
+    pub receiving: Vec<(Ticket, PathBuf)>,
     /// Frames the lab sent by itself (built-in PCs): (to, frame).
     pub sent_frames: Vec<(super::node::Endpoint, Vec<u8>)>,
     /// Boot output logged per node.
@@ -261,6 +263,11 @@ impl Host for FakeHost {
         self.readable.contains(path)
     }
 
+    fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError> {
+        self.receiving.push((ticket, dir.join(rel)));
+        Ok(())
+    }
+
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {
         self.monitor
             .entry(node)
@@ -363,9 +370,54 @@ pub struct FakeFiles {
     pub dirs: BTreeSet<PathBuf>,
     /// Files and their contents.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Digests being computed: the files, and whether a slice was done.
+    pub digesting: Option<(Vec<PathBuf>, bool)>,
 }
 
 impl Files for FakeFiles {
+    fn image_files(&mut self, dir: &Path) -> Result<Vec<ImageFile>, ApiError> {
+        let cached = |p: &Path| {
+            let mut c = p.as_os_str().to_os_string();
+            c.push(".md5sum");
+            Some(String::from_utf8_lossy(self.files.get(Path::new(&c))?).into_owned())
+        };
+        Ok(self
+            .files
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(p, data)| ImageFile {
+                name: p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                size: data.len() as u64,
+                elf: data.starts_with(b"\x7fELF"),
+                md5: cached(p),
+            })
+            .collect())
+    }
+
+    fn digest_begin(&mut self, dir: &Path, names: Vec<String>) {
+        self.digesting = Some((names.iter().map(|n| dir.join(n)).collect(), false));
+    }
+
+    /// Two slices: none done after the first.
+    fn digest_step(&mut self, _bytes: usize) -> Option<Vec<Option<String>>> {
+        let (paths, sliced) = self.digesting.as_mut()?;
+        if !std::mem::replace(sliced, true) {
+            return None;
+        }
+        let paths = std::mem::take(paths);
+        self.digesting = None;
+        Some(
+            paths
+                .iter()
+                .map(|p| Some(format!("{:x}", md5::compute(self.files.get(p)?))))
+                .collect(),
+        )
+    }
+
     fn create_dir(&mut self, dir: &Path) -> Result<(), ApiError> {
         self.dirs.insert(dir.to_path_buf());
         Ok(())

@@ -112,6 +112,10 @@ pub trait Host {
     /// Whether a file outside the projects (an image, a program) is there
     /// to be read.
     fn readable(&mut self, path: &Path) -> bool;
+    /// The body of the request `ticket` follows it (an upload): write it
+    /// to `rel` beneath `dir`, replacing what is there only once it came
+    /// whole. The lab hears how it ended through `Lab::body_received`.
+    fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError>;
     /// Write to the node's machine monitor (QMP).
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]);
     /// Signal the node's process group.
@@ -198,4 +202,13 @@ pub trait Files {
     /// Write `data` at `path`, which must resolve inside `dir` (403
     /// otherwise), creating its directories.
     fn write_confined(&mut self, dir: &Path, path: &Path, data: &[u8]) -> Result<(), ApiError>;
+    /// The regular files directly in the images directory `dir`, sorted,
+    /// with the digests cached beside them.
+    fn image_files(&mut self, dir: &Path) -> Result<Vec<super::answer::ImageFile>, ApiError>;
+    /// Begin computing the MD5 digests of `names` in `dir`, a slice at a
+    /// time (see [`Files::digest_step`]), caching each beside its file.
+    fn digest_begin(&mut self, dir: &Path, names: Vec<String>);
+    /// Go on hashing, about `bytes` more. `None` while there is more to
+    /// do; then each file's digest, in order (`None`: unreadable).
+    fn digest_step(&mut self, bytes: usize) -> Option<Vec<Option<String>>>;
 }

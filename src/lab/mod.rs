@@ -28,6 +28,7 @@ pub mod fake;
 pub mod filters;
 pub mod host;
 pub mod id;
+pub mod images;
 mod invariants;
 pub mod kinds;
 pub mod links;
@@ -79,6 +80,8 @@ pub struct Lab {
     nodes: Nodes,
     /// The open projects.
     projects: projects::Projects,
+    /// Image lists being made.
+    images: images::Images,
     shutdown: bool,
 }
 
@@ -88,6 +91,7 @@ impl Lab {
         Lab {
             nodes: Nodes::new(World::new(settings)),
             projects: projects::Projects::default(),
+            images: images::Images::default(),
             shutdown: false,
         }
     }
@@ -159,6 +163,23 @@ impl Lab {
                 let archs = if kvm { vec!["x86_64", "i386"] } else { vec![] };
                 Ok(Answer::Ok(Body::QemuCapabilities(archs)))
             }
+            Command::Images => {
+                let dir = self.nodes.world.settings.qemu_images();
+                match self.images.list(ticket, &dir, host) {
+                    Some(reply) => reply,
+                    None => return,
+                }
+            }
+            Command::UploadImage(name) => {
+                let dir = self.nodes.world.settings.qemu_images();
+                match self.images.upload(ticket, &name, &dir, host) {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                }
+            }
+            Command::DownloadImage(name) => {
+                images::download(&name, &self.nodes.world.settings.qemu_images(), host)
+            }
             Command::Capabilities => Ok(Answer::Ok(Body::Capabilities(
                 self.nodes.world.settings.gns3_version.clone(),
             ))),
@@ -189,7 +210,27 @@ impl Lab {
     /// moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
         self.projects.restore_step(host);
+        self.images.step(host);
         self.settle(|n| n.poll(now, host));
+    }
+
+    /// The body of an upload (`ticket`'s, see [`Host::receive_body`]) has
+    /// come whole, with its size, or failed.
+    pub fn body_received(
+        &mut self,
+        ticket: Ticket,
+        outcome: Result<u64, ApiError>,
+        host: &mut dyn Host,
+    ) {
+        let path = self.images.received(ticket);
+        if let (Ok(bytes), Some(path)) = (&outcome, path) {
+            let bytes = *bytes;
+            self.nodes
+                .world
+                .events
+                .emit(Event::Uploaded { path, bytes });
+        }
+        host.reply(ticket, outcome.map(|_| Answer::NoContent));
     }
 
     /// Let the nodes do `f`, then have the projects forget the nodes that
@@ -210,7 +251,7 @@ impl Lab {
 
     /// How long the loop may sleep before [`Lab::poll`] has work.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        if self.nodes.busy() || self.projects.restoring() {
+        if self.nodes.busy() || self.projects.restoring() || self.images.busy() {
             return Some(Duration::ZERO);
         }
         let held = self

@@ -55,3 +55,11 @@ pub enum PcEngine {
     /// The built-in engine: no process, the PC lives in the lab.
     Builtin,
 }
+
+impl Settings {
+    /// Where QEMU images are (GNS3's layout: `QEMU/` in the images
+    /// directory).
+    pub fn qemu_images(&self) -> PathBuf {
+        self.images_dir.join("QEMU")
+    }
+}

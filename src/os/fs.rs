@@ -11,6 +11,7 @@
 use super::confined;
 use crate::error::ApiError;
 use crate::lab::Files;
+use crate::lab::answer::ImageFile;
 use cap_std::fs::Dir;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub struct Disk {
     roots: Vec<PathBuf>,
     /// A restore in progress, beneath its directory.
     restore: Option<(Dir, super::backup::Restore)>,
+    /// Image digests being computed.
+    digests: Option<super::images::Digests>,
 }
 
 impl std::fmt::Debug for super::backup::Restore {
@@ -38,6 +41,7 @@ impl Disk {
             projects: projects.to_path_buf(),
             roots: Vec::new(),
             restore: None,
+            digests: None,
         }
     }
 
@@ -267,6 +271,21 @@ impl Files for Disk {
         confined::create_dir_all(&d, rel.parent().unwrap_or(Path::new("")))
             .map_err(|e| denied(path, &e))?;
         confined::write_atomic(&d, &rel, data, true).map_err(|e| denied(path, &e))
+    }
+
+    fn image_files(&mut self, dir: &Path) -> Result<Vec<ImageFile>, ApiError> {
+        super::images::list(dir)
+            .map_err(|e| ApiError::io(&format!("listing {}", dir.display()), &e))
+    }
+
+    fn digest_begin(&mut self, dir: &Path, names: Vec<String>) {
+        self.digests = Some(super::images::Digests::new(dir, names));
+    }
+
+    fn digest_step(&mut self, bytes: usize) -> Option<Vec<Option<String>>> {
+        let done = self.digests.as_mut()?.step(bytes)?;
+        self.digests = None;
+        Some(done)
     }
 }
 

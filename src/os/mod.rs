@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod confined;
 pub mod fs;
+pub mod images;
 pub mod link;
 pub mod nb;
 pub mod nio;

@@ -166,7 +166,11 @@ impl Server {
             // connection pays for the lookup.
             let drained = c.conn.streaming() && c.conn.output().is_empty() && !c.queued;
             let read_on = served > 0 && c.conn.wants_read();
-            if drained && matches!(self.io.streams.get(&token), Some((_, Source::Tar(_)))) {
+            let pulled = matches!(
+                self.io.streams.get(&token),
+                Some((_, Source::Tar(_) | Source::File(_)))
+            );
+            if drained && pulled {
                 if let Some(c) = self.io.http(token) {
                     c.queued = true;
                 }
@@ -188,12 +192,45 @@ impl Server {
     fn serve_parsed(&mut self, now: Instant, token: usize) -> usize {
         let mut served = 0;
         self.io.pumping = Some(token);
-        while let Some((serial, slot, req)) = self.io.next_parsed(token) {
+        loop {
+            self.drain_body(token);
+            let Some((serial, slot, req)) = self.io.next_parsed(token) else {
+                break;
+            };
             self.handle_request(now, token, serial, slot, req);
             served += 1;
         }
         self.io.pumping = None;
         served
+    }
+
+    /// Give what arrived of a streamed body to its upload (or drop it,
+    /// when the lab refused the upload); once the body ends, tell the lab.
+    fn drain_body(&mut self, token: usize) {
+        let Io {
+            entries, uploads, ..
+        } = &mut self.io;
+        let Some(Entry::Http(c)) = entries.get_mut(token) else {
+            return;
+        };
+        let serial = c.serial;
+        let mut sink = uploads.get_mut(&token).filter(|(t, _)| t.serial == serial);
+        let Some(end) = c.conn.drain_body(&mut |piece| {
+            if let Some((_, up)) = sink.as_mut() {
+                up.write(piece);
+            }
+        }) else {
+            return;
+        };
+        let Some((ticket, up)) = uploads.remove(&token) else {
+            return;
+        };
+        let outcome = end.and_then(|()| {
+            up.finish()
+                .map_err(|e| ApiError::conflict(format!("Could not write the upload: {e}")))
+        });
+        let (lab, io) = (&mut self.lab, &mut self.io);
+        lab.body_received(ticket, outcome, io);
     }
 
     /// One request: the front-end decodes it, the lab acts on it. A panic
@@ -261,6 +298,17 @@ impl Server {
                 let more = stream.fill(&mut piece, STREAM_PIECE);
                 c.conn.stream_chunk(&piece);
                 more
+            }
+            Some((_, Source::File(file))) => {
+                let mut piece = vec![0; STREAM_PIECE];
+                match std::io::Read::read(file, &mut piece) {
+                    Ok(n) if n > 0 => {
+                        c.conn.stream_chunk(&piece[..n]);
+                        true
+                    }
+                    // The end, or a read error: end what was sent.
+                    _ => false,
+                }
             }
             Some((_, Source::Capture(viewer))) => match self.lab.capture_output(*viewer) {
                 Some(records) => {
@@ -355,6 +403,10 @@ impl Io {
         if let Some((_, Source::Capture(viewer))) = self.streams.remove(&token) {
             self.gone_viewers.push(viewer);
         }
+        // Dropping the upload removes its half-written file.
+        if let Some((ticket, _)) = self.uploads.remove(&token) {
+            self.gone_uploads.push(ticket);
+        }
         if let Some(Entry::Http(c)) = self.entries.try_remove(token) {
             let _ = self
                 .registry
@@ -378,6 +430,13 @@ impl Io {
                         .insert(ticket.conn, (ticket.serial, Source::Tar(s)));
                 }
                 Err(e) => reply = Err(ApiError::io("reading the projects directory", &e)),
+            },
+            Ok(Answer::Ok(Body::FileStream(path))) => match std::fs::File::open(path) {
+                Ok(f) => {
+                    self.streams
+                        .insert(ticket.conn, (ticket.serial, Source::File(f)));
+                }
+                Err(e) => reply = Err(ApiError::io(&format!("reading {}", path.display()), &e)),
             },
             Ok(Answer::Ok(Body::LiveCapture)) => {
                 let viewer = ClientId {

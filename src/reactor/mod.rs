@@ -115,6 +115,10 @@ struct Io {
     streams: HashMap<usize, (u64, Source)>,
     /// Live capture viewers whose connection closed.
     gone_viewers: Vec<ClientId>,
+    /// Uploads whose body is arriving, by connection token.
+    uploads: HashMap<usize, (crate::lab::command::Ticket, crate::os::images::Upload)>,
+    /// Uploads whose connection closed before the body was whole.
+    gone_uploads: Vec<crate::lab::command::Ticket>,
     /// Reads the host's load for `/statistics` and notification pings.
     meter: crate::os::stats::Meter,
     /// Notification websockets, by token.
@@ -133,6 +137,8 @@ enum Source {
     Tar(crate::os::backup::TarStream),
     /// A capture followed live (the lab holds its records).
     Capture(ClientId),
+    /// A file sent as it is (an image download).
+    File(File),
 }
 
 /// The server: the poll, the lab, and the host side of the lab.
@@ -190,6 +196,8 @@ impl Server {
             disk,
             streams: HashMap::new(),
             gone_viewers: Vec::new(),
+            uploads: HashMap::new(),
+            gone_uploads: Vec::new(),
             meter: Default::default(),
             notifiers: Vec::new(),
             budget: crate::lab::budget::Budget::new(memory_budget),
@@ -289,6 +297,12 @@ impl Server {
         }
         for viewer in std::mem::take(&mut self.io.gone_viewers) {
             self.lab.capture_unwatch(viewer);
+        }
+        for ticket in std::mem::take(&mut self.io.gone_uploads) {
+            let cut = crate::error::ApiError::bad(
+                "The connection closed before the whole upload was sent",
+            );
+            self.lab.body_received(ticket, Err(cut), &mut self.io);
         }
         for viewer in self.lab.take_ready_viewers() {
             self.io.wake_stream(viewer);

@@ -13,6 +13,7 @@ use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 
 impl Io {
     /// Forget the node's descriptors once it has none left.
@@ -127,6 +128,19 @@ impl Host for Io {
 
     fn readable(&mut self, path: &std::path::Path) -> bool {
         std::fs::File::open(path).is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_file()))
+    }
+
+    fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError> {
+        let up = crate::os::images::Upload::create(dir, rel).map_err(|e| {
+            let what = format!("Could not write image {}", rel.display());
+            match e.kind() {
+                std::io::ErrorKind::PermissionDenied => ApiError::Forbidden(format!("{what}: {e}")),
+                _ => ApiError::conflict(format!("{what}: {e}")),
+            }
+        })?;
+        log::info!("receiving {} into {}", rel.display(), dir.display());
+        self.uploads.insert(ticket.conn, (ticket, up));
+        Ok(())
     }
 
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {

@@ -37,6 +37,10 @@ pub enum Route {
     QemuImgBinaries,
     /// `/qemu/capabilities`
     QemuCapabilities,
+    /// `/qemu/images`
+    QemuImages,
+    /// `/qemu/images/{filename}`
+    QemuImage,
     /// `/projects`
     Projects,
     /// `/projects/{project_id}`
@@ -96,6 +100,8 @@ macro_rules! compute_routes {
     (Route::QemuBinaries, concat!($p, "/qemu/binaries"), &[Get]),
     (Route::QemuImgBinaries, concat!($p, "/qemu/img-binaries"), &[Get]),
     (Route::QemuCapabilities, concat!($p, "/qemu/capabilities"), &[Get]),
+    (Route::QemuImages, concat!($p, "/qemu/images"), &[Get]),
+    (Route::QemuImage, concat!($p, "/qemu/images/{filename:.+}"), &[Get, Post]),
     (Route::Projects, concat!($p, "/projects"), &[Post]),
     (
         Route::Project,
@@ -227,6 +233,14 @@ pub enum Dialect {
     V3,
 }
 
+/// A path segment percent-decoded (the controllers quote image names).
+fn unquote(s: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::bad(format!("'{s}' is not UTF-8 once decoded")))
+}
+
 /// The node types this compute serves, as 2.2 names them.
 pub const NODE_TYPES: [&str; 5] = ["vpcs", "ethernet_switch", "ethernet_hub", "cloud", "qemu"];
 
@@ -321,6 +335,9 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
             archs: None,
         },
         (Route::QemuCapabilities, _) => Command::QemuCapabilities,
+        (Route::QemuImages, _) => Command::Images,
+        (Route::QemuImage, Get) => Command::DownloadImage(unquote(m.params[0])?),
+        (Route::QemuImage, _) => Command::UploadImage(unquote(m.params[0])?),
         (Route::Projects, _) => Command::CreateProject(project_create(raw)?),
         (Route::Project, Get) => Command::GetProject(project()?),
         (Route::Project, Put) => Command::UpdateProject(project()?, project_update(raw)?),

@@ -16,6 +16,7 @@ pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     match reply {
         Ok(Answer::Ok(Body::LiveCapture)) => Response::chunked("application/vnd.tcpdump.pcap"),
         Ok(Answer::Ok(Body::File(data))) => Response::bytes(200, data, "application/octet-stream"),
+        Ok(Answer::Ok(Body::FileStream(_))) => Response::chunked("application/octet-stream"),
         // The reactor answers upgrades itself (it has the handshake key).
         Ok(Answer::Ok(b)) => Response::json(200, &body_json(b)),
         Ok(Answer::Created(Body::Empty)) if route.is_some_and(|r| r.ends_with("{path:.+}")) => {
@@ -120,7 +121,13 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::Nio(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
         Body::Nio(Nio::Ethernet(e)) => json!({"type": e.kind, "ethernet_device": e.device}),
         Body::UdpPort(port) => json!({"udp_port": port}),
-        Body::Status(_) | Body::Backup(_) | Body::Restored(_) => json!({}),
+        Body::Images(list) => list
+            .into_iter()
+            .map(|i| {
+                json!({"filename": i.name, "path": i.name, "md5sum": i.md5, "filesize": i.size})
+            })
+            .collect(),
+        Body::Status(_) | Body::Backup(_) | Body::Restored(_) | Body::FileStream(_) => json!({}),
     }
 }
 
