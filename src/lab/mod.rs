@@ -585,6 +585,12 @@ impl Lab {
         self.room_for_node(project)?;
         kinds::qemu::split_options(&b.config.options)?;
         b.config.qemu_path = qemu_program(&b.config.qemu_path, host)?;
+        if b.check_images {
+            let settings = &self.nodes.world.settings;
+            let names = b.config.images();
+            let mut exists = |p: &std::path::Path| host.readable(p);
+            kinds::qemu::check_images(&settings.images_dir, &names, settings.local, &mut exists)?;
+        }
         let id = b.vm_id.unwrap_or_else(Uuid::new_v4);
         if b.mac_from_id && b.config.more.mac_address.is_empty() {
             b.config.more.mac_address = kinds::qemu::Qemu::gns3_mac(id);

@@ -236,6 +236,10 @@ pub struct QemuCreate {
     /// An empty `mac_address` becomes GNS3 2.2's, made from the node id
     /// (else 1.3.13's per-adapter scheme applies).
     pub mac_from_id: bool,
+    /// The images must be there now (2.2, 3.0: a missing one is
+    /// `ImageMissing`, which the controller answers with an upload),
+    /// rather than at start (1.3.13).
+    pub check_images: bool,
 }
 
 /// A QEMU VM's update: what is given changes.
@@ -271,6 +275,34 @@ pub struct QemuPatch {
     pub options: Option<String>,
     /// New 2.2 settings, each when given.
     pub more: MorePatch,
+    /// The images given must be there now (see [`QemuCreate`]).
+    pub check_images: bool,
+}
+
+impl QemuConfig {
+    /// Every image it names (disks, kernel, initrd, CD-ROM, BIOS).
+    pub fn images(&self) -> Vec<&str> {
+        let c = self;
+        [&c.hda, &c.hdb, &c.hdc, &c.hdd, &c.kernel_image, &c.initrd]
+            .into_iter()
+            .chain([&c.more.cdrom_image, &c.more.bios_image])
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+impl QemuPatch {
+    /// Every image it sets.
+    pub fn images(&self) -> Vec<&str> {
+        self.disks
+            .iter()
+            .chain([&self.kernel_image, &self.initrd])
+            .chain([&self.more.cdrom_image, &self.more.bios_image])
+            .filter_map(|s| s.as_deref())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
 }
 
 /// GNS3 2.2's settings to change, each when given.

@@ -69,6 +69,7 @@ fn priority(v: Option<String>) -> Result<Option<String>, ApiError> {
 fn patch(b: QemuBody) -> Result<QemuPatch, ApiError> {
     let int = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
     Ok(QemuPatch {
+        check_images: false,
         name: name(b.name)?,
         console: port(b.console),
         qemu_path: b.qemu_path,
@@ -112,6 +113,7 @@ pub fn create(raw: &[u8]) -> Result<QemuCreate, ApiError> {
         console,
         config,
         mac_from_id: false,
+        check_images: false,
     })
 }
 

@@ -141,6 +141,7 @@ fn patch(b: QemuBody) -> Result<QemuPatch, ApiError> {
         _ => b.process_priority.clone(),
     };
     Ok(QemuPatch {
+        check_images: false,
         name: name(b.name)?,
         console: port(b.console),
         qemu_path: b.qemu_path,
@@ -200,6 +201,7 @@ pub(super) fn create(raw: &[u8], d: Dialect) -> Result<QemuCreate, ApiError> {
         console,
         config,
         mac_from_id: true,
+        check_images: true,
     })
 }
 
@@ -207,7 +209,10 @@ pub(super) fn create(raw: &[u8], d: Dialect) -> Result<QemuCreate, ApiError> {
 pub(super) fn update(raw: &[u8], d: Dialect) -> Result<QemuPatch, ApiError> {
     let mut b = decode_body(raw, d)?;
     b.node_id = None;
-    patch(b)
+    Ok(QemuPatch {
+        check_images: true,
+        ..patch(b)?
+    })
 }
 
 /// A QEMU node in 2.2's shape (3.0's is the same for these keys).

@@ -116,16 +116,7 @@ impl Qemu {
     /// images directory's `QEMU/`, else in the images directory (1.3's
     /// topologies).
     pub fn image_path(&self, name: &str, exists: &mut dyn FnMut(&Path) -> bool) -> PathBuf {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            return p.to_path_buf();
-        }
-        let in_qemu = self.images.join("QEMU").join(p);
-        if exists(&in_qemu) {
-            return in_qemu;
-        }
-        let direct = self.images.join(p);
-        if exists(&direct) { direct } else { in_qemu }
+        image_path(&self.images, name, exists)
     }
 
     /// Adapter `i`'s MAC: the base MAC plus `i` (GNS3 2.2), or without
@@ -466,6 +457,11 @@ impl Qemu {
         if let Some(options) = &b.options {
             split_options(options)?;
         }
+        if b.check_images {
+            let host = &mut *cx.host;
+            let local = cx.settings.local;
+            check_images(&self.images, &b.images(), local, &mut |p| host.readable(p))?;
+        }
         if let Some(name) = b.name.clone() {
             *cx.name = name;
         }
@@ -473,6 +469,47 @@ impl Qemu {
         cx.updated = true;
         Ok(())
     }
+}
+
+/// Image `name`'s path: an absolute one as given, a relative one in
+/// `images`' `QEMU/`, else in `images` (1.3's topologies).
+fn image_path(images: &Path, name: &str, exists: &mut dyn FnMut(&Path) -> bool) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let in_qemu = images.join("QEMU").join(p);
+    if exists(&in_qemu) {
+        return in_qemu;
+    }
+    let direct = images.join(p);
+    if exists(&direct) { direct } else { in_qemu }
+}
+
+/// GNS3 2.2's check when a node is created or updated: each image named
+/// is there, and an absolute path lies in the images directory unless the
+/// server is `--local` (a remote client may not make the compute read any
+/// file it likes). A missing one is `ImageMissing`, which a controller
+/// answers by uploading the image and asking again.
+pub fn check_images(
+    images: &Path,
+    names: &[&str],
+    local: bool,
+    exists: &mut dyn FnMut(&Path) -> bool,
+) -> Result<(), ApiError> {
+    for name in names {
+        let p = image_path(images, name, exists);
+        if Path::new(name).is_absolute() && !local && !p.starts_with(images) {
+            return Err(ApiError::conflict(format!(
+                "{name} is not allowed on this remote server. Please only use a file from '{}'",
+                images.join("QEMU").display()
+            )));
+        }
+        if !exists(&p) {
+            return Err(ApiError::ImageMissing((*name).to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// `options` split as a shell would (quotes, backslashes), refused when it

@@ -190,6 +190,7 @@ fn switch(r: &mut Rig, p: Uuid) -> crate::lab::answer::DeviceView {
 }
 
 mod frames;
+mod images;
 mod lifecycle;
 mod qemu;
 mod surface;

@@ -20,6 +20,7 @@ fn vm(r: &mut Rig, p: Uuid, config: QemuConfig) -> Result<(Uuid, NodeKey), Strin
             ..config
         },
         mac_from_id: false,
+        check_images: false,
     };
     let t = r.send(Command::CreateNode(p, NodeCreate::Qemu(Box::new(b))));
     match r.reply(t) {
