@@ -13,6 +13,7 @@ mod gns3;
 mod gns3_3;
 mod hostile;
 mod http;
+mod images;
 mod pages;
 mod qemu;
 mod security;

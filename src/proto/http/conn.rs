@@ -188,6 +188,7 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => {
                     self.closing = true;
+                    self.parser = RequestParser::default();
                     return Some(Err(e));
                 }
             };
@@ -204,6 +205,7 @@ impl Conn {
         }
         if self.parser.streaming_body() && self.eof {
             self.closing = true;
+            self.parser = RequestParser::default();
             return Some(Err(ApiError::bad(
                 "The connection closed before the whole body was sent",
             )));
@@ -295,11 +297,12 @@ impl Conn {
 
     /// Whether reading more from the socket is useful now. A client that
     /// pipelines without reading its answers is not read from until it does.
+    /// A streamed body is read to its end even on a connection that
+    /// closes after it (`Connection: close`, or an upload refused early).
     pub fn wants_read(&self) -> bool {
-        !self.closing
-            && !self.eof
-            && self.output().len() < MAX_CONN_OUTPUT
-            && self.slots.len() < MAX_PIPELINED
+        let more =
+            self.parser.streaming_body() || (!self.closing && self.slots.len() < MAX_PIPELINED);
+        more && !self.eof && self.output().len() < MAX_CONN_OUTPUT
     }
 
     /// Whether there are bytes buffered that may hold another request.
@@ -309,7 +312,11 @@ impl Conn {
 
     /// Everything answered and written, and the connection is to close.
     pub fn finished(&self) -> bool {
-        self.closing && self.slots.is_empty() && self.output().is_empty() && !self.streaming
+        self.closing
+            && self.slots.is_empty()
+            && self.output().is_empty()
+            && !self.streaming
+            && !self.parser.streaming_body()
     }
 
     /// No request in progress and nothing to send: only the idle timeout applies.
@@ -683,5 +690,32 @@ mod tests {
         );
         assert!(stalled.next_request().is_some());
         assert_eq!(stalled.on_timeout(later), Expiry::Close);
+    }
+
+    #[test]
+    fn a_closing_upload_is_read_to_its_end_even_when_answered_early() {
+        let now = t0();
+        let mut c = Conn::new(now);
+        c.receive(
+            now,
+            b"POST /v2/compute/qemu/images/.x HTTP/1.1\r\nConnection: close\r\nContent-Length: 4\r\n\r\nab",
+        );
+        let (slot, _) = c.next_request().unwrap();
+        // Refused at once: the answer may go, the body is still read.
+        c.complete(
+            slot,
+            Response::error(&ApiError::Forbidden("no".into())),
+            false,
+        );
+        let n = c.output().len();
+        c.consumed_output(now, n);
+        assert!(
+            c.wants_read() && !c.finished(),
+            "the body's end is still to come"
+        );
+        assert_eq!(c.drain_body(&mut |_| {}), None);
+        c.receive(now, b"cd");
+        assert_eq!(c.drain_body(&mut |_| {}), Some(Ok(())));
+        assert!(c.finished() && !c.wants_read());
     }
 }
