@@ -517,12 +517,20 @@ fn two_computes_in_two_namespaces_make_one_lab() {
 #[test]
 fn the_gns3_2_2_controller_runs_a_qemu_vm_on_nanolab() {
     let venv = venv();
+    // The images are the controller's: nanolab has none, answers the
+    // node's creation with ImageMissingError, and the controller uploads
+    // each image it names (three uploads) before the node is created.
     let images = crate::qemu::images();
+    let empty = crate::util::temp_dir("no-images");
     let ns = Netns::new("g2q");
     ns.within(move || {
-        let images = images.display().to_string();
-        let nl = Server::start(&["--images-dir", &images]);
+        let nl = Server::start(&["--images-dir", &empty.display().to_string()]);
         let ctl = Controller::start(&venv);
+        let theirs = ctl.dir.join("images/QEMU");
+        std::fs::create_dir_all(&theirs).unwrap();
+        for f in ["vmlinuz", "initrd.img", "disk.qcow2"] {
+            std::fs::copy(images.join("QEMU").join(f), theirs.join(f)).unwrap();
+        }
         ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
         let p = ctl.project("routers");
         // What a 2.2 QEMU template sends (platform, no path: the compute
@@ -539,6 +547,16 @@ fn the_gns3_2_2_controller_runs_a_qemu_vm_on_nanolab() {
                    "console_type": "telnet", "linked_clone": true, "boot_priority": "c",
                    "mac_address": "", "options": "", "on_close": "power_off"}),
         );
+        for f in ["vmlinuz", "initrd.img", "disk.qcow2"] {
+            let ours = std::fs::read(empty.join("QEMU").join(f)).unwrap_or_default();
+            assert!(
+                ours == std::fs::read(theirs.join(f)).unwrap(),
+                "{f} was not uploaded whole"
+            );
+        }
+        let listed = ctl.get("/v2/computes/nanolab1/qemu/images");
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(listed.json.as_array().map(Vec::len), Some(3), "{}", listed.text);
         let pc = ctl.pc(&p, "PC1", "nanolab1", "10.0.0.1");
         ctl.link(&p, (&pc, 0), (&r1, 0));
         ctl.ok(
