@@ -556,7 +556,12 @@ fn the_gns3_2_2_controller_runs_a_qemu_vm_on_nanolab() {
         }
         let listed = ctl.get("/v2/computes/nanolab1/qemu/images");
         assert_eq!(listed.status, 200, "{}", listed.text);
-        assert_eq!(listed.json.as_array().map(Vec::len), Some(3), "{}", listed.text);
+        assert_eq!(
+            listed.json.as_array().map(Vec::len),
+            Some(3),
+            "{}",
+            listed.text
+        );
         let pc = ctl.pc(&p, "PC1", "nanolab1", "10.0.0.1");
         ctl.link(&p, (&pc, 0), (&r1, 0));
         ctl.ok(
