@@ -50,17 +50,44 @@ fn in_pieces<T>(
     (out, None)
 }
 
+/// What the parser hands out: a request, or a piece of a streamed body.
+enum Made {
+    Request(Request),
+    Piece(Vec<u8>),
+}
+
+/// Every request, a streamed body gathered into its request's `body`
+/// (pieces are cut where the reads were: only their sum must agree).
 fn parse_all(data: &[u8], cuts: &[usize]) -> (Vec<Request>, Option<u16>) {
     let mut parser = RequestParser::new();
-    in_pieces(data, cuts, |buf| match parser.feed(buf) {
-        Err(e) => Err(e.status()),
-        Ok(p) => {
-            if let Some(r) = &p.request {
-                assert!(r.body.len() <= crate::limits::MAX_UPLOAD_BYTES);
-            }
-            Ok(Some((p.consumed, p.request)))
+    let (made, err) = in_pieces(data, cuts, |buf| {
+        if parser.streaming_body() {
+            let part = parser.feed_body(buf).map_err(|e| e.status())?;
+            // The end is news even when empty (no progress otherwise).
+            let news = !part.data.is_empty() || part.end;
+            let piece = news.then(|| Made::Piece(buf[part.data].to_vec()));
+            return Ok(Some((part.consumed, piece)));
         }
-    })
+        match parser.feed(buf) {
+            Err(e) => Err(e.status()),
+            Ok(p) => {
+                if let Some(r) = &p.request {
+                    assert!(r.body.len() <= crate::limits::MAX_UPLOAD_BYTES);
+                    assert!(!r.streamed || r.body.is_empty());
+                }
+                Ok(Some((p.consumed, p.request.map(Made::Request))))
+            }
+        }
+    });
+    let mut out: Vec<Request> = Vec::new();
+    for m in made {
+        match (m, out.last_mut()) {
+            (Made::Request(r), _) => out.push(r),
+            (Made::Piece(p), Some(r)) if r.streamed => r.body.extend_from_slice(&p),
+            (Made::Piece(_), _) => panic!("a body piece with no streamed request before it"),
+        }
+    }
+    (out, err)
 }
 
 /// The HTTP parser: the same requests (or error) whether the bytes arrive at
