@@ -158,3 +158,12 @@ pub const NOTIFICATION_PING: Duration = Duration::from_secs(1);
 pub const MAX_PROJECT_FILES: usize = 10_000;
 /// Largest project file read or written through `/files`.
 pub const MAX_PROJECT_FILE: usize = 16 * 1024 * 1024;
+
+/// How often the lab samples the linked ports' counters for the status
+/// page's rates and graphs (only while a project is open).
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+/// Rates kept per port for its graph: five minutes at [`SAMPLE_EVERY`].
+pub const HISTORY: usize = 150;
+/// Ports whose rates are kept (about 8 KiB each); further ports show
+/// their totals only.
+pub const MAX_WATCHED_PORTS: usize = 512;

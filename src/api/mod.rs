@@ -6,7 +6,8 @@
 //! | [`command`], [`types`], [`answer`] | the lab's vocabulary (`lab::command`, `lab::types`, `lab::answer`), re-exported: the commands the front-ends produce, the values they share, the answers they render |
 //! | [`v1`] | GNS3 1.3 (`/v1`): decode and render |
 //! | [`v2`] | GNS3 2.2's and 3.0's compute APIs (`/v2/compute`, `/v3/compute`, one module with a [`v2::Dialect`]): decode and render |
-//! | [`pages`] | pages for people: status, upload form, backup and restore |
+//! | [`pages`] | pages for people: routes, upload form, backup and restore |
+//! | [`status`] | the lab drawn (`GET /`, `/projects/{id}`) and `GET /status.json` |
 //! | [`multipart`] | `multipart/form-data` bodies (uploads) |
 //! | [`routes`] | `/v1` route templates and matching |
 //! | [`body`] | request bodies: JSON → typed structs, validated once |
@@ -16,6 +17,7 @@ pub mod decode;
 pub mod multipart;
 pub mod pages;
 pub mod routes;
+pub mod status;
 pub mod v1;
 pub mod v2;
 

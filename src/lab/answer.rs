@@ -282,8 +282,21 @@ pub struct DeviceView {
 pub struct StatusView {
     /// Started with `--local`.
     pub local: bool,
-    /// Every open project, with its nodes.
-    pub projects: Vec<(ProjectView, Vec<NodeStatus>)>,
+    /// Every open project, with its nodes and links.
+    pub projects: Vec<ProjectStatus>,
+    /// Which engine runs the PCs (`vpcs` or `builtin`).
+    pub pc_engine: &'static str,
+}
+
+/// A project on the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectStatus {
+    /// The project.
+    pub project: ProjectView,
+    /// Its nodes, by name.
+    pub nodes: Vec<NodeStatus>,
+    /// Its links, each once.
+    pub links: Vec<LinkStatus>,
 }
 
 /// One node on the status page.
@@ -301,10 +314,71 @@ pub struct NodeStatus {
     pub console: Option<u16>,
     /// Console clients attached.
     pub clients: usize,
-    /// Its ports: (adapter, port, link, counters).
-    pub ports: Vec<(u32, u32, Option<Nio>, PortStats)>,
+    /// Its ports.
+    pub ports: Vec<PortStatus>,
     /// A switch's learnt addresses: (VLAN, MAC, port number).
     pub macs: Vec<(u16, [u8; 6], u32)>,
+}
+
+/// One port on the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortStatus {
+    /// Adapter number.
+    pub adapter: u32,
+    /// Port number on it.
+    pub port: u32,
+    /// Its link to the world.
+    pub nio: Option<Nio>,
+    /// Its counters since the link came.
+    pub stats: PortStats,
+    /// A switch port's VLAN mode.
+    pub mode: Option<crate::lab::vlan::PortMode>,
+    /// A capture is running on it.
+    pub capturing: bool,
+    /// Link filters act on it.
+    pub filtered: bool,
+    /// Its rates over the last sampling interval, once two samples are in.
+    pub rate: Option<Rate>,
+    /// Its rates between successive samples, oldest first (the last few
+    /// minutes).
+    pub history: Vec<Rate>,
+}
+
+/// What crosses a port per second (never NaN: an interval of no time is
+/// no rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rate {
+    /// Frames sent out of the link per second.
+    pub out_frames: f64,
+    /// Bytes sent out of the link per second.
+    pub out_bytes: f64,
+    /// Frames delivered from the link per second.
+    pub in_frames: f64,
+    /// Bytes delivered from the link per second.
+    pub in_bytes: f64,
+    /// Frames dropped per second.
+    pub dropped: f64,
+}
+
+impl Eq for Rate {}
+
+/// Two ports of a project joined by a tunnel whose both ends are this
+/// server's, or a port linked to something outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// One end: (node index, port index) in the project's node list.
+    pub a: (usize, usize),
+    /// The other end.
+    pub b: Far,
+}
+
+/// Where a link's other end is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Far {
+    /// A port of the same project: (node index, port index).
+    Port(usize, usize),
+    /// Outside: a tunnel's far address, a TAP device, a host interface.
+    Outside(String),
 }
 
 /// Frame and byte counters of a port, per direction, plus drops.

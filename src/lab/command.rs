@@ -49,8 +49,9 @@ pub enum Command {
     CreateNode(Uuid, NodeCreate),
     /// An operation on one node: it goes through that node's queue.
     Node(NodeRef, NodeCommand),
-    /// The whole lab, for a person (`GET /`).
-    Status,
+    /// The whole lab, or one project of it, for a person (`GET /`,
+    /// `GET /projects/{id}`) or a script (`GET /status.json`).
+    Status(Option<Uuid>),
     /// The upload form (`GET /upload`).
     UploadForm,
     /// Restore a tar archive of projects into the projects directory.

@@ -47,6 +47,8 @@ pub mod spec;
 #[cfg(test)]
 mod tests;
 pub mod timers;
+pub mod topology;
+pub mod traffic;
 pub mod types;
 pub mod vlan;
 pub mod wiring;
@@ -82,6 +84,8 @@ pub struct Lab {
     projects: projects::Projects,
     /// Image lists being made.
     images: images::Images,
+    /// Rates of the linked ports, and their recent history.
+    traffic: traffic::Traffic,
     shutdown: bool,
 }
 
@@ -92,6 +96,7 @@ impl Lab {
             nodes: Nodes::new(World::new(settings)),
             projects: projects::Projects::default(),
             images: images::Images::default(),
+            traffic: traffic::Traffic::default(),
             shutdown: false,
         }
     }
@@ -124,7 +129,7 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
             Command::CreateNode(p, NodeCreate::Qemu(b)) => self.create_qemu(p, b, host),
-            Command::Status => Ok(Answer::Ok(Body::Status(self.status(now)))),
+            Command::Status(only) => self.status(now, only).map(|s| Answer::Ok(Body::Status(s))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => {
                 match self
@@ -211,6 +216,7 @@ impl Lab {
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
         self.projects.restore_step(host);
         self.images.step(host);
+        self.sample_traffic(now);
         self.settle(|n| n.poll(now, host));
     }
 
@@ -257,6 +263,9 @@ impl Lab {
         let held = self
             .nodes
             .next_held()
+            .into_iter()
+            .chain(self.traffic.deadline())
+            .min()
             .map(|t| t.saturating_duration_since(now));
         match (self.nodes.world.timers.timeout(now), held) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -767,27 +776,54 @@ impl Lab {
     }
 
     /// The whole lab, projects by name, nodes by name.
-    fn status(&self, now: Instant) -> answer::StatusView {
+    fn status(&self, now: Instant, only: Option<Uuid>) -> Result<answer::StatusView, ApiError> {
+        if let Some(id) = only {
+            self.project(id)?;
+        }
         let mut projects: Vec<_> = self
             .projects
             .iter()
+            .filter(|p| only.is_none_or(|id| id == p.id))
             .filter_map(|p| {
                 let view = self.projects.view(p.id, &self.nodes.world.settings).ok()?;
                 let mut nodes: Vec<_> = p
                     .nodes
                     .iter()
                     .filter_map(|id| self.key_of(*id).and_then(|k| self.node(k)))
-                    .map(|n| n.status(now))
+                    .map(|n| n.status(now, &self.traffic))
                     .collect();
                 nodes.sort_by(|a, b| a.name.cmp(&b.name));
-                Some((view, nodes))
+                let links = topology::links(&nodes);
+                Some(answer::ProjectStatus {
+                    project: view,
+                    nodes,
+                    links,
+                })
             })
             .collect();
-        projects.sort_by(|a, b| (&a.0.name, a.0.id).cmp(&(&b.0.name, b.0.id)));
-        answer::StatusView {
+        projects
+            .sort_by(|a, b| (&a.project.name, a.project.id).cmp(&(&b.project.name, b.project.id)));
+        Ok(answer::StatusView {
             local: self.nodes.world.settings.local,
             projects,
-        }
+            pc_engine: match self.nodes.world.settings.pc_engine {
+                PcEngine::Vpcs => "vpcs",
+                PcEngine::Builtin => "builtin",
+            },
+        })
+    }
+
+    /// Sample the linked ports' counters when due (see [`traffic`]).
+    fn sample_traffic(&mut self, now: Instant) {
+        let open = !self.projects.is_empty();
+        let linked = self.nodes.registry.iter().flat_map(|n| {
+            n.ports
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.nio.is_some())
+                .map(move |(i, p)| (n.id, i, &p.stats))
+        });
+        self.traffic.poll(now, open, linked);
     }
 
     /// Check that every structure agrees with every other (see

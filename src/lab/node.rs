@@ -168,7 +168,11 @@ impl Node {
     }
 
     /// The node as the status page shows it.
-    pub fn status(&self, now: std::time::Instant) -> crate::lab::answer::NodeStatus {
+    pub fn status(
+        &self,
+        now: std::time::Instant,
+        traffic: &crate::lab::traffic::Traffic,
+    ) -> crate::lab::answer::NodeStatus {
         crate::lab::answer::NodeStatus {
             id: self.id,
             name: self.name.clone(),
@@ -190,7 +194,18 @@ impl Node {
             ports: self
                 .ports
                 .iter()
-                .map(|p| (p.adapter, p.number, p.nio.clone(), p.stats))
+                .enumerate()
+                .map(|(i, p)| crate::lab::answer::PortStatus {
+                    adapter: p.adapter,
+                    port: p.number,
+                    nio: p.nio.clone(),
+                    stats: p.stats,
+                    mode: p.mode,
+                    capturing: p.capture.is_some(),
+                    filtered: p.filters.is_some(),
+                    rate: traffic.rate(self.id, i),
+                    history: traffic.history(self.id, i),
+                })
                 .collect(),
         }
     }

@@ -87,7 +87,12 @@ impl Projects {
         self.map.values()
     }
 
-    /// The ids of every open project.
+    /// Whether no project is open.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The open projects' ids.
     pub fn ids(&self) -> Vec<Uuid> {
         self.map.keys().copied().collect()
     }

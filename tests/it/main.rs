@@ -19,6 +19,7 @@ mod qemu;
 mod security;
 mod seed;
 mod soak;
+mod status;
 mod storm;
 mod switch;
 mod tap;

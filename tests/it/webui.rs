@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A venv with selenium, installed once per target directory.
-fn selenium() -> PathBuf {
+pub fn selenium() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("selenium");
     let python = dir.join("bin/python");
     let ok = |py: &Path| {
