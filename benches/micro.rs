@@ -194,6 +194,95 @@ fn lab(c: &mut Criterion) {
     g.finish();
 }
 
+/// The status page and `status.json` for a lab of 100 PCs linked in
+/// pairs, with five minutes of rates behind every link: the lab's view,
+/// then the page (SVG drawing, tables, graphs) or the JSON.
+fn status(c: &mut Criterion) {
+    use nanolab::api::body::{ProjectCreate, VmCreate};
+    use nanolab::api::{
+        Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, pages,
+    };
+    use nanolab::lab::fake::FakeHost;
+    use nanolab::lab::{Answer, Body, Lab};
+    use std::time::{Duration, Instant};
+    let mut now = Instant::now();
+    let mut lab = Lab::new(nanolab::lab::fake::settings());
+    let mut host = FakeHost::new();
+    let t = Ticket {
+        conn: 0,
+        serial: 0,
+        slot: 0,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::CreateProject(ProjectCreate::default()),
+        &mut host,
+    );
+    let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
+        panic!()
+    };
+    for i in 0..100u16 {
+        let vm = VmCreate {
+            name: format!("PC{i}"),
+            vm_id: None,
+            legacy_id: None,
+            console: None,
+            startup_script: None,
+            console_pick: false,
+            console_telnet: true,
+        };
+        lab.handle(
+            now,
+            t,
+            Command::CreateNode(p.id, NodeCreate::Vpcs(vm)),
+            &mut host,
+        );
+        let Some((_, Ok(Answer::Created(Body::Vpcs(v))))) = host.replies.pop() else {
+            panic!()
+        };
+        let node = NodeRef {
+            project: p.id,
+            node: v.id,
+            class: nanolab::api::NodeClass::Vpcs,
+        };
+        let (lport, rport) = (10000 + i, if i % 2 == 0 { 10001 + i } else { 9999 + i });
+        let nio = Nio::Udp(NioUdp {
+            lport,
+            rhost: "127.0.0.1".into(),
+            raddr: [127, 0, 0, 1].into(),
+            rport,
+        });
+        let at = PortAddr {
+            adapter: 0,
+            port: 0,
+        };
+        lab.handle(
+            now,
+            t,
+            Command::Node(node, NodeCommand::AddNio(at, nio)),
+            &mut host,
+        );
+    }
+    for _ in 0..=150 {
+        now += Duration::from_secs(2);
+        lab.poll(now, &mut host);
+    }
+    let mut g = c.benchmark_group("status_100_nodes");
+    g.throughput(Throughput::Elements(1));
+    for (name, route) in [("page", "/"), ("json", "/status.json")] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                host.replies.clear();
+                lab.handle(now, t, Command::Status(None), &mut host);
+                let (_, reply) = host.replies.pop().unwrap();
+                pages::render(Some(route), reply).body.len()
+            })
+        });
+    }
+    g.finish();
+}
+
 /// What a link's filters cost per frame: loss, corruption, a BPF rule
 /// compiled by libpcap, and a delay (which only queues).
 fn filters(c: &mut Criterion) {
@@ -246,5 +335,5 @@ fn filters(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, routing, responses, lab, filters);
+criterion_group!(benches, parsing, routing, responses, lab, status, filters);
 criterion_main!(benches);

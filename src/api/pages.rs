@@ -103,7 +103,7 @@ fn restore(req: &Request) -> Result<Command, ApiError> {
 pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     match reply {
         Ok(Answer::Ok(Body::Status(s))) if route == Some("/status.json") => {
-            Response::json(200, &super::status::json(&s))
+            Response::json_body(200, super::status::json(&s))
         }
         Ok(Answer::Ok(Body::Status(s))) => Response::html(200, super::status::page(&s)),
         Ok(Answer::Ok(Body::Backup(_))) => Response::chunked("application/x-gtar"),

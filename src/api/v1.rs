@@ -484,10 +484,9 @@ mod tests {
     fn answers_render_in_1_3_shapes() {
         let r = render(Some("/x"), Ok(Answer::Created(Body::UdpPort(10000))));
         assert_eq!((r.status, r.route), (201, Some("/x")));
-        assert_eq!(
-            r.body,
-            serde_json::to_vec_pretty(&json!({"udp_port": 10000})).unwrap()
-        );
+        let mut want = serde_json::to_vec_pretty(&json!({"udp_port": 10000})).unwrap();
+        want.push(b'\n');
+        assert_eq!(r.body, want, "pretty, and a newline at the end");
         let r = render(None, Ok(Answer::Ok(Body::Version { local: false })));
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v, json!({"local": false, "version": "1.3.13"}));

@@ -8,11 +8,13 @@
 //! 2 s and swaps the lab's part in place (no reload, no flicker); with it
 //! off, it reloads every 5 s. Everything is served by nanolab itself.
 
+mod json;
 mod svg;
+
+pub use json::json;
 
 use crate::api::answer::{Far, Nio, NodeStatus, PortStats, ProjectStatus, Rate, StatusView};
 use crate::lab::vlan::PortMode;
-use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// Text made safe for HTML and SVG.
@@ -253,81 +255,11 @@ fn mac_table(out: &mut String, n: &NodeStatus) {
     out.push_str("</table></td></tr>\n");
 }
 
-fn mac(m: &[u8; 6]) -> String {
+pub(super) fn mac(m: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     )
-}
-
-fn rate_json(r: &Rate) -> Value {
-    json!({"out_frames_per_s": r.out_frames, "out_bytes_per_s": r.out_bytes,
-           "in_frames_per_s": r.in_frames, "in_bytes_per_s": r.in_bytes, "dropped_per_s": r.dropped})
-}
-
-fn nio_json(nio: &Option<Nio>) -> Value {
-    match nio {
-        Some(Nio::Udp(u)) => {
-            json!({"type": "nio_udp", "lport": u.lport, "rhost": u.rhost, "rport": u.rport})
-        }
-        Some(Nio::Tap(t)) => json!({"type": "nio_tap", "tap_device": t.device}),
-        Some(Nio::Ethernet(e)) => json!({"type": e.kind, "ethernet_device": e.device}),
-        None => Value::Null,
-    }
-}
-
-fn node_json(n: &NodeStatus) -> Value {
-    let ports: Vec<Value> = n
-        .ports
-        .iter()
-        .map(|p| {
-            let s = &p.stats;
-            json!({
-                "adapter_number": p.adapter, "port_number": p.port, "link": nio_json(&p.nio),
-                "mode": p.mode.map(mode_word), "capturing": p.capturing, "filtered": p.filtered,
-                "counters": {"out_frames": s.out_frames, "out_bytes": s.out_bytes, "in_frames": s.in_frames,
-                             "in_bytes": s.in_bytes, "dropped": s.dropped, "dropped_unlinked": s.dropped_unlinked,
-                             "dropped_send": s.dropped_send, "dropped_filtered": s.dropped_filtered},
-                "rate": p.rate.as_ref().map(rate_json),
-                "history": p.history.iter().map(rate_json).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let macs: Vec<Value> = n
-        .macs
-        .iter()
-        .map(|(vlan, m, port)| json!({"vlan": vlan, "mac": mac(m), "port": port}))
-        .collect();
-    json!({"node_id": n.id.to_string(), "name": n.name, "kind": n.kind, "status": n.state, "console": n.console,
-           "console_clients": n.clients, "ports": ports, "mac_table": macs})
-}
-
-/// The same as the page, for scripts.
-pub fn json(s: &StatusView) -> Value {
-    let projects: Vec<Value> = s
-        .projects
-        .iter()
-        .map(|p| {
-            let end = |(n, i): (usize, usize)| json!({"node_id": p.nodes[n].id.to_string(), "port": i});
-            let links: Vec<Value> = p
-                .links
-                .iter()
-                .map(|l| {
-                    let b = match &l.b {
-                        Far::Port(n, i) => end((*n, *i)),
-                        Far::Outside(what) => json!({"outside": what}),
-                    };
-                    let rate = p.nodes[l.a.0].ports[l.a.1].rate.as_ref().map(rate_json);
-                    json!({"a": end(l.a), "b": b, "rate": rate})
-                })
-                .collect();
-            json!({"project_id": p.project.id.to_string(), "name": p.project.name, "path": p.project.path,
-                   "temporary": p.project.temporary,
-                   "nodes": p.nodes.iter().map(node_json).collect::<Vec<_>>(), "links": links})
-        })
-        .collect();
-    json!({"version": env!("CARGO_PKG_VERSION"), "pc_engine": s.pc_engine, "local": s.local,
-           "projects": projects})
 }
 
 #[cfg(test)]
@@ -447,8 +379,16 @@ mod tests {
     }
 
     #[test]
-    fn the_json_says_the_same() {
-        let v = json(&view());
+    fn the_json_says_the_same_with_its_keys_sorted() {
+        let text = json(&view());
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        // Re-serialized through a sorted map, it comes out the same.
+        let mut sorted = serde_json::to_vec(&v).unwrap();
+        sorted.push(b'\n');
+        assert_eq!(
+            String::from_utf8(sorted).unwrap(),
+            String::from_utf8(text).unwrap()
+        );
         let p = &v["projects"][0];
         assert_eq!(p["name"], "<lab>");
         assert_eq!(
@@ -456,13 +396,8 @@ mod tests {
             "trunk 802.1Q, native VLAN 1"
         );
         assert_eq!(p["nodes"][0]["ports"][0]["rate"]["out_frames_per_s"], 2.0);
-        assert_eq!(
-            p["nodes"][0]["ports"][0]["history"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        let history = &p["nodes"][0]["ports"][0]["history"];
+        assert_eq!(history["out_frames_per_s"], serde_json::json!([0.0, 4.0]));
         assert_eq!(p["links"][0]["b"]["port"], 0);
         assert_eq!(p["links"][1]["b"]["outside"], "UDP 192.0.2.1:4000");
         assert_eq!(v["pc_engine"], "builtin");

@@ -27,8 +27,16 @@ pub struct Response {
 impl Response {
     /// A JSON answer. `serde_json::Value` keeps object keys in a BTreeMap
     /// (the `preserve_order` feature is off), so the output is key-sorted.
+    /// It ends with a newline, as a terminal (curl) wants.
     pub fn json(status: u16, value: &Value) -> Self {
-        let body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"{}".to_vec());
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"{}".to_vec());
+        body.push(b'\n');
+        Self::json_body(status, body)
+    }
+
+    /// A JSON body made elsewhere (`/status.json`, written by serde's
+    /// derive for speed; its keys are sorted by its field order).
+    pub fn json_body(status: u16, body: Vec<u8>) -> Self {
         Response {
             status,
             body,
