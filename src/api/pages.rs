@@ -17,6 +17,7 @@ const PAGES: &[(&str, &[Method])] = &[
     ("/", &[Method::Get]),
     ("/status.json", &[Method::Get]),
     ("/projects/{project_id}", &[Method::Get]),
+    ("/projects/{project_id}/open", &[Method::Post]),
     ("/upload", &[Method::Get, Method::Post]),
     ("/backup/projects.tar", &[Method::Get]),
 ];
@@ -29,11 +30,18 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
             command: Err(ApiError::Unauthorized),
         };
     }
-    let project = req.path.strip_prefix("/projects/");
-    let path = if project.is_some() {
-        "/projects/{project_id}"
-    } else {
-        req.path.as_str()
+    let (project, path) = match req.path.strip_prefix("/projects/") {
+        Some(rest) => match rest.strip_suffix("/open") {
+            Some(id) => (Some(id), "/projects/{project_id}/open"),
+            None => (Some(rest), "/projects/{project_id}"),
+        },
+        None => (None, req.path.as_str()),
+    };
+    let project_id = || {
+        project
+            .unwrap_or_default()
+            .parse::<uuid::Uuid>()
+            .map_err(|_| ApiError::NotFound(format!("Project {} is not a project id", req.path)))
     };
     let Some(&(route, methods)) = PAGES.iter().find(|(p, _)| *p == path) else {
         let e = ApiError::NotFound(format!(
@@ -48,11 +56,13 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
     };
     let command = match (route, &req.method) {
         ("/" | "/status.json", Method::Get) => Ok(Command::Status(None)),
-        ("/projects/{project_id}", Method::Get) => project
-            .unwrap_or_default()
-            .parse()
-            .map(|id| Command::Status(Some(id)))
-            .map_err(|_| ApiError::NotFound(format!("Project {} is not a project id", req.path))),
+        ("/projects/{project_id}", Method::Get) => project_id().map(|id| Command::Status(Some(id))),
+        ("/projects/{project_id}/open", Method::Post) => project_id().map(|id| {
+            Command::CreateProject(super::body::ProjectCreate {
+                project_id: Some(id),
+                ..Default::default()
+            })
+        }),
         ("/upload", Method::Get) => Ok(Command::UploadForm),
         ("/upload", Method::Post) => restore(req),
         ("/backup/projects.tar", Method::Get) => Ok(Command::BackupProjects),
@@ -107,11 +117,26 @@ pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
         }
         Ok(Answer::Ok(Body::Status(s))) => Response::html(200, super::status::page(&s)),
         Ok(Answer::Ok(Body::Backup(_))) => Response::chunked("application/x-gtar"),
-        Ok(Answer::Created(Body::Restored(_))) => Response::redirect("/upload"),
+        Ok(Answer::Created(Body::Restored(r))) => Response::html(200, restored_page(&r)),
+        Ok(Answer::Created(Body::Project(p))) => Response::redirect(&format!("/projects/{}", p.id)),
         Ok(_) => Response::html(200, UPLOAD_FORM.to_string()),
         Err(e) => Response::error(&e),
     }
     .with_route(route)
+}
+
+/// The form again, under what the restore wrote.
+fn restored_page(r: &super::answer::Restored) -> String {
+    let said = format!(
+        "<p class=\"restored\"><strong>Restored {} project(s): {} file(s), {} bytes.</strong> \
+         <a href=\"/\">See the lab</a></p>",
+        r.projects, r.files, r.bytes
+    );
+    UPLOAD_FORM.replacen(
+        "<body><h1>Restore projects</h1>",
+        &format!("<body><h1>Restore projects</h1>{said}"),
+        1,
+    )
 }
 
 const UPLOAD_FORM: &str = "<!doctype html>

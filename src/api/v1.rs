@@ -289,6 +289,7 @@ fn body_json(b: Body) -> Value {
         Body::Status(_)
         | Body::Backup(_)
         | Body::Images(_)
+        | Body::Projects(_)
         | Body::FileStream(_)
         | Body::Restored(_)
         | Body::InterfaceDetails(_)

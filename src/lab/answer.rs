@@ -79,12 +79,25 @@ pub enum Body {
     Status(StatusView),
     /// The projects directory, to be streamed as a tar archive.
     Backup(PathBuf),
+    /// The open projects.
+    Projects(Vec<ProjectView>),
     /// The images in the images directory, with their digests.
     Images(Vec<ImageFile>),
     /// A file to stream as it is (an image download).
     FileStream(PathBuf),
     /// A projects archive was restored: how many entries it had.
-    Restored(usize),
+    Restored(Restored),
+}
+
+/// What a restore wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Projects (top-level directories) it held.
+    pub projects: usize,
+    /// Files written.
+    pub files: usize,
+    /// Bytes in those files.
+    pub bytes: u64,
 }
 
 /// A file in the images directory.
@@ -286,6 +299,8 @@ pub struct StatusView {
     pub projects: Vec<ProjectStatus>,
     /// Which engine runs the PCs (`vpcs` or `builtin`).
     pub pc_engine: &'static str,
+    /// Projects in the projects directory that are not open.
+    pub closed: Vec<Uuid>,
 }
 
 /// A project on the status page.

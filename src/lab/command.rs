@@ -35,6 +35,8 @@ pub enum Command {
     CreateProject(ProjectCreate),
     /// A project's description.
     GetProject(Uuid),
+    /// Every open project (`GET /v2/compute/projects`).
+    ListProjects,
     /// Rename, move or (un)mark a project temporary.
     UpdateProject(Uuid, ProjectUpdate),
     /// Remove the directories of nodes deleted since the last commit.

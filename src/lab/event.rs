@@ -13,6 +13,8 @@ use uuid::Uuid;
 /// Something that happened, for the log now and for notification streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A projects archive was restored.
+    Restored(super::answer::Restored),
     /// An image was uploaded whole.
     Uploaded {
         /// Where it was written.
@@ -286,6 +288,11 @@ impl std::fmt::Display for Event {
                 text,
             } => write!(f, "project {project}: {level:?}: {text}"),
             Event::ShutdownAsked => f.write_str("shutting down: asked through the API"),
+            Event::Restored(r) => write!(
+                f,
+                "restored {} project(s): {} file(s), {} bytes",
+                r.projects, r.files, r.bytes
+            ),
             Event::Uploaded { path, bytes } => {
                 write!(f, "image {} uploaded: {bytes} bytes", path.display())
             }

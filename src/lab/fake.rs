@@ -434,11 +434,30 @@ impl Files for FakeFiles {
         Ok(())
     }
 
-    fn restore_step(&mut self, _entries: usize) -> Option<Result<usize, ApiError>> {
-        self.files
-            .keys()
-            .any(|f| f.ends_with("restored.tar"))
-            .then_some(Ok(1))
+    fn restore_step(
+        &mut self,
+        _entries: usize,
+    ) -> Option<Result<super::answer::Restored, ApiError>> {
+        let (_, archive) = self
+            .files
+            .iter()
+            .find(|(f, _)| f.ends_with("restored.tar"))?;
+        Some(Ok(super::answer::Restored {
+            projects: 1,
+            files: 1,
+            bytes: archive.len() as u64,
+        }))
+    }
+
+    fn subdirs(&mut self, dir: &Path, limit: usize) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .dirs
+            .iter()
+            .filter(|d| d.parent() == Some(dir))
+            .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        names.truncate(limit);
+        names
     }
 
     fn exists(&mut self, path: &Path) -> bool {

@@ -172,9 +172,13 @@ pub trait Files {
     /// Go on with the restore begun: up to `entries` more entries. `None`
     /// while there is more to do; then how many entries the archive held,
     /// or why it was refused (nothing written) or failed.
-    fn restore_step(&mut self, entries: usize) -> Option<Result<usize, ApiError>>;
+    fn restore_step(&mut self, entries: usize)
+    -> Option<Result<super::answer::Restored, ApiError>>;
     /// Whether something is at `path`.
     fn exists(&mut self, path: &Path) -> bool;
+    /// The names of the directories directly in `dir` (none when it is
+    /// unreadable), at most `limit`.
+    fn subdirs(&mut self, dir: &Path, limit: usize) -> Vec<String>;
     /// Rename a file or directory.
     fn rename(&mut self, from: &Path, to: &Path) -> Result<(), ApiError>;
     /// Append `data` to the file at `path`.

@@ -65,7 +65,7 @@ pub use timers::Deadline;
 use crate::error::ApiError;
 use crate::lab::command::{Command, NodeClass, NodeCreate, NodeRef, Ticket};
 use crate::lab::spec::{DeviceCreate, VmCreate};
-use crate::limits::{MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES};
+use crate::limits::{MAX_NODES_PER_PROJECT, MAX_PROJECT_FILE, MAX_PROJECT_FILES, MAX_PROJECTS};
 use kinds::kind::Kind;
 use nodes::Nodes;
 use port::Port;
@@ -120,6 +120,16 @@ impl Lab {
             Command::Shutdown => self.request_shutdown(),
             Command::CreateProject(b) => self.create_project(b, host),
             Command::GetProject(id) => self.project_view(id).map(Answer::Ok),
+            Command::ListProjects => {
+                let settings = &self.nodes.world.settings;
+                let mut list: Vec<ProjectView> = self
+                    .projects
+                    .iter()
+                    .filter_map(|p| self.projects.view(p.id, settings).ok())
+                    .collect();
+                list.sort_by_key(|p| p.id);
+                Ok(Answer::Ok(Body::Projects(list)))
+            }
             Command::UpdateProject(id, b) => self.update_project(id, b, host),
             Command::CommitProject(id) => self.projects.commit(id, host),
             Command::CloseProject(id) => self.forget_project(now, id, false, host),
@@ -129,7 +139,9 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
             Command::CreateNode(p, NodeCreate::Qemu(b)) => self.create_qemu(p, b, host),
-            Command::Status(only) => self.status(now, only).map(|s| Answer::Ok(Body::Status(s))),
+            Command::Status(only) => self
+                .status(now, only, host)
+                .map(|s| Answer::Ok(Body::Status(s))),
             Command::UploadForm => Ok(Answer::Ok(Body::Empty)),
             Command::RestoreProjects(archive) => {
                 match self
@@ -214,7 +226,8 @@ impl Lab {
     /// that are due, then start one queued spawn (spawning blocks for a
     /// moment, so one per turn).
     pub fn poll(&mut self, now: Instant, host: &mut dyn Host) {
-        self.projects.restore_step(host);
+        self.projects
+            .restore_step(host, &mut self.nodes.world.events);
         self.images.step(host);
         self.sample_traffic(now);
         self.settle(|n| n.poll(now, host));
@@ -776,7 +789,12 @@ impl Lab {
     }
 
     /// The whole lab, projects by name, nodes by name.
-    fn status(&self, now: Instant, only: Option<Uuid>) -> Result<answer::StatusView, ApiError> {
+    fn status(
+        &self,
+        now: Instant,
+        only: Option<Uuid>,
+        host: &mut dyn Host,
+    ) -> Result<answer::StatusView, ApiError> {
         if let Some(id) = only {
             self.project(id)?;
         }
@@ -803,9 +821,19 @@ impl Lab {
             .collect();
         projects
             .sort_by(|a, b| (&a.project.name, a.project.id).cmp(&(&b.project.name, b.project.id)));
+        // Projects on disk that are not open (the page offers to open them).
+        let mut closed: Vec<Uuid> = host
+            .files()
+            .subdirs(&self.nodes.world.settings.projects_dir, MAX_PROJECTS)
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .filter(|id| self.projects.get(*id).is_err())
+            .collect();
+        closed.sort();
         Ok(answer::StatusView {
             local: self.nodes.world.settings.local,
             projects,
+            closed,
             pc_engine: match self.nodes.world.settings.pc_engine {
                 PcEngine::Vpcs => "vpcs",
                 PcEngine::Builtin => "builtin",

@@ -51,14 +51,17 @@ impl Projects {
     }
 
     /// One slice of the restore in progress; answer it once done.
-    pub fn restore_step(&mut self, host: &mut dyn Host) {
+    pub fn restore_step(&mut self, host: &mut dyn Host, events: &mut Events) {
         if self.restoring.is_none() {
             return;
         }
         if let Some(done) = host.files().restore_step(RESTORE_SLICE)
             && let Some(ticket) = self.restoring.take()
         {
-            host.reply(ticket, done.map(|n| Answer::Created(Body::Restored(n))));
+            if let Ok(r) = &done {
+                events.emit(Event::Restored(*r));
+            }
+            host.reply(ticket, done.map(|r| Answer::Created(Body::Restored(r))));
         }
     }
 

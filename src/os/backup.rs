@@ -10,6 +10,7 @@
 
 use super::confined;
 use crate::error::ApiError;
+use crate::lab::answer::Restored;
 use cap_std::fs::{Dir, ReadDir};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -92,7 +93,12 @@ impl TarStream {
         // The entry's own metadata: a link is not followed.
         let Ok(meta) = entry.metadata() else { return };
         let mut header = Header::new_gnu();
-        header.set_mtime(0);
+        // The file's own time (a restore gives it back).
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.into_std().duration_since(std::time::UNIX_EPOCH).ok());
+        header.set_mtime(mtime.map_or(0, |d| d.as_secs()));
         if meta.is_dir() {
             if let Ok(d) = entry.open_dir().and_then(|d| d.entries()) {
                 header.set_entry_type(EntryType::Directory);
@@ -170,7 +176,9 @@ fn check(entry: &tar::Entry<'_, &[u8]>) -> Result<(), ApiError> {
 }
 
 /// Write one checked entry beneath `root`.
-fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>) -> Result<(), ApiError> {
+/// Write one entry; a file's modification time is the archive's. Counts
+/// what was written into `tally` (a project per top-level directory).
+fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>, tally: &mut Tally) -> Result<(), ApiError> {
     let path = entry.path().map_err(unreadable)?.into_owned();
     let failed =
         |e: io::Error| ApiError::conflict(format!("Restoring {} failed: {e}", path.display()));
@@ -179,6 +187,11 @@ fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>) -> Result<(), ApiError> 
     if rel.as_os_str().is_empty() || rel == Path::new(confined::LOCK_FILE) {
         return Ok(());
     }
+    if let Some(Component::Normal(top)) = rel.components().next()
+        && (rel.components().count() > 1 || entry.header().entry_type() == EntryType::Directory)
+    {
+        tally.projects.insert(top.to_os_string());
+    }
     if entry.header().entry_type() == EntryType::Directory {
         return confined::create_dir_all(root, &rel).map_err(failed);
     }
@@ -186,7 +199,25 @@ fn write(root: &Dir, entry: &mut tar::Entry<'_, &[u8]>) -> Result<(), ApiError> 
     entry.read_to_end(&mut data).map_err(unreadable)?;
     confined::create_dir_all(root, rel.parent().unwrap_or(Path::new("")))
         .and_then(|()| confined::write_atomic(root, &rel, &data, false))
-        .map_err(failed)
+        .map_err(failed)?;
+    tally.files += 1;
+    tally.bytes += data.len() as u64;
+    if let Ok(secs) = entry.header().mtime()
+        && secs > 0
+        && let Ok(f) = root.open_with(&rel, cap_std::fs::OpenOptions::new().write(true))
+    {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let _ = f.into_std().set_modified(when);
+    }
+    Ok(())
+}
+
+/// What a restore wrote so far.
+#[derive(Default)]
+struct Tally {
+    projects: std::collections::BTreeSet<std::ffi::OsString>,
+    files: usize,
+    bytes: u64,
 }
 
 /// A restore in progress, a slice of entries at a time: every entry is
@@ -199,6 +230,7 @@ pub struct Restore {
     /// Entries checked (all of them once writing began).
     entries: usize,
     writing: bool,
+    tally: Tally,
 }
 
 impl Restore {
@@ -209,12 +241,13 @@ impl Restore {
             at: 0,
             entries: 0,
             writing: false,
+            tally: Tally::default(),
         }
     }
 
     /// Check, then write, up to `budget` more entries beneath `root`.
-    /// Returns how many entries the archive held once it is restored whole.
-    pub fn step(&mut self, root: &Dir, budget: usize) -> Result<Option<usize>, ApiError> {
+    /// Returns what was written once the archive is restored whole.
+    pub fn step(&mut self, root: &Dir, budget: usize) -> Result<Option<Restored>, ApiError> {
         let rest = self.archive.get(self.at..).unwrap_or_default();
         let mut ar = tar::Archive::new(rest);
         let mut end = 0;
@@ -230,14 +263,19 @@ impl Restore {
                 .unwrap_or(usize::MAX)
                 .saturating_add(size.div_ceil(512) * 512);
             if self.writing {
-                write(root, &mut entry)?;
+                write(root, &mut entry, &mut self.tally)?;
             } else {
                 check(&entry)?;
                 self.entries += 1;
             }
         }
         if self.writing {
-            return Ok(Some(self.entries));
+            let t = &self.tally;
+            return Ok(Some(Restored {
+                projects: t.projects.len(),
+                files: t.files,
+                bytes: t.bytes,
+            }));
         }
         // Every entry checked: write them, from the start.
         self.writing = true;
@@ -247,7 +285,7 @@ impl Restore {
 }
 
 /// Restore `archive` beneath `root` whole (in one go).
-pub fn restore(root: &Dir, archive: &[u8]) -> Result<usize, ApiError> {
+pub fn restore(root: &Dir, archive: &[u8]) -> Result<Restored, ApiError> {
     let mut r = Restore::new(archive.to_vec());
     loop {
         if let Some(n) = r.step(root, usize::MAX)? {
@@ -306,6 +344,12 @@ mod tests {
         )
         .unwrap();
         std::fs::write(src.join("p/big"), vec![7u8; 200_000]).unwrap();
+        let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(src.join("p/big"))
+            .unwrap();
+        f.set_modified(then).unwrap();
         let mut s = TarStream::new(&src).unwrap();
         let mut tar = Vec::new();
         let mut pieces = 0;
@@ -314,7 +358,14 @@ mod tests {
         }
         assert!(pieces > 10, "produced a piece at a time");
         let dst = temp("dst");
-        assert!(restore(&confined::open_root(&dst).unwrap(), &tar).unwrap() >= 5);
+        let r = restore(&confined::open_root(&dst).unwrap(), &tar).unwrap();
+        assert_eq!((r.projects, r.files, r.bytes), (1, 2, 200_012));
+        let restored = std::fs::metadata(dst.join("p/big")).unwrap();
+        assert_eq!(
+            restored.modified().unwrap(),
+            then,
+            "the file's time came back"
+        );
         assert_eq!(
             std::fs::read_to_string(dst.join("p/project-files/vpcs/v/startup.vpc")).unwrap(),
             "ip 10.0.0.1\n"
@@ -452,7 +503,11 @@ mod tests {
                 assert!(!dst.join("p").exists(), "step {steps}");
             }
         };
-        assert_eq!((entries, steps), (51, 26), "13 slices checked, 13 written");
+        assert_eq!(
+            (entries.projects, entries.files, entries.bytes, steps),
+            (1, 51, 94, 26),
+            "13 slices checked, 13 written"
+        );
         assert_eq!(std::fs::read(dst.join("p/n3/f10")).unwrap(), b"10");
         assert_eq!(
             std::fs::read(dst.join(format!("p/{}", "l".repeat(150)))).unwrap(),

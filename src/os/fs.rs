@@ -162,7 +162,10 @@ impl Files for Disk {
         Ok(())
     }
 
-    fn restore_step(&mut self, entries: usize) -> Option<Result<usize, ApiError>> {
+    fn restore_step(
+        &mut self,
+        entries: usize,
+    ) -> Option<Result<crate::lab::answer::Restored, ApiError>> {
         let (root, r) = self.restore.as_mut()?;
         let step = r.step(root, entries);
         if matches!(step, Ok(None)) {
@@ -170,6 +173,21 @@ impl Files for Disk {
         }
         self.restore = None;
         step.transpose()
+    }
+
+    fn subdirs(&mut self, dir: &Path, limit: usize) -> Vec<String> {
+        let Ok(d) = self.dir(dir) else {
+            return Vec::new();
+        };
+        let Ok(entries) = d.entries() else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .take(limit)
+            .collect()
     }
 
     fn exists(&mut self, path: &Path) -> bool {

@@ -62,17 +62,34 @@ fn projects_are_backed_up_as_a_tar_stream_and_restored_through_upload() {
     let form = format!("file=@{}", tar.display());
     let out = curl(&[
         "-s",
-        "-o",
-        "/dev/null",
         "-w",
-        "%{http_code}",
+        "\n%{http_code}",
         "-F",
         "type=PROJECTS",
         "-F",
         &form,
         &other.url("/upload"),
     ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "302");
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(answer.ends_with("\n200"), "{answer}");
+    // It says what it wrote: one project, its files and their bytes.
+    let files = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+    let listing = String::from_utf8_lossy(&files.stdout).into_owned();
+    let regular: Vec<&str> = listing.lines().filter(|l| l.starts_with('-')).collect();
+    let bytes: u64 = regular
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let said = format!(
+        "Restored 1 project(s): {} file(s), {bytes} bytes.",
+        regular.len()
+    );
+    assert!(answer.contains(&said), "{said} not in {answer}");
+    // Each file keeps its time: not 1970, not the tar crate's 2006.
+    assert!(
+        !listing.contains("1970-01-01") && !listing.contains("2006-07-24"),
+        "{listing}"
+    );
     let restored = other.dir.join("projects").join(&script);
     assert_eq!(
         std::fs::read_to_string(restored).unwrap(),

@@ -228,3 +228,36 @@ fn status_json_and_a_project_page_say_the_same() {
         .get("/projects/nope")
         .assert_error(404, "not a project id");
 }
+
+#[test]
+fn projects_on_disk_are_listed_and_opened_from_the_page() {
+    let s = Server::start(&[]);
+    let body = json!({"name": "kept", "project_id": P}).to_string();
+    assert_eq!(s.post("/v2/compute/projects", &body).status, 201);
+    let list = s.get("/v2/compute/projects");
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.json[0]["project_id"], P);
+    assert_eq!(list.json[0]["name"], "kept");
+    assert_eq!(
+        s.post(&format!("/v2/compute/projects/{P}/close"), "")
+            .status,
+        204
+    );
+    assert_eq!(s.get("/v2/compute/projects").json, json!([]));
+    let page = s.get("/");
+    let form = format!("action=\"/projects/{P}/open\"");
+    assert!(
+        page.text.contains("On disk, not open") && page.text.contains(&form),
+        "{}",
+        page.text
+    );
+    assert_eq!(s.get("/status.json").json["closed_projects"], json!([P]));
+    let opened = s.post(&format!("/projects/{P}/open"), "");
+    assert_eq!(opened.status, 302, "{}", opened.text);
+    assert_eq!(
+        opened.header("Location"),
+        Some(format!("/projects/{P}").as_str())
+    );
+    assert_eq!(s.get("/v2/compute/projects").json[0]["project_id"], P);
+    assert!(!s.get("/").text.contains("On disk, not open"));
+}

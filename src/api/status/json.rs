@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 #[derive(Serialize)]
 struct Doc<'a> {
+    closed_projects: Vec<String>,
     local: bool,
     pc_engine: &'a str,
     projects: Vec<ProjectDoc<'a>>,
@@ -198,6 +199,7 @@ pub fn json(s: &StatusView) -> Vec<u8> {
         })
         .collect();
     let doc = Doc {
+        closed_projects: s.closed.iter().map(|id| id.to_string()).collect(),
         local: s.local,
         pc_engine: s.pc_engine,
         projects,

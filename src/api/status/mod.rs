@@ -132,6 +132,17 @@ pub fn page(s: &StatusView) -> String {
     for p in &s.projects {
         project(&mut out, p);
     }
+    if !s.closed.is_empty() {
+        out.push_str("<h2>On disk, not open</h2><ul class=\"closed\">");
+        for id in &s.closed {
+            let _ = write!(
+                out,
+                "<li><form method=\"post\" action=\"/projects/{id}/open\">{id} \
+                 <button type=\"submit\">Open</button></form></li>"
+            );
+        }
+        out.push_str("</ul>\n");
+    }
     out.push_str("</div>\n");
     out.push_str(SCRIPT);
     out.push_str("</body></html>\n");
@@ -317,6 +328,7 @@ mod tests {
         StatusView {
             local: false,
             pc_engine: "builtin",
+            closed: vec![uuid::Uuid::from_u128(7)],
             projects: vec![ProjectStatus {
                 project: ProjectView {
                     variables: None,
@@ -371,6 +383,7 @@ mod tests {
             "builtin engine",
             "http-equiv=\"refresh\"",
             "id=\"lab\"",
+            "action=\"/projects/00000000-0000-0000-0000-000000000007/open\"",
         ] {
             assert!(html.contains(needle), "{needle} missing");
         }

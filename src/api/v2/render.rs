@@ -110,6 +110,7 @@ pub(super) fn body_json(b: Body) -> Value {
             .collect(),
         Body::File(_) => json!({}),
         Body::Project(p) => project_json(&p),
+        Body::Projects(list) => list.iter().map(project_json).collect(),
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Qemu(v) => super::qemu::json(&v),
         Body::Device(d) => device_json(&d),
