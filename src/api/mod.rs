@@ -10,12 +10,14 @@
 //! | [`status`] | the lab drawn (`GET /`, `/projects/{id}`) and `GET /status.json` |
 //! | [`multipart`] | `multipart/form-data` bodies (uploads) |
 //! | [`routes`] | `/v1` route templates and matching |
+//! | [`record`] | `--record`: requests as shell lines that replay on a fresh server |
 //! | [`body`] | request bodies: JSON → typed structs, validated once |
 
 pub mod body;
 pub mod decode;
 pub mod multipart;
 pub mod pages;
+pub mod record;
 pub mod routes;
 pub mod status;
 pub mod v1;
@@ -87,9 +89,4 @@ pub fn notice(front: Front, n: &answer::Notice<'_>) -> Option<String> {
         Front::V3 => v2::notification_v3(n),
         Front::V1 | Front::Pages => None,
     }
-}
-
-/// A request as a replayable `curl` command line (`--record`).
-pub fn record_line(addr: std::net::SocketAddr, req: &Request) -> String {
-    v1::curl_line(addr, req)
 }

@@ -241,17 +241,6 @@ fn port_addr(m: &Matched<'_>) -> Result<PortAddr, ApiError> {
     })
 }
 
-/// A request as a replayable `curl` command line (for `--record`).
-pub fn curl_line(addr: std::net::SocketAddr, req: &Request) -> String {
-    let body = String::from_utf8_lossy(&req.body).replace('\'', "'\\''");
-    format!(
-        "curl -X {} \"http://{addr}{}\" -d '{}'\n",
-        req.method.as_str(),
-        req.path,
-        if body.is_empty() { "{}" } else { &body }
-    )
-}
-
 /// The HTTP answer for a lab reply, in 1.3's shapes, with its `X-Route`.
 pub fn render(route: Option<&'static str>, reply: Reply) -> Response {
     match reply {
@@ -467,18 +456,6 @@ mod tests {
         let creds = Credentials::new("u", "p");
         let d = decode(&req("GET", "/v1/version", ""), Some(&creds));
         assert_eq!(d.command.unwrap_err(), ApiError::Unauthorized);
-    }
-
-    #[test]
-    fn recorded_requests_replay_with_curl() {
-        let r = req("POST", "/v1/projects", r#"{"name": "it's"}"#);
-        let addr = "127.0.0.1:8000".parse().unwrap();
-        assert_eq!(
-            curl_line(addr, &r),
-            "curl -X POST \"http://127.0.0.1:8000/v1/projects\" -d '{\"name\": \"it'\\''s\"}'\n"
-        );
-        let r = req("GET", "/v1/version", "");
-        assert!(curl_line(addr, &r).ends_with("-d '{}'\n"));
     }
 
     #[test]

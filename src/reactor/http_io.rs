@@ -260,11 +260,11 @@ impl Server {
                     io.answer(ticket, Err(ApiError::Unauthorized));
                 }
                 Err(e) => {
-                    io.record(&req);
+                    io.record(ticket, &req);
                     io.answer(ticket, Err(e));
                 }
                 Ok(cmd) => {
-                    io.record(&req);
+                    io.record(ticket, &req);
                     lab.handle(now, ticket, cmd, io);
                 }
             }
@@ -455,11 +455,16 @@ impl Io {
         }
         let upgrade = api::upgrade(&reply);
         let Some(c) = self.http(ticket.conn).filter(|c| c.serial == ticket.serial) else {
+            self.record_answer(ticket, 0, &[]);
             return;
         };
         // A request whose decoding panicked has no entry: /v1 renders it.
         let (front, route) = c.fronts.remove(&ticket.slot).unwrap_or((Front::V1, None));
         let resp = api::render(front, route, reply);
+        self.record_answer(ticket, resp.status, &resp.body);
+        let Some(c) = self.http(ticket.conn) else {
+            return;
+        };
         let resp = match (upgrade, c.ws_key.take()) {
             (Some(up), Some(key)) => {
                 c.upgrade = Some((up, front));
@@ -496,12 +501,24 @@ impl Io {
         self.timers.schedule(deadline, IoTimer::Conn(token, serial));
     }
 
-    /// Append the request as a replayable curl command to the record file.
-    fn record(&mut self, req: &Request) {
-        let (Some(file), Ok(addr)) = (&mut self.record, self.listener.local_addr()) else {
+    /// Remember the request for the record file (`--record`): its line is
+    /// written once it is answered, in request order.
+    fn record(&mut self, ticket: Ticket, req: &Request) {
+        if let Some((_, recorder)) = &mut self.record {
+            recorder.request(ticket, req);
+        }
+    }
+
+    /// Its answer: write the lines now ready (an id the answer brings is
+    /// captured in a shell variable).
+    fn record_answer(&mut self, ticket: Ticket, status: u16, body: &[u8]) {
+        let Some((file, recorder)) = &mut self.record else {
             return;
         };
-        if let Err(e) = file.write_all(api::record_line(addr, req).as_bytes()) {
+        let lines = recorder.answered(ticket, status, body);
+        if !lines.is_empty()
+            && let Err(e) = file.write_all(lines.as_bytes())
+        {
             log::warn!("cannot write to the record file: {e}");
         }
     }

@@ -100,7 +100,8 @@ struct Io {
     /// Which API connections are taken (the cap and each address's share).
     admission: crate::lab::admission::Admission,
     next_serial: u64,
-    record: Option<File>,
+    /// `--record`: the file and what is waiting to be written to it.
+    record: Option<(File, crate::api::record::Recorder)>,
     scratch: Vec<u8>,
     config: Config,
     flags: Flags,
@@ -167,7 +168,11 @@ impl Server {
             Interest::READABLE,
         )?;
         let record = match &config.record {
-            Some(p) => Some(File::options().create(true).append(true).open(p)?),
+            Some(p) => {
+                let file = File::options().create(true).append(true).open(p)?;
+                let recorder = crate::api::record::Recorder::new(listener.local_addr()?);
+                Some((file, recorder))
+            }
             None => None,
         };
         let landlock = crate::sys::landlock_abi().is_some();

@@ -123,18 +123,84 @@ fn config_file_applies_and_flags_override() {
 }
 
 #[test]
-fn record_appends_replayable_curl_commands() {
+fn a_record_replays_the_same_lab_on_a_fresh_server() {
     let dir = temp_dir("rec");
     let rec = dir.join("session.sh");
-    let srv = Server::start(&["--record", rec.to_str().unwrap()]);
-    srv.post("/v1/projects", r#"{"name": "it's"}"#);
-    srv.get("/v1/version");
+    let first = Server::start(&["--record", rec.to_str().unwrap(), "--pc-engine", "builtin"]);
+    // The README's session: a project, two PCs on a tunnel the server's
+    // UDP ports make, both started, with ids and ports the server chose.
+    let build = |s: &Server| {
+        let p = s.post("/v1/projects", r#"{"name": "it's"}"#).json["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut pcs = Vec::new();
+        for name in ["PC1", "PC2"] {
+            let body = format!(r#"{{"name": "{name}"}}"#);
+            pcs.push(
+                s.post(&format!("/v1/projects/{p}/vpcs/vms"), &body).json["vm_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let a = s.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"]
+            .as_u64()
+            .unwrap();
+        let b = s.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"]
+            .as_u64()
+            .unwrap();
+        for (vm, (l, r)) in pcs.iter().zip([(a, b), (b, a)]) {
+            let nio = format!(
+                r#"{{"lport": {l}, "rhost": "127.0.0.1", "rport": {r}, "type": "nio_udp"}}"#
+            );
+            let r = s.post(
+                &format!("/v1/projects/{p}/vpcs/vms/{vm}/adapters/0/ports/0/nio"),
+                &nio,
+            );
+            assert_eq!(r.status, 201, "{}", r.text);
+            assert_eq!(
+                s.post(&format!("/v1/projects/{p}/vpcs/vms/{vm}/start"), "{}")
+                    .status,
+                204
+            );
+        }
+        s.get("/v1/version");
+    };
+    build(&first);
     let text = std::fs::read_to_string(&rec).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].starts_with("curl -X POST \"http://") && lines[0].contains("/v1/projects"));
-    // Replaying the line with a shell creates the project again.
-    let out = Command::new("sh").arg("-c").arg(lines[0]).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["name"], "it's");
+    assert!(text.starts_with(": \"${NANOLAB:=http://"), "{text}");
+    assert!(
+        text.contains("P1=$(curl") && text.contains("$P1/vpcs/vms/$N2/start"),
+        "{text}"
+    );
+    assert!(text.contains("\"lport\": '\"$U4\"'"), "{text}");
+    // Another server, whose UDP ports start elsewhere: the file, as it is.
+    let fresh = Server::start(&["--pc-engine", "builtin", "--udp-ports", "31000-31100"]);
+    let out = Command::new("sh")
+        .arg(&rec)
+        .env("NANOLAB", fresh.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lab = fresh.get("/status.json").json;
+    let p = &lab["projects"][0];
+    assert_eq!(p["name"], "it's", "{lab}");
+    let nodes = p["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{lab}");
+    assert!(nodes.iter().all(|n| n["status"] == "started"), "{lab}");
+    assert_eq!(
+        p["links"].as_array().unwrap().len(),
+        1,
+        "one tunnel, both ends here: {lab}"
+    );
+    assert_eq!(
+        nodes[0]["ports"][0]["link"]["lport"].as_u64().unwrap() / 100,
+        310,
+        "{lab}"
+    );
 }
