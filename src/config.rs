@@ -173,7 +173,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --config FILE           GNS3-style INI file ([Server], [VPCS]); flags override it
   --debug | --quiet       log every request | only warnings and errors
   --log FILE              log to FILE instead of standard error
-  --record FILE           append one curl command per API request to FILE
+  --record FILE           append each API request to FILE as a shell line that
+                          replays on a fresh server (NANOLAB=URL sh FILE)
   --no-console-sandbox    let VPCS run host commands typed after '!' (needed when
                           --vpcs is a script); logged as a warning
   --auth-user USER        require HTTP Basic authentication as USER; the password
