@@ -62,11 +62,31 @@ fn init_logger(cfg: &config::Config) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Say which engine runs the PCs, and warn at once when the VPCS program
+/// it needs is not there (every PC start would fail).
+fn pc_engine_said(cfg: &config::Config) {
+    match cfg.pc_engine {
+        nanolab::lab::PcEngine::Builtin => {
+            log::info!("PCs run on the built-in engine (no process per PC)")
+        }
+        nanolab::lab::PcEngine::Vpcs => {
+            let path = std::env::var_os("PATH");
+            match nanolab::os::program::resolve(cfg.vpcs.as_deref(), path.as_deref()) {
+                Ok(p) => log::info!("PCs run on the vpcs engine: {}", p.display()),
+                Err(e) => log::warn!(
+                    "{e}; PCs will not start until it is there, or run them on the built-in \
+                     engine: --pc-engine builtin"
+                ),
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let (command, flags) = match config::parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(config::ArgError::Usage(e)) => {
-            eprintln!("nanolab: {e}\n\n{}", config::USAGE);
+            eprintln!("nanolab: {e} (see nanolab --help)");
             return ExitCode::from(2);
         }
         Err(config::ArgError::Config(e)) => {
@@ -143,6 +163,7 @@ fn main() -> ExitCode {
     } else if nanolab::sys::landlock_abi().is_none() {
         log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
     }
+    pc_engine_said(&cfg);
     let api = std::net::SocketAddr::new(cfg.host, cfg.port);
     let link = match &cfg.tls {
         None => nanolab::os::link::Policy::Plain,

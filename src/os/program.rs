@@ -28,8 +28,8 @@ pub fn resolve(
     match candidate {
         Some(p) if executable => Ok(p),
         _ => Err(ApiError::conflict(format!(
-            "VPCS program {shown} is missing or not executable: install it with 'apt-get install vpcs' \
-             or set --vpcs / [VPCS] vpcs_path"
+            "VPCS program {shown} is missing or not executable: install it with 'apt-get install vpcs', \
+             set --vpcs / [VPCS] vpcs_path, or run PCs without it: --pc-engine builtin"
         ))),
     }
 }
@@ -53,6 +53,7 @@ mod tests {
         assert!(
             e.to_string().contains("/nonexistent/vpcs")
                 && e.to_string().contains("apt-get install vpcs")
+                && e.to_string().contains("--pc-engine builtin")
         );
         assert!(resolve(None, Some(std::ffi::OsStr::new("/nonexistent"))).is_err());
         let plain = std::env::temp_dir().join(format!("nanolab-noexec-{}", std::process::id()));

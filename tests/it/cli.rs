@@ -11,12 +11,14 @@ fn run(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn bad_flags_print_usage_and_exit_2() {
+fn bad_flags_print_one_line_and_exit_2() {
     let out = run(&["--bogus"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    // One line that names the mistake and where help is, not the usage.
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("--bogus") && err.contains("usage: nanolab"),
+        err.contains("--bogus") && err.contains("see nanolab --help"),
         "{err}"
     );
     assert_eq!(run(&["--port", "many"]).status.code(), Some(2));
@@ -202,5 +204,25 @@ fn a_record_replays_the_same_lab_on_a_fresh_server() {
         nodes[0]["ports"][0]["link"]["lport"].as_u64().unwrap() / 100,
         310,
         "{lab}"
+    );
+}
+
+#[test]
+fn a_missing_vpcs_is_said_at_start_and_the_start_suggests_the_built_in_engine() {
+    let srv = Server::start(&["--vpcs", "/nonexistent/vpcs"]);
+    let said = crate::util::wait_for(5, || srv.log().contains("PCs will not start"));
+    assert!(said, "no warning at start: {}", srv.log());
+    assert!(srv.log().contains("--pc-engine builtin"), "{}", srv.log());
+    let p = srv.project();
+    let (vm, _) = srv.vm(&p, "PC1");
+    srv.post(&crate::util::vm_url(&p, &vm, "/start"), "{}")
+        .assert_error(409, "--pc-engine builtin");
+    let builtin = Server::start(&["--pc-engine", "builtin"]);
+    assert!(
+        crate::util::wait_for(5, || builtin
+            .log()
+            .contains("PCs run on the built-in engine")),
+        "{}",
+        builtin.log()
     );
 }
