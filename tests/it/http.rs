@@ -164,3 +164,16 @@ fn response_keys_are_sorted() {
         .collect();
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{}", r.text);
 }
+
+#[test]
+fn typing_at_the_port_gets_a_400_at_once_and_json_ends_with_a_newline() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    // What a person typing with telnet sends: a line, no blank line after.
+    c.write_all(b"hello\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let r = read_response(&mut BufReader::new(c)).expect("an answer before the request timeout");
+    r.assert_error(400, "This port speaks HTTP");
+    let v = s.get("/v1/version");
+    assert!(v.text.ends_with("}\n"), "{:?}", v.text);
+}

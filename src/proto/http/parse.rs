@@ -369,8 +369,30 @@ fn find_head_end(buf: &[u8], scanned: &mut usize) -> Result<Option<usize>, ApiEr
         }),
         None => {
             *scanned = buf.len();
+            early_error(buf)?;
             Ok(None)
         }
+    }
+}
+
+/// A head not yet whole whose first line is already no HTTP (someone
+/// typing at the port with telnet): the error now, not after the request
+/// timeout.
+fn early_error(buf: &[u8]) -> Result<(), ApiError> {
+    let start = buf
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    if !line.contains(&b'\n') {
+        return Ok(());
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut headers).parse(line) {
+        Err(httparse::Error::TooManyHeaders) | Ok(_) => Ok(()),
+        Err(e) => Err(ApiError::bad(format!(
+            "Malformed HTTP request: {e}. This port speaks HTTP: try curl http://HOST:PORT/v1/version"
+        ))),
     }
 }
 
@@ -868,6 +890,22 @@ mod tests {
         p.feed(b"POST /v2/compute/qemu/images/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
             .unwrap();
         assert!(p.feed_body(b"zz\r\n").is_err(), "bad chunk size");
+    }
+
+    #[test]
+    fn a_line_that_is_no_http_is_an_error_before_the_head_ends() {
+        let mut p = RequestParser::new();
+        let e = p.feed(b"hello\r\n").unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("This port speaks HTTP"), "{e}");
+        // A valid start waits for the rest, blank lines before it too.
+        let mut p = RequestParser::new();
+        assert!(
+            p.feed(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n")
+                .unwrap()
+                .request
+                .is_none()
+        );
     }
 
     #[test]
