@@ -20,6 +20,9 @@ pub enum Verbosity {
 /// Everything the server needs to know to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// What the configuration file says that nanolab ignores (a section it
+    /// does not know, a section name in the wrong case); logged at start.
+    pub warnings: Vec<String>,
     /// Address the API (and by default the consoles) bind.
     pub host: IpAddr,
     /// API port; 0 picks a free one.
@@ -392,6 +395,7 @@ fn flag_password(f: &Flags) -> Result<String, String> {
 
 fn defaults() -> Config {
     Config {
+        warnings: Vec::new(),
         host: IpAddr::from([127, 0, 0, 1]),
         port: 8000,
         local: false,
@@ -490,6 +494,45 @@ fn default_projects_dir() -> PathBuf {
     base.join("nanolab").join("projects")
 }
 
+/// The sections nanolab reads, and the other sections of a GNS3 server's
+/// file (whose keys are not nanolab's).
+const SECTIONS: &[&str] = &["Server", "VPCS", "Qemu", "GNS3"];
+const GNS3_SECTIONS: &[&str] = &[
+    "Controller",
+    "Dynamips",
+    "IOU",
+    "VirtualBox",
+    "VMware",
+    "Docker",
+    "TraceNG",
+    "Hyper-V",
+    "Builtin",
+    "Ubridge",
+];
+
+/// A section nanolab will not read: its name in another case (GNS3's
+/// configparser matches names exactly, so `[server]` is ignored there
+/// too), or a name nobody knows.
+fn section_warning(name: &str, line: usize) -> Option<String> {
+    if SECTIONS.contains(&name) || GNS3_SECTIONS.contains(&name) {
+        return None;
+    }
+    let same = SECTIONS
+        .iter()
+        .chain(GNS3_SECTIONS)
+        .find(|s| s.eq_ignore_ascii_case(name));
+    Some(match same {
+        Some(right) => format!(
+            "line {line}: section [{name}] is ignored: section names are matched exactly, as GNS3 \
+             matches them; write [{right}]"
+        ),
+        None => format!(
+            "line {line}: unknown section [{name}] is ignored (nanolab reads [Server], [VPCS], \
+             [Qemu] and [GNS3])"
+        ),
+    })
+}
+
 /// Apply the `[Server]` and `[VPCS]` sections of a GNS3 server INI file.
 pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
     let mut section = String::new();
@@ -506,6 +549,9 @@ pub fn apply_ini(c: &mut Config, text: &str) -> Result<(), String> {
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = name.trim().to_string();
+            if let Some(w) = section_warning(&section, n + 1) {
+                c.warnings.push(w);
+            }
             continue;
         }
         let Some((key, value)) = line.split_once('=').or_else(|| line.split_once(':')) else {
@@ -711,6 +757,20 @@ mod tests {
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ini_sections_in_the_wrong_case_or_unknown_are_warned_about() {
+        let mut c = defaults();
+        apply_ini(
+            &mut c,
+            "[server]\nport = 9000\n[Bogus]\nx = 1\n[Dynamips]\nx = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.port, defaults().port, "[server] is not [Server]");
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("line 1") && c.warnings[0].contains("write [Server]"));
+        assert!(c.warnings[1].contains("unknown section [Bogus]"));
     }
 
     #[test]

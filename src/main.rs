@@ -163,6 +163,9 @@ fn main() -> ExitCode {
     } else if nanolab::sys::landlock_abi().is_none() {
         log::warn!("kernel without Landlock: '!' lines are filtered by the console proxy only");
     }
+    for w in &cfg.warnings {
+        log::warn!("config file: {w}");
+    }
     pc_engine_said(&cfg);
     let api = std::net::SocketAddr::new(cfg.host, cfg.port);
     let link = match &cfg.tls {
