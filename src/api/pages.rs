@@ -20,6 +20,7 @@ const PAGES: &[(&str, &[Method])] = &[
     ("/projects/{project_id}/open", &[Method::Post]),
     ("/upload", &[Method::Get, Method::Post]),
     ("/backup/projects.tar", &[Method::Get]),
+    ("/backup/images.tar", &[Method::Get]),
 ];
 
 /// Decode a request for a page.
@@ -66,6 +67,7 @@ pub fn decode(req: &Request, auth: Option<&Credentials>) -> Decoded {
         ("/upload", Method::Get) => Ok(Command::UploadForm),
         ("/upload", Method::Post) => restore(req),
         ("/backup/projects.tar", Method::Get) => Ok(Command::BackupProjects),
+        ("/backup/images.tar", Method::Get) => Ok(Command::BackupImages),
         _ => Err(ApiError::MethodNotAllowed {
             method: req.method.as_str().to_string(),
             route,

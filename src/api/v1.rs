@@ -257,6 +257,7 @@ fn body_json(b: Body) -> Value {
     match b {
         Body::Empty => json!({}),
         Body::Version { local } => version_json(local),
+        Body::VersionChecked => json!({"version": super::API_VERSION}),
         Body::Interfaces(names) => names
             .into_iter()
             .map(|n| json!({"id": n, "name": n}))

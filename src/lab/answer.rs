@@ -77,10 +77,14 @@ pub enum Body {
     UdpPort(u16),
     /// The whole lab, for the status page.
     Status(StatusView),
-    /// The projects directory, to be streamed as a tar archive.
+    /// A directory (the projects', the images'), to be streamed as a
+    /// tar archive.
     Backup(PathBuf),
     /// The open projects.
     Projects(Vec<ProjectView>),
+    /// The client's version is ours (`POST /v1/version`): only the version
+    /// is answered, as 1.3.13 answers.
+    VersionChecked,
     /// The images in the images directory, with their digests.
     Images(Vec<ImageFile>),
     /// A file to stream as it is (an image download).

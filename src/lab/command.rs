@@ -60,6 +60,9 @@ pub enum Command {
     RestoreProjects(Vec<u8>),
     /// Stream the projects directory as a tar archive.
     BackupProjects,
+    /// Stream the images directory as a tar archive (1.3.13's
+    /// `/backup/images.tar`).
+    BackupImages,
     /// What this compute can do (GNS3 2.2's `/capabilities`).
     Capabilities,
     /// What the compute can do, as GNS3 3.0 asks (`/v3/compute/capabilities`).

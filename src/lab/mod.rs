@@ -155,6 +155,9 @@ impl Lab {
             Command::BackupProjects => Ok(Answer::Ok(Body::Backup(
                 self.nodes.world.settings.projects_dir.clone(),
             ))),
+            Command::BackupImages => Ok(Answer::Ok(Body::Backup(
+                self.nodes.world.settings.images_dir.clone(),
+            ))),
             Command::Capabilities3 => {
                 let settings = &self.nodes.world.settings;
                 let machine = host.machine(&settings.projects_dir);
@@ -704,9 +707,7 @@ impl Lab {
                 command::API_VERSION
             )));
         }
-        Ok(Answer::Ok(Body::Version {
-            local: self.nodes.world.settings.local,
-        }))
+        Ok(Answer::Ok(Body::VersionChecked))
     }
 
     fn request_shutdown(&mut self) -> Reply {

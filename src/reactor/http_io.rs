@@ -429,7 +429,13 @@ impl Io {
                     self.streams
                         .insert(ticket.conn, (ticket.serial, Source::Tar(s)));
                 }
-                Err(e) => reply = Err(ApiError::io("reading the projects directory", &e)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    reply = Err(ApiError::NotFound(format!(
+                        "{} does not exist",
+                        dir.display()
+                    )))
+                }
+                Err(e) => reply = Err(ApiError::io(&format!("reading {}", dir.display()), &e)),
             },
             Ok(Answer::Ok(Body::FileStream(path))) => match std::fs::File::open(path) {
                 Ok(f) => {

@@ -164,6 +164,22 @@ fn images_upload_list_and_download_over_v2_and_v3() {
     assert!(got == b, "the download is the image");
     assert_eq!(download(&s, "/v3/compute/qemu/images/gone.qcow2").0, 404);
     assert_eq!(download(&s, "/v3/compute/qemu/images/.hidden").0, 403);
+    // 1.3.13's fifth page: the images directory as a tar.
+    let (status, tar) = download(&s, "/backup/images.tar");
+    assert_eq!(status, 200);
+    let at = images.join("images.tar");
+    std::fs::write(&at, &tar).unwrap();
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&at)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        names.contains("QEMU/vyos/disk.qcow2") && names.contains("QEMU/hand.img"),
+        "{names}"
+    );
+    std::fs::remove_file(&at).unwrap();
     // Nothing is written outside the images directory.
     upload(
         &s,

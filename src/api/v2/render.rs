@@ -71,6 +71,7 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::Binaries(list) => crate::api::v1::binaries_json(&list),
         Body::QemuCapabilities(archs) => json!({"kvm": archs}),
         Body::Version { local } => json!({"version": GNS3_VERSION, "local": local}),
+        Body::VersionChecked => json!({"version": GNS3_VERSION}),
         Body::Interfaces(names) => names
             .into_iter()
             .map(|n| json!({"id": n, "name": n}))
