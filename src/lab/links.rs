@@ -67,6 +67,11 @@ impl Links {
         }
     }
 
+    /// The port whose UDP NIO has local port `lport`.
+    pub fn at_lport(&self, lport: u16) -> Option<(NodeKey, usize)> {
+        self.by_lport.get(&lport).copied()
+    }
+
     /// The local peer of a NIO endpoint.
     pub fn peer(&self, at: &Endpoint) -> Option<Endpoint> {
         self.peers.get(at).copied()

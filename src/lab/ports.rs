@@ -149,6 +149,11 @@ impl PortPool {
         self.reserved.iter().map(|(p, o)| (*p, *o))
     }
 
+    /// Who reserved `port`.
+    pub fn owner(&self, port: u16) -> Option<Uuid> {
+        self.reserved.get(&port).copied()
+    }
+
     /// Whether `port` is reserved by anyone.
     pub fn is_reserved(&self, port: u16) -> bool {
         self.reserved.contains_key(&port)

@@ -74,6 +74,13 @@ impl Wiring<'_> {
                 return Err(e);
             }
         } else {
+            if let Some(holder) = new_lport.and_then(|l| self.holder(l, (key, index))) {
+                let lport = new_lport.unwrap_or_default();
+                return Err(ApiError::conflict(format!(
+                    "UDP port {lport} is already used by {holder}: each tunnel end needs a local \
+                     port of its own; take a free one from POST .../ports/udp"
+                )));
+            }
             let newly_reserved = new_lport.filter(|l| !self.udp_ports.is_reserved(*l));
             if let Some(lport) = new_lport {
                 self.udp_ports.reserve(lport, project)?;
@@ -104,6 +111,28 @@ impl Wiring<'_> {
             nio: nio.clone(),
         });
         Ok(Answer::Created(Body::Nio(nio)))
+    }
+
+    /// Who in this lab holds UDP port `lport` (other than port `at`):
+    /// another port's tunnel, or a node's own link to its process.
+    fn holder(&self, lport: u16, at: (NodeKey, usize)) -> Option<String> {
+        if let Some((key, i)) = self.links.at_lport(lport).filter(|&p| p != at) {
+            let n = self.registry.get(key)?;
+            return Some(format!(
+                "{} '{}', port {}",
+                n.word(),
+                n.name,
+                n.port_label(i)
+            ));
+        }
+        // Reserved by a node rather than a project: its own relay port.
+        let owner = self.udp_ports.owner(lport)?;
+        let n = self.registry.iter().find(|n| n.id == owner)?;
+        Some(format!(
+            "{} '{}' itself (its link to its process)",
+            n.word(),
+            n.name
+        ))
     }
 
     /// Close a port's NIO and free its UDP port.

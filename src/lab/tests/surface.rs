@@ -393,3 +393,25 @@ fn log_lines_name_the_kind_and_the_port_as_the_api_numbers_it() {
         "{text}"
     );
 }
+
+#[test]
+fn a_local_port_another_port_holds_is_refused_with_its_holder_named() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (a, _) = r.vpcs(p);
+    let (b, kb) = r.vpcs(p);
+    let t = r.node(p, a, NodeCommand::AddNio(PORT0, nio(10000, 10001)));
+    assert_eq!(r.status(t), Some(201));
+    let t = r.node(p, b, NodeCommand::AddNio(PORT0, nio(10000, 10002)));
+    let e = r.error(t);
+    assert!(
+        e.contains("UDP port 10000 is already used by vpcs") && e.contains("ports/udp"),
+        "{e}"
+    );
+    // A node's own relay port is named as such.
+    r.started(p, b, kb);
+    let port = r.host.procs[&kb].udp_port;
+    let t = r.node(p, a, NodeCommand::AddNio(PORT0, nio(port, 10003)));
+    let e = r.error(t);
+    assert!(e.contains("itself"), "{e}");
+}
