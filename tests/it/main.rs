@@ -16,6 +16,7 @@ mod http;
 mod images;
 mod pages;
 mod qemu;
+mod readme;
 mod security;
 mod seed;
 mod soak;
