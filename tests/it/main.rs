@@ -7,6 +7,7 @@ mod cloud;
 mod confinement;
 mod console;
 mod differential;
+mod docs;
 mod faults;
 mod fidelity;
 mod gns3;

@@ -171,7 +171,7 @@ fn four_pcs_on_one_switch_two_vlans_and_a_vlan_change_while_running() {
     assert!(
         page.contains("Ethernet switch")
             && page.contains("learnt")
-            && page.contains("(VLAN 10, port 1)"),
+            && page.contains("<tr><td>10</td><td>00:50:79:66:68:00</td><td>1</td></tr>"),
         "{page}"
     );
     // A port that is taken, and one that is not there.
