@@ -108,6 +108,7 @@ impl Config {
     /// What the lab needs to know of the configuration.
     pub fn lab_settings(&self) -> crate::lab::Settings {
         crate::lab::Settings {
+            stamp: crate::lab::settings::Stamp(std::time::Instant::now),
             local: self.local,
             projects_dir: self.projects_dir.clone(),
             vpcs: self.vpcs.clone(),

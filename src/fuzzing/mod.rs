@@ -190,7 +190,11 @@ pub fn pc(data: &[u8]) {
     let mac = [0x00, 0x50, 0x79, 0x67, 0x00, 0x01];
     let peer = [0x00, 0x50, 0x79, 0x67, 0x00, 0x02];
     let mut now = Instant::now();
-    let mut p = Pc::new(mac, 1);
+    let mut p = Pc::new(
+        mac,
+        1,
+        crate::lab::settings::Stamp(crate::lab::fake::fake_stamp),
+    );
     let _ = p.boot(now, Some("set pcname F\nip 10.0.0.1/24 10.0.0.254\n"));
     let (me, other) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
     for chunk in data.chunks(16) {

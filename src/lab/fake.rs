@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 /// Settings for tests: a local server, small pools, projects under `/projects`.
 pub fn settings() -> Settings {
     Settings {
+        stamp: super::settings::Stamp(fake_stamp),
         local: true,
         projects_dir: "/projects".into(),
         vpcs: None,
@@ -28,6 +29,16 @@ pub fn settings() -> Settings {
         qemu_accel: super::QemuAccel::Auto,
         kvm_runs: Default::default(),
     }
+}
+
+/// A made-up fresh clock: 37 µs later at every reading (tests see a ping
+/// take a few tens of microseconds, whatever the test's `now`).
+pub fn fake_stamp() -> std::time::Instant {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    static READS: AtomicU64 = AtomicU64::new(0);
+    let n = READS.fetch_add(1, Ordering::Relaxed);
+    *BASE.get_or_init(std::time::Instant::now) + std::time::Duration::from_micros(37 * n)
 }
 
 /// A pretend process.

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 /// What the lab needs to know of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// A fresh monotonic time (`Instant::now` on the real server), for what
+    /// the lab reports as measured (a built-in PC's ping times); every
+    /// decision stays on the `now` it is given.
+    pub stamp: Stamp,
     /// The server runs beside its only user (GNS3's `local`).
     pub local: bool,
     /// Where projects live by default.
@@ -61,5 +65,32 @@ impl Settings {
     /// directory).
     pub fn qemu_images(&self) -> PathBuf {
         self.images_dir.join("QEMU")
+    }
+}
+
+/// A fresh monotonic time, handed to the lab (which never reads a clock
+/// itself): `Instant::now` on the real server, a made-up clock in tests.
+#[derive(Clone, Copy)]
+pub struct Stamp(pub fn() -> std::time::Instant);
+
+impl Stamp {
+    /// Read it.
+    pub fn read(self) -> std::time::Instant {
+        (self.0)()
+    }
+}
+
+/// Settings compare by what they set; the clock is not one of them.
+impl PartialEq for Stamp {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Stamp {}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stamp")
     }
 }

@@ -238,3 +238,65 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Issue 21: the built-in PC used to print `time=0.000 ms` for every
+/// reply through in-memory links (it read the loop turn's clock, which
+/// does not move while a frame crosses them). Through a switch, each
+/// reply's time is now above zero and below the ping's own interval.
+#[test]
+fn built_in_ping_times_through_a_switch_are_real() {
+    let srv = Server::start(&["--pc-engine", "builtin"]);
+    let p = srv.project();
+    let sw = srv.post(
+        &format!("/v1/projects/{p}/dynamips/devices"),
+        r#"{"name": "SW1", "device_type": "ethernet_switch"}"#,
+    );
+    let sw = sw.json["device_id"].as_str().unwrap().to_string();
+    let mut consoles = Vec::new();
+    for (i, name) in ["PC1", "PC2"].into_iter().enumerate() {
+        let body = serde_json::json!({"name": name, "startup_script": format!("ip 10.21.0.{}/24\n", i + 1)});
+        let r = srv.post(&format!("/v1/projects/{p}/vpcs/vms"), &body.to_string());
+        let (vm, console) = (
+            r.json["vm_id"].as_str().unwrap().to_string(),
+            r.json["console"].as_u64().unwrap() as u16,
+        );
+        let port = |s: &Server| {
+            s.post(&format!("/v1/projects/{p}/ports/udp"), "{}").json["udp_port"]
+                .as_u64()
+                .unwrap()
+        };
+        let (a, b) = (port(&srv), port(&srv));
+        let nio =
+            format!(r#"{{"lport": {a}, "rhost": "127.0.0.1", "rport": {b}, "type": "nio_udp"}}"#);
+        assert_eq!(
+            srv.post(&vm_url(&p, &vm, "/adapters/0/ports/0/nio"), &nio)
+                .status,
+            201
+        );
+        let nio = format!(
+            r#"{{"nio": {{"type": "nio_udp", "lport": {b}, "rhost": "127.0.0.1", "rport": {a}}}}}"#
+        );
+        let r = srv.post(
+            &format!("/v1/projects/{p}/dynamips/devices/{sw}/ports/{}/nio", i + 1),
+            &nio,
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(srv.post(&vm_url(&p, &vm, "/start"), "{}").status, 204);
+        consoles.push(console);
+    }
+    let mut c = Console::open(consoles[0]);
+    assert!(c.expect("> ", 10), "{}", c.text());
+    let from = c.seen.len();
+    c.send("ping 10.21.0.2 -c 3\r\n");
+    assert!(c.expect_after(from, "icmp_seq=3", 15), "{}", c.text());
+    let text = String::from_utf8_lossy(&c.seen[from..]).into_owned();
+    let times: Vec<f64> = text
+        .split("time=")
+        .skip(1)
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(times.len(), 3, "{text}");
+    for t in times {
+        assert!(t > 0.0 && t < 1000.0, "time={t} ms: {text}");
+    }
+}

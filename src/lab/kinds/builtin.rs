@@ -51,7 +51,7 @@ impl BuiltinPc {
         if self.pc.is_some() {
             return;
         }
-        let mut pc = Box::new(Pc::new(self.mac, ident));
+        let mut pc = Box::new(Pc::new(self.mac, ident, cx.settings.stamp));
         if let Some(Nio::Udp(u)) = cx.ports.first().and_then(|p| p.nio.as_ref()) {
             let rhost = match u.raddr {
                 std::net::IpAddr::V4(a) => a,
