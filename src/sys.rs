@@ -25,6 +25,45 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// Datagrams one [`recv_batch`] call takes at most.
+pub const BATCH: usize = 16;
+
+/// Read up to `lens.len()` (at most [`BATCH`]) datagrams from the socket
+/// `fd` in one call, without blocking: datagram `i` lands in
+/// `buf[i * slot..][..slot]` and its length in `lens[i]`. Returns how many
+/// came; `WouldBlock` when none was waiting. A datagram longer than `slot`
+/// is cut (`slot` is the largest frame, so none is).
+pub fn recv_batch(fd: RawFd, buf: &mut [u8], slot: usize, lens: &mut [usize]) -> io::Result<usize> {
+    let n = lens.len().min(BATCH).min(buf.len() / slot.max(1));
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: all-zero iovec and mmsghdr are valid values (null pointers,
+    // zero lengths), overwritten below before use.
+    let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..n {
+        iov[i] = libc::iovec {
+            iov_base: buf[i * slot..].as_mut_ptr().cast(),
+            iov_len: slot,
+        };
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: `msgs[..n]` each point at one iovec of `slot` bytes inside
+    // `buf` (n * slot <= buf.len()), all alive for the call; the kernel
+    // writes at most `slot` bytes into each and the lengths into `msgs`.
+    let got = unsafe {
+        libc::recvmmsg(fd, msgs.as_mut_ptr(), n as _, libc::MSG_DONTWAIT as _, std::ptr::null_mut())
+    };
+    let got = usize::try_from(check(got)?).unwrap_or(0);
+    for i in 0..got {
+        lens[i] = msgs[i].msg_len as usize;
+    }
+    Ok(got)
+}
+
 /// Raise the soft open-file limit to the hard limit; returns the new limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {

@@ -90,6 +90,20 @@ impl Wire<'_> {
         }
     }
 
+    /// Frames in, as many as wait (up to `lens.len()`), frame `i` in
+    /// `buf[i * slot..]`: a batch in one system call from a UDP socket,
+    /// one frame from a TAP device or packet socket.
+    pub fn recv_batch(&self, buf: &mut [u8], slot: usize, lens: &mut [usize]) -> io::Result<usize> {
+        match self {
+            Wire::Udp(s) => sys::recv_batch(s.as_raw_fd(), buf, slot, lens),
+            Wire::Tap(_) => {
+                let n = self.recv(&mut buf[..slot])?;
+                lens[0] = n;
+                Ok(1)
+            }
+        }
+    }
+
     /// One frame out.
     pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
         match self {

@@ -103,6 +103,9 @@ struct Io {
     /// `--record`: the file and what is waiting to be written to it.
     record: Option<(File, crate::api::record::Recorder)>,
     scratch: Vec<u8>,
+    /// Where a batch of datagrams is read, a largest frame per slot (only
+    /// the pages frames touch become resident).
+    batch: Vec<u8>,
     config: Config,
     flags: Flags,
     /// The kernel can confine VPCS with Landlock.
@@ -192,6 +195,7 @@ impl Server {
             next_serial: 0,
             record,
             scratch: vec![0; crate::limits::MAX_FRAME.max(crate::limits::READ_BUDGET)],
+            batch: vec![0; crate::limits::MAX_FRAME * crate::sys::BATCH],
             config,
             flags,
             landlock,

@@ -5,7 +5,8 @@
 
 use super::{Io, NodeIo, Server};
 use crate::lab::{Endpoint, NodeKey};
-use crate::limits::DATAGRAMS_PER_WAKEUP;
+use crate::limits::{DATAGRAMS_PER_WAKEUP, MAX_FRAME};
+use crate::sys::BATCH;
 use crate::os::nb::would_block;
 use crate::os::nio::Wire;
 use std::collections::HashMap;
@@ -14,9 +15,15 @@ use std::time::Instant;
 impl Server {
     /// Frames arrived on `from`: up to [`DATAGRAMS_PER_WAKEUP`], each handed
     /// to the lab, which says where it goes; the rest wait for the next turn.
+    ///
+    /// A UDP tunnel is read a batch at a time (`recvmmsg`: one system call
+    /// for up to [`BATCH`] datagrams, and no waiting for a batch to fill:
+    /// whatever is there is taken).
     pub(super) fn relay(&mut self, now: Instant, token: usize, from: Endpoint) {
-        let Io { nodes, scratch, .. } = &mut self.io;
-        for _ in 0..DATAGRAMS_PER_WAKEUP {
+        let Io { nodes, batch, .. } = &mut self.io;
+        let mut lens = [0usize; BATCH];
+        let mut moved = 0;
+        while moved < DATAGRAMS_PER_WAKEUP {
             // The turn's frame budget is spent: the rest waits (a storm
             // degrades the data plane, never the API).
             if !self.lab.frames_left() {
@@ -25,17 +32,23 @@ impl Server {
             let Some(src) = wire(nodes, from) else {
                 return;
             };
-            let n = match src.recv(scratch) {
+            let n = match src.recv_batch(batch, MAX_FRAME, &mut lens) {
                 Ok(n) => n,
                 Err(e) if would_block(&e) => return,
                 // ICMP errors from an earlier send (a peer that is not up
                 // yet): nothing to read, keep going.
-                Err(_) => continue,
+                Err(_) => {
+                    moved += 1;
+                    continue;
+                }
             };
-            self.lab
-                .on_frame(now, from, &scratch[..n], &mut |to, frame| {
+            for (i, &len) in lens.iter().enumerate().take(n) {
+                let frame = &batch[i * MAX_FRAME..i * MAX_FRAME + len];
+                self.lab.on_frame(now, from, frame, &mut |to, frame| {
                     wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
                 });
+            }
+            moved += n.max(1);
         }
         self.io.again.push(token);
     }
