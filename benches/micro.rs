@@ -194,6 +194,93 @@ fn lab(c: &mut Criterion) {
     g.finish();
 }
 
+/// A frame through a built-in switch of 8 access ports: learnt unicast
+/// (one egress) and a broadcast (seven), the lab's whole frame path with
+/// the sends counted, not made.
+fn switching(c: &mut Criterion) {
+    use nanolab::api::body::ProjectCreate;
+    use nanolab::api::{Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, Ticket};
+    use nanolab::lab::fake::FakeHost;
+    use nanolab::lab::{Answer, Body, Endpoint, Lab};
+    use std::time::Instant;
+    let now = Instant::now();
+    let mut lab = Lab::new(nanolab::lab::fake::settings());
+    let mut host = FakeHost::new();
+    let t = Ticket {
+        conn: 0,
+        serial: 0,
+        slot: 0,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::CreateProject(ProjectCreate::default()),
+        &mut host,
+    );
+    let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
+        panic!()
+    };
+    let sw = nanolab::lab::spec::DeviceCreate {
+        mapping: None,
+        name: "SW1".into(),
+        device_type: nanolab::lab::types::DeviceType::Switch,
+        device_id: None,
+    };
+    lab.handle(
+        now,
+        t,
+        Command::CreateNode(p.id, NodeCreate::Device(sw)),
+        &mut host,
+    );
+    let Some((_, Ok(Answer::Created(Body::Device(d))))) = host.replies.pop() else {
+        panic!()
+    };
+    let node = NodeRef {
+        project: p.id,
+        node: d.id,
+        class: nanolab::api::NodeClass::Device,
+    };
+    for port in 0..8u32 {
+        let nio = Nio::Udp(NioUdp {
+            lport: 10000 + port as u16,
+            rhost: "127.0.0.1".into(),
+            raddr: [127, 0, 0, 1].into(),
+            rport: 20000 + port as u16,
+        });
+        lab.handle(
+            now,
+            t,
+            Command::Node(node, NodeCommand::AddDeviceNio(port, nio, None)),
+            &mut host,
+        );
+    }
+    let key = lab.key_of(d.id).unwrap();
+    let frame = |dst: u8, src: u8| {
+        let mut f = vec![0x02, 0, 0, 0, 0, dst, 0x02, 0, 0, 0, 0, src, 0x08, 0x00];
+        f.resize(64, 0x45);
+        f
+    };
+    // Teach the switch where host 2 is (port 1).
+    lab.on_frame(now, Endpoint::Nio(key, 1), &frame(1, 2), &mut |_, _| true);
+    let (unicast, mut broadcast) = (frame(2, 1), frame(0xff, 1));
+    broadcast[..6].copy_from_slice(&[0xff; 6]);
+    let mut g = c.benchmark_group("switch");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in [("unicast_64", unicast), ("broadcast_64", broadcast)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut sent = 0;
+                lab.on_frame(now, Endpoint::Nio(key, 0), black_box(&f), &mut |_, f| {
+                    sent += f.len();
+                    true
+                });
+                sent
+            })
+        });
+    }
+    g.finish();
+}
+
 /// The status page and `status.json` for a lab of 100 PCs linked in
 /// pairs, with five minutes of rates behind every link: the lab's view,
 /// then the page (SVG drawing, tables, graphs) or the JSON.
@@ -335,5 +422,7 @@ fn filters(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, routing, responses, lab, status, filters);
+criterion_group!(
+    benches, parsing, routing, responses, lab, switching, status, filters
+);
 criterion_main!(benches);

@@ -55,7 +55,13 @@ pub fn recv_batch(fd: RawFd, buf: &mut [u8], slot: usize, lens: &mut [usize]) ->
     // `buf` (n * slot <= buf.len()), all alive for the call; the kernel
     // writes at most `slot` bytes into each and the lengths into `msgs`.
     let got = unsafe {
-        libc::recvmmsg(fd, msgs.as_mut_ptr(), n as _, libc::MSG_DONTWAIT as _, std::ptr::null_mut())
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            n as _,
+            libc::MSG_DONTWAIT as _,
+            std::ptr::null_mut(),
+        )
     };
     let got = usize::try_from(check(got)?).unwrap_or(0);
     for i in 0..got {

@@ -27,24 +27,25 @@ impl PortMode {
         }
     }
 
-    /// A frame arriving here: its VLAN and the frame as the switch carries
-    /// it inside (without the tag that named the VLAN). `None`: dropped.
-    pub fn ingress(self, frame: &[u8]) -> Option<(u16, Vec<u8>)> {
+    /// A frame arriving here: its VLAN, and the frame as the switch
+    /// carries it inside when that differs from the frame itself (a tag
+    /// that named the VLAN, removed). `None`: dropped.
+    pub fn ingress(self, frame: &[u8]) -> Option<(u16, Option<Vec<u8>>)> {
         match self {
-            PortMode::Access(v) => ethernet::vlan(frame).is_none().then(|| (v, frame.to_vec())),
+            PortMode::Access(v) => ethernet::vlan(frame).is_none().then_some((v, None)),
             PortMode::Dot1q { native } => match ethernet::vlan(frame) {
-                Some(v) => Some((v, ethernet::pop_tag(frame))),
-                None => Some((native, frame.to_vec())),
+                Some(v) => Some((v, Some(ethernet::pop_tag(frame)))),
+                None => Some((native, None)),
             },
-            PortMode::Qinq(v) => Some((v, frame.to_vec())),
+            PortMode::Qinq(v) => Some((v, None)),
         }
     }
 
-    /// The frame as it leaves by this port.
-    pub fn egress(self, vlan: u16, inner: &[u8]) -> Vec<u8> {
+    /// The frame as it leaves by this port: copied only to be tagged.
+    pub fn egress(self, vlan: u16, inner: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            PortMode::Dot1q { native } if native != vlan => ethernet::push_tag(inner, vlan),
-            _ => inner.to_vec(),
+            PortMode::Dot1q { native } if native != vlan => ethernet::push_tag(inner, vlan).into(),
+            _ => inner.into(),
         }
     }
 }

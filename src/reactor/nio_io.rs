@@ -6,9 +6,9 @@
 use super::{Io, NodeIo, Server};
 use crate::lab::{Endpoint, NodeKey};
 use crate::limits::{DATAGRAMS_PER_WAKEUP, MAX_FRAME};
-use crate::sys::BATCH;
 use crate::os::nb::would_block;
 use crate::os::nio::Wire;
+use crate::sys::BATCH;
 use std::collections::HashMap;
 use std::time::Instant;
 

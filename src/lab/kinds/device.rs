@@ -205,7 +205,12 @@ pub fn switch_frame(
     index: usize,
     frame: &[u8],
     send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
-    decide: impl FnOnce(&[Port], &[u8]) -> Vec<(usize, Vec<u8>)>,
+    dests: &mut Vec<(usize, crate::lab::vlan::PortMode)>,
+    decide: impl FnOnce(
+        &[Port],
+        &[u8],
+        &mut Vec<(usize, crate::lab::vlan::PortMode)>,
+    ) -> Option<(u16, Option<Vec<u8>>)>,
 ) {
     let key = fx.key;
     let ports = &mut *fx.ports;
@@ -224,7 +229,12 @@ pub fn switch_frame(
         Pass::Dropped => return,
     };
     inport.delivered(true, frame.len());
-    for (p, f) in decide(ports, &frame) {
+    let Some((vlan, popped)) = decide(ports, &frame, dests) else {
+        return;
+    };
+    let inner = popped.as_deref().unwrap_or(&frame);
+    for &(p, mode) in dests.iter() {
+        let f = mode.egress(vlan, inner);
         let port = &mut ports[p];
         let to = Endpoint::Nio(key, p);
         t.at = (key, p);

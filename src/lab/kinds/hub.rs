@@ -7,14 +7,13 @@ use crate::lab::answer::Body;
 use crate::lab::command::{DeviceType, NodeClass, NodeCommand, PortAddr, PortSettings};
 use crate::lab::id::Endpoint;
 use crate::lab::port::Port;
+use crate::lab::vlan::PortMode;
 
-/// An Ethernet hub: nothing besides its ports.
+/// An Ethernet hub: nothing besides its ports (and where the frame being
+/// repeated goes, kept between frames).
 #[derive(Debug, Default)]
-pub struct Hub;
-
-/// The hub: every frame to every other port that has a NIO.
-pub fn flood(ports: &[bool], from: usize) -> impl Iterator<Item = usize> + '_ {
-    (0..ports.len()).filter(move |&p| p != from && ports[p])
+pub struct Hub {
+    dests: Vec<(usize, PortMode)>,
 }
 
 impl Behaviour for Hub {
@@ -77,22 +76,21 @@ impl Behaviour for Hub {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo {
-        device::switch_frame(fx, index, frame, send, |ports, frame| {
-            let live: Vec<bool> = ports.iter().map(|p| p.nio.is_some()).collect();
-            flood(&live, index).map(|p| (p, frame.to_vec())).collect()
-        });
-        Echo::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_hub_floods_to_every_other_linked_port() {
-        assert_eq!(
-            super::flood(&[true, false, true, true], 0).collect::<Vec<_>>(),
-            [2, 3]
+        // Every frame leaves as it came: an untagged port in one VLAN.
+        const AS_IS: (u16, PortMode) = (1, PortMode::Access(1));
+        device::switch_frame(
+            fx,
+            index,
+            frame,
+            send,
+            &mut self.dests,
+            |ports, _, dests| {
+                dests.clear();
+                let others = (0..ports.len()).filter(|&p| p != index && ports[p].nio.is_some());
+                dests.extend(others.map(|p| (p, AS_IS.1)));
+                Some((AS_IS.0, None))
+            },
         );
-        assert_eq!(super::flood(&[true], 0).count(), 0);
+        Echo::default()
     }
 }

@@ -57,41 +57,37 @@ impl MacTable {
     }
 }
 
-/// Where a frame arriving on port `from` goes, and in what form: a list of
-/// (port, frame). `ports[i]` is port `i`'s mode, `None` when it has no NIO.
-pub fn forward(
+/// Where a frame arriving on port `from` goes: its VLAN, the frame as the
+/// switch carries it when that is not the frame itself (a tag removed),
+/// and in `dests` (cleared first) each port it leaves by, with that port's
+/// mode. `mode_of(i)` is port `i`'s mode, `None` when it has no NIO. No
+/// frame is copied here, and `dests` is the caller's, kept between frames.
+pub fn route(
     table: &mut MacTable,
-    ports: &[Option<PortMode>],
+    mode_of: &dyn Fn(usize) -> Option<PortMode>,
+    nports: usize,
     from: usize,
     frame: &[u8],
     now: Instant,
-) -> Vec<(usize, Vec<u8>)> {
-    let Some(mode) = ports.get(from).copied().flatten() else {
-        return Vec::new();
-    };
-    let (Some(dst), Some(src)) = (ethernet::dst(frame), ethernet::src(frame)) else {
-        return Vec::new();
-    };
-    let Some((vlan, inner)) = mode.ingress(frame) else {
-        return Vec::new();
-    };
+    dests: &mut Vec<(usize, PortMode)>,
+) -> Option<(u16, Option<Vec<u8>>)> {
+    dests.clear();
+    let mode = mode_of(from)?;
+    let (dst, src) = (ethernet::dst(frame)?, ethernet::src(frame)?);
+    let (vlan, inner) = mode.ingress(frame)?;
     if !ethernet::is_group(&src) {
         table.learn(vlan, src, from, now);
     }
     let known = (!ethernet::is_group(&dst))
         .then(|| table.lookup(vlan, &dst, now))
         .flatten();
-    let out = |p: usize| ports.get(p).copied().flatten().filter(|m| m.carries(vlan));
+    let out = |p: usize| mode_of(p).filter(|m| m.carries(vlan)).map(|m| (p, m));
     match known {
-        Some(p) if p == from => Vec::new(),
-        Some(p) => out(p)
-            .map(|m| vec![(p, m.egress(vlan, &inner))])
-            .unwrap_or_default(),
-        None => (0..ports.len())
-            .filter(|&p| p != from)
-            .filter_map(|p| out(p).map(|m| (p, m.egress(vlan, &inner))))
-            .collect(),
+        Some(p) if p == from => {}
+        Some(p) => dests.extend(out(p)),
+        None => dests.extend((0..nports).filter(|&p| p != from).filter_map(out)),
     }
+    Some((vlan, inner))
 }
 
 /// An Ethernet switch: what it holds besides its ports.
@@ -99,6 +95,8 @@ pub fn forward(
 pub struct Switch {
     /// Learnt addresses.
     pub table: MacTable,
+    /// Where the frame being switched goes (kept: no allocation per frame).
+    dests: Vec<(usize, PortMode)>,
 }
 
 impl Behaviour for Switch {
@@ -171,10 +169,10 @@ impl Behaviour for Switch {
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo {
         let now = fx.now;
-        device::switch_frame(fx, index, frame, send, |ports, frame| {
-            let modes: Vec<Option<PortMode>> =
-                ports.iter().map(|p| p.nio.as_ref().and(p.mode)).collect();
-            forward(&mut self.table, &modes, index, frame, now)
+        let Switch { table, dests } = self;
+        device::switch_frame(fx, index, frame, send, dests, |ports, frame, dests| {
+            let mode_of = |i: usize| ports.get(i).and_then(|p| p.nio.as_ref().and(p.mode));
+            route(table, &mode_of, ports.len(), index, frame, now, dests)
         });
         Echo::default()
     }
@@ -199,6 +197,27 @@ mod tests {
         f.extend_from_slice(&[0x08, 0x00]);
         f.extend_from_slice(&[0x45; 46]);
         f
+    }
+
+    /// [`route`], with every frame as it leaves (for the tests).
+    fn forward(
+        table: &mut MacTable,
+        ports: &[Option<PortMode>],
+        from: usize,
+        frame: &[u8],
+        now: Instant,
+    ) -> Vec<(usize, Vec<u8>)> {
+        let mut dests = Vec::new();
+        let mode_of = |i: usize| ports.get(i).copied().flatten();
+        let Some((vlan, inner)) = route(table, &mode_of, ports.len(), from, frame, now, &mut dests)
+        else {
+            return Vec::new();
+        };
+        let inner = inner.as_deref().unwrap_or(frame);
+        dests
+            .iter()
+            .map(|&(p, m)| (p, m.egress(vlan, inner).into_owned()))
+            .collect()
     }
 
     fn ports_of(out: &[(usize, Vec<u8>)]) -> Vec<usize> {
