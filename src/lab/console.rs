@@ -179,10 +179,26 @@ impl PortChoice<'_> {
             }
         }
         let host = &mut *self.host;
-        Ok(self
-            .pool
-            .reserve_lowest(id, |p| host.bind_console(key, p).ok())?
-            .0)
+        // Out of descriptors, no port will do: stop trying, and say so.
+        let mut limit = None;
+        let picked = self.pool.reserve_lowest(id, |p| {
+            if limit.is_some() {
+                return None;
+            }
+            match host.bind_console(key, p) {
+                Ok(()) => Some(()),
+                Err(e @ ApiError::Unavailable(_)) => {
+                    limit = Some(e);
+                    None
+                }
+                Err(_) => None,
+            }
+        });
+        match (picked, limit) {
+            (Ok((port, ())), _) => Ok(port),
+            (Err(_), Some(limit)) => Err(limit),
+            (Err(e), None) => Err(e),
+        }
     }
 
     /// Listen on `port` instead of `current`; attached clients keep their

@@ -61,6 +61,10 @@ pub struct FakeHost {
     pub consoles: HashMap<NodeKey, u16>,
     /// Console ports "another program" holds: binding them fails.
     pub foreign_consoles: HashSet<u16>,
+    /// No descriptor is left: every console bind fails with the limit.
+    pub out_of_descriptors: bool,
+    /// Console binds tried.
+    pub console_binds: usize,
     /// Clients told to write.
     pub ready_clients: Vec<ClientId>,
     /// Clients disconnected by the lab.
@@ -145,6 +149,12 @@ impl Host for FakeHost {
     }
 
     fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
+        self.console_binds += 1;
+        if self.out_of_descriptors {
+            return Err(ApiError::Unavailable(format!(
+                "Console port {port} cannot be bound: the open-file limit is reached"
+            )));
+        }
         let taken = self.consoles.iter().any(|(n, p)| *p == port && *n != node);
         if taken || self.foreign_consoles.contains(&port) {
             return Err(ApiError::conflict(format!(

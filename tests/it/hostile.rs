@@ -1,7 +1,7 @@
 //! Hostile clients. After each wave the server must answer at once and its
 //! memory must come back near where it started.
 
-use crate::util::{Server, read_response};
+use crate::util::{Server, read_response, vm_url};
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
@@ -525,4 +525,48 @@ fn issue_16_half_sent_bodies_count_against_the_memory_budget_too() {
     answers_at_once(&srv);
     assert!(dropped() <= 12, "{} dropped", dropped());
     drop(conns);
+}
+
+/// Out of descriptors, a node's console cannot be bound on any port: the
+/// create says so at once (a 503 naming the open-file limit, or a 409 for
+/// the node's directory), instead of trying every port of the range and
+/// calling them taken; once nodes go, creates work again.
+#[test]
+fn consoles_past_the_open_file_limit_are_refused_with_the_reason() {
+    // Fewer descriptors than the 40 console ports of a test server.
+    let srv = Server::start_limited(36);
+    let p = srv.project();
+    let mut made = Vec::new();
+    let refused = loop {
+        let r = srv.post(
+            &format!("/v1/projects/{p}/vpcs/vms"),
+            &format!(r#"{{"name": "PC{}"}}"#, made.len()),
+        );
+        if r.status != 201 {
+            break r;
+        }
+        made.push(r.json["vm_id"].as_str().unwrap().to_string());
+        assert!(
+            made.len() < 64,
+            "64 descriptors cannot hold {} consoles",
+            made.len()
+        );
+    };
+    // The console's bind (503) or the node's directory (409) meets the
+    // limit first; either way the answer names it, not a port "in use".
+    let msg = refused.json["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("open-file limit") || msg.contains("Too many open files"),
+        "{}",
+        refused.text
+    );
+    assert!(!msg.contains("No free console port"), "{msg}");
+    for vm in made.iter().take(5) {
+        assert_eq!(srv.req("DELETE", &vm_url(&p, vm, ""), "").status, 204);
+    }
+    let again = srv.post(
+        &format!("/v1/projects/{p}/vpcs/vms"),
+        r#"{"name": "again"}"#,
+    );
+    assert_eq!(again.status, 201, "{}", again.text);
 }

@@ -415,3 +415,30 @@ fn a_local_port_another_port_holds_is_refused_with_its_holder_named() {
     let e = r.error(t);
     assert!(e.contains("itself"), "{e}");
 }
+
+#[test]
+fn out_of_descriptors_a_console_is_refused_at_the_first_port_not_the_whole_range() {
+    let mut r = Rig::new();
+    let p = r.project();
+    r.host.out_of_descriptors = true;
+    let b = VmCreate {
+        name: "PC1".into(),
+        vm_id: None,
+        legacy_id: None,
+        console: None,
+        startup_script: None,
+        console_pick: false,
+        console_telnet: true,
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b.clone())));
+    assert_eq!(r.status(t), Some(503));
+    assert!(r.error(t).contains("open-file limit"), "{}", r.error(t));
+    assert_eq!(
+        r.host.console_binds, 1,
+        "one try, not one per port of the range"
+    );
+    // Descriptors back: the ports passed over are tried again.
+    r.host.out_of_descriptors = false;
+    let t = r.send(Command::CreateNode(p, NodeCreate::Vpcs(b)));
+    assert_eq!(r.status(t), Some(201));
+}
