@@ -67,6 +67,10 @@ pub const ADDRESS_SHARE: (usize, usize) = (3, 4);
 /// clients, live capture viewers, backup streams. Past it, the client
 /// with the most unsent bytes is dropped.
 pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+/// The kernel send buffer of a websocket or console client (a stream
+/// that may never be read): the memory budget bounds what we hold, this
+/// bounds what the host's TCP holds for us.
+pub const STREAM_SEND_BUFFER: usize = 64 * 1024;
 /// Unsent response bytes on one connection past which we stop reading from it.
 pub const MAX_CONN_OUTPUT: usize = 1024 * 1024;
 /// Requests parsed but not yet answered on one connection (pipelining depth).

@@ -549,6 +549,26 @@ pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Cap the kernel's send buffer of the socket `fd` at about `bytes` (the
+/// kernel doubles the figure for its bookkeeping) and stop it growing the
+/// buffer by itself. A stream to a client that never reads otherwise grows
+/// to `tcp_wmem`'s maximum (4 MiB by default): a thousand of them put the
+/// whole host's TCP into memory pressure, where every connection stalls.
+pub fn cap_send_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: an int option, by pointer and size, on a descriptor we hold.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// A packet socket on the existing interface `name`: every frame it
 /// receives (not the ones the host sends out of it), and frames written
 /// to it leave by it. Non-blocking.
@@ -777,5 +797,45 @@ mod tests {
             "the allowed program must run"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn send_buffer(fd: RawFd) -> libc::c_int {
+        let mut size: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: an int option read into a local of its size.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut size as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        size
+    }
+
+    #[test]
+    fn a_capped_send_buffer_stays_small_while_the_peer_never_reads() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut ours, _) = listener.accept().unwrap();
+        cap_send_buffer(ours.as_raw_fd(), 64 * 1024).unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let chunk = [0u8; 16 * 1024];
+        let mut sent = 0;
+        while sent < 64 * 1024 * 1024 {
+            match ours.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The kernel doubles the figure and never grows it by itself; the
+        // peer's receive window adds its part, still far under 4 MiB.
+        assert_eq!(send_buffer(ours.as_raw_fd()), 128 * 1024);
+        assert!(sent < 2 * 1024 * 1024, "{sent} bytes went into the kernel");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{Entry, Io, IoTimer, Server, accept_one};
 use crate::lab::{ClientId, NodeKey};
-use crate::limits::READ_BUDGET;
+use crate::limits::{READ_BUDGET, STREAM_SEND_BUFFER};
 use crate::os::nb::{Moved, read_some, write_some};
 use mio::Interest;
 use mio::net::TcpStream;
@@ -36,6 +36,7 @@ impl Server {
 
     fn attach(&mut self, node: NodeKey, stream: TcpStream, peer: std::net::SocketAddr) {
         let _ = stream.set_nodelay(true);
+        let _ = crate::sys::cap_send_buffer(stream.as_raw_fd(), STREAM_SEND_BUFFER);
         self.io.next_serial += 1;
         let token = self.io.entries.vacant_key();
         let id = ClientId {

@@ -9,7 +9,7 @@ use super::{Entry, Io, Server};
 use crate::api::Front;
 use crate::api::answer::Upgrade;
 use crate::lab::{ClientId, NodeKey};
-use crate::limits::READ_BUDGET;
+use crate::limits::{READ_BUDGET, STREAM_SEND_BUFFER};
 use crate::os::link::Link;
 use crate::os::nb::Moved;
 use crate::proto::websocket::{Opcode, Session};
@@ -67,6 +67,7 @@ impl Server {
             0,
         );
         let fd = stream.as_raw_fd();
+        let _ = crate::sys::cap_send_buffer(fd, STREAM_SEND_BUFFER);
         let ws = WsConn {
             stream,
             session: Session::new(out),
