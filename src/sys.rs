@@ -839,3 +839,126 @@ mod tests {
         assert!(sent < 2 * 1024 * 1024, "{sent} bytes went into the kernel");
     }
 }
+
+/// One instruction of a compiled BPF program (libpcap's `struct bpf_insn`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BpfInsn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+/// libpcap's `struct bpf_program`.
+#[repr(C)]
+struct BpfProgram {
+    bf_len: libc::c_uint,
+    bf_insns: *mut BpfInsn,
+}
+
+type OpenDead = unsafe extern "C" fn(libc::c_int, libc::c_int) -> *mut libc::c_void;
+type Compile = unsafe extern "C" fn(
+    *mut libc::c_void,
+    *mut BpfProgram,
+    *const libc::c_char,
+    libc::c_int,
+    libc::c_uint,
+) -> libc::c_int;
+type GetErr = unsafe extern "C" fn(*mut libc::c_void) -> *mut libc::c_char;
+type FreeCode = unsafe extern "C" fn(*mut BpfProgram);
+type Close = unsafe extern "C" fn(*mut libc::c_void);
+type Filter = unsafe extern "C" fn(*const BpfInsn, *const u8, libc::c_uint, libc::c_uint) -> libc::c_uint;
+
+/// libpcap's compiler and matcher, loaded the first time a BPF filter is
+/// compiled (with `dlopen`, through `libloading`): a server that never
+/// filters does not map libpcap and the libraries it pulls in (about
+/// 1 MiB resident).
+struct Libpcap {
+    _lib: libloading::Library,
+    open_dead: OpenDead,
+    compile: Compile,
+    geterr: GetErr,
+    freecode: FreeCode,
+    close: Close,
+    filter: Filter,
+}
+
+fn libpcap() -> Result<&'static Libpcap, String> {
+    static LIB: std::sync::OnceLock<Result<Libpcap, String>> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let names = ["libpcap.so.0.8", "libpcap.so.1", "libpcap.so"];
+        // SAFETY: loading libpcap runs its initialisers, which do nothing
+        // beyond libpcap's own state.
+        let lib = names
+            .iter()
+            .find_map(|n| unsafe { libloading::Library::new(n) }.ok())
+            .ok_or("libpcap is not installed (BPF filters need it: apt-get install libpcap0.8)")?;
+        // SAFETY: each symbol is libpcap's function of that name, with the
+        // C signature declared by its type above (pcap/pcap.h, pcap/bpf.h).
+        unsafe {
+            let get = |name: &[u8]| -> Result<*const (), String> {
+                lib.get::<*const ()>(name)
+                    .map(|s| *s)
+                    .map_err(|e| format!("libpcap lacks {}: {e}", String::from_utf8_lossy(name)))
+            };
+            Ok(Libpcap {
+                open_dead: std::mem::transmute::<*const (), OpenDead>(get(b"pcap_open_dead")?),
+                compile: std::mem::transmute::<*const (), Compile>(get(b"pcap_compile")?),
+                geterr: std::mem::transmute::<*const (), GetErr>(get(b"pcap_geterr")?),
+                freecode: std::mem::transmute::<*const (), FreeCode>(get(b"pcap_freecode")?),
+                close: std::mem::transmute::<*const (), Close>(get(b"pcap_close")?),
+                filter: std::mem::transmute::<*const (), Filter>(get(b"bpf_filter")?),
+                _lib: lib,
+            })
+        }
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Compile a BPF expression for Ethernet frames with libpcap; the
+/// program's instructions, copied out.
+pub fn bpf_compile(expr: &str) -> Result<Vec<BpfInsn>, String> {
+    // libpcap's compiler keeps global state in older versions: one at a time.
+    static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let pcap = libpcap()?;
+    let text = std::ffi::CString::new(expr).map_err(|_| "the expression holds a NUL byte".to_string())?;
+    let _one = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: DLT_EN10MB (1) and a snap length: a dead handle, closed below.
+    let handle = unsafe { (pcap.open_dead)(1, 65_535) };
+    if handle.is_null() {
+        return Err("libpcap could not make a handle".into());
+    }
+    let mut program = BpfProgram {
+        bf_len: 0,
+        bf_insns: std::ptr::null_mut(),
+    };
+    // SAFETY: `handle` is live, `program` is ours to fill, `text` is a C
+    // string; optimise, no netmask (PCAP_NETMASK_UNKNOWN).
+    let failed = unsafe { (pcap.compile)(handle, &mut program, text.as_ptr(), 1, 0xffff_ffff) } != 0;
+    let result = if failed {
+        // SAFETY: `handle` is live; the message is a C string it owns.
+        let msg = unsafe { std::ffi::CStr::from_ptr((pcap.geterr)(handle)) };
+        Err(msg.to_string_lossy().into_owned())
+    } else {
+        // SAFETY: on success `bf_insns` holds `bf_len` instructions, freed
+        // just below, after the copy.
+        let insns = unsafe { std::slice::from_raw_parts(program.bf_insns, program.bf_len as usize) }.to_vec();
+        // SAFETY: the program libpcap made, freed once.
+        unsafe { (pcap.freecode)(&mut program) };
+        Ok(insns)
+    };
+    // SAFETY: the handle made above, closed once.
+    unsafe { (pcap.close)(handle) };
+    result
+}
+
+/// Whether the program (from [`bpf_compile`]) accepts `frame`.
+pub fn bpf_matches(program: &[BpfInsn], frame: &[u8]) -> bool {
+    let Ok(pcap) = libpcap() else { return false };
+    let len = libc::c_uint::try_from(frame.len()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: `program` is a whole program libpcap compiled (it checks
+    // every jump and load against `len`), `frame` holds `len` bytes.
+    unsafe { (pcap.filter)(program.as_ptr(), frame.as_ptr(), len, len) != 0 }
+}

@@ -5,7 +5,7 @@
 //! from the caller, and delayed frames wait in the lab's [`DelayQueue`]
 //! (the timer heap), never in a sleep.
 //!
-//! BPF expressions are compiled and matched by libpcap (the `pcap` crate),
+//! BPF expressions are compiled and matched by libpcap (loaded on first use, see `sys::bpf_compile`),
 //! which is pure computation: no capture device is opened.
 
 use crate::lab::types::LinkFilters;
@@ -46,7 +46,7 @@ impl Rng {
 /// A compiled BPF drop rule.
 pub struct Bpf {
     expr: String,
-    program: pcap::BpfProgram,
+    program: Vec<crate::sys::BpfInsn>,
 }
 
 impl std::fmt::Debug for Bpf {
@@ -57,8 +57,7 @@ impl std::fmt::Debug for Bpf {
 
 /// Compile one expression for Ethernet frames with libpcap.
 pub fn compile_bpf(expr: &str) -> Result<Bpf, String> {
-    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
-    let program = dead.compile(expr, true).map_err(|e| e.to_string())?;
+    let program = crate::sys::bpf_compile(expr)?;
     Ok(Bpf {
         expr: expr.to_string(),
         program,
@@ -152,7 +151,7 @@ impl Filters {
         {
             return Verdict::Drop;
         }
-        if self.bpf.iter().any(|b| b.program.filter(frame)) {
+        if self.bpf.iter().any(|b| crate::sys::bpf_matches(&b.program, frame)) {
             return Verdict::Drop;
         }
         let corrupted = match s.corrupt {
