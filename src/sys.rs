@@ -868,7 +868,8 @@ type Compile = unsafe extern "C" fn(
 type GetErr = unsafe extern "C" fn(*mut libc::c_void) -> *mut libc::c_char;
 type FreeCode = unsafe extern "C" fn(*mut BpfProgram);
 type Close = unsafe extern "C" fn(*mut libc::c_void);
-type Filter = unsafe extern "C" fn(*const BpfInsn, *const u8, libc::c_uint, libc::c_uint) -> libc::c_uint;
+type Filter =
+    unsafe extern "C" fn(*const BpfInsn, *const u8, libc::c_uint, libc::c_uint) -> libc::c_uint;
 
 /// libpcap's compiler and matcher, loaded the first time a BPF filter is
 /// compiled (with `dlopen`, through `libloading`): a server that never
@@ -923,7 +924,8 @@ pub fn bpf_compile(expr: &str) -> Result<Vec<BpfInsn>, String> {
     // libpcap's compiler keeps global state in older versions: one at a time.
     static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let pcap = libpcap()?;
-    let text = std::ffi::CString::new(expr).map_err(|_| "the expression holds a NUL byte".to_string())?;
+    let text =
+        std::ffi::CString::new(expr).map_err(|_| "the expression holds a NUL byte".to_string())?;
     let _one = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: DLT_EN10MB (1) and a snap length: a dead handle, closed below.
     let handle = unsafe { (pcap.open_dead)(1, 65_535) };
@@ -936,7 +938,8 @@ pub fn bpf_compile(expr: &str) -> Result<Vec<BpfInsn>, String> {
     };
     // SAFETY: `handle` is live, `program` is ours to fill, `text` is a C
     // string; optimise, no netmask (PCAP_NETMASK_UNKNOWN).
-    let failed = unsafe { (pcap.compile)(handle, &mut program, text.as_ptr(), 1, 0xffff_ffff) } != 0;
+    let failed =
+        unsafe { (pcap.compile)(handle, &mut program, text.as_ptr(), 1, 0xffff_ffff) } != 0;
     let result = if failed {
         // SAFETY: `handle` is live; the message is a C string it owns.
         let msg = unsafe { std::ffi::CStr::from_ptr((pcap.geterr)(handle)) };
@@ -944,7 +947,9 @@ pub fn bpf_compile(expr: &str) -> Result<Vec<BpfInsn>, String> {
     } else {
         // SAFETY: on success `bf_insns` holds `bf_len` instructions, freed
         // just below, after the copy.
-        let insns = unsafe { std::slice::from_raw_parts(program.bf_insns, program.bf_len as usize) }.to_vec();
+        let insns =
+            unsafe { std::slice::from_raw_parts(program.bf_insns, program.bf_len as usize) }
+                .to_vec();
         // SAFETY: the program libpcap made, freed once.
         unsafe { (pcap.freecode)(&mut program) };
         Ok(insns)

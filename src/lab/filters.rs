@@ -151,7 +151,11 @@ impl Filters {
         {
             return Verdict::Drop;
         }
-        if self.bpf.iter().any(|b| crate::sys::bpf_matches(&b.program, frame)) {
+        if self
+            .bpf
+            .iter()
+            .any(|b| crate::sys::bpf_matches(&b.program, frame))
+        {
             return Verdict::Drop;
         }
         let corrupted = match s.corrupt {
