@@ -64,6 +64,24 @@ fn routing(c: &mut Criterion) {
             (m.route, n.udp_port())
         })
     });
+    // The deepest /v2 route the table ends with, and the cheapest GET.
+    for (name, target) in [
+        (
+            "v2_link_filters",
+            "/v2/compute/projects/42f9feee-3217-4104-981e-85d5f0a806ec/vpcs/nodes/24d2e16b-fbef-4259-ae34-7bc21a41ee28/adapters/0/ports/0/nio/stop_capture",
+        ),
+        ("v1_version", "/v1/version"),
+    ] {
+        let raw = format!("POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}");
+        let req = nanolab::proto::http::parse::RequestParser::new()
+            .feed(raw.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| nanolab::api::decode(black_box(&req), None).1.route)
+        });
+    }
     g.finish();
 }
 

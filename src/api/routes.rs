@@ -290,8 +290,9 @@ pub fn route_in<'a, R: Copy>(
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
+    let segments = Segments::of(path);
     table.iter().find_map(|(route, template, methods)| {
-        let params = match_template(template, path)?;
+        let params = segments.fit(template)?;
         Some(Matched {
             route: *route,
             template,
@@ -302,48 +303,98 @@ pub fn route_in<'a, R: Copy>(
     })
 }
 
-/// Match `path` against `template`. `{name:\d+}` takes digits only;
-/// `{name:.+}`, last in a template, takes the rest of the path, slashes
-/// included.
-fn match_template<'a>(template: &str, path: &'a str) -> Option<[&'a str; MAX_PARAMS]> {
-    let mut params = [""; MAX_PARAMS];
-    let mut n = 0;
-    let mut t = template.split('/');
-    let mut p = path.split('/');
-    let mut rest = path;
-    loop {
-        let (ts, ps) = (t.next(), p.next());
-        if let (Some(ts), Some(ps)) = (ts, ps)
-            && ts.ends_with(":.+}")
-        {
-            let start = path.len() - rest.len();
-            let tail = &path[start..];
-            if ps.is_empty() || n == params.len() {
-                return None;
+/// The most segments a path is split into; a longer path matches only a
+/// template that ends in a `{name:.+}` taking the rest.
+const MAX_SEGMENTS: usize = 16;
+
+/// A path split on `/` once, for every template of a table to be tried
+/// against (splitting each time cost more than the rest of a request).
+struct Segments<'a> {
+    path: &'a str,
+    /// Where each segment starts in `path`, and where it ends.
+    bounds: [(usize, usize); MAX_SEGMENTS],
+    /// Segments split (at most [`MAX_SEGMENTS`]).
+    n: usize,
+    /// More segments follow the last one split.
+    more: bool,
+}
+
+impl<'a> Segments<'a> {
+    fn of(path: &'a str) -> Self {
+        let mut s = Segments {
+            path,
+            bounds: [(0, 0); MAX_SEGMENTS],
+            n: 0,
+            more: false,
+        };
+        let mut start = 0;
+        for (i, b) in path.bytes().enumerate() {
+            if b == b'/' {
+                if s.n == MAX_SEGMENTS {
+                    s.more = true;
+                    return s;
+                }
+                s.bounds[s.n] = (start, i);
+                s.n += 1;
+                start = i + 1;
             }
-            params[n] = tail;
-            return Some(params);
         }
-        if let Some(ps) = ps {
-            rest = rest.get(ps.len() + 1..).unwrap_or("");
+        if s.n == MAX_SEGMENTS {
+            s.more = true;
+        } else {
+            s.bounds[s.n] = (start, path.len());
+            s.n += 1;
         }
-        match (ts, ps) {
-            (None, None) => return Some(params),
-            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+        s
+    }
+
+    fn get(&self, i: usize) -> &'a str {
+        let (from, to) = self.bounds[i];
+        &self.path[from..to]
+    }
+
+    /// Match against `template`. `{name:\d+}` takes digits only;
+    /// `{name:.+}`, last in a template, takes the rest of the path, slashes
+    /// included.
+    fn fit(&self, template: &str) -> Option<[&'a str; MAX_PARAMS]> {
+        // Most templates of a table share their beginning and differ at
+        // the end: compare a literal last segment first.
+        let t = template.as_bytes();
+        let last = t
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(t, |at| &t[at + 1..]);
+        if last.first() != Some(&b'{') && (self.more || self.get(self.n - 1).as_bytes() != last) {
+            return None;
+        }
+        let mut params = [""; MAX_PARAMS];
+        let mut n = 0;
+        let mut i = 0;
+        for ts in template.as_bytes().split(|&b| b == b'/') {
+            if i == self.n {
+                return None; // the template is longer
+            }
+            let ps = self.get(i);
+            if ts.first() == Some(&b'{') {
+                if ps.is_empty() || n == params.len() {
+                    return None;
+                }
+                if ts.ends_with(b":.+}") {
+                    params[n] = &self.path[self.bounds[i].0..];
+                    return Some(params);
+                }
                 // `{name:\d+}` (1.3.13's notation) takes digits only.
-                let digits = ts.ends_with(r":\d+}");
-                if ps.is_empty()
-                    || n == params.len()
-                    || (digits && !ps.bytes().all(|b| b.is_ascii_digit()))
-                {
+                if ts.ends_with(br":\d+}") && !ps.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
                 params[n] = ps;
                 n += 1;
+            } else if ts != ps.as_bytes() {
+                return None;
             }
-            (Some(ts), Some(ps)) if ts == ps => {}
-            _ => return None,
+            i += 1;
         }
+        (i == self.n && !self.more).then_some(params)
     }
 }
 
@@ -386,6 +437,33 @@ mod tests {
         );
         assert!(route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/x/ports/0/nio").is_none());
         assert!(route(&Post, "/v1/projects/p/vpcs/vms/v/adapters/0/ports/-1/nio").is_none());
+    }
+
+    #[test]
+    fn a_tail_takes_the_rest_however_deep() {
+        const T: &Table<u8> = &[
+            (1, "/a/{n:\\d+}", &[Get]),
+            (2, "/f/{p}/files/{path:.+}", &[Get]),
+            (
+                3,
+                "/x/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}/{j}/{k}/{l}/{m}/{n}/{o}",
+                &[Get],
+            ),
+        ];
+        let deep = format!("/f/p/files/{}", ["d"; 30].join("/"));
+        let m = route_in(T, &Get, &deep).unwrap();
+        assert_eq!((m.route, m.params[0]), (2, "p"));
+        assert_eq!(m.params[1], &deep["/f/p/files/".len()..]);
+        assert!(route_in(T, &Get, "/f/p/files/").is_none());
+        assert!(route_in(T, &Get, "/f/p/files").is_none());
+        assert_eq!(route_in(T, &Get, "/a/12").unwrap().params[0], "12");
+        assert!(route_in(T, &Get, "/a/1x").is_none());
+        assert!(route_in(T, &Get, "/a/12/more").is_none());
+        // Sixteen segments fill the split; a seventeenth is one too many.
+        let sixteen = format!("/x/{}", ["s"; 14].join("/"));
+        assert!(route_in(T, &Get, &sixteen).is_none(), "five params at most");
+        let seventeen = format!("{sixteen}/s");
+        assert!(route_in(T, &Get, &seventeen).is_none());
     }
 
     #[test]
