@@ -82,7 +82,7 @@ pub(crate) fn record(
     sink: &mut Sink,
     key: NodeKey,
     index: usize,
-    capture: &mut Option<Capture>,
+    capture: &mut Option<Box<Capture>>,
     now: Instant,
     frame: &[u8],
 ) {
@@ -119,7 +119,7 @@ impl Viewers {
 /// Start capturing into `dir/name`: the port must be linked and not
 /// captured already. Returns the file.
 pub fn start(
-    slot: &mut Option<Capture>,
+    slot: &mut Option<Box<Capture>>,
     linked: bool,
     (dir, name): (&Path, &str),
     at: PortAddr,
@@ -141,20 +141,20 @@ pub fn start(
     let path = dir.join(name);
     host.files().create_dir(dir)?;
     host.files().write_file(&path, &pcap::file_header())?;
-    *slot = Some(Capture {
+    *slot = Some(Box::new(Capture {
         path: path.clone(),
         pending: Vec::new(),
         epoch: (now, host.wall_clock()),
         frames: 0,
         lost: 0,
         viewers: Vec::new(),
-    });
+    }));
     Ok(path)
 }
 
 /// Write what a capture holds; a capture that cannot be written stops,
 /// and the error says why.
-pub fn flush(slot: &mut Option<Capture>, host: &mut dyn Host) -> Result<(), String> {
+pub fn flush(slot: &mut Option<Box<Capture>>, host: &mut dyn Host) -> Result<(), String> {
     let Some(c) = slot.as_mut().filter(|c| !c.pending.is_empty()) else {
         return Ok(());
     };
@@ -170,7 +170,7 @@ pub fn flush(slot: &mut Option<Capture>, host: &mut dyn Host) -> Result<(), Stri
 /// Write what a capture holds, then forget it; its live viewers see
 /// their stream end.
 pub fn end(
-    slot: &mut Option<Capture>,
+    slot: &mut Option<Box<Capture>>,
     sink: &mut Sink,
     viewers: &mut Viewers,
     host: &mut dyn Host,
@@ -187,7 +187,11 @@ pub fn end(
 
 /// Follow a running capture live: the stream starts with the pcap header,
 /// then every record as it is made.
-pub fn watch(slot: &mut Option<Capture>, at: PortAddr, viewer: ClientId) -> Result<(), ApiError> {
+pub fn watch(
+    slot: &mut Option<Box<Capture>>,
+    at: PortAddr,
+    viewer: ClientId,
+) -> Result<(), ApiError> {
     let Some(c) = slot.as_mut() else {
         return Err(ApiError::conflict(format!(
             "No capture is running on port {}: start one first",
@@ -199,7 +203,7 @@ pub fn watch(slot: &mut Option<Capture>, at: PortAddr, viewer: ClientId) -> Resu
 }
 
 /// What waits for `viewer` in a capture (taken).
-pub fn output(slot: &mut Option<Capture>, viewer: ClientId) -> Option<Vec<u8>> {
+pub fn output(slot: &mut Option<Box<Capture>>, viewer: ClientId) -> Option<Vec<u8>> {
     slot.as_mut()?
         .viewers
         .iter_mut()
@@ -208,14 +212,14 @@ pub fn output(slot: &mut Option<Capture>, viewer: ClientId) -> Option<Vec<u8>> {
 }
 
 /// Bytes waiting for `viewer` in a capture.
-pub fn waiting(slot: &Option<Capture>, viewer: ClientId) -> usize {
+pub fn waiting(slot: &Option<Box<Capture>>, viewer: ClientId) -> usize {
     slot.as_ref()
         .and_then(|c| c.viewers.iter().find(|(id, _)| *id == viewer))
         .map_or(0, |(_, out)| out.len())
 }
 
 /// `viewer` stops following a capture.
-pub fn unwatch(slot: &mut Option<Capture>, viewer: ClientId) {
+pub fn unwatch(slot: &mut Option<Box<Capture>>, viewer: ClientId) {
     if let Some(c) = slot.as_mut() {
         c.viewers.retain(|(id, _)| *id != viewer);
     }

@@ -554,7 +554,7 @@ impl Lab {
         let key = self.nodes.registry.vacant_key();
         let p = self.projects.get_mut(project)?;
         let (pc, console) = self.nodes.world.new_pc(p, (key, id), &b, host)?;
-        p.deleted_node_dirs.retain(|d| *d != pc.dir);
+        p.deleted_node_dirs.retain(|d| d.as_path() != &*pc.dir);
         let mut node = Node::new(key, id, project, b.name, Kind::Pc(pc));
         node.console_port = console;
         node.ports = vec![Port::new(0, 0)];

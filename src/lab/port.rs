@@ -30,7 +30,7 @@ pub struct Port {
     /// A switch port's VLAN mode.
     pub mode: Option<PortMode>,
     /// A running capture of what crosses it.
-    pub capture: Option<Capture>,
+    pub capture: Option<Box<Capture>>,
     /// Link filters (GNS3 2.2), applied to what crosses it either way.
     pub filters: Option<Box<Filters>>,
 }

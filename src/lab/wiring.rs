@@ -279,7 +279,7 @@ impl Wiring<'_> {
     }
 
     /// The capture `viewer` follows.
-    fn capture_of(&mut self, viewer: ClientId) -> Option<&mut Option<capture::Capture>> {
+    fn capture_of(&mut self, viewer: ClientId) -> Option<&mut Option<Box<capture::Capture>>> {
         let (key, index) = self.viewers.get(viewer)?;
         let port = self.registry.get_mut(key)?.ports.get_mut(index)?;
         Some(&mut port.capture)

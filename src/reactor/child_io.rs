@@ -67,7 +67,9 @@ impl Io {
     }
 
     pub(super) fn proc(&mut self, node: NodeKey) -> Option<&mut ProcIo> {
-        self.nodes.get_mut(&node).and_then(|n| n.proc.as_mut())
+        self.nodes
+            .get_mut(&node)
+            .and_then(|n| n.proc.as_deref_mut())
     }
 
     /// Deregister one of the process's descriptors.
@@ -160,10 +162,10 @@ impl Io {
         spawned: Spawned,
         watch: Vec<(RawFd, Entry)>,
     ) -> Result<Spawned, ApiError> {
-        self.nodes.entry(node).or_default().proc = Some(ProcIo {
+        self.nodes.entry(node).or_default().proc = Some(Box::new(ProcIo {
             p,
             tokens: Vec::new(),
-        });
+        }));
         for (fd, entry) in watch {
             match self.register(&mut SourceFd(&fd), Interest::READABLE, entry) {
                 Ok(token) => self

@@ -82,8 +82,44 @@ enum IoTimer {
 #[derive(Default)]
 struct NodeIo {
     console: Option<(usize, TcpListener)>,
-    proc: Option<child_io::ProcIo>,
-    nios: HashMap<usize, (usize, crate::os::nio::NioIo)>,
+    proc: Option<Box<child_io::ProcIo>>,
+    nios: Nios,
+}
+
+/// A node's open NIOs by port index, with their poll tokens: a node has a
+/// few, so a list (searched in a few compares, no hashing per frame, and
+/// half a map's size for the nodes that have none).
+#[derive(Default)]
+struct Nios(Vec<(usize, (usize, crate::os::nio::NioIo))>);
+
+impl Nios {
+    fn get(&self, port: &usize) -> Option<&(usize, crate::os::nio::NioIo)> {
+        self.0.iter().find(|(p, _)| p == port).map(|(_, v)| v)
+    }
+
+    /// Put `v` at `port`; the one it replaces, if any.
+    fn insert(
+        &mut self,
+        port: usize,
+        v: (usize, crate::os::nio::NioIo),
+    ) -> Option<(usize, crate::os::nio::NioIo)> {
+        match self.0.iter_mut().find(|(p, _)| *p == port) {
+            Some((_, old)) => Some(std::mem::replace(old, v)),
+            None => {
+                self.0.push((port, v));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, port: &usize) -> Option<(usize, crate::os::nio::NioIo)> {
+        let at = self.0.iter().position(|(p, _)| p == port)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Everything the loop owns besides the lab: the host side.

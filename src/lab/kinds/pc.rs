@@ -26,7 +26,7 @@ use crate::lab::project::Project;
 use crate::lab::spec::{VmCreate, VmUpdate};
 use crate::lab::timers::Alarm;
 use crate::limits::{START_ERROR_BYTES, START_TIMEOUT, STOP_GRACE};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -37,11 +37,11 @@ pub const DIR: &str = "vpcs";
 #[derive(Debug)]
 pub struct Pc {
     /// Working directory.
-    pub dir: PathBuf,
+    pub dir: Box<Path>,
     /// Startup script text, if any.
     pub startup_script: Option<String>,
     /// The command line of the last run (2.2's `command_line`).
-    pub command_line: String,
+    pub command_line: Box<str>,
     /// What runs it.
     pub engine: Engine,
 }
@@ -52,7 +52,7 @@ pub enum Engine {
     /// Debian's `vpcs` program, one process per PC.
     Process(Process),
     /// The built-in engine: no process, the PC lives in the lab.
-    Builtin(BuiltinPc),
+    Builtin(Box<BuiltinPc>),
 }
 
 /// The process engine's state.
@@ -61,7 +61,7 @@ pub struct Process {
     /// MAC offset passed as `-m`, taken from the project.
     pub mac: u8,
     /// The running process, if any.
-    pub proc: Option<Proc>,
+    pub proc: Option<Box<Proc>>,
 }
 
 impl Pc {
@@ -94,11 +94,11 @@ impl Pc {
             }
         };
         Ok(Pc {
-            dir,
+            dir: dir.into_boxed_path(),
             startup_script: script,
-            command_line: String::new(),
+            command_line: Box::default(),
             engine: match builtin {
-                Some(mac) => Engine::Builtin(BuiltinPc::new(mac)),
+                Some(mac) => Engine::Builtin(Box::new(BuiltinPc::new(mac))),
                 None => Engine::Process(Process { mac, proc: None }),
             },
         })
@@ -106,7 +106,7 @@ impl Pc {
 
     fn proc(&self) -> Option<&Proc> {
         match &self.engine {
-            Engine::Process(p) => p.proc.as_ref(),
+            Engine::Process(p) => p.proc.as_deref(),
             Engine::Builtin(_) => None,
         }
     }
@@ -171,7 +171,7 @@ impl Pc {
         let mut spawn = Spawn {
             program: cx.settings.vpcs.clone(),
             sandbox: cx.settings.console_sandbox,
-            dir: self.dir.clone(),
+            dir: self.dir.to_path_buf(),
             mac: p.mac,
             vpcs_port: 0,
             startup_script: self.startup_script.is_some(),
@@ -193,15 +193,15 @@ impl Pc {
         };
         let serial = cx.next_serial();
         cx.console.history.clear();
-        self.command_line = spawned.command_line;
-        p.proc = Some(Proc {
+        self.command_line = spawned.command_line.into();
+        p.proc = Some(Box::new(Proc {
             serial,
             pid: spawned.pid,
             vpcs_port,
             ready: false,
             boot_output: Vec::new(),
             filter_shell: spawned.filter_shell,
-        });
+        }));
         cx.schedule(cx.now + START_TIMEOUT, Alarm::StartTimeout(serial));
         cx.events.emit(Event::ProcessStarted {
             node: cx.id,
@@ -298,8 +298,8 @@ impl Behaviour for Pc {
                 .map(|_| STARTUP_SCRIPT.to_string()),
             status: status_word(n.state),
             console_telnet: n.console.is_some(),
-            directory: self.dir.clone(),
-            command_line: self.command_line.clone(),
+            directory: self.dir.to_path_buf(),
+            command_line: self.command_line.to_string(),
         })
     }
 
@@ -533,7 +533,7 @@ impl Behaviour for Pc {
     }
 
     fn moved(&mut self, project_dir: &Path, id: Uuid) {
-        self.dir = crate::lab::project::node_dir(project_dir, DIR, id);
+        self.dir = crate::lab::project::node_dir(project_dir, DIR, id).into_boxed_path();
     }
 
     fn project_mac(&self) -> Option<u8> {
