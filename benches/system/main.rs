@@ -1,6 +1,8 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
 //! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|tls|qemu`.
+//! `-- peers` (only when named: it installs gns3-server from PyPI) sets
+//! nanolab beside gns3-server 2.2 and 3.0.
 //!
 //! Figures are printed; nothing is asserted. Every loop is bounded in time and
 //! count, and all traffic stays on loopback.
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod load;
 mod pcs;
+mod peers;
 mod qemu;
 mod relay;
 mod tls;
@@ -29,6 +32,9 @@ const ECHO_ENV: &str = "NANOLAB_BENCH_ECHO";
 fn main() {
     if std::env::var_os(ECHO_ENV).is_some() {
         return echo_vpcs();
+    }
+    if std::env::var_os(peers::INSIDE_ENV).is_some() {
+        return peers::inside();
     }
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -66,6 +72,9 @@ fn main() {
     }
     if want("qemu") {
         qemu::qemu();
+    }
+    if args.iter().any(|a| a == "peers") {
+        peers::peers();
     }
 }
 
@@ -138,11 +147,7 @@ impl Server {
     }
 
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        cpu_ticks(self.child.id())
     }
 
     /// One request on a fresh connection; returns (status, body).
@@ -174,6 +179,16 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// CPU time of process `pid`, all its threads, user and system, in clock
+/// ticks (10 ms).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 fn status_field(pid: u32, field: &str) -> u64 {
