@@ -1,6 +1,6 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
-//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|tls|qemu`.
+//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|pcs100k|tls|qemu`.
 //! `-- peers` (only when named: it installs gns3-server from PyPI) sets
 //! nanolab beside gns3-server 2.2 and 3.0.
 //!
@@ -22,7 +22,7 @@ mod relay;
 mod tls;
 
 use load::{drive, idle, load, load_on, report, scale};
-use pcs::pcs;
+use pcs::{pcs, pcs100k};
 use relay::{echo_vpcs, relay, switch};
 
 /// When the bench binary is started as a stand-in for VPCS (relay section),
@@ -66,6 +66,9 @@ fn main() {
     }
     if want("pcs") {
         pcs();
+    }
+    if want("pcs100k") {
+        pcs100k();
     }
     if want("tls") {
         tls::tls();

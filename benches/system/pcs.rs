@@ -223,3 +223,70 @@ pub(crate) fn pcs() {
     println!("pcs: {replies} of {m} PCs got their ping reply; the last after {last:.2?}");
     srv.call("DELETE", &format!("/v1/projects/{p}"), "");
 }
+
+/// `requests` on one keep-alive connection, 256 in flight at a time;
+/// each answer's status and body.
+fn pipelined(srv: &Server, requests: &[String]) -> Vec<(u16, serde_json::Value)> {
+    let mut conn = Keepalive::new(srv.addr);
+    let mut out = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(256) {
+        for r in chunk {
+            conn.s.write_all(r.as_bytes()).unwrap();
+        }
+        out.extend(chunk.iter().map(|_| conn.read()));
+    }
+    out
+}
+
+/// 100,000 built-in PCs in one project over `/v2/compute`, without
+/// consoles (a console is a listening socket, and the open-file limit is
+/// 20,000 here): time to create them all, then to start them all, and the
+/// server's memory per started PC.
+pub(crate) fn pcs100k() {
+    let srv = Server::start_tmpfs(&["--pc-engine", "builtin"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = srv.rss_kib();
+    let p = "a1b2c3d4-0000-4000-8000-000000100000";
+    let (st, _) = srv.call(
+        "POST",
+        "/v2/compute/projects",
+        &format!(r#"{{"name": "pcs100k", "project_id": "{p}"}}"#),
+    );
+    assert_eq!(st, 201);
+    let n = 100_000;
+    let base = format!("/v2/compute/projects/{p}/vpcs/nodes");
+    let creates: Vec<String> = (0..n)
+        .map(|i| {
+            let body = format!(r#"{{"name": "pc{i}", "console_type": "none"}}"#);
+            format!(
+                "POST {base} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let made = pipelined(&srv, &creates);
+    let created = started.elapsed();
+    assert!(made.iter().all(|(st, _)| *st == 201), "{:?}", made.first());
+    let starts: Vec<String> = made
+        .iter()
+        .map(|(_, node)| {
+            let id = node["node_id"].as_str().unwrap();
+            format!("POST {base}/{id}/start HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}")
+        })
+        .collect();
+    let t = Instant::now();
+    let ok = pipelined(&srv, &starts)
+        .iter()
+        .filter(|(st, _)| *st == 200 || *st == 204)
+        .count();
+    let start_time = t.elapsed();
+    let after = srv.rss_kib();
+    println!(
+        "pcs100k: {n} built-in PCs over /v2/compute, no consoles: created in {created:.2?}, {ok} started in {start_time:.2?} more; VmRSS {before} -> {after} KiB ({} bytes per started PC)",
+        (after.saturating_sub(before)) * 1024 / n as u64
+    );
+    let t = Instant::now();
+    let (st, _) = srv.call("DELETE", &format!("/v2/compute/projects/{p}"), "");
+    println!("pcs100k: project deleted in {:.2?} ({st})", t.elapsed());
+}
