@@ -106,19 +106,20 @@ fn responses(c: &mut Criterion) {
     g.finish();
 }
 
-/// `GET` of a node: decode, queue, answer, render; and a frame through the
-/// lab's relay decision.
-fn lab(c: &mut Criterion) {
-    use nanolab::api::body::{ProjectCreate, VmCreate};
-    use nanolab::api::{
-        Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1,
-    };
-    use nanolab::lab::fake::FakeHost;
-    use nanolab::lab::{Answer, Body, Endpoint, Lab};
-    use std::time::Instant;
-    let now = Instant::now();
-    let mut lab = Lab::new(nanolab::lab::fake::settings());
-    let mut host = FakeHost::new();
+/// A lab on the fake host with one project open, and the ticket its
+/// requests go under: where the lab benches start.
+fn lab_with_project(
+    now: std::time::Instant,
+) -> (
+    nanolab::lab::Lab,
+    nanolab::lab::fake::FakeHost,
+    nanolab::api::Ticket,
+    nanolab::lab::answer::ProjectView,
+) {
+    use nanolab::api::{Command, Ticket, body::ProjectCreate};
+    use nanolab::lab::{Answer, Body};
+    let mut lab = nanolab::lab::Lab::new(nanolab::lab::fake::settings());
+    let mut host = nanolab::lab::fake::FakeHost::new();
     let t = Ticket {
         conn: 0,
         serial: 0,
@@ -131,8 +132,22 @@ fn lab(c: &mut Criterion) {
         &mut host,
     );
     let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
-        panic!()
+        panic!("the project was not created")
     };
+    (lab, host, t, p)
+}
+
+/// `GET` of a node: decode, queue, answer, render; and a frame through the
+/// lab's relay decision.
+fn lab(c: &mut Criterion) {
+    use nanolab::api::body::VmCreate;
+    use nanolab::api::{
+        Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, v1,
+    };
+    use nanolab::lab::{Answer, Body, Endpoint};
+    use std::time::Instant;
+    let now = Instant::now();
+    let (mut lab, mut host, t, p) = lab_with_project(now);
     let vm = VmCreate {
         name: "PC".into(),
         vm_id: None,
@@ -216,28 +231,11 @@ fn lab(c: &mut Criterion) {
 /// (one egress) and a broadcast (seven), the lab's whole frame path with
 /// the sends counted, not made.
 fn switching(c: &mut Criterion) {
-    use nanolab::api::body::ProjectCreate;
-    use nanolab::api::{Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, Ticket};
-    use nanolab::lab::fake::FakeHost;
-    use nanolab::lab::{Answer, Body, Endpoint, Lab};
+    use nanolab::api::{Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef};
+    use nanolab::lab::{Answer, Body, Endpoint};
     use std::time::Instant;
     let now = Instant::now();
-    let mut lab = Lab::new(nanolab::lab::fake::settings());
-    let mut host = FakeHost::new();
-    let t = Ticket {
-        conn: 0,
-        serial: 0,
-        slot: 0,
-    };
-    lab.handle(
-        now,
-        t,
-        Command::CreateProject(ProjectCreate::default()),
-        &mut host,
-    );
-    let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
-        panic!()
-    };
+    let (mut lab, mut host, t, p) = lab_with_project(now);
     let sw = nanolab::lab::spec::DeviceCreate {
         mapping: None,
         name: "SW1".into(),
@@ -303,30 +301,12 @@ fn switching(c: &mut Criterion) {
 /// pairs, with five minutes of rates behind every link: the lab's view,
 /// then the page (SVG drawing, tables, graphs) or the JSON.
 fn status(c: &mut Criterion) {
-    use nanolab::api::body::{ProjectCreate, VmCreate};
-    use nanolab::api::{
-        Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, Ticket, pages,
-    };
-    use nanolab::lab::fake::FakeHost;
-    use nanolab::lab::{Answer, Body, Lab};
+    use nanolab::api::body::VmCreate;
+    use nanolab::api::{Command, Nio, NioUdp, NodeCommand, NodeCreate, NodeRef, PortAddr, pages};
+    use nanolab::lab::{Answer, Body};
     use std::time::{Duration, Instant};
     let mut now = Instant::now();
-    let mut lab = Lab::new(nanolab::lab::fake::settings());
-    let mut host = FakeHost::new();
-    let t = Ticket {
-        conn: 0,
-        serial: 0,
-        slot: 0,
-    };
-    lab.handle(
-        now,
-        t,
-        Command::CreateProject(ProjectCreate::default()),
-        &mut host,
-    );
-    let Some((_, Ok(Answer::Created(Body::Project(p))))) = host.replies.pop() else {
-        panic!()
-    };
+    let (mut lab, mut host, t, p) = lab_with_project(now);
     for i in 0..100u16 {
         let vm = VmCreate {
             name: format!("PC{i}"),
