@@ -70,6 +70,12 @@ pub fn recv_batch(fd: RawFd, buf: &mut [u8], slot: usize, lens: &mut [usize]) ->
     Ok(got)
 }
 
+/// Whether `e` says the process or the system has no descriptor left
+/// (`EMFILE`, `ENFILE`): no socket can be opened, whatever its port.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// Raise the soft open-file limit to the hard limit; returns the new limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
@@ -814,6 +820,21 @@ mod tests {
         };
         assert_eq!(r, 0);
         size
+    }
+
+    #[test]
+    fn out_of_descriptors_is_emfile_or_enfile_only() {
+        for (errno, out) in [
+            (libc::EMFILE, true),
+            (libc::ENFILE, true),
+            (libc::EADDRINUSE, false),
+        ] {
+            assert_eq!(
+                out_of_descriptors(&io::Error::from_raw_os_error(errno)),
+                out
+            );
+        }
+        assert!(!out_of_descriptors(&io::Error::other("not an OS error")));
     }
 
     #[test]

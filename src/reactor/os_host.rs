@@ -35,13 +35,15 @@ impl Host for Io {
 
     fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
         let mut listener = TcpListener::bind(SocketAddr::new(self.config.console_host(), port))
-            .map_err(|e| match e.raw_os_error() {
-                // EMFILE, ENFILE: no descriptor for a listener, on any port.
-                Some(24 | 23) => ApiError::Unavailable(format!(
-                    "Console port {port} cannot be bound: the open-file limit is reached ({e}); \
-                     raise it (ulimit -Hn, LimitNOFILE=) or create nodes without a console"
-                )),
-                _ => ApiError::conflict(format!("Console port {port} is already in use")),
+            .map_err(|e| {
+                if crate::sys::out_of_descriptors(&e) {
+                    ApiError::Unavailable(format!(
+                        "Console port {port} cannot be bound: the open-file limit is reached ({e}); \
+                         raise it (ulimit -Hn, LimitNOFILE=) or create nodes without a console"
+                    ))
+                } else {
+                    ApiError::conflict(format!("Console port {port} is already in use"))
+                }
             })?;
         let token = self
             .register(
