@@ -70,6 +70,35 @@ pub fn recv_batch(fd: RawFd, buf: &mut [u8], slot: usize, lens: &mut [usize]) ->
     Ok(got)
 }
 
+/// Send `frames` (at most [`BATCH`]) on the connected socket `fd` in one
+/// call, without blocking, in order. Returns how many went before the
+/// first that could not (the kernel does not say why when some went); an
+/// error when the first could not.
+pub fn send_batch(fd: RawFd, frames: &[&[u8]]) -> io::Result<usize> {
+    let n = frames.len().min(BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: all-zero iovec and mmsghdr are valid values (null pointers,
+    // zero lengths), overwritten below before use.
+    let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..n {
+        iov[i] = libc::iovec {
+            iov_base: frames[i].as_ptr().cast_mut().cast(),
+            iov_len: frames[i].len(),
+        };
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: `msgs[..n]` each point at one iovec over one of `frames`,
+    // all alive for the call; the kernel only reads them (and writes the
+    // lengths sent into `msgs`).
+    let sent = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as _, libc::MSG_DONTWAIT as _) };
+    Ok(usize::try_from(check(sent)?).unwrap_or(0))
+}
+
 /// Whether `e` says the process or the system has no descriptor left
 /// (`EMFILE`, `ENFILE`): no socket can be opened, whatever its port.
 pub fn out_of_descriptors(e: &io::Error) -> bool {
@@ -736,6 +765,30 @@ mod tests {
             let e = open_tap(name).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
         }
+    }
+
+    #[test]
+    fn a_batch_goes_in_one_call_and_a_refused_peer_fails_its_first_frame() {
+        use std::net::UdpSocket;
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        let frames: Vec<Vec<u8>> = (1..=BATCH as u8).map(|i| vec![i; usize::from(i)]).collect();
+        let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        assert_eq!(send_batch(tx.as_raw_fd(), &slices).unwrap(), BATCH);
+        let mut buf = [0u8; 64];
+        for f in &frames {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], f.as_slice());
+        }
+        // The peer goes: its ICMP error fails the next call's first frame,
+        // and the call after that goes again.
+        drop(rx);
+        assert_eq!(send_batch(tx.as_raw_fd(), &slices[..1]).unwrap(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let e = send_batch(tx.as_raw_fd(), &slices[..3]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(send_batch(tx.as_raw_fd(), &[]).unwrap(), 0);
     }
 
     #[test]

@@ -151,10 +151,13 @@ pub(crate) fn switch() {
 }
 
 /// The baseline: a bare blocking forwarder between a client-facing socket
-/// and the echo, one thread per direction.
-pub(crate) fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAddr) {
+/// and the echo, one thread per direction. Returns the threads' ids.
+pub(crate) fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAddr) -> [u32; 2] {
     let (f2, b2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
     std::thread::spawn(move || {
+        tx.send(this_thread()).unwrap();
         let mut buf = [0u8; 2048];
         loop {
             // Errors (ICMP port unreachable) are not the end of the link.
@@ -164,6 +167,7 @@ pub(crate) fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAd
         }
     });
     std::thread::spawn(move || {
+        tx2.send(this_thread()).unwrap();
         let mut buf = [0u8; 2048];
         loop {
             if let Ok(n) = back.recv(&mut buf) {
@@ -171,6 +175,42 @@ pub(crate) fn bare_forwarder(front: UdpSocket, back: UdpSocket, client: SocketAd
             }
         }
     });
+    [rx.recv().unwrap(), rx.recv().unwrap()]
+}
+
+/// The calling thread's id.
+fn this_thread() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// CPU time of this process's threads `ids`, in clock ticks (10 ms).
+fn thread_ticks(ids: [u32; 2]) -> u64 {
+    ids.iter()
+        .map(|id| {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{id}/stat")).unwrap();
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+                .split_whitespace()
+                .collect();
+            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+/// Pin process or thread `id` to `cpu`.
+fn pin(id: u32, cpu: usize) {
+    let ok = Command::new("taskset")
+        .args(["-cp", &cpu.to_string(), &id.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset could not pin {id} to CPU {cpu}");
+}
+
+/// CPU time per round trip, in µs, from `ticks` (10 ms) spent over a blast
+/// of `dur` at `rate` round trips per second (and its 2,000 timed ones).
+fn per_trip(ticks: u64, rate: f64, dur: Duration) -> f64 {
+    (ticks * 10_000) as f64 / (rate * dur.as_secs_f64() + 2000.0)
 }
 
 pub(crate) fn relay() {
@@ -251,21 +291,52 @@ pub(crate) fn relay() {
     std::thread::sleep(Duration::from_millis(300)); // let the echo bind
     let front = UdpSocket::bind("127.0.0.1:0").unwrap();
     let client2 = UdpSocket::bind("127.0.0.1:0").unwrap();
-    bare_forwarder(
+    let bare = bare_forwarder(
         front.try_clone().unwrap(),
         back,
         client2.local_addr().unwrap(),
     );
     let front_addr = front.local_addr().unwrap();
 
+    // First as the scheduler places everyone; then each forwarder alone on
+    // CPU 0 (nanolab's one thread, or the bare forwarder's two) with the
+    // load client and the echo on CPU 1: forwarding per core, without the
+    // wakeups of the client and echo preempting it.
     let dur = Duration::from_secs(5);
-    for size in [64, 1500] {
-        let (bare, bare_rtt) = blast(&client2, front_addr, size, dur);
-        let (ours, our_rtt) = blast(&client, to, size, dur);
-        println!(
-            "relay: {size:>4}-byte frames: nanolab {ours:>8.0} frames/s (RTT {our_rtt:.1?}), bare forwarder {bare:>8.0} frames/s (RTT {bare_rtt:.1?}): ratio {:.2}",
-            ours / bare.max(1.0)
-        );
+    for pinned in [false, true] {
+        if pinned {
+            if super::cores() < 2 {
+                break;
+            }
+            for id in [srv.child.id(), bare[0], bare[1]] {
+                pin(id, 0);
+            }
+            pin(echo.id(), 1);
+            pin(this_thread(), 1);
+        }
+        let how = if pinned { "pinned" } else { "shared" };
+        for size in [64, 1500] {
+            let t = thread_ticks(bare);
+            let (theirs, their_rtt) = blast(&client2, front_addr, size, dur);
+            let their_cpu = per_trip(thread_ticks(bare) - t, theirs, dur);
+            let t = srv.cpu_ticks();
+            let (ours, our_rtt) = blast(&client, to, size, dur);
+            let our_cpu = per_trip(srv.cpu_ticks() - t, ours, dur);
+            println!(
+                "relay: {how}, {size:>4}-byte frames: nanolab {ours:>8.0} frames/s (RTT {our_rtt:.1?}, \
+                 CPU {our_cpu:.2} µs per round trip), bare forwarder {theirs:>8.0} frames/s \
+                 (RTT {their_rtt:.1?}, CPU {their_cpu:.2} µs): ratio {:.2}",
+                ours / theirs.max(1.0)
+            );
+        }
+    }
+    // Unpinned again, for what follows (and the benches after this one).
+    let all = format!("0-{}", super::cores().max(1) - 1);
+    for id in [srv.child.id(), echo.id(), this_thread()] {
+        let _ = Command::new("taskset")
+            .args(["-cp", &all, &id.to_string()])
+            .stdout(Stdio::null())
+            .status();
     }
     // API latency while the relay is saturated.
     let sat = client.try_clone().unwrap();

@@ -11,6 +11,17 @@ pub struct NodeKey {
     pub(super) generation: u64,
 }
 
+#[cfg(test)]
+impl NodeKey {
+    /// A key for tests that need one without a lab.
+    pub fn for_tests(index: usize) -> NodeKey {
+        NodeKey {
+            index,
+            generation: 1,
+        }
+    }
+}
+
 /// Where a frame comes from or goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {

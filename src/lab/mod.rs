@@ -417,6 +417,11 @@ impl Lab {
         self.nodes.on_frame(now, from, frame, send);
     }
 
+    /// A frame `send` said went did not (see [`Nodes::unsent`]).
+    pub fn unsent(&mut self, to: Endpoint, len: usize) {
+        self.nodes.unsent(to, len);
+    }
+
     /// Send the frames delay filters held back that are due by `now`.
     pub fn release_frames(&mut self, now: Instant, send: &mut dyn FnMut(Endpoint, &[u8]) -> bool) {
         self.nodes.release_frames(now, send);

@@ -171,6 +171,20 @@ impl Nodes {
         self.plane().route(now, from, frame, send);
     }
 
+    /// A frame `send` took for `to` (and said went) that the host could not
+    /// send after all, when it sent a batch: the port that counted it
+    /// counts a send drop instead. (A capture on that port keeps it.)
+    pub fn unsent(&mut self, to: Endpoint, len: usize) {
+        let (Endpoint::Node(key) | Endpoint::Nio(key, _)) = to;
+        let Some(node) = self.registry.get_mut(key) else {
+            return;
+        };
+        let (i, outbound) = node.kind.face().charged(to);
+        if let Some(port) = node.ports.get_mut(i) {
+            port.unsent(outbound, len);
+        }
+    }
+
     /// The node under `key`, if it is still the node the key was made for.
     /// Every lookup by key goes through the registry's one check.
     pub fn node(&self, key: NodeKey) -> Option<&Node> {

@@ -207,6 +207,20 @@ impl Port {
         }
     }
 
+    /// A frame counted sent by [`Port::sent`] or [`Port::delivered`] that
+    /// the host could not send after all: a send drop instead.
+    pub fn unsent(&mut self, outbound: bool, len: usize) {
+        let s = &mut self.stats;
+        let (frames, bytes) = if outbound {
+            (&mut s.out_frames, &mut s.out_bytes)
+        } else {
+            (&mut s.in_frames, &mut s.in_bytes)
+        };
+        *frames = frames.saturating_sub(1);
+        *bytes = bytes.saturating_sub(len as u64);
+        s.drop_send();
+    }
+
     /// The port's filters on a frame: `None` when dropped (and counted),
     /// else the frame (a copy when corrupted) and when it may go, if it is
     /// held back.

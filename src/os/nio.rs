@@ -104,6 +104,23 @@ impl Wire<'_> {
         }
     }
 
+    /// Frames out, in order, on a UDP socket in one system call; how many
+    /// went before the first that could not ([`sys::send_batch`]). A TAP
+    /// device or packet socket takes one frame per call.
+    pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
+        match self {
+            Wire::Udp(s) => sys::send_batch(s.as_raw_fd(), frames),
+            Wire::Tap(_) => {
+                for (i, f) in frames.iter().enumerate() {
+                    if let Err(e) = self.send(f) {
+                        return if i == 0 { Err(e) } else { Ok(i) };
+                    }
+                }
+                Ok(frames.len())
+            }
+        }
+    }
+
     /// One frame out.
     pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
         match self {

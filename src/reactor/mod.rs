@@ -142,6 +142,8 @@ struct Io {
     /// Where a batch of datagrams is read, a largest frame per slot (only
     /// the pages frames touch become resident).
     batch: Vec<u8>,
+    /// Frames for UDP tunnels while a batch is routed.
+    outbox: nio_io::Outbox,
     config: Config,
     flags: Flags,
     /// The kernel can confine VPCS with Landlock.
@@ -232,6 +234,7 @@ impl Server {
             record,
             scratch: vec![0; crate::limits::MAX_FRAME.max(crate::limits::READ_BUDGET)],
             batch: vec![0; crate::limits::MAX_FRAME * crate::sys::BATCH],
+            outbox: Default::default(),
             config,
             flags,
             landlock,

@@ -217,6 +217,10 @@ impl Behaviour for Cloud {
         Self::close_sides(cx.key, self.ports.len(), cx.host);
     }
 
+    fn charged(&self, to: Endpoint) -> (usize, bool) {
+        super::bridge_charged(to, HOST_SIDE)
+    }
+
     /// From the link (port `i`) to the host side, or from the host side
     /// (`HOST_SIDE + i`) out of the link, through port `i` either way.
     fn on_frame(

@@ -180,6 +180,16 @@ pub struct Echo {
     pub flush: bool,
 }
 
+/// [`Behaviour::charged`] for a bridge whose side channels are numbered
+/// from `side`: a frame to side channel `side + i` came in on port `i`.
+pub fn bridge_charged(to: Endpoint, side: usize) -> (usize, bool) {
+    match to {
+        Endpoint::Nio(_, i) if i >= side => (i - side, false),
+        Endpoint::Nio(_, i) => (i, true),
+        Endpoint::Node(_) => (0, false),
+    }
+}
+
 /// A frame across a port whose node is a bridge between its link (NIO
 /// `i`) and a side channel of its own (NIO `side + i`: a cloud's host
 /// interface, a VM's adapter): in from the link and out to the side, or in
@@ -410,6 +420,17 @@ pub trait Behaviour {
         frame: &[u8],
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) -> Echo;
+
+    /// The port a frame sent to `to` was counted on, and whether it was
+    /// counted going out of the port (to its NIO) or into the node: a frame
+    /// to NIO `i` left port `i`; one to the node itself came in on port 0.
+    /// Kinds with side channels (`bridge`) say theirs.
+    fn charged(&self, to: Endpoint) -> (usize, bool) {
+        match to {
+            Endpoint::Nio(_, i) => (i, true),
+            Endpoint::Node(_) => (0, false),
+        }
+    }
 
     /// A frame for the node itself that a delay held back; `None` when
     /// the host delivers it (to a process).

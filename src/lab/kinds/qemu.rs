@@ -810,6 +810,10 @@ impl Behaviour for Qemu {
         false
     }
 
+    fn charged(&self, to: Endpoint) -> (usize, bool) {
+        super::bridge_charged(to, CHANNEL)
+    }
+
     /// From an adapter's NIO (index `i`) into QEMU's channel, or from the
     /// channel (`CHANNEL + i`) out of the NIO.
     fn on_frame(

@@ -134,6 +134,41 @@ fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
 }
 
 #[test]
+fn a_frame_the_host_could_not_send_after_all_is_a_send_drop_on_the_port_that_counted_it() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = r.vpcs(p);
+    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+    assert_eq!(r.status(t), Some(201));
+    r.started(p, n, k);
+    let mut send = |_: Endpoint, _: &[u8]| true;
+    for _ in 0..3 {
+        r.lab
+            .on_frame(r.now, Endpoint::Node(k), &[1; 60], &mut send);
+        r.lab
+            .on_frame(r.now, Endpoint::Nio(k, 0), &[2; 70], &mut send);
+    }
+    // One frame out of the NIO and one into the process did not go.
+    r.lab.unsent(Endpoint::Nio(k, 0), 60);
+    r.lab.unsent(Endpoint::Node(k), 70);
+    let s = &r.lab.node(k).unwrap().ports[0].stats;
+    assert_eq!((s.out_frames, s.out_bytes), (2, 120));
+    assert_eq!((s.in_frames, s.in_bytes), (2, 140));
+    assert_eq!((s.dropped, s.dropped_send), (2, 2));
+}
+
+#[test]
+fn a_bridge_charges_its_side_channel_to_the_port_behind_it() {
+    use crate::lab::kinds::bridge_charged;
+    let k = crate::lab::NodeKey::for_tests(0);
+    assert_eq!(bridge_charged(Endpoint::Nio(k, 3), 1 << 20), (3, true));
+    assert_eq!(
+        bridge_charged(Endpoint::Nio(k, (1 << 20) + 3), 1 << 20),
+        (3, false)
+    );
+}
+
+#[test]
 fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() {
     use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
