@@ -11,6 +11,19 @@ pub struct NodeKey {
     pub(super) generation: u64,
 }
 
+impl NodeKey {
+    /// Where the node sits among the nodes: small and dense (reused after a
+    /// node goes), so a host may keep a node's state in a list by it.
+    pub fn index(self) -> usize {
+        self.index
+    }
+
+    /// Tells apart the nodes that had the same [`NodeKey::index`] (never 0).
+    pub fn generation(self) -> u64 {
+        self.generation
+    }
+}
+
 #[cfg(test)]
 impl NodeKey {
     /// A key for tests that need one without a lab.

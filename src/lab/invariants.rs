@@ -43,7 +43,7 @@ pub fn check(
             macs.entry(node.project).or_default().push(mac);
         }
         for port in &node.ports {
-            if let Some(lport) = port.nio.as_ref().and_then(Nio::udp_port) {
+            if let Some(lport) = port.nio.as_deref().and_then(Nio::udp_port) {
                 udp_expected.insert(lport, node.project);
             }
         }

@@ -198,7 +198,7 @@ impl Node {
                 .map(|(i, p)| crate::lab::answer::PortStatus {
                     adapter: p.adapter,
                     port: p.number,
-                    nio: p.nio.clone(),
+                    nio: p.nio.as_deref().cloned(),
                     stats: p.stats,
                     mode: p.mode,
                     capturing: p.capture.is_some(),

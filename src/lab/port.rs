@@ -24,7 +24,7 @@ pub struct Port {
     /// Port number on its adapter.
     pub number: u32,
     /// Its link to the world.
-    pub nio: Option<Nio>,
+    pub nio: Option<Box<Nio>>,
     /// What crossed it since its NIO was attached.
     pub stats: PortStats,
     /// A switch port's VLAN mode.

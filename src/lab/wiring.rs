@@ -59,7 +59,7 @@ impl Wiring<'_> {
     ) -> Reply {
         let node = self.registry.get(key).ok_or_else(went_away)?;
         let (id, project) = (node.id, node.project);
-        let old = node.ports[index].nio.clone();
+        let old = node.ports[index].nio.as_deref().cloned();
         let (old_lport, new_lport) = (old.as_ref().and_then(Nio::udp_port), nio.udp_port());
         if let (Some(old), Some(_)) = (&old, new_lport.filter(|l| Some(*l) == old_lport)) {
             host.close_nio(key, index);
@@ -97,12 +97,12 @@ impl Wiring<'_> {
         }
         let node = self.registry.get_mut(key).ok_or_else(went_away)?;
         let port = &mut node.ports[index];
-        port.nio = Some(nio.clone());
+        port.nio = Some(Box::new(nio.clone()));
         port.stats = Default::default();
         let (what, label) = (node.word(), node.port_label(index));
         let nodes = &self.registry;
         self.links.added((key, index), &nio, |k, i| {
-            nodes.get(k)?.ports.get(i)?.nio.clone()
+            nodes.get(k)?.ports.get(i)?.nio.as_deref().cloned()
         });
         self.events.emit(Event::NioAdded {
             node: id,
@@ -153,7 +153,7 @@ impl Wiring<'_> {
         else {
             return;
         };
-        let Some(nio) = port.nio.take() else {
+        let Some(nio) = port.nio.take().map(|n| *n) else {
             return;
         };
         let stats = port.stats;

@@ -141,11 +141,7 @@ impl Io {
             );
             match registered {
                 Ok(token) => {
-                    self.nodes
-                        .entry(node)
-                        .or_default()
-                        .nios
-                        .insert(port, (token, io));
+                    self.nodes.slot(node).nios.insert(port, (token, io));
                 }
                 Err(e) => log::warn!("cannot watch adapter {i}'s channel: {e}"),
             }
@@ -162,7 +158,7 @@ impl Io {
         spawned: Spawned,
         watch: Vec<(RawFd, Entry)>,
     ) -> Result<Spawned, ApiError> {
-        self.nodes.entry(node).or_default().proc = Some(Box::new(ProcIo {
+        self.nodes.slot(node).proc = Some(Box::new(ProcIo {
             p,
             tokens: Vec::new(),
         }));

@@ -78,6 +78,47 @@ enum IoTimer {
     ConsoleAccept(NodeKey),
 }
 
+/// Every node's descriptors, in a list by the node key's index (dense:
+/// the lab reuses indexes), each with the key's generation: a frame finds
+/// its node's socket in an index and a compare, no hashing.
+#[derive(Default)]
+struct NodeIos(Vec<(u64, NodeIo)>);
+
+impl NodeIos {
+    fn get(&self, key: &NodeKey) -> Option<&NodeIo> {
+        let (generation, io) = self.0.get(key.index())?;
+        (*generation == key.generation()).then_some(io)
+    }
+
+    fn get_mut(&mut self, key: &NodeKey) -> Option<&mut NodeIo> {
+        let (generation, io) = self.0.get_mut(key.index())?;
+        (*generation == key.generation()).then_some(io)
+    }
+
+    /// The node's descriptors, made empty when it had none.
+    fn slot(&mut self, key: NodeKey) -> &mut NodeIo {
+        let i = key.index();
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, Default::default);
+        }
+        let (generation, io) = &mut self.0[i];
+        if *generation != key.generation() {
+            *generation = key.generation();
+            *io = NodeIo::default();
+        }
+        io
+    }
+
+    /// Forget the node's descriptors (dropping any left).
+    fn remove(&mut self, key: &NodeKey) {
+        if let Some(slot) = self.0.get_mut(key.index())
+            && slot.0 == key.generation()
+        {
+            *slot = Default::default();
+        }
+    }
+}
+
 /// The descriptors the host holds for one node.
 #[derive(Default)]
 struct NodeIo {
@@ -148,7 +189,7 @@ struct Io {
     flags: Flags,
     /// The kernel can confine VPCS with Landlock.
     landlock: bool,
-    nodes: HashMap<NodeKey, NodeIo>,
+    nodes: NodeIos,
     /// Console clients the lab gave output to.
     ready_clients: Vec<ClientId>,
     signalled: bool,
@@ -238,7 +279,7 @@ impl Server {
             config,
             flags,
             landlock,
-            nodes: HashMap::new(),
+            nodes: NodeIos::default(),
             ready_clients: Vec::new(),
             signalled: false,
             disk,

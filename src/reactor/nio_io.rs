@@ -3,13 +3,12 @@
 //! direction. Where a frame goes, and what is counted, is the lab's call;
 //! the descriptors themselves are `os::nio`'s.
 
-use super::{Io, NodeIo, Server};
-use crate::lab::{Endpoint, NodeKey};
+use super::{Io, NodeIos, Server};
+use crate::lab::Endpoint;
 use crate::limits::{DATAGRAMS_PER_WAKEUP, MAX_FRAME};
 use crate::os::nb::would_block;
 use crate::os::nio::Wire;
 use crate::sys::BATCH;
-use std::collections::HashMap;
 use std::io;
 use std::time::Instant;
 
@@ -84,11 +83,11 @@ impl Server {
 }
 
 /// Send `frame` to `to`; whether it went.
-pub(super) fn send_to(nodes: &HashMap<NodeKey, NodeIo>, to: Endpoint, frame: &[u8]) -> bool {
+pub(super) fn send_to(nodes: &NodeIos, to: Endpoint, frame: &[u8]) -> bool {
     wire(nodes, to).is_some_and(|s| s.send(frame).is_ok())
 }
 
-fn wire(nodes: &HashMap<NodeKey, NodeIo>, at: Endpoint) -> Option<Wire<'_>> {
+fn wire(nodes: &NodeIos, at: Endpoint) -> Option<Wire<'_>> {
     match at {
         Endpoint::Node(k) => Some(Wire::Udp(
             nodes.get(&k)?.proc.as_ref()?.p.internal.as_ref()?,
@@ -129,7 +128,7 @@ impl Outbox {
 
     /// Send what is held, in order, each run of frames to one destination
     /// in one call.
-    fn flush(&mut self, nodes: &HashMap<NodeKey, NodeIo>) {
+    fn flush(&mut self, nodes: &NodeIos) {
         self.flush_with(|to, run| match wire(nodes, to) {
             Some(w) => w.send_batch(run),
             None => Ok(0),
@@ -168,6 +167,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::NodeKey;
 
     fn key(index: usize) -> NodeKey {
         NodeKey::for_tests(index)

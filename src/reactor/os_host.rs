@@ -52,12 +52,7 @@ impl Host for Io {
                 Entry::ConsoleListener(node),
             )
             .map_err(|e| ApiError::io("registering the console listener", &e))?;
-        let old = self
-            .nodes
-            .entry(node)
-            .or_default()
-            .console
-            .replace((token, listener));
+        let old = self.nodes.slot(node).console.replace((token, listener));
         if let Some((t, mut l)) = old {
             self.unregister(&mut l, t);
         }
@@ -99,12 +94,7 @@ impl Host for Io {
                 Entry::NioSocket(node, port),
             )
             .map_err(|e| ApiError::io("registering the NIO", &e))?;
-        let old = self
-            .nodes
-            .entry(node)
-            .or_default()
-            .nios
-            .insert(port, (token, io));
+        let old = self.nodes.slot(node).nios.insert(port, (token, io));
         if let Some((t, old)) = old {
             self.unregister(&mut SourceFd(&old.fd()), t);
         }

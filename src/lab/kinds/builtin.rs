@@ -52,7 +52,7 @@ impl BuiltinPc {
             return;
         }
         let mut pc = Box::new(Pc::new(self.mac, ident, cx.settings.stamp));
-        if let Some(Nio::Udp(u)) = cx.ports.first().and_then(|p| p.nio.as_ref()) {
+        if let Some(Nio::Udp(u)) = cx.ports.first().and_then(|p| p.nio.as_deref()) {
             let rhost = match u.raddr {
                 std::net::IpAddr::V4(a) => a,
                 std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
