@@ -6,10 +6,22 @@ pub(crate) fn idle() {
     let srv = Server::start(&[]);
     std::thread::sleep(Duration::from_millis(300));
     let (rss, ticks) = (srv.rss_kib(), srv.cpu_ticks());
+    let pid = srv.child.id();
+    let (anon, file) = (status_field(pid, "RssAnon:"), status_field(pid, "RssFile:"));
+    // The proportional share: file pages count divided by the processes
+    // that map them (libc's are everyone's).
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    let pss: u64 = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
     std::thread::sleep(Duration::from_secs(10));
     let used = srv.cpu_ticks() - ticks;
     println!(
-        "idle: VmRSS {rss} KiB after start; CPU over 10 s idle: {used} ticks ({} ms)",
+        "idle: VmRSS {rss} KiB after start ({anon} KiB its own: RssAnon; {file} KiB mapped \
+         file pages: RssFile, the binary's and the shared libraries'; PSS {pss} KiB); \
+         CPU over 10 s idle: {used} ticks ({} ms)",
         used * 10
     );
 }
