@@ -366,8 +366,18 @@ impl Op {
                 } else {
                     Endpoint::Nio(k, 0)
                 };
-                f.lab
-                    .on_frame(f.now, from, &[arg; 64], &mut |_, _| arg & 2 == 0);
+                // Sends the host took and then could not make (a batch
+                // the kernel refused in part) are told back.
+                let mut took = Vec::new();
+                f.lab.on_frame(f.now, from, &[arg; 64], &mut |to, frame| {
+                    took.push((to, frame.len()));
+                    arg & 2 == 0
+                });
+                if arg & 2 == 0 && arg & 8 != 0 {
+                    for (to, len) in took {
+                        f.lab.unsent(to, len);
+                    }
+                }
             }
             Op::ForeignPorts => {
                 let b = if arg & 1 == 0 {
@@ -583,12 +593,21 @@ impl Op {
                     frame[0] = 0;
                     frame[5] = arg % 5;
                 }
+                let mut took = Vec::new();
                 f.lab.on_frame(
                     f.now,
                     Endpoint::Nio(k, (arg % 4) as usize),
                     &frame,
-                    &mut |_, _| arg & 2 == 0,
+                    &mut |to, frame| {
+                        took.push((to, frame.len()));
+                        arg & 2 == 0
+                    },
                 );
+                if arg & 2 == 0 && arg & 8 != 0 {
+                    for (to, len) in took.into_iter().step_by(2) {
+                        f.lab.unsent(to, len);
+                    }
+                }
             }
         }
     }
