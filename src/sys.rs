@@ -116,7 +116,9 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     lim.rlim_cur = lim.rlim_max;
     // SAFETY: `lim` is a valid rlimit.
     check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
-    Ok(lim.rlim_cur)
+    // `rlim_t` is `u32` on 32-bit targets, `u64` on 64-bit ones.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(lim.rlim_cur))
 }
 
 /// A pseudo-terminal pair: the master stays with the server (non-blocking,
@@ -411,7 +413,9 @@ pub fn landlock_abi() -> Option<i64> {
             LANDLOCK_CREATE_RULESET_VERSION,
         )
     };
-    (v > 0).then_some(v)
+    // `syscall` returns a C `long`: 32 bits on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    (v > 0).then_some(i64::from(v))
 }
 
 /// What a path may be used for under [`fs_ruleset`].

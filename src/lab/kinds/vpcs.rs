@@ -137,11 +137,19 @@ pub fn parse_interp(b: &[u8]) -> Result<Option<String>, String> {
         let mut v = 0u64;
         for i in 0..len {
             let byte = if le { s[len - 1 - i] } else { s[i] };
-            v = (v << 8) | byte as u64;
+            v = (v << 8) | u64::from(byte);
         }
         Some(v)
     };
     let bad = || "truncated ELF header".to_string();
+    // Offsets are the file's (64-bit); one that does not fit this host's
+    // `usize` (above 4 GiB on a 32-bit board) is past the end of any
+    // image read into memory here.
+    let at = |v: u64, plus: u64| -> Result<usize, String> {
+        v.checked_add(plus)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(bad)
+    };
     let (phoff, phentsize, phnum) = if wide {
         (
             num(0x20, 8).ok_or_else(bad)?,
@@ -158,23 +166,22 @@ pub fn parse_interp(b: &[u8]) -> Result<Option<String>, String> {
     for i in 0..phnum {
         let ph = phoff
             .checked_add(i.checked_mul(phentsize).ok_or_else(bad)?)
-            .ok_or_else(bad)? as usize;
-        if num(ph, 4).ok_or_else(bad)? != 3 {
+            .ok_or_else(bad)?;
+        if num(at(ph, 0)?, 4).ok_or_else(bad)? != 3 {
             continue;
         }
         let (off, size) = if wide {
             (
-                num(ph + 8, 8).ok_or_else(bad)?,
-                num(ph + 32, 8).ok_or_else(bad)?,
+                num(at(ph, 8)?, 8).ok_or_else(bad)?,
+                num(at(ph, 32)?, 8).ok_or_else(bad)?,
             )
         } else {
             (
-                num(ph + 4, 4).ok_or_else(bad)?,
-                num(ph + 16, 4).ok_or_else(bad)?,
+                num(at(ph, 4)?, 4).ok_or_else(bad)?,
+                num(at(ph, 16)?, 4).ok_or_else(bad)?,
             )
         };
-        let end = off.checked_add(size).ok_or_else(bad)?;
-        let raw = b.get(off as usize..end as usize).ok_or_else(bad)?;
+        let raw = b.get(at(off, 0)?..at(off, size)?).ok_or_else(bad)?;
         let text = raw.split(|&c| c == 0).next().unwrap_or_default();
         return Ok(Some(String::from_utf8_lossy(text).into_owned()));
     }
@@ -253,5 +260,47 @@ mod tests {
         assert!(parse_interp(b"\x7fELF\x02\x01").is_err());
         let real = std::fs::read("/bin/true").unwrap();
         assert!(parse_interp(&real).unwrap().unwrap().contains("ld-"));
+    }
+
+    /// A 32-bit little-endian ELF image with one PT_INTERP header at
+    /// `phoff` (written there when it fits) naming `/lib/ld.so`.
+    fn elf32(phoff: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 96];
+        b[..6].copy_from_slice(b"\x7fELF\x01\x01");
+        b[0x1c..0x20].copy_from_slice(&phoff.to_le_bytes());
+        b[0x2a..0x2c].copy_from_slice(&32u16.to_le_bytes());
+        b[0x2c..0x2e].copy_from_slice(&1u16.to_le_bytes());
+        let start = usize::try_from(phoff).unwrap();
+        if let Some(ph) = start.checked_add(32).and_then(|end| b.get_mut(start..end)) {
+            ph[..4].copy_from_slice(&3u32.to_le_bytes());
+            ph[4..8].copy_from_slice(&84u32.to_le_bytes());
+            ph[16..20].copy_from_slice(&11u32.to_le_bytes());
+        }
+        b[84..95].copy_from_slice(b"/lib/ld.so\0");
+        b
+    }
+
+    #[test]
+    fn interpreter_offsets_at_the_edges_are_errors_not_wraps() {
+        // A 32-bit program (an armhf vpcs) parses.
+        assert_eq!(
+            parse_interp(&elf32(52)).unwrap().as_deref(),
+            Some("/lib/ld.so")
+        );
+        // Headers past the end, or at offsets near the top of 32 bits,
+        // where `ph + 16` would wrap a 32-bit `usize`.
+        for phoff in [200, u32::MAX - 8, u32::MAX] {
+            assert!(parse_interp(&elf32(phoff)).is_err(), "{phoff}");
+        }
+        // A 64-bit image whose header offset is above 4 GiB, or at the very
+        // top, where adding to it overflows.
+        let mut b = vec![0u8; 64];
+        b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        for phoff in [1u64 << 32, u64::MAX - 40, u64::MAX] {
+            b[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+            assert!(parse_interp(&b).is_err(), "{phoff}");
+        }
     }
 }
