@@ -78,6 +78,31 @@ fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
     assert!(stopped, "quit stops the PC");
 }
 
+/// Closing a project stops each running built-in PC once: one "stopped"
+/// line per PC in the log, then its deletion.
+#[test]
+fn closing_a_project_logs_each_built_in_pc_stopped_once() {
+    let srv = Server::start(&["--pc-engine", "builtin"]);
+    let p = srv.project();
+    let [(v1, _), (v2, _)] = linked_pair(&srv, &p);
+    for v in [&v1, &v2] {
+        assert_eq!(srv.post(&vm_url(&p, v, "/start"), "{}").status, 204);
+    }
+    assert_eq!(
+        srv.post(&format!("/v1/projects/{p}/close"), "{}").status,
+        204
+    );
+    let closed = crate::util::wait_for(5, || srv.log().contains(&format!("project {p} closed")));
+    assert!(closed, "{}", srv.log());
+    let log = srv.log();
+    for v in [&v1, &v2] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(v.as_str())).collect();
+        let stopped = lines.iter().filter(|l| l.contains(": stopped (")).count();
+        let deleted = lines.iter().filter(|l| l.ends_with(": deleted")).count();
+        assert_eq!((stopped, deleted), (1, 1), "{lines:#?}");
+    }
+}
+
 #[test]
 fn a_built_in_pc_and_a_real_vpcs_ping_each_other() {
     // Two servers: one builds PCs in, the other runs vpcs.

@@ -104,6 +104,14 @@ fn seed_session_pings_across_the_tunnel() {
         "{}",
         c2.text()
     );
+    // And the other way.
+    let back = c1.seen.len();
+    c1.send("ping 192.168.1.2\r\n");
+    assert!(
+        c1.expect_after(back, "icmp_seq=2 ttl=64", 15),
+        "{}",
+        c1.text()
+    );
     c2.send("disconnect\r\n");
     assert!(c2.expect_after(mark, "Good-bye", 10));
     assert!(c2.closed_within(5));

@@ -157,10 +157,20 @@ impl Server {
             "--debug".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let bin = env!("CARGO_BIN_EXE_nanolab");
+        // CI's ARM job runs a cross-built server under qemu-user:
+        // NANOLAB_TEST_SERVER is its command line (emulator and binary),
+        // NANOLAB_TEST_ARGS flags added to every server.
+        let server = std::env::var("NANOLAB_TEST_SERVER").ok();
+        if let Ok(more) = std::env::var("NANOLAB_TEST_ARGS") {
+            args.extend(more.split_whitespace().map(str::to_string));
+        }
+        let bin = match &server {
+            Some(cmd) => cmd.split_whitespace().collect::<Vec<_>>(),
+            None => vec![env!("CARGO_BIN_EXE_nanolab")],
+        };
         let (program, before) = match prefix.split_first() {
-            Some((p, rest)) => (*p, [rest, &[bin]].concat()),
-            None => (bin, Vec::new()),
+            Some((p, rest)) => (*p, [rest, &bin].concat()),
+            None => (bin[0], bin[1..].to_vec()),
         };
         let mut child = Command::new(program)
             .args(&before)
