@@ -140,15 +140,22 @@ pub const MAX_DEVICE_PORTS: usize = 4096;
 /// Largest message (all its fragments) accepted from a client.
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 /// Frames the data plane handles per loop turn, in-memory hand-offs
-/// included: past it, sockets wait for the next turn and frames for a
-/// local peer take the socket (where a full buffer drops them, as a
-/// saturated wire would). So HTTP, consoles, timers and signals are
-/// served every turn, whatever a broadcast storm does.
+/// included: past it, sockets wait for the next turn, and frames for a
+/// local peer wait in memory for it (up to [`MAX_CARRIED_FRAMES`]; then
+/// they take the socket, where a full buffer drops them, as a saturated
+/// wire would). So HTTP, consoles, timers and signals are served every
+/// turn, whatever a broadcast storm does.
 pub const FRAMES_PER_TURN: usize = 2048;
 /// Frames handed in memory between local tunnel ends per frame received
 /// (a flood through a switch counts one per port); past it, frames take
 /// the sockets and wait for the next loop turn.
 pub const LOCAL_HOPS: usize = 16_384;
+/// Frames waiting in memory for the next loop turn (hand-offs past a
+/// turn's budget, frames nodes sent once it was spent), and their bytes;
+/// past either, frames take the socket.
+pub const MAX_CARRIED_FRAMES: usize = 65_536;
+/// See [`MAX_CARRIED_FRAMES`].
+pub const MAX_CARRIED_BYTES: usize = 16 * 1024 * 1024;
 /// Frames held back by delay filters, server-wide; past it, frames drop.
 pub const MAX_DELAYED_FRAMES: usize = 65_536;
 /// Bytes held back by delay filters, server-wide.

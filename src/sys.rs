@@ -28,6 +28,22 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
 /// Datagrams one [`recv_batch`] call takes at most.
 pub const BATCH: usize = 16;
 
+/// Empty buffer descriptors and message headers for a batch call.
+fn batch_headers() -> ([libc::iovec; BATCH], [libc::mmsghdr; BATCH]) {
+    // SAFETY: all-zero iovec and mmsghdr are valid values (null pointers,
+    // zero lengths); the caller fills them before use.
+    unsafe { (std::mem::zeroed(), std::mem::zeroed()) }
+}
+
+/// Point each of the first `n` message headers at its own buffer
+/// descriptor (only once both arrays stay where they are for the call).
+fn link_headers(iov: &mut [libc::iovec; BATCH], msgs: &mut [libc::mmsghdr; BATCH], n: usize) {
+    for (m, v) in msgs.iter_mut().zip(iov.iter_mut()).take(n) {
+        m.msg_hdr.msg_iov = v;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+}
+
 /// Read up to `lens.len()` (at most [`BATCH`]) datagrams from the socket
 /// `fd` in one call, without blocking: datagram `i` lands in
 /// `buf[i * slot..][..slot]` and its length in `lens[i]`. Returns how many
@@ -38,19 +54,14 @@ pub fn recv_batch(fd: RawFd, buf: &mut [u8], slot: usize, lens: &mut [usize]) ->
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: all-zero iovec and mmsghdr are valid values (null pointers,
-    // zero lengths), overwritten below before use.
-    let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let (mut iov, mut msgs) = batch_headers();
     for i in 0..n {
         iov[i] = libc::iovec {
             iov_base: buf[i * slot..].as_mut_ptr().cast(),
             iov_len: slot,
         };
-        msgs[i].msg_hdr.msg_iov = &mut iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
     }
+    link_headers(&mut iov, &mut msgs, n);
     // SAFETY: `msgs[..n]` each point at one iovec of `slot` bytes inside
     // `buf` (n * slot <= buf.len()), all alive for the call; the kernel
     // writes at most `slot` bytes into each and the lengths into `msgs`.
@@ -79,19 +90,14 @@ pub fn send_batch(fd: RawFd, frames: &[&[u8]]) -> io::Result<usize> {
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: all-zero iovec and mmsghdr are valid values (null pointers,
-    // zero lengths), overwritten below before use.
-    let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let (mut iov, mut msgs) = batch_headers();
     for i in 0..n {
         iov[i] = libc::iovec {
             iov_base: frames[i].as_ptr().cast_mut().cast(),
             iov_len: frames[i].len(),
         };
-        msgs[i].msg_hdr.msg_iov = &mut iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
     }
+    link_headers(&mut iov, &mut msgs, n);
     // SAFETY: `msgs[..n]` each point at one iovec over one of `frames`,
     // all alive for the call; the kernel only reads them (and writes the
     // lengths sent into `msgs`).

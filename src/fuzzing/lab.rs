@@ -301,7 +301,9 @@ impl Op {
             }
             Op::Poll => f.lab.poll(f.now, &mut f.host),
             Op::Wait => {
+                // A new loop turn: the budget is whole, carried frames go.
                 f.now += Duration::from_millis(arg as u64 * 50);
+                f.lab.begin_turn(f.now, &mut f.host);
                 f.lab.poll(f.now, &mut f.host);
             }
             Op::Output => {

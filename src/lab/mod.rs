@@ -394,9 +394,10 @@ impl Lab {
         Ok(reply)
     }
 
-    /// A new loop turn: the data plane's frame budget is whole again.
-    pub fn begin_turn(&mut self) {
-        self.nodes.frames_left = crate::limits::FRAMES_PER_TURN;
+    /// A new loop turn: the data plane's frame budget is whole again, and
+    /// frames carried from the last turn go first.
+    pub fn begin_turn(&mut self, now: Instant, host: &mut dyn Host) {
+        self.nodes.begin_turn(now, host);
     }
 
     /// Whether the data plane may handle more frames this turn.

@@ -74,6 +74,8 @@ pub struct Nodes {
     pub links: Links,
     /// Frames the data plane may still handle this loop turn.
     pub frames_left: usize,
+    /// Frames for the next turn, once this one's budget is spent.
+    pub carry: super::plane::Carry,
     /// Nodes removed since the lab last looked.
     pub removed: Vec<Removed>,
     /// Where each project lives (its captures go under it).
@@ -92,6 +94,7 @@ impl Nodes {
             later: Vec::new(),
             links: Links::default(),
             frames_left: crate::limits::FRAMES_PER_TURN,
+            carry: Default::default(),
             removed: Vec::new(),
             project_dirs: HashMap::new(),
         }
@@ -117,7 +120,18 @@ impl Nodes {
 
     /// Whether a poll has work now.
     pub fn busy(&self) -> bool {
-        !self.world.spawns.is_empty() || !self.later.is_empty()
+        !self.world.spawns.is_empty() || !self.later.is_empty() || !self.carry.is_empty()
+    }
+
+    /// A new loop turn: the frame budget is whole again, and the frames
+    /// carried from the last turn go first, as far as it lasts.
+    pub fn begin_turn(&mut self, now: Instant, host: &mut dyn Host) {
+        self.frames_left = crate::limits::FRAMES_PER_TURN;
+        while self.frames_left > 0
+            && let Some((at, frame)) = self.carry.pop()
+        {
+            self.on_frame(now, at, &frame, &mut |to, data| host.send_frame(to, data));
+        }
     }
 
     /// When a delayed frame is next due.
@@ -134,6 +148,7 @@ impl Nodes {
             later: &mut self.later,
             links: &self.links,
             budget: &mut self.frames_left,
+            carry: &mut self.carry,
         }
     }
 
@@ -222,6 +237,14 @@ impl Nodes {
             frames, updated, ..
         } = cx;
         for frame in frames {
+            // Once the turn's budget is spent (or frames wait from an
+            // earlier turn, which go first), what a node sends waits for
+            // the next turn in memory.
+            if (self.frames_left == 0 || !self.carry.is_empty()) && self.carry.has_room(frame.len())
+            {
+                self.carry.push(Endpoint::Node(key), frame);
+                continue;
+            }
             self.on_frame(now, Endpoint::Node(key), &frame, &mut |to, data| {
                 host.send_frame(to, data)
             });

@@ -13,7 +13,7 @@ use super::kinds::{Echo, FrameCx};
 use super::links::Links;
 use super::port::{Wire, count};
 use super::registry::Registry;
-use crate::limits::LOCAL_HOPS;
+use crate::limits::{LOCAL_HOPS, MAX_CARRIED_BYTES, MAX_CARRIED_FRAMES};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -31,6 +31,49 @@ pub struct Plane<'a> {
     pub links: &'a Links,
     /// In-memory hand-offs left this loop turn.
     pub budget: &'a mut usize,
+    /// Hand-offs past the budget, for the next turn.
+    pub carry: &'a mut Carry,
+}
+
+/// Frames for the next loop turn, in order: in-memory hand-offs past a
+/// turn's budget, and frames nodes sent once it was spent. They go first
+/// next turn instead of taking a socket, where a burst (a thousand PCs'
+/// ARP requests flooded to a thousand ports) overflows receive buffers and
+/// is lost. Bounded; past the bound, frames take the socket as before.
+#[derive(Debug, Default)]
+pub struct Carry {
+    frames: VecDeque<(Endpoint, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Carry {
+    /// Whether a frame of `len` bytes may wait here.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.frames.len() < MAX_CARRIED_FRAMES && self.bytes + len <= MAX_CARRIED_BYTES
+    }
+
+    /// `frame` waits to be handled at `at` next turn.
+    pub fn push(&mut self, at: Endpoint, frame: Vec<u8>) {
+        self.bytes += frame.len();
+        self.frames.push_back((at, frame));
+    }
+
+    /// The oldest frame waiting.
+    pub fn pop(&mut self) -> Option<(Endpoint, Vec<u8>)> {
+        let (at, frame) = self.frames.pop_front()?;
+        self.bytes -= frame.len();
+        Some((at, frame))
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// How many frames wait.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
 }
 
 impl Plane<'_> {
@@ -64,6 +107,7 @@ impl Plane<'_> {
         send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
     ) {
         let links = self.links;
+        let mut carry = std::mem::take(self.carry);
         let mut queue: VecDeque<(Endpoint, Vec<u8>)> = VecDeque::new();
         let mut left = (*self.budget).min(LOCAL_HOPS);
         let before = left;
@@ -72,6 +116,13 @@ impl Plane<'_> {
                 Some(peer) if left > 0 => {
                     left -= 1;
                     q.push_back((peer, f.to_vec()));
+                    true
+                }
+                // The turn's budget is spent: the rest of the cascade goes
+                // first next turn (past the carry's bound, a storm takes
+                // the socket).
+                Some(peer) if carry.has_room(f.len()) => {
+                    carry.push(peer, f.to_vec());
                     true
                 }
                 _ => send(to, f),
@@ -90,6 +141,7 @@ impl Plane<'_> {
             queue.append(&mut out);
         }
         *self.budget = self.budget.saturating_sub(before - left);
+        *self.carry = carry;
     }
 
     /// One frame at one node: its kind decides.

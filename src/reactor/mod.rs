@@ -318,7 +318,8 @@ impl Server {
                 return Err(e);
             }
             now = Instant::now();
-            self.lab.begin_turn();
+            let (lab, io) = (&mut self.lab, &mut self.io);
+            let _ = guarded("frames carried over", || lab.begin_turn(now, io));
             for token in std::mem::take(&mut self.io.again) {
                 self.dispatch(now, token, true, true);
             }

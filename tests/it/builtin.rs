@@ -19,14 +19,20 @@ fn linked_pair(srv: &Server, p: &str) -> [(String, u16); 2] {
     [a, b]
 }
 
+/// [`linked_pair`], both started.
+fn started_pair(srv: &Server, p: &str) -> [(String, u16); 2] {
+    let pair = linked_pair(srv, p);
+    for (v, _) in &pair {
+        assert_eq!(srv.post(&vm_url(p, v, "/start"), "{}").status, 204);
+    }
+    pair
+}
+
 #[test]
 fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
     let srv = Server::start(&["--pc-engine", "builtin"]);
     let p = srv.project();
-    let [(v1, c1), (v2, c2)] = linked_pair(&srv, &p);
-    for v in [&v1, &v2] {
-        assert_eq!(srv.post(&vm_url(&p, v, "/start"), "{}").status, 204);
-    }
+    let [(_, c1), (v2, c2)] = started_pair(&srv, &p);
     assert!(
         crate::util::children(srv.pid()).is_empty(),
         "no process per PC"
@@ -84,10 +90,7 @@ fn the_seed_session_runs_on_built_in_pcs_without_any_vpcs_process() {
 fn closing_a_project_logs_each_built_in_pc_stopped_once() {
     let srv = Server::start(&["--pc-engine", "builtin"]);
     let p = srv.project();
-    let [(v1, _), (v2, _)] = linked_pair(&srv, &p);
-    for v in [&v1, &v2] {
-        assert_eq!(srv.post(&vm_url(&p, v, "/start"), "{}").status, 204);
-    }
+    let [(v1, _), (v2, _)] = started_pair(&srv, &p);
     assert_eq!(
         srv.post(&format!("/v1/projects/{p}/close"), "{}").status,
         204

@@ -137,9 +137,7 @@ fn a_capture_records_both_directions_in_batches_and_stops_with_its_nio() {
 fn a_frame_the_host_could_not_send_after_all_is_a_send_drop_on_the_port_that_counted_it() {
     let mut r = Rig::new();
     let p = r.project();
-    let (n, k) = r.vpcs(p);
-    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
-    assert_eq!(r.status(t), Some(201));
+    let (n, k) = r.linked_vpcs(p);
     r.started(p, n, k);
     let mut send = |_: Endpoint, _: &[u8]| true;
     for _ in 0..3 {
@@ -173,9 +171,7 @@ fn a_live_capture_viewer_gets_the_header_then_records_and_is_let_go_when_slow() 
     use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
     let p = r.project();
-    let (n, k) = r.vpcs(p);
-    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
-    assert_eq!(r.status(t), Some(201));
+    let (n, k) = r.linked_vpcs(p);
     let t = r.node(p, n, NodeCommand::WatchCapture(PORT0));
     assert!(r.error(t).contains("No capture"));
     let start = CaptureStart {
@@ -213,9 +209,7 @@ fn a_capture_that_cannot_be_written_stops_but_the_frames_go_on() {
     use crate::lab::spec::CaptureStart;
     let mut r = Rig::new();
     let p = r.project();
-    let (n, k) = r.vpcs(p);
-    let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
-    assert_eq!(r.status(t), Some(201));
+    let (n, k) = r.linked_vpcs(p);
     let start = CaptureStart {
         capture_file_name: "full.pcap".into(),
     };
@@ -358,6 +352,64 @@ fn tunnels_between_two_of_our_ports_carry_frames_in_memory() {
             true
         });
     assert_eq!(sent, [Endpoint::Nio(ka, 0)]);
+}
+
+#[test]
+fn hand_offs_past_the_turn_budget_wait_in_memory_for_the_next_turn_in_order() {
+    use crate::limits::FRAMES_PER_TURN;
+    let mut r = Rig::new();
+    let p = r.project();
+    let (a, ka) = r.vpcs(p);
+    let (b, kb) = r.vpcs(p);
+    for (n, (l, rp)) in [(a, (10050, 10051)), (b, (10051, 10050))] {
+        let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(l, rp)));
+        assert_eq!(r.status(t), Some(201));
+    }
+    r.started(p, a, ka);
+    r.started(p, b, kb);
+    r.lab.begin_turn(r.now, &mut r.host);
+    r.host.sent_frames.clear();
+    // A's frames to B cost two each (A's send, the hand-off to B): past
+    // the budget, they wait instead of taking A's socket.
+    let total = FRAMES_PER_TURN;
+    let mut now = Vec::new();
+    for i in 0..total {
+        let frame = (i as u32).to_be_bytes().repeat(15);
+        r.lab
+            .on_frame(r.now, Endpoint::Node(ka), &frame, &mut |to, f| {
+                now.push((to, f[..4].to_vec()));
+                true
+            });
+    }
+    assert!(!r.lab.frames_left());
+    assert!(
+        now.iter().all(|(to, _)| *to == Endpoint::Node(kb)),
+        "none took A's socket"
+    );
+    let first = now.len();
+    assert!(first < total, "{first} went this turn");
+    assert_eq!(r.lab.timeout(r.now), Some(std::time::Duration::ZERO));
+    // The next turns deliver the rest, in order, and nothing is lost.
+    for _ in 0..4 {
+        r.turn();
+    }
+    let later: Vec<_> = r
+        .host
+        .sent_frames
+        .iter()
+        .map(|(to, f)| (*to, f[..4].to_vec()))
+        .collect();
+    assert!(later.iter().all(|(to, _)| *to == Endpoint::Node(kb)));
+    let order: Vec<u32> = now
+        .iter()
+        .chain(&later)
+        .map(|(_, f)| u32::from_be_bytes([f[0], f[1], f[2], f[3]]))
+        .collect();
+    assert_eq!(order, (0..total as u32).collect::<Vec<_>>());
+    let sa = r.lab.node(ka).unwrap().ports[0].stats;
+    let sb = r.lab.node(kb).unwrap().ports[0].stats;
+    assert_eq!((sa.out_frames, sb.in_frames), (total as u64, total as u64));
+    assert_ne!(r.lab.timeout(r.now), Some(std::time::Duration::ZERO));
 }
 
 #[test]

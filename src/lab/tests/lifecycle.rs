@@ -240,9 +240,7 @@ fn closing_a_project_with_running_nodes_leaves_nothing() {
 fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
     let mut r = Rig::new();
     let p = r.project();
-    let (n, k) = r.vpcs(p);
-    let add = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
-    assert_eq!(r.status(add), Some(201));
+    let (n, k) = r.linked_vpcs(p);
     let same = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20001)));
     assert_eq!(r.status(same), Some(201), "replaced in place");
     assert_eq!(udp(&r.host.nios[&(k, 0)]).rport, 20001);
@@ -293,9 +291,7 @@ fn a_nio_replaced_on_the_same_lport_rolls_back_when_the_new_one_fails() {
 fn a_tap_nio_takes_no_udp_port_and_a_failed_one_keeps_the_old() {
     let mut r = Rig::new();
     let p = r.project();
-    let (n, k) = r.vpcs(p);
-    let add = r.node(p, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
-    assert_eq!(r.status(add), Some(201));
+    let (n, k) = r.linked_vpcs(p);
     let tap = |d: &str| Nio::Tap(NioTap { device: d.into() });
     r.host.unopenable_taps.insert("tap9".into());
     let bad = r.node(p, n, NodeCommand::AddNio(PORT0, tap("tap9")));

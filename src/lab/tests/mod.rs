@@ -73,6 +73,14 @@ impl Rig {
         (v.id, self.lab.key_of(v.id).unwrap())
     }
 
+    /// [`Rig::vpcs`] with a tunnel on its port (10050 to 20000).
+    fn linked_vpcs(&mut self, project: Uuid) -> (Uuid, NodeKey) {
+        let (n, k) = self.vpcs(project);
+        let t = self.node(project, n, NodeCommand::AddNio(PORT0, nio(10050, 20000)));
+        assert_eq!(self.status(t), Some(201));
+        (n, k)
+    }
+
     fn node(&mut self, project: Uuid, node: Uuid, c: NodeCommand) -> Ticket {
         self.send(Command::Node(
             NodeRef {
@@ -86,6 +94,7 @@ impl Rig {
 
     /// One loop turn: deadlines due, one spawn.
     fn turn(&mut self) {
+        self.lab.begin_turn(self.now, &mut self.host);
         self.lab.poll(self.now, &mut self.host);
         self.check();
     }
