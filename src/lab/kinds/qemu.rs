@@ -94,6 +94,11 @@ pub struct VmProc {
     pub ready: bool,
     /// The guest's CPUs are paused.
     pub paused: bool,
+    /// The id of the last `stop` or `cont` sent, until its reply: run-state
+    /// events meanwhile are the echo of an earlier command, not news (a
+    /// suspend's STOP arriving after the resume that followed it must not
+    /// show the VM suspended).
+    pub run_state_sent: Option<u64>,
     /// The last QMP command id given.
     pub last_id: u64,
     /// It tries KVM: ready once its firmware is seen running.
@@ -319,6 +324,7 @@ impl Qemu {
             qmp: qmp::Reader::default(),
             ready: false,
             paused: false,
+            run_state_sent: None,
             last_id: 0,
             kvm_trial: trial.then_some(cx.now),
         }));
@@ -630,20 +636,14 @@ impl Behaviour for Qemu {
             NodeCommand::UpdateQemu(b) => self.update(cx, *b),
             // Suspend, resume, reload: QMP on a running VM, nothing on a
             // stopped one (as 1.3.13).
-            NodeCommand::Suspend => {
-                if self.qmp(cx, "stop", Value::Null)
+            NodeCommand::Suspend | NodeCommand::Resume => {
+                let pause = matches!(cmd, NodeCommand::Suspend);
+                let execute = if pause { "stop" } else { "cont" };
+                if self.qmp(cx, execute, Value::Null)
                     && let Some(p) = &mut self.proc
                 {
-                    p.paused = true;
-                    cx.updated = true;
-                }
-                Ok(())
-            }
-            NodeCommand::Resume => {
-                if self.qmp(cx, "cont", Value::Null)
-                    && let Some(p) = &mut self.proc
-                {
-                    p.paused = false;
+                    p.paused = pause;
+                    p.run_state_sent = Some(p.last_id);
                     cx.updated = true;
                 }
                 Ok(())
@@ -750,9 +750,18 @@ impl Behaviour for Qemu {
                     }
                     Err(e) => cx.warn(format!("QMP refused its capabilities: {e}")),
                 },
-                qmp::Message::Reply { result: Err(e), .. } => cx.warn(format!("QMP: {e}")),
-                qmp::Message::Event { name, data } if name == "STOP" || name == "RESUME" => {
-                    let _ = data;
+                qmp::Message::Reply { id, result } => {
+                    if p.run_state_sent == Some(id) {
+                        p.run_state_sent = None;
+                    }
+                    if let Err(e) = result {
+                        cx.warn(format!("QMP: {e}"));
+                    }
+                }
+                // The guest (or another monitor) paused or resumed it.
+                qmp::Message::Event { name, .. }
+                    if (name == "STOP" || name == "RESUME") && p.run_state_sent.is_none() =>
+                {
                     p.paused = name == "STOP";
                     cx.updated = true;
                 }

@@ -106,13 +106,32 @@ fn suspend_resume_and_reload_are_qmp_commands_in_place() {
     let p = r.project();
     let (n, k) = vm(&mut r, p, QemuConfig::default()).unwrap();
     started(&mut r, p, n, k);
+    // The id a command line was sent with.
+    let id =
+        |line: &str| serde_json::from_str::<serde_json::Value>(line.trim()).unwrap()["id"].clone();
     let t = op(&mut r, p, n, NodeCommand::Suspend);
     assert_eq!(r.status(t), Some(204));
-    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"stop\""));
+    let stop = qmp_sent(&mut r, k);
+    assert!(stop.contains("\"execute\":\"stop\""));
     assert_eq!(status(&mut r, p, n), "suspended");
     let t = op(&mut r, p, n, NodeCommand::Resume);
     assert_eq!(r.status(t), Some(204));
-    assert!(qmp_sent(&mut r, k).contains("\"execute\":\"cont\""));
+    let cont = qmp_sent(&mut r, k);
+    assert!(cont.contains("\"execute\":\"cont\""));
+    assert_eq!(status(&mut r, p, n), "started");
+    // QEMU works through both commands: the suspend's STOP event, coming
+    // after the resume was answered, is old news.
+    let event = |name: &str| {
+        format!(
+            "{{\"timestamp\": {{\"seconds\": 1, \"microseconds\": 0}}, \"event\": \"{name}\"}}\r\n"
+        )
+    };
+    let reply = |line: &str| format!("{{\"return\": {{}}, \"id\": {}}}\r\n", id(line));
+    monitor(&mut r, k, event("STOP").as_bytes());
+    monitor(&mut r, k, reply(&stop).as_bytes());
+    assert_eq!(status(&mut r, p, n), "started");
+    monitor(&mut r, k, event("RESUME").as_bytes());
+    monitor(&mut r, k, reply(&cont).as_bytes());
     assert_eq!(status(&mut r, p, n), "started");
     // The guest paused by other means is seen too (QMP's events).
     monitor(

@@ -2,6 +2,8 @@
 //! buffers with ordered response slots.
 
 pub mod auth;
+pub mod chunked;
+pub mod client;
 pub mod conn;
 pub mod parse;
 pub mod response;

@@ -6,12 +6,11 @@
 //! whole request is ready, or returns an error after which the connection
 //! must answer and close. "Need more bytes" is the normal `request: None`.
 
+use super::chunked::{Chunk, chunked_step};
 use crate::error::ApiError;
 #[cfg(test)]
 use crate::limits::MAX_BODY_BYTES;
-use crate::limits::{
-    MAX_CHUNK_LINE, MAX_HEAD_BYTES, MAX_HEADERS, MAX_IMAGE_BYTES, body_limit, streams_body,
-};
+use crate::limits::{MAX_HEAD_BYTES, MAX_HEADERS, MAX_IMAGE_BYTES, body_limit, streams_body};
 
 /// Request methods the API knows; anything else is kept for the 405 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,14 +137,6 @@ enum Left {
     Length(u64),
     /// Chunks until the last; `total` bytes of data so far.
     Chunked { step: Chunk, total: u64 },
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Chunk {
-    Size,
-    Data(usize),
-    DataEnd,
-    Trailer,
 }
 
 /// Push parser for a stream of pipelined requests.
@@ -517,95 +508,6 @@ fn parse_content_length(value: &str) -> Result<u64, ApiError> {
     }
     // Too many digits to fit is still a well-formed, too-large length.
     Ok(value.parse::<u64>().unwrap_or(u64::MAX))
-}
-
-/// Advance a chunked body of at most `limit` bytes, `total` so far.
-/// Returns bytes used, how many of them (at the start of `buf`) are data,
-/// and whether the body is complete.
-fn chunked_step(
-    step: &mut Chunk,
-    total: &mut u64,
-    limit: u64,
-    buf: &[u8],
-) -> Result<(usize, usize, bool), ApiError> {
-    match *step {
-        Chunk::Size => {
-            let Some(line_end) = find_line(buf, MAX_CHUNK_LINE, "chunk size line")? else {
-                return Ok((0, 0, false));
-            };
-            let size = parse_chunk_size(&buf[..line_end.0])?;
-            let size64 = u64::try_from(size).unwrap_or(u64::MAX);
-            if total.saturating_add(size64) > limit {
-                return Err(ApiError::PayloadTooLarge {
-                    limit,
-                    size: total.saturating_add(size64),
-                });
-            }
-            *step = if size == 0 {
-                Chunk::Trailer
-            } else {
-                Chunk::Data(size)
-            };
-            Ok((line_end.1, 0, false))
-        }
-        Chunk::Data(left) => {
-            let take = buf.len().min(left);
-            *total += take as u64;
-            *step = if take == left {
-                Chunk::DataEnd
-            } else {
-                Chunk::Data(left - take)
-            };
-            Ok((take, take, false))
-        }
-        Chunk::DataEnd => match buf {
-            [b'\r', b'\n', ..] => {
-                *step = Chunk::Size;
-                Ok((2, 0, false))
-            }
-            [b'\n', ..] => {
-                *step = Chunk::Size;
-                Ok((1, 0, false))
-            }
-            [] | [b'\r'] => Ok((0, 0, false)),
-            _ => Err(ApiError::bad("Chunk data is not followed by CRLF")),
-        },
-        Chunk::Trailer => {
-            let Some((content_end, used)) = find_line(buf, MAX_HEAD_BYTES, "trailer")? else {
-                return Ok((0, 0, false));
-            };
-            Ok((used, 0, content_end == 0))
-        }
-    }
-}
-
-/// Find the end of one line: (length without the line ending, length with it).
-fn find_line(buf: &[u8], limit: usize, what: &str) -> Result<Option<(usize, usize)>, ApiError> {
-    match buf.iter().position(|&b| b == b'\n') {
-        Some(nl) if nl > limit => Err(ApiError::bad(format!("The {what} is too long"))),
-        Some(nl) => {
-            let content = if nl > 0 && buf[nl - 1] == b'\r' {
-                nl - 1
-            } else {
-                nl
-            };
-            Ok(Some((content, nl + 1)))
-        }
-        None if buf.len() > limit => Err(ApiError::bad(format!("The {what} is too long"))),
-        None => Ok(None),
-    }
-}
-
-fn parse_chunk_size(line: &[u8]) -> Result<usize, ApiError> {
-    let hex_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
-    let hex = std::str::from_utf8(&line[..hex_end])
-        .map_err(|_| ApiError::bad("Invalid chunk size"))?
-        .trim();
-    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad(format!("Invalid chunk size '{hex}'")));
-    }
-    usize::from_str_radix(hex, 16)
-        .map_err(|_| ApiError::bad(format!("Chunk size '{hex}' is too large")))
 }
 
 #[cfg(test)]
