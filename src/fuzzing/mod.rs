@@ -237,6 +237,47 @@ pub fn pc(data: &[u8]) {
     }
 }
 
+/// The Docker engine's answers, as the client reads them: arbitrary bytes
+/// in arbitrary pieces never panic, a body never exceeds the limit, and
+/// splitting the input never changes the outcome (the answer, or that it
+/// failed).
+pub fn engine_answer(data: &[u8]) {
+    use crate::proto::http::client::{Answer, ResponseParser};
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
+    let limit = 1 + usize::from(seed) * 8;
+    let read = |cuts: &[usize]| -> Result<Option<(Answer, usize)>, String> {
+        let mut p = ResponseParser::new(limit);
+        let (mut held, mut eaten, mut start) = (Vec::new(), 0, 0);
+        for end in cuts.iter().copied().chain([rest.len()]) {
+            held.extend_from_slice(&rest[start..end]);
+            start = end;
+            let (used, answer) = p.feed(&held)?;
+            assert!(used <= held.len(), "used more than it was given");
+            held.drain(..used);
+            eaten += used;
+            if let Some(a) = answer {
+                return Ok(Some((a, eaten)));
+            }
+        }
+        match p.closed() {
+            Ok(a) => Ok(Some((a, eaten + held.len()))),
+            Err(e) => Err(e),
+        }
+    };
+    let whole = read(&[]);
+    if let Ok(Some((Answer::Whole(r), _))) = &whole {
+        assert!(r.body.len() <= limit, "a body past the limit");
+    }
+    let split = read(&cuts(seed, rest.len()));
+    assert_eq!(
+        whole.as_ref().map_err(|_| ()),
+        split.as_ref().map_err(|_| ()),
+        "split reads changed the answer"
+    );
+}
+
 /// The telnet filter: splitting the input never changes what reaches VPCS.
 pub fn telnet(data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else {
@@ -357,6 +398,11 @@ mod tests {
     #[test]
     fn replay_json_bodies_corpus() {
         replay("json_bodies", super::json_bodies);
+    }
+
+    #[test]
+    fn replay_engine_answer_corpus() {
+        replay("engine_answer", super::engine_answer);
     }
 
     #[test]

@@ -155,11 +155,11 @@ impl ResponseParser {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut headers);
         let n = match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(_) if buf.len() > MAX_HEAD => {
                 return Err("the engine's response head is too long".into());
             }
-            Ok(httparse::Status::Partial) => return Ok(None),
+            Ok(_) => return Ok(None),
             Err(e) => return Err(format!("the engine's response is not HTTP: {e}")),
         };
         let status = parsed.code.unwrap_or(0);
