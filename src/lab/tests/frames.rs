@@ -323,14 +323,7 @@ fn a_delay_filter_holds_frames_on_the_lab_clock_and_keeps_their_order() {
 fn tunnels_between_two_of_our_ports_carry_frames_in_memory() {
     let mut r = Rig::new();
     let p = r.project();
-    let (a, ka) = r.vpcs(p);
-    let (b, kb) = r.vpcs(p);
-    for (n, (l, rp)) in [(a, (10050, 10051)), (b, (10051, 10050))] {
-        let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(l, rp)));
-        assert_eq!(r.status(t), Some(201));
-    }
-    r.started(p, a, ka);
-    r.started(p, b, kb);
+    let [(_, ka), (b, kb)] = r.tunnelled_pair(p);
     let mut sent = Vec::new();
     r.lab
         .on_frame(r.now, Endpoint::Node(ka), &[1; 60], &mut |to, _| {
@@ -359,14 +352,7 @@ fn hand_offs_past_the_turn_budget_wait_in_memory_for_the_next_turn_in_order() {
     use crate::limits::FRAMES_PER_TURN;
     let mut r = Rig::new();
     let p = r.project();
-    let (a, ka) = r.vpcs(p);
-    let (b, kb) = r.vpcs(p);
-    for (n, (l, rp)) in [(a, (10050, 10051)), (b, (10051, 10050))] {
-        let t = r.node(p, n, NodeCommand::AddNio(PORT0, nio(l, rp)));
-        assert_eq!(r.status(t), Some(201));
-    }
-    r.started(p, a, ka);
-    r.started(p, b, kb);
+    let [(_, ka), (_, kb)] = r.tunnelled_pair(p);
     r.lab.begin_turn(r.now, &mut r.host);
     r.host.sent_frames.clear();
     // A's frames to B cost two each (A's send, the hand-off to B): past

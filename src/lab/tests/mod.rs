@@ -73,6 +73,20 @@ impl Rig {
         (v.id, self.lab.key_of(v.id).unwrap())
     }
 
+    /// Two started VPCS whose ports are the two ends of one tunnel (10050
+    /// and 10051): frames between them cross in memory.
+    fn tunnelled_pair(&mut self, project: Uuid) -> [(Uuid, NodeKey); 2] {
+        let pair = [self.vpcs(project), self.vpcs(project)];
+        for ((n, _), (l, rp)) in pair.iter().zip([(10050, 10051), (10051, 10050)]) {
+            let t = self.node(project, *n, NodeCommand::AddNio(PORT0, nio(l, rp)));
+            assert_eq!(self.status(t), Some(201));
+        }
+        for (n, k) in pair {
+            self.started(project, n, k);
+        }
+        pair
+    }
+
     /// [`Rig::vpcs`] with a tunnel on its port (10050 to 20000).
     fn linked_vpcs(&mut self, project: Uuid) -> (Uuid, NodeKey) {
         let (n, k) = self.vpcs(project);
