@@ -69,11 +69,6 @@ impl Carry {
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
-
-    /// How many frames wait.
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
 }
 
 impl Plane<'_> {
