@@ -68,6 +68,8 @@ pub struct Config {
     pub images_dir: PathBuf,
     /// How QEMU VMs are accelerated.
     pub qemu_accel: crate::lab::QemuAccel,
+    /// The container engine's socket (the Docker Engine API).
+    pub docker_socket: PathBuf,
     /// Serve the API over TLS (https) with this certificate chain and
     /// private key (PEM files), read at start.
     pub tls: Option<TlsFiles>,
@@ -162,7 +164,7 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
                [--gns3-version X.Y.Z] [--gns3-3-version X.Y.Z] [--pc-engine vpcs|builtin]
                [--max-connections N] [--memory-budget MIB]
                [--tls-cert FILE --tls-key FILE [--tls-only]] [--images-dir DIR]
-               [--qemu-accel auto|kvm|tcg]
+               [--qemu-accel auto|kvm|tcg] [--docker-socket PATH]
                [--version] [--help]
 
   --host ADDR             address to listen on (default 127.0.0.1)
@@ -200,6 +202,8 @@ usage: nanolab [--host ADDR] [--port N] [--local] [--allow-remote-console]
   --qemu-accel auto|kvm|tcg
                           QEMU acceleration: KVM where it runs guests (tried once),
                           else TCG (default auto)
+  --docker-socket PATH    the Docker engine's socket, for docker nodes (default
+                          DOCKER_HOST's unix:// path, else /var/run/docker.sock)
   --tls-cert FILE         serve the API and its websockets over TLS (https) with
                           this PEM certificate chain; consoles stay telnet
   --tls-key FILE          the PEM private key of --tls-cert
@@ -238,6 +242,7 @@ pub struct Flags {
     tls_only: bool,
     images_dir: Option<PathBuf>,
     qemu_accel: Option<crate::lab::QemuAccel>,
+    docker_socket: Option<PathBuf>,
 }
 
 /// Why the command line could not be used.
@@ -317,6 +322,7 @@ fn parse_flags<I: IntoIterator<Item = String>>(
             "--tls-only" => f.tls_only = true,
             "--images-dir" => f.images_dir = Some(value("a directory")?.into()),
             "--qemu-accel" => f.qemu_accel = Some(parse_accel(&value("auto, kvm or tcg")?)?),
+            "--docker-socket" => f.docker_socket = Some(value("a socket path")?.into()),
             "--version" | "-v" => return Ok((f, Some(Command::Version))),
             "--help" | "-h" => return Ok((f, Some(Command::Help))),
             other => return Err(format!("unknown argument '{other}'")),
@@ -347,6 +353,7 @@ pub fn build(f: &Flags) -> Result<Config, String> {
     c.pc_engine = f.pc_engine.unwrap_or(c.pc_engine);
     c.images_dir = f.images_dir.clone().unwrap_or(c.images_dir);
     c.qemu_accel = f.qemu_accel.unwrap_or(c.qemu_accel);
+    c.docker_socket = f.docker_socket.clone().unwrap_or(c.docker_socket);
     c.max_connections = f.max_connections.unwrap_or(c.max_connections);
     c.memory_budget = f.memory_budget.unwrap_or(c.memory_budget);
     c.verbosity = f.verbosity.unwrap_or(c.verbosity);
@@ -419,10 +426,19 @@ fn defaults() -> Config {
         tls: None,
         images_dir: default_images_dir(),
         qemu_accel: crate::lab::QemuAccel::Auto,
+        docker_socket: default_docker_socket(),
     }
 }
 
 /// GNS3's default: `~/GNS3/images`.
+/// `DOCKER_HOST` when it names a unix socket, else the engine's own.
+fn default_docker_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
 fn default_images_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)

@@ -289,6 +289,8 @@ fn body_json(b: Body) -> Value {
         | Body::Capabilities3(..)
         | Body::QemuCapabilities(_)
         | Body::Cloud(_)
+        | Body::Docker(_)
+        | Body::DockerImages(_)
         | Body::FileList(_)
         | Body::File(_)
         | Body::Upgrade(_) => json!({}),

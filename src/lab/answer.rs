@@ -40,6 +40,10 @@ pub enum Body {
     Vpcs(VpcsView),
     /// A QEMU VM.
     Qemu(Box<QemuView>),
+    /// A container node.
+    Docker(Box<DockerView>),
+    /// The engine's images, `repo:tag`, sorted.
+    DockerImages(Vec<String>),
     /// The host's interfaces with their addresses (`/v2/compute/network/interfaces`).
     InterfaceDetails(Vec<Interface>),
     /// The host's load (`/v2/compute/statistics`).
@@ -478,6 +482,27 @@ pub struct QemuView {
     pub directory: std::path::PathBuf,
     /// The command line of its last start, or empty.
     pub command_line: String,
+}
+
+/// A container node as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its console port.
+    pub console: Option<u16>,
+    /// Its settings.
+    pub config: crate::lab::spec::DockerConfig,
+    /// The engine's id of its container.
+    pub container_id: String,
+    /// `started`, `stopped` or `suspended`.
+    pub status: &'static str,
+    /// Its directory.
+    pub directory: std::path::PathBuf,
 }
 
 /// A VPCS node as clients see it.

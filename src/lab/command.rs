@@ -84,6 +84,8 @@ pub enum Command {
     DownloadImage(String),
     /// What QEMU can do here: the architectures KVM accelerates.
     QemuCapabilities,
+    /// The container engine's images (`/docker/images`).
+    DockerImages,
     /// The host's load (`/statistics`).
     Statistics,
     /// Port ranges and ports in use (`/network/ports`).
@@ -111,6 +113,8 @@ pub enum NodeCreate {
     Cloud(crate::lab::spec::CloudCreate),
     /// A QEMU virtual machine.
     Qemu(Box<crate::lab::spec::QemuCreate>),
+    /// A container, made by the container engine.
+    Docker(Box<crate::lab::spec::DockerCreate>),
 }
 
 /// What kind of node a route names, for lookups and their messages.
@@ -124,6 +128,8 @@ pub enum NodeClass {
     Cloud,
     /// `/v1/projects/{project_id}/qemu/vms/{vm_id}`
     Qemu,
+    /// `/{v2,v3}/compute/.../docker/nodes/{node_id}`
+    Docker,
 }
 
 /// Names a node: its project and its id.
@@ -184,6 +190,8 @@ pub enum NodeCommand {
     UpdateMapping(Option<String>, Option<Vec<PortMapping>>),
     /// Change a QEMU VM's settings.
     UpdateQemu(Box<crate::lab::spec::QemuPatch>),
+    /// Change a container node's settings.
+    UpdateDocker(Box<crate::lab::spec::DockerPatch>),
     /// Resume a suspended VM.
     Resume,
     /// Rename a cloud, replace its ports (only while none is linked).
@@ -207,6 +215,7 @@ impl NodeCommand {
             NodeCommand::UpdateMapping(name, _) => name.as_deref(),
             NodeCommand::UpdateCloud(name, _) => name.as_deref(),
             NodeCommand::UpdateQemu(b) => b.name.as_deref(),
+            NodeCommand::UpdateDocker(b) => b.name.as_deref(),
             _ => None,
         }
     }

@@ -107,6 +107,14 @@ pub struct FakeHost {
     pub disk: FakeFiles,
     /// Settings returned by a reload.
     pub settings: Option<Settings>,
+    /// Calls to the container engine, in order.
+    pub engine_calls: Vec<super::host::EngineCall>,
+    /// The engine is not running: calls are refused.
+    pub engine_down: bool,
+    /// Veths made: (process, links).
+    pub plugged: Vec<(u32, Vec<super::host::Veth>)>,
+    /// Host ends of veths removed.
+    pub unplugged: Vec<String>,
     next_pid: u32,
 }
 
@@ -287,6 +295,23 @@ impl Host for FakeHost {
     fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError> {
         self.receiving.push((ticket, dir.join(rel)));
         Ok(())
+    }
+
+    fn engine(&mut self, call: super::host::EngineCall) -> Result<(), ApiError> {
+        if self.engine_down {
+            return Err(ApiError::conflict("Can't connect to Docker daemon"));
+        }
+        self.engine_calls.push(call);
+        Ok(())
+    }
+
+    fn plug(&mut self, pid: u32, links: &[super::host::Veth]) -> Result<(), ApiError> {
+        self.plugged.push((pid, links.to_vec()));
+        Ok(())
+    }
+
+    fn unplug(&mut self, names: &[String]) {
+        self.unplugged.extend_from_slice(names);
     }
 
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {

@@ -66,6 +66,49 @@ pub struct VmSpawn {
     pub reads: Vec<PathBuf>,
 }
 
+/// A request to the container engine (the Docker Engine API over its
+/// unix socket). Its answer comes back through `Lab::on_engine` with its
+/// `node` and `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineCall {
+    /// The node it is for (`None`: the lab's own, an image list).
+    pub node: Option<NodeKey>,
+    /// Tells its answer from others.
+    pub id: u64,
+    /// `GET`, `POST`, `DELETE`.
+    pub method: &'static str,
+    /// The path and query, from `/`.
+    pub path: String,
+    /// A JSON body.
+    pub body: Option<Vec<u8>>,
+    /// An attach: once the engine switches protocols, the connection is
+    /// the container's terminal, kept as the node's console (what it
+    /// prints comes as `Lab::on_output`, its end as `Lab::on_exit`, and
+    /// `console_input` types into it).
+    pub attach: bool,
+}
+
+/// The engine's answer to an [`EngineCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineReply {
+    /// Its HTTP status (101 for an attach).
+    pub status: u16,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// A link into a container: a veth pair, one end on the host, the other
+/// in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    /// The host end's name (the node's side channel is a packet socket on it).
+    pub host: String,
+    /// The container end's name (`eth0`...).
+    pub inside: String,
+    /// The container end's MAC.
+    pub mac: String,
+}
+
 /// A process the host started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spawned {
@@ -116,6 +159,14 @@ pub trait Host {
     /// to `rel` beneath `dir`, replacing what is there only once it came
     /// whole. The lab hears how it ended through `Lab::body_received`.
     fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError>;
+    /// Send a request to the container engine; `Err` when it cannot be
+    /// reached (a 409 that says how to start it).
+    fn engine(&mut self, call: EngineCall) -> Result<(), ApiError>;
+    /// Make the veth pairs `links` into the network namespace of process
+    /// `pid` (a container's), each end up; all or none.
+    fn plug(&mut self, pid: u32, links: &[Veth]) -> Result<(), ApiError>;
+    /// Remove the host ends `names` of veth pairs (gone already is fine).
+    fn unplug(&mut self, names: &[String]);
     /// Write to the node's machine monitor (QMP).
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]);
     /// Signal the node's process group.

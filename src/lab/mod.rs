@@ -21,6 +21,7 @@ pub mod budget;
 pub mod capture;
 pub mod command;
 pub mod console;
+pub mod engine;
 pub mod event;
 #[cfg(any(test, fuzzing, feature = "fake"))]
 #[doc(hidden)]
@@ -84,6 +85,8 @@ pub struct Lab {
     projects: projects::Projects,
     /// Image lists being made.
     images: images::Images,
+    /// The lab's own calls to the container engine.
+    engine: engine::Engine,
     /// Rates of the linked ports, and their recent history.
     traffic: traffic::Traffic,
     shutdown: bool,
@@ -96,6 +99,7 @@ impl Lab {
             nodes: Nodes::new(World::new(settings)),
             projects: projects::Projects::default(),
             images: images::Images::default(),
+            engine: engine::Engine::default(),
             traffic: traffic::Traffic::default(),
             shutdown: false,
         }
@@ -139,6 +143,17 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Device(b)) => self.create_device(p, b),
             Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
             Command::CreateNode(p, NodeCreate::Qemu(b)) => self.create_qemu(p, b, host),
+            Command::CreateNode(p, NodeCreate::Docker(b)) => {
+                match self.create_docker(now, ticket, p, b, host) {
+                    Ok(None) => return,
+                    Ok(Some(answer)) => Ok(answer),
+                    Err(e) => Err(e),
+                }
+            }
+            Command::DockerImages => match self.engine.images(ticket, host) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
             Command::Status(only) => self
                 .status(now, only, host)
                 .map(|s| Answer::Ok(Body::Status(s))),
@@ -372,6 +387,10 @@ impl Lab {
                     "QEMU VM ID {} doesn't exist in project {}",
                     r.node, r.project
                 ),
+                NodeClass::Docker => format!(
+                    "Docker container ID {} doesn't exist in project {}",
+                    r.node, r.project
+                ),
             })
         })
     }
@@ -431,6 +450,31 @@ impl Lab {
     /// The node's machine monitor (a VM's QMP) said `data`.
     pub fn on_monitor(&mut self, now: Instant, key: NodeKey, data: &[u8], host: &mut dyn Host) {
         self.settle(|n| n.on_monitor(now, key, data, host));
+    }
+
+    /// The server starts: ask the container engine for containers an
+    /// earlier run left (the caller holds the projects directory's lock).
+    pub fn start_up(&mut self, host: &mut dyn Host) {
+        let dir = self.nodes.world.settings.projects_dir.clone();
+        self.engine.sweep(&dir, host);
+    }
+
+    /// The container engine answered call `id` (of `node`, or the lab's own).
+    pub fn on_engine(
+        &mut self,
+        now: Instant,
+        node: Option<NodeKey>,
+        id: u64,
+        answer: Result<host::EngineReply, String>,
+        host: &mut dyn Host,
+    ) {
+        match node {
+            Some(key) => self.settle(|n| n.on_engine(now, key, id, answer, host)),
+            None => {
+                let events = &mut self.nodes.world.events;
+                self.engine.answered(id, answer, host, events);
+            }
+        }
     }
 
     /// The node's process printed `data` on its console.
@@ -653,6 +697,70 @@ impl Lab {
         node.console_port = console;
         node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
         Ok(self.add_node(node))
+    }
+
+    /// Create a container node: its console port, its directory, one port
+    /// per adapter, then its container, made by the engine; answered once
+    /// made (`None`), or refused.
+    fn create_docker(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        project: Uuid,
+        mut b: Box<spec::DockerCreate>,
+        host: &mut dyn Host,
+    ) -> Result<Option<Answer>, ApiError> {
+        if let Some(r) = self.existing(project, b.node_id, NodeClass::Docker)? {
+            return Ok(Some(r));
+        }
+        projects::check_name(Some(&b.name))?;
+        self.room_for_node(project)?;
+        let id = b.node_id.unwrap_or_else(Uuid::new_v4);
+        if b.config.mac_address.is_empty() {
+            b.config.mac_address = kinds::docker::Docker::gns3_mac(id);
+        }
+        let key = self.nodes.registry.vacant_key();
+        let dir = self.project(project)?.node_dir(kinds::docker::DIR, id);
+        let world = &mut self.nodes.world;
+        let mut choice = console::PortChoice {
+            pool: &mut world.console_ports,
+            host: &mut *host,
+            events: &mut world.events,
+            key,
+            id,
+        };
+        let console = match b.config.console_type.as_str() {
+            "none" => None,
+            _ => Some(choice.take(b.console, true)?),
+        };
+        let adapters = b.config.adapters;
+        let projects_dir = world.settings.projects_dir.clone();
+        let docker = kinds::docker::Docker::new(dir, &projects_dir, b.config);
+        let mut node = Node::new(key, id, project, b.name, Kind::Docker(docker));
+        node.console_port = console;
+        node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
+        self.add_node(node);
+        let made = self
+            .nodes
+            .with_kind(now, key, host, |k, cx| k.provision(cx))
+            .and_then(|r| r);
+        match made {
+            Ok(true) => {
+                if let Some(node) = self.nodes.node_mut(key) {
+                    node.pending = Some(node::Pending::Create(ticket));
+                    let _ = node.queue.submit(node::Job {
+                        ticket,
+                        command: command::NodeCommand::Get,
+                    });
+                }
+                Ok(None)
+            }
+            Ok(false) => Ok(self.node(key).map(|n| Answer::Created(n.view()))),
+            Err(e) => {
+                self.settle(|n| n.remove_node(now, key, host));
+                Err(e)
+            }
+        }
     }
 
     /// A create naming a node that exists: that node, if it is of the

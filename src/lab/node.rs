@@ -35,6 +35,9 @@ pub enum Pending {
     Start(Ticket),
     /// Waiting for the process to be gone, then doing `AfterStop`.
     Stop(Ticket, AfterStop),
+    /// Waiting for what the node needs outside the lab (a container) to
+    /// be made, then answering its create.
+    Create(Ticket),
 }
 
 /// What a stop leads to once the process is gone.
@@ -128,6 +131,7 @@ impl Node {
         match (self.pending, self.running()) {
             (Some(Pending::Start(_)), _) => State::Starting,
             (Some(Pending::Stop(..)), _) => State::Stopping,
+            (Some(Pending::Create(_)), _) => State::Stopped,
             (None, true) => State::Started,
             (None, false) => State::Stopped,
         }

@@ -11,7 +11,7 @@ use super::command::{NodeCommand, PortAddr, PortSettings, Ticket};
 use super::event::Event;
 use super::host::Host;
 use super::id::{Endpoint, NodeKey};
-use super::kinds::{Behaviour, Ctx, Gone, Started, State, Stopping, Was};
+use super::kinds::{Behaviour, Ctx, Gone, Heard, Started, State, Stopping, Was};
 use super::links::Links;
 use super::node::{AfterStop, Job, Node, Pending, went_away};
 use super::plane::Plane;
@@ -351,7 +351,8 @@ impl Nodes {
             | C::UpdateDevice(_)
             | C::UpdateMapping(..)
             | C::UpdateCloud(..)
-            | C::UpdateQemu(_) => self.update(now, key, cmd, host),
+            | C::UpdateQemu(_)
+            | C::UpdateDocker(_) => self.update(now, key, cmd, host),
             C::AddNio(at, nio) => self.add_nio(now, key, (at, None), nio, host),
             C::AddDeviceNio(port, nio, s) => {
                 self.add_nio(now, key, (PortAddr { adapter: 0, port }, s), nio, host)
@@ -573,6 +574,41 @@ impl Nodes {
         }
     }
 
+    /// The container engine answered the node's call `id`.
+    pub fn on_engine(
+        &mut self,
+        now: Instant,
+        key: NodeKey,
+        id: u64,
+        answer: Result<super::host::EngineReply, String>,
+        host: &mut dyn Host,
+    ) {
+        let Ok(heard) = self.with_kind(now, key, host, |k, cx| k.on_engine(cx, id, answer)) else {
+            return;
+        };
+        match heard {
+            Heard::Nothing => {}
+            Heard::Ready => self.became_ready(now, key, host),
+            Heard::Gone(gone) => self.gone(now, key, gone, host),
+            Heard::Created | Heard::CreateFailed(_) => {
+                let Some(node) = self.node_mut(key) else {
+                    return;
+                };
+                let Some(Pending::Create(ticket)) = node.pending else {
+                    return;
+                };
+                node.pending = None;
+                if let Heard::CreateFailed(e) = heard {
+                    host.reply(ticket, Err(e));
+                    self.remove_node(now, key, host);
+                } else {
+                    let view = node.view();
+                    self.finish_parked(now, key, ticket, Ok(Answer::Created(view)), host);
+                }
+            }
+        }
+    }
+
     /// The node's process exited (the host has reaped it).
     pub fn on_exit(&mut self, now: Instant, key: NodeKey, how: &str, host: &mut dyn Host) {
         if self.node(key).is_none_or(|n| !n.running()) {
@@ -582,11 +618,17 @@ impl Nodes {
         let was = match self.node(key).and_then(|n| n.pending) {
             Some(Pending::Start(_)) => Was::Starting,
             Some(Pending::Stop(..)) => Was::Stopping,
-            None => Was::Running,
+            Some(Pending::Create(_)) | None => Was::Running,
         };
         let Ok(Some(gone)) = self.with_kind(now, key, host, |k, cx| k.on_exit(cx, how, was)) else {
             return;
         };
+        self.gone(now, key, gone, host);
+    }
+
+    /// What the node ran is gone (`gone` says how): finish what was
+    /// parked on it, or tell its users it died.
+    fn gone(&mut self, now: Instant, key: NodeKey, gone: Gone, host: &mut dyn Host) {
         let Some(node) = self.node_mut(key) else {
             return;
         };
@@ -632,7 +674,9 @@ impl Nodes {
         let Some(node) = self.node_mut(key) else {
             return;
         };
-        if let Some(Pending::Start(ticket) | Pending::Stop(ticket, _)) = node.pending.take() {
+        if let Some(Pending::Start(ticket) | Pending::Stop(ticket, _) | Pending::Create(ticket)) =
+            node.pending.take()
+        {
             let e = ApiError::conflict("The VM was stopped because its project closed");
             host.reply(ticket, Err(e));
         }

@@ -384,3 +384,159 @@ impl QemuPatch {
             .unwrap_or(m.replicate_network_connection_state);
     }
 }
+
+/// A container node's settings (GNS3 2.2's and 3.0's docker node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// The image, `repo:tag` (`:latest` added when untagged).
+    pub image: String,
+    /// Its Ethernet interfaces (`eth0`..).
+    pub adapters: u32,
+    /// The base MAC: interface `i` gets it plus `i`.
+    pub mac_address: String,
+    /// `telnet` or `none`.
+    pub console_type: String,
+    /// What to run instead of the image's command (split as a shell would).
+    pub start_command: String,
+    /// `NAME=value` lines added to the container's environment.
+    pub environment: String,
+    /// `host:address` lines added to its `/etc/hosts`.
+    pub extra_hosts: String,
+    /// Directories kept in the node's directory across re-creations.
+    pub extra_volumes: Vec<String>,
+    /// Free text.
+    pub usage: String,
+    /// Kept and echoed (VNC geometry, HTTP console port and path).
+    pub console_resolution: String,
+    /// See `console_resolution`.
+    pub console_http_port: u16,
+    /// See `console_resolution`.
+    pub console_http_path: String,
+    /// Memory limit in MiB (0: none), 3.0.
+    pub memory: u64,
+    /// CPU limit (0: none), 3.0, in thousandths of a CPU.
+    pub millicpus: u64,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            image: String::new(),
+            adapters: 1,
+            mac_address: String::new(),
+            console_type: "telnet".into(),
+            start_command: String::new(),
+            environment: String::new(),
+            extra_hosts: String::new(),
+            extra_volumes: Vec::new(),
+            usage: String::new(),
+            console_resolution: "1024x768".into(),
+            console_http_port: 80,
+            console_http_path: "/".into(),
+            memory: 0,
+            millicpus: 0,
+        }
+    }
+}
+
+/// A container node to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerCreate {
+    /// Name.
+    pub name: String,
+    /// Id asked for.
+    pub node_id: Option<Uuid>,
+    /// Console port asked for.
+    pub console: Option<u16>,
+    /// Its settings.
+    pub config: DockerConfig,
+}
+
+/// A container node's update: what is given changes. What the engine
+/// fixed when it made the container (command, environment, hosts,
+/// volumes, adapters, limits) makes it again, as GNS3 does; a new name
+/// renames it; MACs apply at the next start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New console port.
+    pub console: Option<u16>,
+    /// New adapter count.
+    pub adapters: Option<u32>,
+    /// New base MAC.
+    pub mac_address: Option<String>,
+    /// New console type.
+    pub console_type: Option<String>,
+    /// New start command.
+    pub start_command: Option<String>,
+    /// New environment.
+    pub environment: Option<String>,
+    /// New extra hosts.
+    pub extra_hosts: Option<String>,
+    /// New volumes.
+    pub extra_volumes: Option<Vec<String>>,
+    /// New usage.
+    pub usage: Option<String>,
+    /// New VNC geometry (kept).
+    pub console_resolution: Option<String>,
+    /// New HTTP console port (kept).
+    pub console_http_port: Option<u16>,
+    /// New HTTP console path (kept).
+    pub console_http_path: Option<String>,
+    /// New memory limit.
+    pub memory: Option<u64>,
+    /// New CPU limit.
+    pub millicpus: Option<u64>,
+}
+
+impl DockerPatch {
+    /// Apply to `c` what is given; whether the container must be made
+    /// again for it (what the engine fixed at creation changed).
+    pub fn apply(self, c: &mut DockerConfig) -> bool {
+        let mut remake = false;
+        let mut set = |to: &mut String, from: Option<String>, fixed: bool| {
+            if let Some(v) = from
+                && *to != v
+            {
+                *to = v;
+                remake |= fixed;
+            }
+        };
+        set(&mut c.mac_address, self.mac_address, false);
+        set(&mut c.console_type, self.console_type, false);
+        set(&mut c.start_command, self.start_command, true);
+        set(&mut c.environment, self.environment, true);
+        set(&mut c.extra_hosts, self.extra_hosts, true);
+        set(&mut c.usage, self.usage, false);
+        set(&mut c.console_resolution, self.console_resolution, false);
+        set(&mut c.console_http_path, self.console_http_path, false);
+        if let Some(v) = self.console_http_port {
+            c.console_http_port = v;
+        }
+        for (to, from) in [
+            (&mut c.memory, self.memory),
+            (&mut c.millicpus, self.millicpus),
+        ] {
+            if let Some(v) = from
+                && *to != v
+            {
+                *to = v;
+                remake = true;
+            }
+        }
+        if let Some(v) = self.adapters
+            && v != c.adapters
+        {
+            c.adapters = v;
+            remake = true;
+        }
+        if let Some(v) = self.extra_volumes
+            && v != c.extra_volumes
+        {
+            c.extra_volumes = v;
+            remake = true;
+        }
+        remake
+    }
+}

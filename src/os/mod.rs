@@ -14,4 +14,5 @@ pub mod program;
 pub mod qemu;
 pub mod spawn;
 pub mod stats;
+pub mod veth;
 pub mod vm;

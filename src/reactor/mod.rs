@@ -20,6 +20,7 @@
 
 mod child_io;
 mod console_io;
+mod engine_io;
 mod http_io;
 mod nio_io;
 mod os_host;
@@ -65,6 +66,10 @@ enum Entry {
     Monitor(NodeKey),
     /// A websocket (GNS3 2.2's notification channel or a console).
     Ws(Box<ws_io::WsConn>),
+    /// A call to the container engine under way.
+    Engine(Box<engine_io::EngineConn>),
+    /// A container's attached terminal (a docker node's console).
+    Attach(NodeKey),
 }
 
 /// What a reactor timer is for (the lab keeps its own deadlines).
@@ -76,6 +81,8 @@ enum IoTimer {
     Accept,
     /// The same for a node's console listener.
     ConsoleAccept(NodeKey),
+    /// A call to the container engine must have been answered (token, serial).
+    Engine(usize, u64),
 }
 
 /// Every node's descriptors, in a list by the node key's index (dense:
@@ -125,6 +132,8 @@ struct NodeIo {
     console: Option<(usize, TcpListener)>,
     proc: Option<Box<child_io::ProcIo>>,
     nios: Nios,
+    /// A container's attached terminal.
+    attach: Option<(usize, mio::net::UnixStream)>,
 }
 
 /// A node's open NIOs by port index, with their poll tokens: a node has a
@@ -305,6 +314,8 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut now = Instant::now();
+        self.lab.start_up(&mut self.io);
+        self.settle();
         while !self.io.signalled && !self.lab.shutdown_requested() {
             let timeout = if self.io.again.is_empty() {
                 earliest(self.lab.timeout(now), self.io.timers.timeout(now))
@@ -338,6 +349,8 @@ impl Server {
         let now = Instant::now();
         let _ = guarded("shutdown", || lab.shutdown(now, io));
         self.settle();
+        self.drain_engine();
+        self.settle();
         log::info!("shut down cleanly");
         Ok(())
     }
@@ -361,6 +374,8 @@ impl Server {
                 self.relay(now, token, crate::lab::Endpoint::Nio(node, port))
             }
             Entry::Ws(_) => self.on_ws(now, token, readable),
+            Entry::Engine(_) => self.on_engine(now, token),
+            Entry::Attach(node) => self.on_attach(now, node),
         }
         self.settle();
     }
@@ -371,6 +386,7 @@ impl Server {
                 IoTimer::Conn(token, serial) => self.on_conn_timer(now, token, serial),
                 IoTimer::Accept => self.accept_http(now),
                 IoTimer::ConsoleAccept(node) => self.accept_console(now, node),
+                IoTimer::Engine(token, serial) => self.on_engine_timer(now, token, serial),
             }
         }
     }

@@ -18,11 +18,9 @@ use std::path::Path;
 impl Io {
     /// Forget the node's descriptors once it has none left.
     fn tidy(&mut self, node: NodeKey) {
-        if self
-            .nodes
-            .get(&node)
-            .is_some_and(|n| n.console.is_none() && n.proc.is_none() && n.nios.is_empty())
-        {
+        if self.nodes.get(&node).is_some_and(|n| {
+            n.console.is_none() && n.proc.is_none() && n.nios.is_empty() && n.attach.is_none()
+        }) {
             self.nodes.remove(&node);
         }
     }
@@ -141,6 +139,18 @@ impl Host for Io {
         Ok(())
     }
 
+    fn engine(&mut self, call: crate::lab::host::EngineCall) -> Result<(), ApiError> {
+        self.engine_call(std::time::Instant::now(), call)
+    }
+
+    fn plug(&mut self, pid: u32, links: &[crate::lab::host::Veth]) -> Result<(), ApiError> {
+        crate::os::veth::plug(pid, links)
+    }
+
+    fn unplug(&mut self, names: &[String]) {
+        crate::os::veth::unplug(names);
+    }
+
     fn monitor_send(&mut self, node: NodeKey, data: &[u8]) {
         if let Some(m) = self.proc(node).and_then(|p| p.p.monitor.as_ref())
             && let Err(e) = (&*m).write_all(data)
@@ -169,6 +179,7 @@ impl Host for Io {
 
     fn release_process(&mut self, node: NodeKey) {
         self.forget_process(node);
+        self.drop_attach(node);
         self.tidy(node);
     }
 
@@ -177,6 +188,9 @@ impl Host for Io {
     }
 
     fn console_input(&mut self, node: NodeKey, data: &[u8]) {
+        if self.attach_input(node, data) {
+            return;
+        }
         if let Some(p) = self.proc(node)
             && let Err(e) = (&p.p.pty).write_all(data)
         {

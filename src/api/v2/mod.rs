@@ -41,6 +41,8 @@ pub enum Route {
     QemuImages,
     /// `/qemu/images/{filename}`
     QemuImage,
+    /// `/docker/images`
+    DockerImages,
     /// `/projects`
     Projects,
     /// `/projects/{project_id}`
@@ -102,6 +104,7 @@ macro_rules! compute_routes {
     (Route::QemuCapabilities, concat!($p, "/qemu/capabilities"), &[Get]),
     (Route::QemuImages, concat!($p, "/qemu/images"), &[Get]),
     (Route::QemuImage, concat!($p, "/qemu/images/{filename:.+}"), &[Get, Post]),
+    (Route::DockerImages, concat!($p, "/docker/images"), &[Get]),
     (Route::Projects, concat!($p, "/projects"), &[Get, Post]),
     (
         Route::Project,
@@ -242,7 +245,14 @@ fn unquote(s: &str) -> Result<String, ApiError> {
 }
 
 /// The node types this compute serves, as 2.2 names them.
-pub const NODE_TYPES: [&str; 5] = ["vpcs", "ethernet_switch", "ethernet_hub", "cloud", "qemu"];
+pub const NODE_TYPES: [&str; 6] = [
+    "vpcs",
+    "ethernet_switch",
+    "ethernet_hub",
+    "cloud",
+    "qemu",
+    "docker",
+];
 
 /// Decode a request: credentials (except where 2.2 needs none), route,
 /// method, ids, body.
@@ -338,6 +348,7 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
         (Route::QemuImages, _) => Command::Images,
         (Route::QemuImage, Get) => Command::DownloadImage(unquote(m.params[0])?),
         (Route::QemuImage, _) => Command::UploadImage(unquote(m.params[0])?),
+        (Route::DockerImages, _) => Command::DockerImages,
         (Route::Projects, Get) => Command::ListProjects,
         (Route::Projects, _) => Command::CreateProject(project_create(raw)?),
         (Route::Project, Get) => Command::GetProject(project()?),
@@ -354,6 +365,7 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
                 (NodeClass::Vpcs, _) => NodeCreate::Vpcs(vpcs_create(raw, d)?),
                 (NodeClass::Cloud, _) => NodeCreate::Cloud(cloud_create(raw, d)?),
                 (NodeClass::Qemu, _) => NodeCreate::Qemu(Box::new(qemu::create(raw, d)?)),
+                (NodeClass::Docker, _) => NodeCreate::Docker(Box::new(docker::create(raw, d)?)),
                 (_, kind) => NodeCreate::Device(device_create(raw, kind, d)?),
             };
             Command::CreateNode(p, create)
@@ -364,6 +376,10 @@ fn command(m: &Matched<'_, Route>, req: &Request, d: Dialect) -> Result<Command,
             (NodeClass::Qemu, _) => {
                 node(m, NodeCommand::UpdateQemu(Box::new(qemu::update(raw, d)?)))?
             }
+            (NodeClass::Docker, _) => node(
+                m,
+                NodeCommand::UpdateDocker(Box::new(docker::update(raw, d)?)),
+            )?,
             (NodeClass::Cloud, _) => {
                 let (name, ports) = cloud_update(raw, d)?;
                 node(m, NodeCommand::UpdateCloud(name, ports))?
@@ -430,6 +446,7 @@ fn node_class(raw: &str) -> Result<(NodeClass, DeviceType), ApiError> {
         "ethernet_hub" => Ok((NodeClass::Device, DeviceType::Hub)),
         "cloud" => Ok((NodeClass::Cloud, DeviceType::Hub)),
         "qemu" => Ok((NodeClass::Qemu, DeviceType::Hub)),
+        "docker" => Ok((NodeClass::Docker, DeviceType::Hub)),
         other => Err(ApiError::NotFound(format!(
             "Node type {other} is not served by nanolab (it serves {})",
             NODE_TYPES.join(", ")
@@ -456,7 +473,7 @@ fn node(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<Command, ApiError> {
 /// 2.2 answers them with a 204 that does nothing.
 fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
     Ok(match node_class(m.params[1])? {
-        (NodeClass::Vpcs | NodeClass::Qemu, _) => cmd,
+        (NodeClass::Vpcs | NodeClass::Qemu | NodeClass::Docker, _) => cmd,
         _ if m.route == Route::Reload => return Err(not_here(m)),
         _ => NodeCommand::Suspend,
     })
@@ -465,8 +482,8 @@ fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, Ap
 /// A route 2.2 serves for VPCS only.
 fn vpcs_route(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
     match (node_class(m.params[1])?, &cmd) {
-        ((NodeClass::Qemu, _), NodeCommand::Duplicate(_)) => Err(not_here(m)),
-        ((NodeClass::Vpcs | NodeClass::Qemu, _), _) => Ok(cmd),
+        ((NodeClass::Qemu | NodeClass::Docker, _), NodeCommand::Duplicate(_)) => Err(not_here(m)),
+        ((NodeClass::Vpcs | NodeClass::Qemu | NodeClass::Docker, _), _) => Ok(cmd),
         _ => Err(not_here(m)),
     }
 }
@@ -488,6 +505,7 @@ fn port_addr(m: &Matched<'_, Route>) -> PortAddr {
 }
 
 mod bodies;
+mod docker;
 mod qemu;
 mod render;
 

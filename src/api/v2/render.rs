@@ -114,6 +114,8 @@ pub(super) fn body_json(b: Body) -> Value {
         Body::Projects(list) => list.iter().map(project_json).collect(),
         Body::Vpcs(v) => vpcs_json(&v),
         Body::Qemu(v) => super::qemu::json(&v),
+        Body::Docker(v) => super::docker::json(&v),
+        Body::DockerImages(names) => names.iter().map(|n| json!({"image": n})).collect(),
         Body::Device(d) => device_json(&d),
         Body::Cloud(c) => cloud_json(&c),
         Body::Capture(path) => json!({"pcap_file_path": path.to_string_lossy()}),
@@ -260,6 +262,7 @@ fn notification_in(d: Dialect, n: &Notice<'_>) -> Option<String> {
                 Body::Device(d) => device_json(d),
                 Body::Cloud(c) => cloud_json(c),
                 Body::Qemu(v) => super::qemu::json(v),
+                Body::Docker(v) => super::docker::json(v),
                 _ => return None,
             };
             json!({"action": "node.updated", "event": event, "project_id": project.to_string()})

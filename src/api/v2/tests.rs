@@ -41,7 +41,12 @@ fn node_routes_name_their_type() {
         matches!(&c, Ok(Command::Node(r, NodeCommand::Start)) if r.class == NodeClass::Qemu),
         "{c:?}"
     );
-    let e = cmd("POST", &format!("{base}/docker/nodes/{V}/start"), "").unwrap_err();
+    let c = cmd("POST", &format!("{base}/docker/nodes/{V}/start"), "");
+    assert!(
+        matches!(&c, Ok(Command::Node(r, NodeCommand::Start)) if r.class == NodeClass::Docker),
+        "{c:?}"
+    );
+    let e = cmd("POST", &format!("{base}/iou/nodes/{V}/start"), "").unwrap_err();
     assert_eq!(e.status(), 404);
     let c = cmd(
         "POST",

@@ -1,7 +1,7 @@
 //! The kinds, one arm each, and the one place they are told apart.
 
 use super::{Behaviour, Echo, FrameCx};
-use super::{cloud, hub, pc, qemu, switch};
+use super::{cloud, docker, hub, pc, qemu, switch};
 use crate::lab::id::Endpoint;
 
 /// What a node is.
@@ -17,6 +17,8 @@ pub enum Kind {
     Cloud(cloud::Cloud),
     /// A QEMU virtual machine.
     Qemu(qemu::Qemu),
+    /// A container, run by the container engine.
+    Docker(docker::Docker),
 }
 
 /// `match` over every kind, binding the kind's data to `$k` in `$body`:
@@ -29,6 +31,7 @@ macro_rules! each_kind {
             Kind::Hub($k) => $body,
             Kind::Cloud($k) => $body,
             Kind::Qemu($k) => $body,
+            Kind::Docker($k) => $body,
         }
     };
 }

@@ -20,6 +20,7 @@
 pub mod builtin;
 pub mod cloud;
 pub mod device;
+pub mod docker;
 pub mod hub;
 pub mod kind;
 pub mod pc;
@@ -289,6 +290,30 @@ pub enum Gone {
     },
 }
 
+/// What an answer of the container engine finished.
+#[derive(Debug)]
+pub enum Heard {
+    /// Nothing the lab waits for.
+    Nothing,
+    /// The node's creation (parked) is done.
+    Created,
+    /// The node's creation failed: it goes, and the create is answered with this.
+    CreateFailed(ApiError),
+    /// A parked start is done: the node runs.
+    Ready,
+    /// What the node ran is gone (a stop done, a start failed).
+    Gone(Gone),
+}
+
+/// The API's word for a node's state, with its guest paused or not.
+pub fn status_word(state: State, paused: bool) -> &'static str {
+    match state {
+        State::Started if paused => "suspended",
+        State::Started | State::Stopping => "started",
+        State::Stopped | State::Starting => "stopped",
+    }
+}
+
 /// The face every node kind shows the lab. Defaults fit a kind that runs
 /// inside the lab and has no process, console or files.
 pub trait Behaviour {
@@ -379,6 +404,25 @@ pub trait Behaviour {
     fn in_place(&self, cmd: &NodeCommand) -> bool {
         let _ = cmd;
         false
+    }
+
+    /// Make what the node needs outside the lab before it exists (a
+    /// container): `true` when that goes on after the create's answer is
+    /// due, which then waits for [`Heard::Created`].
+    fn provision(&mut self, cx: &mut Ctx) -> Result<bool, ApiError> {
+        let _ = cx;
+        Ok(false)
+    }
+
+    /// The container engine answered its call `id`.
+    fn on_engine(
+        &mut self,
+        cx: &mut Ctx,
+        id: u64,
+        answer: Result<crate::lab::host::EngineReply, String>,
+    ) -> Heard {
+        let _ = (cx, id, answer);
+        Heard::Nothing
     }
 
     /// Its machine monitor said `data`; `true` when it just became ready.

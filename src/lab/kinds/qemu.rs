@@ -11,7 +11,7 @@
 //! and `system_reset`; a stop asks QMP to `quit` and kills after
 //! [`STOP_GRACE`].
 
-use super::{Behaviour, Ctx, Echo, Face, FrameCx, Gone, Started, State, Stopping, Was};
+use super::{Behaviour, Ctx, Echo, Face, FrameCx, Gone, Started, Stopping, Was, status_word};
 use crate::error::ApiError;
 use crate::lab::answer::{Body, QemuView};
 use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
@@ -561,15 +561,6 @@ fn nice(priority: &str) -> i32 {
         "normal" => 0,
         "very low" => 19,
         _ => 5,
-    }
-}
-
-/// The API's word for a state.
-fn status_word(state: State, paused: bool) -> &'static str {
-    match state {
-        State::Started if paused => "suspended",
-        State::Started | State::Stopping => "started",
-        State::Stopped | State::Starting => "stopped",
     }
 }
 

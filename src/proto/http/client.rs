@@ -32,6 +32,13 @@ pub fn request(method: &str, path: &str, json: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
+/// `POST path` asking the engine to turn the connection into the
+/// container's stream (an attach): it answers `101`.
+pub fn upgrade_request(path: &str) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        .into_bytes()
+}
+
 /// A whole response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {

@@ -1,0 +1,139 @@
+//! The lab's own calls to the container engine (sans-IO): the image list
+//! the controllers ask for, and at start the sweep of containers an
+//! earlier run left. Nodes' calls are their kind's (`kinds::docker`).
+
+use super::answer::{Answer, Body};
+use super::command::Ticket;
+use super::event::Events;
+use super::host::{EngineCall, EngineReply, Host};
+use super::kinds::docker::{LABEL, engine_error};
+use crate::error::ApiError;
+use serde_json::Value;
+use std::path::Path;
+
+/// What a call of the lab's own is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    /// An image list, for this request.
+    Images(Ticket),
+    /// The containers an earlier run left.
+    Sweep,
+    /// One of those, removed.
+    Removed,
+}
+
+/// The lab's calls awaiting the engine's answer.
+#[derive(Debug, Default)]
+pub struct Engine {
+    last_id: u64,
+    waiting: Vec<(u64, Waiter)>,
+}
+
+impl Engine {
+    fn call(
+        &mut self,
+        host: &mut dyn Host,
+        (method, path): (&'static str, String),
+        waiter: Waiter,
+    ) -> Result<(), ApiError> {
+        self.last_id += 1;
+        host.engine(EngineCall {
+            node: None,
+            id: self.last_id,
+            method,
+            path,
+            body: None,
+            attach: false,
+        })?;
+        self.waiting.push((self.last_id, waiter));
+        Ok(())
+    }
+
+    /// List the engine's images for `ticket` (answered later).
+    pub fn images(&mut self, ticket: Ticket, host: &mut dyn Host) -> Result<(), ApiError> {
+        self.call(host, ("GET", "/images/json".into()), Waiter::Images(ticket))
+    }
+
+    /// Find the containers labelled with projects directory `dir` (an
+    /// earlier run's, as only one server holds a directory): they go.
+    /// No engine: nothing to sweep.
+    pub fn sweep(&mut self, dir: &Path, host: &mut dyn Host) {
+        let filter = serde_json::json!({"label": [format!("{LABEL}={}", dir.display())]});
+        let query = percent_encoding::utf8_percent_encode(
+            &filter.to_string(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        let path = format!("/containers/json?all=1&filters={query}");
+        let _ = self.call(host, ("GET", path), Waiter::Sweep);
+    }
+
+    /// The engine answered call `id`.
+    pub fn answered(
+        &mut self,
+        id: u64,
+        answer: Result<EngineReply, String>,
+        host: &mut dyn Host,
+        events: &mut Events,
+    ) {
+        let Some(at) = self.waiting.iter().position(|(i, _)| *i == id) else {
+            return;
+        };
+        let (_, waiter) = self.waiting.swap_remove(at);
+        let listed = |answer: Result<EngineReply, String>| -> Result<Vec<Value>, ApiError> {
+            let reply = answer.map_err(ApiError::conflict)?;
+            if reply.status != 200 {
+                return Err(engine_error(&reply));
+            }
+            match serde_json::from_slice(&reply.body) {
+                Ok(Value::Array(list)) => Ok(list),
+                _ => Err(ApiError::conflict(
+                    "Docker has returned an error: its answer is not a list",
+                )),
+            }
+        };
+        match waiter {
+            Waiter::Images(ticket) => {
+                let reply = listed(answer).map(|list| {
+                    let mut names: Vec<String> = list
+                        .iter()
+                        .filter_map(|i| i["RepoTags"].as_array())
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter(|t| *t != "<none>:<none>")
+                        .map(str::to_string)
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    Answer::Ok(Body::DockerImages(names))
+                });
+                host.reply(ticket, reply);
+            }
+            Waiter::Sweep => {
+                let Ok(list) = listed(answer) else { return };
+                for c in list {
+                    let Some(cid) = c["Id"]
+                        .as_str()
+                        .filter(|i| i.bytes().all(|b| b.is_ascii_hexdigit()))
+                    else {
+                        continue;
+                    };
+                    events.warn(
+                        None,
+                        format!("removing container {cid}, left by an earlier run of this server"),
+                    );
+                    let path = format!("/containers/{cid}?force=1&v=1");
+                    let _ = self.call(host, ("DELETE", path), Waiter::Removed);
+                }
+            }
+            Waiter::Removed => {
+                if let Ok(r) = answer
+                    && r.status >= 400
+                    && r.status != 404
+                {
+                    events.warn(None, engine_error(&r).to_string());
+                }
+            }
+        }
+    }
+}

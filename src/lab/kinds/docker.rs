@@ -1,0 +1,846 @@
+//! Containers (sans-IO: the lab decides what to ask the container engine
+//! and when; the host sends the requests, makes the veths and relays).
+//!
+//! nanolab owns a container's plumbing, as it owns a VM's: the engine
+//! makes the container with no network (`NetworkMode: none`), and each
+//! start nanolab makes one veth pair per adapter, moves one end into the
+//! container as `ethN` with its MAC, and opens a packet socket on the
+//! other as the adapter's side channel, relayed to the adapter's NIO like
+//! a VM's: filters, captures and counters work on container ports as on
+//! any other. The console is the container's terminal, attached through
+//! the engine before the start and kept by nanolab (many clients,
+//! history). A start is a chain of engine calls, one answer at a time:
+//! attach, start, inspect (for the process whose namespace the veths go
+//! into), then the plumbing; a stop asks the engine to stop the container
+//! (SIGTERM, SIGKILL after [`STOP_WAIT`] s); suspend and resume are the
+//! engine's pause and unpause. The container is made when the node is
+//! (its create is answered once the engine made it), made again at the
+//! next start when an update changed what the engine fixed, and removed
+//! when the node is deleted or its project closed.
+
+use super::{
+    Behaviour, Ctx, Echo, Face, FrameCx, Gone, Heard, Started, Stopping, Was, status_word,
+};
+use crate::error::ApiError;
+use crate::lab::answer::{Body, DockerView};
+use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
+use crate::lab::event::Event;
+use crate::lab::host::{EngineCall, EngineReply, Veth};
+use crate::lab::id::Endpoint;
+use crate::lab::port::Port;
+use crate::lab::spec::{DockerConfig, DockerPatch};
+use crate::lab::types::{Nio, NioEthernet};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Where a project keeps its containers' directories (`project-files/docker`).
+pub const DIR: &str = "docker";
+/// Where adapter `i`'s side channel (the packet socket on the host end of
+/// its veth) is among the node's NIO indices: `CHANNEL + i`.
+const CHANNEL: usize = 1 << 20;
+/// Seconds the engine gives a container's process to stop before killing it.
+pub const STOP_WAIT: u32 = 5;
+/// Bytes of the console shown when a container ends at start.
+const EXIT_TAIL: usize = 600;
+/// The label every container of nanolab carries, with its projects
+/// directory: a server finds what an earlier run left by it.
+pub const LABEL: &str = "org.nanolab.projects-dir";
+
+/// What an engine call awaited is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// The image's settings, before making the container.
+    Image,
+    /// Making the container.
+    Create,
+    /// Removing a container an update made stale, before making it again.
+    Remove,
+    /// Attaching its terminal.
+    Attach,
+    /// Starting it.
+    Start,
+    /// Its process, for the veths.
+    Inspect,
+    /// Stopping it.
+    Stop,
+    /// Resuming it (a start of a suspended container).
+    Unpause,
+}
+
+/// A container node: its settings, its container, what runs.
+#[derive(Debug)]
+pub struct Docker {
+    /// Its directory (volumes).
+    pub dir: PathBuf,
+    /// What the API set.
+    pub config: Box<DockerConfig>,
+    /// The engine's id of its container (empty until made).
+    pub container: String,
+    /// The projects directory, for the container's label.
+    pub projects_dir: String,
+    /// An update changed what the engine fixed: made again at the next start.
+    stale: bool,
+    /// The node's create waits for the container.
+    creating: bool,
+    /// The engine call whose answer the node waits for.
+    call: Option<(u64, Op)>,
+    /// The container runs: its plumbing.
+    run: Option<Box<Run>>,
+    /// The container is paused.
+    paused: bool,
+}
+
+/// A running container's plumbing.
+#[derive(Debug, Default)]
+struct Run {
+    /// Its process (0 until inspected).
+    pid: u32,
+    /// The host ends of its veths.
+    links: Vec<String>,
+}
+
+impl Docker {
+    /// A container node in `dir`.
+    pub fn new(dir: PathBuf, projects_dir: &Path, config: DockerConfig) -> Docker {
+        Docker {
+            dir,
+            config: Box::new(config),
+            container: String::new(),
+            projects_dir: projects_dir.to_string_lossy().into_owned(),
+            stale: false,
+            creating: false,
+            call: None,
+            run: None,
+            paused: false,
+        }
+    }
+
+    /// GNS3's base MAC for node `id`: `02:42:` and the id's hex digits 2
+    /// to 7, then `:00`.
+    pub fn gns3_mac(id: Uuid) -> String {
+        let hex = id.simple().to_string();
+        format!("02:42:{}:{}:{}:00", &hex[2..4], &hex[4..6], &hex[6..8])
+    }
+
+    /// Interface `i`'s MAC: the base plus `i`.
+    fn mac(&self, id: Uuid, i: usize) -> String {
+        let base = parse_mac(&self.config.mac_address)
+            .or_else(|| parse_mac(&Self::gns3_mac(id)))
+            .unwrap_or(0);
+        let b = ((base + i as u64) & 0xffff_ffff_ffff).to_be_bytes();
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[2], b[3], b[4], b[5], b[6], b[7]
+        )
+    }
+
+    /// Ask the engine `method path` (with `body`), awaiting its answer as `op`.
+    fn ask(
+        &mut self,
+        cx: &mut Ctx,
+        op: Op,
+        (method, path): (&'static str, String),
+        body: Option<Value>,
+    ) -> Result<(), ApiError> {
+        let id = cx.next_serial();
+        cx.host.engine(EngineCall {
+            node: Some(cx.key),
+            id,
+            method,
+            path,
+            body: body.map(|b| b.to_string().into_bytes()),
+            attach: op == Op::Attach,
+        })?;
+        self.call = Some((id, op));
+        Ok(())
+    }
+
+    /// Ask the engine without waiting: an error only warns.
+    fn tell(&mut self, cx: &mut Ctx, method: &'static str, path: String) {
+        let id = cx.next_serial();
+        let call = EngineCall {
+            node: Some(cx.key),
+            id,
+            method,
+            path,
+            body: None,
+            attach: false,
+        };
+        if let Err(e) = cx.host.engine(call) {
+            cx.warn(e.to_string());
+        }
+    }
+
+    /// The container's name in the engine: nanolab's, the node's name
+    /// (what the engine allows of it), the node's id.
+    fn engine_name(name: &str, id: Uuid) -> String {
+        let clean: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("nanolab.{clean}.{id}")
+    }
+
+    /// What the engine makes the container from: the image, nanolab's
+    /// terminal, no network, the command, environment, hosts, volumes and
+    /// limits asked for, and nanolab's labels.
+    fn create_body(&self, cx: &mut Ctx, image: &Value) -> Result<Value, ApiError> {
+        let c = &self.config;
+        let mut body = json!({
+            "Image": c.image,
+            "Tty": true, "OpenStdin": true, "StdinOnce": false,
+            "AttachStdin": true, "AttachStdout": true, "AttachStderr": true,
+            "Env": environment(c, cx)?,
+            "Labels": {
+                LABEL: self.projects_dir,
+                "org.nanolab.node": cx.id.to_string(),
+                "org.nanolab.project": cx.project.to_string(),
+            },
+            "HostConfig": {
+                "NetworkMode": "none",
+                // Every capability but one these hosts' root lacks
+                // (GNS3's `Privileged` fails here for it).
+                "CapAdd": ["ALL"], "CapDrop": ["SYS_RESOURCE"],
+                "Binds": self.binds(),
+                "ExtraHosts": extra_hosts(&c.extra_hosts)?,
+                "Memory": c.memory * 1024 * 1024,
+                "NanoCpus": c.millicpus * 1_000_000,
+            },
+        });
+        if is_hostname(cx.name) {
+            body["Hostname"] = json!(cx.name);
+        }
+        let command = split_command(&c.start_command)?;
+        let config = &image["Config"];
+        let empty = |v: &Value| v.as_array().is_none_or(|a| a.is_empty());
+        if !command.is_empty() {
+            body["Cmd"] = json!(command);
+        } else if empty(&config["Cmd"]) && empty(&config["Entrypoint"]) {
+            body["Cmd"] = json!(["/bin/sh"]);
+        }
+        Ok(body)
+    }
+
+    /// Each volume kept in the node's directory, bound at its path.
+    fn binds(&self) -> Vec<String> {
+        self.config
+            .extra_volumes
+            .iter()
+            .map(|v| format!("{}:{v}", self.volume_dir(v).display()))
+            .collect()
+    }
+
+    fn volume_dir(&self, volume: &str) -> PathBuf {
+        self.dir
+            .join("volumes")
+            .join(volume.trim_start_matches('/'))
+    }
+
+    /// Make the container: the image's settings first.
+    fn make(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        for v in self.config.extra_volumes.clone() {
+            cx.host.files().create_dir(&self.volume_dir(&v))?;
+        }
+        let path = format!("/images/{}/json", self.config.image);
+        self.ask(cx, Op::Image, ("GET", path), None)
+    }
+
+    /// Attach to the container's terminal (the start goes on once attached).
+    fn attach(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        cx.console.history.clear();
+        let path = format!(
+            "/containers/{}/attach?stream=1&stdin=1&stdout=1&stderr=1",
+            self.container
+        );
+        self.ask(cx, Op::Attach, ("POST", path), None)
+    }
+
+    /// The container's veths: one per adapter, named after the container
+    /// (unique on the host, within the 15 bytes a name may have).
+    fn veths(&self, cx: &Ctx) -> Vec<Veth> {
+        let short: String = self.container.chars().take(9).collect();
+        (0..self.config.adapters as usize)
+            .map(|i| Veth {
+                host: format!("nl{short}e{i}"),
+                inside: format!("eth{i}"),
+                mac: self.mac(cx.id, i),
+            })
+            .collect()
+    }
+
+    /// The container runs as process `pid`: its veths, and a side channel
+    /// on each.
+    fn plumb(&mut self, cx: &mut Ctx, pid: u32) -> Result<(), ApiError> {
+        let veths = self.veths(cx);
+        cx.host.plug(pid, &veths)?;
+        let run = self.run.get_or_insert_with(Default::default);
+        run.pid = pid;
+        run.links = veths.iter().map(|v| v.host.clone()).collect();
+        for (i, v) in veths.iter().enumerate() {
+            let nio = Nio::Ethernet(NioEthernet {
+                kind: "nio_ethernet",
+                device: v.host.clone(),
+            });
+            cx.host.open_nio(cx.key, CHANNEL + i, &nio)?;
+        }
+        cx.events.emit(Event::ProcessStarted {
+            node: cx.id,
+            pid,
+            vpcs_port: 0,
+        });
+        Ok(())
+    }
+
+    /// Let go of what the container ran with: veths, side channels, the
+    /// terminal.
+    fn unplumb(&mut self, cx: &mut Ctx) {
+        self.call = None;
+        self.paused = false;
+        if let Some(run) = self.run.take() {
+            cx.host.unplug(&run.links);
+        }
+        for i in 0..self.config.adapters as usize {
+            cx.host.close_nio(cx.key, CHANNEL + i);
+        }
+        cx.host.release_process(cx.key);
+    }
+
+    /// A start that failed after the engine started the container: it is
+    /// stopped again, and the start fails with `e`.
+    fn start_failed(&mut self, cx: &mut Ctx, e: ApiError) -> Heard {
+        let started = self.run.is_some();
+        self.unplumb(cx);
+        if started {
+            let path = format!("/containers/{}/kill", self.container);
+            self.tell(cx, "POST", path);
+        }
+        Heard::Gone(Gone::StartFailed(e))
+    }
+
+    /// The last lines the container printed.
+    fn console_tail(cx: &Ctx) -> String {
+        let all = cx.console.history.contents();
+        let tail = &all[all.len().saturating_sub(EXIT_TAIL)..];
+        String::from_utf8_lossy(tail).trim().to_string()
+    }
+
+    /// The next step of a start, making or create once `op` was answered.
+    fn step(&mut self, cx: &mut Ctx, op: Op, reply: EngineReply) -> Result<Heard, ApiError> {
+        let ok = |codes: &[u16]| {
+            if codes.contains(&reply.status) {
+                Ok(())
+            } else {
+                Err(engine_error(&reply))
+            }
+        };
+        match op {
+            Op::Image => {
+                ok(&[200])?;
+                let image: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let body = self.create_body(cx, &image)?;
+                let path = format!(
+                    "/containers/create?name={}",
+                    Self::engine_name(cx.name, cx.id)
+                );
+                self.ask(cx, Op::Create, ("POST", path), Some(body))?;
+            }
+            Op::Remove => {
+                ok(&[204, 404])?;
+                self.container.clear();
+                self.make(cx)?;
+            }
+            Op::Create => {
+                ok(&[201])?;
+                let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let id = made["Id"].as_str().unwrap_or_default();
+                if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ApiError::conflict(format!(
+                        "Docker made a container without an id: {}",
+                        String::from_utf8_lossy(&reply.body)
+                    )));
+                }
+                self.container = id.to_string();
+                self.stale = false;
+                if std::mem::take(&mut self.creating) {
+                    return Ok(Heard::Created);
+                }
+                self.attach(cx)?;
+            }
+            Op::Attach => {
+                ok(&[101, 200])?;
+                let path = format!("/containers/{}/start", self.container);
+                self.ask(cx, Op::Start, ("POST", path), None)?;
+            }
+            Op::Start => {
+                ok(&[204, 304])?;
+                self.run = Some(Box::default());
+                let path = format!("/containers/{}/json", self.container);
+                self.ask(cx, Op::Inspect, ("GET", path), None)?;
+            }
+            Op::Inspect => {
+                ok(&[200])?;
+                let state: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let state = &state["State"];
+                let pid = state["Pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+                match pid.filter(|&p| p > 0 && state["Running"] == json!(true)) {
+                    Some(pid) => self.plumb(cx, pid)?,
+                    None => {
+                        return Err(ApiError::conflict(format!(
+                            "Container {} exited as it started: {}",
+                            cx.name,
+                            Self::console_tail(cx)
+                        )));
+                    }
+                }
+                return Ok(Heard::Ready);
+            }
+            Op::Unpause => {
+                ok(&[204, 304])?;
+                self.paused = false;
+                return Ok(Heard::Ready);
+            }
+            Op::Stop => {
+                if let Err(e) = ok(&[204, 304, 404]) {
+                    cx.warn(format!("stopping container {}: {e}", cx.name));
+                }
+                self.unplumb(cx);
+                return Ok(Heard::Gone(Gone::Stopped));
+            }
+        }
+        Ok(Heard::Nothing)
+    }
+
+    /// Apply an update: a rename renames the container; the console moves;
+    /// the adapters change only while stopped; what the engine fixed makes
+    /// the container again at the next start.
+    fn update(&mut self, cx: &mut Ctx, b: DockerPatch) -> Result<(), ApiError> {
+        if let Some(adapters) = b.adapters
+            && adapters != self.config.adapters
+        {
+            if self.run.is_some() {
+                return Err(ApiError::conflict(format!(
+                    "Docker container {} must be stopped to change its adapters",
+                    cx.name
+                )));
+            }
+            for i in 0..cx.ports.len() {
+                cx.host.close_nio(cx.key, i);
+            }
+            *cx.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
+        }
+        if let Some(command) = &b.start_command {
+            split_command(command)?;
+        }
+        if let Some(hosts) = &b.extra_hosts {
+            extra_hosts(hosts)?;
+        }
+        match b.console_type.as_deref() {
+            Some("none") if cx.console_port.is_some() => {
+                cx.host.close_console(cx.key);
+                if let Some(port) = cx.console_port.take() {
+                    cx.console_ports.release(port);
+                }
+            }
+            Some("telnet") if cx.console_port.is_none() => {
+                let port = cx.console_choice().take(b.console, false)?;
+                *cx.console_port = Some(port);
+            }
+            _ => {
+                if let Some(port) = b.console.filter(|p| Some(*p) != *cx.console_port) {
+                    let mut current = *cx.console_port;
+                    let moved = cx.console_choice().move_to(&mut current, port);
+                    *cx.console_port = current;
+                    moved?;
+                }
+            }
+        }
+        if let Some(name) = b.name.clone().filter(|n| n != cx.name.as_str()) {
+            if !self.container.is_empty() {
+                let path = format!(
+                    "/containers/{}/rename?name={}",
+                    self.container,
+                    Self::engine_name(&name, cx.id)
+                );
+                self.tell(cx, "POST", path);
+            }
+            *cx.name = name;
+        }
+        if b.apply(&mut self.config) && !self.container.is_empty() {
+            self.stale = true;
+            if self.run.is_some() {
+                cx.warn(format!(
+                    "{}'s new settings apply from its next start (the container is made again then)",
+                    cx.name
+                ));
+            }
+        }
+        cx.updated = true;
+        Ok(())
+    }
+}
+
+/// The engine's refusal as the API's error (GNS3's words).
+pub fn engine_error(reply: &EngineReply) -> ApiError {
+    let said: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    let message = match said["message"].as_str() {
+        Some(m) => m.to_string(),
+        None => String::from_utf8_lossy(&reply.body).trim().to_string(),
+    };
+    ApiError::conflict(format!(
+        "Docker has returned an error: {} {message}",
+        reply.status
+    ))
+}
+
+/// The container's environment: GNS3's own variables, then each
+/// `NAME=value` line asked for, with `%vm-name%`, `%vm-id%` and
+/// `%project-id%` replaced.
+fn environment(c: &DockerConfig, cx: &mut Ctx) -> Result<Vec<String>, ApiError> {
+    let mut env = vec![
+        "container=docker".to_string(),
+        format!("GNS3_MAX_ETHERNET=eth{}", c.adapters.saturating_sub(1)),
+    ];
+    for line in c.environment.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("GNS3_") {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((name, _)) if !name.trim().is_empty() => env.push(
+                line.replace("%vm-name%", cx.name)
+                    .replace("%vm-id%", &cx.id.to_string())
+                    .replace("%project-id%", &cx.project.to_string()),
+            ),
+            _ => cx.warn(format!(
+                "{} has invalid environment variable: {line}",
+                cx.name
+            )),
+        }
+    }
+    Ok(env)
+}
+
+/// `host:address` lines as the engine takes them.
+fn extra_hosts(text: &str) -> Result<Vec<String>, ApiError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(':') {
+            Some((host, addr)) if !host.trim().is_empty() && !addr.trim().is_empty() => {
+                Ok(format!("{}:{}", host.trim(), addr.trim()))
+            }
+            _ => Err(ApiError::conflict(format!(
+                "Can't apply `ExtraHosts`, wrong format: {l}"
+            ))),
+        })
+        .collect()
+}
+
+/// A start command split as a shell would.
+fn split_command(command: &str) -> Result<Vec<String>, ApiError> {
+    shlex::split(command.trim())
+        .ok_or_else(|| ApiError::conflict(format!("Invalid start command '{command}'")))
+}
+
+/// Whether `name` is a host name (RFC 1123 labels).
+pub fn is_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// A MAC address as a number, `None` for anything else (`""`).
+fn parse_mac(text: &str) -> Option<u64> {
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    parts.iter().try_fold(0u64, |n, p| {
+        (p.len() == 2)
+            .then(|| u8::from_str_radix(p, 16).ok())
+            .flatten()
+            .map(|b| n << 8 | u64::from(b))
+    })
+}
+
+impl Behaviour for Docker {
+    fn name(&self) -> &'static str {
+        "Docker container"
+    }
+
+    fn word(&self) -> &'static str {
+        "docker"
+    }
+
+    fn running(&self) -> bool {
+        self.run.is_some()
+    }
+
+    fn class(&self) -> NodeClass {
+        NodeClass::Docker
+    }
+
+    fn accepts(&self, cmd: &NodeCommand) -> bool {
+        use NodeCommand as C;
+        !matches!(
+            cmd,
+            C::Update(_)
+                | C::UpdateDevice(_)
+                | C::UpdateMapping(..)
+                | C::UpdateCloud(..)
+                | C::UpdateQemu(_)
+                | C::AddDeviceNio(..)
+                | C::Duplicate(_)
+        )
+    }
+
+    fn view(&self, n: &Face) -> Body {
+        Body::Docker(Box::new(DockerView {
+            id: n.id,
+            project: n.project,
+            name: n.name.to_string(),
+            console: n.console,
+            config: (*self.config).clone(),
+            container_id: self.container.clone(),
+            status: status_word(n.state, self.paused),
+            directory: self.dir.clone(),
+        }))
+    }
+
+    /// An adapter number names the port (an adapter has port 0).
+    fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
+        ports
+            .iter()
+            .position(|p| p.adapter == at.adapter && p.number == at.port)
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "Adapter {} doesn't exist on this Docker container (it has {}, each with port 0)",
+                    at.adapter,
+                    ports.len()
+                ))
+            })
+    }
+
+    fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
+        match cmd {
+            NodeCommand::UpdateDocker(b) => self.update(cx, *b),
+            // Suspend and resume: the engine's pause and unpause of a
+            // running container, nothing on a stopped one (as GNS3).
+            NodeCommand::Suspend | NodeCommand::Resume => {
+                let pause = matches!(cmd, NodeCommand::Suspend);
+                if self.run.is_some() && self.paused != pause {
+                    let verb = if pause { "pause" } else { "unpause" };
+                    let path = format!("/containers/{}/{verb}", self.container);
+                    self.tell(cx, "POST", path);
+                    self.paused = pause;
+                    cx.updated = true;
+                }
+                Ok(())
+            }
+            _ => Err(ApiError::conflict(format!(
+                "Docker container {} does not take this request",
+                cx.name
+            ))),
+        }
+    }
+
+    fn in_place(&self, cmd: &NodeCommand) -> bool {
+        matches!(cmd, NodeCommand::Suspend | NodeCommand::Resume) && self.run.is_some()
+    }
+
+    fn provision(&mut self, cx: &mut Ctx) -> Result<bool, ApiError> {
+        self.creating = true;
+        self.make(cx)?;
+        Ok(true)
+    }
+
+    /// A suspended container resumes (GNS3's resume is a start); a stopped
+    /// one is attached, started and plumbed, made again first when stale.
+    fn start(&mut self, cx: &mut Ctx) -> Result<Started, ApiError> {
+        if self.run.is_some() {
+            if !self.paused {
+                return Ok(Started::Now);
+            }
+            let path = format!("/containers/{}/unpause", self.container);
+            self.ask(cx, Op::Unpause, ("POST", path), None)?;
+            return Ok(Started::Later);
+        }
+        if self.stale {
+            let path = format!("/containers/{}?force=1&v=1", self.container);
+            self.ask(cx, Op::Remove, ("DELETE", path), None)?;
+        } else {
+            self.attach(cx)?;
+        }
+        Ok(Started::Later)
+    }
+
+    fn stop(&mut self, cx: &mut Ctx) -> Stopping {
+        let Some(pid) = self.run.as_ref().map(|r| r.pid) else {
+            return Stopping::Gone;
+        };
+        cx.events.emit(Event::Stopping { node: cx.id, pid });
+        let path = format!("/containers/{}/stop?t={STOP_WAIT}", self.container);
+        match self.ask(cx, Op::Stop, ("POST", path), None) {
+            Ok(()) => Stopping::Later,
+            Err(e) => {
+                cx.warn(format!("stopping container {}: {e}", cx.name));
+                self.unplumb(cx);
+                Stopping::Gone
+            }
+        }
+    }
+
+    /// The container goes (project close, delete, shutdown).
+    fn kill(&mut self, cx: &mut Ctx) {
+        self.unplumb(cx);
+        self.creating = false;
+        if !self.container.is_empty() {
+            let path = format!("/containers/{}?force=1&v=1", self.container);
+            self.tell(cx, "DELETE", path);
+            self.container.clear();
+        }
+    }
+
+    fn on_input(&mut self, cx: &mut Ctx, data: &[u8]) {
+        cx.host.console_input(cx.key, data);
+    }
+
+    fn on_engine(&mut self, cx: &mut Ctx, id: u64, answer: Result<EngineReply, String>) -> Heard {
+        let Some((_, op)) = self.call.filter(|(awaited, _)| *awaited == id) else {
+            // An answer nothing waits for (a pause, a rename, a removal).
+            match answer {
+                Err(e) => cx.warn(e),
+                Ok(r) if r.status >= 400 && r.status != 404 => {
+                    cx.warn(engine_error(&r).to_string())
+                }
+                Ok(_) => {}
+            }
+            return Heard::Nothing;
+        };
+        self.call = None;
+        let outcome = answer
+            .map_err(ApiError::conflict)
+            .and_then(|reply| self.step(cx, op, reply));
+        match outcome {
+            Ok(heard) => heard,
+            Err(e) if std::mem::take(&mut self.creating) => Heard::CreateFailed(e),
+            Err(e) if op == Op::Stop => {
+                cx.warn(e.to_string());
+                self.unplumb(cx);
+                Heard::Gone(Gone::Stopped)
+            }
+            Err(e) => self.start_failed(cx, e),
+        }
+    }
+
+    /// The container's terminal ended: its process is gone.
+    fn on_exit(&mut self, cx: &mut Ctx, how: &str, was: Was) -> Option<Gone> {
+        if was == Was::Stopping {
+            return None;
+        }
+        let tail = Self::console_tail(cx);
+        self.unplumb(cx);
+        Some(match was {
+            Was::Starting => Gone::StartFailed(ApiError::conflict(format!(
+                "Container {} exited as it started: {tail}",
+                cx.name
+            ))),
+            _ => Gone::Died {
+                warning: format!("container exited on its own ({how})"),
+                log: format!("Docker container {} has stopped ({how})\n{tail}", cx.name),
+                note: format!("\r\n*** container stopped ({how}) ***\r\n"),
+            },
+        })
+    }
+
+    fn charged(&self, to: Endpoint) -> (usize, bool) {
+        super::bridge_charged(to, CHANNEL)
+    }
+
+    /// From an adapter's NIO (index `i`) into its veth, or from the veth
+    /// (`CHANNEL + i`) out of the NIO.
+    fn on_frame(
+        &mut self,
+        fx: &mut FrameCx,
+        index: usize,
+        _outbound: bool,
+        frame: &[u8],
+        send: &mut dyn FnMut(Endpoint, &[u8]) -> bool,
+    ) -> Echo {
+        let open = self.run.as_ref().is_some_and(|r| r.pid > 0);
+        super::bridge(fx, index, CHANNEL, open, frame, send)
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn moved(&mut self, project_dir: &Path, id: Uuid) {
+        self.dir = crate::lab::project::node_dir(project_dir, DIR, id);
+    }
+
+    fn check(&self, starting: bool) -> Result<(), String> {
+        if !starting && matches!(self.call, Some((_, Op::Attach | Op::Start | Op::Inspect))) {
+            return Err("a start step awaits the engine, yet no start is parked".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_follow_rfc_1123() {
+        for ok in ["alpine-1", "a", "r1.lab", "X9"] {
+            assert!(is_hostname(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a b", "a_b", "a..b", &"x".repeat(64)] {
+            assert!(!is_hostname(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_hosts_are_host_colon_address_lines() {
+        assert_eq!(
+            extra_hosts("a:10.0.0.1\n\n b : 10.0.0.2 \n").unwrap(),
+            vec!["a:10.0.0.1", "b:10.0.0.2"]
+        );
+        assert!(extra_hosts("nocolon").is_err());
+        assert!(extra_hosts(":1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn engine_names_keep_what_the_engine_allows() {
+        let id = Uuid::nil();
+        assert_eq!(
+            Docker::engine_name("PC 1/é", id),
+            format!("nanolab.PC_1__.{id}")
+        );
+    }
+
+    #[test]
+    fn engine_errors_say_the_status_and_the_engine_s_message() {
+        let e = engine_error(&EngineReply {
+            status: 404,
+            body: br#"{"message":"No such image: x:latest"}"#.to_vec(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "Docker has returned an error: 404 No such image: x:latest"
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! The container engine on the loop: each call the lab makes is one
+//! connection to the engine's unix socket, written, read through the
+//! sans-IO client (`proto::http::client`), and handed back to the lab as
+//! `Lab::on_engine`; an attach's connection stays, as the node's console
+//! stream (`Lab::on_output`, and `Lab::on_exit` when it ends).
+
+use super::{Entry, Io, IoTimer, Server, guarded};
+use crate::error::ApiError;
+use crate::lab::NodeKey;
+use crate::lab::host::{EngineCall, EngineReply};
+use crate::os::nb::{Moved, read_some, would_block};
+use crate::proto::http::client::{self, Answer, ResponseParser};
+use mio::Interest;
+use mio::net::UnixStream;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How long the engine has to answer a call (a stop waits for the
+/// container's process, `kinds::docker::STOP_WAIT`, first).
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes an answer's body may have (the image list of a busy engine).
+const ENGINE_BODY_LIMIT: usize = 8 << 20;
+
+/// One call under way.
+pub(super) struct EngineConn {
+    call: EngineCall,
+    stream: UnixStream,
+    out: Vec<u8>,
+    parser: ResponseParser,
+    /// What arrived and the parser has not used yet.
+    read: Vec<u8>,
+    serial: u64,
+}
+
+impl Io {
+    /// Connect to the engine and send `call`; refused at once when the
+    /// engine is not there.
+    pub(super) fn engine_call(&mut self, now: Instant, call: EngineCall) -> Result<(), ApiError> {
+        let socket = self.config.docker_socket.clone();
+        let mut stream = UnixStream::connect(&socket).map_err(|e| {
+            ApiError::conflict(format!(
+                "Can't connect to Docker daemon at {} ({e}): start it (dockerd, or \
+                 systemctl start docker), or point nanolab at its socket with --docker-socket",
+                socket.display()
+            ))
+        })?;
+        let out = if call.attach {
+            client::upgrade_request(&call.path)
+        } else {
+            client::request(call.method, &call.path, call.body.as_deref())
+        };
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let token = self.entries.vacant_entry().key();
+        self.registry
+            .register(
+                &mut stream,
+                mio::Token(token),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| ApiError::io("registering the engine connection", &e))?;
+        self.entries.insert(Entry::Engine(Box::new(EngineConn {
+            call,
+            stream,
+            out,
+            parser: ResponseParser::new(ENGINE_BODY_LIMIT),
+            read: Vec::new(),
+            serial,
+        })));
+        self.timers
+            .schedule(now + ENGINE_TIMEOUT, IoTimer::Engine(token, serial));
+        Ok(())
+    }
+
+    /// Whether calls to the engine are under way (shutdown waits for them).
+    pub(super) fn engine_busy(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|(_, e)| matches!(e, Entry::Engine(_)))
+    }
+
+    /// Drop the node's console stream, if it has one.
+    pub(super) fn drop_attach(&mut self, node: NodeKey) {
+        if let Some((token, mut stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.take()) {
+            self.unregister(&mut stream, token);
+        }
+    }
+
+    /// Type into the node's console stream; `false` when it has none.
+    pub(super) fn attach_input(&mut self, node: NodeKey, data: &[u8]) -> bool {
+        let Some((_, stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.as_mut()) else {
+            return false;
+        };
+        if let Err(e) = stream.write_all(data) {
+            // A full stream drops the input, like a UART.
+            log::debug!("console input dropped: {e}");
+        }
+        true
+    }
+}
+
+/// What a call's connection came to.
+enum Outcome {
+    /// Nothing yet.
+    Waiting,
+    /// Answered (or failed): the connection goes.
+    Done(Result<EngineReply, String>),
+    /// An attach: the connection is the container's stream from now on,
+    /// these bytes its first.
+    Attached(Vec<u8>),
+}
+
+impl EngineConn {
+    /// Write what is left, read what came, parse.
+    fn pump(&mut self) -> Outcome {
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Outcome::Done(Err(format!("Docker has returned an error: {e}"))),
+            }
+        }
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match read_some(&self.stream, &mut buf) {
+                Moved::Bytes(n) => self.read.extend_from_slice(&buf[..n]),
+                Moved::Later => break,
+                Moved::Closed => {
+                    if let Some(o) = self.parse() {
+                        return o;
+                    }
+                    let closed = self.parser.closed();
+                    return Outcome::Done(match closed {
+                        Ok(Answer::Whole(r)) => Ok(EngineReply {
+                            status: r.status,
+                            body: r.body,
+                        }),
+                        Ok(Answer::Upgraded) => Err("Docker closed the attach".into()),
+                        Err(e) => Err(format!("Docker has returned an error: {e}")),
+                    });
+                }
+            }
+            if let Some(o) = self.parse() {
+                return o;
+            }
+        }
+        Outcome::Waiting
+    }
+
+    fn parse(&mut self) -> Option<Outcome> {
+        if self.read.is_empty() {
+            return None;
+        }
+        match self.parser.feed(&self.read) {
+            Err(e) => Some(Outcome::Done(Err(format!(
+                "Docker has returned an error: {e}"
+            )))),
+            Ok((used, answer)) => {
+                self.read.drain(..used);
+                match answer {
+                    None => None,
+                    Some(Answer::Whole(r)) => Some(Outcome::Done(Ok(EngineReply {
+                        status: r.status,
+                        body: r.body,
+                    }))),
+                    Some(Answer::Upgraded) => {
+                        Some(Outcome::Attached(std::mem::take(&mut self.read)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// A call's connection is ready: go on with it; hand the lab its
+    /// answer once there is one.
+    pub(super) fn on_engine(&mut self, now: Instant, token: usize) {
+        let Some(Entry::Engine(conn)) = self.io.entries.get_mut(token) else {
+            return;
+        };
+        let outcome = conn.pump();
+        let (node, id) = (conn.call.node, conn.call.id);
+        let answer = match outcome {
+            Outcome::Waiting => return,
+            Outcome::Done(answer) => {
+                if let Some(Entry::Engine(mut conn)) = self.io.entries.try_remove(token) {
+                    let _ = self.io.registry.deregister(&mut conn.stream);
+                }
+                answer
+            }
+            Outcome::Attached(first) => {
+                let Some(key) = node else { return };
+                self.io.drop_attach(key);
+                let Some(entry) = self.io.entries.get_mut(token) else {
+                    return;
+                };
+                let Entry::Engine(conn) = std::mem::replace(entry, Entry::Attach(key)) else {
+                    return;
+                };
+                let mut stream = conn.stream;
+                let _ =
+                    self.io
+                        .registry
+                        .reregister(&mut stream, mio::Token(token), Interest::READABLE);
+                self.io.nodes.slot(key).attach = Some((token, stream));
+                let (lab, io) = (&mut self.lab, &mut self.io);
+                let reply = Ok(EngineReply {
+                    status: 101,
+                    body: Vec::new(),
+                });
+                let _ = guarded("an engine answer", || {
+                    lab.on_engine(now, node, id, reply, io)
+                });
+                if !first.is_empty() {
+                    let (lab, io) = (&mut self.lab, &mut self.io);
+                    let _ = guarded("console output", || lab.on_output(now, key, &first, io));
+                }
+                // What came with the answer may be all there is for now.
+                self.on_attach(now, key);
+                return;
+            }
+        };
+        let (lab, io) = (&mut self.lab, &mut self.io);
+        let _ = guarded("an engine answer", || {
+            lab.on_engine(now, node, id, answer, io)
+        });
+    }
+
+    /// A call took too long: it fails.
+    pub(super) fn on_engine_timer(&mut self, now: Instant, token: usize, serial: u64) {
+        match self.io.entries.get(token) {
+            Some(Entry::Engine(c)) if c.serial == serial => {}
+            _ => return,
+        }
+        let Some(Entry::Engine(mut conn)) = self.io.entries.try_remove(token) else {
+            return;
+        };
+        let _ = self.io.registry.deregister(&mut conn.stream);
+        let call = conn.call;
+        let e = format!(
+            "Docker timeout {} {} (no answer within {ENGINE_TIMEOUT:?})",
+            call.method, call.path
+        );
+        let (lab, io) = (&mut self.lab, &mut self.io);
+        let _ = guarded("an engine answer", || {
+            lab.on_engine(now, call.node, call.id, Err(e), io)
+        });
+    }
+
+    /// The node's console stream is readable: what the container printed
+    /// goes to the lab; its end is the container's.
+    pub(super) fn on_attach(&mut self, now: Instant, node: NodeKey) {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut closed = false;
+        while let Some((_, stream)) = self.io.nodes.get(&node).and_then(|n| n.attach.as_ref()) {
+            match read_some(stream, &mut buf) {
+                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
+                Moved::Later => break,
+                Moved::Closed => {
+                    closed = true;
+                    break;
+                }
+            }
+            if data.len() >= crate::limits::READ_BUDGET {
+                if let Some((token, _)) = self.io.nodes.get(&node).and_then(|n| n.attach.as_ref()) {
+                    self.io.again.push(*token);
+                }
+                break;
+            }
+        }
+        if !data.is_empty() {
+            let (lab, io) = (&mut self.lab, &mut self.io);
+            let _ = guarded("console output", || lab.on_output(now, node, &data, io));
+        }
+        if closed {
+            self.io.drop_attach(node);
+            let (lab, io) = (&mut self.lab, &mut self.io);
+            let _ = guarded("a container's end", || {
+                lab.on_exit(now, node, "its terminal closed", io)
+            });
+        }
+    }
+
+    /// Shutdown: let the engine answer the calls under way (the removal
+    /// of every container), for a few seconds at most.
+    pub(super) fn drain_engine(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut events = mio::Events::with_capacity(64);
+        while self.io.engine_busy() {
+            let now = Instant::now();
+            if now >= deadline {
+                log::warn!("the Docker engine did not answer every call before shutdown");
+                break;
+            }
+            if self.poll.poll(&mut events, Some(deadline - now)).is_err() {
+                break;
+            }
+            let tokens: Vec<usize> = events.iter().map(|e| e.token().0).collect();
+            for token in tokens {
+                if matches!(self.io.entries.get(token), Some(Entry::Engine(_))) {
+                    self.on_engine(Instant::now(), token);
+                }
+            }
+        }
+    }
+}
