@@ -45,15 +45,21 @@ pub fn plug(pid: u32, links: &[Veth]) -> Result<(), ApiError> {
 
 /// Remove the pairs whose host ends are `names` (one gone already is fine).
 pub fn unplug(names: &[String]) {
-    for name in names {
-        if std::path::Path::new("/sys/class/net").join(name).exists() {
-            let _ = run_batch(&format!("link del {name}\n"));
-        }
+    if names.is_empty() {
+        return;
     }
+    let lines: String = names.iter().map(|n| format!("link del {n}\n")).collect();
+    // Each line is tried (`-force`): a pair gone with its container is fine.
+    let _ = run_batch_with(&lines, &["-force"]);
 }
 
 fn run_batch(lines: &str) -> Result<(), String> {
+    run_batch_with(lines, &[])
+}
+
+fn run_batch_with(lines: &str, flags: &[&str]) -> Result<(), String> {
     let mut child = Command::new("ip")
+        .args(flags)
         .args(["-batch", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -7,6 +7,7 @@ mod cloud;
 mod confinement;
 mod console;
 mod differential;
+mod docker;
 mod docs;
 mod faults;
 mod fidelity;
