@@ -1,6 +1,6 @@
 //! System benchmarks against the real server: API load, VM scale, tunnel
 //! relay, idle cost. Run with `cargo bench --bench system` (all sections) or
-//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|pcs100k|tls|qemu`.
+//! `cargo bench --bench system -- load|scale|relay|switch|idle|pcs|pcs100k|tls|qemu|docker`.
 //! `-- peers` (only when named: it installs gns3-server from PyPI) sets
 //! nanolab beside gns3-server 2.2 and 3.0.
 //!
@@ -14,6 +14,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod docker;
 mod load;
 mod pcs;
 mod peers;
@@ -75,6 +76,9 @@ fn main() {
     }
     if want("qemu") {
         qemu::qemu();
+    }
+    if want("docker") {
+        docker::docker_nodes();
     }
     if args.iter().any(|a| a == "peers") {
         peers::peers();

@@ -340,6 +340,11 @@ impl Nodes {
         }
         Step::Done(match cmd {
             C::Get => Ok(Answer::Ok(node.view())),
+            C::Delete if node.face().removal_stops() => {
+                host.reply(ticket, Ok(Answer::NoContent));
+                self.remove_node(now, key, host);
+                return Step::Parked;
+            }
             C::Delete => return self.stop_then(now, key, ticket, AfterStop::Delete, host),
             C::Start => return self.start(now, key, ticket, host),
             C::Stop => return self.stop_then(now, key, ticket, AfterStop::Reply, host),

@@ -59,7 +59,19 @@ impl Engine {
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("nanolab-dockerd-{}", std::process::id()));
+        let tmp = std::env::temp_dir();
+        // Earlier runs' engines are gone (SIGTERM when their process
+        // ended): their directories go too.
+        for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let path = old.path();
+            let name = old.file_name().to_string_lossy().into_owned();
+            let pid = std::fs::read_to_string(path.join("dockerd.pid")).unwrap_or_default();
+            let alive = !pid.trim().is_empty() && Path::new("/proc").join(pid.trim()).exists();
+            if name.starts_with("nanolab-dockerd-") && !alive {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+        let dir = tmp.join(format!("nanolab-dockerd-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("docker.sock");

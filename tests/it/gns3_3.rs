@@ -417,3 +417,73 @@ fn two_computes_in_two_namespaces_under_one_3_0_controller() {
     });
     drop(nl_b);
 }
+
+#[test]
+fn the_gns3_3_0_controller_runs_a_docker_node_on_nanolab() {
+    let venv = install(GNS3);
+    let engine = crate::docker::engine();
+    let ns = Netns::new("g3d");
+    ns.within(move || {
+        let socket = engine.socket.display().to_string();
+        let nl = Server::start(&["--docker-socket", &socket]);
+        let ctl = Controller::start(&venv);
+        let compute = ctl.register("nanolab1", "127.0.0.1", nl.addr.port());
+        let images = ctl.get(&format!("/v3/computes/{compute}/docker/images"));
+        assert_eq!(images.status, 200, "{}", images.text);
+        assert!(
+            images.text.contains(crate::docker::IMAGE),
+            "{}",
+            images.text
+        );
+        let p = ctl.ok("POST", "/v3/projects", json!({"name": "containers"}))["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // What a 3.0 docker template sends.
+        let dk = ctl.node(
+            &p,
+            "box",
+            "docker",
+            &compute,
+            json!({"image": crate::docker::IMAGE, "adapters": 1, "console_type": "telnet",
+                   "aux_type": "none", "memory": 0, "cpus": 0,
+                   "console_http_port": 80, "console_http_path": "/",
+                   "console_resolution": "1024x768", "extra_volumes": []}),
+        );
+        let pc = ctl.pc(&p, "PC1", &compute, "10.0.0.1");
+        ctl.link(&p, (&pc, 0), (&dk, 0));
+        ctl.ok(
+            "POST",
+            &format!("/v3/projects/{p}/nodes/start"),
+            Value::Null,
+        );
+        let n = ctl.wait_status(&p, &dk, "started");
+        ctl.wait_status(&p, &pc, "started");
+        let mut c = console(&n);
+        c.send("\r\n");
+        assert!(
+            c.expect("/ # ", 10),
+            "no shell on the console: {}",
+            c.text()
+        );
+        c.send("ip addr add 10.0.0.7/24 dev eth0\r\n");
+        let from = c.seen.len();
+        c.send("ping -c 2 -W 2 10.0.0.1\r\n");
+        assert!(
+            c.expect_after(from, "2 packets received", 20),
+            "the container does not ping PC1: {}\n{}",
+            c.text(),
+            tail(&nl.log())
+        );
+        ctl.ok("POST", &format!("/v3/projects/{p}/nodes/stop"), Value::Null);
+        ctl.wait_status(&p, &dk, "stopped");
+        let r = ctl.req("DELETE", &format!("/v3/projects/{p}"), &Value::Null);
+        assert!(r.status < 300, "{}", r.text);
+        let projects = nl.dir.join("projects");
+        assert!(
+            wait_for(15, || engine.containers_of(&projects).is_empty()),
+            "a container is left: {:?}",
+            engine.containers_of(&projects)
+        );
+    });
+}

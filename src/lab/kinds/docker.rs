@@ -702,6 +702,12 @@ impl Behaviour for Docker {
         }
     }
 
+    /// A delete removes the container by force: no stop first, which would
+    /// wait [`STOP_WAIT`] s for a shell that ignores SIGTERM.
+    fn removal_stops(&self) -> bool {
+        true
+    }
+
     /// The container goes (project close, delete, shutdown).
     fn kill(&mut self, cx: &mut Ctx) {
         self.unplumb(cx);

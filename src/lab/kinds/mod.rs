@@ -389,6 +389,12 @@ pub trait Behaviour {
         Stopping::Gone
     }
 
+    /// Whether a delete may skip the stop: removing it ends what it runs
+    /// at once (a container, removed by force), where a stop would wait.
+    fn removal_stops(&self) -> bool {
+        false
+    }
+
     /// Stop it at once and wait (project close, shutdown).
     fn kill(&mut self, cx: &mut Ctx) {
         let _ = cx;

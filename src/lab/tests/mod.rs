@@ -212,6 +212,7 @@ fn switch(r: &mut Rig, p: Uuid) -> crate::lab::answer::DeviceView {
     d
 }
 
+mod docker;
 mod frames;
 mod images;
 mod lifecycle;

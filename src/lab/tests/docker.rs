@@ -1,0 +1,300 @@
+//! A container node on the fake clock, with the engine's answers made up:
+//! the create waits for the container, a start is attach, start, inspect
+//! and the veths, a stop waits for the engine, a delete removes by force,
+//! a container that ends by itself is stopped and said so.
+
+use super::*;
+use crate::lab::command::NodeClass;
+use crate::lab::host::{EngineCall, EngineReply};
+use crate::lab::spec::{DockerConfig, DockerCreate, DockerPatch};
+
+const IMAGE: &str = "busybox:test";
+const CID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const SIDE: usize = 1 << 20;
+
+/// The engine's next call, answered with `status` and `body`.
+fn answer(r: &mut Rig, status: u16, body: &str) -> EngineCall {
+    assert!(!r.host.engine_calls.is_empty(), "no call awaits an answer");
+    let call = r.host.engine_calls.remove(0);
+    let reply = EngineReply {
+        status,
+        body: body.as_bytes().to_vec(),
+    };
+    r.lab
+        .on_engine(r.now, call.node, call.id, Ok(reply), &mut r.host);
+    r.check();
+    call
+}
+
+fn create(r: &mut Rig, p: Uuid, name: &str, config: DockerConfig) -> Ticket {
+    let b = DockerCreate {
+        name: name.into(),
+        node_id: None,
+        console: None,
+        config: DockerConfig {
+            image: IMAGE.into(),
+            ..config
+        },
+    };
+    r.send(Command::CreateNode(p, NodeCreate::Docker(Box::new(b))))
+}
+
+/// A container node the engine made.
+fn made(r: &mut Rig, p: Uuid, config: DockerConfig) -> (Uuid, NodeKey) {
+    let t = create(r, p, "c1", config);
+    answer(r, 200, r#"{"Config": {"Cmd": null, "Entrypoint": null}}"#);
+    answer(r, 201, &format!(r#"{{"Id": "{CID}"}}"#));
+    match r.reply(t) {
+        Ok(Answer::Created(Body::Docker(v))) => (v.id, r.lab.key_of(v.id).unwrap()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn op(r: &mut Rig, p: Uuid, n: Uuid, c: NodeCommand) -> Ticket {
+    r.send(Command::Node(
+        NodeRef {
+            project: p,
+            node: n,
+            class: NodeClass::Docker,
+        },
+        c,
+    ))
+}
+
+fn view(r: &mut Rig, p: Uuid, n: Uuid) -> crate::lab::answer::DockerView {
+    let t = op(r, p, n, NodeCommand::Get);
+    match r.reply(t) {
+        Ok(Answer::Ok(Body::Docker(v))) => (**v).clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Start it: the attach, the start and the inspect answered.
+fn started(r: &mut Rig, p: Uuid, n: Uuid) {
+    let t = op(r, p, n, NodeCommand::Start);
+    let attach = answer(r, 101, "");
+    assert!(attach.attach, "{attach:?}");
+    answer(r, 204, "");
+    answer(r, 200, r#"{"State": {"Pid": 4242, "Running": true}}"#);
+    assert_eq!(r.status(t), Some(204), "{:?}", r.host.reply_for(t));
+}
+
+#[test]
+fn a_create_waits_for_the_engine_to_make_the_container() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let t = create(&mut r, p, "c1", DockerConfig::default());
+    assert_eq!(r.status(t), None, "parked until the engine made it");
+    let image = answer(
+        &mut r,
+        200,
+        r#"{"Config": {"Cmd": null, "Entrypoint": null}}"#,
+    );
+    assert_eq!(
+        (image.method, image.path.as_str()),
+        ("GET", "/images/busybox:test/json")
+    );
+    let call = r.host.engine_calls[0].clone();
+    assert!(
+        call.path.starts_with("/containers/create?name=nanolab.c1."),
+        "{call:?}"
+    );
+    let body: serde_json::Value = serde_json::from_slice(call.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(
+        body["HostConfig"]["CapDrop"],
+        serde_json::json!(["SYS_RESOURCE"])
+    );
+    assert_eq!(
+        body["Cmd"],
+        serde_json::json!(["/bin/sh"]),
+        "no command: a shell"
+    );
+    assert_eq!(body["Tty"], true);
+    assert!(body["Labels"][kinds::docker::LABEL].is_string(), "{body}");
+    answer(&mut r, 201, &format!(r#"{{"Id": "{CID}"}}"#));
+    match r.reply(t) {
+        Ok(Answer::Created(Body::Docker(v))) => {
+            assert_eq!(v.container_id, CID);
+            assert_eq!(v.status, "stopped");
+            assert!(v.config.mac_address.starts_with("02:42:"), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_create_the_engine_refuses_leaves_no_node() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let t = create(&mut r, p, "c1", DockerConfig::default());
+    answer(&mut r, 404, r#"{"message": "No such image: busybox:test"}"#);
+    assert_eq!(r.status(t), Some(409));
+    assert!(r.error(t).contains("404 No such image"), "{}", r.error(t));
+    assert_eq!(r.lab.nodes().count(), 0);
+    assert!(r.host.engine_calls.is_empty(), "nothing to remove");
+
+    r.host.engine_down = true;
+    let t = create(&mut r, p, "c2", DockerConfig::default());
+    assert!(r.error(t).contains("Can't connect"), "{}", r.error(t));
+    assert_eq!(r.lab.nodes().count(), 0);
+    assert!(r.host.consoles.is_empty(), "its console port was let go");
+}
+
+#[test]
+fn a_start_plugs_a_veth_per_adapter_and_a_stop_unplugs_them() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let config = DockerConfig {
+        adapters: 2,
+        mac_address: "02:42:00:00:10:00".into(),
+        ..DockerConfig::default()
+    };
+    let (n, k) = made(&mut r, p, config);
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    let attach = answer(&mut r, 101, "");
+    assert_eq!(
+        attach.path,
+        format!("/containers/{CID}/attach?stream=1&stdin=1&stdout=1&stderr=1")
+    );
+    assert_eq!(r.lab.node(k).unwrap().state(), State::Starting, "until plugged");
+    let start = answer(&mut r, 204, "");
+    assert_eq!(start.path, format!("/containers/{CID}/start"));
+    answer(&mut r, 200, r#"{"State": {"Pid": 4242, "Running": true}}"#);
+    assert_eq!(r.status(t), Some(204));
+    let (pid, links) = r.host.plugged[0].clone();
+    assert_eq!(pid, 4242);
+    let macs: Vec<_> = links
+        .iter()
+        .map(|l| (l.inside.as_str(), l.mac.as_str()))
+        .collect();
+    assert_eq!(
+        macs,
+        [("eth0", "02:42:00:00:10:00"), ("eth1", "02:42:00:00:10:01")]
+    );
+    for (i, l) in links.iter().enumerate() {
+        assert!(matches!(&r.host.nios[&(k, SIDE + i)], Nio::Ethernet(e) if e.device == l.host));
+    }
+    assert_eq!(view(&mut r, p, n).status, "started");
+
+    // Suspend is the engine's pause; GNS3's resume is a start.
+    let t = op(&mut r, p, n, NodeCommand::Suspend);
+    assert_eq!(r.status(t), Some(204));
+    assert!(r.host.engine_calls[0].path.ends_with("/pause"));
+    answer(&mut r, 204, "");
+    assert_eq!(view(&mut r, p, n).status, "suspended");
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    assert_eq!(
+        answer(&mut r, 204, "").path,
+        format!("/containers/{CID}/unpause")
+    );
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(view(&mut r, p, n).status, "started");
+
+    let t = op(&mut r, p, n, NodeCommand::Stop);
+    assert_eq!(r.status(t), None, "waits for the engine");
+    let stop = answer(&mut r, 204, "");
+    assert_eq!(stop.path, format!("/containers/{CID}/stop?t=5"));
+    assert_eq!(r.status(t), Some(204));
+    let hosts: Vec<String> = links.iter().map(|l| l.host.clone()).collect();
+    assert_eq!(r.host.unplugged, hosts);
+    assert!(!r.host.nios.contains_key(&(k, SIDE)));
+    assert_eq!(view(&mut r, p, n).status, "stopped");
+
+    // Delete: removed by force, at once.
+    let t = op(&mut r, p, n, NodeCommand::Delete);
+    assert_eq!(r.status(t), Some(204));
+    let rm = &r.host.engine_calls[0];
+    assert_eq!(
+        (rm.method, rm.path.clone()),
+        ("DELETE", format!("/containers/{CID}?force=1&v=1"))
+    );
+    assert!(r.lab.key_of(n).is_none());
+}
+
+#[test]
+fn a_container_that_ends_by_itself_is_stopped_and_said_so() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = made(&mut r, p, DockerConfig::default());
+    started(&mut r, p, n);
+    events(&mut r);
+    r.lab.on_exit(r.now, k, "its terminal closed", &mut r.host);
+    r.check();
+    assert_eq!(view(&mut r, p, n).status, "stopped");
+    assert_eq!(r.host.unplugged.len(), 1);
+    let warned = events(&mut r)
+        .iter()
+        .any(|e| e.to_string().contains("container exited on its own"));
+    assert!(warned);
+}
+
+#[test]
+fn a_container_that_exits_as_it_starts_fails_the_start_with_what_it_printed() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, k) = made(&mut r, p, DockerConfig::default());
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    answer(&mut r, 101, "");
+    r.lab
+        .on_output(r.now, k, b"exec: nosuch: not found\r\n", &mut r.host);
+    answer(&mut r, 204, "");
+    answer(&mut r, 200, r#"{"State": {"Pid": 0, "Running": false}}"#);
+    assert_eq!(r.status(t), Some(409));
+    assert!(r.error(t).contains("nosuch: not found"), "{}", r.error(t));
+    assert!(r.host.plugged.is_empty());
+    assert_eq!(view(&mut r, p, n).status, "stopped");
+}
+
+#[test]
+fn an_update_renames_and_a_new_environment_makes_the_container_again_at_start() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, _) = made(&mut r, p, DockerConfig::default());
+    let patch = DockerPatch {
+        name: Some("c2".into()),
+        environment: Some("A=1".into()),
+        ..DockerPatch::default()
+    };
+    let t = op(&mut r, p, n, NodeCommand::UpdateDocker(Box::new(patch)));
+    assert_eq!(r.status(t), Some(200));
+    let rename = answer(&mut r, 204, "");
+    assert!(
+        rename.path.contains("/rename?name=nanolab.c2."),
+        "{rename:?}"
+    );
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    let rm = answer(&mut r, 204, "");
+    assert_eq!(rm.method, "DELETE");
+    answer(&mut r, 200, r#"{"Config": {"Cmd": ["/bin/sh"]}}"#);
+    let create = r.host.engine_calls[0].clone();
+    let body: serde_json::Value = serde_json::from_slice(create.body.as_deref().unwrap()).unwrap();
+    assert!(
+        body["Env"].as_array().unwrap().contains(&"A=1".into()),
+        "{body}"
+    );
+    assert!(body.get("Cmd").is_none(), "the image's own command: {body}");
+    let other = CID.replace('0', "f");
+    answer(&mut r, 201, &format!(r#"{{"Id": "{other}"}}"#));
+    answer(&mut r, 101, "");
+    answer(&mut r, 204, "");
+    answer(&mut r, 200, r#"{"State": {"Pid": 7, "Running": true}}"#);
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(view(&mut r, p, n).container_id, other);
+}
+
+#[test]
+fn a_closed_project_removes_its_containers_and_answers_what_waited() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let (n, _) = made(&mut r, p, DockerConfig::default());
+    let creating = create(&mut r, p, "c2", DockerConfig::default());
+    let start = op(&mut r, p, n, NodeCommand::Start);
+    r.host.engine_calls.clear();
+    let t = r.send(Command::CloseProject(p));
+    assert_eq!(r.status(t), Some(204));
+    assert_eq!(r.status(creating), Some(409), "the create is answered");
+    assert_eq!(r.status(start), Some(409), "the start is answered");
+    let removed: Vec<_> = r.host.engine_calls.iter().map(|c| c.path.clone()).collect();
+    assert_eq!(removed, [format!("/containers/{CID}?force=1&v=1")]);
+}
