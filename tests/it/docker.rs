@@ -387,6 +387,24 @@ fn containers_an_earlier_run_left_are_removed_at_start() {
             "{}",
             again.log()
         );
+        // A server told to stop removes its containers before it exits.
+        let mut again = again;
+        let p = again.project();
+        let base = format!("/v2/compute/projects/{p}/docker/nodes");
+        let n = create(&again, &base, json!({"name": "up", "image": IMAGE}));
+        let r = again.post(
+            &format!("{base}/{}/start", n["node_id"].as_str().unwrap()),
+            "",
+        );
+        assert_eq!(r.status, 204, "{}", r.text);
+        assert_eq!(e.containers_of(&projects).len(), 1);
+        assert!(again.terminate().is_some_and(|s| s.success()));
+        assert!(
+            e.containers_of(&projects).is_empty(),
+            "{:?}",
+            e.containers_of(&projects)
+        );
+        assert!(veths().is_empty(), "{:?}", veths());
     });
 }
 

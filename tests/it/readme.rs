@@ -81,3 +81,68 @@ fn the_readme_session_runs_as_pasted() {
     );
     assert!(!stdout.contains("unknown file format"), "{stdout}");
 }
+
+/// The README's container walkthrough as pasted, against the tests' own
+/// Docker engine (`DOCKER_HOST`): the image made from busybox-static, a
+/// container and a VPCS linked and started; then the container pings the
+/// VPCS on the console the server gave it.
+#[test]
+fn the_readme_container_walkthrough_runs_as_pasted() {
+    let blocks = blocks("## Containers: Docker nodes", "## Built-in virtual PCs");
+    assert!(blocks.len() >= 3, "{}", blocks.len());
+    let engine = crate::docker::engine();
+    let work = temp_dir("readme-docker");
+    // The first block installs and starts the engine and the server: the
+    // test has its own.
+    let script = format!("{PRELUDE}\n{}", blocks[1..3].join("\n"));
+    std::fs::write(work.join("walk.sh"), &script).unwrap();
+    let ns = Netns::new("readmedk");
+    let work2 = work.to_path_buf();
+    let host = format!("unix://{}", engine.socket.display());
+    ns.within(move || {
+        let socket = engine.socket.display().to_string();
+        let s = Server::start(&["--port", "8000", "--docker-socket", &socket]);
+        let out = Command::new("bash")
+            .arg(work2.join("walk.sh"))
+            .current_dir(&work2)
+            .env("FAILED", work2.join("failed"))
+            .env("DOCKER_HOST", &host)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let failed = std::fs::read_to_string(work2.join("failed")).unwrap_or_default();
+        assert!(
+            failed.is_empty() && out.status.success(),
+            "{failed}\nstdout:\n{stdout}\nstderr:\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            s.log()
+        );
+        assert!(stdout.contains("lab-busybox:1"), "{stdout}");
+        let status = s.get("/status.json").json;
+        let node = status["projects"][0]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == "box")
+            .cloned()
+            .unwrap_or_else(|| panic!("{status}"));
+        let p = status["projects"][0]["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let id = node["node_id"].as_str().unwrap();
+        let n = s
+            .get(&format!("/v2/compute/projects/{p}/docker/nodes/{id}"))
+            .json;
+        assert_eq!(n["status"], "started", "{n}");
+        let mut c = crate::util::Console::open(n["console"].as_u64().unwrap() as u16);
+        c.send("\r\nip addr add 10.0.0.2/24 dev eth0; ping -c 2 -W 2 10.0.0.1\r\n");
+        assert!(
+            c.expect("2 packets received", 20),
+            "the container does not ping PC1: {}",
+            c.text()
+        );
+        s.req("DELETE", &format!("/v2/compute/projects/{p}"), "");
+    });
+    let _ = engine.docker(&["rmi", "lab-busybox:1"]);
+}

@@ -157,7 +157,11 @@ fn a_start_plugs_a_veth_per_adapter_and_a_stop_unplugs_them() {
         attach.path,
         format!("/containers/{CID}/attach?stream=1&stdin=1&stdout=1&stderr=1")
     );
-    assert_eq!(r.lab.node(k).unwrap().state(), State::Starting, "until plugged");
+    assert_eq!(
+        r.lab.node(k).unwrap().state(),
+        State::Starting,
+        "until plugged"
+    );
     let start = answer(&mut r, 204, "");
     assert_eq!(start.path, format!("/containers/{CID}/start"));
     answer(&mut r, 200, r#"{"State": {"Pid": 4242, "Running": true}}"#);
