@@ -65,6 +65,8 @@ struct LabFuzz {
     nodes: Vec<(Uuid, Uuid)>,
     /// Switches and hubs.
     devices: Vec<(Uuid, Uuid)>,
+    /// Container nodes.
+    dockers: Vec<(Uuid, Uuid)>,
     /// Live capture viewers asked for.
     viewers: Vec<ClientId>,
     /// Every ticket sent, with the node it was for (if any).
@@ -88,6 +90,7 @@ impl LabFuzz {
             projects: Vec::new(),
             nodes: Vec::new(),
             devices: Vec::new(),
+            dockers: Vec::new(),
             viewers: Vec::new(),
             sent: Vec::new(),
             clients: 0,
@@ -147,7 +150,8 @@ impl LabFuzz {
 }
 
 /// One fuzz operation, named; its byte picks it (`op % 20`), its argument
-/// byte shapes it. The mapping is fixed: the corpora replay unchanged.
+/// byte shapes it. The mapping is fixed, so the corpora replay unchanged,
+/// except 17: a second switch-frame slot until container nodes took it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     /// Open a project (ids 1..4, temporary or not).
@@ -186,6 +190,9 @@ enum Op {
     FramesAndRelease,
     /// A frame at a switch or hub port.
     SwitchFrame,
+    /// A container node: created, commanded, the engine's answers (right,
+    /// wrong or failed), its terminal printing or ending.
+    Docker,
 }
 
 impl Op {
@@ -207,6 +214,7 @@ impl Op {
             14 => Op::CreateDevice,
             15 => Op::DeviceCommand,
             16 => Op::Capture,
+            17 => Op::Docker,
             18 => Op::V2Command,
             19 => Op::FramesAndRelease,
             _ => Op::SwitchFrame,
@@ -611,6 +619,134 @@ impl Op {
                     }
                 }
             }
+            Op::Docker => docker_op(f, arg),
         }
+    }
+}
+
+/// What the engine answers to `call` when all goes well.
+fn engine_happy(call: &crate::lab::host::EngineCall) -> (u16, &'static str) {
+    let p = call.path.as_str();
+    match call.method {
+        "GET" if p.starts_with("/images/") => (200, r#"{"Config": {"Cmd": ["/bin/sh"]}}"#),
+        "GET" => (200, r#"{"State": {"Pid": 77, "Running": true}}"#),
+        _ if p.starts_with("/containers/create") => (
+            201,
+            r#"{"Id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}"#,
+        ),
+        _ if call.attach => (101, ""),
+        _ => (204, ""),
+    }
+}
+
+/// A container node operation (see [`Op::Docker`]).
+fn docker_op(f: &mut LabFuzz, arg: u8) {
+    use crate::lab::host::EngineReply;
+    match arg % 8 {
+        0 => {
+            let Some(p) = LabFuzz::pick(&f.projects, arg) else {
+                return;
+            };
+            let id = Uuid::from_u128(200 + (arg % 4) as u128);
+            let b = crate::lab::spec::DockerCreate {
+                name: format!("C{arg}"),
+                node_id: Some(id),
+                console: None,
+                config: crate::lab::spec::DockerConfig {
+                    image: "busybox:latest".into(),
+                    adapters: u32::from(arg >> 6),
+                    ..Default::default()
+                },
+            };
+            f.send(
+                Command::CreateNode(p, NodeCreate::Docker(Box::new(b))),
+                None,
+            );
+            if !f.dockers.contains(&(p, id)) {
+                f.dockers.push((p, id));
+            }
+        }
+        1 | 7 => {
+            // The oldest call answered: as it should be, or otherwise.
+            if f.host.engine_calls.is_empty() {
+                return;
+            }
+            let call = f.host.engine_calls.remove(0);
+            let (status, body) = match (arg % 8, arg >> 5) {
+                (7, _) | (_, 0..=3) => engine_happy(&call),
+                (_, 4) => (404, r#"{"message": "No such container"}"#),
+                (_, 5) => (500, "not json"),
+                (_, 6) => (200, r#"{"State": {"Pid": 0, "Running": false}}"#),
+                _ => (201, r#"{"Id": "short"}"#),
+            };
+            let reply = Ok(EngineReply {
+                status,
+                body: body.as_bytes().to_vec(),
+            });
+            f.lab
+                .on_engine(f.now, call.node, call.id, reply, &mut f.host);
+        }
+        2 => {
+            if f.host.engine_calls.is_empty() {
+                return;
+            }
+            let call = f
+                .host
+                .engine_calls
+                .remove(arg as usize % f.host.engine_calls.len());
+            let e = Err("Docker timeout".to_string());
+            f.lab.on_engine(f.now, call.node, call.id, e, &mut f.host);
+        }
+        3 | 4 => {
+            let Some((p, n)) = LabFuzz::pick(&f.dockers, arg >> 3) else {
+                return;
+            };
+            let c = match (arg >> 4) % 9 {
+                0 => NodeCommand::Start,
+                1 => NodeCommand::Stop,
+                2 => NodeCommand::Suspend,
+                3 => NodeCommand::Resume,
+                4 => NodeCommand::Reload,
+                5 => NodeCommand::Delete,
+                6 => NodeCommand::UpdateDocker(Box::new(crate::lab::spec::DockerPatch {
+                    name: Some(format!("D{arg}")),
+                    environment: (arg & 1 == 1).then(|| "A=1".into()),
+                    adapters: (arg & 2 == 2).then_some(u32::from(arg % 3)),
+                    ..Default::default()
+                })),
+                7 => NodeCommand::AttachNio(
+                    PortAddr {
+                        adapter: u32::from(arg % 2),
+                        port: 0,
+                    },
+                    Nio::Udp(NioUdp {
+                        lport: 10002 + (arg % 8) as u16 * 3,
+                        rhost: "127.0.0.1".into(),
+                        raddr: [127, 0, 0, 1].into(),
+                        rport: 20000,
+                    }),
+                    LinkFilters::default(),
+                ),
+                _ => NodeCommand::Get,
+            };
+            let r = NodeRef {
+                project: p,
+                node: n,
+                class: crate::api::NodeClass::Docker,
+            };
+            f.send(Command::Node(r, c), Some((p, n)));
+        }
+        5 => {
+            let Some((_, n)) = LabFuzz::pick(&f.dockers, arg >> 3) else {
+                return;
+            };
+            let Some(k) = f.lab.key_of(n) else { return };
+            if arg & 64 == 0 {
+                f.lab.on_output(f.now, k, b"/ # ", &mut f.host);
+            } else {
+                f.lab.on_exit(f.now, k, "its terminal closed", &mut f.host);
+            }
+        }
+        _ => f.host.engine_down = !f.host.engine_down,
     }
 }
