@@ -647,7 +647,7 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
             let Some(p) = LabFuzz::pick(&f.projects, arg) else {
                 return;
             };
-            let id = Uuid::from_u128(200 + (arg % 4) as u128);
+            let id = Uuid::from_u128(300 + (arg % 4) as u128);
             let b = crate::lab::spec::DockerCreate {
                 name: format!("C{arg}"),
                 node_id: Some(id),

@@ -118,7 +118,7 @@ fn import_busybox(e: &Engine, dir: &Path) {
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("busybox-static is installed (/bin/busybox)");
     for applet in [
-        "sh", "ip", "ping", "ls", "cat", "echo", "sleep", "ifconfig", "hostname",
+        "sh", "ip", "ping", "ls", "cat", "echo", "sleep", "ifconfig", "hostname", "date",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
@@ -256,6 +256,11 @@ fn a_container_node_lives_its_whole_life_on_v2_and_v3_and_leaves_nothing() {
             "the second client sees it: {}",
             b.text()
         );
+        // What a lab needs of the kernel it has; what acts on the host, not.
+        a.send("ip link set eth0 mtu 1400 && echo mtu=o''k\r\n");
+        assert!(a.expect("mtu=ok", 10), "NET_ADMIN: {}", a.text());
+        a.send("date -s 2001-01-01 >/dev/null 2>&1 || echo clock=ref''used\r\n");
+        assert!(a.expect("clock=refused", 10), "SYS_TIME: {}", a.text());
 
         // Suspend (pause) and GNS3's resume (a start).
         assert_eq!(s.post(&format!("{node}/suspend"), "").status, 204);

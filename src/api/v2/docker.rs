@@ -132,21 +132,61 @@ fn patch(b: DockerBody) -> Result<DockerPatch, ApiError> {
     })
 }
 
-/// An image name the engine takes: `repo[:tag]`, `:latest` added when
-/// untagged (as GNS3 does).
+/// An image name the engine takes: `[host[:port]/]path[:tag][@digest]`,
+/// each path component starting with a letter or digit (so no `.`, `..`
+/// or empty one reaches the engine's URL), `:latest` added when untagged
+/// (as GNS3 does).
 fn image(raw: String) -> Result<String, ApiError> {
-    let ok = !raw.is_empty()
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/:._-@".contains(&b))
-        && !raw.starts_with(['/', '.', '-', ':']);
-    if !ok {
-        return Err(ApiError::bad(format!(
-            "Field 'image' must name an image like alpine:3.20, not '{raw}'"
-        )));
+    let bad = || {
+        ApiError::bad(format!(
+            "Field 'image' must name an image like alpine:3.20 or registry:5000/frr:8.4, not '{raw}'"
+        ))
+    };
+    let (named, digest) = match raw.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (raw.as_str(), None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo.bytes().all(|b| b.is_ascii_alphanumeric())
+                && !hex.is_empty()
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !ok {
+            return Err(bad());
+        }
     }
-    let last = raw.rsplit('/').next().unwrap_or_default();
-    Ok(if last.contains([':', '@']) {
+    let last_slash = named.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match named[last_slash..].rfind(':') {
+        Some(i) => (&named[..last_slash + i], Some(&named[last_slash + i + 1..])),
+        None => (named, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !t.starts_with(['.', '-']);
+        if !ok {
+            return Err(bad());
+        }
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = parts.iter().enumerate().all(|(i, c)| {
+        let host = i == 0 && parts.len() > 1;
+        c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().all(|b| {
+                b.is_ascii_digit()
+                    || b.is_ascii_lowercase()
+                    || b"_.-".contains(&b)
+                    || (host && (b == b':' || b.is_ascii_uppercase()))
+            })
+    });
+    if !ok || raw.len() > 512 {
+        return Err(bad());
+    }
+    Ok(if tag.is_some() || digest.is_some() {
         raw
     } else {
         format!("{raw}:latest")
@@ -219,7 +259,14 @@ mod tests {
             "localhost:5000/frr:latest"
         );
         assert_eq!(image("frr:8.4".into()).unwrap(), "frr:8.4");
-        for bad in ["", "a b", "../x", "x?y", "-x"] {
+        assert_eq!(
+            image("frr@sha256:0123abcd".into()).unwrap(),
+            "frr@sha256:0123abcd"
+        );
+        for bad in [
+            "", "a b", "../x", "a/../b", "a/./b", "a//b", "x?y", "-x", "Alpine", "a:", "a/b:c/d",
+            "a@x", "a:.tag",
+        ] {
             assert!(image(bad.into()).is_err(), "{bad}");
         }
     }

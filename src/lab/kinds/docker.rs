@@ -47,6 +47,27 @@ const EXIT_TAIL: usize = 600;
 /// directory: a server finds what an earlier run left by it.
 pub const LABEL: &str = "org.nanolab.projects-dir";
 
+/// Capabilities a container is not given, though GNS3 gives every one:
+/// `SYS_RESOURCE`, which root lacks on some hosts (the engine then fails
+/// the start, as GNS3's `Privileged` does), and those that act on the
+/// whole host rather than on the container's own namespaces: kernel
+/// modules, raw I/O, reboot, the clock, the kernel log, the security
+/// modules and the audit rules. A lab's routers and hosts (FRR, network
+/// tools) use none of them; with them, a node could take the host.
+pub const HOST_WIDE: [&str; 11] = [
+    "SYS_RESOURCE",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_BOOT",
+    "SYS_TIME",
+    "SYSLOG",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "AUDIT_CONTROL",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+];
+
 /// What an engine call awaited is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -205,9 +226,10 @@ impl Docker {
             },
             "HostConfig": {
                 "NetworkMode": "none",
-                // Every capability but one these hosts' root lacks
-                // (GNS3's `Privileged` fails here for it).
-                "CapAdd": ["ALL"], "CapDrop": ["SYS_RESOURCE"],
+                // What a lab's programs need of the kernel (GNS3 gives
+                // every capability), less what acts on the whole host
+                // rather than the container's namespaces (see HOST_WIDE).
+                "CapAdd": ["ALL"], "CapDrop": HOST_WIDE,
                 "Binds": self.binds(),
                 "ExtraHosts": extra_hosts(&c.extra_hosts)?,
                 "Memory": c.memory * 1024 * 1024,

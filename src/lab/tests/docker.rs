@@ -101,10 +101,12 @@ fn a_create_waits_for_the_engine_to_make_the_container() {
     );
     let body: serde_json::Value = serde_json::from_slice(call.body.as_deref().unwrap()).unwrap();
     assert_eq!(body["HostConfig"]["NetworkMode"], "none");
-    assert_eq!(
-        body["HostConfig"]["CapDrop"],
-        serde_json::json!(["SYS_RESOURCE"])
-    );
+    let dropped = body["HostConfig"]["CapDrop"].as_array().unwrap();
+    for cap in ["SYS_RESOURCE", "SYS_MODULE", "SYS_TIME", "SYS_RAWIO"] {
+        assert!(dropped.contains(&cap.into()), "{cap} is dropped: {body}");
+    }
+    assert_eq!(body["HostConfig"]["CapAdd"], serde_json::json!(["ALL"]));
+    assert!(body["HostConfig"].get("Privileged").is_none());
     assert_eq!(
         body["Cmd"],
         serde_json::json!(["/bin/sh"]),
