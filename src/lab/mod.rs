@@ -672,18 +672,9 @@ impl Lab {
         }
         let key = self.nodes.registry.vacant_key();
         let dir = self.project(project)?.node_dir(kinds::qemu::DIR, id);
+        let telnet = b.config.more.console_type != "none";
+        let console = self.take_console(telnet, (key, id), b.console, b.mac_from_id, host)?;
         let world = &mut self.nodes.world;
-        let mut choice = console::PortChoice {
-            pool: &mut world.console_ports,
-            host: &mut *host,
-            events: &mut world.events,
-            key,
-            id,
-        };
-        let console = match b.config.more.console_type.as_str() {
-            "none" => None,
-            _ => Some(choice.take(b.console, b.mac_from_id)?),
-        };
         if let Err(e) = host.files().create_dir(&dir) {
             if let Some(console) = console {
                 host.close_console(key);
@@ -721,18 +712,9 @@ impl Lab {
         }
         let key = self.nodes.registry.vacant_key();
         let dir = self.project(project)?.node_dir(kinds::docker::DIR, id);
+        let telnet = b.config.console_type != "none";
+        let console = self.take_console(telnet, (key, id), b.console, true, host)?;
         let world = &mut self.nodes.world;
-        let mut choice = console::PortChoice {
-            pool: &mut world.console_ports,
-            host: &mut *host,
-            events: &mut world.events,
-            key,
-            id,
-        };
-        let console = match b.config.console_type.as_str() {
-            "none" => None,
-            _ => Some(choice.take(b.console, true)?),
-        };
         let adapters = b.config.adapters;
         let projects_dir = world.settings.projects_dir.clone();
         let docker = kinds::docker::Docker::new(dir, &projects_dir, b.config);
@@ -761,6 +743,30 @@ impl Lab {
                 Err(e)
             }
         }
+    }
+
+    /// A new node's console port (`asked`, or one picked when `pick`),
+    /// listened on; `None` when it has no telnet console.
+    fn take_console(
+        &mut self,
+        telnet: bool,
+        (key, id): (NodeKey, Uuid),
+        asked: Option<u16>,
+        pick: bool,
+        host: &mut dyn Host,
+    ) -> Result<Option<u16>, ApiError> {
+        if !telnet {
+            return Ok(None);
+        }
+        let world = &mut self.nodes.world;
+        let mut choice = console::PortChoice {
+            pool: &mut world.console_ports,
+            host,
+            events: &mut world.events,
+            key,
+            id,
+        };
+        choice.take(asked, pick).map(Some)
     }
 
     /// A create naming a node that exists: that node, if it is of the

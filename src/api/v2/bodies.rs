@@ -483,3 +483,21 @@ pub(super) fn qemu_archs(raw: &[u8]) -> Result<Option<Vec<String>>, ApiError> {
     let b: ArchsBody = decode::decode(raw)?;
     Ok(b.archs)
 }
+
+/// A `mac_address` given, when not empty, must be a MAC address.
+pub(super) fn check_mac(mac: Option<&str>, example: &str) -> Result<(), ApiError> {
+    let Some(mac) = mac.filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    let ok = mac.split(':').count() == 6
+        && mac
+            .split(':')
+            .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!(
+            "Field 'mac_address' must be a MAC address like {example}, not '{mac}'"
+        )))
+    }
+}

@@ -84,17 +84,7 @@ fn patch(b: DockerBody) -> Result<DockerPatch, ApiError> {
             "Auxiliary console type {t} is not supported yet by nanolab (none is)"
         )));
     }
-    if let Some(mac) = b.mac_address.as_deref().filter(|m| !m.is_empty()) {
-        let ok = mac.split(':').count() == 6
-            && mac
-                .split(':')
-                .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
-        if !ok {
-            return Err(ApiError::bad(format!(
-                "Field 'mac_address' must be a MAC address like 02:42:12:34:56:00, not '{mac}'"
-            )));
-        }
-    }
+    super::bodies::check_mac(b.mac_address.as_deref(), "02:42:12:34:56:00")?;
     for v in b.extra_volumes.iter().flatten() {
         let ok =
             v.starts_with('/') && !v.split('/').any(|p| p == "..") && !v.contains([':', ',', '\0']);

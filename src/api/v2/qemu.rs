@@ -111,17 +111,7 @@ fn patch(b: QemuBody) -> Result<QemuPatch, ApiError> {
             "{n} adapters need PCI bridges, which nanolab does not add yet (32 at most)"
         )));
     }
-    if let Some(mac) = b.mac_address.as_deref().filter(|m| !m.is_empty()) {
-        let ok = mac.split(':').count() == 6
-            && mac
-                .split(':')
-                .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
-        if !ok {
-            return Err(ApiError::bad(format!(
-                "Field 'mac_address' must be a MAC address like 0c:12:34:56:00:00, not '{mac}'"
-            )));
-        }
-    }
+    super::bodies::check_mac(b.mac_address.as_deref(), "0c:12:34:56:00:00")?;
     let int = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
     let words = |v: Option<String>, what: &str| -> Result<Option<String>, ApiError> {
         match v {

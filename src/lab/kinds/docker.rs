@@ -146,14 +146,9 @@ impl Docker {
 
     /// Interface `i`'s MAC: the base plus `i`.
     fn mac(&self, id: Uuid, i: usize) -> String {
-        let base = parse_mac(&self.config.mac_address)
-            .or_else(|| parse_mac(&Self::gns3_mac(id)))
-            .unwrap_or(0);
-        let b = ((base + i as u64) & 0xffff_ffff_ffff).to_be_bytes();
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[2], b[3], b[4], b[5], b[6], b[7]
-        )
+        super::mac_plus(&self.config.mac_address, i)
+            .or_else(|| super::mac_plus(&Self::gns3_mac(id), i))
+            .unwrap_or_default()
     }
 
     /// Ask the engine `method path` (with `body`), awaiting its answer as `op`.
@@ -583,20 +578,6 @@ pub fn is_hostname(name: &str) -> bool {
         })
 }
 
-/// A MAC address as a number, `None` for anything else (`""`).
-fn parse_mac(text: &str) -> Option<u64> {
-    let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    parts.iter().try_fold(0u64, |n, p| {
-        (p.len() == 2)
-            .then(|| u8::from_str_radix(p, 16).ok())
-            .flatten()
-            .map(|b| n << 8 | u64::from(b))
-    })
-}
-
 impl Behaviour for Docker {
     fn name(&self) -> &'static str {
         "Docker container"
@@ -643,16 +624,7 @@ impl Behaviour for Docker {
 
     /// An adapter number names the port (an adapter has port 0).
     fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
-        ports
-            .iter()
-            .position(|p| p.adapter == at.adapter && p.number == at.port)
-            .ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "Adapter {} doesn't exist on this Docker container (it has {}, each with port 0)",
-                    at.adapter,
-                    ports.len()
-                ))
-            })
+        super::adapter_port(ports, at, "Docker container")
     }
 
     fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {

@@ -305,6 +305,42 @@ pub enum Heard {
     Gone(Gone),
 }
 
+/// The MAC `i` after `base` (`02:42:..:00` plus 1 is `..:01`); `None`
+/// when `base` is not a MAC.
+pub fn mac_plus(base: &str, i: usize) -> Option<String> {
+    let parts: Vec<&str> = base.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let n = parts.iter().try_fold(0u64, |n, p| {
+        (p.len() == 2)
+            .then(|| u8::from_str_radix(p, 16).ok())
+            .flatten()
+            .map(|b| n << 8 | u64::from(b))
+    })?;
+    let b = ((n + i as u64) & 0xffff_ffff_ffff).to_be_bytes();
+    Some(format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[2], b[3], b[4], b[5], b[6], b[7]
+    ))
+}
+
+/// The port of adapter `at.adapter` for a kind whose adapters have one
+/// port each, port 0 (a VM's, a container's); else the API's 409 naming
+/// what the node has.
+pub fn adapter_port(ports: &[Port], at: PortAddr, what: &str) -> Result<usize, ApiError> {
+    ports
+        .iter()
+        .position(|p| p.adapter == at.adapter && p.number == at.port)
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "Adapter {} does not exist on this {what} (it has {}, each with port 0)",
+                at.adapter,
+                ports.len()
+            ))
+        })
+}
+
 /// The API's word for a node's state, with its guest paused or not.
 pub fn status_word(state: State, paused: bool) -> &'static str {
     match state {

@@ -128,13 +128,8 @@ impl Qemu {
     /// one 1.3.13's: `00:00:ab:`, the node id's last four hex digits, the
     /// adapter number.
     pub fn mac(&self, id: Uuid, adapter: usize) -> String {
-        if let Some(base) = parse_mac(&self.config.more.mac_address) {
-            let n = (base + adapter as u64) & 0xffff_ffff_ffff;
-            let b = n.to_be_bytes();
-            return format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                b[2], b[3], b[4], b[5], b[6], b[7]
-            );
+        if let Some(mac) = super::mac_plus(&self.config.more.mac_address, adapter) {
+            return mac;
         }
         let hex = id.simple().to_string();
         format!(
@@ -538,20 +533,6 @@ pub fn split_options(options: &str) -> Result<Vec<String>, ApiError> {
     Ok(words)
 }
 
-/// A MAC address as a number, `None` for anything else (`""`).
-fn parse_mac(text: &str) -> Option<u64> {
-    let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    parts.iter().try_fold(0u64, |n, p| {
-        (p.len() == 2)
-            .then(|| u8::from_str_radix(p, 16).ok())
-            .flatten()
-            .map(|b| n << 8 | u64::from(b))
-    })
-}
-
 /// GNS3's nice value for a process priority (`renice`).
 fn nice(priority: &str) -> i32 {
     match priority {
@@ -610,16 +591,7 @@ impl Behaviour for Qemu {
 
     /// An adapter number names the port (a QEMU adapter has port 0).
     fn port_index(&self, ports: &[Port], at: PortAddr) -> Result<usize, ApiError> {
-        ports
-            .iter()
-            .position(|p| p.adapter == at.adapter && p.number == at.port)
-            .ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "Adapter {} does not exist on this QEMU VM (it has {}, each with port 0)",
-                    at.adapter,
-                    ports.len()
-                ))
-            })
+        super::adapter_port(ports, at, "QEMU VM")
     }
 
     fn command(&mut self, cx: &mut Ctx, cmd: NodeCommand) -> Result<(), ApiError> {
