@@ -630,6 +630,7 @@ fn engine_happy(call: &crate::lab::host::EngineCall) -> (u16, &'static str) {
     match call.method {
         "GET" if p.starts_with("/images/") => (200, r#"{"Config": {"Cmd": ["/bin/sh"]}}"#),
         "GET" => (200, r#"{"State": {"Pid": 77, "Running": true}}"#),
+        _ if p.starts_with("/images/create") => (200, r#"{"status": "Downloaded"}"#),
         _ if p.starts_with("/containers/create") => (
             201,
             r#"{"Id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}"#,

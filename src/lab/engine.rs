@@ -44,6 +44,7 @@ impl Engine {
             path,
             body: None,
             attach: false,
+            long: false,
         })?;
         self.waiting.push((self.last_id, waiter));
         Ok(())

@@ -86,6 +86,9 @@ pub struct EngineCall {
     /// prints comes as `Lab::on_output`, its end as `Lab::on_exit`, and
     /// `console_input` types into it).
     pub attach: bool,
+    /// A pull: it may take minutes, and its answer is a progress stream
+    /// of which only the end matters.
+    pub long: bool,
 }
 
 /// The engine's answer to an [`EngineCall`].

@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes an answer's body may have (the image list of a busy engine).
 const ENGINE_BODY_LIMIT: usize = 8 << 20;
+/// How long a pull may take (a large image on a slow link).
+const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// What is kept of a pull's progress: its last messages, which say how
+/// it ended.
+const PULL_TAIL: usize = 64 * 1024;
 
 /// One call under way.
 pub(super) struct EngineConn {
@@ -49,6 +54,7 @@ impl Io {
         } else {
             client::request(call.method, &call.path, call.body.as_deref())
         };
+        let long = call.long;
         self.next_serial += 1;
         let serial = self.next_serial;
         let token = self.entries.vacant_entry().key();
@@ -63,12 +69,17 @@ impl Io {
             call,
             stream,
             out,
-            parser: ResponseParser::new(ENGINE_BODY_LIMIT),
+            parser: if long {
+                ResponseParser::keeping_tail(PULL_TAIL)
+            } else {
+                ResponseParser::new(ENGINE_BODY_LIMIT)
+            },
             read: Vec::new(),
             serial,
         })));
+        let timeout = if long { PULL_TIMEOUT } else { ENGINE_TIMEOUT };
         self.timers
-            .schedule(now + ENGINE_TIMEOUT, IoTimer::Engine(token, serial));
+            .schedule(now + timeout, IoTimer::Engine(token, serial));
         Ok(())
     }
 
@@ -241,10 +252,7 @@ impl Server {
         };
         let _ = self.io.registry.deregister(&mut conn.stream);
         let call = conn.call;
-        let e = format!(
-            "Docker timeout {} {} (no answer within {ENGINE_TIMEOUT:?})",
-            call.method, call.path
-        );
+        let e = format!("Docker timeout {} {}", call.method, call.path);
         let (lab, io) = (&mut self.lab, &mut self.io);
         let _ = guarded("an engine answer", || {
             lab.on_engine(now, call.node, call.id, Err(e), io)

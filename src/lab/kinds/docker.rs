@@ -22,7 +22,7 @@ use super::{
     Behaviour, Ctx, Echo, Face, FrameCx, Gone, Heard, Started, Stopping, Was, status_word,
 };
 use crate::error::ApiError;
-use crate::lab::answer::{Body, DockerView};
+use crate::lab::answer::{Body, DockerView, LogLevel};
 use crate::lab::command::{NodeClass, NodeCommand, PortAddr};
 use crate::lab::event::Event;
 use crate::lab::host::{EngineCall, EngineReply, Veth};
@@ -73,6 +73,8 @@ pub const HOST_WIDE: [&str; 11] = [
 enum Op {
     /// The image's settings, before making the container.
     Image,
+    /// Pulling the image, missing here, from its registry.
+    Pull,
     /// Making the container.
     Create,
     /// Removing a container an update made stale, before making it again.
@@ -104,6 +106,8 @@ pub struct Docker {
     stale: bool,
     /// The node's create waits for the container.
     creating: bool,
+    /// The image was pulled for this making already.
+    pulled: bool,
     /// The engine call whose answer the node waits for.
     call: Option<(u64, Op)>,
     /// The container runs: its plumbing.
@@ -131,6 +135,7 @@ impl Docker {
             projects_dir: projects_dir.to_string_lossy().into_owned(),
             stale: false,
             creating: false,
+            pulled: false,
             call: None,
             run: None,
             paused: false,
@@ -167,6 +172,7 @@ impl Docker {
             path,
             body: body.map(|b| b.to_string().into_bytes()),
             attach: op == Op::Attach,
+            long: op == Op::Pull,
         })?;
         self.call = Some((id, op));
         Ok(())
@@ -182,6 +188,7 @@ impl Docker {
             path,
             body: None,
             attach: false,
+            long: false,
         };
         if let Err(e) = cx.host.engine(call) {
             cx.warn(e.to_string());
@@ -265,8 +272,22 @@ impl Docker {
         for v in self.config.extra_volumes.clone() {
             cx.host.files().create_dir(&self.volume_dir(&v))?;
         }
+        self.pulled = false;
         let path = format!("/images/{}/json", self.config.image);
         self.ask(cx, Op::Image, ("GET", path), None)
+    }
+
+    /// Pull the image from its registry, as GNS3 does for one missing.
+    fn pull(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        self.pulled = true;
+        let image = self.config.image.clone();
+        let log = format!("Pulling '{image}' from Docker repository");
+        cx.events.project_log(cx.project, LogLevel::Info, log);
+        let path = match split_image(&image) {
+            (repo, Some(tag)) => format!("/images/create?fromImage={repo}&tag={tag}"),
+            (repo, None) => format!("/images/create?fromImage={repo}"),
+        };
+        self.ask(cx, Op::Pull, ("POST", path), None)
     }
 
     /// Attach to the container's terminal (the start goes on once attached).
@@ -358,6 +379,26 @@ impl Docker {
             }
         };
         match op {
+            Op::Image if reply.status == 404 && !self.pulled => self.pull(cx)?,
+            Op::Pull => {
+                let image = self.config.image.clone();
+                let failed = |why: String| {
+                    ApiError::conflict(format!(
+                        "Could not pull the '{image}' image from Docker repository, please \
+                         check your Internet connection (original error: {why})"
+                    ))
+                };
+                if reply.status != 200 {
+                    return Err(failed(engine_error(&reply).to_string()));
+                }
+                if let Some(why) = pull_error(&reply.body) {
+                    return Err(failed(why));
+                }
+                let log = format!("Success pulling image {image}");
+                cx.events.project_log(cx.project, LogLevel::Info, log);
+                let path = format!("/images/{image}/json");
+                self.ask(cx, Op::Image, ("GET", path), None)?;
+            }
             Op::Image => {
                 ok(&[200])?;
                 let image: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
@@ -514,6 +555,28 @@ pub fn engine_error(reply: &EngineReply) -> ApiError {
         "Docker has returned an error: {} {message}",
         reply.status
     ))
+}
+
+/// An image's repository and its tag (`None` for a digest or no tag).
+fn split_image(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    let after = image.rfind('/').map_or(0, |i| i + 1);
+    match image[after..].rfind(':') {
+        Some(i) => (&image[..after + i], Some(&image[after + i + 1..])),
+        None => (image, None),
+    }
+}
+
+/// The error a pull's progress ends with, if it failed (the engine
+/// answers 200 and says so in the stream).
+fn pull_error(progress: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(progress);
+    text.lines().rev().find_map(|line| {
+        let v: Value = serde_json::from_str(line.trim()).ok()?;
+        v["error"].as_str().map(str::to_string)
+    })
 }
 
 /// The container's environment: GNS3's own variables, then each
@@ -829,6 +892,32 @@ mod tests {
         assert_eq!(
             Docker::engine_name("PC 1/é", id),
             format!("nanolab.PC_1__.{id}")
+        );
+    }
+
+    #[test]
+    fn images_split_into_repository_and_tag() {
+        assert_eq!(split_image("alpine:3.20"), ("alpine", Some("3.20")));
+        assert_eq!(
+            split_image("127.0.0.1:5000/lab/busybox:1"),
+            ("127.0.0.1:5000/lab/busybox", Some("1"))
+        );
+        assert_eq!(
+            split_image("127.0.0.1:5000/lab/busybox"),
+            ("127.0.0.1:5000/lab/busybox", None)
+        );
+        assert_eq!(split_image("frr@sha256:00"), ("frr@sha256:00", None));
+    }
+
+    #[test]
+    fn a_pull_s_progress_says_whether_it_failed() {
+        let ok = b"{\"status\":\"Pulling fs layer\"}\r\n{\"status\":\"Status: Downloaded newer image\"}\r\n";
+        assert_eq!(pull_error(ok), None);
+        let bad = b"{\"status\":\"Pulling\"}\r\n{\"errorDetail\":{\"message\":\"x\"},\"error\":\"manifest unknown\"}\r\n";
+        assert_eq!(pull_error(bad).as_deref(), Some("manifest unknown"));
+        assert_eq!(
+            pull_error(b"{\"error\":\"cut\"}\r\n{\"stat"),
+            Some("cut".into())
         );
     }
 

@@ -131,10 +131,30 @@ fn a_create_the_engine_refuses_leaves_no_node() {
     let p = r.project();
     let t = create(&mut r, p, "c1", DockerConfig::default());
     answer(&mut r, 404, r#"{"message": "No such image: busybox:test"}"#);
+    // Missing here: pulled from its registry, once.
+    let pull = r.host.engine_calls[0].clone();
+    assert_eq!(
+        (pull.method, pull.path.as_str(), pull.long),
+        ("POST", "/images/create?fromImage=busybox&tag=test", true)
+    );
+    let progress = r#"{"status": "Pulling"}
+{"error": "manifest for busybox:test not found"}"#;
+    answer(&mut r, 200, progress);
     assert_eq!(r.status(t), Some(409));
-    assert!(r.error(t).contains("404 No such image"), "{}", r.error(t));
+    let e = r.error(t);
+    assert!(e.contains("Could not pull the 'busybox:test' image"), "{e}");
+    assert!(e.contains("manifest for busybox:test not found"), "{e}");
     assert_eq!(r.lab.nodes().count(), 0);
     assert!(r.host.engine_calls.is_empty(), "nothing to remove");
+
+    // Pulled, yet still missing: the engine's word, no second pull.
+    let t = create(&mut r, p, "c1", DockerConfig::default());
+    answer(&mut r, 404, r#"{"message": "No such image: busybox:test"}"#);
+    answer(&mut r, 200, r#"{"status": "Downloaded newer image"}"#);
+    let again = answer(&mut r, 404, r#"{"message": "No such image: busybox:test"}"#);
+    assert_eq!(again.path, "/images/busybox:test/json");
+    assert!(r.error(t).contains("404 No such image"), "{}", r.error(t));
+    assert!(r.host.engine_calls.is_empty());
 
     r.host.engine_down = true;
     let t = create(&mut r, p, "c2", DockerConfig::default());

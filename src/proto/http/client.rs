@@ -66,6 +66,9 @@ pub struct ResponseParser {
     state: State,
     /// Body bytes accepted at most.
     limit: usize,
+    /// Past the limit, keep the body's last `limit` bytes rather than fail
+    /// (a progress stream, whose end says how it went).
+    tail: bool,
 }
 
 #[derive(Debug)]
@@ -83,6 +86,23 @@ impl ResponseParser {
         ResponseParser {
             state: State::Head,
             limit,
+            tail: false,
+        }
+    }
+
+    /// A parser for a response of any length whose body's last `limit`
+    /// bytes are kept (an image pull's progress).
+    pub fn keeping_tail(limit: usize) -> Self {
+        ResponseParser {
+            tail: true,
+            ..Self::new(limit)
+        }
+    }
+
+    /// Drop the front of `body` past the limit, in tail mode.
+    fn trim(tail: bool, limit: usize, body: &mut Vec<u8>) {
+        if tail && body.len() > limit {
+            body.drain(..body.len() - limit);
         }
     }
 
@@ -111,6 +131,7 @@ impl ResponseParser {
                 State::Length(r, left) => {
                     let take = rest.len().min(*left);
                     r.body.extend_from_slice(&rest[..take]);
+                    Self::trim(self.tail, self.limit, &mut r.body);
                     *left -= take;
                     used += take;
                     if *left > 0 {
@@ -118,9 +139,15 @@ impl ResponseParser {
                     }
                 }
                 State::Chunked(r, step, total) => {
-                    let (n, data, done) = chunked_step(step, total, self.limit as u64, rest)
+                    let limit = if self.tail {
+                        u64::MAX
+                    } else {
+                        self.limit as u64
+                    };
+                    let (n, data, done) = chunked_step(step, total, limit, rest)
                         .map_err(|e| format!("the engine's chunked body: {e}"))?;
                     r.body.extend_from_slice(&rest[..data]);
+                    Self::trim(self.tail, self.limit, &mut r.body);
                     used += n;
                     if done {
                         return Ok((used, Some(self.finish())));
@@ -130,10 +157,11 @@ impl ResponseParser {
                     }
                 }
                 State::UntilClose(r) => {
-                    if r.body.len() + rest.len() > self.limit {
+                    if r.body.len() + rest.len() > self.limit && !self.tail {
                         return Err(too_big(self.limit));
                     }
                     r.body.extend_from_slice(rest);
+                    Self::trim(self.tail, self.limit, &mut r.body);
                     return Ok((buf.len(), None));
                 }
                 State::Done => return Err("a response was already read".into()),
@@ -200,7 +228,7 @@ impl ResponseParser {
             let len: usize = len
                 .parse()
                 .map_err(|_| format!("the engine sent a bad Content-Length '{len}'"))?;
-            if len > self.limit {
+            if len > self.limit && !self.tail {
                 return Err(too_big(self.limit));
             }
             State::Length(r, len)
@@ -254,6 +282,48 @@ mod tests {
             assert_eq!(first.get_or_insert(r.clone()), &r, "cut {cut}");
         }
         first.unwrap()
+    }
+
+    #[test]
+    fn a_progress_stream_keeps_its_last_bytes_whatever_its_length() {
+        let mut body = Vec::new();
+        for i in 0..1000 {
+            body.extend_from_slice(format!("{{\"status\":\"step {i}\"}}\r\n").as_bytes());
+        }
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for piece in body.chunks(700) {
+            chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            chunked.extend_from_slice(piece);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let mut framed =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        framed.extend_from_slice(&body);
+        for input in [&chunked, &framed] {
+            for cut in [0, 10, input.len() / 2, input.len()] {
+                let mut p = ResponseParser::keeping_tail(64);
+                let mut held = Vec::new();
+                let mut got = None;
+                for piece in [&input[..cut], &input[cut..]] {
+                    if got.is_some() {
+                        break;
+                    }
+                    held.extend_from_slice(piece);
+                    let (used, a) = p.feed(&held).unwrap();
+                    held.drain(..used);
+                    got = a;
+                }
+                let Some(Answer::Whole(r)) = got else {
+                    panic!("cut {cut}")
+                };
+                assert_eq!(r.body, &body[body.len() - 64..], "cut {cut}");
+            }
+        }
+        assert!(
+            read(&framed, 0, 64).is_err(),
+            "without tail mode: too large"
+        );
     }
 
     #[test]
