@@ -51,7 +51,7 @@ pub fn lab(data: &[u8]) {
         f.host.procs
     );
     assert!(
-        f.host.consoles.is_empty() && f.host.nios.is_empty(),
+        f.host.consoles.is_empty() && f.host.nios.is_empty() && f.host.aux_consoles.is_empty(),
         "sockets left"
     );
     assert_eq!(f.lab.nodes().count(), 0);
@@ -653,9 +653,11 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
                 name: format!("C{arg}"),
                 node_id: Some(id),
                 console: None,
+                aux: (arg & 32 != 0).then_some(2000 + (arg % 8) as u16),
                 config: crate::lab::spec::DockerConfig {
                     image: "busybox:latest".into(),
                     adapters: u32::from(arg >> 6),
+                    aux_type: if arg & 16 != 0 { "telnet" } else { "none" }.into(),
                     ..Default::default()
                 },
             };

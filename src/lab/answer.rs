@@ -499,6 +499,8 @@ pub struct DockerView {
     pub config: crate::lab::spec::DockerConfig,
     /// The engine's id of its container.
     pub container_id: String,
+    /// Its auxiliary console's port.
+    pub aux: Option<u16>,
     /// `started`, `stopped` or `suspended`.
     pub status: &'static str,
     /// Its directory.

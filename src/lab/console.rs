@@ -150,9 +150,20 @@ pub struct PortChoice<'a> {
     pub key: NodeKey,
     /// The node's id.
     pub id: Uuid,
+    /// The node's auxiliary console's port, not its console's.
+    pub aux: bool,
 }
 
 impl PortChoice<'_> {
+    /// Listen on `port` for the console chosen.
+    fn bind(host: &mut dyn Host, (key, aux): (NodeKey, bool), port: u16) -> Result<(), ApiError> {
+        if aux {
+            host.bind_aux(key, port)
+        } else {
+            host.bind_console(key, port)
+        }
+    }
+
     /// Reserve and listen on a console port for the node: the one asked
     /// for, or the lowest free one. With `pick` (GNS3 2.2), a port asked
     /// for that is out of range or taken is replaced by a free one, as the
@@ -165,7 +176,7 @@ impl PortChoice<'_> {
                 .check_in_range(port)
                 .and_then(|()| pool.reserve(port, id))
                 .and_then(|()| {
-                    host.bind_console(key, port).inspect_err(|_| {
+                    Self::bind(host, (key, self.aux), port).inspect_err(|_| {
                         pool.release(port);
                     })
                 });
@@ -178,14 +189,14 @@ impl PortChoice<'_> {
                 ),
             }
         }
-        let host = &mut *self.host;
+        let (host, aux) = (&mut *self.host, self.aux);
         // Out of descriptors, no port will do: stop trying, and say so.
         let mut limit = None;
         let picked = self.pool.reserve_lowest(id, |p| {
             if limit.is_some() {
                 return None;
             }
-            match host.bind_console(key, p) {
+            match Self::bind(host, (key, aux), p) {
                 Ok(()) => Some(()),
                 Err(e @ ApiError::Unavailable(_)) => {
                     limit = Some(e);
@@ -206,7 +217,7 @@ impl PortChoice<'_> {
     pub fn move_to(&mut self, current: &mut Option<u16>, port: u16) -> Result<(), ApiError> {
         self.pool.check_in_range(port)?;
         self.pool.reserve(port, self.id)?;
-        if let Err(e) = self.host.bind_console(self.key, port) {
+        if let Err(e) = Self::bind(self.host, (self.key, self.aux), port) {
             self.pool.release(port);
             return Err(e);
         }

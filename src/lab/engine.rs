@@ -45,6 +45,7 @@ impl Engine {
             body: None,
             attach: false,
             long: false,
+            aux: false,
         })?;
         self.waiting.push((self.last_id, waiter));
         Ok(())

@@ -107,6 +107,10 @@ pub struct FakeHost {
     pub disk: FakeFiles,
     /// Settings returned by a reload.
     pub settings: Option<Settings>,
+    /// Auxiliary console listeners by node.
+    pub aux_consoles: HashMap<NodeKey, u16>,
+    /// What was typed into auxiliary consoles.
+    pub aux_typed: HashMap<NodeKey, Vec<u8>>,
     /// Calls to the container engine, in order.
     pub engine_calls: Vec<super::host::EngineCall>,
     /// The engine is not running: calls are refused.
@@ -295,6 +299,27 @@ impl Host for FakeHost {
     fn receive_body(&mut self, ticket: Ticket, dir: &Path, rel: &Path) -> Result<(), ApiError> {
         self.receiving.push((ticket, dir.join(rel)));
         Ok(())
+    }
+
+    fn bind_aux(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
+        if self.foreign_consoles.contains(&port) || self.consoles.values().any(|&p| p == port) {
+            return Err(ApiError::conflict(format!(
+                "Console port {port} is already in use"
+            )));
+        }
+        self.aux_consoles.insert(node, port);
+        Ok(())
+    }
+
+    fn close_aux(&mut self, node: NodeKey) {
+        self.aux_consoles.remove(&node);
+    }
+
+    fn aux_input(&mut self, node: NodeKey, data: &[u8]) {
+        self.aux_typed
+            .entry(node)
+            .or_default()
+            .extend_from_slice(data);
     }
 
     fn engine(&mut self, call: super::host::EngineCall) -> Result<(), ApiError> {

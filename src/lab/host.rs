@@ -89,6 +89,10 @@ pub struct EngineCall {
     /// A pull: it may take minutes, and its answer is a progress stream
     /// of which only the end matters.
     pub long: bool,
+    /// An attach for the node's auxiliary console instead (a second
+    /// shell): what it prints comes as `Lab::on_aux_output`, and
+    /// `aux_input` types into it.
+    pub aux: bool,
 }
 
 /// The engine's answer to an [`EngineCall`].
@@ -134,6 +138,12 @@ pub trait Host {
     fn bind_console(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError>;
     /// Stop listening for console clients of `node`.
     fn close_console(&mut self, node: NodeKey);
+    /// Listen for clients of `node`'s auxiliary console on `port`.
+    fn bind_aux(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError>;
+    /// Stop listening for clients of `node`'s auxiliary console.
+    fn close_aux(&mut self, node: NodeKey);
+    /// Type `data` into the node's auxiliary console.
+    fn aux_input(&mut self, node: NodeKey, data: &[u8]);
     /// A console client has output waiting (see `Lab::console_pending`).
     fn console_ready(&mut self, client: ClientId);
     /// Disconnect a console client; the lab has already forgotten it.

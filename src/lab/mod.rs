@@ -513,6 +513,25 @@ impl Lab {
         attached
     }
 
+    /// A client of `node`'s auxiliary console connected (a container's
+    /// second shell): greeted as a console client. `false` when refused
+    /// (no such console, too many clients).
+    pub fn console_attach_aux(&mut self, key: NodeKey, id: ClientId) -> bool {
+        let Some(node) = self.nodes.registry.get_mut(key) else {
+            return false;
+        };
+        let running = node.running();
+        let note = format!(
+            "{} {} is not running; its auxiliary console will show it once it starts.\r\n",
+            node.kind_name(),
+            node.name
+        );
+        let Some(aux) = node.kind.face_mut().aux_mut() else {
+            return false;
+        };
+        aux.attach(id, (!running).then_some(note.as_str()))
+    }
+
     /// A client typed `data`: telnet negotiation is answered, the rest goes
     /// to the node if it runs (host commands refused when no sandbox holds
     /// them).
@@ -528,6 +547,20 @@ impl Lab {
             return;
         };
         let filter = node.face().filters_shell();
+        if node.console.pending(id).is_none() {
+            // A client of its auxiliary console.
+            let running = node.running();
+            let Some(aux) = node.kind.face_mut().aux_mut() else {
+                return;
+            };
+            let to_node = aux.input(id, data, false, host);
+            if !to_node.is_empty() && running {
+                let _ = self
+                    .nodes
+                    .with_kind(now, key, host, |k, cx| k.on_aux_input(cx, &to_node));
+            }
+            return;
+        }
         let to_node = node.console.input(id, data, filter, host);
         if !to_node.is_empty() && node.running() {
             let _ = self
@@ -539,13 +572,20 @@ impl Lab {
     /// What to write to a client, and whether to close it once written.
     /// `None`: the client is unknown (close it).
     pub fn console_pending(&self, key: NodeKey, id: ClientId) -> Option<(&[u8], bool)> {
-        self.node(key)?.console.pending(id)
+        let node = self.node(key)?;
+        node.console
+            .pending(id)
+            .or_else(|| node.face().aux()?.pending(id))
     }
 
     /// `n` bytes of a client's output were written.
     pub fn console_written(&mut self, key: NodeKey, id: ClientId, n: usize) {
         if let Some(node) = self.nodes.node_mut(key) {
-            node.console.written(id, n);
+            if node.console.pending(id).is_some() {
+                node.console.written(id, n);
+            } else if let Some(aux) = node.kind.face_mut().aux_mut() {
+                aux.written(id, n);
+            }
         }
     }
 
@@ -553,6 +593,22 @@ impl Lab {
     pub fn console_detach(&mut self, key: NodeKey, id: ClientId) {
         if let Some(node) = self.nodes.node_mut(key) {
             node.console.detach(id);
+            if let Some(aux) = node.kind.face_mut().aux_mut() {
+                aux.detach(id);
+            }
+        }
+    }
+
+    /// The node's auxiliary console printed `data`: kept and shown to its
+    /// clients.
+    pub fn on_aux_output(&mut self, key: NodeKey, data: &[u8], host: &mut dyn Host) {
+        let Some(node) = self.nodes.registry.get_mut(key) else {
+            return;
+        };
+        let id = node.id;
+        if let Some(aux) = node.kind.face_mut().aux_mut() {
+            aux.history.push(data);
+            aux.broadcast(id, data, host, &mut self.nodes.world.events);
         }
     }
 
@@ -717,7 +773,8 @@ impl Lab {
         let world = &mut self.nodes.world;
         let adapters = b.config.adapters;
         let projects_dir = world.settings.projects_dir.clone();
-        let docker = kinds::docker::Docker::new(dir, &projects_dir, b.config);
+        let mut docker = kinds::docker::Docker::new(dir, &projects_dir, b.config);
+        docker.asked_aux = b.aux;
         let mut node = Node::new(key, id, project, b.name, Kind::Docker(docker));
         node.console_port = console;
         node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
@@ -765,6 +822,7 @@ impl Lab {
             events: &mut world.events,
             key,
             id,
+            aux: false,
         };
         choice.take(asked, pick).map(Some)
     }

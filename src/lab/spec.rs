@@ -396,6 +396,8 @@ pub struct DockerConfig {
     pub mac_address: String,
     /// `telnet` or `none`.
     pub console_type: String,
+    /// The auxiliary console (a second shell): `telnet` or `none`.
+    pub aux_type: String,
     /// What to run instead of the image's command (split as a shell would).
     pub start_command: String,
     /// `NAME=value` lines added to the container's environment.
@@ -425,6 +427,7 @@ impl Default for DockerConfig {
             adapters: 1,
             mac_address: String::new(),
             console_type: "telnet".into(),
+            aux_type: "none".into(),
             start_command: String::new(),
             environment: String::new(),
             extra_hosts: String::new(),
@@ -448,6 +451,8 @@ pub struct DockerCreate {
     pub node_id: Option<Uuid>,
     /// Console port asked for.
     pub console: Option<u16>,
+    /// Auxiliary console port asked for.
+    pub aux: Option<u16>,
     /// Its settings.
     pub config: DockerConfig,
 }
@@ -468,6 +473,9 @@ pub struct DockerPatch {
     pub mac_address: Option<String>,
     /// New console type.
     pub console_type: Option<String>,
+    /// The auxiliary console's type: kept from the create (a change is
+    /// refused by the kind).
+    pub aux_type: Option<String>,
     /// New start command.
     pub start_command: Option<String>,
     /// New environment.

@@ -128,6 +128,7 @@ impl World {
             events: &mut self.events,
             key,
             id,
+            aux: false,
         };
         let console = match b.console_telnet {
             true => Some(choice.take(b.console, b.console_pick)?),

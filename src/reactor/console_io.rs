@@ -30,11 +30,26 @@ impl Server {
             let Some((stream, peer)) = accept_one(listener, &mut self.io.timers, retry) else {
                 return;
             };
-            self.attach(node, stream, peer);
+            self.attach(node, stream, peer, false);
         }
     }
 
-    fn attach(&mut self, node: NodeKey, stream: TcpStream, peer: std::net::SocketAddr) {
+    /// The same for a node's auxiliary console.
+    pub(super) fn accept_aux(&mut self, now: Instant, node: NodeKey) {
+        let retry = (now, IoTimer::AuxAccept(node));
+        loop {
+            let listener = self.io.nodes.get(&node).and_then(|n| n.aux.as_ref());
+            let Some((_, listener)) = listener.and_then(|a| a.listener.as_ref()) else {
+                return;
+            };
+            let Some((stream, peer)) = accept_one(listener, &mut self.io.timers, retry) else {
+                return;
+            };
+            self.attach(node, stream, peer, true);
+        }
+    }
+
+    fn attach(&mut self, node: NodeKey, stream: TcpStream, peer: std::net::SocketAddr, aux: bool) {
         let _ = stream.set_nodelay(true);
         let _ = crate::sys::cap_send_buffer(stream.as_raw_fd(), STREAM_SEND_BUFFER);
         self.io.next_serial += 1;
@@ -43,7 +58,12 @@ impl Server {
             handle: token,
             serial: self.io.next_serial,
         };
-        if !self.lab.console_attach(node, id) {
+        let attached = if aux {
+            self.lab.console_attach_aux(node, id)
+        } else {
+            self.lab.console_attach(node, id)
+        };
+        if !attached {
             log::debug!("console client {peer} refused");
             return;
         }

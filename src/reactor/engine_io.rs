@@ -50,7 +50,7 @@ impl Io {
             ))
         })?;
         let out = if call.attach {
-            client::upgrade_request(&call.path)
+            client::upgrade_request(&call.path, call.body.as_deref())
         } else {
             client::request(call.method, &call.path, call.body.as_deref())
         };
@@ -94,6 +94,22 @@ impl Io {
     pub(super) fn drop_attach(&mut self, node: NodeKey) {
         if let Some((token, mut stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.take()) {
             self.unregister(&mut stream, token);
+        }
+    }
+
+    /// Drop the node's auxiliary console stream, if it has one (its
+    /// listener stays).
+    pub(super) fn drop_aux_stream(&mut self, node: NodeKey) {
+        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
+        if let Some((token, mut stream)) = aux.and_then(|a| a.stream.take()) {
+            self.unregister(&mut stream, token);
+        }
+        if let Some(n) = self.nodes.get_mut(&node)
+            && n.aux
+                .as_ref()
+                .is_some_and(|a| a.listener.is_none() && a.stream.is_none())
+        {
+            n.aux = None;
         }
     }
 
@@ -205,11 +221,21 @@ impl Server {
             }
             Outcome::Attached(first) => {
                 let Some(key) = node else { return };
-                self.io.drop_attach(key);
+                let aux = conn.call.aux;
+                if aux {
+                    self.io.drop_aux_stream(key);
+                } else {
+                    self.io.drop_attach(key);
+                }
                 let Some(entry) = self.io.entries.get_mut(token) else {
                     return;
                 };
-                let Entry::Engine(conn) = std::mem::replace(entry, Entry::Attach(key)) else {
+                let next = if aux {
+                    Entry::AuxAttach(key)
+                } else {
+                    Entry::Attach(key)
+                };
+                let Entry::Engine(conn) = std::mem::replace(entry, next) else {
                     return;
                 };
                 let mut stream = conn.stream;
@@ -217,7 +243,12 @@ impl Server {
                     self.io
                         .registry
                         .reregister(&mut stream, mio::Token(token), Interest::READABLE);
-                self.io.nodes.slot(key).attach = Some((token, stream));
+                let slot = self.io.nodes.slot(key);
+                if aux {
+                    slot.aux.get_or_insert_with(Default::default).stream = Some((token, stream));
+                } else {
+                    slot.attach = Some((token, stream));
+                }
                 let (lab, io) = (&mut self.lab, &mut self.io);
                 let reply = Ok(EngineReply {
                     status: 101,
@@ -226,6 +257,14 @@ impl Server {
                 let _ = guarded("an engine answer", || {
                     lab.on_engine(now, node, id, reply, io)
                 });
+                if aux {
+                    if !first.is_empty() {
+                        let (lab, io) = (&mut self.lab, &mut self.io);
+                        let _ = guarded("console output", || lab.on_aux_output(key, &first, io));
+                    }
+                    self.on_aux_attach(key);
+                    return;
+                }
                 if !first.is_empty() {
                     let (lab, io) = (&mut self.lab, &mut self.io);
                     let _ = guarded("console output", || lab.on_output(now, key, &first, io));
@@ -291,6 +330,40 @@ impl Server {
             let _ = guarded("a container's end", || {
                 lab.on_exit(now, node, "its terminal closed", io)
             });
+        }
+    }
+
+    /// The node's auxiliary console stream is readable: what its shell
+    /// printed goes to the lab; its end only closes it.
+    pub(super) fn on_aux_attach(&mut self, node: NodeKey) {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut closed = false;
+        loop {
+            let aux = self.io.nodes.get(&node).and_then(|n| n.aux.as_ref());
+            let Some((token, stream)) = aux.and_then(|a| a.stream.as_ref()) else {
+                break;
+            };
+            match read_some(stream, &mut buf) {
+                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
+                Moved::Later => break,
+                Moved::Closed => {
+                    closed = true;
+                    break;
+                }
+            }
+            if data.len() >= crate::limits::READ_BUDGET {
+                let token = *token;
+                self.io.again.push(token);
+                break;
+            }
+        }
+        if !data.is_empty() {
+            let (lab, io) = (&mut self.lab, &mut self.io);
+            let _ = guarded("console output", || lab.on_aux_output(node, &data, io));
+        }
+        if closed {
+            self.io.drop_aux_stream(node);
         }
     }
 

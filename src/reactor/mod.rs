@@ -70,6 +70,10 @@ enum Entry {
     Engine(Box<engine_io::EngineConn>),
     /// A container's attached terminal (a docker node's console).
     Attach(NodeKey),
+    /// The listener of a node's auxiliary console.
+    AuxListener(NodeKey),
+    /// A container's second shell (a docker node's auxiliary console).
+    AuxAttach(NodeKey),
 }
 
 /// What a reactor timer is for (the lab keeps its own deadlines).
@@ -83,6 +87,8 @@ enum IoTimer {
     ConsoleAccept(NodeKey),
     /// A call to the container engine must have been answered (token, serial).
     Engine(usize, u64),
+    /// Accept again on a node's auxiliary console listener.
+    AuxAccept(NodeKey),
 }
 
 /// Every node's descriptors, in a list by the node key's index (dense:
@@ -134,6 +140,16 @@ struct NodeIo {
     nios: Nios,
     /// A container's attached terminal.
     attach: Option<(usize, mio::net::UnixStream)>,
+    /// The auxiliary console's listener and stream (a container's second
+    /// shell).
+    aux: Option<Box<AuxIo>>,
+}
+
+/// A node's auxiliary console on the host side.
+#[derive(Default)]
+struct AuxIo {
+    listener: Option<(usize, TcpListener)>,
+    stream: Option<(usize, mio::net::UnixStream)>,
 }
 
 /// A node's open NIOs by port index, with their poll tokens: a node has a
@@ -376,6 +392,8 @@ impl Server {
             Entry::Ws(_) => self.on_ws(now, token, readable),
             Entry::Engine(_) => self.on_engine(now, token),
             Entry::Attach(node) => self.on_attach(now, node),
+            Entry::AuxListener(node) => self.accept_aux(now, node),
+            Entry::AuxAttach(node) => self.on_aux_attach(node),
         }
         self.settle();
     }
@@ -387,6 +405,7 @@ impl Server {
                 IoTimer::Accept => self.accept_http(now),
                 IoTimer::ConsoleAccept(node) => self.accept_console(now, node),
                 IoTimer::Engine(token, serial) => self.on_engine_timer(now, token, serial),
+                IoTimer::AuxAccept(node) => self.accept_aux(now, node),
             }
         }
     }

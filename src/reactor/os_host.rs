@@ -64,6 +64,41 @@ impl Host for Io {
         self.tidy(node);
     }
 
+    fn bind_aux(&mut self, node: NodeKey, port: u16) -> Result<(), ApiError> {
+        let mut listener = TcpListener::bind(SocketAddr::new(self.config.console_host(), port))
+            .map_err(|_| ApiError::conflict(format!("Console port {port} is already in use")))?;
+        let token = self
+            .register(&mut listener, Interest::READABLE, Entry::AuxListener(node))
+            .map_err(|e| ApiError::io("registering the console listener", &e))?;
+        let aux = self
+            .nodes
+            .slot(node)
+            .aux
+            .get_or_insert_with(Default::default);
+        if let Some((t, mut l)) = aux.listener.replace((token, listener)) {
+            self.unregister(&mut l, t);
+        }
+        Ok(())
+    }
+
+    fn close_aux(&mut self, node: NodeKey) {
+        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
+        if let Some((t, mut l)) = aux.and_then(|a| a.listener.take()) {
+            self.unregister(&mut l, t);
+        }
+        self.drop_aux_stream(node);
+        self.tidy(node);
+    }
+
+    fn aux_input(&mut self, node: NodeKey, data: &[u8]) {
+        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
+        if let Some((_, stream)) = aux.and_then(|a| a.stream.as_mut())
+            && let Err(e) = stream.write_all(data)
+        {
+            log::debug!("auxiliary console input dropped: {e}");
+        }
+    }
+
     fn console_ready(&mut self, client: ClientId) {
         self.ready_clients.push(client);
     }
@@ -180,6 +215,7 @@ impl Host for Io {
     fn release_process(&mut self, node: NodeKey) {
         self.forget_process(node);
         self.drop_attach(node);
+        self.drop_aux_stream(node);
         self.tidy(node);
     }
 

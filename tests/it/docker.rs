@@ -271,6 +271,17 @@ fn a_container_node_lives_its_whole_life_on_v2_and_v3_and_leaves_nothing() {
         assert!(caps & (1 << 12) != 0, "NET_ADMIN: {caps:x}");
         assert!(caps & (1 << 25) == 0 && caps & (1 << 16) == 0, "{caps:x}");
 
+        // 2.2's auxiliary console: a second shell, on a port of its own.
+        let aux = n["aux"].as_u64().expect("2.2 gives an aux console") as u16;
+        assert_ne!(aux, console);
+        let mut x = Console::open(aux);
+        x.send("\r\necho aux-$((6*7))\r\n");
+        assert!(x.expect("aux-42", 10), "no second shell: {}", x.text());
+        assert!(
+            !a.text().contains("aux-42"),
+            "the console's clients see none of it"
+        );
+
         // Suspend (pause) and GNS3's resume (a start).
         assert_eq!(s.post(&format!("{node}/suspend"), "").status, 204);
         assert_eq!(s.get(&node).json["status"], "suspended");
@@ -327,6 +338,11 @@ fn a_container_node_lives_its_whole_life_on_v2_and_v3_and_leaves_nothing() {
         );
         let node3 = format!("{base3}/{}", n["node_id"].as_str().unwrap());
         assert_eq!(s.get(&node3).json["aux_type"], "none");
+        assert_eq!(
+            s.get(&node3).json["aux"],
+            Value::Null,
+            "3.0: only when asked"
+        );
         assert_eq!(s.post(&format!("{node3}/start"), "").status, 204);
         assert_eq!(veths().len(), 1);
         let r = s.post(&format!("/v3/compute/projects/{p3}/close"), "");

@@ -40,7 +40,7 @@ struct DockerBody {
     console_resolution: Option<String>,
     console_http_port: Option<Port>,
     console_http_path: Option<String>,
-    aux: Unused,
+    aux: Option<Port>,
     aux_type: Option<String>,
     start_command: Option<String>,
     adapters: Option<Int<0, 99>>,
@@ -79,9 +79,13 @@ fn patch(b: DockerBody) -> Result<DockerPatch, ApiError> {
             "Console type {t} is not supported yet by nanolab for containers (telnet and none are)"
         )));
     }
-    if let Some(t) = b.aux_type.as_deref().filter(|t| *t != "none") {
-        return Err(ApiError::conflict(format!(
-            "Auxiliary console type {t} is not supported yet by nanolab (none is)"
+    if let Some(t) = b
+        .aux_type
+        .as_deref()
+        .filter(|t| !["none", "telnet"].contains(t))
+    {
+        return Err(ApiError::bad(format!(
+            "Field 'aux_type' must be telnet or none, not '{t}'"
         )));
     }
     super::bodies::check_mac(b.mac_address.as_deref(), "02:42:12:34:56:00")?;
@@ -109,6 +113,7 @@ fn patch(b: DockerBody) -> Result<DockerPatch, ApiError> {
         adapters: b.adapters.and_then(|Int(n)| u32::try_from(n).ok()),
         mac_address: b.mac_address,
         console_type: b.console_type.map(|OneOf(ConsoleType(t))| t),
+        aux_type: b.aux_type,
         start_command: text(b.start_command),
         environment: b.environment,
         extra_hosts: b.extra_hosts,
@@ -189,10 +194,17 @@ pub(super) fn create(raw: &[u8], d: Dialect) -> Result<DockerCreate, ApiError> {
     let name = decode::required_text("name", b.name.take())?;
     let image = image(decode::required_text("image", b.image.take())?)?;
     let node_id = NodeId::uuid(b.node_id.take());
+    let aux = port(b.aux);
     let p = patch(b)?;
     let console = p.console;
+    // 2.2 gives every container an auxiliary console; 3.0 when asked.
+    let aux_type = match d {
+        Dialect::V2 => "telnet",
+        Dialect::V3 => "none",
+    };
     let mut config = DockerConfig {
         image,
+        aux_type: aux_type.into(),
         ..DockerConfig::default()
     };
     p.apply(&mut config);
@@ -200,6 +212,7 @@ pub(super) fn create(raw: &[u8], d: Dialect) -> Result<DockerCreate, ApiError> {
         name,
         node_id,
         console,
+        aux,
         config,
     })
 }
@@ -225,7 +238,7 @@ pub(super) fn json(v: &DockerView) -> Value {
         "console_resolution": c.console_resolution,
         "console_http_port": c.console_http_port,
         "console_http_path": c.console_http_path,
-        "aux": Value::Null, "aux_type": "none",
+        "aux": v.aux, "aux_type": c.aux_type,
         "start_command": or_null(&c.start_command),
         "environment": or_null(&c.environment),
         "extra_hosts": or_null(&c.extra_hosts),

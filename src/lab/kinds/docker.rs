@@ -89,6 +89,10 @@ enum Op {
     Stop,
     /// Resuming it (a start of a suspended container).
     Unpause,
+    /// Making the auxiliary console's shell (an exec).
+    Exec,
+    /// Attaching to that shell.
+    AuxAttach,
 }
 
 /// A container node: its settings, its container, what runs.
@@ -114,6 +118,17 @@ pub struct Docker {
     run: Option<Box<Run>>,
     /// The container is paused.
     paused: bool,
+    /// The auxiliary console port its create asked for.
+    pub asked_aux: Option<u16>,
+    /// Its auxiliary console: a second shell in the container.
+    aux: Option<Box<Aux>>,
+}
+
+/// An auxiliary console: its port and its clients.
+#[derive(Debug)]
+struct Aux {
+    port: u16,
+    console: crate::lab::console::Console,
 }
 
 /// A running container's plumbing.
@@ -139,7 +154,43 @@ impl Docker {
             call: None,
             run: None,
             paused: false,
+            asked_aux: None,
+            aux: None,
         }
+    }
+
+    /// Listen for the auxiliary console's clients, when it has one.
+    fn open_aux(&mut self, cx: &mut Ctx, asked: Option<u16>) -> Result<(), ApiError> {
+        if self.config.aux_type != "telnet" || self.aux.is_some() {
+            return Ok(());
+        }
+        let port = cx.aux_choice().take(asked, true)?;
+        self.aux = Some(Box::new(Aux {
+            port,
+            console: Default::default(),
+        }));
+        Ok(())
+    }
+
+    /// Stop listening for the auxiliary console's clients, and let its
+    /// port go.
+    fn close_aux(&mut self, cx: &mut Ctx) {
+        if let Some(mut aux) = self.aux.take() {
+            aux.console.reset(&mut *cx.host);
+            cx.host.close_aux(cx.key);
+            cx.console_ports.release(aux.port);
+        }
+    }
+
+    /// The auxiliary console's shell: an exec of a shell that starts again
+    /// when it ends (GNS3's), attached once made.
+    fn exec_aux(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+        let body = json!({
+            "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "Tty": true,
+            "Cmd": ["/bin/sh", "-c", "while true; do TERM=vt100 /bin/sh; done"],
+        });
+        let path = format!("/containers/{}/exec", self.container);
+        self.ask(cx, Op::Exec, ("POST", path), Some(body))
     }
 
     /// GNS3's base MAC for node `id`: `02:42:` and the id's hex digits 2
@@ -171,8 +222,9 @@ impl Docker {
             method,
             path,
             body: body.map(|b| b.to_string().into_bytes()),
-            attach: op == Op::Attach,
+            attach: matches!(op, Op::Attach | Op::AuxAttach),
             long: op == Op::Pull,
+            aux: op == Op::AuxAttach,
         })?;
         self.call = Some((id, op));
         Ok(())
@@ -189,6 +241,7 @@ impl Docker {
             body: None,
             attach: false,
             long: false,
+            aux: false,
         };
         if let Err(e) = cx.host.engine(call) {
             cx.warn(e.to_string());
@@ -457,6 +510,38 @@ impl Docker {
                         )));
                     }
                 }
+                if self.aux.is_none() {
+                    return Ok(Heard::Ready);
+                }
+                // The auxiliary shell is a comfort: without it, the node runs.
+                if let Err(e) = self.exec_aux(cx) {
+                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                    return Ok(Heard::Ready);
+                }
+            }
+            Op::Exec => {
+                let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let id = made["Id"].as_str().unwrap_or_default().to_string();
+                let hex = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+                if reply.status != 201 || !hex {
+                    let e = engine_error(&reply);
+                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                    return Ok(Heard::Ready);
+                }
+                let path = format!("/exec/{id}/start");
+                let body = json!({"Detach": false, "Tty": true});
+                if let Err(e) = self.ask(cx, Op::AuxAttach, ("POST", path), Some(body)) {
+                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                }
+                if self.call.is_none() {
+                    return Ok(Heard::Ready);
+                }
+            }
+            Op::AuxAttach => {
+                if !matches!(reply.status, 101 | 200) {
+                    let e = engine_error(&reply);
+                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                }
                 return Ok(Heard::Ready);
             }
             Op::Unpause => {
@@ -492,6 +577,12 @@ impl Docker {
                 cx.host.close_nio(cx.key, i);
             }
             *cx.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();
+        }
+        if let Some(t) = b.aux_type.as_deref().filter(|t| *t != self.config.aux_type) {
+            return Err(ApiError::conflict(format!(
+                "The auxiliary console of {} cannot become '{t}' yet: create the node again",
+                cx.name
+            )));
         }
         if let Some(command) = &b.start_command {
             split_command(command)?;
@@ -680,6 +771,7 @@ impl Behaviour for Docker {
             console: n.console,
             config: (*self.config).clone(),
             container_id: self.container.clone(),
+            aux: self.aux.as_ref().map(|a| a.port),
             status: status_word(n.state, self.paused),
             directory: self.dir.clone(),
         }))
@@ -718,6 +810,7 @@ impl Behaviour for Docker {
     }
 
     fn provision(&mut self, cx: &mut Ctx) -> Result<bool, ApiError> {
+        self.open_aux(cx, self.asked_aux)?;
         self.creating = true;
         self.make(cx)?;
         Ok(true)
@@ -768,6 +861,7 @@ impl Behaviour for Docker {
     /// The container goes (project close, delete, shutdown).
     fn kill(&mut self, cx: &mut Ctx) {
         self.unplumb(cx);
+        self.close_aux(cx);
         self.creating = false;
         if !self.container.is_empty() {
             let path = format!("/containers/{}?force=1&v=1", self.container);
@@ -778,6 +872,18 @@ impl Behaviour for Docker {
 
     fn on_input(&mut self, cx: &mut Ctx, data: &[u8]) {
         cx.host.console_input(cx.key, data);
+    }
+
+    fn aux(&self) -> Option<&crate::lab::console::Console> {
+        self.aux.as_ref().map(|a| &a.console)
+    }
+
+    fn aux_mut(&mut self) -> Option<&mut crate::lab::console::Console> {
+        self.aux.as_mut().map(|a| &mut a.console)
+    }
+
+    fn on_aux_input(&mut self, cx: &mut Ctx, data: &[u8]) {
+        cx.host.aux_input(cx.key, data);
     }
 
     fn on_engine(&mut self, cx: &mut Ctx, id: u64, answer: Result<EngineReply, String>) -> Heard {
@@ -793,6 +899,10 @@ impl Behaviour for Docker {
             return Heard::Nothing;
         };
         self.call = None;
+        if let (Op::Exec | Op::AuxAttach, Err(e)) = (op, &answer) {
+            cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+            return Heard::Ready;
+        }
         let outcome = answer
             .map_err(ApiError::conflict)
             .and_then(|reply| self.step(cx, op, reply));
@@ -855,7 +965,14 @@ impl Behaviour for Docker {
     }
 
     fn check(&self, starting: bool) -> Result<(), String> {
-        if !starting && matches!(self.call, Some((_, Op::Attach | Op::Start | Op::Inspect))) {
+        let step = matches!(
+            self.call,
+            Some((
+                _,
+                Op::Attach | Op::Start | Op::Inspect | Op::Exec | Op::AuxAttach
+            ))
+        );
+        if !starting && step {
             return Err("a start step awaits the engine, yet no start is parked".into());
         }
         Ok(())

@@ -146,6 +146,15 @@ impl Ctx<'_> {
             events: &mut *self.events,
             key: self.key,
             id: self.id,
+            aux: false,
+        }
+    }
+
+    /// What choosing this node's auxiliary console's port needs.
+    pub fn aux_choice(&mut self) -> PortChoice<'_> {
+        PortChoice {
+            aux: true,
+            ..self.console_choice()
         }
     }
 
@@ -438,6 +447,21 @@ pub trait Behaviour {
 
     /// A console client typed `data`.
     fn on_input(&mut self, cx: &mut Ctx, data: &[u8]) {
+        let _ = (cx, data);
+    }
+
+    /// Its auxiliary console (a container's second shell), if it has one.
+    fn aux(&self) -> Option<&Console> {
+        None
+    }
+
+    /// Mutable [`Behaviour::aux`].
+    fn aux_mut(&mut self) -> Option<&mut Console> {
+        None
+    }
+
+    /// A client of its auxiliary console typed `data`.
+    fn on_aux_input(&mut self, cx: &mut Ctx, data: &[u8]) {
         let _ = (cx, data);
     }
 

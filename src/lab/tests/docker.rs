@@ -31,6 +31,7 @@ fn create(r: &mut Rig, p: Uuid, name: &str, config: DockerConfig) -> Ticket {
         name: name.into(),
         node_id: None,
         console: None,
+        aux: None,
         config: DockerConfig {
             image: IMAGE.into(),
             ..config
@@ -323,4 +324,65 @@ fn a_closed_project_removes_its_containers_and_answers_what_waited() {
     assert_eq!(r.status(start), Some(409), "the start is answered");
     let removed: Vec<_> = r.host.engine_calls.iter().map(|c| c.path.clone()).collect();
     assert_eq!(removed, [format!("/containers/{CID}?force=1&v=1")]);
+}
+
+#[test]
+fn the_auxiliary_console_is_a_second_shell_on_a_port_of_its_own() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let config = DockerConfig {
+        aux_type: "telnet".into(),
+        ..DockerConfig::default()
+    };
+    let (n, k) = made(&mut r, p, config);
+    let v = view(&mut r, p, n);
+    let aux = v.aux.expect("an aux port");
+    assert_eq!(r.host.aux_consoles.get(&k), Some(&aux));
+    assert_ne!(Some(aux), v.console);
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    answer(&mut r, 101, "");
+    answer(&mut r, 204, "");
+    answer(&mut r, 200, r#"{"State": {"Pid": 4242, "Running": true}}"#);
+    assert_eq!(r.status(t), None, "the start waits for the second shell");
+    let exec = r.host.engine_calls[0].clone();
+    assert_eq!(exec.path, format!("/containers/{CID}/exec"));
+    answer(&mut r, 201, r#"{"Id": "feedface"}"#);
+    let attach = r.host.engine_calls[0].clone();
+    assert_eq!(attach.path, "/exec/feedface/start");
+    assert!(attach.attach && attach.aux, "{attach:?}");
+    answer(&mut r, 101, "");
+    assert_eq!(r.status(t), Some(204));
+
+    // A client of the auxiliary console: greeted, its typing goes to the
+    // second shell, the shell's output comes back to it alone.
+    let c = ClientId {
+        handle: 77,
+        serial: 1,
+    };
+    assert!(r.lab.console_attach_aux(k, c));
+    r.lab.console_input(r.now, k, c, b"ls\r", &mut r.host);
+    assert_eq!(
+        r.host.aux_typed.get(&k).map(Vec::as_slice),
+        Some(&b"ls\r"[..])
+    );
+    assert!(!r.host.typed.contains_key(&k), "not the console's");
+    r.lab.on_aux_output(k, b"bin  tmp\r\n", &mut r.host);
+    let (out, _) = r.lab.console_pending(k, c).unwrap();
+    assert!(out.windows(8).any(|w| w == b"bin  tmp"), "{out:?}");
+
+    // A shell the engine cannot give leaves the node running.
+    let t = op(&mut r, p, n, NodeCommand::Stop);
+    answer(&mut r, 204, "");
+    assert_eq!(r.status(t), Some(204));
+    let t = op(&mut r, p, n, NodeCommand::Start);
+    answer(&mut r, 101, "");
+    answer(&mut r, 204, "");
+    answer(&mut r, 200, r#"{"State": {"Pid": 4243, "Running": true}}"#);
+    answer(&mut r, 409, r#"{"message": "container is paused"}"#);
+    assert_eq!(r.status(t), Some(204));
+
+    // Deleted: the port goes back to the pool, its listener closes.
+    let t = op(&mut r, p, n, NodeCommand::Delete);
+    assert_eq!(r.status(t), Some(204));
+    assert!(r.host.aux_consoles.is_empty());
 }

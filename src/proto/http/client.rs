@@ -15,7 +15,24 @@ const MAX_HEAD: usize = 16 * 1024;
 /// `method path` with a JSON body if any, for the engine's socket: the
 /// connection stays open for the next request.
 pub fn request(method: &str, path: &str, json: Option<&[u8]>) -> Vec<u8> {
-    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\n").into_bytes();
+    with_body(
+        format!("{method} {path} HTTP/1.1\r\nHost: docker\r\n"),
+        json,
+    )
+}
+
+/// `POST path` (with a JSON body if any) asking the engine to turn the
+/// connection into the container's stream (an attach, an exec's start):
+/// it answers `101`.
+pub fn upgrade_request(path: &str, json: Option<&[u8]>) -> Vec<u8> {
+    let head =
+        format!("POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n");
+    with_body(head, json)
+}
+
+/// A request's head, then its body's headers and the body.
+fn with_body(head: String, json: Option<&[u8]>) -> Vec<u8> {
+    let mut out = head.into_bytes();
     match json {
         Some(body) => {
             out.extend_from_slice(
@@ -30,13 +47,6 @@ pub fn request(method: &str, path: &str, json: Option<&[u8]>) -> Vec<u8> {
         None => out.extend_from_slice(b"\r\n"),
     }
     out
-}
-
-/// `POST path` asking the engine to turn the connection into the
-/// container's stream (an attach): it answers `101`.
-pub fn upgrade_request(path: &str) -> Vec<u8> {
-    format!("POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        .into_bytes()
 }
 
 /// A whole response.
