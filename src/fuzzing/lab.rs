@@ -686,8 +686,7 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
                 status,
                 body: body.as_bytes().to_vec(),
             });
-            f.lab
-                .on_engine(f.now, call.node, call.id, reply, &mut f.host);
+            f.lab.on_engine(f.now, &call, reply, &mut f.host);
         }
         2 => {
             if f.host.engine_calls.is_empty() {
@@ -698,7 +697,7 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
                 .engine_calls
                 .remove(arg as usize % f.host.engine_calls.len());
             let e = Err("Docker timeout".to_string());
-            f.lab.on_engine(f.now, call.node, call.id, e, &mut f.host);
+            f.lab.on_engine(f.now, &call, e, &mut f.host);
         }
         3 | 4 => {
             let Some((p, n)) = LabFuzz::pick(&f.dockers, arg >> 3) else {

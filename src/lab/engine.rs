@@ -70,6 +70,40 @@ impl Engine {
         let _ = self.call(host, ("GET", path), Waiter::Sweep);
     }
 
+    /// A node's call answered after the node went (its project closed
+    /// while the engine made its container): a container made for it is
+    /// removed, so that nothing is left.
+    pub fn orphan(
+        &mut self,
+        call: &EngineCall,
+        answer: Result<EngineReply, String>,
+        host: &mut dyn Host,
+        events: &mut Events,
+    ) {
+        let Ok(reply) = answer else { return };
+        if call.method != "POST"
+            || !call.path.starts_with("/containers/create")
+            || reply.status != 201
+        {
+            return;
+        }
+        let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let Some(cid) = made["Id"]
+            .as_str()
+            .filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_hexdigit()))
+        else {
+            return;
+        };
+        events.warn(
+            None,
+            format!("removing container {cid}, made for a node that went meanwhile"),
+        );
+        let path = format!("/containers/{cid}?force=1&v=1");
+        if let Err(e) = self.call(host, ("DELETE", path), Waiter::Removed) {
+            events.warn(None, e.to_string());
+        }
+    }
+
     /// The engine answered call `id`.
     pub fn answered(
         &mut self,

@@ -459,20 +459,26 @@ impl Lab {
         self.engine.sweep(&dir, host);
     }
 
-    /// The container engine answered call `id` (of `node`, or the lab's own).
+    /// The container engine answered `call` (a node's, or the lab's own).
     pub fn on_engine(
         &mut self,
         now: Instant,
-        node: Option<NodeKey>,
-        id: u64,
+        call: &host::EngineCall,
         answer: Result<host::EngineReply, String>,
         host: &mut dyn Host,
     ) {
-        match node {
-            Some(key) => self.settle(|n| n.on_engine(now, key, id, answer, host)),
+        match call.node {
+            Some(key) if self.nodes.node(key).is_some() => {
+                self.settle(|n| n.on_engine(now, key, call.id, answer, host))
+            }
+            // Its node went meanwhile: what the call made goes too.
+            Some(_) => {
+                let events = &mut self.nodes.world.events;
+                self.engine.orphan(call, answer, host, events);
+            }
             None => {
                 let events = &mut self.nodes.world.events;
-                self.engine.answered(id, answer, host, events);
+                self.engine.answered(call.id, answer, host, events);
             }
         }
     }

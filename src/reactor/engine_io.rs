@@ -210,14 +210,16 @@ impl Server {
             return;
         };
         let outcome = conn.pump();
-        let (node, id) = (conn.call.node, conn.call.id);
-        let answer = match outcome {
+        let node = conn.call.node;
+        let (call, answer) = match outcome {
             Outcome::Waiting => return,
             Outcome::Done(answer) => {
-                if let Some(Entry::Engine(mut conn)) = self.io.entries.try_remove(token) {
-                    let _ = self.io.registry.deregister(&mut conn.stream);
-                }
-                answer
+                let Some(Entry::Engine(conn)) = self.io.entries.try_remove(token) else {
+                    return;
+                };
+                let mut conn = *conn;
+                let _ = self.io.registry.deregister(&mut conn.stream);
+                (conn.call, answer)
             }
             Outcome::Attached(first) => {
                 let Some(key) = node else { return };
@@ -238,7 +240,9 @@ impl Server {
                 let Entry::Engine(conn) = std::mem::replace(entry, next) else {
                     return;
                 };
-                let mut stream = conn.stream;
+                let EngineConn {
+                    call, mut stream, ..
+                } = *conn;
                 let _ =
                     self.io
                         .registry
@@ -254,9 +258,7 @@ impl Server {
                     status: 101,
                     body: Vec::new(),
                 });
-                let _ = guarded("an engine answer", || {
-                    lab.on_engine(now, node, id, reply, io)
-                });
+                let _ = guarded("an engine answer", || lab.on_engine(now, &call, reply, io));
                 if aux {
                     if !first.is_empty() {
                         let (lab, io) = (&mut self.lab, &mut self.io);
@@ -275,9 +277,7 @@ impl Server {
             }
         };
         let (lab, io) = (&mut self.lab, &mut self.io);
-        let _ = guarded("an engine answer", || {
-            lab.on_engine(now, node, id, answer, io)
-        });
+        let _ = guarded("an engine answer", || lab.on_engine(now, &call, answer, io));
     }
 
     /// A call took too long: it fails.
@@ -293,9 +293,7 @@ impl Server {
         let call = conn.call;
         let e = format!("Docker timeout {} {}", call.method, call.path);
         let (lab, io) = (&mut self.lab, &mut self.io);
-        let _ = guarded("an engine answer", || {
-            lab.on_engine(now, call.node, call.id, Err(e), io)
-        });
+        let _ = guarded("an engine answer", || lab.on_engine(now, &call, Err(e), io));
     }
 
     /// The node's console stream is readable: what the container printed

@@ -20,8 +20,7 @@ fn answer(r: &mut Rig, status: u16, body: &str) -> EngineCall {
         status,
         body: body.as_bytes().to_vec(),
     };
-    r.lab
-        .on_engine(r.now, call.node, call.id, Ok(reply), &mut r.host);
+    r.lab.on_engine(r.now, &call, Ok(reply), &mut r.host);
     r.check();
     call
 }
@@ -385,4 +384,28 @@ fn the_auxiliary_console_is_a_second_shell_on_a_port_of_its_own() {
     let t = op(&mut r, p, n, NodeCommand::Delete);
     assert_eq!(r.status(t), Some(204));
     assert!(r.host.aux_consoles.is_empty());
+}
+
+#[test]
+fn a_container_made_for_a_node_that_went_meanwhile_is_removed() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let t = create(&mut r, p, "c1", DockerConfig::default());
+    answer(&mut r, 200, r#"{"Config": {}}"#);
+    // The project closes while the engine makes the container.
+    let making = r.host.engine_calls.remove(0);
+    let close = r.send(Command::CloseProject(p));
+    assert_eq!(r.status(close), Some(204));
+    assert_eq!(r.status(t), Some(409), "the create is answered");
+    let reply = EngineReply {
+        status: 201,
+        body: format!(r#"{{"Id": "{CID}", "Warnings": []}}"#).into_bytes(),
+    };
+    r.lab.on_engine(r.now, &making, Ok(reply), &mut r.host);
+    r.check();
+    let rm = &r.host.engine_calls[0];
+    assert_eq!(
+        (rm.method, rm.path.clone(), rm.node),
+        ("DELETE", format!("/containers/{CID}?force=1&v=1"), None)
+    );
 }
