@@ -156,6 +156,9 @@ pub const LOCAL_HOPS: usize = 16_384;
 pub const MAX_CARRIED_FRAMES: usize = 65_536;
 /// See [`MAX_CARRIED_FRAMES`].
 pub const MAX_CARRIED_BYTES: usize = 16 * 1024 * 1024;
+/// Requests to the container engine under way at once; past it, a
+/// request that needs one more is refused (503) until answers come.
+pub const MAX_ENGINE_CALLS: usize = 256;
 /// Frames held back by delay filters, server-wide; past it, frames drop.
 pub const MAX_DELAYED_FRAMES: usize = 65_536;
 /// Bytes held back by delay filters, server-wide.

@@ -41,6 +41,17 @@ impl Io {
     /// Connect to the engine and send `call`; refused at once when the
     /// engine is not there.
     pub(super) fn engine_call(&mut self, now: Instant, call: EngineCall) -> Result<(), ApiError> {
+        let under_way = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Engine(_)))
+            .count();
+        if under_way >= crate::limits::MAX_ENGINE_CALLS {
+            return Err(ApiError::Unavailable(format!(
+                "The Docker engine has {under_way} requests of nanolab's under way, the most \
+                 at once: try again once they are answered"
+            )));
+        }
         let socket = self.config.docker_socket.clone();
         let mut stream = UnixStream::connect(&socket).map_err(|e| {
             ApiError::conflict(format!(
