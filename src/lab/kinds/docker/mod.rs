@@ -30,9 +30,13 @@ use crate::lab::id::Endpoint;
 use crate::lab::port::Port;
 use crate::lab::spec::{DockerConfig, DockerPatch};
 use crate::lab::types::{Nio, NioEthernet};
+pub use container::{LABEL, engine_error};
+use container::{Owner, pull_error, split_command, split_image};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
+
+pub mod container;
 
 /// Where a project keeps its containers' directories (`project-files/docker`).
 pub const DIR: &str = "docker";
@@ -43,31 +47,6 @@ const CHANNEL: usize = 1 << 20;
 pub const STOP_WAIT: u32 = 5;
 /// Bytes of the console shown when a container ends at start.
 const EXIT_TAIL: usize = 600;
-/// The label every container of nanolab carries, with its projects
-/// directory: a server finds what an earlier run left by it.
-pub const LABEL: &str = "org.nanolab.projects-dir";
-
-/// Capabilities a container is not given, though GNS3 gives every one:
-/// `SYS_RESOURCE`, which root lacks on some hosts (the engine then fails
-/// the start, as GNS3's `Privileged` does), and those that act on the
-/// whole host rather than on the container's own namespaces: kernel
-/// modules, raw I/O, reboot, the clock, the kernel log, the security
-/// modules and the audit rules. A lab's routers and hosts (FRR, network
-/// tools) use none of them; with them, a node could take the host.
-pub const HOST_WIDE: [&str; 11] = [
-    "SYS_RESOURCE",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_BOOT",
-    "SYS_TIME",
-    "SYSLOG",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "AUDIT_CONTROL",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-];
-
 /// What an engine call awaited is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -190,7 +169,7 @@ impl Docker {
             "Cmd": ["/bin/sh", "-c", "while true; do TERM=vt100 /bin/sh; done"],
         });
         let path = format!("/containers/{}/exec", self.container);
-        self.ask(cx, Op::Exec, ("POST", path), Some(body))
+        self.ask(cx, Op::Exec, ("POST", path), Some(body)).map(drop)
     }
 
     /// GNS3's base MAC for node `id`: `02:42:` and the id's hex digits 2
@@ -207,14 +186,15 @@ impl Docker {
             .unwrap_or_default()
     }
 
-    /// Ask the engine `method path` (with `body`), awaiting its answer as `op`.
+    /// Ask the engine `method path` (with `body`), awaiting its answer as
+    /// `op`: nothing is finished until it comes (`Heard::Nothing`).
     fn ask(
         &mut self,
         cx: &mut Ctx,
         op: Op,
         (method, path): (&'static str, String),
         body: Option<Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Heard, ApiError> {
         let id = cx.next_serial();
         cx.host.engine(EngineCall {
             node: Some(cx.key),
@@ -227,7 +207,7 @@ impl Docker {
             aux: op == Op::AuxAttach,
         })?;
         self.call = Some((id, op));
-        Ok(())
+        Ok(Heard::Nothing)
     }
 
     /// Ask the engine without waiting: an error only warns.
@@ -248,90 +228,20 @@ impl Docker {
         }
     }
 
-    /// The container's name in the engine: nanolab's, the node's name
-    /// (what the engine allows of it), the node's id.
-    fn engine_name(name: &str, id: Uuid) -> String {
-        let clean: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("nanolab.{clean}.{id}")
-    }
-
-    /// What the engine makes the container from: the image, nanolab's
-    /// terminal, no network, the command, environment, hosts, volumes and
-    /// limits asked for, and nanolab's labels.
-    fn create_body(&self, cx: &mut Ctx, image: &Value) -> Result<Value, ApiError> {
-        let c = &self.config;
-        let mut body = json!({
-            "Image": c.image,
-            "Tty": true, "OpenStdin": true, "StdinOnce": false,
-            "AttachStdin": true, "AttachStdout": true, "AttachStderr": true,
-            "Env": environment(c, cx)?,
-            "Labels": {
-                LABEL: self.projects_dir,
-                "org.nanolab.node": cx.id.to_string(),
-                "org.nanolab.project": cx.project.to_string(),
-            },
-            "HostConfig": {
-                "NetworkMode": "none",
-                // What a lab's programs need of the kernel (GNS3 gives
-                // every capability), less what acts on the whole host
-                // rather than the container's namespaces (see HOST_WIDE).
-                "CapAdd": ["ALL"], "CapDrop": HOST_WIDE,
-                "Binds": self.binds(),
-                "ExtraHosts": extra_hosts(&c.extra_hosts)?,
-                "Memory": c.memory * 1024 * 1024,
-                "NanoCpus": c.millicpus * 1_000_000,
-            },
-        });
-        if is_hostname(cx.name) {
-            body["Hostname"] = json!(cx.name);
-        }
-        let command = split_command(&c.start_command)?;
-        let config = &image["Config"];
-        let empty = |v: &Value| v.as_array().is_none_or(|a| a.is_empty());
-        if !command.is_empty() {
-            body["Cmd"] = json!(command);
-        } else if empty(&config["Cmd"]) && empty(&config["Entrypoint"]) {
-            body["Cmd"] = json!(["/bin/sh"]);
-        }
-        Ok(body)
-    }
-
-    /// Each volume kept in the node's directory, bound at its path.
-    fn binds(&self) -> Vec<String> {
-        self.config
-            .extra_volumes
-            .iter()
-            .map(|v| format!("{}:{v}", self.volume_dir(v).display()))
-            .collect()
-    }
-
-    fn volume_dir(&self, volume: &str) -> PathBuf {
-        self.dir
-            .join("volumes")
-            .join(volume.trim_start_matches('/'))
-    }
-
     /// Make the container: the image's settings first.
     fn make(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
-        for v in self.config.extra_volumes.clone() {
-            cx.host.files().create_dir(&self.volume_dir(&v))?;
+        for v in &self.config.extra_volumes {
+            cx.host
+                .files()
+                .create_dir(&container::volume_dir(&self.dir, v))?;
         }
         self.pulled = false;
         let path = format!("/images/{}/json", self.config.image);
-        self.ask(cx, Op::Image, ("GET", path), None)
+        self.ask(cx, Op::Image, ("GET", path), None).map(drop)
     }
 
     /// Pull the image from its registry, as GNS3 does for one missing.
-    fn pull(&mut self, cx: &mut Ctx) -> Result<(), ApiError> {
+    fn pull(&mut self, cx: &mut Ctx) -> Result<Heard, ApiError> {
         self.pulled = true;
         let image = self.config.image.clone();
         let log = format!("Pulling '{image}' from Docker repository");
@@ -350,7 +260,7 @@ impl Docker {
             "/containers/{}/attach?stream=1&stdin=1&stdout=1&stderr=1",
             self.container
         );
-        self.ask(cx, Op::Attach, ("POST", path), None)
+        self.ask(cx, Op::Attach, ("POST", path), None).map(drop)
     }
 
     /// The container's veths: one per adapter, named after the container
@@ -424,140 +334,165 @@ impl Docker {
 
     /// The next step of a start, making or create once `op` was answered.
     fn step(&mut self, cx: &mut Ctx, op: Op, reply: EngineReply) -> Result<Heard, ApiError> {
-        let ok = |codes: &[u16]| {
-            if codes.contains(&reply.status) {
-                Ok(())
-            } else {
-                Err(engine_error(&reply))
-            }
-        };
         match op {
-            Op::Image if reply.status == 404 && !self.pulled => self.pull(cx)?,
-            Op::Pull => {
-                let image = self.config.image.clone();
-                let failed = |why: String| {
-                    ApiError::conflict(format!(
-                        "Could not pull the '{image}' image from Docker repository, please \
-                         check your Internet connection (original error: {why})"
-                    ))
-                };
-                if reply.status != 200 {
-                    return Err(failed(engine_error(&reply).to_string()));
-                }
-                if let Some(why) = pull_error(&reply.body) {
-                    return Err(failed(why));
-                }
-                let log = format!("Success pulling image {image}");
-                cx.events.project_log(cx.project, LogLevel::Info, log);
-                let path = format!("/images/{image}/json");
-                self.ask(cx, Op::Image, ("GET", path), None)?;
-            }
-            Op::Image => {
-                ok(&[200])?;
-                let image: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                let body = self.create_body(cx, &image)?;
-                let path = format!(
-                    "/containers/create?name={}",
-                    Self::engine_name(cx.name, cx.id)
-                );
-                self.ask(cx, Op::Create, ("POST", path), Some(body))?;
-            }
+            Op::Image if reply.status == 404 && !self.pulled => self.pull(cx),
+            Op::Image => self.on_image(cx, &reply),
+            Op::Pull => self.on_pulled(cx, &reply),
             Op::Remove => {
-                ok(&[204, 404])?;
+                expect(&reply, &[204, 404])?;
                 self.container.clear();
-                self.make(cx)?;
+                self.make(cx).map(|()| Heard::Nothing)
             }
-            Op::Create => {
-                ok(&[201])?;
-                let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                let id = made["Id"].as_str().unwrap_or_default();
-                if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(ApiError::conflict(format!(
-                        "Docker made a container without an id: {}",
-                        String::from_utf8_lossy(&reply.body)
-                    )));
-                }
-                self.container = id.to_string();
-                self.stale = false;
-                if std::mem::take(&mut self.creating) {
-                    return Ok(Heard::Created);
-                }
-                self.attach(cx)?;
-            }
+            Op::Create => self.on_created(cx, &reply),
             Op::Attach => {
-                ok(&[101, 200])?;
+                expect(&reply, &[101, 200])?;
                 let path = format!("/containers/{}/start", self.container);
-                self.ask(cx, Op::Start, ("POST", path), None)?;
+                self.ask(cx, Op::Start, ("POST", path), None)
             }
             Op::Start => {
-                ok(&[204, 304])?;
+                expect(&reply, &[204, 304])?;
                 self.run = Some(Box::default());
                 let path = format!("/containers/{}/json", self.container);
-                self.ask(cx, Op::Inspect, ("GET", path), None)?;
+                self.ask(cx, Op::Inspect, ("GET", path), None)
             }
-            Op::Inspect => {
-                ok(&[200])?;
-                let state: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                let state = &state["State"];
-                let pid = state["Pid"].as_u64().and_then(|p| u32::try_from(p).ok());
-                match pid.filter(|&p| p > 0 && state["Running"] == json!(true)) {
-                    Some(pid) => self.plumb(cx, pid)?,
-                    None => {
-                        return Err(ApiError::conflict(format!(
-                            "Container {} exited as it started: {}",
-                            cx.name,
-                            Self::console_tail(cx)
-                        )));
-                    }
-                }
-                if self.aux.is_none() {
-                    return Ok(Heard::Ready);
-                }
-                // The auxiliary shell is a comfort: without it, the node runs.
-                if let Err(e) = self.exec_aux(cx) {
-                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
-                    return Ok(Heard::Ready);
-                }
-            }
-            Op::Exec => {
-                let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                let id = made["Id"].as_str().unwrap_or_default().to_string();
-                let hex = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
-                if reply.status != 201 || !hex {
-                    let e = engine_error(&reply);
-                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
-                    return Ok(Heard::Ready);
-                }
-                let path = format!("/exec/{id}/start");
-                let body = json!({"Detach": false, "Tty": true});
-                if let Err(e) = self.ask(cx, Op::AuxAttach, ("POST", path), Some(body)) {
-                    cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
-                }
-                if self.call.is_none() {
-                    return Ok(Heard::Ready);
-                }
-            }
+            Op::Inspect => self.on_inspected(cx, &reply),
+            Op::Exec => Ok(self.on_exec(cx, &reply)),
             Op::AuxAttach => {
-                if !matches!(reply.status, 101 | 200) {
-                    let e = engine_error(&reply);
+                if let Err(e) = expect(&reply, &[101, 200]) {
                     cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
                 }
-                return Ok(Heard::Ready);
+                Ok(Heard::Ready)
             }
             Op::Unpause => {
-                ok(&[204, 304])?;
+                expect(&reply, &[204, 304])?;
                 self.paused = false;
-                return Ok(Heard::Ready);
+                Ok(Heard::Ready)
             }
             Op::Stop => {
-                if let Err(e) = ok(&[204, 304, 404]) {
+                if let Err(e) = expect(&reply, &[204, 304, 404]) {
                     cx.warn(format!("stopping container {}: {e}", cx.name));
                 }
                 self.unplumb(cx);
-                return Ok(Heard::Gone(Gone::Stopped));
+                Ok(Heard::Gone(Gone::Stopped))
             }
         }
-        Ok(Heard::Nothing)
+    }
+
+    /// The image's settings came: make the container from them.
+    fn on_image(&mut self, cx: &mut Ctx, reply: &EngineReply) -> Result<Heard, ApiError> {
+        expect(reply, &[200])?;
+        let image: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let owner = Owner {
+            name: cx.name,
+            id: cx.id,
+            project: cx.project,
+            projects_dir: &self.projects_dir,
+            dir: &self.dir,
+        };
+        let (body, refused) = container::create_body(&self.config, owner, &image)?;
+        for line in refused {
+            cx.warn(format!(
+                "{} has invalid environment variable: {line}",
+                cx.name
+            ));
+        }
+        let name = container::engine_name(cx.name, cx.id);
+        let path = format!("/containers/create?name={name}");
+        self.ask(cx, Op::Create, ("POST", path), Some(body))
+    }
+
+    /// A pull ended: look at the image again, or say why it failed.
+    fn on_pulled(&mut self, cx: &mut Ctx, reply: &EngineReply) -> Result<Heard, ApiError> {
+        let image = self.config.image.clone();
+        let failed = |why: String| {
+            ApiError::conflict(format!(
+                "Could not pull the '{image}' image from Docker repository, please \
+                 check your Internet connection (original error: {why})"
+            ))
+        };
+        if reply.status != 200 {
+            return Err(failed(engine_error(reply).to_string()));
+        }
+        if let Some(why) = pull_error(&reply.body) {
+            return Err(failed(why));
+        }
+        let log = format!("Success pulling image {image}");
+        cx.events.project_log(cx.project, LogLevel::Info, log);
+        let path = format!("/images/{image}/json");
+        self.ask(cx, Op::Image, ("GET", path), None)
+    }
+
+    /// The engine made the container: the create is done, or the start
+    /// that made it again goes on.
+    fn on_created(&mut self, cx: &mut Ctx, reply: &EngineReply) -> Result<Heard, ApiError> {
+        expect(reply, &[201])?;
+        let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let id = made["Id"].as_str().unwrap_or_default();
+        if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::conflict(format!(
+                "Docker made a container without an id: {}",
+                String::from_utf8_lossy(&reply.body)
+            )));
+        }
+        self.container = id.to_string();
+        self.stale = false;
+        if std::mem::take(&mut self.creating) {
+            return Ok(Heard::Created);
+        }
+        self.attach(cx).map(|()| Heard::Nothing)
+    }
+
+    /// The running container's process: its veths, then the auxiliary
+    /// shell if it has one.
+    fn on_inspected(&mut self, cx: &mut Ctx, reply: &EngineReply) -> Result<Heard, ApiError> {
+        expect(reply, &[200])?;
+        let state: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let state = &state["State"];
+        let pid = state["Pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+        let Some(pid) = pid.filter(|&p| p > 0 && state["Running"] == json!(true)) else {
+            return Err(ApiError::conflict(format!(
+                "Container {} exited as it started: {}",
+                cx.name,
+                Self::console_tail(cx)
+            )));
+        };
+        self.plumb(cx, pid)?;
+        if self.aux.is_none() {
+            return Ok(Heard::Ready);
+        }
+        // The auxiliary shell is a comfort: without it, the node runs.
+        match self.exec_aux(cx) {
+            Ok(()) => Ok(Heard::Nothing),
+            Err(e) => {
+                cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                Ok(Heard::Ready)
+            }
+        }
+    }
+
+    /// The auxiliary shell was made: attach to it (the start is done
+    /// either way once that is answered).
+    fn on_exec(&mut self, cx: &mut Ctx, reply: &EngineReply) -> Heard {
+        let made: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let id = made["Id"].as_str().unwrap_or_default().to_string();
+        let hex = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let asked = match expect(reply, &[201]) {
+            Ok(()) if hex => {
+                let body = json!({"Detach": false, "Tty": true});
+                let path = format!("/exec/{id}/start");
+                self.ask(cx, Op::AuxAttach, ("POST", path), Some(body))
+            }
+            Ok(()) => Err(engine_error(reply)),
+            Err(e) => Err(e),
+        };
+        match asked {
+            Ok(Heard::Nothing) => Heard::Nothing,
+            Ok(other) => other,
+            Err(e) => {
+                cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
+                Heard::Ready
+            }
+        }
     }
 
     /// Apply an update: a rename renames the container; the console moves;
@@ -588,7 +523,7 @@ impl Docker {
             split_command(command)?;
         }
         if let Some(hosts) = &b.extra_hosts {
-            extra_hosts(hosts)?;
+            container::extra_hosts(hosts)?;
         }
         match b.console_type.as_deref() {
             Some("none") if cx.console_port.is_some() => {
@@ -615,7 +550,7 @@ impl Docker {
                 let path = format!(
                     "/containers/{}/rename?name={}",
                     self.container,
-                    Self::engine_name(&name, cx.id)
+                    container::engine_name(&name, cx.id)
                 );
                 self.tell(cx, "POST", path);
             }
@@ -635,101 +570,13 @@ impl Docker {
     }
 }
 
-/// The engine's refusal as the API's error (GNS3's words).
-pub fn engine_error(reply: &EngineReply) -> ApiError {
-    let said: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-    let message = match said["message"].as_str() {
-        Some(m) => m.to_string(),
-        None => String::from_utf8_lossy(&reply.body).trim().to_string(),
-    };
-    ApiError::conflict(format!(
-        "Docker has returned an error: {} {message}",
-        reply.status
-    ))
-}
-
-/// An image's repository and its tag (`None` for a digest or no tag).
-fn split_image(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
+/// The engine answered with one of `codes`, or its refusal.
+fn expect(reply: &EngineReply, codes: &[u16]) -> Result<(), ApiError> {
+    if codes.contains(&reply.status) {
+        Ok(())
+    } else {
+        Err(engine_error(reply))
     }
-    let after = image.rfind('/').map_or(0, |i| i + 1);
-    match image[after..].rfind(':') {
-        Some(i) => (&image[..after + i], Some(&image[after + i + 1..])),
-        None => (image, None),
-    }
-}
-
-/// The error a pull's progress ends with, if it failed (the engine
-/// answers 200 and says so in the stream).
-fn pull_error(progress: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(progress);
-    text.lines().rev().find_map(|line| {
-        let v: Value = serde_json::from_str(line.trim()).ok()?;
-        v["error"].as_str().map(str::to_string)
-    })
-}
-
-/// The container's environment: GNS3's own variables, then each
-/// `NAME=value` line asked for, with `%vm-name%`, `%vm-id%` and
-/// `%project-id%` replaced.
-fn environment(c: &DockerConfig, cx: &mut Ctx) -> Result<Vec<String>, ApiError> {
-    let mut env = vec![
-        "container=docker".to_string(),
-        format!("GNS3_MAX_ETHERNET=eth{}", c.adapters.saturating_sub(1)),
-    ];
-    for line in c.environment.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with("GNS3_") {
-            continue;
-        }
-        match line.split_once('=') {
-            Some((name, _)) if !name.trim().is_empty() => env.push(
-                line.replace("%vm-name%", cx.name)
-                    .replace("%vm-id%", &cx.id.to_string())
-                    .replace("%project-id%", &cx.project.to_string()),
-            ),
-            _ => cx.warn(format!(
-                "{} has invalid environment variable: {line}",
-                cx.name
-            )),
-        }
-    }
-    Ok(env)
-}
-
-/// `host:address` lines as the engine takes them.
-fn extra_hosts(text: &str) -> Result<Vec<String>, ApiError> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.split_once(':') {
-            Some((host, addr)) if !host.trim().is_empty() && !addr.trim().is_empty() => {
-                Ok(format!("{}:{}", host.trim(), addr.trim()))
-            }
-            _ => Err(ApiError::conflict(format!(
-                "Can't apply `ExtraHosts`, wrong format: {l}"
-            ))),
-        })
-        .collect()
-}
-
-/// A start command split as a shell would.
-fn split_command(command: &str) -> Result<Vec<String>, ApiError> {
-    shlex::split(command.trim())
-        .ok_or_else(|| ApiError::conflict(format!("Invalid start command '{command}'")))
-}
-
-/// Whether `name` is a host name (RFC 1123 labels).
-pub fn is_hostname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 impl Behaviour for Docker {
@@ -843,7 +690,7 @@ impl Behaviour for Docker {
         cx.events.emit(Event::Stopping { node: cx.id, pid });
         let path = format!("/containers/{}/stop?t={STOP_WAIT}", self.container);
         match self.ask(cx, Op::Stop, ("POST", path), None) {
-            Ok(()) => Stopping::Later,
+            Ok(_) => Stopping::Later,
             Err(e) => {
                 cx.warn(format!("stopping container {}: {e}", cx.name));
                 self.unplumb(cx);
@@ -976,77 +823,5 @@ impl Behaviour for Docker {
             return Err("a start step awaits the engine, yet no start is parked".into());
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_follow_rfc_1123() {
-        for ok in ["alpine-1", "a", "r1.lab", "X9"] {
-            assert!(is_hostname(ok), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "a b", "a_b", "a..b", &"x".repeat(64)] {
-            assert!(!is_hostname(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn extra_hosts_are_host_colon_address_lines() {
-        assert_eq!(
-            extra_hosts("a:10.0.0.1\n\n b : 10.0.0.2 \n").unwrap(),
-            vec!["a:10.0.0.1", "b:10.0.0.2"]
-        );
-        assert!(extra_hosts("nocolon").is_err());
-        assert!(extra_hosts(":1.2.3.4").is_err());
-    }
-
-    #[test]
-    fn engine_names_keep_what_the_engine_allows() {
-        let id = Uuid::nil();
-        assert_eq!(
-            Docker::engine_name("PC 1/é", id),
-            format!("nanolab.PC_1__.{id}")
-        );
-    }
-
-    #[test]
-    fn images_split_into_repository_and_tag() {
-        assert_eq!(split_image("alpine:3.20"), ("alpine", Some("3.20")));
-        assert_eq!(
-            split_image("127.0.0.1:5000/lab/busybox:1"),
-            ("127.0.0.1:5000/lab/busybox", Some("1"))
-        );
-        assert_eq!(
-            split_image("127.0.0.1:5000/lab/busybox"),
-            ("127.0.0.1:5000/lab/busybox", None)
-        );
-        assert_eq!(split_image("frr@sha256:00"), ("frr@sha256:00", None));
-    }
-
-    #[test]
-    fn a_pull_s_progress_says_whether_it_failed() {
-        let ok = b"{\"status\":\"Pulling fs layer\"}\r\n{\"status\":\"Status: Downloaded newer image\"}\r\n";
-        assert_eq!(pull_error(ok), None);
-        let bad = b"{\"status\":\"Pulling\"}\r\n{\"errorDetail\":{\"message\":\"x\"},\"error\":\"manifest unknown\"}\r\n";
-        assert_eq!(pull_error(bad).as_deref(), Some("manifest unknown"));
-        assert_eq!(
-            pull_error(b"{\"error\":\"cut\"}\r\n{\"stat"),
-            Some("cut".into())
-        );
-    }
-
-    #[test]
-    fn engine_errors_say_the_status_and_the_engine_s_message() {
-        let e = engine_error(&EngineReply {
-            status: 404,
-            body: br#"{"message":"No such image: x:latest"}"#.to_vec(),
-        });
-        assert_eq!(
-            e.to_string(),
-            "Docker has returned an error: 404 No such image: x:latest"
-        );
     }
 }
