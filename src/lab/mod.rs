@@ -144,7 +144,7 @@ impl Lab {
             Command::CreateNode(p, NodeCreate::Cloud(b)) => self.create_cloud(p, b, host),
             Command::CreateNode(p, NodeCreate::Qemu(b)) => self.create_qemu(p, b, host),
             Command::CreateNode(p, NodeCreate::Docker(b)) => {
-                match self.create_docker(now, ticket, p, b, host) {
+                match self.create_docker(now, ticket, p, *b, host) {
                     Ok(None) => return,
                     Ok(Some(answer)) => Ok(answer),
                     Err(e) => Err(e),
@@ -760,7 +760,7 @@ impl Lab {
         now: Instant,
         ticket: Ticket,
         project: Uuid,
-        mut b: Box<spec::DockerCreate>,
+        mut b: spec::DockerCreate,
         host: &mut dyn Host,
     ) -> Result<Option<Answer>, ApiError> {
         if let Some(r) = self.existing(project, b.node_id, NodeClass::Docker)? {
