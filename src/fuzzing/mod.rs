@@ -247,8 +247,12 @@ pub fn engine_answer(data: &[u8]) {
         return;
     };
     let limit = 1 + usize::from(seed) * 8;
-    let read = |cuts: &[usize]| -> Result<Option<(Answer, usize)>, String> {
-        let mut p = ResponseParser::new(limit);
+    let read = |cuts: &[usize], tail: bool| -> Result<Option<(Answer, usize)>, String> {
+        let mut p = if tail {
+            ResponseParser::keeping_tail(limit)
+        } else {
+            ResponseParser::new(limit)
+        };
         let (mut held, mut eaten, mut start) = (Vec::new(), 0, 0);
         for end in cuts.iter().copied().chain([rest.len()]) {
             held.extend_from_slice(&rest[start..end]);
@@ -266,16 +270,42 @@ pub fn engine_answer(data: &[u8]) {
             Err(e) => Err(e),
         }
     };
-    let whole = read(&[]);
-    if let Ok(Some((Answer::Whole(r), _))) = &whole {
-        assert!(r.body.len() <= limit, "a body past the limit");
+    // Bounded, and the same answer however the bytes come; a progress
+    // stream (tail mode) keeps at most the limit, the end of what a body
+    // without a limit would be.
+    for tail in [false, true] {
+        let whole = read(&[], tail);
+        if let Ok(Some((Answer::Whole(r), _))) = &whole {
+            assert!(r.body.len() <= limit, "a body past the limit");
+        }
+        let split = read(&cuts(seed, rest.len()), tail);
+        assert_eq!(
+            whole.as_ref().map_err(|_| ()),
+            split.as_ref().map_err(|_| ()),
+            "split reads changed the answer"
+        );
+        if tail
+            && let Ok(Some((Answer::Whole(r), _))) = &whole
+            && let Ok(Some((Answer::Whole(all), _))) = read_unbounded(rest)
+        {
+            assert!(
+                all.body.ends_with(&r.body),
+                "the tail is not the body's end"
+            );
+        }
     }
-    let split = read(&cuts(seed, rest.len()));
-    assert_eq!(
-        whole.as_ref().map_err(|_| ()),
-        split.as_ref().map_err(|_| ()),
-        "split reads changed the answer"
-    );
+}
+
+/// A response read whole with no practical limit (for the tail check).
+fn read_unbounded(
+    rest: &[u8],
+) -> Result<Option<(crate::proto::http::client::Answer, usize)>, String> {
+    let mut p = crate::proto::http::client::ResponseParser::new(1 << 30);
+    let (used, answer) = p.feed(rest)?;
+    match answer {
+        Some(a) => Ok(Some((a, used))),
+        None => p.closed().map(|a| Some((a, rest.len()))),
+    }
 }
 
 /// The telnet filter: splitting the input never changes what reaches VPCS.
