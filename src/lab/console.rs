@@ -174,6 +174,7 @@ impl PortChoice<'_> {
             let (pool, host) = (&mut *self.pool, &mut *self.host);
             let taken = pool
                 .check_in_range(port)
+                .and_then(|()| free(pool, port))
                 .and_then(|()| pool.reserve(port, id))
                 .and_then(|()| {
                     Self::bind(host, (key, self.aux), port).inspect_err(|_| {
@@ -216,6 +217,7 @@ impl PortChoice<'_> {
     /// sessions.
     pub fn move_to(&mut self, current: &mut Option<u16>, port: u16) -> Result<(), ApiError> {
         self.pool.check_in_range(port)?;
+        free(self.pool, port)?;
         self.pool.reserve(port, self.id)?;
         if let Err(e) = Self::bind(self.host, (self.key, self.aux), port) {
             self.pool.release(port);
@@ -229,6 +231,17 @@ impl PortChoice<'_> {
             to: port,
         });
         Ok(())
+    }
+}
+
+/// A port no one holds, the node itself included (its other console's
+/// port must not be taken, then released, by a failed bind).
+fn free(pool: &PortPool, port: u16) -> Result<(), ApiError> {
+    match pool.owner(port) {
+        Some(_) => Err(ApiError::conflict(format!(
+            "Console port {port} is already in use"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -409,3 +409,40 @@ fn a_container_made_for_a_node_that_went_meanwhile_is_removed() {
         ("DELETE", format!("/containers/{CID}?force=1&v=1"), None)
     );
 }
+
+#[test]
+fn an_auxiliary_console_asked_on_the_console_s_port_takes_another() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let b = DockerCreate {
+        name: "c1".into(),
+        node_id: None,
+        console: Some(2000),
+        aux: Some(2000),
+        config: DockerConfig {
+            image: IMAGE.into(),
+            aux_type: "telnet".into(),
+            ..DockerConfig::default()
+        },
+    };
+    let t = r.send(Command::CreateNode(p, NodeCreate::Docker(Box::new(b))));
+    answer(&mut r, 200, r#"{"Config": {}}"#);
+    answer(&mut r, 201, &format!(r#"{{"Id": "{CID}"}}"#));
+    let v = match r.reply(t) {
+        Ok(Answer::Created(Body::Docker(v))) => (**v).clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(v.console, Some(2000));
+    let aux = v.aux.expect("an aux port");
+    assert_ne!(aux, 2000, "not the console's");
+    // And a console moved onto the aux port is refused, keeping both.
+    let k = r.lab.key_of(v.id).unwrap();
+    let patch = DockerPatch {
+        console: Some(aux),
+        ..DockerPatch::default()
+    };
+    let t = op(&mut r, p, v.id, NodeCommand::UpdateDocker(Box::new(patch)));
+    assert_eq!(r.status(t), Some(409));
+    assert_eq!(r.host.aux_consoles.get(&k), Some(&aux));
+    assert_eq!(r.host.consoles.get(&k), Some(&2000));
+}
