@@ -782,7 +782,8 @@ impl Nodes {
     }
 
     /// 2.2's `duplicate`: node `dest` (created beforehand by the
-    /// controller) gets this node's startup script, with its own name.
+    /// controller) takes what its kind copies from this node (a startup
+    /// script, with its own name; a container's volumes).
     pub(super) fn duplicate(
         &mut self,
         now: Instant,
@@ -791,15 +792,21 @@ impl Nodes {
         host: &mut dyn Host,
     ) -> Reply {
         let node = self.node(key).ok_or_else(went_away)?;
-        let script = node.face().script().map(str::to_string);
-        let (project, from) = (node.project, node.name.clone());
+        let face = node.face();
+        let script = face.script().map(str::to_string);
+        let dir = face.dir().map(Path::to_path_buf);
+        let (project, from, class) = (node.project, node.name.clone(), face.class());
         let dkey = self
             .key_of(dest)
             .filter(|k| self.node(*k).is_some_and(|n| n.project == project))
             .ok_or_else(|| ApiError::NotFound(format!("Node ID {dest} doesn't exist")))?;
-        self.with_kind(now, dkey, host, |k, cx| {
-            k.copy_script(cx, script.as_deref(), &from)
-        })??;
+        let origin = super::kinds::Origin {
+            name: &from,
+            class,
+            script: script.as_deref(),
+            dir: dir.as_deref(),
+        };
+        self.with_kind(now, dkey, host, |k, cx| k.copy_from(cx, &origin))??;
         let view = self.node(dkey).ok_or_else(went_away)?.view();
         Ok(Answer::Created(view))
     }

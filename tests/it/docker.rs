@@ -657,3 +657,46 @@ fn a_missing_image_is_pulled_from_its_registry_as_gns3_does() {
     drop(registry);
     let _ = e.docker(&["rmi", &image]);
 }
+
+#[test]
+fn a_duplicate_container_node_takes_the_volumes_of_its_origin() {
+    let e = engine();
+    let ns = Netns::new("dk5");
+    ns.within(move || {
+        let s = server(&[]);
+        let p = s.project();
+        let base = format!("/v2/compute/projects/{p}/docker/nodes");
+        let body = json!({"name": "r1", "image": IMAGE, "extra_volumes": ["/data"]});
+        let a = create(&s, &base, body);
+        let a_node = format!("{base}/{}", a["node_id"].as_str().unwrap());
+        assert_eq!(s.post(&format!("{a_node}/start"), "").status, 204);
+        let mut c = Console::open(a["console"].as_u64().unwrap() as u16);
+        c.send("\r\necho kept-$((40+2)) > /data/note; sync; echo wr''itten\r\n");
+        assert!(c.expect("written", 10), "{}", c.text());
+        // What the controller does: create the copy, then ask for the files.
+        let b = create(
+            &s,
+            &base,
+            json!({"name": "r2", "image": IMAGE, "extra_volumes": ["/data"]}),
+        );
+        let b_id = b["node_id"].as_str().unwrap().to_string();
+        let r = s.post(
+            &format!("{a_node}/duplicate"),
+            &json!({"destination_node_id": b_id}).to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.json["name"], "r2");
+        let b_node = format!("{base}/{b_id}");
+        assert_eq!(s.post(&format!("{b_node}/start"), "").status, 204);
+        let mut d = Console::open(b["console"].as_u64().unwrap() as u16);
+        d.send("\r\ncat /data/note\r\n");
+        assert!(d.expect("kept-42", 10), "the copy's volume: {}", d.text());
+        assert_eq!(
+            s.req("DELETE", &format!("/v2/compute/projects/{p}"), "")
+                .status,
+            204
+        );
+        let projects = s.dir.join("projects");
+        assert!(wait_for(10, || e.containers_of(&projects).is_empty()));
+    });
+}

@@ -482,7 +482,7 @@ fn vpcs_only(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, Ap
 /// A route 2.2 serves for VPCS only.
 fn vpcs_route(m: &Matched<'_, Route>, cmd: NodeCommand) -> Result<NodeCommand, ApiError> {
     match (node_class(m.params[1])?, &cmd) {
-        ((NodeClass::Qemu | NodeClass::Docker, _), NodeCommand::Duplicate(_)) => Err(not_here(m)),
+        ((NodeClass::Qemu, _), NodeCommand::Duplicate(_)) => Err(not_here(m)),
         ((NodeClass::Vpcs | NodeClass::Qemu | NodeClass::Docker, _), _) => Ok(cmd),
         _ => Err(not_here(m)),
     }

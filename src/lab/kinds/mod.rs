@@ -299,6 +299,19 @@ pub enum Gone {
     },
 }
 
+/// The node a duplicate copies from, as its kind shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its kind's routes.
+    pub class: NodeClass,
+    /// Its startup script, if it has one.
+    pub script: Option<&'a str>,
+    /// Its directory, if it has one.
+    pub dir: Option<&'a Path>,
+}
+
 /// What an answer of the container engine finished.
 #[derive(Debug)]
 pub enum Heard {
@@ -591,14 +604,10 @@ pub trait Behaviour {
         None
     }
 
-    /// Take `script` from a node named `from` (2.2's `duplicate`).
-    fn copy_script(
-        &mut self,
-        cx: &mut Ctx,
-        script: Option<&str>,
-        from: &str,
-    ) -> Result<(), ApiError> {
-        let _ = (cx, script, from);
+    /// Take what a node of its kind duplicates from `origin` (2.2's
+    /// `duplicate`: a PC's startup script, a container's volumes).
+    fn copy_from(&mut self, cx: &mut Ctx, origin: &Origin) -> Result<(), ApiError> {
+        let _ = (cx, origin);
         Err(ApiError::NotFound(
             "This node type cannot be duplicated".into(),
         ))

@@ -564,14 +564,9 @@ impl Behaviour for Pc {
         self.startup_script.as_deref()
     }
 
-    fn copy_script(
-        &mut self,
-        cx: &mut Ctx,
-        script: Option<&str>,
-        from: &str,
-    ) -> Result<(), ApiError> {
-        if let Some(script) = script {
-            let script = renamed_script(script, from, cx.name);
+    fn copy_from(&mut self, cx: &mut Ctx, origin: &super::Origin) -> Result<(), ApiError> {
+        if let Some(script) = origin.script {
+            let script = renamed_script(script, origin.name, cx.name);
             cx.host
                 .files()
                 .write_file(&self.dir.join(STARTUP_SCRIPT), script.as_bytes())?;

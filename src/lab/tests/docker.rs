@@ -446,3 +446,41 @@ fn an_auxiliary_console_asked_on_the_console_s_port_takes_another() {
     assert_eq!(r.host.aux_consoles.get(&k), Some(&aux));
     assert_eq!(r.host.consoles.get(&k), Some(&2000));
 }
+
+#[test]
+fn a_duplicate_takes_the_container_s_volumes_and_nothing_else_s() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let volumes = DockerConfig {
+        extra_volumes: vec!["/data".into()],
+        ..DockerConfig::default()
+    };
+    let (a, _) = made(&mut r, p, volumes.clone());
+    let (b, _) = made(&mut r, p, volumes);
+    let dir = |r: &mut Rig, n| view(r, p, n).directory;
+    let (from, to) = (dir(&mut r, a), dir(&mut r, b));
+    let file = from.join("volumes/data/frr.conf");
+    r.host.disk.files.insert(file, b"hostname r1\n".to_vec());
+    let t = op(&mut r, p, a, NodeCommand::Duplicate(b));
+    match r.reply(t) {
+        Ok(Answer::Created(Body::Docker(v))) => assert_eq!(v.id, b),
+        other => panic!("{other:?}"),
+    }
+    let copied = r.host.disk.files.get(&to.join("volumes/data/frr.conf"));
+    assert_eq!(copied.map(Vec::as_slice), Some(&b"hostname r1\n"[..]));
+    // A PC is no container's origin.
+    let (pc, _) = r.vpcs(p);
+    let t = r.send(Command::Node(
+        NodeRef {
+            project: p,
+            node: pc,
+            class: NodeClass::Vpcs,
+        },
+        NodeCommand::Duplicate(b),
+    ));
+    assert!(
+        r.error(t).contains("is not a Docker container"),
+        "{}",
+        r.error(t)
+    );
+}

@@ -606,7 +606,6 @@ impl Behaviour for Docker {
                 | C::UpdateCloud(..)
                 | C::UpdateQemu(_)
                 | C::AddDeviceNio(..)
-                | C::Duplicate(_)
         )
     }
 
@@ -783,6 +782,31 @@ impl Behaviour for Docker {
                 note: format!("\r\n*** container stopped ({how}) ***\r\n"),
             },
         })
+    }
+
+    /// A duplicate copies the volumes of a container node (what GNS3
+    /// copies: the node's directory), files up to the project files' limits.
+    fn copy_from(&mut self, cx: &mut Ctx, origin: &super::Origin) -> Result<(), ApiError> {
+        let Some(from) = origin.dir.filter(|_| origin.class == NodeClass::Docker) else {
+            return Err(ApiError::conflict(format!(
+                "{} is not a Docker container: {} cannot be its duplicate",
+                origin.name, cx.name
+            )));
+        };
+        let (from, to) = (from.join("volumes"), self.dir.join("volumes"));
+        let files = cx.host.files();
+        if !files.exists(&from) {
+            return Ok(());
+        }
+        files.create_dir(&to)?;
+        for (rel, _) in files.list_files(&from, crate::limits::MAX_PROJECT_FILES)? {
+            let limit = crate::limits::MAX_PROJECT_FILE;
+            let Some(data) = files.read_confined(&from, &from.join(&rel), limit)? else {
+                continue;
+            };
+            files.write_confined(&to, &to.join(&rel), &data)?;
+        }
+        Ok(())
     }
 
     fn charged(&self, to: Endpoint) -> (usize, bool) {
