@@ -703,7 +703,8 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
             let Some((p, n)) = LabFuzz::pick(&f.dockers, arg >> 3) else {
                 return;
             };
-            let c = match (arg >> 4) % 9 {
+            let other = LabFuzz::pick(&f.dockers, arg).map_or(n, |(_, o)| o);
+            let c = match (arg >> 4) % 10 {
                 0 => NodeCommand::Start,
                 1 => NodeCommand::Stop,
                 2 => NodeCommand::Suspend,
@@ -729,6 +730,7 @@ fn docker_op(f: &mut LabFuzz, arg: u8) {
                     }),
                     LinkFilters::default(),
                 ),
+                8 => NodeCommand::Duplicate(other),
                 _ => NodeCommand::Get,
             };
             let r = NodeRef {
