@@ -124,6 +124,30 @@ impl Io {
         }
     }
 
+    /// What one of the node's streams (`which`) holds now, up to the read
+    /// budget (then it is served again next turn), and whether it ended.
+    fn read_stream(
+        &mut self,
+        node: NodeKey,
+        which: fn(&super::NodeIo) -> Option<&(usize, UnixStream)>,
+    ) -> (Vec<u8>, bool) {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Some((token, stream)) = self.nodes.get(&node).and_then(which) {
+            match read_some(stream, &mut buf) {
+                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
+                Moved::Later => break,
+                Moved::Closed => return (data, true),
+            }
+            if data.len() >= crate::limits::READ_BUDGET {
+                let token = *token;
+                self.again.push(token);
+                break;
+            }
+        }
+        (data, false)
+    }
+
     /// Type into the node's console stream; `false` when it has none.
     pub(super) fn attach_input(&mut self, node: NodeKey, data: &[u8]) -> bool {
         let Some((_, stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.as_mut()) else {
@@ -310,25 +334,7 @@ impl Server {
     /// The node's console stream is readable: what the container printed
     /// goes to the lab; its end is the container's.
     pub(super) fn on_attach(&mut self, now: Instant, node: NodeKey) {
-        let mut data = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut closed = false;
-        while let Some((_, stream)) = self.io.nodes.get(&node).and_then(|n| n.attach.as_ref()) {
-            match read_some(stream, &mut buf) {
-                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
-                Moved::Later => break,
-                Moved::Closed => {
-                    closed = true;
-                    break;
-                }
-            }
-            if data.len() >= crate::limits::READ_BUDGET {
-                if let Some((token, _)) = self.io.nodes.get(&node).and_then(|n| n.attach.as_ref()) {
-                    self.io.again.push(*token);
-                }
-                break;
-            }
-        }
+        let (data, closed) = self.io.read_stream(node, |n| n.attach.as_ref());
         if !data.is_empty() {
             let (lab, io) = (&mut self.lab, &mut self.io);
             let _ = guarded("console output", || lab.on_output(now, node, &data, io));
@@ -345,28 +351,9 @@ impl Server {
     /// The node's auxiliary console stream is readable: what its shell
     /// printed goes to the lab; its end only closes it.
     pub(super) fn on_aux_attach(&mut self, node: NodeKey) {
-        let mut data = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut closed = false;
-        loop {
-            let aux = self.io.nodes.get(&node).and_then(|n| n.aux.as_ref());
-            let Some((token, stream)) = aux.and_then(|a| a.stream.as_ref()) else {
-                break;
-            };
-            match read_some(stream, &mut buf) {
-                Moved::Bytes(n) => data.extend_from_slice(&buf[..n]),
-                Moved::Later => break,
-                Moved::Closed => {
-                    closed = true;
-                    break;
-                }
-            }
-            if data.len() >= crate::limits::READ_BUDGET {
-                let token = *token;
-                self.io.again.push(token);
-                break;
-            }
-        }
+        let (data, closed) = self
+            .io
+            .read_stream(node, |n| n.aux.as_ref().and_then(|a| a.stream.as_ref()));
         if !data.is_empty() {
             let (lab, io) = (&mut self.lab, &mut self.io);
             let _ = guarded("console output", || lab.on_aux_output(node, &data, io));
