@@ -156,6 +156,21 @@ pub const LOCAL_HOPS: usize = 16_384;
 pub const MAX_CARRIED_FRAMES: usize = 65_536;
 /// See [`MAX_CARRIED_FRAMES`].
 pub const MAX_CARRIED_BYTES: usize = 16 * 1024 * 1024;
+/// How long the container engine has to answer a call (a stop waits for
+/// the container's process, [`CONTAINER_STOP_WAIT`], first).
+pub const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an image pull may take (a large image on a slow link).
+pub const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Bytes an answer of the engine may have (the image list of a busy one).
+pub const ENGINE_BODY_LIMIT: usize = 8 << 20;
+/// What is kept of a pull's progress: its last messages, which say how it
+/// ended.
+pub const PULL_TAIL: usize = 64 * 1024;
+/// Seconds the engine gives a container's process to stop before killing it.
+pub const CONTAINER_STOP_WAIT: u32 = 5;
+/// How long a server told to stop waits for the engine to answer the
+/// removals of its containers.
+pub const SHUTDOWN_ENGINE_WAIT: Duration = Duration::from_secs(10);
 /// Requests to the container engine under way at once; past it, a
 /// request that needs one more is refused (503) until answers come.
 pub const MAX_ENGINE_CALLS: usize = 256;

@@ -8,6 +8,7 @@ use super::event::Events;
 use super::host::{EngineCall, EngineReply, Host};
 use super::kinds::docker::{LABEL, engine_error};
 use crate::error::ApiError;
+use crate::limits::MAX_ENGINE_CALLS;
 use serde_json::Value;
 use std::path::Path;
 
@@ -27,9 +28,33 @@ enum Waiter {
 pub struct Engine {
     last_id: u64,
     waiting: Vec<(u64, Waiter)>,
+    /// Calls under way, the nodes' and the lab's own.
+    under_way: usize,
 }
 
 impl Engine {
+    /// Send `call` to the engine, counted among those under way until its
+    /// answer ([`Engine::heard`]); past [`MAX_ENGINE_CALLS`], refused (503)
+    /// until answers come, so that no client can open connections to the
+    /// engine without bound.
+    pub fn send(&mut self, host: &mut dyn Host, call: EngineCall) -> Result<(), ApiError> {
+        if self.under_way >= MAX_ENGINE_CALLS {
+            return Err(ApiError::Unavailable(format!(
+                "The Docker engine has {} requests of nanolab's under way, the most at \
+                 once: try again once they are answered",
+                self.under_way
+            )));
+        }
+        host.engine(call)?;
+        self.under_way += 1;
+        Ok(())
+    }
+
+    /// A call was answered (or failed, or timed out).
+    pub fn heard(&mut self) {
+        self.under_way = self.under_way.saturating_sub(1);
+    }
+
     fn call(
         &mut self,
         host: &mut dyn Host,
@@ -37,16 +62,7 @@ impl Engine {
         waiter: Waiter,
     ) -> Result<(), ApiError> {
         self.last_id += 1;
-        host.engine(EngineCall {
-            node: None,
-            id: self.last_id,
-            method,
-            path,
-            body: None,
-            attach: false,
-            long: false,
-            aux: false,
-        })?;
+        self.send(host, EngineCall::new(None, self.last_id, (method, path)))?;
         self.waiting.push((self.last_id, waiter));
         Ok(())
     }

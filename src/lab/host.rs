@@ -95,6 +95,23 @@ pub struct EngineCall {
     pub aux: bool,
 }
 
+impl EngineCall {
+    /// `method path` for `node` (or the lab), numbered `id`: no body, a
+    /// plain request.
+    pub fn new(node: Option<NodeKey>, id: u64, (method, path): (&'static str, String)) -> Self {
+        EngineCall {
+            node,
+            id,
+            method,
+            path,
+            body: None,
+            attach: false,
+            long: false,
+            aux: false,
+        }
+    }
+}
+
 /// The engine's answer to an [`EngineCall`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineReply {

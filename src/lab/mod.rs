@@ -85,8 +85,6 @@ pub struct Lab {
     projects: projects::Projects,
     /// Image lists being made.
     images: images::Images,
-    /// The lab's own calls to the container engine.
-    engine: engine::Engine,
     /// Rates of the linked ports, and their recent history.
     traffic: traffic::Traffic,
     shutdown: bool,
@@ -99,7 +97,6 @@ impl Lab {
             nodes: Nodes::new(World::new(settings)),
             projects: projects::Projects::default(),
             images: images::Images::default(),
-            engine: engine::Engine::default(),
             traffic: traffic::Traffic::default(),
             shutdown: false,
         }
@@ -150,7 +147,7 @@ impl Lab {
                     Err(e) => Err(e),
                 }
             }
-            Command::DockerImages => match self.engine.images(ticket, host) {
+            Command::DockerImages => match self.nodes.world.engine.images(ticket, host) {
                 Ok(()) => return,
                 Err(e) => Err(e),
             },
@@ -456,7 +453,7 @@ impl Lab {
     /// earlier run left (the caller holds the projects directory's lock).
     pub fn start_up(&mut self, host: &mut dyn Host) {
         let dir = self.nodes.world.settings.projects_dir.clone();
-        self.engine.sweep(&dir, host);
+        self.nodes.world.engine.sweep(&dir, host);
     }
 
     /// The container engine answered `call` (a node's, or the lab's own).
@@ -467,18 +464,21 @@ impl Lab {
         answer: Result<host::EngineReply, String>,
         host: &mut dyn Host,
     ) {
+        self.nodes.world.engine.heard();
         match call.node {
             Some(key) if self.nodes.node(key).is_some() => {
                 self.settle(|n| n.on_engine(now, key, call.id, answer, host))
             }
             // Its node went meanwhile: what the call made goes too.
             Some(_) => {
-                let events = &mut self.nodes.world.events;
-                self.engine.orphan(call, answer, host, events);
+                let world = &mut self.nodes.world;
+                world.engine.orphan(call, answer, host, &mut world.events);
             }
             None => {
-                let events = &mut self.nodes.world.events;
-                self.engine.answered(call.id, answer, host, events);
+                let world = &mut self.nodes.world;
+                world
+                    .engine
+                    .answered(call.id, answer, host, &mut world.events);
             }
         }
     }
@@ -776,11 +776,8 @@ impl Lab {
         let dir = self.project(project)?.node_dir(kinds::docker::DIR, id);
         let telnet = b.config.console_type != "none";
         let console = self.take_console(telnet, (key, id), b.console, true, host)?;
-        let world = &mut self.nodes.world;
         let adapters = b.config.adapters;
-        let projects_dir = world.settings.projects_dir.clone();
-        let mut docker = kinds::docker::Docker::new(dir, &projects_dir, b.config);
-        docker.asked_aux = b.aux;
+        let docker = kinds::docker::Docker::new(dir, b.config, b.aux);
         let mut node = Node::new(key, id, project, b.name, Kind::Docker(docker));
         node.console_port = console;
         node.ports = (0..adapters).map(|a| Port::new(a, 0)).collect();

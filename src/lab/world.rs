@@ -38,6 +38,8 @@ pub struct World {
     pub spawns: VecDeque<NodeKey>,
     /// The last process serial given out.
     pub serials: u64,
+    /// The calls to the container engine: those under way, the lab's own.
+    pub engine: super::engine::Engine,
     /// What happened, for the log and the notification channels.
     pub events: Events,
     /// Built-in PC MACs handed out.
@@ -56,6 +58,7 @@ impl World {
             timers: Timers::new(),
             spawns: VecDeque::new(),
             serials: 0,
+            engine: Default::default(),
             events: Events::default(),
             builtin_macs: 0,
             subscribers: 0,
@@ -98,6 +101,7 @@ impl World {
             timers: &mut self.timers,
             events: &mut self.events,
             serials: &mut self.serials,
+            engine: &mut self.engine,
             spawns: &mut self.spawns,
             host,
             frames: Vec::new(),

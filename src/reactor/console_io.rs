@@ -38,8 +38,8 @@ impl Server {
     pub(super) fn accept_aux(&mut self, now: Instant, node: NodeKey) {
         let retry = (now, IoTimer::AuxAccept(node));
         loop {
-            let listener = self.io.nodes.get(&node).and_then(|n| n.aux.as_ref());
-            let Some((_, listener)) = listener.and_then(|a| a.listener.as_ref()) else {
+            let container = self.io.nodes.get(&node).and_then(|n| n.container.as_ref());
+            let Some((_, listener)) = container.and_then(|c| c.aux_listener.as_ref()) else {
                 return;
             };
             let Some((stream, peer)) = accept_one(listener, &mut self.io.timers, retry) else {

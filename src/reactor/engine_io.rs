@@ -13,18 +13,11 @@ use crate::proto::http::client::{self, Answer, ResponseParser};
 use mio::Interest;
 use mio::net::UnixStream;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long the engine has to answer a call (a stop waits for the
-/// container's process, `kinds::docker::STOP_WAIT`, first).
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bytes an answer's body may have (the image list of a busy engine).
-const ENGINE_BODY_LIMIT: usize = 8 << 20;
-/// How long a pull may take (a large image on a slow link).
-const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// What is kept of a pull's progress: its last messages, which say how
-/// it ended.
-const PULL_TAIL: usize = 64 * 1024;
+use crate::limits::{
+    ENGINE_BODY_LIMIT, ENGINE_TIMEOUT, PULL_TAIL, PULL_TIMEOUT, SHUTDOWN_ENGINE_WAIT,
+};
 
 /// One call under way.
 pub(super) struct EngineConn {
@@ -41,17 +34,6 @@ impl Io {
     /// Connect to the engine and send `call`; refused at once when the
     /// engine is not there.
     pub(super) fn engine_call(&mut self, now: Instant, call: EngineCall) -> Result<(), ApiError> {
-        let under_way = self
-            .entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Engine(_)))
-            .count();
-        if under_way >= crate::limits::MAX_ENGINE_CALLS {
-            return Err(ApiError::Unavailable(format!(
-                "The Docker engine has {under_way} requests of nanolab's under way, the most \
-                 at once: try again once they are answered"
-            )));
-        }
         let socket = self.config.docker_socket.clone();
         let mut stream = UnixStream::connect(&socket).map_err(|e| {
             ApiError::conflict(format!(
@@ -103,24 +85,27 @@ impl Io {
 
     /// Drop the node's console stream, if it has one.
     pub(super) fn drop_attach(&mut self, node: NodeKey) {
-        if let Some((token, mut stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.take()) {
-            self.unregister(&mut stream, token);
-        }
+        self.drop_stream(node, |c| &mut c.attach);
     }
 
     /// Drop the node's auxiliary console stream, if it has one (its
     /// listener stays).
     pub(super) fn drop_aux_stream(&mut self, node: NodeKey) {
-        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
-        if let Some((token, mut stream)) = aux.and_then(|a| a.stream.take()) {
+        self.drop_stream(node, |c| &mut c.aux_stream);
+    }
+
+    fn drop_stream(
+        &mut self,
+        node: NodeKey,
+        which: fn(&mut super::ContainerIo) -> &mut Option<(usize, UnixStream)>,
+    ) {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        let taken = n.container.as_deref_mut().and_then(|c| which(c).take());
+        n.shrink();
+        if let Some((token, mut stream)) = taken {
             self.unregister(&mut stream, token);
-        }
-        if let Some(n) = self.nodes.get_mut(&node)
-            && n.aux
-                .as_ref()
-                .is_some_and(|a| a.listener.is_none() && a.stream.is_none())
-        {
-            n.aux = None;
         }
     }
 
@@ -150,7 +135,8 @@ impl Io {
 
     /// Type into the node's console stream; `false` when it has none.
     pub(super) fn attach_input(&mut self, node: NodeKey, data: &[u8]) -> bool {
-        let Some((_, stream)) = self.nodes.get_mut(&node).and_then(|n| n.attach.as_mut()) else {
+        let container = self.nodes.get_mut(&node).and_then(|n| n.container.as_mut());
+        let Some((_, stream)) = container.and_then(|c| c.attach.as_mut()) else {
             return false;
         };
         if let Err(e) = stream.write_all(data) {
@@ -282,11 +268,11 @@ impl Server {
                     self.io
                         .registry
                         .reregister(&mut stream, mio::Token(token), Interest::READABLE);
-                let slot = self.io.nodes.slot(key);
+                let c = self.io.nodes.slot(key).container();
                 if aux {
-                    slot.aux.get_or_insert_with(Default::default).stream = Some((token, stream));
+                    c.aux_stream = Some((token, stream));
                 } else {
-                    slot.attach = Some((token, stream));
+                    c.attach = Some((token, stream));
                 }
                 let (lab, io) = (&mut self.lab, &mut self.io);
                 let reply = Ok(EngineReply {
@@ -334,7 +320,9 @@ impl Server {
     /// The node's console stream is readable: what the container printed
     /// goes to the lab; its end is the container's.
     pub(super) fn on_attach(&mut self, now: Instant, node: NodeKey) {
-        let (data, closed) = self.io.read_stream(node, |n| n.attach.as_ref());
+        let (data, closed) = self
+            .io
+            .read_stream(node, |n| n.container.as_ref()?.attach.as_ref());
         if !data.is_empty() {
             let (lab, io) = (&mut self.lab, &mut self.io);
             let _ = guarded("console output", || lab.on_output(now, node, &data, io));
@@ -353,7 +341,7 @@ impl Server {
     pub(super) fn on_aux_attach(&mut self, node: NodeKey) {
         let (data, closed) = self
             .io
-            .read_stream(node, |n| n.aux.as_ref().and_then(|a| a.stream.as_ref()));
+            .read_stream(node, |n| n.container.as_ref()?.aux_stream.as_ref());
         if !data.is_empty() {
             let (lab, io) = (&mut self.lab, &mut self.io);
             let _ = guarded("console output", || lab.on_aux_output(node, &data, io));
@@ -366,7 +354,7 @@ impl Server {
     /// Shutdown: let the engine answer the calls under way (the removal
     /// of every container), for a few seconds at most.
     pub(super) fn drain_engine(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + SHUTDOWN_ENGINE_WAIT;
         let mut events = mio::Events::with_capacity(64);
         while self.io.engine_busy() {
             let now = Instant::now();

@@ -138,18 +138,39 @@ struct NodeIo {
     console: Option<(usize, TcpListener)>,
     proc: Option<Box<child_io::ProcIo>>,
     nios: Nios,
-    /// A container's attached terminal.
-    attach: Option<(usize, mio::net::UnixStream)>,
-    /// The auxiliary console's listener and stream (a container's second
-    /// shell).
-    aux: Option<Box<AuxIo>>,
+    /// A container's streams (boxed: a slot per node of every kind).
+    container: Option<Box<ContainerIo>>,
 }
 
-/// A node's auxiliary console on the host side.
+/// A container node's streams on the host side.
 #[derive(Default)]
-struct AuxIo {
-    listener: Option<(usize, TcpListener)>,
-    stream: Option<(usize, mio::net::UnixStream)>,
+struct ContainerIo {
+    /// Its attached terminal.
+    attach: Option<(usize, mio::net::UnixStream)>,
+    /// Its auxiliary console's listener.
+    aux_listener: Option<(usize, TcpListener)>,
+    /// Its second shell.
+    aux_stream: Option<(usize, mio::net::UnixStream)>,
+}
+
+impl ContainerIo {
+    fn is_empty(&self) -> bool {
+        self.attach.is_none() && self.aux_listener.is_none() && self.aux_stream.is_none()
+    }
+}
+
+impl NodeIo {
+    /// The container's streams, made empty when it had none.
+    fn container(&mut self) -> &mut ContainerIo {
+        self.container.get_or_insert_with(Default::default)
+    }
+
+    /// Forget the container's streams once none is left.
+    fn shrink(&mut self) {
+        if self.container.as_ref().is_some_and(|c| c.is_empty()) {
+            self.container = None;
+        }
+    }
 }
 
 /// A node's open NIOs by port index, with their poll tokens: a node has a

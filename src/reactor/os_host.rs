@@ -19,7 +19,7 @@ impl Io {
     /// Forget the node's descriptors once it has none left.
     fn tidy(&mut self, node: NodeKey) {
         if self.nodes.get(&node).is_some_and(|n| {
-            n.console.is_none() && n.proc.is_none() && n.nios.is_empty() && n.attach.is_none()
+            n.console.is_none() && n.proc.is_none() && n.nios.is_empty() && n.container.is_none()
         }) {
             self.nodes.remove(&node);
         }
@@ -70,20 +70,16 @@ impl Host for Io {
         let token = self
             .register(&mut listener, Interest::READABLE, Entry::AuxListener(node))
             .map_err(|e| ApiError::io("registering the console listener", &e))?;
-        let aux = self
-            .nodes
-            .slot(node)
-            .aux
-            .get_or_insert_with(Default::default);
-        if let Some((t, mut l)) = aux.listener.replace((token, listener)) {
+        let c = self.nodes.slot(node).container();
+        if let Some((t, mut l)) = c.aux_listener.replace((token, listener)) {
             self.unregister(&mut l, t);
         }
         Ok(())
     }
 
     fn close_aux(&mut self, node: NodeKey) {
-        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
-        if let Some((t, mut l)) = aux.and_then(|a| a.listener.take()) {
+        let container = self.nodes.get_mut(&node).and_then(|n| n.container.as_mut());
+        if let Some((t, mut l)) = container.and_then(|c| c.aux_listener.take()) {
             self.unregister(&mut l, t);
         }
         self.drop_aux_stream(node);
@@ -91,8 +87,8 @@ impl Host for Io {
     }
 
     fn aux_input(&mut self, node: NodeKey, data: &[u8]) {
-        let aux = self.nodes.get_mut(&node).and_then(|n| n.aux.as_mut());
-        if let Some((_, stream)) = aux.and_then(|a| a.stream.as_mut())
+        let container = self.nodes.get_mut(&node).and_then(|n| n.container.as_mut());
+        if let Some((_, stream)) = container.and_then(|c| c.aux_stream.as_mut())
             && let Err(e) = stream.write_all(data)
         {
             log::debug!("auxiliary console input dropped: {e}");

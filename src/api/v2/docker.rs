@@ -98,6 +98,20 @@ fn patch(b: DockerBody) -> Result<DockerPatch, ApiError> {
             )));
         }
     }
+    // A volume inside another would be a path the container can change
+    // (plant a link) under a bind the engine makes at the next start.
+    let volumes = b.extra_volumes.iter().flatten();
+    for (i, v) in volumes.clone().enumerate() {
+        let inside = |w: &String| {
+            let (v, w) = (v.trim_end_matches('/'), w.trim_end_matches('/'));
+            v == w || v.starts_with(&format!("{w}/")) || w.starts_with(&format!("{v}/"))
+        };
+        if volumes.clone().skip(i + 1).any(inside) {
+            return Err(ApiError::bad(format!(
+                "Field 'extra_volumes': '{v}' overlaps another volume"
+            )));
+        }
+    }
     let millicpus = match b.cpus {
         Some(c) if !(0.0..=1024.0).contains(&c) => {
             return Err(ApiError::bad(format!(
@@ -303,7 +317,13 @@ mod tests {
 
     #[test]
     fn volumes_must_be_absolute_paths_inside() {
-        for bad in ["etc", "/a/../b", "/a:b"] {
+        for bad in [
+            "etc",
+            "/a/../b",
+            "/a:b",
+            r#"/data", "/data/sub"#,
+            r#"/x/", "/x"#,
+        ] {
             let body = format!(r#"{{"name":"c","image":"a","extra_volumes":["{bad}"]}}"#);
             assert!(create(body.as_bytes(), Dialect::V2).is_err(), "{bad}");
         }

@@ -111,6 +111,8 @@ pub struct Ctx<'a> {
     pub events: &'a mut Events,
     /// The last process serial given out.
     pub serials: &'a mut u64,
+    /// The calls to the container engine.
+    pub engine: &'a mut crate::lab::engine::Engine,
     /// Nodes waiting to be spawned, one per loop turn.
     pub spawns: &'a mut VecDeque<NodeKey>,
     /// The world.
@@ -125,6 +127,12 @@ impl Ctx<'_> {
     /// A warning about this node.
     pub fn warn(&mut self, text: String) {
         self.events.warn(Some(self.id), text);
+    }
+
+    /// Send `call` to the container engine (see
+    /// [`crate::lab::engine::Engine::send`]).
+    pub fn ask_engine(&mut self, call: crate::lab::host::EngineCall) -> Result<(), ApiError> {
+        self.engine.send(&mut *self.host, call)
     }
 
     /// A fresh process serial.

@@ -484,3 +484,43 @@ fn a_duplicate_takes_the_container_s_volumes_and_nothing_else_s() {
         r.error(t)
     );
 }
+
+#[test]
+fn a_container_node_makes_no_node_larger() {
+    use crate::lab::kinds::{docker::Docker, kind::Kind, qemu::Qemu};
+    // Every node is as large as the largest kind: a container's state is
+    // boxed so that labs of PCs and switches do not pay for it.
+    assert!(std::mem::size_of::<Docker>() <= std::mem::size_of::<Qemu>());
+    assert_eq!(std::mem::size_of::<Kind>(), std::mem::size_of::<Qemu>());
+}
+
+#[test]
+fn calls_to_the_engine_under_way_are_bounded_and_freed_by_their_answers() {
+    let mut r = Rig::new();
+    let p = r.project();
+    let none = DockerConfig {
+        console_type: "none".into(),
+        ..DockerConfig::default()
+    };
+    let max = crate::limits::MAX_ENGINE_CALLS;
+    let waiting: Vec<Ticket> = (0..max)
+        .map(|i| create(&mut r, p, &format!("c{i}"), none.clone()))
+        .collect();
+    assert_eq!(r.host.engine_calls.len(), max);
+    let refused = create(&mut r, p, "one-more", none.clone());
+    assert_eq!(r.status(refused), Some(503), "{}", r.error(refused));
+    assert!(r.error(refused).contains("under way"));
+    assert_eq!(
+        r.lab.nodes().count(),
+        max,
+        "the refused create left no node"
+    );
+    // One answer (a refusal here) frees one place.
+    answer(&mut r, 404, r#"{"message": "no"}"#);
+    let pull = r.host.engine_calls.pop().unwrap();
+    r.lab
+        .on_engine(r.now, &pull, Err("Docker timeout".into()), &mut r.host);
+    assert_eq!(r.status(waiting[0]), Some(409));
+    let again = create(&mut r, p, "again", none);
+    assert_eq!(r.status(again), None, "waits for the engine");
+}

@@ -12,7 +12,7 @@
 //! history). A start is a chain of engine calls, one answer at a time:
 //! attach, start, inspect (for the process whose namespace the veths go
 //! into), then the plumbing; a stop asks the engine to stop the container
-//! (SIGTERM, SIGKILL after [`STOP_WAIT`] s); suspend and resume are the
+//! (SIGTERM, SIGKILL after [`CONTAINER_STOP_WAIT`] s); suspend and resume are the
 //! engine's pause and unpause. The container is made when the node is
 //! (its create is answered once the engine made it), made again at the
 //! next start when an update changed what the engine fixed, and removed
@@ -30,6 +30,7 @@ use crate::lab::id::Endpoint;
 use crate::lab::port::Port;
 use crate::lab::spec::{DockerConfig, DockerPatch};
 use crate::lab::types::{Nio, NioEthernet};
+use crate::limits::CONTAINER_STOP_WAIT;
 pub use container::{LABEL, engine_error};
 use container::{Owner, pull_error, split_command, split_image};
 use serde_json::{Value, json};
@@ -43,8 +44,6 @@ pub const DIR: &str = "docker";
 /// Where adapter `i`'s side channel (the packet socket on the host end of
 /// its veth) is among the node's NIO indices: `CHANNEL + i`.
 const CHANNEL: usize = 1 << 20;
-/// Seconds the engine gives a container's process to stop before killing it.
-pub const STOP_WAIT: u32 = 5;
 /// Bytes of the console shown when a container ends at start.
 const EXIT_TAIL: usize = 600;
 /// What an engine call awaited is for.
@@ -81,26 +80,32 @@ pub struct Docker {
     pub dir: PathBuf,
     /// What the API set.
     pub config: Box<DockerConfig>,
+    /// Its container and where its making or start stands (boxed: every
+    /// node of every kind is as large as the largest kind).
+    st: Box<Progress>,
+    /// The container runs: its plumbing.
+    run: Option<Box<Run>>,
+    /// Its auxiliary console: a second shell in the container.
+    aux: Option<Box<Aux>>,
+}
+
+/// A container node's container, and the engine answer it waits for.
+#[derive(Debug, Default)]
+struct Progress {
     /// The engine's id of its container (empty until made).
-    pub container: String,
-    /// The projects directory, for the container's label.
-    pub projects_dir: String,
+    container: String,
+    /// The engine call whose answer the node waits for.
+    call: Option<(u64, Op)>,
     /// An update changed what the engine fixed: made again at the next start.
     stale: bool,
     /// The node's create waits for the container.
     creating: bool,
     /// The image was pulled for this making already.
     pulled: bool,
-    /// The engine call whose answer the node waits for.
-    call: Option<(u64, Op)>,
-    /// The container runs: its plumbing.
-    run: Option<Box<Run>>,
     /// The container is paused.
     paused: bool,
     /// The auxiliary console port its create asked for.
-    pub asked_aux: Option<u16>,
-    /// Its auxiliary console: a second shell in the container.
-    aux: Option<Box<Aux>>,
+    asked_aux: Option<u16>,
 }
 
 /// An auxiliary console: its port and its clients.
@@ -121,19 +126,15 @@ struct Run {
 
 impl Docker {
     /// A container node in `dir`.
-    pub fn new(dir: PathBuf, projects_dir: &Path, config: DockerConfig) -> Docker {
+    pub fn new(dir: PathBuf, config: DockerConfig, asked_aux: Option<u16>) -> Docker {
         Docker {
             dir,
             config: Box::new(config),
-            container: String::new(),
-            projects_dir: projects_dir.to_string_lossy().into_owned(),
-            stale: false,
-            creating: false,
-            pulled: false,
-            call: None,
+            st: Box::new(Progress {
+                asked_aux,
+                ..Progress::default()
+            }),
             run: None,
-            paused: false,
-            asked_aux: None,
             aux: None,
         }
     }
@@ -168,7 +169,7 @@ impl Docker {
             "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "Tty": true,
             "Cmd": ["/bin/sh", "-c", "while true; do TERM=vt100 /bin/sh; done"],
         });
-        let path = format!("/containers/{}/exec", self.container);
+        let path = format!("/containers/{}/exec", self.st.container);
         self.ask(cx, Op::Exec, ("POST", path), Some(body)).map(drop)
     }
 
@@ -196,34 +197,21 @@ impl Docker {
         body: Option<Value>,
     ) -> Result<Heard, ApiError> {
         let id = cx.next_serial();
-        cx.host.engine(EngineCall {
-            node: Some(cx.key),
-            id,
-            method,
-            path,
+        cx.ask_engine(EngineCall {
             body: body.map(|b| b.to_string().into_bytes()),
             attach: matches!(op, Op::Attach | Op::AuxAttach),
             long: op == Op::Pull,
             aux: op == Op::AuxAttach,
+            ..EngineCall::new(Some(cx.key), id, (method, path))
         })?;
-        self.call = Some((id, op));
+        self.st.call = Some((id, op));
         Ok(Heard::Nothing)
     }
 
     /// Ask the engine without waiting: an error only warns.
     fn tell(&mut self, cx: &mut Ctx, method: &'static str, path: String) {
-        let id = cx.next_serial();
-        let call = EngineCall {
-            node: Some(cx.key),
-            id,
-            method,
-            path,
-            body: None,
-            attach: false,
-            long: false,
-            aux: false,
-        };
-        if let Err(e) = cx.host.engine(call) {
+        let call = EngineCall::new(Some(cx.key), cx.next_serial(), (method, path));
+        if let Err(e) = cx.ask_engine(call) {
             cx.warn(e.to_string());
         }
     }
@@ -235,14 +223,14 @@ impl Docker {
                 .files()
                 .create_dir(&container::volume_dir(&self.dir, v))?;
         }
-        self.pulled = false;
+        self.st.pulled = false;
         let path = format!("/images/{}/json", self.config.image);
         self.ask(cx, Op::Image, ("GET", path), None).map(drop)
     }
 
     /// Pull the image from its registry, as GNS3 does for one missing.
     fn pull(&mut self, cx: &mut Ctx) -> Result<Heard, ApiError> {
-        self.pulled = true;
+        self.st.pulled = true;
         let image = self.config.image.clone();
         let log = format!("Pulling '{image}' from Docker repository");
         cx.events.project_log(cx.project, LogLevel::Info, log);
@@ -258,7 +246,7 @@ impl Docker {
         cx.console.history.clear();
         let path = format!(
             "/containers/{}/attach?stream=1&stdin=1&stdout=1&stderr=1",
-            self.container
+            self.st.container
         );
         self.ask(cx, Op::Attach, ("POST", path), None).map(drop)
     }
@@ -266,7 +254,7 @@ impl Docker {
     /// The container's veths: one per adapter, named after the container
     /// (unique on the host, within the 15 bytes a name may have).
     fn veths(&self, cx: &Ctx) -> Vec<Veth> {
-        let short: String = self.container.chars().take(9).collect();
+        let short: String = self.st.container.chars().take(9).collect();
         (0..self.config.adapters as usize)
             .map(|i| Veth {
                 host: format!("nl{short}e{i}"),
@@ -302,8 +290,8 @@ impl Docker {
     /// Let go of what the container ran with: veths, side channels, the
     /// terminal.
     fn unplumb(&mut self, cx: &mut Ctx) {
-        self.call = None;
-        self.paused = false;
+        self.st.call = None;
+        self.st.paused = false;
         if let Some(run) = self.run.take() {
             cx.host.unplug(&run.links);
         }
@@ -319,7 +307,7 @@ impl Docker {
         let started = self.run.is_some();
         self.unplumb(cx);
         if started {
-            let path = format!("/containers/{}/kill", self.container);
+            let path = format!("/containers/{}/kill", self.st.container);
             self.tell(cx, "POST", path);
         }
         Heard::Gone(Gone::StartFailed(e))
@@ -335,24 +323,24 @@ impl Docker {
     /// The next step of a start, making or create once `op` was answered.
     fn step(&mut self, cx: &mut Ctx, op: Op, reply: EngineReply) -> Result<Heard, ApiError> {
         match op {
-            Op::Image if reply.status == 404 && !self.pulled => self.pull(cx),
+            Op::Image if reply.status == 404 && !self.st.pulled => self.pull(cx),
             Op::Image => self.on_image(cx, &reply),
             Op::Pull => self.on_pulled(cx, &reply),
             Op::Remove => {
                 expect(&reply, &[204, 404])?;
-                self.container.clear();
+                self.st.container.clear();
                 self.make(cx).map(|()| Heard::Nothing)
             }
             Op::Create => self.on_created(cx, &reply),
             Op::Attach => {
                 expect(&reply, &[101, 200])?;
-                let path = format!("/containers/{}/start", self.container);
+                let path = format!("/containers/{}/start", self.st.container);
                 self.ask(cx, Op::Start, ("POST", path), None)
             }
             Op::Start => {
                 expect(&reply, &[204, 304])?;
                 self.run = Some(Box::default());
-                let path = format!("/containers/{}/json", self.container);
+                let path = format!("/containers/{}/json", self.st.container);
                 self.ask(cx, Op::Inspect, ("GET", path), None)
             }
             Op::Inspect => self.on_inspected(cx, &reply),
@@ -365,7 +353,7 @@ impl Docker {
             }
             Op::Unpause => {
                 expect(&reply, &[204, 304])?;
-                self.paused = false;
+                self.st.paused = false;
                 Ok(Heard::Ready)
             }
             Op::Stop => {
@@ -386,7 +374,7 @@ impl Docker {
             name: cx.name,
             id: cx.id,
             project: cx.project,
-            projects_dir: &self.projects_dir,
+            projects_dir: &cx.settings.projects_dir.to_string_lossy(),
             dir: &self.dir,
         };
         let (body, refused) = container::create_body(&self.config, owner, &image)?;
@@ -434,9 +422,9 @@ impl Docker {
                 String::from_utf8_lossy(&reply.body)
             )));
         }
-        self.container = id.to_string();
-        self.stale = false;
-        if std::mem::take(&mut self.creating) {
+        self.st.container = id.to_string();
+        self.st.stale = false;
+        if std::mem::take(&mut self.st.creating) {
             return Ok(Heard::Created);
         }
         self.attach(cx).map(|()| Heard::Nothing)
@@ -546,18 +534,18 @@ impl Docker {
             }
         }
         if let Some(name) = b.name.clone().filter(|n| n != cx.name.as_str()) {
-            if !self.container.is_empty() {
+            if !self.st.container.is_empty() {
                 let path = format!(
                     "/containers/{}/rename?name={}",
-                    self.container,
+                    self.st.container,
                     container::engine_name(&name, cx.id)
                 );
                 self.tell(cx, "POST", path);
             }
             *cx.name = name;
         }
-        if b.apply(&mut self.config) && !self.container.is_empty() {
-            self.stale = true;
+        if b.apply(&mut self.config) && !self.st.container.is_empty() {
+            self.st.stale = true;
             if self.run.is_some() {
                 cx.warn(format!(
                     "{}'s new settings apply from its next start (the container is made again then)",
@@ -616,9 +604,9 @@ impl Behaviour for Docker {
             name: n.name.to_string(),
             console: n.console,
             config: (*self.config).clone(),
-            container_id: self.container.clone(),
+            container_id: self.st.container.clone(),
             aux: self.aux.as_ref().map(|a| a.port),
-            status: status_word(n.state, self.paused),
+            status: status_word(n.state, self.st.paused),
             directory: self.dir.clone(),
         }))
     }
@@ -635,11 +623,11 @@ impl Behaviour for Docker {
             // running container, nothing on a stopped one (as GNS3).
             NodeCommand::Suspend | NodeCommand::Resume => {
                 let pause = matches!(cmd, NodeCommand::Suspend);
-                if self.run.is_some() && self.paused != pause {
+                if self.run.is_some() && self.st.paused != pause {
                     let verb = if pause { "pause" } else { "unpause" };
-                    let path = format!("/containers/{}/{verb}", self.container);
+                    let path = format!("/containers/{}/{verb}", self.st.container);
                     self.tell(cx, "POST", path);
-                    self.paused = pause;
+                    self.st.paused = pause;
                     cx.updated = true;
                 }
                 Ok(())
@@ -656,8 +644,8 @@ impl Behaviour for Docker {
     }
 
     fn provision(&mut self, cx: &mut Ctx) -> Result<bool, ApiError> {
-        self.open_aux(cx, self.asked_aux)?;
-        self.creating = true;
+        self.open_aux(cx, self.st.asked_aux)?;
+        self.st.creating = true;
         self.make(cx)?;
         Ok(true)
     }
@@ -666,15 +654,15 @@ impl Behaviour for Docker {
     /// one is attached, started and plumbed, made again first when stale.
     fn start(&mut self, cx: &mut Ctx) -> Result<Started, ApiError> {
         if self.run.is_some() {
-            if !self.paused {
+            if !self.st.paused {
                 return Ok(Started::Now);
             }
-            let path = format!("/containers/{}/unpause", self.container);
+            let path = format!("/containers/{}/unpause", self.st.container);
             self.ask(cx, Op::Unpause, ("POST", path), None)?;
             return Ok(Started::Later);
         }
-        if self.stale {
-            let path = format!("/containers/{}?force=1&v=1", self.container);
+        if self.st.stale {
+            let path = format!("/containers/{}?force=1&v=1", self.st.container);
             self.ask(cx, Op::Remove, ("DELETE", path), None)?;
         } else {
             self.attach(cx)?;
@@ -687,7 +675,10 @@ impl Behaviour for Docker {
             return Stopping::Gone;
         };
         cx.events.emit(Event::Stopping { node: cx.id, pid });
-        let path = format!("/containers/{}/stop?t={STOP_WAIT}", self.container);
+        let path = format!(
+            "/containers/{}/stop?t={CONTAINER_STOP_WAIT}",
+            self.st.container
+        );
         match self.ask(cx, Op::Stop, ("POST", path), None) {
             Ok(_) => Stopping::Later,
             Err(e) => {
@@ -699,7 +690,7 @@ impl Behaviour for Docker {
     }
 
     /// A delete removes the container by force: no stop first, which would
-    /// wait [`STOP_WAIT`] s for a shell that ignores SIGTERM.
+    /// wait [`CONTAINER_STOP_WAIT`] s for a shell that ignores SIGTERM.
     fn removal_stops(&self) -> bool {
         true
     }
@@ -708,11 +699,11 @@ impl Behaviour for Docker {
     fn kill(&mut self, cx: &mut Ctx) {
         self.unplumb(cx);
         self.close_aux(cx);
-        self.creating = false;
-        if !self.container.is_empty() {
-            let path = format!("/containers/{}?force=1&v=1", self.container);
+        self.st.creating = false;
+        if !self.st.container.is_empty() {
+            let path = format!("/containers/{}?force=1&v=1", self.st.container);
             self.tell(cx, "DELETE", path);
-            self.container.clear();
+            self.st.container.clear();
         }
     }
 
@@ -733,7 +724,7 @@ impl Behaviour for Docker {
     }
 
     fn on_engine(&mut self, cx: &mut Ctx, id: u64, answer: Result<EngineReply, String>) -> Heard {
-        let Some((_, op)) = self.call.filter(|(awaited, _)| *awaited == id) else {
+        let Some((_, op)) = self.st.call.filter(|(awaited, _)| *awaited == id) else {
             // An answer nothing waits for (a pause, a rename, a removal).
             match answer {
                 Err(e) => cx.warn(e),
@@ -744,7 +735,7 @@ impl Behaviour for Docker {
             }
             return Heard::Nothing;
         };
-        self.call = None;
+        self.st.call = None;
         if let (Op::Exec | Op::AuxAttach, Err(e)) = (op, &answer) {
             cx.warn(format!("{}'s auxiliary console: {e}", cx.name));
             return Heard::Ready;
@@ -754,7 +745,7 @@ impl Behaviour for Docker {
             .and_then(|reply| self.step(cx, op, reply));
         match outcome {
             Ok(heard) => heard,
-            Err(e) if std::mem::take(&mut self.creating) => Heard::CreateFailed(e),
+            Err(e) if std::mem::take(&mut self.st.creating) => Heard::CreateFailed(e),
             Err(e) if op == Op::Stop => {
                 cx.warn(e.to_string());
                 self.unplumb(cx);
@@ -837,7 +828,7 @@ impl Behaviour for Docker {
 
     fn check(&self, starting: bool) -> Result<(), String> {
         let step = matches!(
-            self.call,
+            self.st.call,
             Some((
                 _,
                 Op::Attach | Op::Start | Op::Inspect | Op::Exec | Op::AuxAttach
